@@ -1,0 +1,1 @@
+"""Dagster definitions for Atlas: one module per layer, merged in :mod:`atlas_assets.definitions`."""

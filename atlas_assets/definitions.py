@@ -1,0 +1,62 @@
+"""The root of Atlas' Dagster code: every layer's Definitions merged, with resources bound once.
+
+Loaded lazily by Dagster (``@dg.definitions``): contracts and models are read, and the lake
+implementation chosen, when a code location loads, never at import.
+"""
+
+
+
+import dagster as dg
+
+from atlas_assets.ai_ready import ai_ready_definitions
+from atlas_assets.bronze import bronze_definitions
+from atlas_assets.gold import gold_definitions
+from atlas_assets.silver import silver_definitions
+from atlas_core.contracts import load_contracts
+from atlas_core.models import load_models
+from atlas_core.settings import AtlasSettings, get_settings
+from atlas_resources.resources import (
+    LakeResource,
+    LocalLakeResource,
+    ProjectResource,
+    S3LakeResource,
+    WarehouseResource,
+)
+
+
+def lake_resource(use_s3: bool, secure: bool = False) -> LakeResource:
+    if use_s3:
+        return S3LakeResource(
+            endpoint=dg.EnvVar("ATLAS_S3_ENDPOINT"),
+            access_key=dg.EnvVar("ATLAS_S3_ACCESS_KEY"),
+            secret_key=dg.EnvVar("ATLAS_S3_SECRET_KEY"),
+            secure=secure,
+        )
+    return LocalLakeResource(root=dg.EnvVar("ATLAS_LAKE_ROOT"))
+
+
+def resource_definitions(settings: AtlasSettings) -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "warehouse": WarehouseResource(postgres_url=dg.EnvVar("ATLAS_POSTGRES_URL"), batch_size=settings.batch_size),
+            "lake": lake_resource(bool(settings.s3_endpoint), settings.s3_secure),
+            "project": ProjectResource(project_dir=str(settings.project_dir), batch_size=settings.batch_size),
+        }
+    )
+
+
+def build_definitions(settings: AtlasSettings) -> dg.Definitions:
+    contracts = load_contracts(settings.resolved_contracts_dir())
+    models = load_models(settings.resolved_models_dir())
+    return dg.Definitions.merge(
+        bronze_definitions(contracts),
+        silver_definitions(contracts),
+        gold_definitions(models, contracts),
+        ai_ready_definitions(),
+        resource_definitions(settings),
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(get_settings())

@@ -1,0 +1,77 @@
+"""Silver assets: typed, validated, deduplicated rows of each contract's dataset."""
+
+
+import dagster as dg
+from psycopg import sql
+
+from atlas_assets.bronze import bronze_key
+from atlas_assets.metadata import column_schema, preview
+from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
+from atlas_core import layout
+from atlas_core.contracts import Contract
+from atlas_engine.silver import QualityGateFailed, build_silver
+from atlas_resources.resources import LakeResource, WarehouseResource
+
+
+def silver_key(dataset: str) -> dg.AssetKey:
+    return dg.AssetKey([layout.Layer.SILVER.value, dataset])
+
+
+def hidden_columns(contract: Contract) -> set[str]:
+    return set(contract.declared_pii_columns)
+
+
+def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
+    partitions = partitions_for(contract)
+
+    @dg.asset(
+        key=silver_key(contract.dataset),
+        deps=[bronze_key(contract.dataset)],
+        group_name="silver",
+        description=(
+            f"`{contract.dataset}` typed by its contract, validated row by row and deduplicated on "
+            f"{contract.primary_key or 'nothing'}; failing rows go to atlas_quarantine.{contract.dataset}. "
+            f"Also written as Parquet to atlas-silver/{contract.dataset}/."
+        ),
+        partitions_def=partitions,
+        backfill_policy=backfill_policy_for(partitions),
+        code_version=contract.fingerprint,
+        kinds={"postgres", "parquet"},
+        pool="atlas_warehouse",
+        metadata={"dagster/table_name": f"atlas_silver.{contract.dataset}", "atlas/layer": "silver"},
+    )
+    def _silver(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource
+    ) -> dg.MaterializeResult:
+        wh = warehouse.client()
+        keys = selected_partition_keys(context)
+        try:
+            result = build_silver(wh, lake.client(), contract, keys, run_id=context.run_id)
+        except QualityGateFailed as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from None
+        context.log.info(
+            f"{contract.dataset}: {result.rows_in} rows in, {result.rows_silver} to silver, "
+            f"{result.rows_quarantined} quarantined"
+        )
+        assert result.schema is not None
+        where = sql.SQL("{} = ANY(%s)").format(sql.Identifier(layout.PARTITION))
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result.rows_silver,
+                "dagster/column_schema": column_schema(result.schema),
+                "rows_in": result.rows_in,
+                "rows_quarantined": result.rows_quarantined,
+                "rule_failures": dg.MetadataValue.json(result.rule_failures),
+                **{f"score/{d}": float(s) for d, s in result.dimension_scores().items()},
+                "preview": preview(
+                    wh, (layout.Layer.SILVER.schema, contract.dataset), result.schema, hidden_columns(contract),
+                    where, (result.partitions,),
+                ),
+            }
+        )
+
+    return _silver
+
+
+def silver_definitions(contracts: list[Contract]) -> dg.Definitions:
+    return dg.Definitions(assets=[build_silver_asset(c) for c in contracts])

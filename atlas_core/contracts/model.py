@@ -1,0 +1,326 @@
+"""The typed contract model. See ``docs/contracts.md`` for every key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from atlas_core.identifiers import IDENTIFIER_RE, RESERVED_PREFIX
+
+
+class ColumnType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+
+
+class Dimension(StrEnum):
+    COMPLETENESS = "completeness"
+    VALIDITY = "validity"
+    CONSISTENCY = "consistency"
+    ACCURACY = "accuracy"
+    TIMELINESS = "timeliness"
+    UNIQUENESS = "uniqueness"
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 1d)")
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _check_name(value: str) -> str:
+    if not IDENTIFIER_RE.match(value) or value.startswith(RESERVED_PREFIX):
+        raise ValueError(
+            f"{value!r} is not a valid name: lower-case letters, digits, underscores, at most 63 "
+            f"characters, not starting with a digit or {RESERVED_PREFIX!r}"
+        )
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PiiSpec(_Strict):
+    """Column-level PII declaration: the entity it holds and how to anonymize it."""
+
+    entity: str
+    strategy: Literal["replace", "redact", "mask", "hash", "encrypt", "keep"] | None = None
+    pseudonym: bool = False
+    deterministic: bool = False
+    free_text: bool = False
+
+
+class Column(_Strict):
+    name: str
+    type: ColumnType = ColumnType.STRING
+    description: str | None = None
+    required: bool = False
+    unique: bool = False
+    pattern: str | None = None
+    allowed_values: list[str | int | float | bool] | None = None
+    min: float | None = None
+    max: float | None = None
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=0)
+    format: str | None = Field(default=None, description="strptime format for date/timestamp columns")
+    freshness: str | None = None
+    pii: PiiSpec | Literal[False] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_name(value)
+
+    @field_validator("pattern")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+    @field_validator("freshness")
+    @classmethod
+    def _valid_freshness(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Column:
+        if (self.min is not None or self.max is not None) and self.type not in (
+            ColumnType.INTEGER,
+            ColumnType.FLOAT,
+        ):
+            raise ValueError("min/max apply to integer or float columns")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is greater than max")
+        if self.freshness and self.type not in (ColumnType.TIMESTAMP, ColumnType.DATE):
+            raise ValueError("freshness applies to timestamp or date columns")
+        return self
+
+    @property
+    def freshness_window(self) -> timedelta | None:
+        return parse_duration(self.freshness) if self.freshness else None
+
+
+class FileSource(_Strict):
+    kind: Literal["file"] = "file"
+    path: str = Field(description="A path or glob, relative to the project directory")
+    format: Literal["csv"] = "csv"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: Literal["utf-8"] = "utf-8"
+
+
+class LandingSource(_Strict):
+    kind: Literal["landing"]
+    prefix: str | None = Field(default=None, description="Defaults to landing/<dataset>/ in atlas-bronze")
+    format: Literal["csv"] = "csv"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: Literal["utf-8"] = "utf-8"
+
+
+class PostgresSource(_Strict):
+    kind: Literal["postgres"]
+    url_env: str = Field(description="Name of the environment variable holding the source database URL")
+    table: str | None = None
+    query: str | None = None
+    watermark_column: str | None = None
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> PostgresSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table or query")
+        return self
+
+
+class HttpSource(_Strict):
+    kind: Literal["http"]
+    url: str
+    records_path: str | None = Field(default=None, description="Dotted path to the list of records")
+    next_path: str | None = Field(default=None, description="Dotted path to the next page URL")
+    page_param: str | None = None
+    page_size_param: str | None = None
+    page_size: int = Field(default=100, ge=1)
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_pages: int = Field(default=1000, ge=1)
+    headers_env: dict[str, str] = Field(default_factory=dict)
+
+
+Source = Annotated[FileSource | LandingSource | PostgresSource | HttpSource, Field(discriminator="kind")]
+
+
+class Partitioning(_Strict):
+    """Daily partitions keyed by the date of ``column`` (a timestamp or date column)."""
+
+    column: str
+    granularity: Literal["daily"] = "daily"
+    start: date
+    end: date | None = Field(default=None, description="Exclusive end; open-ended when unset")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Partitioning:
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class FunctionalDependency(_Strict):
+    determinant: list[str] = Field(min_length=1)
+    dependent: list[str] = Field(min_length=1)
+    name: str | None = None
+
+
+class Reference(_Strict):
+    columns: list[str] = Field(min_length=1)
+    dataset: str
+    ref_columns: list[str] = Field(min_length=1)
+    name: str | None = None
+    on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
+
+    @model_validator(mode="after")
+    def _same_arity(self) -> Reference:
+        if len(self.columns) != len(self.ref_columns):
+            raise ValueError("columns and ref_columns must have the same length")
+        return self
+
+
+class Expression(_Strict):
+    name: str
+    sql: str
+    dimension: Dimension = Dimension.VALIDITY
+    on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _check_name(value)
+
+
+class Rules(_Strict):
+    functional_dependencies: list[FunctionalDependency] = Field(default_factory=list)
+    references: list[Reference] = Field(default_factory=list)
+    expressions: list[Expression] = Field(default_factory=list)
+
+
+DEFAULT_THRESHOLDS = {
+    Dimension.COMPLETENESS: 0.95,
+    Dimension.VALIDITY: 0.90,
+    Dimension.CONSISTENCY: 0.85,
+    Dimension.ACCURACY: 0.90,
+    Dimension.TIMELINESS: 0.95,
+    Dimension.UNIQUENESS: 0.99,
+}
+
+
+class Quality(_Strict):
+    thresholds: dict[Dimension, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    blocking: bool = True
+    soda: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _fill(cls, value: dict[Dimension, float]) -> dict[Dimension, float]:
+        for dim, threshold in value.items():
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold for {dim.value} must be between 0 and 1")
+        return {**DEFAULT_THRESHOLDS, **value}
+
+
+class DatasetPii(_Strict):
+    consent_column: str | None = None
+    sample_size: int = Field(default=500, ge=1)
+
+
+class Contract(_Strict):
+    """The declaration of one dataset. Its ``dataset`` name is the table name in every layer."""
+
+    dataset: str
+    description: str | None = None
+    owner: str | None = None
+    source: Source
+    schema_version: int = Field(default=1, ge=1)
+    primary_key: list[str] = Field(default_factory=list)
+    null_values: list[str] = Field(default_factory=lambda: [""])
+    columns: list[Column] = Field(min_length=1)
+    partitioning: Partitioning | None = None
+    rules: Rules = Field(default_factory=Rules)
+    quality: Quality = Field(default_factory=Quality)
+    pii: DatasetPii = Field(default_factory=DatasetPii)
+    retention_days: int | None = Field(default=None, ge=1)
+
+    @field_validator("dataset")
+    @classmethod
+    def _valid_dataset(cls, value: str) -> str:
+        return _check_name(value)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Contract:
+        names = [c.name for c in self.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate column names: {', '.join(duplicates)}")
+        known = set(names)
+
+        def need(cols: list[str], where: str) -> None:
+            missing = [c for c in cols if c not in known]
+            if missing:
+                raise ValueError(f"{where} names unknown column(s): {', '.join(missing)}")
+
+        need(self.primary_key, "primary_key")
+        if self.partitioning is not None:
+            need([self.partitioning.column], "partitioning.column")
+            column = self.column(self.partitioning.column)
+            if column.type not in (ColumnType.TIMESTAMP, ColumnType.DATE):
+                raise ValueError("partitioning.column must be a timestamp or date column")
+        for i, fd in enumerate(self.rules.functional_dependencies):
+            need(fd.determinant + fd.dependent, f"rules.functional_dependencies.{i}")
+        for i, ref in enumerate(self.rules.references):
+            need(ref.columns, f"rules.references.{i}")
+        if self.pii.consent_column:
+            need([self.pii.consent_column], "pii.consent_column")
+        return self
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def is_partitioned(self) -> bool:
+        return self.partitioning is not None
+
+    @property
+    def declared_pii_columns(self) -> dict[str, PiiSpec]:
+        return {c.name: c.pii for c in self.columns if isinstance(c.pii, PiiSpec)}
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable hash of the contract's content: the code version of the assets built from it."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]

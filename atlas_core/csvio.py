@@ -1,0 +1,241 @@
+"""Streaming CSV reading into Arrow string batches, with the checks that keep bad files out.
+
+Everything is read as text (bronze is a raw copy); types are applied later in silver. The reader
+handles a UTF-8 BOM, CRLF, quoted newlines and gzip; it caps field size, column count and the
+decompressed size so a hostile file cannot exhaust memory or disk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from atlas_core.errors import InputRejected
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_COLUMNS = 1024
+MAX_FIELD_BYTES = 1 << 20
+MAX_DECOMPRESSED_BYTES = 8 << 30
+MAX_DECOMPRESSION_RATIO = 200
+READ_BLOCK_BYTES = 4 << 20
+ROW_NUMBER = "_atlas_row_number"
+RAW_LINE = "_atlas_raw_line"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _CappedStream(io.RawIOBase):
+    """Decompress gzip lazily, refusing to inflate past a size or ratio cap (decompression bombs)."""
+
+    def __init__(self, path: Path, compressed_size: int) -> None:
+        self._gz = gzip.open(path, "rb")
+        self._limit = min(MAX_DECOMPRESSED_BYTES, max(64 << 20, compressed_size * MAX_DECOMPRESSION_RATIO))
+        self._read = 0
+        self._name = path.name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._gz.read(len(buffer))
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise InputRejected(f"{self._name}: corrupt gzip stream ({exc})") from None
+        self._read += len(data)
+        if self._read > self._limit:
+            raise InputRejected(
+                f"{self._name}: decompressed size exceeds the {self._limit // (1 << 20)} MiB cap "
+                f"(possible decompression bomb)"
+            )
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def close(self) -> None:
+        self._gz.close()
+        super().close()
+
+
+def open_source(path: Path) -> io.BufferedReader:
+    """Open a CSV file, transparently decompressing gzip (detected by content, not by name)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head.startswith(GZIP_MAGIC):
+        return io.BufferedReader(_CappedStream(path, path.stat().st_size), buffer_size=1 << 20)
+    if head.startswith(ZIP_MAGIC):
+        raise InputRejected(f"{path.name}: zip archives are not supported; upload the CSV or a .gz")
+    return open(path, "rb")
+
+
+@dataclass
+class CsvReadStats:
+    rows: int = 0
+    malformed_rows: int = 0
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def read_header(stream: io.BufferedReader, name: str, delimiter: str) -> list[str]:
+    """Parse just the header row (bounded read) to validate columns before streaming the body."""
+    head = stream.peek(MAX_FIELD_BYTES)[:MAX_FIELD_BYTES]
+    if not head.strip():
+        raise InputRejected(f"{name}: file is empty")
+    if b"\x00" in head:
+        raise InputRejected(f"{name}: binary content (NUL bytes) - not a CSV file")
+    text = head.removeprefix(b"\xef\xbb\xbf")
+    if text.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputRejected(f"{name}: UTF-16 text is not supported; re-encode as UTF-8")
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=len(text) + 1, skip_rows_after_names=0),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False, include_columns=None),
+        )
+    except pa.ArrowInvalid as exc:
+        raise InputRejected(f"{name}: cannot parse the header row ({_first_line(exc)})") from None
+    if table.num_rows == 0:
+        raise InputRejected(f"{name}: file is empty")
+    header = [table.column(i)[0].as_py() for i in range(table.num_columns)]
+    if len(header) > MAX_COLUMNS:
+        raise InputRejected(f"{name}: {len(header)} columns exceeds the limit of {MAX_COLUMNS}")
+    return [h if h is not None else "" for h in header]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def check_header(header: list[str], expected: list[str], name: str) -> None:
+    seen: set[str] = set()
+    duplicates = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise InputRejected(f"{name}: duplicate column name(s) in header: {', '.join(map(repr, duplicates[:5]))}")
+    missing = [c for c in expected if c not in header]
+    if missing:
+        extra = [h for h in header if h not in expected]
+        hint = f"; unexpected: {', '.join(map(repr, extra[:5]))}" if extra else ""
+        raise InputRejected(
+            f"{name}: missing column(s) {', '.join(map(repr, missing[:10]))}{hint}"
+        )
+
+
+def iter_csv_batches(
+    path: Path,
+    columns: list[str],
+    *,
+    delimiter: str = ",",
+    batch_rows: int = 50_000,
+    stats: CsvReadStats | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Yield string batches of ``columns`` (plus a 1-based ``_atlas_row_number``) from a CSV file.
+
+    Rows with the wrong number of fields are not dropped: they come out with null columns and their
+    raw text in ``_atlas_raw_line`` so they can be quarantined. Raises :class:`InputRejected` for
+    files that cannot be read as CSV at all.
+    """
+    stats = stats if stats is not None else CsvReadStats()
+    name = path.name
+    stream = open_source(path)
+    try:
+        header = read_header(stream, name, delimiter)
+        check_header(header, columns, name)
+        malformed: list[tuple[int, str]] = []
+
+        def on_invalid(row: pacsv.InvalidRow) -> str:
+            text = (row.text or "")[:MAX_FIELD_BYTES]
+            malformed.append((row.number or -1, text))
+            return "skip"
+
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, use_threads=False),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                include_columns=columns,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        buffered: list[pa.RecordBatch] = []
+        buffered_rows = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except pa.ArrowInvalid as exc:
+                raise InputRejected(f"{name}: {_describe_arrow_error(exc)}") from None
+            for field_name in columns:
+                col = batch.column(field_name)
+                if len(col) and _max_len(col) > MAX_FIELD_BYTES:
+                    raise InputRejected(
+                        f"{name}: a value in column {field_name!r} exceeds {MAX_FIELD_BYTES // 1024} KiB"
+                    )
+            buffered.append(batch)
+            buffered_rows += batch.num_rows
+            if malformed or buffered_rows >= batch_rows:
+                yield from _emit(buffered, columns, stats, malformed)
+                buffered, buffered_rows = [], 0
+        yield from _emit(buffered, columns, stats, malformed)
+    except UnicodeDecodeError:
+        raise InputRejected(f"{name}: not valid UTF-8 text") from None
+    finally:
+        stream.close()
+
+
+def _max_len(col: pa.ChunkedArray | pa.Array) -> int:
+    import pyarrow.compute as pc
+
+    lengths = pc.binary_length(col)
+    value = pc.max(lengths).as_py()
+    return int(value or 0)
+
+
+def _describe_arrow_error(exc: pa.ArrowInvalid) -> str:
+    text = _first_line(exc)
+    if "invalid UTF8" in text or "UTF8" in text:
+        return "not valid UTF-8 text"
+    if "straddling" in text or "quote" in text.lower():
+        return f"broken quoting ({text})"
+    return text
+
+
+def _emit(
+    batches: list[pa.RecordBatch], columns: list[str], stats: CsvReadStats, malformed: list[tuple[int, str]]
+) -> Iterator[pa.RecordBatch]:
+    schema = pa.schema([*(pa.field(c, pa.string()) for c in columns), pa.field(ROW_NUMBER, pa.int64()), pa.field(RAW_LINE, pa.string())])
+    for batch in batches:
+        n = batch.num_rows
+        if not n:
+            continue
+        numbers = pa.array(range(stats.rows + 1, stats.rows + n + 1), pa.int64())
+        stats.rows += n
+        arrays = [batch.column(c) for c in columns] + [numbers, pa.nulls(n, pa.string())]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+    if malformed:
+        n = len(malformed)
+        numbers = pa.array(range(stats.rows + 1, stats.rows + n + 1), pa.int64())
+        stats.rows += n
+        stats.malformed_rows += n
+        stats.malformed.extend(malformed[:100])
+        arrays = [pa.nulls(n, pa.string()) for _ in columns] + [numbers, pa.array([t for _, t in malformed], pa.string())]
+        malformed.clear()
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)

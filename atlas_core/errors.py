@@ -1,0 +1,31 @@
+"""User-facing errors: one line, no traceback, never a raw data value from a PII column."""
+
+from __future__ import annotations
+
+
+class AtlasError(Exception):
+    """An error whose message is shown to users as ``error: <message>``.
+
+    ``exit_code`` 2 means "the input was rejected"; 1 means "Atlas could not do its job".
+    """
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(" ".join(message.split()))
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class InputRejected(AtlasError):
+    """The input (file, contract, request) cannot be processed; nothing was published."""
+
+    exit_code = 2
+
+
+class ContractError(InputRejected):
+    """A dataset contract is invalid; the message names the file and the key path."""
+
+
+class ServiceUnavailable(AtlasError):
+    """A dependency (Postgres, S3, Dagster) cannot be reached."""

@@ -1,0 +1,1 @@
+"""Row-level quality rules compiled from a contract into set-based PostgreSQL."""

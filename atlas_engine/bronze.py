@@ -1,0 +1,260 @@
+"""Bronze: keep the raw file in the lake, append its rows as text, record the ingestion.
+
+Idempotent by content: a file whose sha256 was already accepted for the dataset is a no-op.
+The rows, the ingestion record and the ingestion-time quarantine (rows no partition can be derived
+for, rows with the wrong number of fields) are committed in one transaction.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import sql
+
+from atlas_core import layout
+from atlas_core.casting import parse_partition_dates
+from atlas_core.contracts import Contract
+from atlas_core.contracts.model import FileSource
+from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file
+from atlas_core.errors import InputRejected
+from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
+from atlas_resources.lake import Lake
+from atlas_resources.warehouse import Warehouse
+
+RULE_UNMAPPABLE = "partition.unmappable"
+RULE_MALFORMED = "row.malformed"
+
+
+@dataclass
+class IngestionRecord:
+    dataset: str
+    file: str
+    sha256: str
+    status: str
+    reason: str | None = None
+    ingestion_id: int | None = None
+    rows_bronze: int = 0
+    rows_silver: int | None = None
+    rows_quarantined: int | None = None
+    partition_keys: list[str] = field(default_factory=list)
+    lake_uri: str | None = None
+    ingested_at: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("ingestion_id")
+        return data
+
+
+def source_files(contract: Contract, project_dir: Path) -> list[Path]:
+    """The files a ``file`` source points at (a path or glob relative to the project)."""
+    source = contract.source
+    if not isinstance(source, FileSource):
+        return []
+    pattern = source.path if Path(source.path).is_absolute() else str(project_dir / source.path)
+    return [Path(p) for p in sorted(glob.glob(pattern))]
+
+
+def partition_key_for(day: date) -> str:
+    return day.isoformat()
+
+
+class PartitionMapper:
+    """Maps raw rows to daily partition keys; null when the date is missing, invalid or out of range."""
+
+    def __init__(self, contract: Contract) -> None:
+        self.partitioning = contract.partitioning
+        self.column = contract.column(contract.partitioning.column) if contract.partitioning else None
+
+    def keys(self, batch: pa.RecordBatch) -> pa.Array:
+        if self.partitioning is None or self.column is None:
+            return pa.array([layout.UNPARTITIONED] * batch.num_rows, pa.string())
+        raw = batch.column(self.column.name)
+        keys = parse_partition_dates(raw, self.column)
+        start = self.partitioning.start.isoformat()
+        in_range = pc.greater_equal(keys, start)
+        if self.partitioning.end is not None:
+            in_range = pc.and_(in_range, pc.less(keys, self.partitioning.end.isoformat()))
+        malformed = pc.is_valid(batch.column(layout.RAW_LINE))
+        keep = pc.and_(pc.fill_null(in_range, False), pc.invert(malformed))
+        return pc.if_else(keep, keys, pa.scalar(None, pa.string()))
+
+
+def _lookup_accepted(wh: Warehouse, dataset: str, sha: str) -> IngestionRecord | None:
+    rows = wh.fetch_all(
+        "SELECT ingestion_id, source_file, rows_bronze, rows_silver, rows_quarantined, partition_keys, "
+        "lake_uri, ingested_at FROM atlas_meta.ingestions WHERE dataset = %s AND sha256 = %s AND status = 'accepted'",
+        (dataset, sha),
+    )
+    if not rows:
+        return None
+    iid, file, bronze, silver, quarantined, keys, uri, at = rows[0]
+    return IngestionRecord(dataset, file, sha, "accepted", None, iid, bronze, silver, quarantined, list(keys), uri, at.isoformat())
+
+
+def record_outcome(
+    wh: Warehouse, dataset: str, file: str, sha: str, status: str, reason: str | None, schema_version: str,
+    source_system: str, lake_uri: str | None, run_id: str | None,
+) -> IngestionRecord:
+    with wh.transaction() as conn:
+        iid, at = conn.execute(
+            "INSERT INTO atlas_meta.ingestions (dataset, source_system, source_file, sha256, schema_version, "
+            "status, reason, lake_uri, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING ingestion_id, ingested_at",
+            (dataset, source_system, file, sha, schema_version, status, reason, lake_uri, run_id),
+        ).fetchone()  # type: ignore[misc]
+    return IngestionRecord(dataset, file, sha, status, reason, iid, lake_uri=lake_uri, ingested_at=at.isoformat())
+
+
+def ingest_file(
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    path: Path,
+    *,
+    source_system: str = "file",
+    run_id: str | None = None,
+    record_duplicate: bool = False,
+    batch_rows: int = 50_000,
+) -> IngestionRecord:
+    """Ingest one file into bronze. Raises :class:`InputRejected` (after recording it) for unusable files."""
+    dataset = contract.dataset
+    name = path.name
+    sha = sha256_file(path)
+    known = _lookup_accepted(wh, dataset, sha)
+    if known is not None:
+        if record_duplicate:
+            return record_outcome(wh, dataset, name, sha, "duplicate", f"same content as ingestion {known.ingestion_id}",
+                                  str(contract.schema_version), source_system, known.lake_uri, run_id)
+        known.status = "duplicate"
+        return known
+
+    lake.ensure_buckets([layout.Layer.BRONZE.bucket])
+    bucket = layout.Layer.BRONZE.bucket
+    raw = layout.raw_key(dataset, sha, name)
+    if not lake.exists(bucket, raw):
+        lake.put_file(bucket, raw, path)
+    try:
+        return _load(wh, lake, contract, path, sha, raw, source_system, run_id, batch_rows)
+    except InputRejected as exc:
+        rejected = layout.rejected_key(dataset, sha, name)
+        lake.move(bucket, raw, rejected)
+        record_outcome(wh, dataset, name, sha, "rejected", str(exc), str(contract.schema_version), source_system,
+                       lake.uri(bucket, rejected), run_id)
+        raise
+
+
+def _load(
+    wh: Warehouse, lake: Lake, contract: Contract, path: Path, sha: str, raw_key: str,
+    source_system: str, run_id: str | None, batch_rows: int,
+) -> IngestionRecord:
+    dataset = contract.dataset
+    with wh.transaction() as conn:
+        # Serialise concurrent ingestions of the same content; the loser sees a duplicate.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ingest:{dataset}:{sha}",))
+        again = conn.execute(
+            "SELECT ingestion_id FROM atlas_meta.ingestions WHERE dataset = %s AND sha256 = %s AND status = 'accepted'",
+            (dataset, sha),
+        ).fetchone()
+        if again is None:
+            return _copy_rows(conn, lake, contract, path, sha, raw_key, source_system, run_id, batch_rows)
+    known = _lookup_accepted(wh, dataset, sha)
+    assert known is not None
+    known.status = "duplicate"
+    return known
+
+
+def _copy_rows(
+    conn: psycopg.Connection, lake: Lake, contract: Contract, path: Path, sha: str, raw_key: str,
+    source_system: str, run_id: str | None, batch_rows: int,
+) -> IngestionRecord:
+    dataset = contract.dataset
+    bronze = (layout.Layer.BRONZE.schema, dataset)
+    quarantine = (layout.QUARANTINE_SCHEMA, dataset)
+    bucket = layout.Layer.BRONZE.bucket
+    delimiter = contract.source.delimiter if isinstance(contract.source, FileSource) else ","
+    mapper = PartitionMapper(contract)
+    ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
+    ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
+    ingestion_id, ingested_at = conn.execute(
+        "INSERT INTO atlas_meta.ingestions (dataset, source_system, source_file, sha256, schema_version, status, "
+        "lake_uri, run_id) VALUES (%s, %s, %s, %s, %s, 'accepted', %s, %s) RETURNING ingestion_id, ingested_at",
+        (dataset, source_system, path.name, sha, str(contract.schema_version), lake.uri(bucket, raw_key), run_id),
+    ).fetchone()  # type: ignore[misc]
+    stats = CsvReadStats()
+    keys_seen: set[str] = set()
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in iter_csv_batches(path, contract.column_names, delimiter=delimiter, batch_rows=batch_rows,
+                                      stats=stats):
+            keys = mapper.keys(batch)
+            keys_seen.update(k for k in pc.unique(keys).to_pylist() if k is not None)
+            yield _bronze_batch(batch, contract, keys, ingestion_id, ingested_at)
+
+    rows = Warehouse.copy_batches(conn, bronze, batches())
+    if stats.rows == 0:
+        raise InputRejected(f"{path.name}: header only, no data rows")
+    quarantined = _quarantine_unmapped(conn, contract, ingestion_id, run_id)
+    conn.execute(
+        "UPDATE atlas_meta.ingestions SET record_count = %s, rows_bronze = %s, rows_quarantined = %s, "
+        "partition_keys = %s WHERE ingestion_id = %s",
+        (stats.rows, rows, quarantined, sorted(keys_seen), ingestion_id),
+    )
+    return IngestionRecord(
+        dataset, path.name, sha, "accepted", None, ingestion_id, rows, None, quarantined, sorted(keys_seen),
+        lake.uri(bucket, raw_key), ingested_at.isoformat(),
+    )
+
+
+def _bronze_batch(
+    batch: pa.RecordBatch, contract: Contract, keys: pa.Array, ingestion_id: int, ingested_at: datetime
+) -> pa.RecordBatch:
+    n = batch.num_rows
+    arrays = [batch.column(c) for c in contract.column_names] + [
+        pa.array([ingestion_id] * n, pa.int64()),
+        batch.column(layout.ROW_NUMBER),
+        keys,
+        batch.column(layout.RAW_LINE),
+        pa.array([ingested_at.astimezone(UTC)] * n, pa.timestamp("us", tz="UTC")),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=bronze_schema(contract))
+
+
+def _quarantine_unmapped(conn: psycopg.Connection, contract: Contract, ingestion_id: int, run_id: str | None) -> int:
+    """Rows no partition can be derived for (or with the wrong field count) go to quarantine right away."""
+    raw_columns = sql.SQL(", ").join(sql.Identifier(c) for c in contract.column_names)
+    query = sql.SQL(
+        "INSERT INTO {quarantine} ({cols}, {iid}, {rno}, {part}, {raw}, {rules}, {dims}, {run}, {at}) "
+        "SELECT {cols}, {iid}, {rno}, NULL, {raw}, "
+        "CASE WHEN {raw} IS NOT NULL THEN ARRAY[{malformed}] ELSE ARRAY[{unmappable}] END, "
+        "ARRAY['validity'], %s, now() FROM {bronze} WHERE {iid} = %s AND {part} IS NULL"
+    ).format(
+        quarantine=sql.Identifier(layout.QUARANTINE_SCHEMA, contract.dataset),
+        bronze=sql.Identifier(layout.Layer.BRONZE.schema, contract.dataset),
+        cols=raw_columns,
+        iid=sql.Identifier(layout.INGESTION_ID),
+        rno=sql.Identifier(layout.ROW_NUMBER),
+        part=sql.Identifier(layout.PARTITION),
+        raw=sql.Identifier(layout.RAW_LINE),
+        rules=sql.Identifier(layout.RULE_IDS),
+        dims=sql.Identifier(layout.DIMENSIONS),
+        run=sql.Identifier(layout.RUN_ID),
+        at=sql.Identifier(layout.QUARANTINED_AT),
+        malformed=sql.Literal(RULE_MALFORMED),
+        unmappable=sql.Literal(RULE_UNMAPPABLE),
+    )
+    return conn.execute(query, (run_id, ingestion_id)).rowcount
+
+
+def bronze_row_counts(wh: Warehouse, contract: Contract, partition_keys: list[str] | None) -> int:
+    table = (layout.Layer.BRONZE.schema, contract.dataset)
+    if partition_keys is None:
+        return wh.count_rows(table)
+    return wh.count_rows(table, sql.SQL("{} = ANY(%s)").format(sql.Identifier(layout.PARTITION)), (partition_keys,))

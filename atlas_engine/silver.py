@@ -1,0 +1,314 @@
+"""Silver: type the bronze rows, evaluate the contract's row rules, publish passing rows, quarantine the rest.
+
+A load works on a private staging table (``atlas_staging``); rules run as one set-based statement;
+the silver partition(s), the quarantine partition(s) and the ingestion counters are replaced in a
+single transaction, so ``bronze = silver + quarantine`` holds for every partition at every commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+from psycopg import sql
+
+from atlas_core import layout
+from atlas_core.casting import CAST_ERRORS, arrow_schema, cast_batch
+from atlas_core.contracts import Contract
+from atlas_core.errors import AtlasError
+from atlas_core.quality.rules import RulePlan, compile_rules, verdicts_query
+from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
+from atlas_resources.lake import Lake
+from atlas_resources.warehouse import Table, Warehouse
+
+META_FIELDS = [
+    pa.field(layout.INGESTION_ID, pa.int64()),
+    pa.field(layout.ROW_NUMBER, pa.int64()),
+    pa.field(layout.PARTITION, pa.string()),
+]
+
+
+class BatchTransform(Protocol):
+    """A per-batch transformation applied to passing rows before they reach silver (e.g. PII policy)."""
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema: ...
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch: ...
+
+
+class IdentityTransform:
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        return schema
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch
+
+
+class QualityGateFailed(AtlasError):
+    """A rule with ``on_fail: fail`` caught rows: nothing was published."""
+
+
+@dataclass
+class StagedLoad:
+    """What a hook sees between evaluation and publication (e.g. to run Soda on the staging table)."""
+
+    contract: Contract
+    staging: Table
+    verdicts: Table
+    partitions: list[str]
+    run_id: str
+    rows: int
+    plan: RulePlan
+
+
+@dataclass
+class SilverResult:
+    dataset: str
+    partitions: list[str]
+    rows_in: int
+    rows_silver: int
+    rows_quarantined: int
+    rule_failures: dict[str, int] = field(default_factory=dict)
+    dimension_failed_rows: dict[str, int] = field(default_factory=dict)
+    schema: pa.Schema | None = None
+    lake_objects: list[str] = field(default_factory=list)
+
+    def dimension_scores(self) -> dict[str, float]:
+        if not self.rows_in:
+            return dict.fromkeys(self.dimension_failed_rows, 1.0)
+        return {d: 1 - n / self.rows_in for d, n in self.dimension_failed_rows.items()}
+
+
+def staging_schema(contract: Contract) -> pa.Schema:
+    typed = arrow_schema(contract)
+    return pa.schema([*typed, *META_FIELDS, pa.field(CAST_ERRORS, pa.string())])
+
+
+def silver_schema(contract: Contract, transform: BatchTransform) -> pa.Schema:
+    return pa.schema([*transform.output_schema(arrow_schema(contract)), *META_FIELDS])
+
+
+def partition_filter(keys: list[str]) -> tuple[sql.Composable, tuple[object, ...]]:
+    return sql.SQL("{} = ANY(%s)").format(sql.Identifier(layout.PARTITION)), (keys,)
+
+
+def _select(columns: list[str], table: Table, where: sql.Composable) -> sql.Composed:
+    return sql.SQL("SELECT {} FROM {} WHERE {}").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(*table), where
+    )
+
+
+def build_silver(
+    wh: Warehouse,
+    lake: Lake | None,
+    contract: Contract,
+    partition_keys: list[str] | None,
+    *,
+    run_id: str,
+    transform: BatchTransform | None = None,
+    plan: RulePlan | None = None,
+    on_staged: Callable[[StagedLoad], None] | None = None,
+) -> SilverResult:
+    """Rebuild the given silver partitions (all rows when the dataset is unpartitioned)."""
+    transform = transform or IdentityTransform()
+    plan = plan or compile_rules(contract)
+    keys = partition_keys if partition_keys is not None else [layout.UNPARTITIONED]
+    dataset = contract.dataset
+    suffix = uuid.uuid4().hex[:8]
+    staging: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}")
+    verdicts: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_v")
+    bronze: Table = (layout.Layer.BRONZE.schema, dataset)
+    where, params = partition_filter(keys)
+    try:
+        rows_in = _stage(wh, contract, bronze, staging, where, params)
+        with wh.connect(autocommit=True) as conn:
+            conn.execute(verdicts_query(plan, staging, verdicts))
+            failures = _rule_failures(conn, verdicts)
+        dims = _dimension_failures(wh, plan, verdicts)
+        fatal = {r.id: failures[r.id] for r in plan.rules if r.on_fail == "fail" and failures.get(r.id)}
+        if fatal:
+            listed = ", ".join(f"{rule} ({n} rows)" for rule, n in sorted(fatal.items()))
+            raise QualityGateFailed(f"{dataset}: blocking rule(s) failed, nothing published: {listed}")
+        if on_staged is not None:
+            on_staged(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
+        quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
+        rows_silver, rows_quarantined, schema = _publish(
+            wh, contract, transform, staging, verdicts, bronze, keys, quarantine_ids, run_id
+        )
+    finally:
+        with wh.connect(autocommit=True) as conn:
+            for table in (staging, verdicts):
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*table)))
+    result = SilverResult(dataset, keys, rows_in, rows_silver, rows_quarantined, failures, dims, schema)
+    if lake is not None:
+        result.lake_objects = export_parquet(wh, lake, contract, schema, keys)
+    return result
+
+
+def _stage(
+    wh: Warehouse, contract: Contract, bronze: Table, staging: Table, where: sql.Composable, params: tuple
+) -> int:
+    source_columns = [*contract.column_names, layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
+    source_schema = pa.schema([bronze_schema(contract).field(c) for c in source_columns])
+    query = _select(source_columns, bronze, sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE)))
+    passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
+    with wh.connect(autocommit=True) as conn:
+        ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
+        ensure_table(conn, *staging, staging_schema(contract))
+        with wh.connect() as reader:
+            batches = wh.stream(query, source_schema, params, conn=reader)
+            return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough) for b in batches))
+
+
+def _rule_failures(conn, verdicts: Table) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    rows = conn.execute(
+        sql.SQL("SELECT rule_id, count(*) FROM {}, unnest({}) AS rule_id GROUP BY rule_id").format(
+            sql.Identifier(*verdicts), sql.Identifier(layout.RULE_IDS)
+        )
+    ).fetchall()
+    return {rule_id: int(n) for rule_id, n in rows}
+
+
+def _dimension_failures(wh: Warehouse, plan: RulePlan, verdicts: Table) -> dict[str, int]:
+    """Rows failing at least one rule of each dimension (dimensions without rules fail no rows)."""
+    from atlas_core.contracts.model import Dimension
+
+    out: dict[str, int] = {}
+    with wh.connect(autocommit=True) as conn:
+        for dim in Dimension:
+            ids = [r.id for r in plan.rules if r.dimension == dim]
+            if not ids:
+                out[dim.value] = 0
+                continue
+            n = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE {} && %s::text[]").format(
+                    sql.Identifier(*verdicts), sql.Identifier(layout.RULE_IDS)
+                ),
+                (ids,),
+            ).fetchone()
+            out[dim.value] = int(n[0]) if n else 0
+    return out
+
+
+def _publish(
+    wh: Warehouse,
+    contract: Contract,
+    transform: BatchTransform,
+    staging: Table,
+    verdicts: Table,
+    bronze: Table,
+    keys: list[str],
+    quarantine_ids: list[str],
+    run_id: str,
+) -> tuple[int, int, pa.Schema]:
+    dataset = contract.dataset
+    silver: Table = (layout.Layer.SILVER.schema, dataset)
+    quarantine: Table = (layout.QUARANTINE_SCHEMA, dataset)
+    schema = silver_schema(contract, transform)
+    typed_columns = contract.column_names
+    meta = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
+    stg_schema = pa.schema([staging_schema(contract).field(c) for c in [*typed_columns, *meta]])
+    iid, rno = sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
+    passing = sql.SQL(
+        "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {ver} v WHERE v.{iid} = s.{iid} "
+        "AND v.{rno} = s.{rno} AND v.{rules} && %s::text[]) ORDER BY s.{part}, s.{iid} DESC, s.{rno}"
+    ).format(
+        cols=sql.SQL(", ").join(sql.Identifier("s", c) for c in [*typed_columns, *meta]),
+        stg=sql.Identifier(*staging),
+        ver=sql.Identifier(*verdicts),
+        iid=iid,
+        rno=rno,
+        part=sql.Identifier(layout.PARTITION),
+        rules=sql.Identifier(layout.RULE_IDS),
+    )
+    where, params = partition_filter(keys)
+    with wh.transaction() as conn:
+        ensure_table(conn, *silver, schema, index_on=[layout.PARTITION])
+        ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
+        conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*silver), where), params)
+        with wh.connect() as reader:
+            batches: Iterator[pa.RecordBatch] = wh.stream(passing, stg_schema, (quarantine_ids,), conn=reader)
+            rows_silver = Warehouse.copy_batches(conn, silver, _apply(transform, batches, typed_columns, meta))
+        conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*quarantine), where), params)
+        raw_cols = sql.SQL(", ").join(sql.Identifier("b", c) for c in typed_columns)
+        rows_quarantined = conn.execute(
+            sql.SQL(
+                "INSERT INTO {q} ({cols}, {iid}, {rno}, {part}, {raw}, {rules}, {dims}, {run}, {at}) "
+                "SELECT {raw_cols}, b.{iid}, b.{rno}, b.{part}, b.{raw}, v.{rules}, {dim_expr}, %s, now() "
+                "FROM {ver} v JOIN {bronze} b ON b.{iid} = v.{iid} AND b.{rno} = v.{rno} "
+                "WHERE v.{rules} && %s::text[]"
+            ).format(
+                q=sql.Identifier(*quarantine),
+                cols=sql.SQL(", ").join(sql.Identifier(c) for c in typed_columns),
+                raw_cols=raw_cols,
+                iid=iid,
+                rno=rno,
+                part=sql.Identifier(layout.PARTITION),
+                raw=sql.Identifier(layout.RAW_LINE),
+                rules=sql.Identifier(layout.RULE_IDS),
+                dims=sql.Identifier(layout.DIMENSIONS),
+                run=sql.Identifier(layout.RUN_ID),
+                at=sql.Identifier(layout.QUARANTINED_AT),
+                dim_expr=_dimension_expression(contract),
+                ver=sql.Identifier(*verdicts),
+                bronze=sql.Identifier(*bronze),
+            ),
+            (run_id, quarantine_ids),
+        ).rowcount
+        _refresh_ingestion_counts(conn, dataset, silver, quarantine, staging)
+    return rows_silver, rows_quarantined, schema
+
+
+def _dimension_expression(contract: Contract) -> sql.Composable:
+    """SQL computing the distinct dimensions of ``v._atlas_rule_ids``."""
+    plan = compile_rules(contract)
+    pairs = sql.SQL(", ").join(
+        sql.SQL("({}, {})").format(sql.Literal(r.id), sql.Literal(r.dimension.value)) for r in plan.rules
+    ) if plan.rules else sql.SQL("(NULL, NULL)")
+    return sql.SQL(
+        "ARRAY(SELECT DISTINCT d.dim FROM unnest(v.{rules}) AS u(rule_id) "
+        "JOIN (VALUES {pairs}) AS d(rule_id, dim) ON d.rule_id = u.rule_id ORDER BY 1)"
+    ).format(rules=sql.Identifier(layout.RULE_IDS), pairs=pairs)
+
+
+def _apply(
+    transform: BatchTransform, batches: Iterator[pa.RecordBatch], typed: list[str], meta: list[str]
+) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        data = pa.RecordBatch.from_arrays([batch.column(c) for c in typed], names=typed)
+        out = transform(data)
+        yield pa.RecordBatch.from_arrays(
+            [*out.columns, *(batch.column(c) for c in meta)], names=[*out.schema.names, *meta]
+        )
+
+
+def _refresh_ingestion_counts(conn, dataset: str, silver: Table, quarantine: Table, staging: Table) -> None:  # type: ignore[no-untyped-def]
+    iid = sql.Identifier(layout.INGESTION_ID)
+    conn.execute(
+        sql.SQL(
+            "WITH touched AS (SELECT DISTINCT {iid} AS id FROM {stg}), "
+            "s AS (SELECT {iid} AS id, count(*) AS n FROM {silver} WHERE {iid} IN (SELECT id FROM touched) GROUP BY 1), "
+            "q AS (SELECT {iid} AS id, count(*) AS n FROM {q} WHERE {iid} IN (SELECT id FROM touched) GROUP BY 1) "
+            "UPDATE atlas_meta.ingestions i SET rows_silver = coalesce(s.n, 0), rows_quarantined = coalesce(q.n, 0) "
+            "FROM touched t LEFT JOIN s ON s.id = t.id LEFT JOIN q ON q.id = t.id "
+            "WHERE i.ingestion_id = t.id AND i.dataset = %s"
+        ).format(iid=iid, stg=sql.Identifier(*staging), silver=sql.Identifier(*silver), q=sql.Identifier(*quarantine)),
+        (dataset,),
+    )
+
+
+def export_parquet(wh: Warehouse, lake: Lake, contract: Contract, schema: pa.Schema, keys: list[str]) -> list[str]:
+    """Write each silver partition to ``atlas-silver/<dataset>/[partition=KEY/]data.parquet``."""
+    bucket = layout.Layer.SILVER.bucket
+    lake.ensure_buckets([bucket])
+    table: Table = (layout.Layer.SILVER.schema, contract.dataset)
+    written = []
+    for key in keys:
+        query = _select(schema.names, table, sql.SQL("{} = %s").format(sql.Identifier(layout.PARTITION)))
+        object_key = layout.parquet_key(contract.dataset, key or None)
+        lake.write_parquet(bucket, object_key, wh.stream(query, schema, (key,)), schema)
+        written.append(lake.uri(bucket, object_key))
+    return written

@@ -1,0 +1,109 @@
+"""DDL for the per-dataset tables of bronze, silver and quarantine, created or extended on demand."""
+
+from __future__ import annotations
+
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+
+from atlas_core import layout
+from atlas_core.contracts import Contract
+from atlas_core.errors import AtlasError
+from atlas_resources.arrowpg import pg_type
+
+
+def bronze_schema(contract: Contract) -> pa.Schema:
+    return pa.schema(
+        [
+            *(pa.field(name, pa.string()) for name in contract.column_names),
+            pa.field(layout.INGESTION_ID, pa.int64()),
+            pa.field(layout.ROW_NUMBER, pa.int64()),
+            pa.field(layout.PARTITION, pa.string()),
+            pa.field(layout.RAW_LINE, pa.string()),
+            pa.field(layout.INGESTED_AT, pa.timestamp("us", tz="UTC")),
+        ]
+    )
+
+
+def quarantine_schema(contract: Contract) -> pa.Schema:
+    return pa.schema(
+        [
+            *(pa.field(name, pa.string()) for name in contract.column_names),
+            pa.field(layout.INGESTION_ID, pa.int64()),
+            pa.field(layout.ROW_NUMBER, pa.int64()),
+            pa.field(layout.PARTITION, pa.string()),
+            pa.field(layout.RAW_LINE, pa.string()),
+            pa.field(layout.RULE_IDS, pa.string()),  # text[] in the table, see ensure_table
+            pa.field(layout.DIMENSIONS, pa.string()),
+            pa.field(layout.RUN_ID, pa.string()),
+            pa.field(layout.QUARANTINED_AT, pa.timestamp("us", tz="UTC")),
+        ]
+    )
+
+
+ARRAY_COLUMNS = {layout.RULE_IDS, layout.DIMENSIONS}
+
+
+def _lock(conn: psycopg.Connection, schema: str, table: str) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ddl:{schema}.{table}",))
+
+
+def existing_columns(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        (schema, table),
+    ).fetchall()
+    return {name: dtype for name, dtype in rows}
+
+
+_PG_TYPE_NAMES = {
+    "text": "text",
+    "bigint": "bigint",
+    "integer": "integer",
+    "double precision": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+    "text[]": "ARRAY",
+}
+
+
+def ensure_table(
+    conn: psycopg.Connection,
+    schema: str,
+    table: str,
+    arrow_schema: pa.Schema,
+    *,
+    index_on: list[str] | None = None,
+) -> None:
+    """Create the table, or add columns a newer contract declares. A changed type is an error."""
+    _lock(conn, schema, table)
+    wanted = {
+        f.name: ("text[]" if f.name in ARRAY_COLUMNS else pg_type(f.type)) for f in arrow_schema
+    }
+    current = existing_columns(conn, schema, table)
+    target = sql.Identifier(schema, table)
+    if not current:
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pgt)) for name, pgt in wanted.items()
+        )
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, columns))
+        for column in index_on or []:
+            conn.execute(
+                sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                    sql.Identifier(f"{table}_{column.strip('_')}_idx"[:63]), target, sql.Identifier(column)
+                )
+            )
+        return
+    for name, pgt in wanted.items():
+        if name not in current:
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(target, sql.Identifier(name), sql.SQL(pgt))
+            )
+        elif current[name] != _PG_TYPE_NAMES[pgt]:
+            raise AtlasError(
+                f"{schema}.{table}.{name} is {current[name]} but the contract now makes it {pgt}; "
+                f"drop the table or rename the column to change a type"
+            )

@@ -1,0 +1,1 @@
+"""Clients for Atlas' storage (warehouse, lake) and the Dagster resources that wrap them."""

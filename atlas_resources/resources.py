@@ -1,0 +1,58 @@
+"""Dagster resources: typed, secret-free configuration wrapping the warehouse and lake clients.
+
+Values are bound (with ``EnvVar``) only where Definitions are built: ``atlas_assets.definitions``.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from atlas_resources.lake import Lake, LocalLake, S3Lake
+from atlas_resources.warehouse import Warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The PostgreSQL warehouse (schemas atlas_bronze ... atlas_ai_ready, atlas_meta, atlas_quarantine)."""
+
+    postgres_url: str = Field(description="libpq URI of the warehouse database")
+    batch_size: int = Field(default=50_000, description="Rows per Arrow batch when streaming")
+
+    def client(self) -> Warehouse:
+        return Warehouse(self.postgres_url, batch_size=self.batch_size)
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Object storage for raw files and Parquet; see the two implementations below."""
+
+    def client(self) -> Lake:
+        raise NotImplementedError
+
+
+class LocalLakeResource(LakeResource):
+    """The lake as a local directory: ``<root>/<bucket>/<key>``."""
+
+    root: str = Field(description="Directory holding one sub-directory per bucket")
+
+    def client(self) -> Lake:
+        return LocalLake(self.root)
+
+
+class S3LakeResource(LakeResource):
+    """The lake on an S3 API (MinIO in production, SeaweedFS in tests)."""
+
+    endpoint: str = Field(description="host:port of the S3 API")
+    access_key: str
+    secret_key: str
+    secure: bool = False
+    region: str = "us-east-1"
+
+    def client(self) -> Lake:
+        return S3Lake(self.endpoint, self.access_key, self.secret_key, secure=self.secure, region=self.region)
+
+
+class ProjectResource(dg.ConfigurableResource):
+    """Where contract source paths are resolved and how big a streaming batch is."""
+
+    project_dir: str
+    batch_size: int = 50_000

@@ -1,0 +1,163 @@
+"""The warehouse: PostgreSQL reached with psycopg 3, loaded with COPY, read back as Arrow batches.
+
+Every publish is one transaction: a reader sees the old partition/table or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+
+from atlas_core.errors import ServiceUnavailable
+from atlas_resources import pgurl
+from atlas_resources.arrowpg import ChunkReader, column_definitions, column_list, csv_reader_for, encode_csv
+
+Table = tuple[str, str]
+
+
+def ident(table: Table) -> sql.Identifier:
+    return sql.Identifier(*table)
+
+
+class Warehouse:
+    """Thin client over one PostgreSQL database."""
+
+    def __init__(self, url: str, *, batch_size: int = 50_000, connect_timeout: int = 10) -> None:
+        self.url = pgurl.for_psycopg(url)
+        self.batch_size = batch_size
+        self.connect_timeout = connect_timeout
+
+    @property
+    def host(self) -> str:
+        return pgurl.describe_host(self.url)
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
+        try:
+            return psycopg.connect(
+                self.url, autocommit=autocommit, connect_timeout=self.connect_timeout, options="-c TimeZone=UTC"
+            )
+        except psycopg.OperationalError as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ServiceUnavailable(
+                f"PostgreSQL at {pgurl.redact(self.url)} is unreachable: {first_line}"
+            ) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        """A connection inside one transaction: committed on success, rolled back on any error."""
+        conn = self.connect()
+        try:
+            with conn.transaction():
+                yield conn
+        finally:
+            conn.close()
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def scalar(self, query: sql.Composable | str, params: Sequence[object] | dict | None = None) -> object:
+        with self.connect(autocommit=True) as conn:
+            row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+            return row[0] if row else None
+
+    def fetch_all(self, query: sql.Composable | str, params: Sequence[object] | dict | None = None) -> list[tuple]:
+        with self.connect(autocommit=True) as conn:
+            return list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
+
+    def table_exists(self, table: Table) -> bool:
+        return bool(self.scalar("SELECT to_regclass(%s) IS NOT NULL", (f'"{table[0]}"."{table[1]}"',)))
+
+    def count_rows(self, table: Table, where: sql.Composable | None = None, params: Sequence[object] = ()) -> int:
+        if not self.table_exists(table):
+            return 0
+        query = sql.SQL("SELECT count(*) FROM {}").format(ident(table))
+        if where is not None:
+            query = sql.SQL("{} WHERE {}").format(query, where)
+        return int(self.scalar(query, params) or 0)  # type: ignore[call-overload]
+
+    def stream(
+        self,
+        query: sql.Composable,
+        schema: pa.Schema,
+        params: Sequence[object] | None = None,
+        *,
+        conn: psycopg.Connection | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream the rows of ``query`` as Arrow batches (COPY TO STDOUT, parsed by pyarrow's CSV reader)."""
+        owned = conn is None
+        connection = conn or self.connect()
+        try:
+            # COPY cannot take server-side parameters: bind them client-side (properly quoted).
+            bound = psycopg.ClientCursor(connection).mogrify(query, params) if params else query
+            copy_sql = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(
+                sql.SQL(bound) if isinstance(bound, str) else bound
+            )
+            with connection.cursor() as cur:
+                with cur.copy(copy_sql) as copy:
+                    stream = ChunkReader(iter(copy))
+                    if not stream.has_data():
+                        return
+                    yield from csv_reader_for(stream, schema, block_size=8 << 20)
+        finally:
+            if owned:
+                connection.close()
+
+    # -- writes --------------------------------------------------------------------------------------
+    @staticmethod
+    def copy_batches(conn: psycopg.Connection, table: Table, batches: Iterable[pa.RecordBatch]) -> int:
+        """COPY batches into ``table`` on ``conn`` (inside the caller's transaction); returns rows copied."""
+        iterator = iter(batches)
+        first = next(iterator, None)
+        if first is None:
+            return 0
+        copy_sql = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+            ident(table), column_list(first.schema.names)
+        )
+        rows = 0
+        with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for batch in itertools.chain([first], iterator):
+                if batch.num_rows:
+                    copy.write(encode_csv(batch))
+                    rows += batch.num_rows
+        return rows
+
+    @staticmethod
+    def create_table(conn: psycopg.Connection, table: Table, schema: pa.Schema, *, extra: str = "") -> None:
+        conn.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}{})").format(
+                ident(table), column_definitions(schema), sql.SQL(extra)
+            )
+        )
+
+    def replace_partitions(
+        self,
+        table: Table,
+        schema: pa.Schema,
+        partition_column: str,
+        partition_keys: Sequence[str],
+        batches: Iterable[pa.RecordBatch],
+    ) -> int:
+        """Delete the given partitions and load the new rows, in one transaction."""
+        with self.transaction() as conn:
+            self.create_table(conn, table, schema)
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(ident(table), sql.Identifier(partition_column)),
+                (list(partition_keys),),
+            )
+            return self.copy_batches(conn, table, batches)
+
+    def replace_table(self, table: Table, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> int:
+        """Load a fresh copy of ``table`` and swap it in atomically."""
+        staging = (table[0], f"_new_{table[1]}"[:63])
+        with self.transaction() as conn:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(staging)))
+            self.create_table(conn, staging, schema)
+            rows = self.copy_batches(conn, staging, batches)
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(ident(table)))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), sql.Identifier(table[1]))
+            )
+            return rows
