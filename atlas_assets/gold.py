@@ -96,12 +96,12 @@ def gold_definitions(models: list[SqlModel], contracts: list[Contract]) -> dg.De
     partitions: dict[str, dg.PartitionsDefinition | None] = {}
     assets = []
     for model in _topological(models):
-        inherited = None
+        inherited: dg.PartitionsDefinition | None = None
         for layer, table in model.refs:
             if layer == "silver":
                 if table not in by_dataset:
                     raise ContractError(f"{model.path}: reads atlas_silver.{table}, which no contract declares")
-                upstream = partitions_for(by_dataset[table])
+                upstream: dg.PartitionsDefinition | None = partitions_for(by_dataset[table])
             else:
                 upstream = partitions[table]
             inherited = inherited or upstream

@@ -26,7 +26,7 @@ STATUSES = ["placed", "shipped", "delivered", "cancelled", "returned"]
 CHANNELS = ["web", "mobile", "store"]
 
 
-def _faker(seed: int):  # type: ignore[no-untyped-def]
+def _faker(seed: int):
     from faker import Faker
 
     fake = Faker("en_US")
@@ -34,7 +34,7 @@ def _faker(seed: int):  # type: ignore[no-untyped-def]
     return fake
 
 
-def _locations(fake, n: int, rng: np.random.Generator) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+def _locations(fake, n: int, rng: np.random.Generator) -> list[tuple[str, str, str]]:
     seen: set[str] = set()
     out: list[tuple[str, str, str]] = []
     while len(out) < n:
@@ -46,7 +46,7 @@ def _locations(fake, n: int, rng: np.random.Generator) -> list[tuple[str, str, s
     return out
 
 
-def _note(fake, rng: np.random.Generator, first: str, last: str, email: str, phone: str) -> str:  # type: ignore[no-untyped-def]
+def _note(fake, rng: np.random.Generator, first: str, last: str, email: str, phone: str) -> str:
     kind = int(rng.integers(8))
     if kind == 0:
         return f"Called from {phone} about a late delivery; asked to be emailed at {email}."

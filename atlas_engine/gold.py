@@ -14,7 +14,7 @@ from atlas_resources.warehouse import Warehouse
 def run_model(wh: Warehouse, model: SqlModel, window: tuple[date, date] | None = None) -> int:
     """Materialize ``model``; incremental models replace exactly the rows of ``window`` [start, end)."""
     target = sql.Identifier(Layer.GOLD.schema, model.name)
-    select = sql.SQL(model.bound_sql())  # type: ignore[arg-type]  # model SQL is the author's code
+    select = sql.SQL(model.bound_sql())
     params = {"partition_start": window[0], "partition_end": window[1]} if window else {}
     with wh.transaction() as conn:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"model:{model.name}",))

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import psycopg
 import pyarrow as pa
 from psycopg import sql
 
@@ -163,7 +164,7 @@ def _stage(
             return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough) for b in batches))
 
 
-def _rule_failures(conn, verdicts: Table) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _rule_failures(conn: psycopg.Connection, verdicts: Table) -> dict[str, int]:
     rows = conn.execute(
         sql.SQL("SELECT rule_id, count(*) FROM {}, unnest({}) AS rule_id GROUP BY rule_id").format(
             sql.Identifier(*verdicts), sql.Identifier(layout.RULE_IDS)
@@ -285,7 +286,9 @@ def _apply(
         )
 
 
-def _refresh_ingestion_counts(conn, dataset: str, silver: Table, quarantine: Table, staging: Table) -> None:  # type: ignore[no-untyped-def]
+def _refresh_ingestion_counts(
+    conn: psycopg.Connection, dataset: str, silver: Table, quarantine: Table, staging: Table
+) -> None:
     iid = sql.Identifier(layout.INGESTION_ID)
     conn.execute(
         sql.SQL(

@@ -14,7 +14,7 @@ import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -204,7 +204,7 @@ class S3Lake(Lake):
             self.endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
         )
 
-    def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from minio.error import S3Error
         from urllib3.exceptions import HTTPError
 
@@ -255,7 +255,7 @@ class S3Lake(Lake):
             response.close()
             response.release_conn()
         spool.seek(0)
-        return spool  # type: ignore[return-value]
+        return spool
 
     def exists(self, bucket: str, key: str) -> bool:
         try:

@@ -91,13 +91,13 @@ class Warehouse:
         connection = conn or self.connect()
         try:
             # COPY cannot take server-side parameters: bind them client-side (properly quoted).
-            bound = psycopg.ClientCursor(connection).mogrify(query, params) if params else query
+            bound = psycopg.ClientCursor(connection).mogrify(query, params) if params else query  # type: ignore[arg-type]
             copy_sql = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(
                 sql.SQL(bound) if isinstance(bound, str) else bound
             )
             with connection.cursor() as cur:
                 with cur.copy(copy_sql) as copy:
-                    stream = ChunkReader(iter(copy))
+                    stream = ChunkReader(iter(copy))  # type: ignore[arg-type]
                     if not stream.has_data():
                         return
                     yield from csv_reader_for(stream, schema, block_size=8 << 20)

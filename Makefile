@@ -1,0 +1,42 @@
+# Atlas: `make demo` and `make test` are all a fresh clone needs.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+MYPY_TARGETS := atlas_core atlas_engine atlas_resources atlas_assets atlas_cli atlas_api
+
+.PHONY: install demo test lint up lock samples clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==25.3"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+
+demo: install
+	$(BIN)/atlas demo
+
+test: install lint
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy $(MYPY_TARGETS)
+
+up: install
+	$(BIN)/atlas up
+
+# Regenerate the lock file from the current environment after changing a pin in pyproject.toml.
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check > requirements.lock
+
+# Regenerate the bundled sample data (deterministic: the files do not change).
+samples: install
+	$(BIN)/atlas generate --dataset customers --out data/samples/customers.csv
+	$(BIN)/atlas generate --dataset products --out data/samples/products.csv
+	$(BIN)/atlas generate --dataset orders --out data/samples/orders.csv
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,177 @@
+"""Execute asset selections through the Dagster instance (runs and events land in its storage)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from atlas_core.errors import AtlasError, InputRejected
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    success: bool
+    seconds: float
+    failures: list[str] = field(default_factory=list)
+    materialized: int = 0
+
+
+def resolve_selection(defs: dg.Definitions, selection: str) -> list[dg.AssetKey]:
+    """Dagster selection syntax (``key:silver/orders+``, ``group:gold``), or plain keys ``silver/orders``."""
+    graph = defs.resolve_asset_graph()
+    text = selection.strip()
+    if text in ("*", "all"):
+        keys = graph.get_all_asset_keys()
+    else:
+        if ":" not in text and not any(ch in text for ch in "+*() "):
+            text = f'key:"{text}"'
+        try:
+            keys = dg.AssetSelection.from_string(text).resolve(graph)
+        except Exception as exc:
+            raise InputRejected(f"invalid selection {selection!r}: {str(exc).splitlines()[0]}") from None
+    if not keys:
+        raise InputRejected(f"selection {selection!r} matches no asset")
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def partitions_of(defs: dg.Definitions, keys: Sequence[dg.AssetKey]) -> list[dg.PartitionsDefinition]:
+    graph = defs.resolve_asset_graph()
+    found: list[dg.PartitionsDefinition] = []
+    for key in keys:
+        pdef = graph.get(key).partitions_def
+        if pdef is not None and pdef not in found:
+            found.append(pdef)
+    return found
+
+
+def validate_partition(pdefs: list[dg.PartitionsDefinition], key: str) -> None:
+    if not pdefs:
+        raise InputRejected(f"partition {key!r} given, but no selected asset is partitioned")
+    for pdef in pdefs:
+        if not pdef.has_partition_key(key):
+            keys = pdef.get_partition_keys()
+            span = f"{keys[0]} .. {keys[-1]}" if keys else "none"
+            raise InputRejected(f"unknown partition {key!r} (valid: {span})")
+
+
+def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
+    reasons = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        error = event.event_specific_data.error if event.event_specific_data else None  # type: ignore[union-attr]
+        while error is not None and error.cause is not None:
+            error = error.cause
+        message = (error.message if error is not None else "failed").strip().splitlines()[0]
+        message = message.split(": ", 1)[1] if message.startswith(("dagster.", "atlas_")) and ": " in message else message
+        reasons.append(f"{event.step_key}: {message}")
+    return reasons
+
+
+def execute(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    keys: Sequence[dg.AssetKey],
+    *,
+    partition: str | None = None,
+    partition_range: tuple[str, str] | None = None,
+    label: str = "materializing",
+    show_progress: bool = True,
+) -> RunOutcome:
+    job = defs.resolve_implicit_global_asset_job_def()
+    run_id = str(uuid.uuid4())
+    tags = {"atlas/trigger": "cli"}
+    if partition_range is not None:
+        tags.update({RANGE_START: partition_range[0], RANGE_END: partition_range[1]})
+    holder: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            holder["result"] = job.execute_in_process(
+                instance=instance, asset_selection=list(keys), partition_key=partition, tags=tags,
+                run_id=run_id, raise_on_error=False, run_config=QUIET,
+            )
+        except BaseException as exc:  # surfaced below in the calling thread
+            holder["error"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=target, name="atlas-run", daemon=True)
+    thread.start()
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        disable=not show_progress, transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=len(keys))
+        while thread.is_alive():
+            thread.join(0.5)
+            done = _steps_done(instance, run_id)
+            progress.update(task, completed=min(done, len(keys)))
+    if "error" in holder:
+        error = holder["error"]
+        if isinstance(error, AtlasError):
+            raise error
+        raise AtlasError(f"run {run_id} could not start: {type(error).__name__}: {str(error).splitlines()[0]}")
+    result = holder["result"]
+    assert isinstance(result, dg.ExecuteInProcessResult)
+    return RunOutcome(
+        run_id, result.success, time.monotonic() - started, failure_reasons(result),
+        len(result.get_asset_materialization_events()),
+    )
+
+
+def _steps_done(instance: dg.DagsterInstance, run_id: str) -> int:
+    try:
+        records = instance.get_records_for_run(run_id=run_id, of_type={
+            dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED,
+        }).records
+    except Exception:
+        return 0
+    return len(records)
+
+
+def materialize_all(instance: dg.DagsterInstance, defs: dg.Definitions, keys: Sequence[dg.AssetKey], label: str) -> list[RunOutcome]:
+    """Materialize ``keys`` over all their partitions: one run when they share a partitions definition."""
+    pdefs = partitions_of(defs, keys)
+    if not pdefs:
+        return [execute(instance, defs, keys, label=label)]
+    if len(pdefs) == 1:
+        all_keys = pdefs[0].get_partition_keys()
+        return [execute(instance, defs, keys, partition_range=(all_keys[0], all_keys[-1]), label=label)]
+    # Different partitions definitions cannot share a run: one run per asset, in dependency order.
+    outcomes: list[RunOutcome] = []
+    for key in toposort(defs, keys):
+        outcomes.extend(materialize_all(instance, defs, [key], label=f"{label} {key.to_user_string()}"))
+        if not outcomes[-1].success:
+            break
+    return outcomes
+
+
+def toposort(defs: dg.Definitions, keys: Sequence[dg.AssetKey]) -> list[dg.AssetKey]:
+    graph = defs.resolve_asset_graph()
+    wanted = set(keys)
+    ordered: list[dg.AssetKey] = []
+    seen: set[dg.AssetKey] = set()
+
+    def visit(key: dg.AssetKey) -> None:
+        if key in seen:
+            return
+        seen.add(key)
+        for parent in sorted(graph.get(key).parent_keys, key=lambda k: k.to_user_string()):
+            if parent in wanted:
+                visit(parent)
+        ordered.append(key)
+
+    for key in sorted(wanted, key=lambda k: k.to_user_string()):
+        visit(key)
+    return ordered

@@ -1,0 +1,74 @@
+"""Start what the CLI needs: settings, services, logging, the Dagster instance and definitions."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+
+import dagster as dg
+
+from atlas_core.logs import configure_logging
+from atlas_core.settings import AtlasSettings, get_settings
+from atlas_resources.lake import Lake, LocalLake, S3Lake
+from atlas_resources.services import Runtime, prepare_runtime
+from atlas_resources.warehouse import Warehouse
+
+
+def quiet_warnings() -> None:
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+
+@dataclass
+class Atlas:
+    """A booted Atlas: services up, environment exported, clients ready."""
+
+    settings: AtlasSettings
+    runtime: Runtime
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.runtime.postgres_url, batch_size=self.settings.batch_size)
+
+    @cached_property
+    def lake(self) -> Lake:
+        s = self.settings
+        if s.s3_endpoint:
+            if not (s.s3_access_key and s.s3_secret_key):
+                from atlas_core.errors import AtlasError
+
+                raise AtlasError("ATLAS_S3_ENDPOINT is set: ATLAS_S3_ACCESS_KEY and ATLAS_S3_SECRET_KEY are required")
+            return S3Lake(
+                s.s3_endpoint, s.s3_access_key.get_secret_value(), s.s3_secret_key.get_secret_value(),
+                secure=s.s3_secure, region=s.s3_region,
+            )
+        return LocalLake(self.runtime.lake_root)
+
+    @cached_property
+    def instance(self) -> dg.DagsterInstance:
+        return dg.DagsterInstance.get()
+
+    @cached_property
+    def definitions(self) -> dg.Definitions:
+        from atlas_assets.definitions import build_definitions
+
+        return build_definitions(self.settings)
+
+
+def boot() -> Atlas:
+    quiet_warnings()
+    settings = get_settings()
+    configure_logging(file=settings.resolved_home() / "logs" / "atlas.log")
+    runtime = prepare_runtime(settings)
+    atlas = Atlas(settings, runtime)
+    if settings.s3_endpoint:
+        # S3 credentials reach Dagster processes through the environment, never through config files.
+        assert settings.s3_access_key and settings.s3_secret_key
+        os.environ["ATLAS_S3_ACCESS_KEY"] = settings.s3_access_key.get_secret_value()
+        os.environ["ATLAS_S3_SECRET_KEY"] = settings.s3_secret_key.get_secret_value()
+    atlas.lake.ensure_buckets()
+    return atlas

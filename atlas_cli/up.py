@@ -1,0 +1,65 @@
+"""``atlas up``: embedded services plus ``dagster dev`` in the foreground, stopped cleanly on Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from rich.console import Console
+
+from atlas_cli.runtime import boot
+
+
+def _child_preexec() -> None:
+    # dagster dev spawned from a script inherits an ignored SIGINT and can then never be stopped.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setpgrp()
+
+
+def extra_processes(host: str) -> list[list[str]]:
+    """Commands started beside the Dagster webserver (the REST API joins here)."""
+    return []
+
+
+def run_up(host: str) -> int:
+    atlas = boot()
+    console = Console()
+    port = atlas.settings.webserver_port
+    workspace = atlas.settings.project_dir / "workspace.yaml"
+    commands = [
+        [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)],
+        *extra_processes(host),
+    ]
+    children = [subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_child_preexec) for cmd in commands]
+    console.print(f"Dagster webserver: http://{host}:{port}  (Ctrl-C to stop)")
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                console.print(f"{child.args!s} exited ({child.returncode})")
+                exit_code = child.returncode or 1
+                stopping = True
+        time.sleep(0.5)
+    for child in children:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    return exit_code

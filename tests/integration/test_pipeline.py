@@ -1,0 +1,119 @@
+"""The whole medallion graph through a real Dagster instance on real PostgreSQL, local lake and S3."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg
+import pytest
+from rich.console import Console
+
+from atlas_cli.demo import run_demo
+from atlas_cli.runs import execute, resolve_selection
+from atlas_cli.runtime import boot
+from atlas_core.layout import Layer
+
+pytestmark = pytest.mark.slow
+
+EXPECTED_TABLES = {
+    "bronze": {"customers", "orders", "products"},
+    "silver": {"customers", "orders", "products"},
+    "gold": {"dim_customer", "dim_product", "fact_orders", "daily_revenue"},
+    "ai_ready": {"customer_features"},
+}
+
+
+def _count(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
+
+
+def _columns(url: str, schema: str, table: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema=%s AND table_name=%s",
+            (schema, table),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None:
+    first = run_demo(show_progress=False, console=Console(quiet=True))
+    url = atlas_env["ATLAS_POSTGRES_URL"]
+    assert first["success"]
+    assert {layer: set(tables) for layer, tables in first["layers"].items()} == EXPECTED_TABLES
+    for layer, tables in first["layers"].items():
+        for table, rows in tables.items():
+            assert rows == _count(url, f"{Layer(layer).schema}.{table}")
+            assert rows > 0
+    assert first["layers"]["bronze"] == {"customers": 2005, "orders": 20000, "products": 200}
+    assert first["layers"]["gold"]["daily_revenue"] == 30
+    # Nothing lost: every bronze row is in silver or in quarantine.
+    for dataset, bronze_rows in first["layers"]["bronze"].items():
+        assert bronze_rows == first["layers"]["silver"][dataset] + first["quarantine"][dataset]
+    summary_file = json.loads((__import__("pathlib").Path(atlas_env["ATLAS_HOME"]) / "demo" / "summary.json").read_text())
+    assert summary_file["layers"] == first["layers"]
+
+    second = run_demo(show_progress=False, console=Console(quiet=True))
+    assert second["layers"] == first["layers"]
+    assert second["quarantine"] == first["quarantine"]
+    with psycopg.connect(url) as conn:
+        statuses = conn.execute("SELECT dataset, status, count(*) FROM atlas_meta.ingestions GROUP BY 1, 2").fetchall()
+    assert sorted(statuses) == [("customers", "accepted", 1), ("orders", "accepted", 1), ("products", "accepted", 1)]
+
+    # Dagster's runs and events are in the dagster database.
+    dagster_url = atlas_env["ATLAS_DAGSTER_POSTGRES_URL"]
+    assert _count(dagster_url, "runs") == 2
+    assert _count(dagster_url, "event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'") > 0
+
+    orders = _columns(url, "atlas_silver", "orders")
+    assert orders["order_id"] == "bigint"
+    assert orders["order_ts"] == "timestamp with time zone"
+    assert orders["total"] == "double precision"
+    assert orders["status"] == "text"
+    assert set(_columns(url, "atlas_bronze", "orders").values()) >= {"text"}
+    assert _columns(url, "atlas_bronze", "orders")["order_id"] == "text"
+    features = _columns(url, "atlas_ai_ready", "customer_features")
+    assert {"split", "version", "recency_days_z"} <= set(features)
+
+
+def test_single_partition_rematerialization_replaces_only_that_partition(atlas_env: dict[str, str]) -> None:
+    run_demo(show_progress=False, console=Console(quiet=True))
+    url = atlas_env["ATLAS_POSTGRES_URL"]
+    with psycopg.connect(url) as conn:
+        other_before = conn.execute(
+            "SELECT _atlas_partition, min(xmin::text), count(*) FROM atlas_silver.orders "
+            "WHERE _atlas_partition <> '2026-10-05' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        revenue_before = conn.execute("SELECT * FROM atlas_gold.daily_revenue ORDER BY order_date").fetchall()
+        conn.execute("DELETE FROM atlas_silver.orders WHERE _atlas_partition = '2026-10-05'")
+        conn.execute("UPDATE atlas_gold.daily_revenue SET orders = -1 WHERE order_date = '2026-10-05'")
+        conn.commit()
+    atlas = boot()
+    keys = resolve_selection(atlas.definitions, "key:silver/orders+")
+    outcome = execute(atlas.instance, atlas.definitions, keys, partition="2026-10-05", show_progress=False)
+    assert outcome.success, outcome.failures
+    with psycopg.connect(url) as conn:
+        other_after = conn.execute(
+            "SELECT _atlas_partition, min(xmin::text), count(*) FROM atlas_silver.orders "
+            "WHERE _atlas_partition <> '2026-10-05' GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        revenue_after = conn.execute("SELECT * FROM atlas_gold.daily_revenue ORDER BY order_date").fetchall()
+        restored = conn.execute("SELECT count(*) FROM atlas_silver.orders WHERE _atlas_partition = '2026-10-05'").fetchone()
+    assert other_after == other_before  # untouched rows keep their transaction ids
+    assert revenue_after == revenue_before
+    assert restored is not None and restored[0] > 0
+
+
+def test_demo_with_the_lake_on_s3(s3_env: dict[str, str]) -> None:
+    summary = run_demo(show_progress=False, console=Console(quiet=True))
+    assert summary["success"]
+    atlas = boot()
+    lake = atlas.lake
+    raw = lake.list(Layer.BRONZE.bucket, "raw/orders/")
+    assert len(raw) == 1 and raw[0].endswith("/orders.csv")
+    silver = lake.list(Layer.SILVER.bucket, "orders/")
+    assert len(silver) == 30
+    rows = sum(b.num_rows for key in silver for b in lake.read_parquet(Layer.SILVER.bucket, key))
+    assert rows == summary["layers"]["silver"]["orders"]
+    assert lake.list(Layer.AI_READY.bucket, "customer_features/")
