@@ -128,12 +128,10 @@ def contract_validate(paths: Annotated[list[Path], typer.Argument(help="Contract
         console.print(f"{path}: ok ({contract.dataset}, {len(contract.columns)} columns)")
 
 
-def register_commands() -> None:
-    """Domain command groups live in their own modules (``atlas_cli/<domain>_commands.py``)."""
+# -- domain command groups: each lives in atlas_cli/<domain>_commands.py (heavy imports inside commands) --
 
 
 def main() -> None:
-    register_commands()
     app()
 
 
