@@ -5,6 +5,7 @@ import dagster as dg
 
 from atlas_assets.gold import gold_key
 from atlas_assets.metadata import column_schema
+from atlas_assets.policies import layer_policies
 from atlas_core.layout import Layer
 from atlas_engine.ai_ready import FRACTIONS, SPLIT_SEED, build_customer_features
 from atlas_resources.resources import LakeResource, WarehouseResource
@@ -20,7 +21,7 @@ from atlas_resources.resources import LakeResource, WarehouseResource
         f"{FRACTIONS}); `version` is a content hash. Exported to atlas-ai-ready/customer_features/<version>/."
     ),
     kinds={"postgres", "parquet"},
-    pool="atlas_warehouse",
+    **layer_policies(Layer.AI_READY),
     metadata={"dagster/table_name": "atlas_ai_ready.customer_features", "atlas/layer": "ai_ready"},
 )
 def customer_features(

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
+from atlas_assets.policies import layer_policies
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_core.errors import InputRejected
@@ -32,7 +33,7 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         backfill_policy=backfill_policy_for(partitions),
         code_version=contract.fingerprint,
         kinds={"postgres", "parquet"},
-        pool="atlas_ingest",
+        **layer_policies(layout.Layer.BRONZE),
         metadata={"dagster/table_name": f"atlas_bronze.{contract.dataset}", "atlas/layer": "bronze"},
         owners=[f"team:{contract.owner}"] if contract.owner else None,
     )

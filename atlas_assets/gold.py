@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from atlas_assets.metadata import preview
 from atlas_assets.partitions import backfill_policy_for, partitions_for
+from atlas_assets.policies import layer_policies
 from atlas_assets.silver import silver_key
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
@@ -61,7 +62,7 @@ def build_gold_asset(
         backfill_policy=backfill_policy_for(partitions) if model.incremental else None,
         code_version=model.code_version,
         kinds={"postgres", "sql"},
-        pool="atlas_warehouse",
+        **layer_policies(Layer.GOLD),
         owners=[f"team:{o}" for o in model.header.owners] or None,
         metadata={"dagster/table_name": f"atlas_gold.{model.name}", "atlas/layer": "gold", "model": model.path},
     )

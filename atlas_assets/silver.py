@@ -7,6 +7,7 @@ from psycopg import sql
 from atlas_assets.bronze import bronze_key
 from atlas_assets.metadata import column_schema, preview
 from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
+from atlas_assets.policies import layer_policies
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_engine.silver import QualityGateFailed, build_silver
@@ -37,7 +38,7 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
         backfill_policy=backfill_policy_for(partitions),
         code_version=contract.fingerprint,
         kinds={"postgres", "parquet"},
-        pool="atlas_warehouse",
+        **layer_policies(layout.Layer.SILVER),
         metadata={"dagster/table_name": f"atlas_silver.{contract.dataset}", "atlas/layer": "silver"},
     )
     def _silver(
