@@ -33,6 +33,7 @@ class Runtime:
     dagster_home: Path
     home: Path
     embedded_postgres: bool
+    migrations_applied: tuple[str, ...] = ()
 
     def environment(self, settings: AtlasSettings) -> dict[str, str]:
         env = {
@@ -106,7 +107,7 @@ def prepare_runtime(settings: AtlasSettings, *, export: bool = True) -> Runtime:
         postgres_url = ensure_database(server_url, WAREHOUSE_DB)
     dagster_url = settings.dagster_postgres_url or pgurl.with_database(postgres_url, DAGSTER_DB)
     ensure_database(pgurl.for_psycopg(dagster_url), pgurl.database_of(dagster_url))
-    apply_migrations(postgres_url)
+    applied = apply_migrations(postgres_url)
 
     lake_root = settings.lake_root
     lake_root.mkdir(parents=True, exist_ok=True)
@@ -118,6 +119,7 @@ def prepare_runtime(settings: AtlasSettings, *, export: bool = True) -> Runtime:
         dagster_home=settings.dagster_home,
         home=home,
         embedded_postgres=embedded,
+        migrations_applied=tuple(applied),
     )
     if export:
         os.environ.update(runtime.environment(settings))
