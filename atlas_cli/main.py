@@ -129,6 +129,9 @@ def contract_validate(paths: Annotated[list[Path], typer.Argument(help="Contract
 
 
 # -- domain command groups: each lives in atlas_cli/<domain>_commands.py (heavy imports inside commands) --
+from atlas_cli.db_commands import db_app  # noqa: E402
+
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:
