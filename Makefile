@@ -5,9 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MYPY_TARGETS := atlas_core atlas_engine atlas_resources atlas_assets atlas_cli atlas_api
 
-.PHONY: install demo test lint up lock samples clean
+.PHONY: install chromium demo test lint up lock samples clean
 
-install: $(STAMP)
+install: $(STAMP) chromium
+
+# Headless Chromium for the dashboard browser test (Debian package; Playwright drives it, never downloads one).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
