@@ -100,7 +100,10 @@ class Warehouse:
                     stream = ChunkReader(iter(copy))  # type: ignore[arg-type]
                     if not stream.has_data():
                         return
-                    yield from csv_reader_for(stream, schema, block_size=8 << 20)
+                    for batch in csv_reader_for(stream, schema, block_size=8 << 20):
+                        # Blocks are sized in bytes; consumers are promised at most batch_size rows.
+                        for offset in range(0, batch.num_rows, self.batch_size):
+                            yield batch.slice(offset, self.batch_size)
         finally:
             if owned:
                 connection.close()

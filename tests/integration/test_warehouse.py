@@ -1,0 +1,276 @@
+"""The Warehouse client on real PostgreSQL: the embedded server and the machine's own (127.0.0.1:5432).
+
+Every test runs on both servers. The machine variant is skipped, with its reason, when no server
+answers on 127.0.0.1:5432, unless ATLAS_TEST_REQUIRE_MACHINE_PG=1 (CI), where it fails instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import psycopg
+import pyarrow as pa
+import pytest
+from psycopg import sql
+
+from atlas_core.errors import AtlasError
+from atlas_engine.tables import ensure_table
+from atlas_resources.migrations import apply_migrations, migration_files
+from atlas_resources.warehouse import Warehouse
+from tests.support import postgres as pg
+
+SERVERS = ["embedded", "machine"]
+TABLE = ("atlas_silver", "roundtrip")
+
+ALL_TYPES = pa.schema(
+    [
+        pa.field("id", pa.int64()),
+        pa.field("text", pa.string()),
+        pa.field("amount", pa.float64()),
+        pa.field("flag", pa.bool_()),
+        pa.field("day", pa.date32()),
+        pa.field("at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+TRICKY_STRINGS = [
+    "",  # empty string: must stay empty, not become NULL
+    None,
+    'say "hello"',
+    "a,b,c",
+    "line one\nline two\r\nline three",
+    "naïve café – 東京 – emoji 🚀",
+    "\\N",  # the text-format NULL marker is plain data in CSV
+    "NULL",
+    "  padded  ",
+    '"',
+    ",",
+    "\t tab",
+]
+
+
+def tricky_table() -> pa.Table:
+    n = len(TRICKY_STRINGS)
+    return pa.table(
+        {
+            "id": pa.array(range(1, n + 1), pa.int64()),
+            "text": pa.array(TRICKY_STRINGS, pa.string()),
+            "amount": pa.array([0.1, -2.5, 1 / 3, 1e300, -1e-300, None, 0.0, 123456789.125, -0.5, 2.0, 3.0, 4.0]),
+            "flag": pa.array([True, False, None, True, False, True, False, None, True, False, True, False]),
+            "day": pa.array(
+                [date(2026, 10, 1), date(1970, 1, 1), None, date(2000, 2, 29), date(1900, 1, 1), date(9999, 12, 31)]
+                + [date(2026, 10, i) for i in range(2, 8)],
+                pa.date32(),
+            ),
+            "at": pa.array(
+                [
+                    datetime(2026, 10, 1, 0, 0, tzinfo=UTC),
+                    datetime(2026, 10, 1, 23, 59, 59, 999999, tzinfo=UTC),
+                    None,
+                    datetime(1970, 1, 1, tzinfo=UTC),
+                    datetime(2024, 2, 29, 12, 30, 15, 123000, tzinfo=UTC),
+                    datetime(2026, 3, 29, 1, 30, tzinfo=UTC),
+                ]
+                + [datetime(2026, 10, 5, i, tzinfo=UTC) for i in range(6)],
+                pa.timestamp("us", tz="UTC"),
+            ),
+        },
+        schema=ALL_TYPES,
+    )
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest) -> str:
+    """URI of the ``postgres`` database of one of the two servers."""
+    if request.param == "embedded":
+        return request.getfixturevalue("pg_server")
+    machine = request.getfixturevalue("machine_pg")
+    if machine is None:
+        pytest.skip("no PostgreSQL answers on 127.0.0.1:5432 (CI requires it: ATLAS_TEST_REQUIRE_MACHINE_PG=1)")
+    return machine
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest, server: str) -> Iterator[str]:
+    """A fresh, migrated database on ``server`` (the embedded one comes from ``warehouse_url``)."""
+    if request.node.callspec.params["server"] == "embedded":
+        yield request.getfixturevalue("warehouse_url")
+        return
+    url = pg.create_database(server)
+    yield url
+    pg.drop_database(url)
+
+
+@pytest.fixture
+def wh(database: str) -> Warehouse:
+    return Warehouse(database, batch_size=1000)
+
+
+def read_all(wh: Warehouse, table: tuple[str, str], schema: pa.Schema, order_by: str = "id") -> pa.Table:
+    query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+        sql.SQL(", ").join(sql.Identifier(f.name) for f in schema), sql.Identifier(*table), sql.Identifier(order_by)
+    )
+    return pa.Table.from_batches(list(wh.stream(query, schema)), schema=schema)
+
+
+def batches_then_fail(table: pa.Table) -> Iterator[pa.RecordBatch]:
+    yield from table.to_batches(max_chunksize=2)[:1]
+    raise RuntimeError("source broke in the middle of the load")
+
+
+def test_copy_round_trip_keeps_every_value_of_every_type(wh: Warehouse) -> None:
+    original = tricky_table()
+    rows = wh.replace_table(TABLE, ALL_TYPES, original.to_batches(max_chunksize=5))
+    assert rows == original.num_rows
+    back = read_all(wh, TABLE, ALL_TYPES)
+    assert back.schema == ALL_TYPES
+    for name in ALL_TYPES.names:
+        assert back.column(name).to_pylist() == original.column(name).to_pylist(), name
+    # Empty string and NULL stay different inside PostgreSQL too, not only after the round trip.
+    assert wh.fetch_all(
+        sql.SQL("SELECT id FROM {} WHERE text = '' UNION ALL SELECT -id FROM {} WHERE text IS NULL ORDER BY 1").format(
+            sql.Identifier(*TABLE), sql.Identifier(*TABLE)
+        )
+    ) == [(-2,), (1,)]
+    types = dict(wh.fetch_all(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+        TABLE,
+    ))
+    assert types == {
+        "id": "bigint", "text": "text", "amount": "double precision", "flag": "boolean",
+        "day": "date", "at": "timestamp with time zone",
+    }
+
+
+def test_stream_of_an_empty_result_yields_nothing(wh: Warehouse) -> None:
+    schema = pa.schema([pa.field("n", pa.int64())])
+    assert list(wh.stream(sql.SQL("SELECT 1::bigint AS n WHERE false"), schema)) == []
+    wh.replace_table(TABLE, ALL_TYPES, iter([]))
+    assert read_all(wh, TABLE, ALL_TYPES).num_rows == 0
+
+
+def test_stream_of_many_batches_is_bounded_by_batch_size_and_complete(wh: Warehouse) -> None:
+    schema = pa.schema([pa.field("n", pa.int64()), pa.field("label", pa.string())])
+    query = sql.SQL("SELECT n, 'row ' || n FROM generate_series(1, %s) AS n ORDER BY n")
+    batches = list(wh.stream(query, schema, (5500,)))
+    assert len(batches) >= 6
+    assert all(0 < b.num_rows <= wh.batch_size for b in batches)
+    table = pa.Table.from_batches(batches)
+    assert table.column("n").to_pylist() == list(range(1, 5501))
+    assert table.column("label")[5499].as_py() == "row 5500"
+
+
+def test_stream_binds_parameters_safely(wh: Warehouse) -> None:
+    schema = pa.schema([pa.field("v", pa.string())])
+    hostile = "x'); DROP SCHEMA atlas_meta CASCADE; --"
+    batches = list(wh.stream(sql.SQL("SELECT %s::text AS v"), schema, (hostile,)))
+    assert batches[0].column(0).to_pylist() == [hostile]
+    assert wh.scalar("SELECT to_regnamespace('atlas_meta') IS NOT NULL") is True
+
+
+def partitioned(days: list[str], per_day: int, tag: str) -> pa.Table:
+    keys = [d for d in days for _ in range(per_day)]
+    return pa.table(
+        {
+            "id": pa.array(range(len(keys)), pa.int64()),
+            "part": pa.array(keys, pa.string()),
+            "tag": pa.array([tag] * len(keys), pa.string()),
+        }
+    )
+
+
+PART_SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("part", pa.string()), pa.field("tag", pa.string())])
+
+
+def by_partition(wh: Warehouse) -> dict[str, tuple[int, str]]:
+    rows = wh.fetch_all(
+        sql.SQL("SELECT part, count(*), string_agg(DISTINCT tag, ',') FROM {} GROUP BY part").format(
+            sql.Identifier(*TABLE)
+        )
+    )
+    return {part: (count, tags) for part, count, tags in rows}
+
+
+def test_replace_partitions_replaces_exactly_the_given_partitions(wh: Warehouse) -> None:
+    days = ["2026-10-01", "2026-10-02", "2026-10-03"]
+    assert wh.replace_partitions(TABLE, PART_SCHEMA, "part", days, partitioned(days, 4, "v1").to_batches()) == 12
+    # New rows for day 2 (fewer) and day 3 (more); day 1 is not named and must not change.
+    new = pa.concat_tables([partitioned(["2026-10-02"], 2, "v2"), partitioned(["2026-10-03"], 6, "v2")])
+    assert wh.replace_partitions(TABLE, PART_SCHEMA, "part", days[1:], new.to_batches()) == 8
+    assert by_partition(wh) == {"2026-10-01": (4, "v1"), "2026-10-02": (2, "v2"), "2026-10-03": (6, "v2")}
+    # A named partition with no new rows is emptied; the others stay.
+    assert wh.replace_partitions(TABLE, PART_SCHEMA, "part", ["2026-10-02"], iter([])) == 0
+    assert by_partition(wh) == {"2026-10-01": (4, "v1"), "2026-10-03": (6, "v2")}
+
+
+def test_failed_partition_load_leaves_previous_contents_intact_and_visible(wh: Warehouse, database: str) -> None:
+    days = ["2026-10-01", "2026-10-02"]
+    wh.replace_partitions(TABLE, PART_SCHEMA, "part", days, partitioned(days, 3, "v1").to_batches())
+    seen_during_load: list[dict[str, tuple[int, str]]] = []
+
+    def source() -> Iterator[pa.RecordBatch]:
+        yield from partitioned(days, 3, "v2").to_batches(max_chunksize=2)[:1]
+        seen_during_load.append(by_partition(wh))  # another connection, while the load is open
+        raise RuntimeError("source broke in the middle of the load")
+
+    with pytest.raises(RuntimeError, match="source broke"):
+        wh.replace_partitions(TABLE, PART_SCHEMA, "part", days, source())
+    before = {"2026-10-01": (3, "v1"), "2026-10-02": (3, "v1")}
+    assert seen_during_load == [before]
+    assert by_partition(wh) == before
+    with psycopg.connect(database) as conn:  # nothing left locked or half-done for other clients
+        assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*TABLE))).fetchone() == (6,)
+
+
+def test_replace_table_swaps_atomically(wh: Warehouse) -> None:
+    first = tricky_table()
+    wh.replace_table(TABLE, ALL_TYPES, first.to_batches())
+    second = first.slice(0, 3)
+    assert wh.replace_table(TABLE, ALL_TYPES, second.to_batches()) == 3
+    assert read_all(wh, TABLE, ALL_TYPES).column("id").to_pylist() == [1, 2, 3]
+    # A failing load keeps the last good table, and no staging table is left behind.
+    with pytest.raises(RuntimeError, match="source broke"):
+        wh.replace_table(TABLE, ALL_TYPES, batches_then_fail(first))
+    assert read_all(wh, TABLE, ALL_TYPES).column("id").to_pylist() == [1, 2, 3]
+    leftovers = wh.fetch_all(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name LIKE %s",
+        (TABLE[0], "%roundtrip%"),
+    )
+    assert leftovers == [("roundtrip",)]
+
+
+def test_migrations_apply_once_in_order(server: str) -> None:
+    url = pg.create_database(server, migrate=False)
+    try:
+        names = [name for name, _ in migration_files()]
+        assert names == sorted(names) and names[0].startswith("0001_")
+        assert apply_migrations(url) == names
+        assert apply_migrations(url) == []
+        with psycopg.connect(url) as conn:
+            recorded = [r[0] for r in conn.execute("SELECT name FROM atlas_meta.schema_migrations ORDER BY name")]
+            schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_%'")}
+        assert recorded == names
+        assert {"atlas_bronze", "atlas_silver", "atlas_gold", "atlas_ai_ready", "atlas_meta",
+                "atlas_quarantine"} <= schemas
+    finally:
+        pg.drop_database(url)
+
+
+def test_ensure_table_adds_columns_and_refuses_type_changes(wh: Warehouse) -> None:
+    v1 = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
+    v2 = v1.append(pa.field("signed_up", pa.timestamp("us", tz="UTC")))
+    with wh.transaction() as conn:
+        ensure_table(conn, "atlas_silver", "evolving", v1, index_on=["id"])
+        conn.execute("INSERT INTO atlas_silver.evolving VALUES (1, 'kept')")
+    with wh.transaction() as conn:
+        ensure_table(conn, "atlas_silver", "evolving", v2)
+        ensure_table(conn, "atlas_silver", "evolving", v2)  # idempotent
+    rows = wh.fetch_all("SELECT id, name, signed_up FROM atlas_silver.evolving")
+    assert rows == [(1, "kept", None)]
+    changed = pa.schema([pa.field("id", pa.string()), pa.field("name", pa.string())])
+    with pytest.raises(AtlasError) as excinfo, wh.transaction() as conn:
+        ensure_table(conn, "atlas_silver", "evolving", changed)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert "atlas_silver.evolving.id is bigint" in message and "text" in message
+    assert wh.fetch_all("SELECT id FROM atlas_silver.evolving") == [(1,)]
