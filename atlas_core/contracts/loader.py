@@ -29,7 +29,9 @@ def parse_contract(data: Any, origin: str) -> Contract:
         err = exc.errors()[0]
         message = err["msg"].removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ContractError(f"{origin}: {_key_path(err['loc'])}: {message}{more}") from None
+        # Whole-contract checks (loc == ()) already name their key path in the message.
+        where = f"{_key_path(err['loc'])}: " if err["loc"] else ""
+        raise ContractError(f"{origin}: {where}{message}{more}") from None
 
 
 def load_contract(path: Path | str) -> Contract:
