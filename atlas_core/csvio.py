@@ -10,11 +10,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from atlas_core.errors import InputRejected
@@ -28,6 +31,7 @@ MAX_DECOMPRESSION_RATIO = 200
 READ_BLOCK_BYTES = 4 << 20
 ROW_NUMBER = "_atlas_row_number"
 RAW_LINE = "_atlas_raw_line"
+_QUOTED = re.compile(rb'"(?:[^"]|"")*"')
 
 
 def sha256_file(path: Path) -> str:
@@ -53,7 +57,7 @@ class _CappedStream(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         try:
             data = self._gz.read(len(buffer))
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
             raise InputRejected(f"{self._name}: corrupt gzip stream ({exc})") from None
         self._read += len(data)
         if self._read > self._limit:
@@ -78,7 +82,8 @@ def open_source(path: Path) -> io.BufferedReader:
         return io.BufferedReader(_CappedStream(path, path.stat().st_size), buffer_size=1 << 20)
     if head.startswith(ZIP_MAGIC):
         raise InputRejected(f"{path.name}: zip archives are not supported; upload the CSV or a .gz")
-    return open(path, "rb")
+    # A buffer as large as the header cap, so read_header's peek sees the whole header row.
+    return io.BufferedReader(io.FileIO(path, "rb"), buffer_size=MAX_FIELD_BYTES)
 
 
 @dataclass
@@ -93,26 +98,50 @@ def read_header(stream: io.BufferedReader, name: str, delimiter: str) -> list[st
     head = stream.peek(MAX_FIELD_BYTES)[:MAX_FIELD_BYTES]
     if not head.strip():
         raise InputRejected(f"{name}: file is empty")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputRejected(f"{name}: UTF-16 text is not supported; re-encode as UTF-8")
     if b"\x00" in head:
         raise InputRejected(f"{name}: binary content (NUL bytes) - not a CSV file")
     text = head.removeprefix(b"\xef\xbb\xbf")
-    if text.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputRejected(f"{name}: UTF-16 text is not supported; re-encode as UTF-8")
+    # Refuse absurdly wide headers before Arrow builds a table with one array per column.
+    first_line = _QUOTED.sub(b"", text).split(b"\n", 1)[0]
+    if first_line.count(delimiter.encode()) >= MAX_COLUMNS:
+        columns = first_line.count(delimiter.encode()) + 1
+        raise InputRejected(f"{name}: {columns} columns exceeds the limit of {MAX_COLUMNS}")
+    table = _parse_head(text, name, delimiter, {})
+    if table.num_rows == 0:
+        raise InputRejected(f"{name}: file is empty")
+    if len(table.column_names) > MAX_COLUMNS:
+        raise InputRejected(f"{name}: {len(table.column_names)} columns exceeds the limit of {MAX_COLUMNS}")
+    if not all(pa.types.is_string(t) for t in table.schema.types):
+        # Numeric-looking names were inferred as numbers ("007" -> 7): re-read the row as raw bytes.
+        table = _parse_head(text, name, delimiter, {n: pa.binary() for n in table.column_names})
+    header = []
+    for i in range(table.num_columns):
+        raw = pc.cast(table.column(i).slice(0, 1), pa.binary())[0].as_py() or b""
+        try:
+            header.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InputRejected(f"{name}: the header row is not valid UTF-8 text") from None
+    return header
+
+
+def _parse_head(text: bytes, name: str, delimiter: str, column_types: dict[str, pa.DataType]) -> pa.Table:
     try:
-        table = pacsv.read_csv(
+        return pacsv.read_csv(
             io.BytesIO(text),
-            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=len(text) + 1, skip_rows_after_names=0),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=lambda row: "skip"),
-            convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False, include_columns=None),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=len(text) + 1),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=lambda row: "skip"
+            ),
+            # check_utf8=False: a bad byte further down must not turn the header into binary values;
+            # the body reader reports invalid UTF-8 with its own message.
+            convert_options=pacsv.ConvertOptions(
+                column_types=column_types, strings_can_be_null=False, check_utf8=False
+            ),
         )
     except pa.ArrowInvalid as exc:
         raise InputRejected(f"{name}: cannot parse the header row ({_first_line(exc)})") from None
-    if table.num_rows == 0:
-        raise InputRejected(f"{name}: file is empty")
-    header = [table.column(i)[0].as_py() for i in range(table.num_columns)]
-    if len(header) > MAX_COLUMNS:
-        raise InputRejected(f"{name}: {len(header)} columns exceeds the limit of {MAX_COLUMNS}")
-    return [h if h is not None else "" for h in header]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -161,19 +190,22 @@ def iter_csv_batches(
             malformed.append((row.number or -1, text))
             return "skip"
 
-        reader = pacsv.open_csv(
-            stream,
-            read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, use_threads=False),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
-                include_columns=columns,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        try:  # opening reads (and parses) the first block already
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, use_threads=False),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={h: pa.string() for h in header},
+                    include_columns=columns,
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise InputRejected(f"{name}: {_describe_arrow_error(exc)}") from None
         buffered: list[pa.RecordBatch] = []
         buffered_rows = 0
         while True:
