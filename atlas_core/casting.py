@@ -25,7 +25,7 @@ ARROW_TYPES: dict[ColumnType, pa.DataType] = {
     ColumnType.TIMESTAMP: pa.timestamp("us", tz="UTC"),
 }
 
-_INT_RE = r"^[+-]?\d{1,18}$"
+_INT_RE = r"^[+-]?\d{1,19}$"  # int64 overflow beyond 19 digits is caught by the cast
 _FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _TS_ZONED_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$"
@@ -98,9 +98,11 @@ def cast_column(raw: pa.Array, column: Column, null_values: list[str]) -> tuple[
     if column.format and column.type in (ColumnType.DATE, ColumnType.TIMESTAMP):
         typed, ok = _with_format(text, column)
     elif column.type == ColumnType.INTEGER:
-        typed, ok = _strict_cast(text, pc.match_substring_regex(text, _INT_RE), pa.int64())
+        unsigned = pc.replace_substring_regex(text, r"^\+", "")  # Arrow refuses an explicit "+"
+        typed, ok = _strict_cast(unsigned, pc.match_substring_regex(text, _INT_RE), pa.int64())
     elif column.type == ColumnType.FLOAT:
         typed, ok = _strict_cast(text, pc.match_substring_regex(text, _FLOAT_RE), pa.float64())
+        ok = pc.and_(ok, pc.fill_null(pc.is_finite(typed), False))  # 1e400 overflows to inf: an error
     elif column.type == ColumnType.BOOLEAN:
         lowered = pc.utf8_lower(text)
         is_true = pc.is_in(lowered, value_set=pa.array(_TRUE))
