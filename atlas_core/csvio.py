@@ -24,6 +24,13 @@ from atlas_core.errors import InputRejected
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
+OTHER_COMPRESSION_MAGIC = {
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"7z\xbc\xaf\x27\x1c": "7z",
+    b"\x04\x22\x4d\x18": "lz4",
+}
 MAX_COLUMNS = 1024
 MAX_FIELD_BYTES = 1 << 20
 MAX_DECOMPRESSED_BYTES = 8 << 30
@@ -77,11 +84,14 @@ class _CappedStream(io.RawIOBase):
 def open_source(path: Path) -> io.BufferedReader:
     """Open a CSV file, transparently decompressing gzip (detected by content, not by name)."""
     with open(path, "rb") as fh:
-        head = fh.read(4)
+        head = fh.read(8)
     if head.startswith(GZIP_MAGIC):
         return io.BufferedReader(_CappedStream(path, path.stat().st_size), buffer_size=1 << 20)
     if head.startswith(ZIP_MAGIC):
         raise InputRejected(f"{path.name}: zip archives are not supported; upload the CSV or a .gz")
+    for magic, kind in OTHER_COMPRESSION_MAGIC.items():
+        if head.startswith(magic):
+            raise InputRejected(f"{path.name}: {kind}-compressed files are not supported; upload the CSV or a .gz")
     # A buffer as large as the header cap, so read_header's peek sees the whole header row.
     return io.BufferedReader(io.FileIO(path, "rb"), buffer_size=MAX_FIELD_BYTES)
 
@@ -245,7 +255,13 @@ def _describe_arrow_error(exc: pa.ArrowInvalid) -> str:
     text = _first_line(exc)
     if "invalid UTF8" in text or "UTF8" in text:
         return "not valid UTF-8 text"
-    if "straddling" in text or "quote" in text.lower():
+    if "straddl" in text:
+        # Arrow refuses a row larger than its read block instead of buffering it: memory stays bounded.
+        return (
+            f"a row is longer than {READ_BLOCK_BYTES >> 20} MiB (a huge field or an unclosed quote); "
+            f"rejected to keep memory bounded"
+        )
+    if "quote" in text.lower():
         return f"broken quoting ({text})"
     return text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -41,6 +41,31 @@ class AtlasSettings(BaseSettings):
     lineage_file: Path | None = None
 
     batch_size: int = Field(default=50_000, ge=1)
+
+    # -- orchestration (docs/orchestration.md) ------------------------------------------------------
+    schedule_cron: str = Field(default="0 2 * * *", description="Cron (UTC) of the daily full-graph schedule")
+    landing_interval_seconds: int = Field(default=30, ge=1, description="How often landing sensors look for files")
+    landing_max_files_per_tick: int = Field(default=20, ge=1)
+    alert_webhook: str | None = Field(default=None, description="Slack-compatible webhook for failure alerts")
+    alert_timeout_seconds: float = Field(default=5.0, gt=0)
+    executor: Literal["default", "celery"] = Field(default="default", description="celery: steps run on dagster-celery workers")
+    celery_broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_backend_url: str = "redis://127.0.0.1:6379/1"
+    breaker_fail_max: int = Field(default=5, ge=1, description="Consecutive failures that open a circuit breaker")
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    retention_cron: str = "30 3 * * *"
+    retention_bronze_days: int = Field(default=90, ge=1)
+    retention_silver_days: int = Field(default=365, ge=1)
+    retention_gold_days: int = Field(default=730, ge=1)
+    retention_ai_ready_days: int = Field(default=365, ge=1)
+    openlineage_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENLINEAGE_URL", "ATLAS_OPENLINEAGE_URL"),
+        description="Marquez (or any OpenLineage HTTP endpoint)",
+    )
+    lineage_namespace: str = "atlas"
+    lineage_timeout_seconds: float = Field(default=5.0, gt=0, description="Per-event HTTP timeout")
+    lineage_budget_seconds: float = Field(default=30.0, gt=0, description="Total time one run's emission may take")
+    lineage_running_after_seconds: float = Field(default=60.0, gt=0, description="Steps longer than this get a RUNNING event")
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

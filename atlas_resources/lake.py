@@ -197,19 +197,32 @@ class S3Lake(Lake):
         secure: bool = False,
         region: str = "us-east-1",
     ) -> None:
+        import urllib3
         from minio import Minio
 
         self.endpoint = endpoint.removeprefix("http://").removeprefix("https://")
+        # Bounded waits: a dead endpoint fails in seconds (minio's default waits minutes), and the
+        # circuit breaker in _call then fails every further call at once.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=5, read=120),
+            retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+            maxsize=10,
+        )
         self.client = Minio(
-            self.endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region
+            self.endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region,
+            http_client=http,
         )
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from minio.error import S3Error
         from urllib3.exceptions import HTTPError
 
+        from atlas_resources import breakers
+
         try:
-            return fn(*args, **kwargs)
+            return breakers.guarded("S3", self.endpoint, fn, *args, **kwargs)
+        except ServiceUnavailable:
+            raise
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchBucket"):
                 raise AtlasError(f"s3://{what} does not exist") from exc

@@ -14,7 +14,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from atlas_core.errors import ServiceUnavailable
-from atlas_resources import pgurl
+from atlas_resources import breakers, pgurl
 from atlas_resources.arrowpg import ChunkReader, column_definitions, column_list, csv_reader_for, encode_csv
 
 Table = tuple[str, str]
@@ -38,8 +38,9 @@ class Warehouse:
 
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
         try:
-            return psycopg.connect(
-                self.url, autocommit=autocommit, connect_timeout=self.connect_timeout, options="-c TimeZone=UTC"
+            return breakers.guarded(
+                "PostgreSQL", self.host, psycopg.connect,
+                self.url, autocommit=autocommit, connect_timeout=self.connect_timeout, options="-c TimeZone=UTC",
             )
         except psycopg.OperationalError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -59,13 +60,15 @@ class Warehouse:
 
     # -- reads ---------------------------------------------------------------------------------------
     def scalar(self, query: sql.Composable | str, params: Sequence[object] | dict | None = None) -> object:
-        with self.connect(autocommit=True) as conn:
-            row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
-            return row[0] if row else None
+        rows = self.fetch_all(query, params)
+        return rows[0][0] if rows else None
 
     def fetch_all(self, query: sql.Composable | str, params: Sequence[object] | dict | None = None) -> list[tuple]:
         with self.connect(autocommit=True) as conn:
-            return list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
+            # A connection lost mid-query counts against the breaker too (data errors do not).
+            return breakers.guarded(
+                "PostgreSQL", self.host, lambda: list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
+            )
 
     def table_exists(self, table: Table) -> bool:
         return bool(self.scalar("SELECT to_regclass(%s) IS NOT NULL", (f'"{table[0]}"."{table[1]}"',)))
