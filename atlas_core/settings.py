@@ -67,6 +67,22 @@ class AtlasSettings(BaseSettings):
     lineage_budget_seconds: float = Field(default=30.0, gt=0, description="Total time one run's emission may take")
     lineage_running_after_seconds: float = Field(default=60.0, gt=0, description="Steps longer than this get a RUNNING event")
 
+    # -- PII (docs/pii.md) ----------------------------------------------------------------------------
+    pii_key: SecretStr | None = Field(
+        default=None, description="Active PII key (HMAC, pseudonyms, AES-GCM); required in production"
+    )
+    pii_key_id: str = Field(default="k1", description="Id of pii_key, written into every encrypted token")
+    pii_keys: SecretStr | None = Field(
+        default=None, description="Retired keys still accepted for decryption: 'id:secret,id:secret'"
+    )
+    pii_sample_size: int = Field(default=500, ge=1, description="Values sampled per column to classify it")
+    pii_n_process: int = Field(default=1, ge=1, description="spaCy processes for free-text analysis")
+    pii_batch_size: int = Field(default=256, ge=1, description="Texts per spaCy nlp.pipe batch")
+    pii_recognizers: Path | None = Field(default=None, description="Custom recognizers; pii/recognizers.yml by default")
+
+    def resolved_pii_recognizers(self) -> Path:
+        return (self.pii_recognizers or self.project_dir / "pii" / "recognizers.yml").expanduser().resolve()
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
