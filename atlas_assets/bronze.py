@@ -1,21 +1,32 @@
-"""Bronze assets: one per contract, appending the raw rows of its source files."""
+"""Bronze assets: one per contract, bringing its source (file, landing, postgres, http) into bronze."""
 
 
 from pathlib import Path
 
 import dagster as dg
 
+from atlas_assets.failures import atlas_step
 from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
 from atlas_assets.policies import layer_policies
 from atlas_core import layout
 from atlas_core.contracts import Contract
-from atlas_core.errors import InputRejected
-from atlas_engine.bronze import bronze_row_counts, ingest_file, source_files
+from atlas_engine.bronze import bronze_row_counts
+from atlas_engine.sources import pull_source
 from atlas_resources.resources import LakeResource, ProjectResource, WarehouseResource
+
+
+class BronzeConfig(dg.Config):
+    """Run configuration of a bronze asset (set by the landing sensor)."""
+
+    landing_keys: list[str] = []
 
 
 def bronze_key(dataset: str) -> dg.AssetKey:
     return dg.AssetKey([layout.Layer.BRONZE.value, dataset])
+
+
+def bronze_op_name(dataset: str) -> str:
+    return "__".join(bronze_key(dataset).path)
 
 
 def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
@@ -25,47 +36,60 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         key=bronze_key(contract.dataset),
         group_name="bronze",
         description=(
-            f"Raw, append-only copy of `{contract.dataset}`: every source file kept in atlas-bronze, its rows "
-            f"as text in atlas_bronze.{contract.dataset}, one record per file in atlas_meta.ingestions "
-            f"(source, time, file, rows, sha256, schema version). A file already ingested is a no-op."
+            f"Raw, append-only copy of `{contract.dataset}` from its `{contract.source.kind}` source: every "
+            f"source file kept in atlas-bronze, its rows as text in atlas_bronze.{contract.dataset}, one record "
+            f"per file in atlas_meta.ingestions (source, time, file, rows, sha256, schema version). A file "
+            f"already ingested is a no-op. Partitions whose rows arrived are reported as materialized."
         ),
         partitions_def=partitions,
         backfill_policy=backfill_policy_for(partitions),
         code_version=contract.fingerprint,
         kinds={"postgres", "parquet"},
         **layer_policies(layout.Layer.BRONZE),
-        metadata={"dagster/table_name": f"atlas_bronze.{contract.dataset}", "atlas/layer": "bronze"},
+        metadata={
+            "dagster/table_name": f"atlas_bronze.{contract.dataset}",
+            "atlas/layer": "bronze",
+            "atlas/source_kind": contract.source.kind,
+        },
         owners=[f"team:{contract.owner}"] if contract.owner else None,
     )
+    @atlas_step
     def _bronze(
-        context: dg.AssetExecutionContext, project: ProjectResource, warehouse: WarehouseResource, lake: LakeResource
+        context: dg.AssetExecutionContext, config: BronzeConfig, project: ProjectResource,
+        warehouse: WarehouseResource, lake: LakeResource,
     ) -> dg.MaterializeResult:
         wh, store = warehouse.client(), lake.client()
-        files = source_files(contract, Path(project.project_dir))
-        if not files:
-            raise dg.Failure(f"{contract.dataset}: no source file matches {contract.source.model_dump().get('path')}")
-        ingested = []
-        for path in files:
-            try:
-                record = ingest_file(wh, store, contract, path, run_id=context.run_id, batch_rows=project.batch_size)
-            except InputRejected as exc:
-                raise dg.Failure(str(exc), allow_retries=False) from None
-            ingested.append(record)
+        pulled = pull_source(
+            wh, store, contract, project_dir=Path(project.project_dir), run_id=context.run_id,
+            batch_rows=project.batch_size, landing_keys=config.landing_keys or None,
+        )
+        for record in pulled.records:
             context.log.info(
-                f"{contract.dataset}: {path.name} {record.status} ({record.rows_bronze} rows, sha256 {record.sha256[:12]})"
+                f"{contract.dataset}: {record.file} {record.status} ({record.rows_bronze} rows, sha256 {record.sha256[:12]})"
             )
+        for reason in pulled.rejected:
+            context.log.warning(f"{contract.dataset}: rejected {reason}")
+        if pulled.rejected and not pulled.records:
+            raise dg.Failure(f"rejected: {'; '.join(pulled.rejected)}", allow_retries=False)
         keys = selected_partition_keys(context)
-        rows = bronze_row_counts(wh, contract, keys)
-        new = [r for r in ingested if r.status == "accepted"]
+        # Ingestion is not partition-scoped (a file holds any days): report the other partitions that
+        # received rows too, so automation rebuilds exactly those downstream.
+        for key in sorted(set(pulled.touched_partitions) - set(keys or [])):
+            if partitions is not None and partitions.has_partition_key(key):
+                context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=key,
+                                                          metadata={"atlas/reason": "rows ingested"}))
+        new = [r for r in pulled.records if r.status == "accepted"]
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
-                "files_seen": len(ingested),
+                "dagster/row_count": bronze_row_counts(wh, contract, keys),
+                "files_seen": len(pulled.records) + len(pulled.rejected),
                 "files_ingested": len(new),
+                "files_rejected": len(pulled.rejected),
                 "rows_appended": sum(r.rows_bronze for r in new),
+                "partitions_touched": dg.MetadataValue.json(pulled.touched_partitions),
                 "schema_version": contract.schema_version,
                 "ingestions": dg.MetadataValue.json(
-                    [{"file": r.file, "sha256": r.sha256, "status": r.status, "rows": r.rows_bronze} for r in ingested]
+                    [{"file": r.file, "sha256": r.sha256, "status": r.status, "rows": r.rows_bronze} for r in pulled.records]
                 ),
             }
         )

@@ -8,7 +8,7 @@ for, rows with the wrong number of fields) are committed in one transaction.
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from psycopg import sql
 from atlas_core import layout
 from atlas_core.casting import parse_partition_dates
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import FileSource
+from atlas_core.contracts.model import FileSource, LandingSource
 from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file
 from atlas_core.errors import InputRejected
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
@@ -62,22 +62,40 @@ def source_files(contract: Contract, project_dir: Path) -> list[Path]:
     return [Path(p) for p in sorted(glob.glob(pattern))]
 
 
+def source_delimiter(contract: Contract) -> str:
+    return contract.source.delimiter if isinstance(contract.source, (FileSource, LandingSource)) else ","
+
+
 def partition_key_for(day: date) -> str:
     return day.isoformat()
 
 
 class PartitionMapper:
-    """Maps raw rows to daily partition keys; null when the date is missing, invalid or out of range."""
+    """Maps raw rows to daily partition keys; null when the date is missing, invalid or out of range.
 
-    def __init__(self, contract: Contract) -> None:
+    With ``fixed_key`` (a landing file whose name carries the date) every well-formed row gets that key.
+    """
+
+    def __init__(self, contract: Contract, fixed_key: str | None = None) -> None:
         self.partitioning = contract.partitioning
         self.column = contract.column(contract.partitioning.column) if contract.partitioning else None
+        self.fixed_key = fixed_key
+
+    def in_range(self, key: str) -> bool:
+        if self.partitioning is None:
+            return False
+        if key < self.partitioning.start.isoformat():
+            return False
+        return self.partitioning.end is None or key < self.partitioning.end.isoformat()
 
     def keys(self, batch: pa.RecordBatch) -> pa.Array:
         if self.partitioning is None or self.column is None:
             return pa.array([layout.UNPARTITIONED] * batch.num_rows, pa.string())
         raw = batch.column(self.column.name)
-        keys = parse_partition_dates(raw, self.column)
+        if self.fixed_key is not None:
+            keys = pa.array([self.fixed_key] * batch.num_rows, pa.string())
+        else:
+            keys = parse_partition_dates(raw, self.column)
         start = self.partitioning.start.isoformat()
         in_range = pc.greater_equal(keys, start)
         if self.partitioning.end is not None:
@@ -113,6 +131,9 @@ def record_outcome(
     return IngestionRecord(dataset, file, sha, status, reason, iid, lake_uri=lake_uri, ingested_at=at.isoformat())
 
 
+BeforeCommit = Callable[[psycopg.Connection, "IngestionRecord"], None]
+
+
 def ingest_file(
     wh: Warehouse,
     lake: Lake,
@@ -123,11 +144,22 @@ def ingest_file(
     run_id: str | None = None,
     record_duplicate: bool = False,
     batch_rows: int = 50_000,
+    raw_key: str | None = None,
+    copy_from: str | None = None,
+    partition_key: str | None = None,
+    before_commit: BeforeCommit | None = None,
+    sha256: str | None = None,
 ) -> IngestionRecord:
-    """Ingest one file into bronze. Raises :class:`InputRejected` (after recording it) for unusable files."""
+    """Ingest one file into bronze. Raises :class:`InputRejected` (after recording it) for unusable files.
+
+    ``raw_key``/``copy_from``: keep the raw copy under another key of atlas-bronze, copied server-side
+    from the object ``copy_from`` (landing files) instead of uploading ``path``. ``partition_key``:
+    every row goes to that partition (dates from file names). ``before_commit`` runs inside the
+    transaction that publishes the rows (e.g. to advance a source watermark atomically).
+    """
     dataset = contract.dataset
     name = path.name
-    sha = sha256_file(path)
+    sha = sha256 or sha256_file(path)
     known = _lookup_accepted(wh, dataset, sha)
     if known is not None:
         if record_duplicate:
@@ -138,11 +170,17 @@ def ingest_file(
 
     lake.ensure_buckets([layout.Layer.BRONZE.bucket])
     bucket = layout.Layer.BRONZE.bucket
-    raw = layout.raw_key(dataset, sha, name)
+    raw = raw_key or layout.raw_key(dataset, sha, name)
     if not lake.exists(bucket, raw):
-        lake.put_file(bucket, raw, path)
+        if copy_from is not None:
+            lake.copy(bucket, copy_from, raw)
+        else:
+            lake.put_file(bucket, raw, path)
     try:
-        return _load(wh, lake, contract, path, sha, raw, source_system, run_id, batch_rows)
+        if partition_key is not None and not PartitionMapper(contract).in_range(partition_key):
+            raise InputRejected(f"{name}: partition {partition_key} (from the file name) is outside the contract's range")
+        mapper = PartitionMapper(contract, partition_key)
+        return _load(wh, lake, contract, path, sha, raw, source_system, run_id, batch_rows, mapper, before_commit)
     except InputRejected as exc:
         rejected = layout.rejected_key(dataset, sha, name)
         lake.move(bucket, raw, rejected)
@@ -153,7 +191,8 @@ def ingest_file(
 
 def _load(
     wh: Warehouse, lake: Lake, contract: Contract, path: Path, sha: str, raw_key: str,
-    source_system: str, run_id: str | None, batch_rows: int,
+    source_system: str, run_id: str | None, batch_rows: int, mapper: PartitionMapper,
+    before_commit: BeforeCommit | None,
 ) -> IngestionRecord:
     dataset = contract.dataset
     with wh.transaction() as conn:
@@ -164,7 +203,10 @@ def _load(
             (dataset, sha),
         ).fetchone()
         if again is None:
-            return _copy_rows(conn, lake, contract, path, sha, raw_key, source_system, run_id, batch_rows)
+            record = _copy_rows(conn, lake, contract, path, sha, raw_key, source_system, run_id, batch_rows, mapper)
+            if before_commit is not None:
+                before_commit(conn, record)
+            return record
     known = _lookup_accepted(wh, dataset, sha)
     assert known is not None
     known.status = "duplicate"
@@ -173,14 +215,13 @@ def _load(
 
 def _copy_rows(
     conn: psycopg.Connection, lake: Lake, contract: Contract, path: Path, sha: str, raw_key: str,
-    source_system: str, run_id: str | None, batch_rows: int,
+    source_system: str, run_id: str | None, batch_rows: int, mapper: PartitionMapper,
 ) -> IngestionRecord:
     dataset = contract.dataset
     bronze = (layout.Layer.BRONZE.schema, dataset)
     quarantine = (layout.QUARANTINE_SCHEMA, dataset)
     bucket = layout.Layer.BRONZE.bucket
-    delimiter = contract.source.delimiter if isinstance(contract.source, FileSource) else ","
-    mapper = PartitionMapper(contract)
+    delimiter = source_delimiter(contract)
     ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
     ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
     ingestion_id, ingested_at = conn.execute(

@@ -21,6 +21,7 @@ from atlas_core.casting import CAST_ERRORS, arrow_schema, cast_batch
 from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_core.quality.rules import RulePlan, compile_rules, verdicts_query
+from atlas_engine.quality import plan_for_load
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
@@ -117,6 +118,7 @@ def build_silver(
     transform = transform or IdentityTransform()
     plan = plan or compile_rules(contract)
     keys = partition_keys if partition_keys is not None else [layout.UNPARTITIONED]
+    plan = plan or plan_for_load(wh, contract, keys)
     dataset = contract.dataset
     suffix = uuid.uuid4().hex[:8]
     staging: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}")

@@ -136,6 +136,23 @@ class LandingSource(_Strict):
     format: Literal["csv"] = "csv"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: Literal["utf-8"] = "utf-8"
+    partition_from: Literal["column", "filename"] = Field(
+        default="column", description="Partition rows by the partitioning column, or all rows by the file name's date"
+    )
+    filename_pattern: str = Field(
+        default=r"(?P<date>\d{4}-\d{2}-\d{2})", description="Regex with a named group 'date' (YYYY-MM-DD)"
+    )
+
+    @field_validator("filename_pattern")
+    @classmethod
+    def _date_group(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        if "date" not in compiled.groupindex:
+            raise ValueError("filename_pattern needs a named group 'date', e.g. (?P<date>\\d{4}-\\d{2}-\\d{2})")
+        return value
 
 
 class PostgresSource(_Strict):
@@ -162,6 +179,7 @@ class HttpSource(_Strict):
     page_size: int = Field(default=100, ge=1)
     timeout_seconds: float = Field(default=30, gt=0)
     max_pages: int = Field(default=1000, ge=1)
+    max_retries: int = Field(default=4, ge=0, description="Retries per page on timeouts, 429 and 5xx (exponential backoff)")
     headers_env: dict[str, str] = Field(default_factory=dict)
 
 

@@ -1,0 +1,66 @@
+"""Every contract ``source:`` kind brought to the same bronze path (:func:`atlas_engine.bronze.ingest_file`).
+
+``file``: paths or globs in the project; ``landing``: objects in ``atlas-bronze/landing/<dataset>/``
+(picked up by a sensor); ``postgres``: a table or query in another database, incremental by a
+watermark column; ``http``: a paginated JSON API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from atlas_core.contracts import Contract
+from atlas_core.contracts.model import FileSource, HttpSource, LandingSource, PostgresSource
+from atlas_core.errors import InputRejected
+from atlas_engine.bronze import IngestionRecord, ingest_file, source_files
+from atlas_resources.lake import Lake
+from atlas_resources.warehouse import Warehouse
+
+
+@dataclass
+class PullResult:
+    """What one bronze refresh did: records of accepted/duplicate files, and rejection reasons."""
+
+    records: list[IngestionRecord] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+    @property
+    def touched_partitions(self) -> list[str]:
+        return sorted({k for r in self.records if r.status == "accepted" for k in r.partition_keys})
+
+
+def pull_source(
+    wh: Warehouse, lake: Lake, contract: Contract, *, project_dir: Path, run_id: str | None = None,
+    batch_rows: int = 50_000, landing_keys: list[str] | None = None, env: Mapping[str, str] | None = None,
+    stop_on_rejection: bool = True,
+) -> PullResult:
+    """Bring the contract's source into bronze. File sources raise on the first rejected file
+    (``stop_on_rejection``); landing objects are independent, their rejections are collected."""
+    from atlas_engine.sources.http import pull_http
+    from atlas_engine.sources.landing import ingest_pending
+    from atlas_engine.sources.postgres import pull_postgres
+    source = contract.source
+    result = PullResult()
+    if isinstance(source, FileSource):
+        files = source_files(contract, project_dir)
+        if not files:
+            raise InputRejected(f"{contract.dataset}: no source file matches {source.path}")
+        for path in files:
+            try:
+                result.records.append(ingest_file(wh, lake, contract, path, run_id=run_id, batch_rows=batch_rows))
+            except InputRejected as exc:
+                if stop_on_rejection:
+                    raise
+                result.rejected.append(str(exc))
+    elif isinstance(source, LandingSource):
+        result.records, result.rejected = ingest_pending(wh, lake, contract, landing_keys, run_id=run_id,
+                                                         batch_rows=batch_rows)
+    elif isinstance(source, PostgresSource):
+        record = pull_postgres(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
+        result.records = [record] if record is not None else []
+    elif isinstance(source, HttpSource):
+        record = pull_http(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
+        result.records = [record] if record is not None else []
+    return result
