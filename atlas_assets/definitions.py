@@ -11,6 +11,7 @@ import dagster as dg
 from atlas_assets.ai_ready import ai_ready_definitions
 from atlas_assets.bronze import bronze_definitions
 from atlas_assets.gold import gold_definitions
+from atlas_assets.quality_checks import check_references
 from atlas_assets.silver import silver_definitions
 from atlas_core.contracts import load_contracts
 from atlas_core.models import load_models
@@ -47,6 +48,7 @@ def resource_definitions(settings: AtlasSettings) -> dg.Definitions:
 
 def build_definitions(settings: AtlasSettings) -> dg.Definitions:
     contracts = load_contracts(settings.resolved_contracts_dir())
+    check_references(contracts)
     models = load_models(settings.resolved_models_dir())
     return dg.Definitions.merge(
         bronze_definitions(contracts),

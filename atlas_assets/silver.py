@@ -8,6 +8,7 @@ from atlas_assets.bronze import bronze_key
 from atlas_assets.metadata import column_schema, preview
 from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
 from atlas_assets.policies import layer_policies
+from atlas_assets.quality_checks import QualityGate, quality_check_specs, referenced_datasets
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_engine.silver import QualityGateFailed, build_silver
@@ -27,7 +28,8 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=silver_key(contract.dataset),
-        deps=[bronze_key(contract.dataset)],
+        deps=[bronze_key(contract.dataset), *(silver_key(d) for d in referenced_datasets(contract))],
+        check_specs=quality_check_specs(contract, silver_key(contract.dataset)),
         group_name="silver",
         description=(
             f"`{contract.dataset}` typed by its contract, validated row by row and deduplicated on "
@@ -46,8 +48,9 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         wh = warehouse.client()
         keys = selected_partition_keys(context)
+        quality = QualityGate(wh, contract, silver_key(contract.dataset))
         try:
-            result = build_silver(wh, lake.client(), contract, keys, run_id=context.run_id)
+            result = build_silver(wh, lake.client(), contract, keys, run_id=context.run_id, on_staged=quality)
         except QualityGateFailed as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         context.log.info(
@@ -68,7 +71,8 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
                     wh, (layout.Layer.SILVER.schema, contract.dataset), result.schema, hidden_columns(contract),
                     where, (result.partitions,),
                 ),
-            }
+            },
+            check_results=quality.check_results(context),
         )
 
     return _silver

@@ -22,6 +22,7 @@ from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_core.quality.rules import RulePlan, compile_rules, verdicts_query
 from atlas_engine.quality import plan_for_load
+from atlas_engine.quality import plan_for_load
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
@@ -116,8 +117,8 @@ def build_silver(
 ) -> SilverResult:
     """Rebuild the given silver partitions (all rows when the dataset is unpartitioned)."""
     transform = transform or IdentityTransform()
-    plan = plan or compile_rules(contract)
     keys = partition_keys if partition_keys is not None else [layout.UNPARTITIONED]
+    plan = plan or plan_for_load(wh, contract, keys)
     plan = plan or plan_for_load(wh, contract, keys)
     dataset = contract.dataset
     suffix = uuid.uuid4().hex[:8]

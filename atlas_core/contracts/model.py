@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from atlas_core.identifiers import IDENTIFIER_RE, RESERVED_PREFIX
 
@@ -205,9 +205,17 @@ class FunctionalDependency(_Strict):
     determinant: list[str] = Field(min_length=1)
     dependent: list[str] = Field(min_length=1)
     name: str | None = None
+    """Rows whose dependent values differ from the most frequent ones of their determinant group fail."""
+
 
 
 class Reference(_Strict):
+    on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str | None) -> str | None:
+        return _check_name(value) if value is not None else None
     columns: list[str] = Field(min_length=1)
     dataset: str
     ref_columns: list[str] = Field(min_length=1)
@@ -216,6 +224,14 @@ class Reference(_Strict):
 
     @model_validator(mode="after")
     def _same_arity(self) -> Reference:
+    dimension: Literal[Dimension.CONSISTENCY, Dimension.ACCURACY] = Field(
+        default=Dimension.CONSISTENCY, description="consistency (foreign keys) or accuracy (reference data)"
+    )
+
+    @field_validator("name", "dataset")
+    @classmethod
+    def _valid_names(cls, value: str | None) -> str | None:
+        return _check_name(value) if value is not None else None
         if len(self.columns) != len(self.ref_columns):
             raise ValueError("columns and ref_columns must have the same length")
         return self
@@ -236,6 +252,17 @@ class Expression(_Strict):
 
 class Rules(_Strict):
     functional_dependencies: list[FunctionalDependency] = Field(default_factory=list)
+    @field_validator("sql")
+    @classmethod
+    def _predicate_only(cls, value: str, info: ValidationInfo) -> str:
+        from atlas_core.quality.expressions import ExpressionError, check_expression
+
+        try:
+            check_expression(value)
+        except ExpressionError as exc:
+            raise ValueError(f"expression {info.data.get('name', '?')!r}: {exc}") from None
+        return value
+
     references: list[Reference] = Field(default_factory=list)
     expressions: list[Expression] = Field(default_factory=list)
 
@@ -253,7 +280,18 @@ DEFAULT_THRESHOLDS = {
 class Quality(_Strict):
     thresholds: dict[Dimension, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     blocking: bool = True
-    soda: list[dict[str, Any]] = Field(default_factory=list)
+    soda: list[dict[str, Any]] = Field(
+        default_factory=list, description="Extra Soda v4 dataset-level checks, passed through (tag a dimension in attributes)"
+    )
+
+    @field_validator("soda")
+    @classmethod
+    def _soda_checks(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from atlas_core.quality.soda_contract import check_passthrough
+
+        for index, item in enumerate(value):
+            check_passthrough(item, index)
+        return value
 
     @field_validator("thresholds")
     @classmethod
@@ -322,6 +360,19 @@ class Contract(_Strict):
     def column(self, name: str) -> Column:
         for column in self.columns:
             if column.name == name:
+            if ref.dataset == self.dataset:
+                need(ref.ref_columns, f"rules.references.{i}.ref_columns")
+        from atlas_core.quality.expressions import ExpressionError, check_expression
+
+        seen_names: set[str] = set()
+        for i, expr in enumerate(self.rules.expressions):
+            if expr.name in seen_names:
+                raise ValueError(f"rules.expressions.{i}: duplicate expression name {expr.name!r}")
+            seen_names.add(expr.name)
+            try:
+                check_expression(expr.sql, known)
+            except ExpressionError as exc:
+                raise ValueError(f"rules.expressions.{i} ({expr.name}): {exc}") from None
                 return column
         raise KeyError(name)
 

@@ -2,11 +2,13 @@
 
 Rules are evaluated in one pass over the staging table of a load (see :func:`verdicts_query`);
 window functions (uniqueness) and joins (references, functional dependencies) are declared by the
-rule so the whole evaluation stays one set-based statement.
+rule so the whole evaluation stays one set-based statement. See ``docs/quality.md`` for the
+semantics of every rule kind (ties in functional dependencies, NULLs, self-references, freshness).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,7 +16,17 @@ from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.casting import CAST_ERRORS
-from atlas_core.contracts.model import Column, ColumnType, Contract, Dimension
+from atlas_core.contracts.model import (
+    Column,
+    ColumnType,
+    Contract,
+    Dimension,
+    Expression,
+    FunctionalDependency,
+    PiiSpec,
+    Reference,
+)
+from atlas_core.quality.expressions import expression_columns
 
 OnFail = Literal["quarantine", "warn", "fail"]
 
@@ -35,19 +47,45 @@ class Rule:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class SkippedRule:
+    """A declared rule that could not be evaluated for this load (reported, never counted as passed)."""
+
+    id: str
+    dimension: Dimension
+    kind: str
+    columns: tuple[str, ...]
+    reason: str
+
+
+StagedJoin = Callable[[sql.Composable], sql.Composable]
+"""A join that reads the load's own staging table (given as an identifier) - e.g. functional dependencies."""
+
+
 @dataclass
 class RulePlan:
     rules: list[Rule] = field(default_factory=list)
     windows: list[sql.Composable] = field(default_factory=list)
+    """Extra select items of the evaluated row (window functions, flags computed from joins)."""
     joins: list[sql.Composable] = field(default_factory=list)
+    staged_joins: list[StagedJoin] = field(default_factory=list)
+    key_columns: list[str] = field(default_factory=list)
+    """Columns copied into the verdicts to identify failing rows (the primary key unless it is PII)."""
+    skipped: list[SkippedRule] = field(default_factory=list)
 
     def by_id(self) -> dict[str, Rule]:
         return {r.id: r for r in self.rules}
 
     def add(self, rule: Rule) -> None:
-        if any(r.id == rule.id for r in self.rules):
+        if any(r.id == rule.id for r in self.rules) or any(r.id == rule.id for r in self.skipped):
             raise ValueError(f"duplicate rule id {rule.id}")
         self.rules.append(rule)
+
+    def ids(self, dimension: Dimension | None = None, on_fail: OnFail | None = None) -> list[str]:
+        return [
+            r.id for r in self.rules
+            if (dimension is None or r.dimension == dimension) and (on_fail is None or r.on_fail == on_fail)
+        ]
 
 
 def _col(name: str) -> sql.Identifier:
@@ -113,9 +151,191 @@ def uniqueness_rule(rule_id: str, columns: list[str], plan: RulePlan) -> None:
                   description=f"({', '.join(columns)}) must be unique; the first occurrence is kept"))
 
 
-def compile_rules(contract: Contract) -> RulePlan:
-    """Every row rule the contract declares, in a stable order."""
-    plan = RulePlan()
+def _flag(plan: RulePlan, name: str, expression: sql.Composable) -> sql.Identifier:
+    """Add ``expression AS name`` to the evaluated row; rules then test ``r.name``."""
+    plan.windows.append(sql.SQL("{} AS {}").format(expression, sql.Identifier(name)))
+    return _col(name)
+
+
+def _rows(columns: list[str] | tuple[str, ...], alias: str) -> sql.Composable:
+    items = sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns)
+    return sql.SQL("ROW({})").format(items) if len(columns) > 1 else items
+
+
+def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RulePlan) -> None:
+    """Dependent values must equal the most frequent ones of their determinant group.
+
+    The mode of each group is computed over the load's rows with a non-null determinant. Ties are
+    broken by first occurrence (newest ingestion first, then lowest row number - the same order that
+    decides which duplicate survives), so the outcome never depends on the physical row order.
+    """
+    rule_id = f"fd.{fd.name}" if fd.name else f"fd.{'+'.join(fd.determinant)}->{'+'.join(fd.dependent)}"
+    alias = f"_fd_{index}"
+    det, dep = fd.determinant, fd.dependent
+    keys = [f"k{i}" for i in range(len(det))]
+    modes = [f"m{i}" for i in range(len(dep))]
+    iid, rno = sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
+
+    def join(staging: sql.Composable) -> sql.Composable:
+        det_cols = sql.SQL(", ").join(sql.Identifier(c) for c in det)
+        return sql.SQL(
+            "LEFT JOIN (SELECT DISTINCT ON ({det}) {det_as}, {dep_as} FROM {stg} WHERE {not_null} "
+            "GROUP BY {det}, {dep} ORDER BY {det}, count(*) DESC, min(ARRAY[-{iid}, {rno}])) AS {alias} ON {on}"
+        ).format(
+            det=det_cols,
+            det_as=sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.Identifier(c), sql.Identifier(k)) for c, k in zip(det, keys, strict=True)),
+            dep_as=sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.Identifier(c), sql.Identifier(m)) for c, m in zip(dep, modes, strict=True)),
+            dep=sql.SQL(", ").join(sql.Identifier(c) for c in dep),
+            stg=staging,
+            not_null=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in det),
+            iid=iid,
+            rno=rno,
+            alias=sql.Identifier(alias),
+            on=sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(alias, k), sql.Identifier("s", c)) for c, k in zip(det, keys, strict=True)
+            ),
+        )
+
+    plan.staged_joins.append(join)
+    flag = _flag(plan, f"_x{alias}", sql.SQL("{} IS NOT NULL AND {} IS DISTINCT FROM {}").format(
+        sql.Identifier(alias, keys[0]), _rows(dep, "s"), _rows(modes, alias)
+    ))
+    plan.add(Rule(rule_id, Dimension.CONSISTENCY, "functional_dependency", (*det, *dep), flag, fd.on_fail,
+                  description=f"({', '.join(dep)}) must be the most frequent value for each ({', '.join(det)})"))
+
+
+@dataclass(frozen=True)
+class ReferenceTarget:
+    """Where the referenced keys of one reference rule are looked up for a load."""
+
+    table: tuple[str, str] | None
+    """A silver table holding referenced rows (None: only the load's own rows, for self-references)."""
+    include_staged: bool = False
+    """Self-reference: the rows of the same load count as referenced rows."""
+    exclude_partitions: tuple[str, ...] = ()
+    """Partitions of ``table`` being replaced by this load (their old rows no longer count)."""
+    compare_as_text: bool = False
+    """The two sides have different SQL types: compare their text forms."""
+    skip_reason: str | None = None
+
+
+ReferenceResolver = Callable[[Reference], ReferenceTarget]
+
+
+def default_reference_target(contract: Contract) -> ReferenceResolver:
+    """Assume every referenced silver table exists (the engine resolves targets against the warehouse)."""
+
+    def resolve(ref: Reference) -> ReferenceTarget:
+        table = (layout.Layer.SILVER.schema, ref.dataset)
+        return ReferenceTarget(table, include_staged=ref.dataset == contract.dataset)
+
+    return resolve
+
+
+def reference_rule_id(ref: Reference) -> str:
+    return f"ref.{ref.name}" if ref.name else f"ref.{'+'.join(ref.columns)}->{ref.dataset}"
+
+
+def reference_rule(ref: Reference, index: int, target: ReferenceTarget, plan: RulePlan) -> None:
+    """Rows whose (non-null) key is not found among the referenced rows fail (MATCH SIMPLE semantics)."""
+    rule_id = reference_rule_id(ref)
+    if target.skip_reason is not None or (target.table is None and not target.include_staged):
+        plan.skipped.append(SkippedRule(rule_id, ref.dimension, "reference", tuple(ref.columns),
+                                        target.skip_reason or "no referenced rows available"))
+        return
+    alias = f"_ref_{index}"
+    keys = [f"k{i}" for i in range(len(ref.columns))]
+
+    def key_items(prefix: str | None) -> sql.Composable:
+        cols = [sql.Identifier(prefix, c) if prefix else sql.Identifier(c) for c in ref.ref_columns]
+        rendered = [sql.SQL("{}::text").format(c) if target.compare_as_text else c for c in cols]
+        return sql.SQL(", ").join(sql.SQL("{} AS {}").format(c, sql.Identifier(k)) for c, k in zip(rendered, keys, strict=True))
+
+    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in ref.ref_columns)
+
+    def join(staging: sql.Composable) -> sql.Composable:
+        parts: list[sql.Composable] = []
+        if target.table is not None:
+            where = not_null
+            if target.exclude_partitions:
+                where = sql.SQL("{} AND NOT ({} = ANY({}))").format(
+                    not_null, sql.Identifier(layout.PARTITION), sql.Literal(list(target.exclude_partitions))
+                )
+            parts.append(sql.SQL("SELECT {} FROM {} WHERE {}").format(key_items(None), sql.Identifier(*target.table), where))
+        if target.include_staged:
+            parts.append(sql.SQL("SELECT {} FROM {} WHERE {}").format(key_items(None), staging, not_null))
+        local = [sql.Identifier("s", c) for c in ref.columns]
+        if target.compare_as_text:
+            local = [sql.SQL("{}::text").format(c) for c in local]  # type: ignore[misc]
+        return sql.SQL("LEFT JOIN (SELECT DISTINCT * FROM ({}) AS u) AS {} ON {}").format(
+            sql.SQL(" UNION ALL ").join(parts),
+            sql.Identifier(alias),
+            sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(alias, k), c) for k, c in zip(keys, local, strict=True)),
+        )
+
+    plan.staged_joins.append(join)
+    local_not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier("s", c)) for c in ref.columns)
+    flag = _flag(plan, f"_x{alias}", sql.SQL("{} AND {} IS NULL").format(local_not_null, sql.Identifier(alias, keys[0])))
+    plan.add(Rule(rule_id, ref.dimension, "reference", tuple(ref.columns), flag, ref.on_fail,
+                  description=f"({', '.join(ref.columns)}) must exist in {ref.dataset} ({', '.join(ref.ref_columns)})"))
+
+
+def expression_rule(expr: Expression, contract: Contract, plan: RulePlan) -> None:
+    """A row fails when the expression is FALSE; NULL passes, as in a SQL CHECK constraint.
+
+    The text was checked by :func:`atlas_core.quality.expressions.check_expression` when the contract
+    was loaded; it is spliced into the predicate as-is (bare column names resolve to the row).
+    """
+    columns = tuple(expression_columns(expr.sql, set(contract.column_names)))
+    # Validated predicate text (allow-listed tokens only): composed as SQL on purpose.
+    predicate = sql.SQL("({}) IS FALSE").format(sql.SQL(expr.sql))
+    plan.add(Rule(f"expr.{expr.name}", expr.dimension, "expression", columns, predicate, expr.on_fail,
+                  description=expr.description or expr.sql))
+
+
+def _as_timestamptz(column: Column) -> sql.Composable:
+    if column.type == ColumnType.DATE:
+        return sql.SQL("({}::timestamp AT TIME ZONE 'UTC')").format(_col(column.name))
+    return _col(column.name)
+
+
+def freshness_rule(column: Column, contract: Contract, plan: RulePlan) -> None:
+    """Timeliness; ``warn`` (a stale row is kept, it lowers the score).
+
+    Unpartitioned: the value must be at most ``freshness`` older than now. Partitioned: the value must
+    fall inside its partition's day, extended by ``freshness`` after its end (late but allowed).
+    """
+    window = column.freshness_window
+    assert window is not None
+    allowance = sql.SQL("make_interval(secs => {})").format(sql.Literal(window.total_seconds()))
+    value = _as_timestamptz(column)
+    if contract.is_partitioned:
+        start = sql.SQL("({}::date::timestamp AT TIME ZONE 'UTC')").format(_col(layout.PARTITION))
+        failing = sql.SQL("{v} IS NOT NULL AND ({v} < {start} OR {v} >= {start} + interval '1 day' + {allow})").format(
+            v=value, start=start, allow=allowance
+        )
+        description = f"{column.name} must fall inside its partition day (+{column.freshness})"
+    else:
+        failing = sql.SQL("{v} IS NOT NULL AND {v} < now() - {allow}").format(v=value, allow=allowance)
+        description = f"{column.name} must be at most {column.freshness} old"
+    plan.add(Rule(f"{column.name}.freshness", Dimension.TIMELINESS, "freshness", (column.name,), failing, "warn",
+                  description=description))
+
+
+def row_key_columns(contract: Contract) -> list[str]:
+    """The primary key, unless one of its columns is declared PII (then rows are identified by number)."""
+    if any(isinstance(contract.column(c).pii, PiiSpec) for c in contract.primary_key):
+        return []
+    return list(contract.primary_key)
+
+
+def compile_rules(contract: Contract, *, resolve_reference: ReferenceResolver | None = None) -> RulePlan:
+    """Every row rule the contract declares, in a stable order.
+
+    ``resolve_reference`` tells where referenced keys live for this load (see ``atlas_engine.quality``);
+    by default every referenced dataset's silver table is assumed to exist.
+    """
+    plan = RulePlan(key_columns=row_key_columns(contract))
     pk = set(contract.primary_key)
     for column in contract.columns:
         column_rules(column, plan, required=column.required or column.name in pk)
@@ -124,18 +344,30 @@ def compile_rules(contract: Contract) -> RulePlan:
     for column in contract.columns:
         if column.unique and [column.name] != contract.primary_key:
             uniqueness_rule(f"{column.name}.unique", [column.name], plan)
+    for column in contract.columns:
+        if column.freshness:
+            freshness_rule(column, contract, plan)
+    for index, fd in enumerate(contract.rules.functional_dependencies):
+        functional_dependency_rule(fd, index, plan)
+    resolve = resolve_reference or default_reference_target(contract)
+    for index, ref in enumerate(contract.rules.references):
+        reference_rule(ref, index, resolve(ref), plan)
+    for expr in contract.rules.expressions:
+        expression_rule(expr, contract, plan)
     return plan
 
 
 def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str, str]) -> sql.Composed:
-    """``CREATE TABLE verdicts AS`` the failing rows: row identity, partition, and the ids of failed rules."""
+    """``CREATE TABLE verdicts AS`` the failing rows: row identity, partition, row key, and the ids of failed rules."""
     cases = sql.SQL(", ").join(
         sql.SQL("CASE WHEN ({}) THEN {} END").format(rule.failing, sql.Literal(rule.id)) for rule in plan.rules
     ) if plan.rules else sql.SQL("NULL")
     windows = sql.SQL("").join(sql.SQL(", ") + w for w in plan.windows)
-    joins = sql.SQL(" ").join(plan.joins)
+    staged = sql.Identifier(*staging)
+    joins = sql.SQL(" ").join([*plan.joins, *(make(staged) for make in plan.staged_joins)])
     identity = sql.SQL(", ").join(
-        sql.Identifier("r", c) for c in (layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION)
+        sql.Identifier("r", c)
+        for c in (layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION, *plan.key_columns)
     )
     return sql.SQL(
         "CREATE TABLE {verdicts} AS WITH r AS (SELECT s.*{windows} FROM {staging} s {joins}), "
@@ -144,7 +376,7 @@ def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str
     ).format(
         verdicts=sql.Identifier(*verdicts),
         windows=windows,
-        staging=sql.Identifier(*staging),
+        staging=staged,
         joins=joins,
         identity=identity,
         cases=cases,

@@ -1,0 +1,221 @@
+"""``atlas quality check``: the silver quality engine run on one CSV file, outside the pipeline.
+
+The file is loaded into a private scratch schema (raw text rows, then typed staging rows), the
+contract's rules and Soda checks are evaluated exactly as for a silver load, a JSON report and a
+CSV of quarantined rows are written, and the scratch schema is dropped - nothing is published.
+
+References: a reference to another dataset is checked against the warehouse's silver table of that
+dataset when it exists; otherwise the rule is reported with ``"evaluated": false`` (never counted
+as passed). A self-reference is checked against the file's own rows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from psycopg import sql
+
+from atlas_core import layout
+from atlas_core.casting import cast_batch
+from atlas_core.contracts import Contract
+from atlas_core.contracts.model import Dimension, FileSource, Reference
+from atlas_core.csvio import CsvReadStats, iter_csv_batches
+from atlas_core.errors import InputRejected
+from atlas_core.quality.rules import ReferenceTarget, compile_rules, verdicts_query
+from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE, PartitionMapper
+from atlas_engine.quality import QualityReport, evaluate, reference_resolver, validate_expressions
+from atlas_engine.silver import StagedLoad, staging_schema
+from atlas_engine.tables import bronze_schema, ensure_table
+from atlas_resources.warehouse import Table, Warehouse
+
+REASONS = "_atlas_reasons"
+FILE_INGESTION_ID = 1
+
+
+@dataclass
+class FileCheck:
+    report: dict[str, Any]
+    quarantined_rows: int
+
+
+def _raw_batches(path: Path, contract: Contract, stats: CsvReadStats) -> Iterator[pa.RecordBatch]:
+    delimiter = contract.source.delimiter if isinstance(contract.source, FileSource) else ","
+    mapper = PartitionMapper(contract)
+    schema = bronze_schema(contract)
+    now = datetime.now(UTC)
+    for batch in iter_csv_batches(path, contract.column_names, delimiter=delimiter, stats=stats):
+        n = batch.num_rows
+        yield pa.RecordBatch.from_arrays(
+            [
+                *(batch.column(c) for c in contract.column_names),
+                pa.array([FILE_INGESTION_ID] * n, pa.int64()),
+                batch.column(layout.ROW_NUMBER),
+                mapper.keys(batch),
+                batch.column(layout.RAW_LINE),
+                pa.array([now] * n, pa.timestamp("us", tz="UTC")),
+            ],
+            schema=schema,
+        )
+
+
+def _stage(wh: Warehouse, contract: Contract, raw: Table, staging: Table) -> int:
+    columns = [*contract.column_names, layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
+    schema = pa.schema([bronze_schema(contract).field(c) for c in columns])
+    query = sql.SQL("SELECT {} FROM {} WHERE {} IS NULL AND {} IS NOT NULL").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(*raw),
+        sql.Identifier(layout.RAW_LINE), sql.Identifier(layout.PARTITION),
+    )
+    passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
+    with wh.connect(autocommit=True) as conn:
+        ensure_table(conn, *staging, staging_schema(contract))
+        with wh.connect() as reader:
+            batches = wh.stream(query, schema, conn=reader)
+            return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough) for b in batches))
+
+
+def _self_or_warehouse(wh: Warehouse, contract: Contract):
+    warehouse = reference_resolver(wh, contract, [])
+
+    def resolve(ref: Reference) -> ReferenceTarget:
+        if ref.dataset == contract.dataset:
+            return ReferenceTarget(None, include_staged=True)
+        return warehouse(ref)
+
+    return resolve
+
+
+def _write_quarantine(wh: Warehouse, contract: Contract, raw: Table, verdicts: Table, quarantine_ids: list[str],
+                      out: Path) -> int:
+    """Every quarantined row with its columns as read, plus ``_atlas_reasons`` (rule ids joined by ``;``)."""
+    cols = sql.SQL(", ").join(sql.Identifier("r", c) for c in contract.column_names)
+    iid, rno, part = (sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER),
+                      sql.Identifier(layout.PARTITION))
+    # Ordered by source row; the row number is not emitted.
+    ordered = sql.SQL(
+        "SELECT {outer} FROM (SELECT {cols}, r.{rno} AS _rn, array_to_string(v.{rules}, ';') AS {reasons} FROM {raw} r "
+        "JOIN {ver} v ON v.{iid} = r.{iid} AND v.{rno} = r.{rno} WHERE v.{rules} && {ids}::text[] "
+        "UNION ALL SELECT {cols}, r.{rno}, CASE WHEN r.{line} IS NOT NULL THEN {malformed} ELSE {unmappable} END "
+        "FROM {raw} r WHERE r.{part} IS NULL) AS q ORDER BY _rn"
+    ).format(
+        outer=sql.SQL(", ").join(sql.Identifier(c) for c in [*contract.column_names, REASONS]),
+        cols=cols, rules=sql.Identifier(layout.RULE_IDS), reasons=sql.Identifier(REASONS), raw=sql.Identifier(*raw),
+        ver=sql.Identifier(*verdicts), iid=iid, rno=rno, part=part, ids=sql.Literal(quarantine_ids),
+        line=sql.Identifier(layout.RAW_LINE), malformed=sql.Literal(RULE_MALFORMED),
+        unmappable=sql.Literal(RULE_UNMAPPABLE),
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with wh.connect() as conn, conn.cursor() as cur, open(tmp, "wb") as fh:
+        with cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(ordered)) as copy:
+            for chunk in copy:
+                fh.write(chunk)
+        written = cur.rowcount
+    tmp.replace(out)
+    return written
+
+
+def _count(wh: Warehouse, query: sql.Composable) -> int:
+    return int(wh.scalar(query) or 0)  # type: ignore[call-overload]
+
+
+def _report_json(contract: Contract, path: Path, report: QualityReport, rows: int, quarantined: int,
+                 ingestion_rules: dict[str, int], fatal: list[str]) -> dict[str, Any]:
+    dimensions = {}
+    for dim in Dimension:
+        overall = report.overall(dim)
+        # One file is one load: its dimensions pass on the file's score (partitions are not reported apart).
+        passed = overall.score >= overall.threshold and not overall.soda_failed
+        dimensions[dim.value] = {
+            "score": round(overall.score, 6), "threshold": overall.threshold, "passed": passed,
+            "failed_rows": overall.failed_rows, "rows_evaluated": overall.rows_evaluated,
+            "soda_failed": overall.soda_failed,
+        }
+    rules = [r.as_json() for r in report.rules]
+    rules += [
+        {"id": rule_id, "dimension": Dimension.VALIDITY.value, "columns": [], "failed_rows": n, "kind": "ingestion",
+         "on_fail": "quarantine", "evaluated": True}
+        for rule_id, n in ingestion_rules.items() if n
+    ]
+    return {
+        "file": path.name,
+        "dataset": contract.dataset,
+        "rows": rows,
+        "passed_rows": rows - quarantined,
+        "quarantined_rows": quarantined,
+        "dimensions": dimensions,
+        "rules": rules,
+        "soda": [
+            {"id": s.check_id, "type": s.check_type, "dimension": s.dimension.value, "column": s.column,
+             "outcome": s.outcome, "metrics": s.metrics}
+            for s in report.soda
+        ],
+        "samples": report.samples,
+        "load_would_be_refused": bool(fatal),
+        "refusing_rules": fatal,
+    }
+
+
+def check_file(
+    wh: Warehouse,
+    contract: Contract,
+    path: Path,
+    *,
+    report_path: Path | None = None,
+    quarantine_path: Path | None = None,
+    run_soda: bool = True,
+) -> FileCheck:
+    """Evaluate ``path`` against ``contract`` in a scratch schema (dropped afterwards)."""
+    if not path.is_file():
+        raise InputRejected(f"{path}: no such file")
+    validate_expressions(wh, contract)
+    schema = f"atlas_scratch_{uuid.uuid4().hex[:12]}"
+    raw: Table = (schema, "raw")
+    staging: Table = (schema, "staging")
+    verdicts: Table = (schema, "verdicts")
+    with wh.connect(autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        stats = CsvReadStats()
+        with wh.transaction() as conn:
+            ensure_table(conn, *raw, bronze_schema(contract))
+            rows = Warehouse.copy_batches(conn, raw, _raw_batches(path, contract, stats))
+        if rows == 0:
+            raise InputRejected(f"{path.name}: header only, no data rows")
+        staged_rows = _stage(wh, contract, raw, staging)
+        plan = compile_rules(contract, resolve_reference=_self_or_warehouse(wh, contract))
+        with wh.connect(autocommit=True) as conn:
+            conn.execute(verdicts_query(plan, staging, verdicts))
+            keys = [r[0] for r in conn.execute(sql.SQL("SELECT DISTINCT {} FROM {} ORDER BY 1").format(
+                sql.Identifier(layout.PARTITION), sql.Identifier(*staging))).fetchall()]
+        keys = keys or ([] if contract.is_partitioned else [layout.UNPARTITIONED])
+        staged = StagedLoad(contract, staging, verdicts, keys, f"file-check-{schema[-12:]}", staged_rows, plan)
+        report = evaluate(wh, staged, run_soda=run_soda)
+        quarantine_ids = plan.ids(on_fail="quarantine")
+        ingestion_rules = {
+            RULE_MALFORMED: _count(wh, sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
+                sql.Identifier(*raw), sql.Identifier(layout.RAW_LINE))),
+            RULE_UNMAPPABLE: _count(wh, sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL AND {} IS NULL").format(
+                sql.Identifier(*raw), sql.Identifier(layout.PARTITION), sql.Identifier(layout.RAW_LINE))),
+        }
+        quarantined = sum(ingestion_rules.values()) + _count(wh, sql.SQL(
+            "SELECT count(*) FROM {} WHERE {} && {}::text[]").format(
+            sql.Identifier(*verdicts), sql.Identifier(layout.RULE_IDS), sql.Literal(quarantine_ids)))
+        if quarantine_path is not None:
+            written = _write_quarantine(wh, contract, raw, verdicts, quarantine_ids, quarantine_path)
+            assert written == quarantined, (written, quarantined)
+        fatal = [r.id for r in report.rules if r.on_fail == "fail" and r.failed_rows]
+        result = _report_json(contract, path, report, rows, quarantined, ingestion_rules, fatal)
+    finally:
+        with wh.connect(autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    if report_path is not None:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        report_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return FileCheck(result, quarantined)
