@@ -126,6 +126,8 @@ def test_environment_reaches_every_atlas_process(rendered: dict) -> None:
     assert code[:3] == ["dagster", "code-server", "start"]
     assert "atlas_assets.definitions" in code and "defs" in code and "4000" in code
     assert rendered["services"]["atlas-migrate"]["command"] == ["atlas", "db", "migrate"]
+    api = rendered["services"]["atlas-api"]["command"]
+    assert api[:2] == ["atlas", "api"] and "http://dagster-webserver:3000/graphql" in api
     workspace = (PROJECT_DIR / "workspace.docker.yaml").read_text()
     assert "host: dagster-code" in workspace and "port: 4000" in workspace
 
