@@ -1,0 +1,1 @@
+"""Atlas REST API: JWT/API-key auth and roles over Dagster's GraphQL API, plus a small dashboard."""

@@ -58,3 +58,25 @@ def upgrade_dagster_storage() -> None:
         instance.upgrade()
     finally:
         instance.dispose()
+
+
+@db_app.command("grants")
+@one_line_errors
+def grants() -> None:
+    """Create Postgres roles mirroring the API roles and reset their privileges (idempotent).
+
+    atlas_analyst reads gold and ai_ready, atlas_ml ai_ready, atlas_engineer/atlas_admin also the
+    non-raw columns of bronze/silver; only atlas_pipeline reads raw (PII) columns. See
+    atlas_resources/db_roles.py and docs/api.md.
+    """
+    from atlas_cli.runtime import quiet_warnings
+    from atlas_core.contracts import load_contracts
+    from atlas_core.settings import get_settings
+    from atlas_resources.db_roles import apply_grants
+    from atlas_resources.services import prepare_runtime
+
+    quiet_warnings()
+    settings = get_settings()
+    runtime = prepare_runtime(settings)
+    for line in apply_grants(runtime.postgres_url, load_contracts(settings.resolved_contracts_dir())):
+        console.print(line)

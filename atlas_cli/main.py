@@ -133,10 +133,6 @@ from atlas_cli.db_commands import db_app  # noqa: E402
 
 app.add_typer(db_app, name="db")
 
-from atlas_cli.quality_commands import quality_app  # noqa: E402
-
-app.add_typer(quality_app, name="quality")
-
 from atlas_cli.api_commands import api_command, apikeys_app, users_app  # noqa: E402
 
 app.command("api")(api_command)

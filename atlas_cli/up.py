@@ -21,8 +21,15 @@ def _child_preexec() -> None:
 
 
 def extra_processes(host: str) -> list[list[str]]:
-    """Commands started beside the Dagster webserver (the REST API joins here)."""
-    return []
+    """Commands started beside the Dagster webserver: the REST API (``atlas api``) on ATLAS_API_PORT."""
+    from atlas_core.settings import get_settings
+
+    settings = get_settings()
+    # The API reaches the webserver over loopback unless it listens on one specific other interface.
+    graphql_host = "127.0.0.1" if host in ("0.0.0.0", "::", "127.0.0.1", "localhost") else host
+    graphql = f"http://{graphql_host}:{settings.webserver_port}/graphql"
+    return [[sys.executable, "-m", "atlas_cli.main", "api", "--host", host, "--port", str(settings.api_port),
+             "--dagster-url", graphql]]
 
 
 def run_up(host: str) -> int:

@@ -1,0 +1,97 @@
+"""``/runs``: list and inspect Dagster runs, launch one (validated first), stream its events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from atlas_api import crud
+from atlas_api.api.deps import Principal, ServicesDep, client_of, rate_limited, require
+from atlas_api.core.problems import not_found, unprocessable
+from atlas_api.core.roles import EVERYONE, TRIGGER
+from atlas_api.models import RunAccepted, RunList, RunOut, RunRequest
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
+TriggerDep = Annotated[Principal, Depends(require(TRIGGER))]
+RUN_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+RunIdPath = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
+RunStatus = Literal["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"]
+TRIGGERED_BY = "atlas/triggered_by"
+REQUEST_TAG = "atlas/request_id"
+
+
+def _time(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def run_out(run: dict[str, Any]) -> RunOut:
+    tags = {t["key"]: t["value"] for t in run.get("tags") or []}
+    return RunOut(
+        run_id=run["runId"], status=run["status"], job_name=run["jobName"],
+        assets=["/".join(k["path"]) for k in run.get("assetSelection") or []],
+        partition=tags.get("dagster/partition"), backfill_id=tags.get("dagster/backfill"),
+        created_at=_time(run.get("creationTime")), started_at=_time(run.get("startTime")),
+        ended_at=_time(run.get("endTime")),
+    )
+
+
+@router.get("", response_model=RunList)
+async def list_runs(
+    principal: ReaderDep, services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    status: Annotated[RunStatus | None, Query(description="Only runs with this Dagster status")] = None,
+) -> RunList:
+    """Most recent runs first."""
+    runs = await services.dagster.runs(limit, [status] if status else None)
+    return RunList(items=[run_out(r) for r in runs])
+
+
+@router.get("/{run_id}", response_model=RunOut, responses={404: {"description": "Unknown run"}})
+async def get_run(run_id: RunIdPath, principal: ReaderDep, services: ServicesDep) -> RunOut:
+    """One run; ``status`` is Dagster's run status (QUEUED, STARTED, SUCCESS, FAILURE, ...)."""
+    run = await services.dagster.run(run_id)
+    if run is None:
+        raise not_found(f"unknown run {run_id}")
+    return run_out(run)
+
+
+@router.post(
+    "", status_code=202, response_model=RunAccepted,
+    dependencies=[Depends(rate_limited("triggers"))],
+    responses={422: {"description": "Unknown asset key or partition"}, 429: {"description": "Rate limited"}},
+)
+async def launch_run(body: RunRequest, principal: TriggerDep, services: ServicesDep, request: Request) -> RunAccepted:
+    """Launch a run of the given assets (one partition, when given). Keys are validated before launching."""
+    catalog = await services.catalog()
+    assets = catalog.resolve(body.assets)
+    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id}
+    if body.partition is not None:
+        catalog.validate_partition(assets, body.partition)
+        tags["dagster/partition"] = body.partition
+    else:
+        keys = catalog.partition_keys_of(assets)
+        if keys:
+            # No partition named: the run covers the whole range (partitioned assets handle ranges).
+            tags["dagster/asset_partition_range_start"] = keys[0]
+            tags["dagster/asset_partition_range_end"] = keys[-1]
+    locations = {(a.location, a.repository) for a in assets}
+    if len(locations) > 1:
+        raise unprocessable("the selected assets live in different code locations; launch them separately")
+    location, repository = locations.pop()
+    async with services.pool.connection() as conn:
+        try:
+            run_id = await services.dagster.submit_run([a.path for a in assets], tags, location, repository)
+        except Exception as exc:
+            await crud.audit(conn, "run.launch", "error", principal=principal.audit_name, role=principal.role.value,
+                             target=",".join(a.key for a in assets), detail={"error": type(exc).__name__},
+                             request_id=request.state.request_id, client=client_of(request))
+            raise
+        await crud.audit(conn, "run.launch", "ok", principal=principal.audit_name, role=principal.role.value,
+                         target=f"run:{run_id}",
+                         detail={"assets": [a.key for a in assets], "partition": body.partition},
+                         request_id=request.state.request_id, client=client_of(request))
+    services.metrics.triggers.labels("run").inc()
+    return RunAccepted(run_id=run_id)

@@ -1,0 +1,29 @@
+"""``/users``: admins create users (argon2id hashes in ``atlas_meta.users``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from atlas_api import crud
+from atlas_api.api.deps import ConnDep, Principal, client_of, require
+from atlas_api.core.problems import Problem
+from atlas_api.core.roles import ADMIN_ONLY
+from atlas_api.models import UserCreate, UserOut
+
+router = APIRouter(prefix="/users", tags=["users"])
+AdminDep = Annotated[Principal, Depends(require(ADMIN_ONLY))]
+
+
+@router.post("", status_code=201, response_model=UserOut, responses={409: {"description": "The user exists"}})
+async def create_user(body: UserCreate, principal: AdminDep, conn: ConnDep, request: Request) -> UserOut:
+    """Create a user with a role (admin only)."""
+    try:
+        user = await crud.create_user(conn, body.username, body.password, body.role)
+    except crud.AlreadyExists as exc:
+        raise Problem(409, str(exc)) from None
+    await crud.audit(conn, "user.create", "ok", principal=principal.audit_name, role=principal.role.value,
+                     target=f"user:{user.username}", detail={"role": user.role.value},
+                     request_id=request.state.request_id, client=client_of(request))
+    return UserOut(user_id=user.user_id, username=user.username, role=user.role, created_at=user.created_at)

@@ -1,0 +1,216 @@
+"""Dagster, reached only through its GraphQL API.
+
+Reads are GraphQL queries over HTTP; runs are submitted with ``dagster_graphql.DagsterGraphQLClient``;
+backfills use the ``launchPartitionBackfill`` mutation (the client has no method for them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+
+from atlas_core.errors import AtlasError, InputRejected, ServiceUnavailable
+
+ASSET_JOB = "__ASSET_JOB"
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+
+ASSET_NODES = """
+query AtlasAssetNodes {
+  assetNodes {
+    assetKey { path }
+    groupName
+    description
+    isPartitioned
+    kinds
+    dependencyKeys { path }
+    dependedByKeys { path }
+    partitionKeysByDimension { name partitionKeys }
+    repository { name location { name } }
+    metadataEntries { label ... on TextMetadataEntry { text } }
+    assetChecksOrError {
+      __typename
+      ... on AssetChecks { checks { name blocking executionForLatestMaterialization { status timestamp } } }
+    }
+  }
+}"""
+
+LATEST_INFO = """
+query AtlasLatest($keys: [AssetKeyInput!]!) {
+  assetsLatestInfo(assetKeys: $keys) {
+    assetKey { path }
+    latestMaterialization { timestamp runId partition }
+    inProgressRunIds
+  }
+}"""
+
+RUN_FIELDS = """
+    runId status jobName creationTime startTime endTime updateTime
+    assetSelection { path }
+    tags { key value }
+"""
+
+RUNS = f"""
+query AtlasRuns($limit: Int, $filter: RunsFilter) {{
+  runsOrError(limit: $limit, filter: $filter) {{
+    __typename
+    ... on Runs {{ results {{ {RUN_FIELDS} }} }}
+    ... on PythonError {{ message }}
+  }}
+}}"""
+
+RUN = f"""
+query AtlasRun($runId: ID!) {{
+  runOrError(runId: $runId) {{
+    __typename
+    ... on Run {{ {RUN_FIELDS} }}
+  }}
+}}"""
+
+RUN_EVENTS = """
+query AtlasRunEvents($runId: ID!, $cursor: String) {
+  logsForRun(runId: $runId, afterCursor: $cursor) {
+    __typename
+    ... on EventConnection {
+      cursor
+      events {
+        __typename
+        ... on MessageEvent { timestamp stepKey eventType }
+        ... on MaterializationEvent { assetKey { path } partition }
+        ... on AssetCheckEvaluationEvent { evaluation { checkName success } }
+      }
+    }
+  }
+}"""
+
+LAUNCH_BACKFILL = """
+mutation AtlasBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on PartitionKeysNotFoundError { message }
+    ... on UnauthorizedError { message }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+
+BACKFILL = """
+query AtlasBackfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      id status numPartitions partitionNames timestamp endTimestamp
+      assetSelection { path }
+      runs { runId status }
+    }
+  }
+}"""
+
+
+class DagsterGateway:
+    """Async GraphQL reads plus run and backfill submission; errors become one-line Atlas errors."""
+
+    def __init__(self, graphql_url: str, timeout: float = 30.0) -> None:
+        self.graphql_url = graphql_url
+        parts = urlsplit(graphql_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise AtlasError(f"invalid Dagster GraphQL URL {graphql_url!r}")
+        self._host = parts.hostname
+        self._port = parts.port
+        self._https = parts.scheme == "https"
+        self._prefix = parts.path.removesuffix("/graphql").rstrip("/")
+        self._http = httpx.AsyncClient(timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = await self._http.post(self.graphql_url, json={"query": document, "variables": variables or {}})
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"Dagster GraphQL at {self.graphql_url} is unreachable ({type(exc).__name__})") from None
+        if response.status_code >= 400:
+            raise ServiceUnavailable(f"Dagster GraphQL answered HTTP {response.status_code}")
+        body = response.json()
+        if body.get("errors"):
+            message = str(body["errors"][0].get("message", "error")).splitlines()[0]
+            raise AtlasError(f"Dagster GraphQL error: {message}")
+        return body["data"]
+
+    async def ping(self) -> str:
+        data = await self.query("query { version }")
+        return str(data["version"])
+
+    async def asset_nodes(self) -> list[dict[str, Any]]:
+        return (await self.query(ASSET_NODES))["assetNodes"]
+
+    async def latest_info(self, paths: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+        keys = [{"path": list(p)} for p in paths]
+        return (await self.query(LATEST_INFO, {"keys": keys}))["assetsLatestInfo"]
+
+    async def runs(self, limit: int, statuses: Sequence[str] | None = None,
+                   tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        run_filter: dict[str, Any] = {}
+        if statuses:
+            run_filter["statuses"] = list(statuses)
+        if tags:
+            run_filter["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+        data = (await self.query(RUNS, {"limit": limit, "filter": run_filter or None}))["runsOrError"]
+        if data["__typename"] != "Runs":
+            raise AtlasError(f"Dagster could not list runs: {data.get('message', data['__typename'])}")
+        return data["results"]
+
+    async def run(self, run_id: str) -> dict[str, Any] | None:
+        data = (await self.query(RUN, {"runId": run_id}))["runOrError"]
+        return data if data["__typename"] == "Run" else None
+
+    async def run_events(self, run_id: str, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        data = (await self.query(RUN_EVENTS, {"runId": run_id, "cursor": cursor}))["logsForRun"]
+        if data["__typename"] != "EventConnection":
+            return [], cursor
+        return data["events"], data["cursor"]
+
+    async def submit_run(
+        self, paths: Sequence[Sequence[str]], tags: dict[str, str], location: str, repository: str
+    ) -> str:
+        """Launch one run of the implicit asset job through DagsterGraphQLClient (in a worker thread)."""
+
+        def submit() -> str:
+            # A client per call: gql's synchronous client cannot be shared between threads.
+            client = DagsterGraphQLClient(self._host, port_number=self._port, use_https=self._https,
+                                          path_prefix=self._prefix, timeout=60)
+            return client.submit_job_execution(
+                ASSET_JOB, repository_location_name=location, repository_name=repository,
+                asset_selection=[list(p) for p in paths], tags=tags,
+            )
+
+        try:
+            return await asyncio.to_thread(submit)
+        except DagsterGraphQLClientError as exc:
+            text = str(exc)
+            if "Error when connecting" in text:
+                raise ServiceUnavailable(f"Dagster GraphQL at {self.graphql_url} is unreachable") from None
+            raise InputRejected(f"Dagster refused the run: {text.splitlines()[0][:300]}") from None
+
+    async def launch_backfill(
+        self, paths: Sequence[Sequence[str]], partitions: Sequence[str], tags: dict[str, str], title: str
+    ) -> str:
+        params = {
+            "assetSelection": [{"path": list(p)} for p in paths],
+            "partitionNames": list(partitions),
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            "title": title,
+        }
+        result = (await self.query(LAUNCH_BACKFILL, {"params": params}))["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise InputRejected(f"Dagster refused the backfill: {str(result.get('message', result['__typename']))[:300]}")
+        return str(result["backfillId"])
+
+    async def backfill(self, backfill_id: str) -> dict[str, Any] | None:
+        data = (await self.query(BACKFILL, {"id": backfill_id}))["partitionBackfillOrError"]
+        return data if data["__typename"] == "PartitionBackfill" else None

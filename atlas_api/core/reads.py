@@ -1,0 +1,163 @@
+"""Warehouse reads behind the data, quality and PII endpoints (identifiers quoted, values bound).
+
+Tables owned by other parts of Atlas (``quality_results``, ``pii_reports``) are read when present
+and treated as empty when missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+from psycopg import sql
+
+from atlas_api.core.db import Conn, table_exists
+from atlas_core import layout
+from atlas_core.contracts import Contract
+from atlas_core.contracts.model import Dimension
+
+DIMENSIONS = [d.value for d in Dimension]
+HISTORY_RUNS = 50
+
+
+def json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    return str(value)
+
+
+async def table_columns(conn: Conn, schema: str, table: str) -> list[tuple[str, str]]:
+    cur = await conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+        (schema, table),
+    )
+    return [(r["column_name"], r["data_type"]) for r in await cur.fetchall()]
+
+
+def declared_pii_columns(contract: Contract | None) -> dict[str, dict[str, Any]]:
+    if contract is None:
+        return {}
+    return {
+        c.name: {"entity": c.pii.entity, "strategy": c.pii.strategy}
+        for c in contract.columns
+        if c.pii
+    }
+
+
+async def reported_pii_columns(conn: Conn, dataset: str) -> set[str]:
+    """Columns the latest PII detection report of ``dataset`` flagged."""
+    reports = await pii_reports(conn, dataset, limit=1)
+    names: set[str] = set()
+    for report in reports:
+        columns = report.get("columns")
+        if isinstance(columns, dict):
+            names.update(k for k, v in columns.items() if not isinstance(v, dict) or v.get("is_pii", True))
+        elif isinstance(columns, list):
+            names.update(str(c.get("column") or c.get("name")) for c in columns if isinstance(c, dict))
+    return names
+
+
+async def read_page(
+    conn: Conn, layer: str, table: str, limit: int, offset: int, masked: set[str]
+) -> dict[str, Any]:
+    """One page of ``atlas_<layer>.<table>``, ordered by its first column, with ``masked`` columns nulled."""
+    schema = layout.Layer(layer).schema
+    columns = await table_columns(conn, schema, table)
+    if not columns:
+        return {"columns": [], "rows": [], "next_offset": None, "masked_columns": []}
+    names = [c for c, _ in columns]
+    hidden = sorted(n for n in names if n in masked)
+    select = sql.SQL(", ").join(
+        sql.SQL("NULL AS {}").format(sql.Identifier(n)) if n in masked else sql.Identifier(n) for n in names
+    )
+    query = sql.SQL("SELECT {cols} FROM {table} ORDER BY {order} LIMIT %s OFFSET %s").format(
+        cols=select, table=sql.Identifier(schema, table), order=sql.Identifier(names[0]),
+    )
+    cur = await conn.execute(query, (limit + 1, offset))
+    rows = [{k: json_value(v) for k, v in r.items()} for r in await cur.fetchall()]
+    more = len(rows) > limit
+    return {
+        "columns": [{"name": n, "type": t} for n, t in columns],
+        "rows": rows[:limit],
+        "next_offset": offset + limit if more else None,
+        "masked_columns": hidden,
+    }
+
+
+async def quality_latest(conn: Conn, dataset: str) -> list[dict[str, Any]]:
+    """Per dimension: the latest result of every partition, combined (row-weighted score)."""
+    if not await table_exists(conn, layout.META_SCHEMA, "quality_results"):
+        return []
+    cur = await conn.execute(
+        "SELECT dimension, "
+        "  CASE WHEN sum(rows_evaluated) > 0 THEN sum(score * rows_evaluated) / sum(rows_evaluated) "
+        "       ELSE avg(score) END::float8 AS score, "
+        "  max(threshold)::float8 AS threshold, bool_and(passed) AS passed, "
+        "  sum(rows_evaluated)::bigint AS rows_evaluated, sum(failed_rows)::bigint AS failed_rows, "
+        "  max(evaluated_at) AS evaluated_at "
+        "FROM (SELECT DISTINCT ON (dimension, partition_key) * FROM atlas_meta.quality_results "
+        "      WHERE dataset = %s ORDER BY dimension, partition_key, evaluated_at DESC) latest "
+        "GROUP BY dimension",
+        (dataset,),
+    )
+    return list(await cur.fetchall())
+
+
+async def quality_history(conn: Conn, dataset: str) -> list[dict[str, Any]]:
+    if not await table_exists(conn, layout.META_SCHEMA, "quality_results"):
+        return []
+    cur = await conn.execute(
+        "WITH runs AS (SELECT run_id, max(evaluated_at) AS at FROM atlas_meta.quality_results WHERE dataset = %s "
+        "              GROUP BY run_id ORDER BY at DESC LIMIT %s) "
+        "SELECT q.run_id, r.at, q.dimension, avg(q.score)::float8 AS score, bool_and(q.passed) AS passed "
+        "FROM atlas_meta.quality_results q JOIN runs r ON r.run_id = q.run_id WHERE q.dataset = %s "
+        "GROUP BY q.run_id, r.at, q.dimension ORDER BY r.at DESC, q.dimension",
+        (dataset, HISTORY_RUNS, dataset),
+    )
+    history: dict[str, dict[str, Any]] = {}
+    for row in await cur.fetchall():
+        entry: Any = history.setdefault(
+            row["run_id"], {"run_id": row["run_id"], "evaluated_at": row["at"], "scores": {}, "passed": True}
+        )
+        entry["scores"][row["dimension"]] = row["score"]
+        entry["passed"] = entry["passed"] and bool(row["passed"])
+    return list(history.values())
+
+
+async def quality_scores(conn: Conn) -> dict[str, float]:
+    """Dataset → mean of its latest per-dimension scores (for the asset list)."""
+    if not await table_exists(conn, layout.META_SCHEMA, "quality_results"):
+        return {}
+    cur = await conn.execute(
+        "SELECT dataset, avg(score)::float8 AS score FROM ("
+        "  SELECT DISTINCT ON (dataset, dimension, partition_key) dataset, score FROM atlas_meta.quality_results "
+        "  ORDER BY dataset, dimension, partition_key, evaluated_at DESC) latest GROUP BY dataset"
+    )
+    return {r["dataset"]: r["score"] for r in await cur.fetchall()}
+
+
+async def pii_reports(conn: Conn, dataset: str, limit: int = 5) -> list[dict[str, Any]]:
+    if not await table_exists(conn, layout.META_SCHEMA, "pii_reports"):
+        return []
+    cur = await conn.execute(
+        "SELECT report_id, dataset, partition_key, run_id, columns, created_at FROM atlas_meta.pii_reports "
+        "WHERE dataset = %s ORDER BY created_at DESC LIMIT %s",
+        (dataset, limit),
+    )
+    return [{k: json_value(v) for k, v in r.items()} for r in await cur.fetchall()]

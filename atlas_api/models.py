@@ -1,0 +1,276 @@
+"""Request and response bodies (the OpenAPI schema at ``/openapi.json`` is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from atlas_api.core.roles import Role
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{1,62}$"
+ASSET_KEY_PATTERN = r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- auth --------------------------------------------------------------------------------------------
+
+
+class LoginRequest(_Body):
+    username: str = Field(min_length=1, max_length=63)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshRequest(_Body):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+
+
+class Me(BaseModel):
+    kind: Literal["user", "api_key"]
+    name: str
+    role: Role
+
+
+# -- users and API keys -------------------------------------------------------------------------------
+
+
+class UserCreate(_Body):
+    username: str = Field(pattern=NAME_PATTERN)
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role
+
+
+class UserOut(BaseModel):
+    user_id: int
+    username: str
+    role: Role
+    created_at: datetime
+
+
+class ApiKeyCreate(_Body):
+    name: str = Field(pattern=NAME_PATTERN)
+    role: Role
+
+
+class ApiKeyOut(BaseModel):
+    key_id: int
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime
+    created_by: str | None = None
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str = Field(description="The secret key. Shown once: only its hash is stored.")
+
+
+# -- assets, lineage, quality ------------------------------------------------------------------------------
+
+
+class CheckStatus(BaseModel):
+    name: str
+    blocking: bool
+    status: str | None = Field(description="Latest execution for the latest materialization, if any")
+
+
+class LastMaterialization(BaseModel):
+    timestamp: datetime
+    run_id: str
+    partition: str | None = None
+
+
+class AssetOut(BaseModel):
+    key: str = Field(description="Slash-joined asset key, e.g. silver/orders")
+    layer: str | None
+    table: str | None = Field(description="Warehouse table, e.g. atlas_silver.orders")
+    dataset: str
+    group: str
+    description: str | None = None
+    partitioned: bool
+    partitions_total: int | None = None
+    upstream: list[str]
+    downstream: list[str]
+    last_materialization: LastMaterialization | None = None
+    checks: list[CheckStatus]
+    check_status: Literal["passed", "failed", "pending", "none"]
+    quality_score: float | None = Field(default=None, description="Mean of the latest per-dimension scores")
+
+
+class AssetList(BaseModel):
+    items: list[AssetOut]
+
+
+class LineageNode(BaseModel):
+    key: str
+    layer: str | None
+    dataset: str
+
+
+class LineageEdge(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+
+
+class LineageOut(BaseModel):
+    dataset: str
+    assets: list[str]
+    upstream: list[str]
+    downstream: list[str]
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+
+
+class DimensionScore(BaseModel):
+    dimension: str
+    score: float | None
+    threshold: float | None = None
+    passed: bool | None = None
+    rows_evaluated: int | None = None
+    failed_rows: int | None = None
+    evaluated_at: datetime | None = None
+
+
+class QualityRun(BaseModel):
+    run_id: str | None
+    evaluated_at: datetime
+    scores: dict[str, float | None]
+    passed: bool
+
+
+class QualityOut(BaseModel):
+    dataset: str
+    dimensions: list[DimensionScore] = Field(description="The six dimensions, latest score of each")
+    history: list[QualityRun]
+    checks: list[CheckStatus] = Field(description="Dagster asset checks of the dataset's assets")
+
+
+# -- runs and backfills ------------------------------------------------------------------------------------
+
+
+class RunRequest(_Body):
+    assets: list[str] = Field(min_length=1, max_length=200, description="Slash-joined asset keys")
+    partition: str | None = Field(default=None, max_length=100)
+
+
+class RunAccepted(BaseModel):
+    run_id: str
+
+
+class RunOut(BaseModel):
+    run_id: str
+    status: str = Field(description="Dagster run status")
+    job_name: str
+    assets: list[str]
+    partition: str | None = None
+    backfill_id: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class RunList(BaseModel):
+    items: list[RunOut]
+
+
+class BackfillRequest(_Body):
+    assets: list[str] = Field(min_length=1, max_length=200)
+    partition_from: str = Field(min_length=1, max_length=100)
+    partition_to: str = Field(min_length=1, max_length=100)
+
+
+class BackfillAccepted(BaseModel):
+    backfill_id: str
+    partitions: list[str]
+
+
+class BackfillOut(BaseModel):
+    backfill_id: str
+    status: str = Field(description="Dagster bulk action status")
+    assets: list[str]
+    partitions: list[str]
+    runs: list[dict[str, str]]
+    created_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+# -- data, uploads, PII --------------------------------------------------------------------------------
+
+
+class ColumnOut(BaseModel):
+    name: str
+    type: str
+
+
+class TablePage(BaseModel):
+    layer: str
+    table: str
+    columns: list[ColumnOut]
+    rows: list[dict[str, Any]]
+    limit: int
+    offset: int
+    next_offset: int | None
+    masked_columns: list[str] = Field(description="PII and raw-line columns whose values are withheld (null)")
+
+
+class IngestionOut(BaseModel):
+    dataset: str
+    file: str
+    sha256: str
+    status: str
+    reason: str | None = None
+    rows_bronze: int
+    rows_quarantined: int | None = None
+    partition_keys: list[str]
+    lake_uri: str | None = None
+    landing_uri: str
+    ingested_at: str | None = None
+
+
+class PiiColumn(BaseModel):
+    column: str
+    entity: str | None = None
+    strategy: str | None = None
+    declared: bool
+
+
+class PiiReportOut(BaseModel):
+    dataset: str
+    declared: list[PiiColumn]
+    reports: list[dict[str, Any]] = Field(description="Latest detection reports (column statistics, no values)")
+
+
+class DecryptRequest(_Body):
+    dataset: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    column: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    values: list[str] = Field(min_length=1, max_length=100, description="Ciphertexts as stored in silver")
+    reason: str = Field(min_length=3, max_length=500, description="Why; recorded in the audit trail")
+
+
+class DecryptOut(BaseModel):
+    dataset: str
+    column: str
+    values: list[str | None]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    postgres: str
+    dagster: str

@@ -1,0 +1,131 @@
+"""Postgres roles mirroring the API roles, so BI tools connecting directly get the same rules.
+
+==================  =================================================================================
+``atlas_pipeline``  everything in the Atlas schemas (the only role reading raw bronze/silver columns,
+                    quarantine and staging)
+``atlas_admin``     gold, ai_ready, non-raw columns of bronze/silver, audit and quality tables
+``atlas_engineer``  gold, ai_ready, non-raw columns of bronze/silver, quality tables (data_engineer)
+``atlas_analyst``   gold and ai_ready (data_analyst)
+``atlas_ml``        ai_ready (ml_engineer)
+``atlas_viewer``    quality results and the ingestion ledger only
+==================  =================================================================================
+
+"Raw" columns are the contract's PII columns and ``_atlas_raw_line``. Roles are NOLOGIN groups:
+give people or tools a login role that is a member (``CREATE ROLE bi LOGIN PASSWORD '..' IN ROLE
+atlas_analyst``). Whole-schema grants cover future tables through default privileges for the role
+running this (the one the pipeline creates tables with); column grants on bronze/silver are
+per table, so run ``atlas db grants`` again after adding a dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import sql
+
+from atlas_core import layout
+from atlas_core.contracts import Contract
+from atlas_resources import pgurl
+
+PIPELINE = "atlas_pipeline"
+API_ROLE_TO_DB_ROLE = {
+    "admin": "atlas_admin",
+    "data_engineer": "atlas_engineer",
+    "data_analyst": "atlas_analyst",
+    "ml_engineer": "atlas_ml",
+    "viewer": "atlas_viewer",
+}
+ALL_ROLES = (PIPELINE, *API_ROLE_TO_DB_ROLE.values())
+ATLAS_SCHEMAS = (
+    *(layer.schema for layer in layout.LAYERS), layout.QUARANTINE_SCHEMA, layout.STAGING_SCHEMA, layout.META_SCHEMA,
+)
+WHOLE_SCHEMA_READERS = {
+    layout.Layer.GOLD.schema: ("atlas_admin", "atlas_engineer", "atlas_analyst"),
+    layout.Layer.AI_READY.schema: ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_ml"),
+}
+COLUMN_READERS = ("atlas_admin", "atlas_engineer")  # non-raw columns of bronze and silver
+META_READERS = {
+    "quality_results": ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_ml", "atlas_viewer"),
+    "quality_check_results": ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_viewer"),
+    "ingestions": ("atlas_admin", "atlas_engineer", "atlas_viewer"),
+    "pii_reports": ("atlas_admin", "atlas_engineer"),
+    "audit": ("atlas_admin",),
+    "pii_audit": ("atlas_admin",),
+}
+
+
+def raw_columns(contract: Contract | None) -> set[str]:
+    """Columns only the pipeline may read: PII (declared) and the raw CSV line. Unknown tables: all."""
+    if contract is None:
+        return {"*"}
+    return {c.name for c in contract.columns if c.pii} | {layout.RAW_LINE}
+
+
+def _ids(names: Iterable[str]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+def apply_grants(postgres_url: str, contracts: Iterable[Contract]) -> list[str]:
+    """Create the roles when missing and reset their privileges to the table above; returns a summary."""
+    by_dataset = {c.dataset: c for c in contracts}
+    summary: list[str] = []
+    with psycopg.connect(pgurl.for_psycopg(postgres_url), connect_timeout=10) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('atlas db grants'))")
+        existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(ALL_ROLES),))}
+        for role in ALL_ROLES:
+            if role not in existing:
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+                summary.append(f"created role {role}")
+        schemas = [r[0] for r in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(ATLAS_SCHEMAS),))]
+        roles = _ids(ALL_ROLES)
+        for schema in schemas:
+            s = sql.Identifier(schema)
+            # Start from nothing, so re-running after a policy change removes what is no longer allowed.
+            conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(s, roles))
+            conn.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(s, roles))
+            conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE ALL ON TABLES FROM {}").format(s, roles))
+            conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE)))
+            conn.execute(sql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE)))
+            conn.execute(sql.SQL("GRANT ALL ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE)))
+            conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT ALL ON TABLES TO {}").format(
+                s, sql.Identifier(PIPELINE)))
+        for schema, readers in WHOLE_SCHEMA_READERS.items():
+            if schema not in schemas:
+                continue
+            s, r = sql.Identifier(schema), _ids(readers)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r))
+            conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(s, r))
+            conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(s, r))
+            summary.append(f"{schema}: SELECT for {', '.join(readers)}")
+        for layer in (layout.Layer.BRONZE, layout.Layer.SILVER):
+            if layer.schema not in schemas:
+                continue
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(layer.schema), _ids(COLUMN_READERS)))
+            tables = [r[0] for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE' "
+                "ORDER BY table_name", (layer.schema,))]
+            for table in tables:
+                hidden = raw_columns(by_dataset.get(table))
+                if "*" in hidden:
+                    summary.append(f"{layer.schema}.{table}: no contract, pipeline only")
+                    continue
+                columns = [r[0] for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+                    "ORDER BY ordinal_position", (layer.schema, table)) if r[0] not in hidden]
+                if columns:
+                    conn.execute(sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
+                        _ids(columns), sql.Identifier(layer.schema, table), _ids(COLUMN_READERS)))
+                summary.append(f"{layer.schema}.{table}: {len(columns)} columns for {', '.join(COLUMN_READERS)}, "
+                               f"{len(hidden)} raw columns pipeline only")
+        meta_tables = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (layout.META_SCHEMA,))}
+        meta_roles = sorted({r for readers in META_READERS.values() for r in readers})
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(layout.META_SCHEMA), _ids(meta_roles)))
+        for table, readers in META_READERS.items():
+            if table in meta_tables:
+                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
+                    sql.Identifier(layout.META_SCHEMA, table), _ids(readers)))
+                summary.append(f"{layout.META_SCHEMA}.{table}: SELECT for {', '.join(readers)}")
+    return summary
