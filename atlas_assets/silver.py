@@ -7,12 +7,13 @@ from psycopg import sql
 from atlas_assets.bronze import bronze_key
 from atlas_assets.metadata import column_schema, preview
 from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
+from atlas_assets.pii import pii_hidden_columns, pii_metadata, pii_stage
 from atlas_assets.policies import layer_policies
 from atlas_assets.quality_checks import QualityGate, quality_check_specs, referenced_datasets
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_engine.silver import QualityGateFailed, build_silver
-from atlas_resources.resources import LakeResource, WarehouseResource
+from atlas_resources.resources import LakeResource, PiiResource, WarehouseResource
 
 
 def silver_key(dataset: str) -> dg.AssetKey:
@@ -44,13 +45,15 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
         metadata={"dagster/table_name": f"atlas_silver.{contract.dataset}", "atlas/layer": "silver"},
     )
     def _silver(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource, pii: PiiResource
     ) -> dg.MaterializeResult:
         wh = warehouse.client()
+        stage = pii_stage(pii, wh, lake, contract)  # anonymizes what silver publishes (docs/pii.md)
         keys = selected_partition_keys(context)
         quality = QualityGate(wh, contract, silver_key(contract.dataset))
         try:
-            result = build_silver(wh, lake.client(), contract, keys, run_id=context.run_id, on_staged=quality)
+            result = build_silver(wh, lake.client(), contract, keys, run_id=context.run_id, on_staged=quality,
+                                  transform_factory=stage)
         except QualityGateFailed as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         context.log.info(
@@ -68,9 +71,10 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
                 "rule_failures": dg.MetadataValue.json(result.rule_failures),
                 **{f"score/{d}": float(s) for d, s in result.dimension_scores().items()},
                 "preview": preview(
-                    wh, (layout.Layer.SILVER.schema, contract.dataset), result.schema, hidden_columns(contract),
+                    wh, (layout.Layer.SILVER.schema, contract.dataset), result.schema, hidden_columns(contract) | pii_hidden_columns(stage),
                     where, (result.partitions,),
                 ),
+                **pii_metadata(stage, wh, contract, result.partitions, context.run_id),
             },
             check_results=quality.check_results(context),
         )

@@ -12,6 +12,7 @@ from atlas_cli.errors import fail
 from atlas_cli.runs import materialize_all
 from atlas_cli.runtime import boot
 from atlas_cli.summary import layer_counts, quarantine_counts
+from atlas_engine.pii import pii_summary
 
 
 def run_demo(*, show_progress: bool, console: Console) -> dict:
@@ -25,6 +26,7 @@ def run_demo(*, show_progress: bool, console: Console) -> dict:
     summary = {
         "layers": counts,
         "quarantine": quarantine_counts(atlas.warehouse, sorted(counts["bronze"])),
+        "pii": pii_summary(atlas.warehouse),
         "runs": [{"run_id": o.run_id, "success": o.success, "seconds": round(o.seconds, 2)} for o in outcomes],
         "success": not failures,
         "seconds": round(time.monotonic() - started, 2),

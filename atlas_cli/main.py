@@ -133,6 +133,10 @@ from atlas_cli.db_commands import db_app  # noqa: E402
 
 app.add_typer(db_app, name="db")
 
+from atlas_cli.pii_commands import pii_app  # noqa: E402
+
+app.add_typer(pii_app, name="pii")
+
 from atlas_cli.api_commands import api_command, apikeys_app, users_app  # noqa: E402
 
 app.command("api")(api_command)

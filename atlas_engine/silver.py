@@ -22,7 +22,6 @@ from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_core.quality.rules import RulePlan, compile_rules, verdicts_query
 from atlas_engine.quality import plan_for_load
-from atlas_engine.quality import plan_for_load
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
@@ -114,11 +113,11 @@ def build_silver(
     transform: BatchTransform | None = None,
     plan: RulePlan | None = None,
     on_staged: Callable[[StagedLoad], None] | None = None,
+    transform_factory: Callable[[StagedLoad], BatchTransform] | None = None,
 ) -> SilverResult:
     """Rebuild the given silver partitions (all rows when the dataset is unpartitioned)."""
     transform = transform or IdentityTransform()
     keys = partition_keys if partition_keys is not None else [layout.UNPARTITIONED]
-    plan = plan or plan_for_load(wh, contract, keys)
     plan = plan or plan_for_load(wh, contract, keys)
     dataset = contract.dataset
     suffix = uuid.uuid4().hex[:8]
@@ -138,6 +137,8 @@ def build_silver(
             raise QualityGateFailed(f"{dataset}: blocking rule(s) failed, nothing published: {listed}")
         if on_staged is not None:
             on_staged(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
+        if transform_factory is not None:  # e.g. PII: classify from the staged rows, then transform
+            transform = transform_factory(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
         quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
         rows_silver, rows_quarantined, schema = _publish(
             wh, contract, transform, staging, verdicts, bronze, keys, quarantine_ids, run_id

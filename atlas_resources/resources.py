@@ -8,7 +8,9 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
+from atlas_core.pii.keys import KeyRing, build_keyring
 from atlas_resources.lake import Lake, LocalLake, S3Lake
+from atlas_resources.presidio import PresidioEngine, shared_engine
 from atlas_resources.warehouse import Warehouse
 
 
@@ -56,3 +58,26 @@ class ProjectResource(dg.ConfigurableResource):
 
     project_dir: str
     batch_size: int = 50_000
+
+
+class PiiResource(dg.ConfigurableResource):
+    """Presidio (analyzer, anonymizer, custom recognizers) and the PII keys (docs/pii.md).
+
+    ``key``/``retired_keys`` are secrets: bound with ``EnvVar`` in ``atlas_assets.definitions``.
+    Without ``key`` the public development key is used, which ``environment=production`` refuses.
+    """
+
+    key: str | None = Field(default=None, description="Active PII key (ATLAS_PII_KEY)")
+    key_id: str = Field(default="k1", description="Id of the active key (ATLAS_PII_KEY_ID)")
+    retired_keys: str | None = Field(default=None, description="'id:secret,...' still accepted to decrypt")
+    environment: str = "development"
+    recognizers_file: str | None = Field(default=None, description="Custom recognizers YAML (pii/recognizers.yml)")
+    sample_size: int | None = Field(default=None, description="Values sampled per column (default: the contract's)")
+    n_process: int = Field(default=1, description="spaCy processes for free text")
+    batch_size: int = Field(default=256, description="Texts per nlp.pipe batch")
+
+    def keyring(self) -> KeyRing:
+        return build_keyring(self.key, self.key_id, self.retired_keys, environment=self.environment)
+
+    def engine(self) -> PresidioEngine:
+        return shared_engine(self.recognizers_file, self.n_process, self.batch_size)

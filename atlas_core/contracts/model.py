@@ -64,6 +64,9 @@ class PiiSpec(_Strict):
     pseudonym: bool = False
     deterministic: bool = False
     free_text: bool = False
+    strategies: dict[str, Literal["replace", "redact", "mask", "hash", "encrypt", "keep"]] = Field(
+        default_factory=dict, description="Free text: strategy per entity found in the text (default: strategy)"
+    )
 
 
 class Column(_Strict):
@@ -303,8 +306,13 @@ class Quality(_Strict):
 
 
 class DatasetPii(_Strict):
-    consent_column: str | None = None
+    consent_column: str | None = Field(
+        default=None, description="Boolean column; rows where it is not true never reach gold or ai_ready"
+    )
     sample_size: int = Field(default=500, ge=1)
+    drift_severity: Literal["warn", "error"] = Field(
+        default="warn", description="Severity of the pii_drift check (a detected PII column the contract does not declare)"
+    )
 
 
 class Contract(_Strict):

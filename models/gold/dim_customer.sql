@@ -1,5 +1,5 @@
 /* ---
-description: Customer dimension, one row per customer, keyed by a stable surrogate key.
+description: Customer dimension, one row per consenting customer, keyed by a stable surrogate key (names pseudonymised, e-mail hashed in silver).
 primary_key: [customer_sk]
 materialization: table
 owners: [data-platform]
@@ -19,3 +19,5 @@ SELECT
     c.signup_ts::date AS signup_date,
     c.marketing_consent
 FROM atlas_silver.customers AS c
+-- consent (docs/pii.md): customers without marketing consent never reach gold or ai_ready
+WHERE c.marketing_consent IS TRUE
