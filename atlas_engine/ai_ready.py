@@ -1,93 +1,239 @@
-"""AI-ready: customer features (RFM and friends), standardised on the train split, versioned by content."""
+"""Build a feature set version: point-in-time features, split, train-fitted transforms, export, record.
+
+1. One REPEATABLE READ transaction: fingerprint the upstream tables, compute raw features as of each
+   spine row into a staging table, fit statistics on the train split, build the final table
+   (staging), fingerprint its content.
+2. version = hash(content, spec hash, upstream fingerprints); Parquet (and Arrow IPC on request) plus
+   ``spec.json`` are streamed to ``atlas-ai-ready/<name>/<version>/`` unless that version is there.
+3. One transaction: the final table becomes ``atlas_ai_ready.<name>`` (with a ``version`` column)
+   and ``atlas_meta.dataset_versions`` records the version.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import tempfile
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from psycopg import sql
 
-from atlas_core import features
-from atlas_core.layout import Layer
+from atlas_core.errors import AtlasError
+from atlas_core.feature_spec import FeatureSetSpec
+from atlas_core.features import dataset_version
+from atlas_core.features_pit import point_in_time_query
+from atlas_core.features_transforms import (
+    Stats,
+    categories_query,
+    fill_query,
+    final_query,
+    finish_numeric,
+    numeric_stats_query,
+    validate_types,
+)
+from atlas_core.layout import STAGING_SCHEMA, Layer
+from atlas_core.models import render
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Warehouse
 
-SPLIT_SEED = 42
-FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
-RAW_FEATURES = ["recency_days", "frequency", "monetary", "avg_order_value", "distinct_products", "tenure_days", "cancel_rate"]
-
-CUSTOMER_FEATURES_SQL = sql.SQL("""
-WITH ref AS (SELECT coalesce(max(order_date), current_date) + 1 AS as_of FROM atlas_gold.fact_orders),
-orders AS (
-    SELECT f.customer_sk,
-           count(*) FILTER (WHERE NOT f.is_cancelled) AS frequency,
-           coalesce(sum(f.total) FILTER (WHERE NOT f.is_cancelled), 0) AS monetary,
-           max(f.order_date) AS last_order_date,
-           count(DISTINCT f.product_sk) AS distinct_products,
-           avg(f.is_cancelled::int) AS cancel_rate
-    FROM atlas_gold.fact_orders f GROUP BY f.customer_sk
-)
-SELECT c.customer_id,
-       (ref.as_of - o.last_order_date)::bigint AS recency_days,
-       o.frequency::bigint AS frequency,
-       round(o.monetary::numeric, 2)::double precision AS monetary,
-       CASE WHEN o.frequency > 0 THEN round((o.monetary / o.frequency)::numeric, 2)::double precision ELSE 0 END
-           AS avg_order_value,
-       o.distinct_products::bigint AS distinct_products,
-       (ref.as_of - c.signup_date)::bigint AS tenure_days,
-       o.cancel_rate::double precision AS cancel_rate,
-       ref.as_of AS as_of_date
-FROM atlas_gold.dim_customer c JOIN orders o ON o.customer_sk = c.customer_sk CROSS JOIN ref
-ORDER BY c.customer_id
-""")
-
-SOURCE_SCHEMA = pa.schema(
-    [
-        pa.field("customer_id", pa.int64()),
-        *(pa.field(n, pa.float64() if n in ("monetary", "avg_order_value", "cancel_rate") else pa.int64()) for n in RAW_FEATURES),
-        pa.field("as_of_date", pa.date32()),
-    ]
-)
+PG_TO_ARROW = {
+    "bigint": pa.int64(), "double precision": pa.float64(), "text": pa.string(), "boolean": pa.bool_(),
+    "date": pa.date32(), "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+}
 
 
 @dataclass
-class FeatureResult:
+class FeatureSetResult:
+    name: str
     rows: int
     version: str
-    stats: dict[str, dict[str, float]]
+    content_hash: str
+    spec_hash: str
+    upstream: dict[str, str]
+    stats: Stats
     split_counts: dict[str, int]
     lake_uri: str | None
+    formats: list[str]
     schema: pa.Schema
+    reused_export: bool
 
 
-def build_customer_features(wh: Warehouse, lake: Lake | None) -> FeatureResult:
-    table = pa.Table.from_batches(list(wh.stream(CUSTOMER_FEATURES_SQL, SOURCE_SCHEMA)), schema=SOURCE_SCHEMA)
-    ids = table.column("customer_id").to_pylist()
-    split = pa.array(features.assign_splits(ids, SPLIT_SEED, FRACTIONS), pa.string())
-    train = pc.equal(split, "train")
-    stats = {}
-    for name in RAW_FEATURES:
-        column = table.column(name).combine_chunks()
-        stats[name] = features.fit_standardizer(column, train)
-        table = table.append_column(f"{name}_z", features.standardize(column, stats[name]))
-    table = table.append_column("split", split)
-    spec = {"features": RAW_FEATURES, "seed": SPLIT_SEED, "fractions": FRACTIONS, "stats": stats}
-    content = features.table_content_hash(table, ["customer_id"])
-    version = hashlib.sha256((content + json.dumps(spec, sort_keys=True)).encode()).hexdigest()[:16]
-    table = table.append_column("version", pa.array([version] * table.num_rows, pa.string()))
-    target = (Layer.AI_READY.schema, "customer_features")
-    wh.replace_table(target, table.schema, table.to_batches())
-    uri = None
-    if lake is not None:
-        bucket = Layer.AI_READY.bucket
-        lake.ensure_buckets([bucket])
-        key = f"customer_features/{version}/data.parquet"
-        if not lake.exists(bucket, key):
-            lake.write_parquet(bucket, key, table.to_batches(), table.schema)
-            lake.put_bytes(bucket, f"customer_features/{version}/spec.json", json.dumps(spec, indent=2).encode())
-        uri = lake.uri(bucket, key)
-    counts = {name: int(pc.sum(pc.equal(split, name)).as_py() or 0) for name in FRACTIONS}
-    return FeatureResult(table.num_rows, version, stats, counts, uri, table.schema)
+def _types(conn: psycopg.Connection, table: tuple[str, str]) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+        "ORDER BY ordinal_position", table).fetchall()
+    return {str(name): str(dtype) for name, dtype in rows}
+
+
+def _fingerprint(conn: psycopg.Connection, table: tuple[str, str]) -> str:
+    row = conn.execute("SELECT atlas_meta.table_fingerprint(%s::regclass)", (f'"{table[0]}"."{table[1]}"',)).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _fit(conn: psycopg.Connection, spec: FeatureSetSpec, raw: tuple[str, str]) -> Stats:
+    stats: Stats = {}
+    for feature in spec.features:
+        s: dict[str, Any] = {}
+        query = fill_query(feature, raw)
+        if query is not None:
+            row = conn.execute(query).fetchone()
+            s["fill"] = row[0] if row and row[0] is not None else None
+        kinds = {t.kind for t in feature.transforms}
+        if kinds & {"standardize", "min_max"}:
+            s.update(finish_numeric(conn.execute(numeric_stats_query(feature, raw, s)).fetchone()))
+        for transform in feature.transforms:
+            if transform.kind == "one_hot":
+                s["categories"] = [str(r[0]) for r in conn.execute(categories_query(feature, transform, raw, s)).fetchall()]
+        if s:
+            stats[feature.name] = s
+    return stats
+
+
+def _check_spine(conn: psycopg.Connection, spec: FeatureSetSpec, raw: tuple[str, str]) -> None:
+    key, ts = sql.Identifier(spec.entity_key), sql.Identifier(spec.event_timestamp)
+    row = conn.execute(sql.SQL(
+        "SELECT count(*) FILTER (WHERE {k} IS NULL OR {t} IS NULL), count(*) - count(DISTINCT ({k}, {t})) FROM {r}"
+    ).format(k=key, t=ts, r=sql.Identifier(*raw))).fetchone()
+    nulls, duplicates = (int(v or 0) for v in row) if row else (0, 0)
+    if nulls:
+        raise AtlasError(f"{spec.path}: spine: {nulls} rows have a NULL {spec.entity_key} or {spec.event_timestamp}")
+    if duplicates:
+        raise AtlasError(f"{spec.path}: spine: {duplicates} duplicate ({spec.entity_key}, {spec.event_timestamp}) rows")
+
+
+def _stream_rows(wh: Warehouse, table: tuple[str, str], schema: pa.Schema, order: list[str]) -> Iterator[pa.RecordBatch]:
+    query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+        sql.SQL(", ").join(sql.Identifier(f.name) for f in schema), sql.Identifier(*table),
+        sql.SQL(", ").join(sql.Identifier(c) for c in order))
+    yield from wh.stream(query, schema)
+
+
+def _export(wh: Warehouse, lake: Lake, spec: FeatureSetSpec, table: tuple[str, str], schema: pa.Schema,
+            prefix: str, document: dict[str, Any]) -> bool:
+    """Write the version's files unless they exist; returns True when an existing export was reused."""
+    bucket = Layer.AI_READY.bucket
+    lake.ensure_buckets([bucket])
+    files = {"parquet": "data.parquet", "arrow": "data.arrow"}
+    wanted = [files[f] for f in spec.export.formats]
+    if lake.exists(bucket, f"{prefix}/spec.json") and all(lake.exists(bucket, f"{prefix}/{f}") for f in wanted):
+        return True
+    with tempfile.TemporaryDirectory(prefix="atlas-features-") as tmp:
+        paths = {name: Path(tmp) / name for name in wanted}
+        parquet = pq.ParquetWriter(paths["data.parquet"], schema, compression="zstd") if "data.parquet" in paths else None
+        arrow_sink = pa.OSFile(str(paths["data.arrow"]), "wb") if "data.arrow" in paths else None
+        arrow = pa.ipc.new_file(arrow_sink, schema) if arrow_sink is not None else None
+        try:
+            for batch in _stream_rows(wh, table, schema, [spec.entity_key, spec.event_timestamp]):
+                if parquet is not None:
+                    parquet.write_batch(batch)
+                if arrow is not None:
+                    arrow.write_batch(batch)
+        finally:
+            if parquet is not None:
+                parquet.close()
+            if arrow is not None:
+                arrow.close()
+            if arrow_sink is not None:
+                arrow_sink.close()
+        for name, path in paths.items():
+            lake.put_file(bucket, f"{prefix}/{name}", path)
+    # spec.json last: its presence marks a complete export.
+    lake.put_bytes(bucket, f"{prefix}/spec.json", json.dumps(document, indent=2, sort_keys=True).encode())
+    return False
+
+
+def _drop(wh: Warehouse, *tables: tuple[str, str]) -> None:
+    with wh.transaction() as conn:
+        for table in tables:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*table)))
+
+
+def build_feature_set(wh: Warehouse, lake: Lake | None, spec: FeatureSetSpec, *, run_id: str | None = None) -> FeatureSetResult:
+    token = uuid.uuid4().hex[:8]
+    raw = (STAGING_SCHEMA, f"fs_{spec.name[:40]}_{token}_raw")
+    final = (STAGING_SCHEMA, f"fs_{spec.name[:40]}_{token}_final")
+    target = (Layer.AI_READY.schema, spec.name)
+    lock = wh.connect(autocommit=True)
+    try:
+        lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"feature_set:{spec.name}",))
+        with wh.transaction() as conn:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            upstream = {f"{layer}.{table}": _fingerprint(conn, (f"atlas_{layer}", table)) for layer, table in spec.refs}
+            spine_columns = [d.name for d in conn.execute(
+                sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine))).description or []]
+            conn.execute(sql.SQL("CREATE TABLE {} AS {}").format(sql.Identifier(*raw), point_in_time_query(spec, spine_columns)))
+            _check_spine(conn, spec, raw)
+            types = _types(conn, raw)
+            validate_types(spec, types)
+            stats = _fit(conn, spec, raw)
+            conn.execute(sql.SQL("CREATE TABLE {} AS {}").format(
+                sql.Identifier(*final), final_query(spec, raw, spine_columns, types, stats)))
+            content = _fingerprint(conn, final)
+            counts = {str(s): int(n) for s, n in conn.execute(
+                sql.SQL("SELECT split, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(sql.Identifier(*final))).fetchall()}
+            final_types = _types(conn, final)
+        unknown = [c for c, t in final_types.items() if t not in PG_TO_ARROW]
+        if unknown:
+            raise AtlasError(f"{spec.path}: column {unknown[0]!r} has an unsupported type {final_types[unknown[0]]}")
+        schema = pa.schema([pa.field(c, PG_TO_ARROW[t]) for c, t in final_types.items()])
+        version = dataset_version(content, spec.spec_hash, upstream)
+        prefix = f"{spec.name}/{version}"
+        document = {
+            "name": spec.name, "version": version, "content_hash": content, "spec_hash": spec.spec_hash,
+            "upstream": upstream, "statistics": stats, "split_counts": counts, "rows": sum(counts.values()),
+            "columns": [{"name": f.name, "type": str(f.type)} for f in schema],
+            "spec": spec.definition(),
+            "feast": {"entity": {"join_keys": [spec.entity_key]},
+                      "file_source": {"path": f"{prefix}/data.parquet", "timestamp_field": spec.event_timestamp}},
+        }
+        reused = False
+        uri = None
+        if lake is not None:
+            reused = _export(wh, lake, spec, final, schema, prefix, document)
+            uri = lake.uri(Layer.AI_READY.bucket, prefix + "/")
+        with wh.transaction() as conn:
+            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN version text NOT NULL DEFAULT {}").format(
+                sql.Identifier(*final), sql.Literal(version)))
+            conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, {})").format(
+                sql.Identifier(*final), sql.Identifier(spec.entity_key), sql.Identifier(spec.event_timestamp)))
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*target)))
+            conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(sql.Identifier(*final), sql.Identifier(target[0])))
+            conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(target[0], final[1]), sql.Identifier(target[1])))
+            conn.execute(
+                "INSERT INTO atlas_meta.dataset_versions (dataset, version, content_hash, spec_hash, upstream, spec, "
+                "statistics, row_count, split_counts, lake_prefix, formats, last_run_id) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (dataset, version) DO UPDATE SET materializations = dataset_versions.materializations + 1, "
+                "last_materialized_at = now(), last_run_id = EXCLUDED.last_run_id, lake_prefix = EXCLUDED.lake_prefix, "
+                "formats = EXCLUDED.formats",
+                (spec.name, version, content, spec.spec_hash, json.dumps(upstream), json.dumps(spec.definition()),
+                 json.dumps(stats), sum(counts.values()), json.dumps(counts), uri,
+                 list(spec.export.formats) if lake is not None else [], run_id),
+            )
+        return FeatureSetResult(spec.name, sum(counts.values()), version, content, spec.spec_hash, upstream, stats,
+                                counts, uri, list(spec.export.formats), schema.append(pa.field("version", pa.string())),
+                                reused)
+    except psycopg.errors.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AtlasError(f"{spec.path}: {first}") from None
+    finally:
+        _drop(wh, raw, final)
+        lock.close()
+
+
+def dataset_versions(wh: Warehouse, name: str) -> list[dict[str, Any]]:
+    """Recorded versions of a feature set, newest first."""
+    rows = wh.fetch_all(
+        "SELECT version, content_hash, spec_hash, row_count, split_counts, upstream, materializations, "
+        "first_materialized_at, last_materialized_at, lake_prefix, formats FROM atlas_meta.dataset_versions "
+        "WHERE dataset = %s ORDER BY last_materialized_at DESC", (name,))
+    keys = ["version", "content_hash", "spec_hash", "rows", "split_counts", "upstream", "materializations",
+            "first_materialized_at", "last_materialized_at", "lake_prefix", "formats"]
+    return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -8,6 +8,15 @@ tests:
   - unique: [order_id]
   - not_null: [order_id, customer_sk, product_sk, order_date]
   - relationships: {customer_sk: gold.dim_customer.customer_sk, product_sk: gold.dim_product.product_sk}
+  - accepted_values: {status: [placed, shipped, delivered, cancelled, returned]}
+  - accepted_values: {channel: [web, mobile, store]}
+    severity: warn
+rules:
+  - name: needs_review
+    kind: flag
+    expression: total >= 2000
+    description: Orders of 2,000 or more are reviewed by the fraud team before shipping.
+    owner: risk
 --- */
 SELECT
     o.order_id,

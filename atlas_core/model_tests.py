@@ -1,0 +1,133 @@
+"""Model tests (unique, not_null, accepted_values, relationships, row_count) compiled to SQL.
+
+Each test becomes one named check. Its query returns one row ``(failing, checked)``: the number of
+failing rows (or partitions, for per-partition row counts) and the number of rows looked at.
+Incremental models are tested on the partition window just written; uniqueness there also covers
+older rows sharing a key with a new row, so a duplicate across partitions is caught too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from psycopg import sql
+
+from atlas_core.errors import ContractError
+
+if TYPE_CHECKING:
+    from atlas_core.models import SqlModel
+
+Table = tuple[str, str]
+Window = tuple[date, date]
+Kind = Literal["unique", "not_null", "accepted_values", "relationships", "row_count"]
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    name: str
+    kind: Kind
+    columns: tuple[str, ...]
+    severity: Literal["error", "warn"]
+    description: str
+    values: tuple[str, ...] = ()
+    parent: tuple[str, str, str] | None = None  # (layer, table, column)
+    bounds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def expand_tests(model: SqlModel) -> list[ModelCheck]:
+    """One check per test and column (``unique`` tests a column combination as one check)."""
+    checks: list[ModelCheck] = []
+    for test in model.header.tests:
+        sev = test.severity
+        if test.unique:
+            cols = tuple(test.unique)
+            checks.append(ModelCheck(f"unique_{'_'.join(cols)}", "unique", cols, sev, f"({', '.join(cols)}) is unique"))
+        for col in test.not_null or []:
+            checks.append(ModelCheck(f"not_null_{col}", "not_null", (col,), sev, f"{col} is never NULL"))
+        for col, values in (test.accepted_values or {}).items():
+            texts = tuple(_text(v) for v in values)
+            checks.append(ModelCheck(f"accepted_values_{col}", "accepted_values", (col,), sev,
+                                     f"{col} is one of {list(texts)}", values=texts))
+        for col, target in (test.relationships or {}).items():
+            layer, table, parent_col = target.split(".")
+            checks.append(ModelCheck(f"relationships_{col}", "relationships", (col,), sev,
+                                     f"every {col} exists in atlas_{layer}.{table}.{parent_col}",
+                                     parent=(layer, table, parent_col)))
+        if test.row_count:
+            bounds = {str(k): v for k, v in test.row_count.items()}
+            scope = "each partition" if model.incremental else "the table"
+            checks.append(ModelCheck("row_count", "row_count", (), sev,
+                                     f"rows of {scope} within {bounds}", bounds=bounds))
+    names = [c.name for c in checks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ContractError(f"{model.path}: tests: check {duplicates[0]!r} is declared twice")
+    return checks
+
+
+def _window_filter(column: str | None, window: Window | None, alias: str = "t") -> sql.Composable:
+    if window is None or column is None:
+        return sql.SQL("TRUE")
+    col = sql.Identifier(alias, column)
+    return sql.SQL("{} >= {} AND {} < {}").format(col, sql.Literal(window[0]), col, sql.Literal(window[1]))
+
+
+def check_query(
+    check: ModelCheck, target: Table, *, model_name: str, partition_column: str | None = None,
+    window: Window | None = None,
+) -> sql.Composed:
+    """The query computing ``(failing, checked)`` for ``check`` on ``target``."""
+    t = sql.Identifier(*target)
+    scope = _window_filter(partition_column, window)
+    if check.kind == "unique":
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in check.columns)
+        not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in check.columns)
+        keyed = sql.SQL("({}) IN (SELECT {} FROM {} AS t WHERE {})").format(cols, cols, t, scope)
+        return sql.SQL(
+            "SELECT coalesce(sum(n - 1), 0)::bigint, coalesce(sum(n), 0)::bigint FROM "
+            "(SELECT count(*) AS n FROM {} WHERE {} AND {} GROUP BY {}) AS g"
+        ).format(t, not_null, keyed if window is not None else sql.SQL("TRUE"), cols)
+    if check.kind == "not_null":
+        return sql.SQL("SELECT count(*) FILTER (WHERE t.{} IS NULL), count(*) FROM {} AS t WHERE {}").format(
+            sql.Identifier(check.columns[0]), t, scope
+        )
+    if check.kind == "accepted_values":
+        col = sql.Identifier("t", check.columns[0])
+        return sql.SQL(
+            "SELECT count(*) FILTER (WHERE {} IS NOT NULL AND NOT ({}::text = ANY({}::text[]))), count(*) "
+            "FROM {} AS t WHERE {}"
+        ).format(col, col, sql.Literal(list(check.values)), t, scope)
+    if check.kind == "relationships":
+        assert check.parent is not None
+        layer, table, parent_col = check.parent
+        parent = t if (layer, table) == ("gold", model_name) else sql.Identifier(f"atlas_{layer}", table)
+        col = sql.Identifier("t", check.columns[0])
+        return sql.SQL(
+            "SELECT count(*) FILTER (WHERE {} IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM {} AS p WHERE p.{} = {})), count(*) FROM {} AS t WHERE {}"
+        ).format(col, parent, sql.Identifier(parent_col), col, t, scope)
+    low = sql.Literal(check.bounds.get("min", 0))
+    high = sql.Literal(check.bounds.get("max"))
+    outside = sql.SQL("(n < {} OR ({} IS NOT NULL AND n > {}))").format(low, high, high)
+    if window is None or partition_column is None:
+        return sql.SQL("SELECT ({})::int::bigint, n FROM (SELECT count(*) AS n FROM {}) AS c").format(outside, t)
+    days = sql.SQL("SELECT g::date AS d FROM generate_series({}::timestamp, {}::timestamp, interval '1 day') AS g").format(
+        sql.Literal(window[0]), sql.Literal(window[1] - timedelta(days=1))
+    )
+    return sql.SQL(
+        "SELECT count(*) FILTER (WHERE {})::bigint, count(*)::bigint FROM "
+        "(SELECT days.d, count(t.{}) AS n FROM ({}) AS days LEFT JOIN {} AS t ON t.{}::date = days.d "
+        "GROUP BY days.d) AS c"
+    ).format(outside, sql.Identifier(partition_column), days, t, sql.Identifier(partition_column))
