@@ -11,15 +11,18 @@ import dagster as dg
 from atlas_assets.ai_ready import ai_ready_definitions
 from atlas_assets.bronze import bronze_definitions
 from atlas_assets.gold import gold_definitions
+from atlas_assets.pii import pii_definitions
 from atlas_assets.quality_checks import check_references
 from atlas_assets.silver import silver_definitions
 from atlas_core.contracts import load_contracts
 from atlas_core.feature_spec import load_feature_sets
 from atlas_core.models import load_models
+from atlas_core.pii.keys import keyring_from_settings
 from atlas_core.settings import AtlasSettings, get_settings
 from atlas_resources.resources import (
     LakeResource,
     LocalLakeResource,
+    PiiResource,
     ProjectResource,
     S3LakeResource,
     WarehouseResource,
@@ -43,7 +46,23 @@ def resource_definitions(settings: AtlasSettings) -> dg.Definitions:
             "warehouse": WarehouseResource(postgres_url=dg.EnvVar("ATLAS_POSTGRES_URL"), batch_size=settings.batch_size),
             "lake": lake_resource(bool(settings.s3_endpoint), settings.s3_secure),
             "project": ProjectResource(project_dir=str(settings.project_dir), batch_size=settings.batch_size),
+            "pii": pii_resource(settings),
         }
+    )
+
+
+def pii_resource(settings: AtlasSettings) -> PiiResource:
+    """Keys through EnvVar, and only when configured (development falls back to the public dev key)."""
+    keyring_from_settings(settings)  # refuses a missing or development key in production, at load time
+    return PiiResource(
+        key=dg.EnvVar("ATLAS_PII_KEY") if settings.pii_key else None,
+        key_id=settings.pii_key_id,
+        retired_keys=dg.EnvVar("ATLAS_PII_KEYS") if settings.pii_keys else None,
+        environment=settings.environment,
+        recognizers_file=str(settings.resolved_pii_recognizers()),
+        sample_size=settings.pii_sample_size if "pii_sample_size" in settings.model_fields_set else None,
+        n_process=settings.pii_n_process,
+        batch_size=settings.pii_batch_size,
     )
 
 
@@ -54,6 +73,7 @@ def build_definitions(settings: AtlasSettings) -> dg.Definitions:
     return dg.Definitions.merge(
         bronze_definitions(contracts),
         silver_definitions(contracts),
+        pii_definitions(contracts, models),
         gold_definitions(models, contracts),
         ai_ready_definitions(load_feature_sets(settings.resolved_models_dir()), models, contracts),
         resource_definitions(settings),
