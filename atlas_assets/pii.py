@@ -64,7 +64,7 @@ def build_pii_drift_check(contract: Contract) -> dg.AssetChecksDefinition:
     )
     def _pii_drift(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         wh = warehouse.client()
-        report = latest_report(wh, contract.dataset, context.run_id) or latest_report(wh, contract.dataset)
+        report = latest_report(wh, contract.dataset, context.run.run_id) or latest_report(wh, contract.dataset)
         if report is None:
             return dg.AssetCheckResult(
                 passed=True, severity=severity, metadata={"reason": "no PII report yet (silver not built)"}

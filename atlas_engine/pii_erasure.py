@@ -223,7 +223,7 @@ def rewrite_raw_file(lake: Lake, bucket: str, object_key: str, contract: Contrac
         compressed = original.read_bytes()[:2] == b"\x1f\x8b"
         opener = gzip.open if compressed else open
         dropped = 0
-        with opener(original, "rb") as raw_in, opener(cleaned, "wb") as raw_out:  # type: ignore[operator]
+        with opener(original, "rb") as raw_in, opener(cleaned, "wb") as raw_out:
             reader = csv.reader(io.TextIOWrapper(raw_in, encoding="utf-8-sig", newline=""), delimiter=delimiter)
             text_out = io.TextIOWrapper(raw_out, encoding="utf-8", newline="")
             writer = csv.writer(text_out, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
@@ -69,7 +69,7 @@ class PresidioEngine:
         provider = NlpEngineProvider(
             nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": LANGUAGE, "model_name": model}]}
         )
-        self.nlp_engine = provider.create_engine()
+        self.nlp_engine: Any = cast(Any, provider.create_engine())  # a SpacyNlpEngine
         self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, supported_languages=[LANGUAGE])
         self.anonymizer = AnonymizerEngine()
         self.recognizer_specs = list(recognizers)
@@ -79,12 +79,12 @@ class PresidioEngine:
                     supported_entity=spec.entity,
                     name=spec.name,
                     patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns],
-                    context=spec.context or None,
+                    context=list(spec.context),
                     supported_language=LANGUAGE,
                     global_regex_flags=re.DOTALL | re.MULTILINE,
                 )
             )
-        self.nlp = self.nlp_engine.nlp[LANGUAGE]  # type: ignore[index]
+        self.nlp = self.nlp_engine.nlp[LANGUAGE]
         self.label_map = dict(self.nlp_engine.ner_model_configuration.model_to_presidio_entity_mapping or {})
         self.n_process = n_process
         self.batch_size = batch_size
