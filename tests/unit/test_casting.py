@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pyarrow as pa
@@ -12,10 +13,10 @@ from atlas_core.contracts import Contract
 from atlas_core.contracts.model import Column, ColumnType
 
 
-def cast(kind: str, raw: list[str | None], null_values: list[str] | None = None, **options: object) -> list:
+def cast(kind: str, raw: Sequence[str | None], null_values: list[str] | None = None, **options: object) -> list:
     """``(value, is_error)`` per input."""
     column = Column(name="x", type=ColumnType(kind), **options)  # type: ignore[arg-type]
-    typed, errors = cast_column(pa.array(raw, pa.string()), column, null_values if null_values is not None else [""])
+    typed, errors = cast_column(pa.array(list(raw), pa.string()), column, null_values if null_values is not None else [""])
     assert len(typed) == len(errors) == len(raw)
     return list(zip(typed.to_pylist(), errors.to_pylist(), strict=True))
 
@@ -67,8 +68,8 @@ def test_dates_are_calendar_checked() -> None:
     ]
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
 def test_iso_timestamps_with_z_offsets_and_naive_values() -> None:

@@ -1,24 +1,24 @@
-"""Feature primitives: hash-based splits stable under appends, standardisation, order-free content hashes."""
+"""Hash-based splits: fixed per key, stable when rows are appended, in the requested proportions."""
 
 from __future__ import annotations
 
 from collections import Counter
 
-import pyarrow as pa
 import pytest
 
 from atlas_core.features import (
+    BUCKET_BITS,
     assign_splits,
-    fit_standardizer,
+    dataset_version,
+    spec_hash,
     split_bucket,
-    standardize,
-    table_content_hash,
+    split_thresholds,
 )
 
 
 def test_split_bucket_is_fixed_by_seed_and_key() -> None:
     assert split_bucket("42", 1) == split_bucket("42", 1)
-    assert 0 <= split_bucket("42", 1) < 1
+    assert 0 <= split_bucket("42", 1) < 2**BUCKET_BITS
     assert split_bucket("42", 1) != split_bucket("42", 2)
     assert split_bucket("42", 1) != split_bucket("43", 1)
 
@@ -43,40 +43,35 @@ def test_default_fractions_are_respected() -> None:
     assert abs(counts["test"] / 20_000 - 0.15) < 0.015
 
 
-def test_custom_fractions_and_their_validation() -> None:
+def test_custom_fractions() -> None:
     counts = Counter(assign_splits(range(10_000), seed=3, fractions={"train": 0.5, "test": 0.5}))
     assert set(counts) == {"train", "test"}
     assert abs(counts["train"] / 10_000 - 0.5) < 0.02
-    with pytest.raises(ValueError, match="must sum to 1"):
-        assign_splits([1], seed=3, fractions={"train": 0.8, "test": 0.1})
+    everything = assign_splits(range(100), seed=3, fractions={"train": 1.0})
+    assert set(everything) == {"train"}
 
 
-def test_standardizer_fitted_on_train_only() -> None:
-    values = pa.array([1.0, 2.0, 3.0, 100.0, None])
-    train = pa.array([True, True, True, False, False])
-    stats = fit_standardizer(values, train)
-    assert stats["mean"] == pytest.approx(2.0)
-    assert stats["std"] == pytest.approx((2 / 3) ** 0.5)
-    z = standardize(values, stats).to_pylist()
-    assert z[1] == pytest.approx(0.0)
-    assert z[3] == pytest.approx(98 / (2 / 3) ** 0.5)
-    assert z[4] is None
+def test_thresholds_cover_every_bucket_exactly() -> None:
+    bounds = split_thresholds({"train": 0.7, "validation": 0.2, "test": 0.1})
+    assert [name for name, _ in bounds] == ["train", "validation", "test"]
+    assert bounds[-1][1] == 2**BUCKET_BITS
+    assert bounds[0][1] < bounds[1][1] < bounds[2][1]
 
 
-def test_standardizer_degenerate_inputs() -> None:
-    assert fit_standardizer(pa.array([5, 5, 5])) == {"mean": 5.0, "std": 1.0}
-    assert fit_standardizer(pa.array([], pa.float64())) == {"mean": 0.0, "std": 1.0}
-    assert standardize(pa.array([5, 6]), {"mean": 5.0, "std": 1.0}).to_pylist() == [0.0, 1.0]
+@pytest.mark.parametrize(
+    ("fractions", "message"),
+    [({"train": 0.8, "test": 0.1}, "must sum to 1"), ({"train": 1.2, "test": -0.2}, "must not be negative")],
+)
+def test_bad_fractions(fractions: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        assign_splits([1], seed=3, fractions=fractions)
 
 
-def test_content_hash_ignores_row_order_and_chunking_but_not_values() -> None:
-    table = pa.table({"id": [3, 1, 2], "v": ["c", "a", "b"]})
-    reordered = pa.table({"id": [1, 2, 3], "v": ["a", "b", "c"]})
-    chunked = pa.concat_tables([reordered.slice(0, 1), reordered.slice(1)])
-    digest = table_content_hash(table, ["id"])
-    assert digest == table_content_hash(reordered, ["id"]) == table_content_hash(chunked, ["id"])
-    assert len(digest) == 64
-    changed = pa.table({"id": [1, 2, 3], "v": ["a", "b", "C"]})
-    assert table_content_hash(changed, ["id"]) != digest
-    retyped = pa.table({"id": pa.array([1, 2, 3], pa.int32()), "v": ["a", "b", "c"]})
-    assert table_content_hash(retyped, ["id"]) != digest
+def test_versions_change_with_content_spec_and_upstream_only() -> None:
+    spec = {"features": ["recency", "frequency"], "seed": 7}
+    assert spec_hash(spec) == spec_hash({"seed": 7, "features": ["recency", "frequency"]})
+    base = dataset_version("c1", spec_hash(spec), {"silver/orders": "u1", "silver/customers": "u2"})
+    assert base == dataset_version("c1", spec_hash(spec), {"silver/customers": "u2", "silver/orders": "u1"})
+    assert base != dataset_version("c2", spec_hash(spec), {"silver/orders": "u1", "silver/customers": "u2"})
+    assert base != dataset_version("c1", spec_hash({**spec, "seed": 8}), {"silver/orders": "u1", "silver/customers": "u2"})
+    assert base != dataset_version("c1", spec_hash(spec), {"silver/orders": "u9", "silver/customers": "u2"})

@@ -32,7 +32,7 @@ def error_of(path: Path) -> str:
 
 def test_shipped_models_load_with_their_dependencies() -> None:
     models = {m.name: m for m in load_models(MODELS_DIR)}
-    assert set(models) == {"dim_customer", "dim_product", "fact_orders", "daily_revenue"}
+    assert {"dim_customer", "dim_product", "fact_orders", "daily_revenue"} <= set(models)
     assert ("silver", "customers") in models["dim_customer"].refs
     assert ("gold", "fact_orders") in models["daily_revenue"].refs
     assert models["daily_revenue"].incremental and models["daily_revenue"].header.partition_column == "order_date"
