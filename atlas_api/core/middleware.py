@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_api.core.metrics import ApiMetrics
@@ -22,8 +23,21 @@ log = structlog.get_logger("atlas.api.access")
 
 
 def _route_template(scope: Scope) -> str:
+    """The matched route as a template (``/api/v1/quality/{dataset}``): bounded metric labels, no values.
+
+    Routes of included routers know only their own part of the path; the unmatched leading
+    segments of the request path are the (parameter-free) prefixes they were included under.
+    """
     route = scope.get("route")
-    return getattr(route, "path", None) or "<unmatched>"
+    template = getattr(route, "path", None)
+    if not template:
+        return "<unmatched>"
+    if isinstance(route, Mount):
+        return f"{template}/{{path}}"
+    own = [s for s in template.split("/") if s]
+    actual = [s for s in str(scope.get("path", "")).split("/") if s]
+    prefix = actual[: max(0, len(actual) - len(own))]
+    return "/" + "/".join(prefix + own)
 
 
 class RequestContextMiddleware:

@@ -1,0 +1,209 @@
+"""Fixtures for the REST API: a migrated warehouse per module, apps on it, users of every role,
+and (for the Dagster-backed module) a whole Atlas stack started with ``atlas up``."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from psycopg.rows import dict_row
+
+from atlas_api import crud
+from atlas_api.core.config import ApiSettings, get_api_settings
+from atlas_api.core.roles import Role
+from atlas_api.main import create_app
+from tests.support import postgres as pg
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+ATLAS = Path(sys.executable).parent / "atlas"
+PASSWORD = "correct horse battery staple"
+TEST_SECRET = "test-secret-" + "x" * 40
+REDIS_URL = "redis://127.0.0.1:6379/5"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def make_settings(postgres_url: str, **overrides: object) -> ApiSettings:
+    values: dict[str, object] = {
+        "postgres_url": postgres_url,
+        "dagster_graphql_url": "http://127.0.0.1:9/graphql",  # nothing listens: Dagster-free tests never call it
+        "jwt_secret": TEST_SECRET,
+        "project_dir": PROJECT_DIR,
+        "redis_url": None,
+        "environment": "development",
+    }
+    values.update(overrides)
+    return get_api_settings(**values)
+
+
+def create_users(postgres_url: str, prefix: str) -> dict[Role, str]:
+    """One user per role (``<prefix>_<role>``); returns role → username."""
+
+    async def create() -> dict[Role, str]:
+        names = {}
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True, row_factory=dict_row) as conn:
+            for role in Role:
+                name = f"{prefix}_{role.value}"
+                await crud.create_user(conn, name, PASSWORD, role)
+                names[role] = name
+        return names
+
+    return asyncio.run(create())
+
+
+def login(client: TestClient | httpx.Client, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def api_db(pg_server: str) -> Iterator[str]:
+    """A migrated warehouse database shared by one test module."""
+    url = pg.create_database(pg_server, "atlas_api")
+    yield url
+    pg.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def log_stream() -> io.StringIO:
+    from atlas_core.logs import configure_logging
+
+    stream = io.StringIO()
+    configure_logging(stream=stream)
+    return stream
+
+
+@pytest.fixture(scope="module")
+def app_client(api_db: str, log_stream: io.StringIO) -> Iterator[TestClient]:
+    settings = make_settings(api_db, api_trigger_rate_limit=5, api_cors_origins="https://bi.example.com")
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def users(api_db: str) -> dict[Role, str]:
+    return create_users(api_db, "u")
+
+
+# -- the Dagster-backed stack ----------------------------------------------------------------------------
+
+
+@dataclass
+class Stack:
+    """``atlas demo`` then ``atlas up`` (Dagster webserver + daemon + API) in an isolated environment."""
+
+    env: dict[str, str]
+    home: Path
+    warehouse_url: str
+    dagster_url: str
+    webserver_port: int
+    api_port: int
+    process: subprocess.Popen[bytes] | None = None
+    launched: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def graphql(self) -> str:
+        return f"http://127.0.0.1:{self.webserver_port}/graphql"
+
+    def atlas(self, *args: str, stdin: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ATLAS), *args], env=self.env, input=stdin, capture_output=True, text=True,
+                              timeout=timeout, cwd=self.home)
+
+
+def _restore_sigint() -> None:
+    # A child of a script may inherit an ignored SIGINT; dagster dev then cannot be stopped.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"atlas up exited with {process.returncode}: {log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{url} not ready within {timeout:.0f}s: {log.read_text(errors='replace')[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("api-stack")
+    warehouse = pg.create_database(pg_server, "atlas_apis", migrate=False)
+    dagster_db = pg.create_database(pg_server, "dagster_apis", migrate=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
+    webserver_port, api_port = free_port(), free_port()
+    env.update({
+        "ATLAS_HOME": str(home),
+        "ATLAS_POSTGRES_URL": warehouse,
+        "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
+        "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
+        "ATLAS_WEBSERVER_PORT": str(webserver_port),
+        "ATLAS_API_PORT": str(api_port),
+        "ATLAS_JWT_SECRET": TEST_SECRET,
+        "ATLAS_API_CACHE_CHECK_SECONDS": "0.5",
+        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+    })
+    if redis_available():
+        env["ATLAS_REDIS_URL"] = REDIS_URL
+    s = Stack(env, home, warehouse, dagster_db, webserver_port, api_port)
+    demo = s.atlas("demo", "--quiet", timeout=300)
+    if demo.returncode != 0:
+        pg.drop_database(warehouse)
+        pg.drop_database(dagster_db)
+        pytest.fail(f"atlas demo failed: {demo.stderr[-2000:]}")
+    log = home / "up.log"
+    with open(log, "wb") as out:
+        s.process = subprocess.Popen([str(ATLAS), "up"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home,
+                                     preexec_fn=_restore_sigint, start_new_session=True)
+    try:
+        _wait_for(f"http://127.0.0.1:{webserver_port}/server_info", s.process, 120, log)
+        _wait_for(f"{s.api}/ready", s.process, 60, log)
+        yield s
+    finally:
+        # atlas up forwards SIGTERM to the process groups of dagster dev and the API.
+        s.process.send_signal(signal.SIGTERM)
+        try:
+            s.process.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(s.process.pid, signal.SIGKILL)
+            s.process.wait()
+        for url in (warehouse, dagster_db):
+            pg.drop_database(url)
