@@ -1,0 +1,64 @@
+"""Bronze on real PostgreSQL and a local lake: unusable files are recorded and kept, good files load once."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from atlas_core.contracts import load_contract
+from atlas_core.errors import InputRejected
+from atlas_engine.bronze import ingest_file
+from atlas_resources.lake import LocalLake
+from atlas_resources.warehouse import Warehouse
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+PRODUCTS = load_contract(PROJECT_DIR / "contracts" / "products.yml")
+HEADER = b"product_id,sku,name,category,unit_price,active\n"
+
+
+@pytest.fixture
+def wh(warehouse_url: str) -> Warehouse:
+    return Warehouse(warehouse_url)
+
+
+def ingestions(wh: Warehouse) -> list[tuple]:
+    return wh.fetch_all("SELECT status, reason, record_count, sha256 FROM atlas_meta.ingestions ORDER BY ingestion_id")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(HEADER, "header only, no data rows"), (b"", "file is empty"), (b"\x00\x01binary", "binary content")],
+)
+def test_unusable_file_is_recorded_kept_and_loads_nothing(
+    wh: Warehouse, tmp_path: Path, content: bytes, reason: str
+) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    path = tmp_path / "products.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputRejected) as excinfo:
+        ingest_file(wh, lake, PRODUCTS, path)
+    assert reason in str(excinfo.value) and "\n" not in str(excinfo.value)
+    sha = hashlib.sha256(content).hexdigest()
+    [(status, recorded_reason, count, recorded_sha)] = ingestions(wh)
+    assert (status, count, recorded_sha) == ("rejected", 0, sha)
+    assert reason in recorded_reason
+    kept = lake.list("atlas-bronze", f"rejected/products/{sha}/")
+    assert kept == [f"rejected/products/{sha}/products.csv"]
+    assert lake.get_bytes("atlas-bronze", kept[0]) == content
+    assert wh.count_rows(("atlas_bronze", "products")) == 0
+
+
+def test_same_content_is_ingested_once(wh: Warehouse, tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    path = tmp_path / "products.csv"
+    path.write_bytes(HEADER + b"1,SKU-00001,Red Lamp,home,12.50,true\n2,SKU-00002,Blue Cup,home,3.00,false\n")
+    first = ingest_file(wh, lake, PRODUCTS, path)
+    again = tmp_path / "renamed.csv"
+    again.write_bytes(path.read_bytes())
+    second = ingest_file(wh, lake, PRODUCTS, again)
+    assert first.status == "accepted" and second.status == "duplicate"
+    assert second.ingestion_id == first.ingestion_id
+    assert wh.count_rows(("atlas_bronze", "products")) == 2
+    assert [row[0] for row in ingestions(wh)] == ["accepted"]
