@@ -83,7 +83,8 @@ NAME_HINTS: list[tuple[str, re.Pattern[str]]] = [
     (
         "PERSON",
         _words("first_?name", "last_?name", "full_?name", "given_?name", "surname", "family_?name",
-               "middle_?name", "maiden_?name", "contact_?name", "customer_?name", "person", "patient"),
+               "middle_?name", "maiden_?name", "contact_?name", "customer_?name", "person", "patient",
+               "vorname", "nachname", "prenom", "nom_de_famille", "nombre", "apellidos?", "cognome"),
     ),
 ]
 

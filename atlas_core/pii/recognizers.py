@@ -85,7 +85,7 @@ class RecognizerFile(_Strict):
         names = [r.name for r in self.recognizers]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"duplicate recognizer names: {', '.join(duplicates)}")
+            raise ValueError(f"recognizers: duplicate recognizer names: {', '.join(duplicates)}")
         return self
 
 
