@@ -100,6 +100,16 @@ def _metadata(report: QualityReport, score: DimensionScore) -> dict[str, object]
     }
 
 
+def _partition_metadata(score: DimensionScore) -> dict[str, object]:
+    return {
+        "score": float(score.score),
+        "threshold": float(score.threshold),
+        "rows_evaluated": int(score.rows_evaluated),
+        "failed_rows": int(score.failed_rows),
+        "soda_failed": dg.MetadataValue.json(score.soda_failed),
+    }
+
+
 class QualityGate:
     """The ``on_staged`` hook of a silver load, then the source of its check results."""
 
@@ -130,7 +140,7 @@ class QualityGate:
                 for score in report.scores(dim):
                     context.log_event(dg.AssetCheckEvaluation(
                         asset_key=self.asset_key, check_name=dim.value, passed=score.passed,
-                        metadata=_metadata(report, score), severity=severity, blocking=report.blocking,
+                        metadata=_partition_metadata(score), severity=severity, blocking=report.blocking,
                         partition=score.partition_key,
                     ))
             overall = report.overall(dim)
@@ -150,12 +160,16 @@ class QualityGate:
 
 
 def _alert(emit: Callable[[str], None], report: QualityReport, score: DimensionScore) -> None:
-    soda = f"; failed Soda checks: {', '.join(score.soda_failed)}" if score.soda_failed else ""
+    reasons = []
+    if score.score < score.threshold:
+        reasons.append(f"score {score.score:.4f} below threshold {score.threshold:.2f} "
+                       f"({score.failed_rows} of {score.rows_evaluated} rows failing)")
+    if score.soda_failed:
+        reasons.append(f"failed Soda checks: {', '.join(score.soda_failed)}")
+    if not reasons:  # only some partitions of a range failed
+        reasons.append("below threshold in some partitions")
     kind = "blocking" if score.blocking else "warning"
-    emit(
-        f"{report.dataset}: {score.dimension.value} check failed ({kind}): score {score.score:.4f} < threshold "
-        f"{score.threshold:.2f} or failed checks ({score.failed_rows} of {score.rows_evaluated} rows failing){soda}"
-    )
+    emit(f"{report.dataset}: {score.dimension.value} check failed ({kind}): {'; '.join(reasons)}")
     event = log.error if score.blocking else log.warning
     event("quality_check_failed", dataset=report.dataset, dimension=score.dimension.value, run_id=report.run_id,
           score=round(score.score, 6), threshold=score.threshold, failed_rows=score.failed_rows,
