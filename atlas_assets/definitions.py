@@ -11,6 +11,7 @@ import dagster as dg
 from atlas_assets.ai_ready import ai_ready_definitions
 from atlas_assets.bronze import bronze_definitions
 from atlas_assets.gold import gold_definitions
+from atlas_assets.orchestration import with_orchestration
 from atlas_assets.pii import pii_definitions
 from atlas_assets.quality_checks import check_references
 from atlas_assets.silver import silver_definitions
@@ -20,7 +21,9 @@ from atlas_core.models import load_models
 from atlas_core.pii.keys import keyring_from_settings
 from atlas_core.settings import AtlasSettings, get_settings
 from atlas_resources.resources import (
+    AlertsResource,
     LakeResource,
+    LineageResource,
     LocalLakeResource,
     PiiResource,
     ProjectResource,
@@ -47,8 +50,25 @@ def resource_definitions(settings: AtlasSettings) -> dg.Definitions:
             "lake": lake_resource(bool(settings.s3_endpoint), settings.s3_secure),
             "project": ProjectResource(project_dir=str(settings.project_dir), batch_size=settings.batch_size),
             "pii": pii_resource(settings),
+            **orchestration_resources(settings),
         }
     )
+
+
+def orchestration_resources(settings: AtlasSettings) -> dict[str, dg.ConfigurableResource]:
+    """Alert webhook (a secret: EnvVar) and OpenLineage targets."""
+    return {
+        "alerts": AlertsResource(
+            webhook=dg.EnvVar("ATLAS_ALERT_WEBHOOK") if settings.alert_webhook else "",
+            timeout_seconds=settings.alert_timeout_seconds,
+        ),
+        "lineage": LineageResource(
+            url=settings.openlineage_url or "", file=str(settings.lineage_file or ""),
+            namespace=settings.lineage_namespace, timeout_seconds=settings.lineage_timeout_seconds,
+            budget_seconds=settings.lineage_budget_seconds,
+            running_after_seconds=settings.lineage_running_after_seconds,
+        ),
+    }
 
 
 def pii_resource(settings: AtlasSettings) -> PiiResource:
@@ -70,7 +90,7 @@ def build_definitions(settings: AtlasSettings) -> dg.Definitions:
     contracts = load_contracts(settings.resolved_contracts_dir())
     check_references(contracts)
     models = load_models(settings.resolved_models_dir())
-    return dg.Definitions.merge(
+    assets = dg.Definitions.merge(
         bronze_definitions(contracts),
         silver_definitions(contracts),
         pii_definitions(contracts, models),
@@ -78,6 +98,7 @@ def build_definitions(settings: AtlasSettings) -> dg.Definitions:
         ai_ready_definitions(load_feature_sets(settings.resolved_models_dir()), models, contracts),
         resource_definitions(settings),
     )
+    return with_orchestration(assets, contracts, models, settings)
 
 
 @dg.definitions

@@ -28,6 +28,7 @@ def run_demo(*, show_progress: bool, console: Console) -> dict:
         "quarantine": quarantine_counts(atlas.warehouse, sorted(counts["bronze"])),
         "pii": pii_summary(atlas.warehouse),
         "runs": [{"run_id": o.run_id, "success": o.success, "seconds": round(o.seconds, 2)} for o in outcomes],
+        "lineage_events": sum(o.lineage_events for o in outcomes),
         "success": not failures,
         "seconds": round(time.monotonic() - started, 2),
     }

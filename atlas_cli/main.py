@@ -147,6 +147,10 @@ from atlas_cli.quality_commands import quality_app  # noqa: E402
 
 app.add_typer(quality_app, name="quality")
 
+from atlas_cli.orchestration_commands import register as register_orchestration  # noqa: E402
+
+register_orchestration(app)
+
 
 def main() -> None:
     app()

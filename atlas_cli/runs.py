@@ -25,6 +25,7 @@ class RunOutcome:
     seconds: float
     failures: list[str] = field(default_factory=list)
     materialized: int = 0
+    lineage_events: int = 0
 
 
 def resolve_selection(defs: dg.Definitions, selection: str) -> list[dg.AssetKey]:
@@ -88,10 +89,11 @@ def execute(
     partition_range: tuple[str, str] | None = None,
     label: str = "materializing",
     show_progress: bool = True,
+    tags: dict[str, str] | None = None,
 ) -> RunOutcome:
     job = defs.resolve_implicit_global_asset_job_def()
     run_id = str(uuid.uuid4())
-    tags = {"atlas/trigger": "cli"}
+    tags = {"atlas/trigger": "cli", **(tags or {})}
     if partition_range is not None:
         tags.update({RANGE_START: partition_range[0], RANGE_END: partition_range[1]})
     holder: dict[str, object] = {}
@@ -124,9 +126,13 @@ def execute(
         raise AtlasError(f"run {run_id} could not start: {type(error).__name__}: {str(error).splitlines()[0]}")
     result = holder["result"]
     assert isinstance(result, dg.ExecuteInProcessResult)
+    from atlas_cli.lineage_hook import emit_lineage_after_run
+
+    seconds = time.monotonic() - started
+    lineage = emit_lineage_after_run(instance, defs, run_id)  # bounded, never raises
     return RunOutcome(
-        run_id, result.success, time.monotonic() - started, failure_reasons(result),
-        len(result.get_asset_materialization_events()),
+        run_id, result.success, seconds, failure_reasons(result), len(result.get_asset_materialization_events()),
+        lineage,
     )
 
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -69,6 +70,10 @@ class Lake(abc.ABC):
     @abc.abstractmethod
     def list(self, bucket: str, prefix: str = "") -> list[str]:
         """Keys under ``prefix`` in sorted order, temporary objects excluded."""
+
+    @abc.abstractmethod
+    def list_modified(self, bucket: str, prefix: str = "") -> list[tuple[str, datetime]]:
+        """Keys under ``prefix`` with their last-modified time (UTC), temporary objects excluded."""
 
     @abc.abstractmethod
     def delete(self, bucket: str, key: str) -> None: ...
@@ -164,6 +169,12 @@ class LocalLake(Lake):
                 if key.startswith(prefix) and not key.startswith(TMP_PREFIX):
                     keys.append(key)
         return sorted(keys)
+
+    def list_modified(self, bucket: str, prefix: str = "") -> list[tuple[str, datetime]]:
+        base = self.root / bucket
+        return [
+            (key, datetime.fromtimestamp((base / key).stat().st_mtime, UTC)) for key in self.list(bucket, prefix)
+        ]
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)
@@ -284,6 +295,15 @@ class S3Lake(Lake):
             f"{bucket}/{prefix}", lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True))
         )
         return sorted(o.object_name for o in objects if not o.object_name.startswith(TMP_PREFIX))
+
+    def list_modified(self, bucket: str, prefix: str = "") -> list[tuple[str, datetime]]:
+        objects = self._call(
+            f"{bucket}/{prefix}", lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True))
+        )
+        return sorted(
+            (o.object_name, o.last_modified.astimezone(UTC))
+            for o in objects if not o.object_name.startswith(TMP_PREFIX) and o.last_modified is not None
+        )
 
     def delete(self, bucket: str, key: str) -> None:
         self._call(f"{bucket}/{key}", self.client.remove_object, bucket, key)

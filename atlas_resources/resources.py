@@ -81,3 +81,21 @@ class PiiResource(dg.ConfigurableResource):
 
     def engine(self) -> PresidioEngine:
         return shared_engine(self.recognizers_file, self.n_process, self.batch_size)
+
+
+class AlertsResource(dg.ConfigurableResource):
+    """Where failure alerts go: a Slack-compatible incoming webhook (empty: log and record only)."""
+
+    webhook: str = Field(default="", description="URL of the webhook; bind it with EnvVar, it is a secret")
+    timeout_seconds: float = 5.0
+
+
+class LineageResource(dg.ConfigurableResource):
+    """OpenLineage emission: HTTP (Marquez) when ``url`` is set, JSON lines to ``file``, else the console log."""
+
+    url: str = Field(default="", description="OpenLineage endpoint base URL (OPENLINEAGE_URL)")
+    file: str = Field(default="", description="JSON-lines file (ATLAS_LINEAGE_FILE)")
+    namespace: str = "atlas"
+    timeout_seconds: float = 5.0
+    budget_seconds: float = 30.0
+    running_after_seconds: float = 60.0
