@@ -8,8 +8,9 @@ from atlas_assets.metadata import column_schema
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
 from atlas_core.feature_spec import FeatureSetSpec
+from atlas_core.features import spec_hash
 from atlas_core.layout import Layer
-from atlas_core.models import SqlModel
+from atlas_core.models import SqlModel, lineage_code_versions
 from atlas_engine.ai_ready import build_feature_set
 from atlas_resources.resources import LakeResource, WarehouseResource
 
@@ -18,7 +19,7 @@ def ai_ready_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([Layer.AI_READY.value, name])
 
 
-def build_feature_set_asset(spec: FeatureSetSpec) -> dg.AssetsDefinition:
+def build_feature_set_asset(spec: FeatureSetSpec, code_version: str) -> dg.AssetsDefinition:
     split = spec.split
     formats = ", ".join(spec.export.formats)
 
@@ -33,7 +34,7 @@ def build_feature_set_asset(spec: FeatureSetSpec) -> dg.AssetsDefinition:
             f"spec and upstream fingerprints, recorded in atlas_meta.dataset_versions; exported ({formats}) to "
             f"atlas-ai-ready/{spec.name}/<version>/."
         ),
-        code_version=spec.spec_hash,
+        code_version=code_version,
         kinds={"postgres", "parquet"},
         pool="atlas_warehouse",
         owners=[f"team:{o}" for o in spec.owners] or None,
@@ -72,4 +73,10 @@ def ai_ready_definitions(
         for layer, table in spec.refs:
             if (layer, table) not in known:
                 raise ContractError(f"{spec.path}: reads atlas_{layer}.{table}, which no model or contract defines")
-    return dg.Definitions(assets=[build_feature_set_asset(s) for s in specs])
+    versions = lineage_code_versions(models)
+    assets = []
+    for spec in specs:
+        # The spec and the code lineage of the models it reads: an edited upstream rule makes it stale.
+        upstream = sorted(versions[t] for layer, t in spec.refs if layer == "gold")
+        assets.append(build_feature_set_asset(spec, spec_hash({"spec": spec.spec_hash, "upstream": upstream})))
+    return dg.Definitions(assets=assets)

@@ -20,7 +20,7 @@ from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
 from atlas_core.layout import Layer
 from atlas_core.model_tests import expand_tests
-from atlas_core.models import SqlModel
+from atlas_core.models import SqlModel, lineage_code_versions
 from atlas_engine.gold import CheckOutcome, ModelRun, run_model
 from atlas_resources.resources import WarehouseResource
 
@@ -72,7 +72,7 @@ def _covers_all_partitions(context: dg.AssetExecutionContext) -> bool:
 
 
 def build_gold_asset(
-    model: SqlModel, partitions: dg.PartitionsDefinition | None, pii_names: set[str]
+    model: SqlModel, partitions: dg.PartitionsDefinition | None, pii_names: set[str], code_version: str
 ) -> dg.AssetsDefinition:
     deps = [layer_key(layer, t) for layer, t in model.all_refs if (layer, t) != ("gold", model.name)]
     rules = "; ".join(f"{r.name} ({r.kind}, {r.owner}): {r.description}" for r in model.rules)
@@ -84,7 +84,7 @@ def build_gold_asset(
         description=model.header.description + (f"\n\nBusiness rules: {rules}" if rules else ""),
         partitions_def=partitions if model.incremental else None,
         backfill_policy=backfill_policy_for(partitions) if model.incremental else None,
-        code_version=model.code_version,
+        code_version=code_version,
         kinds={"postgres", "sql"},
         pool="atlas_warehouse",
         owners=[f"team:{o}" for o in model.header.owners] or None,
@@ -102,10 +102,10 @@ def build_gold_asset(
                         run_id=context.run_id)
         results = [check_result(model, c) for c in run.checks]
         if not run.published:
-            failed = ", ".join(c.check.name for c in run.blocking_failures)
-            context.log.error(f"gold.{model.name}: blocking tests failed ({failed}); nothing published")
-            yield from results
-            return
+            yield from results  # recorded as failed blocking checks
+            failed = ", ".join(f"{c.check.name} ({c.failing} failing)" for c in run.blocking_failures)
+            raise dg.Failure(f"gold.{model.name}: blocking tests failed: {failed}; nothing published",
+                             allow_retries=False)
         columns = wh.fetch_all(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
             "AND table_name = %s ORDER BY ordinal_position",
@@ -132,6 +132,7 @@ def gold_definitions(models: list[SqlModel], contracts: list[Contract]) -> dg.De
     by_dataset = {c.dataset: c for c in contracts}
     pii_names = {name for c in contracts for name in c.declared_pii_columns}
     partitions: dict[str, dg.PartitionsDefinition | None] = {}
+    versions = lineage_code_versions(models)
     assets = []
     for model in models:  # load_models returns them in dependency order
         inherited: dg.PartitionsDefinition | None = None
@@ -149,5 +150,5 @@ def gold_definitions(models: list[SqlModel], contracts: list[Contract]) -> dg.De
         if model.incremental and inherited is None:
             raise ContractError(f"{model.path}: incremental models must read partitioned data")
         partitions[model.name] = inherited if model.incremental else None
-        assets.append(build_gold_asset(model, inherited, pii_names))
+        assets.append(build_gold_asset(model, inherited, pii_names, versions[model.name]))
     return dg.Definitions(assets=assets)

@@ -158,9 +158,18 @@ class SqlModel(BaseModel):
 
     @property
     def code_version(self) -> str:
-        """Changes with the SQL, the tests and every rule: Dagster then reports the model and its dependents stale."""
-        payload = json.dumps(self.header.model_dump(mode="json"), sort_keys=True) + "\n" + self.sql
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        """Changes with what changes the data: the SQL, materialization, keys and every rule's expression.
+
+        Descriptions, owners and tests do not change the rows, so they do not make the model stale.
+        """
+        semantic = {
+            "sql": self.sql,
+            "materialization": self.header.materialization,
+            "partition_column": self.header.partition_column,
+            "primary_key": self.header.primary_key,
+            "rules": [[r.name, r.kind, r.expression] for r in self.header.rules],
+        }
+        return hashlib.sha256(json.dumps(semantic, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def render(sql_text: str, window: tuple[date, date] | None = None) -> sql.Composed:
@@ -273,6 +282,20 @@ def topological_order(models: list[SqlModel]) -> list[SqlModel]:
     for model in sorted(models, key=lambda m: m.name):
         visit(model, [])
     return ordered
+
+
+def lineage_code_versions(models: list[SqlModel]) -> dict[str, str]:
+    """Per model: a hash of its own code version and those of every gold model upstream of it.
+
+    Dagster only reports a code change on the asset whose code changed; hashing the lineage makes an
+    edited rule mark every dependent model stale at once (their rows change too).
+    """
+    versions: dict[str, str] = {}
+    for model in topological_order(models):
+        upstream = sorted(versions[t] for layer, t in model.refs if layer == "gold")
+        payload = json.dumps([model.code_version, upstream])
+        versions[model.name] = hashlib.sha256(payload.encode()).hexdigest()[:16]
+    return versions
 
 
 def load_models(directory: Path) -> list[SqlModel]:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 EXPECTED_TABLES = {
     "bronze": {"customers", "orders", "products"},
     "silver": {"customers", "orders", "products"},
-    "gold": {"dim_customer", "dim_product", "fact_orders", "daily_revenue"},
+    "gold": {"dim_customer", "dim_product", "fact_orders", "daily_revenue", "customer_lifetime_value"},
     "ai_ready": {"customer_features"},
 }
 
@@ -60,6 +60,10 @@ def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None
     with psycopg.connect(url) as conn:
         statuses = conn.execute("SELECT dataset, status, count(*) FROM atlas_meta.ingestions GROUP BY 1, 2").fetchall()
     assert sorted(statuses) == [("customers", "accepted", 1), ("orders", "accepted", 1), ("products", "accepted", 1)]
+    with psycopg.connect(url) as conn:  # same data and spec: the same feature set version, materialized twice
+        versions = conn.execute("SELECT version, materializations FROM atlas_meta.dataset_versions "
+                                "WHERE dataset = 'customer_features'").fetchall()
+    assert len(versions) == 1 and versions[0][1] == 2
 
     # Dagster's runs and events are in the dagster database.
     dagster_url = atlas_env["ATLAS_DAGSTER_POSTGRES_URL"]

@@ -10,7 +10,7 @@ import pytest
 from atlas_core.errors import ContractError
 from atlas_core.model_rules import model_select
 from atlas_core.model_tests import check_query, expand_tests
-from atlas_core.models import load_model, load_models, topological_order
+from atlas_core.models import lineage_code_versions, load_model, load_models, topological_order
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
@@ -153,3 +153,19 @@ def test_shipped_models_have_rules_and_tests() -> None:
     assert [r.name for r in models["fact_orders"].rules] == ["needs_review"]
     assert ("gold", "fact_orders") in clv.refs and ("gold", "dim_customer") in clv.refs
     assert all(expand_tests(m) for m in models.values())
+
+
+def test_lineage_code_versions_follow_data_changes_only(tmp_path: Path) -> None:
+    write(tmp_path, "a_base", "SELECT total FROM atlas_silver.orders", RULES)
+    write(tmp_path, "b_child", "SELECT count(*) FILTER (WHERE big) AS n FROM atlas_gold.a_base")
+    write(tmp_path, "c_other", "SELECT 1 AS one FROM atlas_silver.customers")
+    before = lineage_code_versions(load_models(tmp_path))
+    # Documentation and tests do not change rows: no version changes.
+    write(tmp_path, "a_base", "SELECT total FROM atlas_silver.orders",
+          RULES.replace("Big orders", "Orders to review") + "owners: [risk]\ntests:\n  - not_null: [total]\n")
+    assert lineage_code_versions(load_models(tmp_path)) == before
+    # A rule's expression does: the model and everything downstream get new versions, the rest not.
+    write(tmp_path, "a_base", "SELECT total FROM atlas_silver.orders", RULES.replace(">= 100", ">= 90"))
+    after = lineage_code_versions(load_models(tmp_path))
+    assert after["a_base"] != before["a_base"] and after["b_child"] != before["b_child"]
+    assert after["c_other"] == before["c_other"]
