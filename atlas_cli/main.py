@@ -151,6 +151,10 @@ from atlas_cli.orchestration_commands import register as register_orchestration 
 
 register_orchestration(app)
 
+from atlas_cli.datasets_commands import datasets_app  # noqa: E402
+
+app.add_typer(datasets_app, name="datasets")
+
 
 def main() -> None:
     app()

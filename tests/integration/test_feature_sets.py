@@ -236,3 +236,26 @@ def test_bad_spines_are_refused_with_one_line(warehouse_url: str, tmp_path: Path
     assert "feature 'last_channel': standardize needs a numeric feature (it is text)" in str(excinfo.value)
     with psycopg.connect(warehouse_url) as conn:  # nothing left behind in staging
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'atlas_staging'").fetchone() == (0,)
+
+
+def test_cli_lists_versions(atlas_env: dict[str, str], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from atlas_cli.main import app
+
+    spec = spec_file(tmp_path)
+    atlas_env["ATLAS_MODELS_DIR"] = str(tmp_path / "models")
+    runner = CliRunner()
+    empty = runner.invoke(app, ["datasets", "versions", "trap", "--json"])  # migrates the warehouse too
+    assert empty.exit_code == 0 and json.loads(empty.stdout) == []
+    url = atlas_env["ATLAS_POSTGRES_URL"]
+    seeded(url)
+    built = build_feature_set(Warehouse(url), None, spec)
+    listed = runner.invoke(app, ["datasets", "versions", "trap", "--json"])
+    assert listed.exit_code == 0, listed.output
+    (entry,) = json.loads(listed.stdout)
+    assert (entry["version"], entry["rows"], entry["materializations"]) == (built.version, 61, 1)
+    table = runner.invoke(app, ["datasets", "versions", "trap"], env={"COLUMNS": "160"})
+    assert built.version in table.stdout
+    unknown = runner.invoke(app, ["datasets", "versions", "nope"])
+    assert unknown.exit_code == 2 and "unknown feature set 'nope'; defined: trap" in unknown.stderr
