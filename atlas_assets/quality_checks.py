@@ -15,6 +15,7 @@ made of row keys and rule ids only - never column values.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 
@@ -80,7 +81,7 @@ def quality_check_specs(contract: Contract, asset_key: dg.AssetKey) -> list[dg.A
     ]
 
 
-def _metadata(report: QualityReport, score: DimensionScore) -> dict[str, object]:
+def _metadata(report: QualityReport, score: DimensionScore) -> dict[str, Any]:
     dim = score.dimension
     rules = [r for r in report.rules if r.dimension == dim]
     return {
@@ -100,7 +101,7 @@ def _metadata(report: QualityReport, score: DimensionScore) -> dict[str, object]
     }
 
 
-def _partition_metadata(score: DimensionScore) -> dict[str, object]:
+def _partition_metadata(score: DimensionScore) -> dict[str, Any]:
     return {
         "score": float(score.score),
         "threshold": float(score.threshold),

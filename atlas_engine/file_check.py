@@ -189,12 +189,12 @@ def check_file(
         if rows == 0:
             raise InputRejected(f"{path.name}: header only, no data rows")
         staged_rows = _stage(wh, contract, raw, staging)
-        plan = compile_rules(contract, resolve_reference=_self_or_warehouse(wh, contract))
+        keys = [r[0] for r in wh.fetch_all(sql.SQL("SELECT DISTINCT {} FROM {} ORDER BY 1").format(
+            sql.Identifier(layout.PARTITION), sql.Identifier(*staging)))]
+        keys = keys or ([] if contract.is_partitioned else [layout.UNPARTITIONED])
+        plan = compile_rules(contract, resolve_reference=_self_or_warehouse(wh, contract), partition_keys=keys)
         with wh.connect(autocommit=True) as conn:
             conn.execute(verdicts_query(plan, staging, verdicts))
-            keys = [r[0] for r in conn.execute(sql.SQL("SELECT DISTINCT {} FROM {} ORDER BY 1").format(
-                sql.Identifier(layout.PARTITION), sql.Identifier(*staging))).fetchall()]
-        keys = keys or ([] if contract.is_partitioned else [layout.UNPARTITIONED])
         staged = StagedLoad(contract, staging, verdicts, keys, f"file-check-{schema[-12:]}", staged_rows, plan)
         report = evaluate(wh, staged, run_soda=run_soda)
         quarantine_ids = plan.ids(on_fail="quarantine")

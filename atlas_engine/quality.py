@@ -110,7 +110,8 @@ def validate_expressions(wh: Warehouse, contract: Contract) -> None:
 def plan_for_load(wh: Warehouse, contract: Contract, partition_keys: list[str]) -> RulePlan:
     """The contract's rules with references resolved against the warehouse, expressions validated."""
     validate_expressions(wh, contract)
-    return compile_rules(contract, resolve_reference=reference_resolver(wh, contract, partition_keys))
+    return compile_rules(contract, resolve_reference=reference_resolver(wh, contract, partition_keys),
+                         partition_keys=partition_keys)
 
 
 def soda_references(wh: Warehouse, contract: Contract, plan: RulePlan) -> list[ReferenceData]:

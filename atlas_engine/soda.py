@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from numbers import Number
 from typing import Any
 
 import psycopg
@@ -105,7 +104,7 @@ def _outcome(result: Any) -> str:
 
 
 def _numbers(values: dict[str, Any] | None) -> dict[str, float]:
-    return {k: float(v) for k, v in (values or {}).items() if isinstance(v, Number) and not isinstance(v, bool)}
+    return {k: float(v) for k, v in (values or {}).items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def _to_outcome(result: Any) -> SodaOutcome:

@@ -101,7 +101,8 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
     if column.type != ColumnType.STRING:
         plan.add(Rule(
             f"{name}.type", Dimension.VALIDITY, "type", (name,),
-            sql.SQL("strpos(';' || coalesce({errs}, '') || ';', {needle}) > 0").format(
+            # cast errors are rare: test for NULL first, search the list only when there is one
+            sql.SQL("({errs} IS NOT NULL AND strpos(';' || {errs} || ';', {needle}) > 0)").format(
                 errs=_col(CAST_ERRORS), needle=sql.Literal(f";{name};")
             ),
             description=f"{name} must be a valid {column.type.value}",
@@ -119,9 +120,9 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
     if column.min is not None or column.max is not None:
         parts = []
         if column.min is not None:
-            parts.append(sql.SQL("{} < {}").format(c, sql.Literal(column.min)))
+            parts.append(sql.SQL("{} < {}").format(c, _bound(column, column.min)))
         if column.max is not None:
-            parts.append(sql.SQL("{} > {}").format(c, sql.Literal(column.max)))
+            parts.append(sql.SQL("{} > {}").format(c, _bound(column, column.max)))
         plan.add(Rule(f"{name}.range", Dimension.VALIDITY, "range", (name,),
                       sql.SQL(" OR ").join(parts), description=f"{name} must be within [{column.min}, {column.max}]"))
     if column.min_length is not None or column.max_length is not None:
@@ -134,20 +135,38 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
                       description=f"{name} length out of bounds"))
 
 
+def _bound(column: Column, value: float) -> sql.Composable:
+    """A range bound typed like the column, so the comparison needs no per-row cast."""
+    if column.type == ColumnType.INTEGER and float(value).is_integer():
+        return sql.Literal(int(value))
+    return sql.SQL("CAST({} AS double precision)").format(sql.Literal(float(value)))
+
+
 def uniqueness_rule(rule_id: str, columns: list[str], plan: RulePlan) -> None:
-    window = f"_w_{rule_id.replace('.', '_')}"[:63]
-    plan.windows.append(
-        sql.SQL("row_number() OVER (PARTITION BY {} ORDER BY {}) AS {}").format(
-            sql.SQL(", ").join(sql.Identifier("s", c) for c in columns),
-            sql.SQL("{} DESC, {} ASC").format(
-                sql.Identifier("s", layout.INGESTION_ID), sql.Identifier("s", layout.ROW_NUMBER)
-            ),
-            sql.Identifier(window),
+    """Every occurrence of a key but the first fails (newest ingestion first, then lowest row number).
+
+    The ranking runs over the key and row identity only (a narrow sort), and only the later
+    occurrences are joined back to the evaluated rows.
+    """
+    alias = f"_u_{len(plan.staged_joins)}"
+    iid, rno = sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
+    keys = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in columns)
+
+    def join(staging: sql.Composable) -> sql.Composable:
+        return sql.SQL(
+            "LEFT JOIN (SELECT {iid}, {rno} FROM (SELECT {iid}, {rno}, row_number() OVER "
+            "(PARTITION BY {keys} ORDER BY {iid} DESC, {rno}) AS n FROM {stg} WHERE {not_null}) AS ranked "
+            "WHERE n > 1) AS {alias} ON {a_iid} = {s_iid} AND {a_rno} = {s_rno}"
+        ).format(
+            iid=iid, rno=rno, keys=keys, stg=staging, not_null=not_null, alias=sql.Identifier(alias),
+            a_iid=sql.Identifier(alias, layout.INGESTION_ID), s_iid=sql.Identifier("s", layout.INGESTION_ID),
+            a_rno=sql.Identifier(alias, layout.ROW_NUMBER), s_rno=sql.Identifier("s", layout.ROW_NUMBER),
         )
-    )
-    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(_col(c)) for c in columns)
-    plan.add(Rule(rule_id, Dimension.UNIQUENESS, "unique", tuple(columns),
-                  sql.SQL("{} AND {} > 1").format(not_null, _col(window)),
+
+    plan.staged_joins.append(join)
+    flag = _flag(plan, f"_x{alias}", sql.SQL("{} IS NOT NULL").format(sql.Identifier(alias, layout.ROW_NUMBER)))
+    plan.add(Rule(rule_id, Dimension.UNIQUENESS, "unique", tuple(columns), flag,
                   description=f"({', '.join(columns)}) must be unique; the first occurrence is kept"))
 
 
@@ -299,7 +318,25 @@ def _as_timestamptz(column: Column) -> sql.Composable:
     return _col(column.name)
 
 
-def freshness_rule(column: Column, contract: Contract, plan: RulePlan) -> None:
+def partition_starts(keys: list[str], plan: RulePlan) -> sql.Composable:
+    """``_p.start``: the UTC start of each row's partition, from a join to the load's (few) keys.
+
+    Parsing the key on every row costs more than the rest of the rules together; without known keys
+    the parse is the fallback.
+    """
+    days = [k for k in keys if k]
+    if not days:
+        return sql.SQL("({} || ' 00:00:00+00')::timestamptz").format(_col(layout.PARTITION))
+    values = sql.SQL(", ").join(
+        sql.SQL("({}, {}::timestamptz)").format(sql.Literal(k), sql.Literal(f"{k} 00:00:00+00")) for k in days
+    )
+    plan.joins.append(sql.SQL("LEFT JOIN (VALUES {}) AS _p(key, start) ON _p.key = {}").format(
+        values, sql.Identifier("s", layout.PARTITION)))
+    plan.windows.append(sql.SQL("_p.start AS _x_partition_start"))
+    return _col("_x_partition_start")
+
+
+def freshness_rule(column: Column, contract: Contract, plan: RulePlan, start: sql.Composable | None = None) -> None:
     """Timeliness; ``warn`` (a stale row is kept, it lowers the score).
 
     Unpartitioned: the value must be at most ``freshness`` older than now. Partitioned: the value must
@@ -310,9 +347,10 @@ def freshness_rule(column: Column, contract: Contract, plan: RulePlan) -> None:
     allowance = sql.SQL("make_interval(secs => {})").format(sql.Literal(window.total_seconds()))
     value = _as_timestamptz(column)
     if contract.is_partitioned:
-        start = sql.SQL("({}::date::timestamp AT TIME ZONE 'UTC')").format(_col(layout.PARTITION))
-        failing = sql.SQL("{v} IS NOT NULL AND ({v} < {start} OR {v} >= {start} + interval '1 day' + {allow})").format(
-            v=value, start=start, allow=allowance
+        start = start if start is not None else partition_starts([], plan)
+        day_and_allowance = sql.SQL("make_interval(secs => {})").format(sql.Literal(86400 + window.total_seconds()))
+        failing = sql.SQL("{v} IS NOT NULL AND ({v} < {start} OR {v} >= {start} + {allow})").format(
+            v=value, start=start, allow=day_and_allowance
         )
         description = f"{column.name} must fall inside its partition day (+{column.freshness})"
     else:
@@ -329,11 +367,17 @@ def row_key_columns(contract: Contract) -> list[str]:
     return list(contract.primary_key)
 
 
-def compile_rules(contract: Contract, *, resolve_reference: ReferenceResolver | None = None) -> RulePlan:
+def compile_rules(
+    contract: Contract,
+    *,
+    resolve_reference: ReferenceResolver | None = None,
+    partition_keys: list[str] | None = None,
+) -> RulePlan:
     """Every row rule the contract declares, in a stable order.
 
     ``resolve_reference`` tells where referenced keys live for this load (see ``atlas_engine.quality``);
-    by default every referenced dataset's silver table is assumed to exist.
+    by default every referenced dataset's silver table is assumed to exist. ``partition_keys`` (the
+    load's partitions) lets partitioned freshness look partition starts up instead of parsing them.
     """
     plan = RulePlan(key_columns=row_key_columns(contract))
     pk = set(contract.primary_key)
@@ -344,9 +388,10 @@ def compile_rules(contract: Contract, *, resolve_reference: ReferenceResolver | 
     for column in contract.columns:
         if column.unique and [column.name] != contract.primary_key:
             uniqueness_rule(f"{column.name}.unique", [column.name], plan)
-    for column in contract.columns:
-        if column.freshness:
-            freshness_rule(column, contract, plan)
+    fresh = [c for c in contract.columns if c.freshness]
+    start = partition_starts(partition_keys or [], plan) if fresh and contract.is_partitioned else None
+    for column in fresh:
+        freshness_rule(column, contract, plan, start)
     for index, fd in enumerate(contract.rules.functional_dependencies):
         functional_dependency_rule(fd, index, plan)
     resolve = resolve_reference or default_reference_target(contract)
@@ -369,11 +414,14 @@ def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str
         sql.Identifier("r", c)
         for c in (layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION, *plan.key_columns)
     )
+    # Most rows pass: filter on "any rule fails" first, build the list of rule ids only for failing rows.
+    any_fails = sql.SQL(" OR ").join(sql.SQL("({})").format(r.failing) for r in plan.rules) if plan.rules else sql.SQL("false")
     return sql.SQL(
         "CREATE TABLE {verdicts} AS WITH r AS (SELECT s.*{windows} FROM {staging} s {joins}), "
-        "v AS (SELECT {identity}, array_remove(ARRAY[{cases}]::text[], NULL) AS {rule_ids} FROM r) "
+        "v AS (SELECT {identity}, array_remove(ARRAY[{cases}]::text[], NULL) AS {rule_ids} FROM r WHERE {any_fails}) "
         "SELECT * FROM v WHERE cardinality({rule_ids}) > 0"
     ).format(
+        any_fails=any_fails,
         verdicts=sql.Identifier(*verdicts),
         windows=windows,
         staging=staged,
