@@ -44,6 +44,7 @@ def build_feature_set_asset(spec: FeatureSetSpec, code_version: str) -> dg.Asset
     def _feature_set(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource
     ) -> dg.MaterializeResult:
+        """Compute the features point-in-time, fit on train, version, export and publish."""
         result = build_feature_set(warehouse.client(), lake.client(), spec, run_id=context.run_id)
         context.log.info(f"{spec.name}: {result.rows} rows, version {result.version}"
                          + (" (export reused)" if result.reused_export else ""))

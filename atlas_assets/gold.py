@@ -93,6 +93,7 @@ def build_gold_asset(
         metadata={"dagster/table_name": f"atlas_gold.{model.name}", "atlas/layer": "gold", "model": model.path},
     )
     def _gold(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
+        """Build, test and publish the model (its partition window) in one transaction."""
         wh = warehouse.client()
         window: tuple[date, date] | None = None
         if model.incremental:
