@@ -205,29 +205,26 @@ class Partitioning(_Strict):
 
 
 class FunctionalDependency(_Strict):
+    """Rows whose dependent values differ from the most frequent ones of their determinant group fail."""
+
     determinant: list[str] = Field(min_length=1)
     dependent: list[str] = Field(min_length=1)
     name: str | None = None
-    """Rows whose dependent values differ from the most frequent ones of their determinant group fail."""
-
-
-
-class Reference(_Strict):
     on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
 
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str | None) -> str | None:
         return _check_name(value) if value is not None else None
+
+
+class Reference(_Strict):
     columns: list[str] = Field(min_length=1)
     dataset: str
     ref_columns: list[str] = Field(min_length=1)
     name: str | None = None
     on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
-
-    @model_validator(mode="after")
-    def _same_arity(self) -> Reference:
-    dimension: Literal[Dimension.CONSISTENCY, Dimension.ACCURACY] = Field(
+    dimension: Dimension = Field(
         default=Dimension.CONSISTENCY, description="consistency (foreign keys) or accuracy (reference data)"
     )
 
@@ -235,6 +232,16 @@ class Reference(_Strict):
     @classmethod
     def _valid_names(cls, value: str | None) -> str | None:
         return _check_name(value) if value is not None else None
+
+    @field_validator("dimension")
+    @classmethod
+    def _reference_dimension(cls, value: Dimension) -> Dimension:
+        if value not in (Dimension.CONSISTENCY, Dimension.ACCURACY):
+            raise ValueError("a reference is scored as consistency or accuracy")
+        return value
+
+    @model_validator(mode="after")
+    def _same_arity(self) -> Reference:
         if len(self.columns) != len(self.ref_columns):
             raise ValueError("columns and ref_columns must have the same length")
         return self
@@ -252,9 +259,6 @@ class Expression(_Strict):
     def _valid_name(cls, value: str) -> str:
         return _check_name(value)
 
-
-class Rules(_Strict):
-    functional_dependencies: list[FunctionalDependency] = Field(default_factory=list)
     @field_validator("sql")
     @classmethod
     def _predicate_only(cls, value: str, info: ValidationInfo) -> str:
@@ -266,6 +270,9 @@ class Rules(_Strict):
             raise ValueError(f"expression {info.data.get('name', '?')!r}: {exc}") from None
         return value
 
+
+class Rules(_Strict):
+    functional_dependencies: list[FunctionalDependency] = Field(default_factory=list)
     references: list[Reference] = Field(default_factory=list)
     expressions: list[Expression] = Field(default_factory=list)
 
@@ -360,14 +367,6 @@ class Contract(_Strict):
             need(fd.determinant + fd.dependent, f"rules.functional_dependencies.{i}")
         for i, ref in enumerate(self.rules.references):
             need(ref.columns, f"rules.references.{i}")
-        if self.pii.consent_column:
-            need([self.pii.consent_column], "pii.consent_column")
-        return self
-
-    # -- helpers -------------------------------------------------------------------------------------
-    def column(self, name: str) -> Column:
-        for column in self.columns:
-            if column.name == name:
             if ref.dataset == self.dataset:
                 need(ref.ref_columns, f"rules.references.{i}.ref_columns")
         from atlas_core.quality.expressions import ExpressionError, check_expression
@@ -381,6 +380,14 @@ class Contract(_Strict):
                 check_expression(expr.sql, known)
             except ExpressionError as exc:
                 raise ValueError(f"rules.expressions.{i} ({expr.name}): {exc}") from None
+        if self.pii.consent_column:
+            need([self.pii.consent_column], "pii.consent_column")
+        return self
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
                 return column
         raise KeyError(name)
 
