@@ -73,9 +73,10 @@ def daily_run_requests(graph: "dg.Definitions", scheduled: datetime) -> list[dg.
     requests = []
     stamp = scheduled.strftime("%Y-%m-%dT%H:%M")
     for index, (pdef, members) in enumerate(groups.items()):
-        last = pdef.get_last_partition_key(current_time=scheduled)
-        if last is None:
+        keys = pdef.get_partition_keys(current_time=scheduled)
+        if not keys:
             continue
+        last = keys[-1]
         selection = members + (unpartitioned if index == 0 else [])
         requests.append(dg.RunRequest(
             run_key=f"daily:{stamp}:{index}", asset_selection=selection, partition_key=last,

@@ -77,7 +77,7 @@ def backfill_command(
     plan = plan_backfill(atlas.definitions, select, start, end)
     port = None if in_process else atlas.settings.webserver_port
     outcome = run_backfill(atlas.instance, atlas.definitions, plan, port=port, wait=wait)
-    console.print(f"backfill {outcome.backfill_id} ({outcome.mode}): {outcome.status}, "
+    print(f"backfill {outcome.backfill_id} ({outcome.mode}): {outcome.status}, "
                   f"{outcome.partitions} partitions {plan.start}..{plan.end}, "
                   f"{len(plan.asset_keys)} asset(s)")
     failures = [f for run in outcome.runs for f in run.failures]
@@ -116,9 +116,9 @@ def retention_run(
         return
     verb = "would delete" if dry_run else "deleted"
     for action in report.actions:
-        console.print(f"{verb} {action.layer:10} {action.target} {action.partition_key or '':10} "
+        print(f"{verb} {action.layer:10} {action.target} {action.partition_key or '':10} "
                       f"{action.rows} rows {action.objects} objects (before {action.cutoff})")
-    console.print(f"{verb} {report.rows} rows and {report.objects} objects")
+    print(f"{verb} {report.rows} rows and {report.objects} objects")
 
 
 def register(app: typer.Typer) -> None:
