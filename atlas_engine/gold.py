@@ -16,7 +16,7 @@ from psycopg import sql
 
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
-from atlas_core.model_rules import hits_query, model_select, value_counts_query
+from atlas_core.model_rules import MAX_VALUE_COUNTS, hits_query, model_select, value_counts_query
 from atlas_core.model_tests import ModelCheck, check_query, expand_tests
 from atlas_core.models import BusinessRule, SqlModel
 from atlas_resources.warehouse import Warehouse
@@ -156,7 +156,7 @@ def _rule_hits(
         row = conn.execute(hits_query(rule, table, scope)).fetchone()
         hits, rows, distinct = (int(v or 0) for v in row) if row else (0, 0, 0)
         counts = None
-        if rule.kind == "derivation" and distinct <= 20:
+        if rule.kind == "derivation" and distinct <= MAX_VALUE_COUNTS:
             counts = {str(v): int(n) for v, n in conn.execute(value_counts_query(rule, table, scope)).fetchall()}
         results.append(RuleHits(rule, hits, rows, counts))
         conn.execute(
