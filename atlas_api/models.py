@@ -249,7 +249,7 @@ class PiiColumn(BaseModel):
 
 class PiiReportOut(BaseModel):
     dataset: str
-    declared: list[PiiColumn]
+    columns: list[PiiColumn] = Field(description="Declared PII columns, then columns only the detector flagged")
     reports: list[dict[str, Any]] = Field(description="Latest detection reports (column statistics, no values)")
 
 
@@ -263,7 +263,7 @@ class DecryptRequest(_Body):
 class DecryptOut(BaseModel):
     dataset: str
     column: str
-    values: list[str | None]
+    values: list[str]
 
 
 class Health(BaseModel):

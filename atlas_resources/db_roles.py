@@ -10,7 +10,8 @@
 ``atlas_viewer``    quality results and the ingestion ledger only
 ==================  =================================================================================
 
-"Raw" columns are the contract's PII columns and ``_atlas_raw_line``. Roles are NOLOGIN groups:
+"Raw" columns: in bronze every PII column and ``_atlas_raw_line``; in silver the PII columns the
+PII stage kept as they were (see :func:`raw_columns`) - the same columns the API withholds. Roles are NOLOGIN groups:
 give people or tools a login role that is a member (``CREATE ROLE bi LOGIN PASSWORD '..' IN ROLE
 atlas_analyst``). Whole-schema grants cover future tables through default privileges for the role
 running this (the one the pipeline creates tables with); column grants on bronze/silver are
@@ -55,11 +56,38 @@ META_READERS = {
 }
 
 
-def raw_columns(contract: Contract | None) -> set[str]:
-    """Columns only the pipeline may read: PII (declared) and the raw CSV line. Unknown tables: all."""
+def raw_columns(layer: layout.Layer, contract: Contract | None, detected: dict[str, str | None]) -> set[str]:
+    """Columns of a bronze/silver table only the pipeline may read (``{"*"}``: the whole table).
+
+    Bronze holds raw values: every PII column (declared, or detected by the latest PII report) and the
+    raw CSV line. Silver holds what the PII stage published: only PII columns left as they were
+    (strategy ``keep`` or none) are raw there; hashed, masked, encrypted or pseudonymised ones are not.
+    """
     if contract is None:
         return {"*"}
-    return {c.name for c in contract.columns if c.pii} | {layout.RAW_LINE}
+    declared = {c.name: (c.pii.strategy if c.pii else None) for c in contract.columns if c.pii}
+    if layer is layout.Layer.BRONZE:
+        return {layout.RAW_LINE, *declared, *detected}
+    strategies = {**detected, **{c: s for c, s in declared.items() if s is not None}}
+    for column in declared:
+        strategies.setdefault(column, None)
+    return {layout.RAW_LINE} | {c for c, strategy in strategies.items() if strategy in (None, "keep")}
+
+
+def detected_pii(conn: psycopg.Connection) -> dict[str, dict[str, str | None]]:
+    """Dataset → {column: strategy} from each dataset's latest PII report (empty without the table)."""
+    found = conn.execute("SELECT to_regclass('atlas_meta.pii_reports') IS NOT NULL").fetchone()
+    if not found or not found[0]:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (dataset) dataset, columns FROM atlas_meta.pii_reports "
+        "ORDER BY dataset, created_at DESC, report_id DESC"
+    ).fetchall()
+    return {
+        dataset: {name: entry.get("strategy") for name, entry in (columns or {}).items()
+                  if isinstance(entry, dict) and entry.get("entity")}
+        for dataset, columns in rows
+    }
 
 
 def _ids(names: Iterable[str]) -> sql.Composable:
@@ -99,6 +127,7 @@ def apply_grants(postgres_url: str, contracts: Iterable[Contract]) -> list[str]:
             conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(s, r))
             conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(s, r))
             summary.append(f"{schema}: SELECT for {', '.join(readers)}")
+        detected = detected_pii(conn)
         for layer in (layout.Layer.BRONZE, layout.Layer.SILVER):
             if layer.schema not in schemas:
                 continue
@@ -107,18 +136,19 @@ def apply_grants(postgres_url: str, contracts: Iterable[Contract]) -> list[str]:
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE' "
                 "ORDER BY table_name", (layer.schema,))]
             for table in tables:
-                hidden = raw_columns(by_dataset.get(table))
+                hidden = raw_columns(layer, by_dataset.get(table), detected.get(table, {}))
                 if "*" in hidden:
                     summary.append(f"{layer.schema}.{table}: no contract, pipeline only")
                     continue
-                columns = [r[0] for r in conn.execute(
+                all_columns = [r[0] for r in conn.execute(
                     "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
-                    "ORDER BY ordinal_position", (layer.schema, table)) if r[0] not in hidden]
+                    "ORDER BY ordinal_position", (layer.schema, table))]
+                columns = [c for c in all_columns if c not in hidden]
                 if columns:
                     conn.execute(sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
                         _ids(columns), sql.Identifier(layer.schema, table), _ids(COLUMN_READERS)))
                 summary.append(f"{layer.schema}.{table}: {len(columns)} columns for {', '.join(COLUMN_READERS)}, "
-                               f"{len(hidden)} raw columns pipeline only")
+                               f"{len(all_columns) - len(columns)} raw (pipeline only)")
         meta_tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (layout.META_SCHEMA,))}
         meta_roles = sorted({r for readers in META_READERS.values() for r in readers})

@@ -60,17 +60,20 @@ def declared_pii_columns(contract: Contract | None) -> dict[str, dict[str, Any]]
     }
 
 
-async def reported_pii_columns(conn: Conn, dataset: str) -> set[str]:
-    """Columns the latest PII detection report of ``dataset`` flagged."""
+async def reported_pii_columns(conn: Conn, dataset: str) -> dict[str, str | None]:
+    """Columns the latest PII report of ``dataset`` found to hold PII → the strategy applied in silver.
+
+    Report entries are ``{column: {"entity", "strategy", ...}}`` (``atlas_engine.pii``); no entity, no PII.
+    """
     reports = await pii_reports(conn, dataset, limit=1)
-    names: set[str] = set()
+    found: dict[str, str | None] = {}
     for report in reports:
         columns = report.get("columns")
         if isinstance(columns, dict):
-            names.update(k for k, v in columns.items() if not isinstance(v, dict) or v.get("is_pii", True))
-        elif isinstance(columns, list):
-            names.update(str(c.get("column") or c.get("name")) for c in columns if isinstance(c, dict))
-    return names
+            for name, entry in columns.items():
+                if isinstance(entry, dict) and entry.get("entity"):
+                    found[str(name)] = entry.get("strategy")
+    return found
 
 
 async def read_page(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 router = APIRouter(tags=["dashboard"])
+PAGE = Path(__file__).resolve().parents[2] / "static" / "dashboard.html"
 # The page loads only its own script and style and talks only to this origin.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
@@ -15,6 +16,6 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard() -> HTMLResponse:
-    page = resources.files("atlas_api").joinpath("static/dashboard.html").read_text(encoding="utf-8")
+    page = PAGE.read_text(encoding="utf-8")
     return HTMLResponse(page, headers={"Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
                                        "Cache-Control": "no-store"})

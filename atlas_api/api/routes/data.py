@@ -1,8 +1,9 @@
 """``/data/<layer>/{table}``: pages of warehouse rows, one route per layer so each has its roles.
 
 Tables are looked up in the asset graph (never taken from the path into SQL). Raw values of PII
-columns and the raw CSV line never leave bronze through the API: they come back as null and are
-listed in ``masked_columns`` (decrypting silver ciphertexts is ``POST /pii/decrypt``, audited).
+columns and the raw CSV line never leave the warehouse through the API: they come back as null and
+are listed in ``masked_columns``. Silver serves the anonymized values its PII stage wrote (decrypting
+an ``encrypt`` column's tokens is ``POST /pii/decrypt``: admin only, audited).
 """
 
 from __future__ import annotations
@@ -27,13 +28,23 @@ Offset = Annotated[int, Query(ge=0, le=10**9)]
 
 
 async def masked_columns(services: Services, layer: str, dataset: str) -> set[str]:
+    """Columns whose values the API withholds (returns as null).
+
+    Bronze holds raw values: every PII column (declared or detected) and the raw line are withheld.
+    Silver holds what the PII stage published (hashed, masked, encrypted, pseudonymised); only PII
+    columns left as they were (strategy ``keep`` or none) are withheld there.
+    """
     if layer not in ("bronze", "silver"):
         return set()
-    masked = {layout.RAW_LINE}
-    masked.update(reads.declared_pii_columns(services.contracts.get(dataset)))
+    declared = reads.declared_pii_columns(services.contracts.get(dataset))
     async with services.pool.connection() as conn:
-        masked.update(await reads.reported_pii_columns(conn, dataset))
-    return masked
+        reported = await reads.reported_pii_columns(conn, dataset)
+    if layer == "bronze":
+        return {layout.RAW_LINE, *declared, *reported}
+    strategies = {**reported, **{c: d["strategy"] for c, d in declared.items() if d["strategy"] is not None}}
+    for column in declared:
+        strategies.setdefault(column, None)
+    return {layout.RAW_LINE} | {c for c, strategy in strategies.items() if strategy in (None, "keep")}
 
 
 async def page(services: Services, layer: str, table: str, limit: int, offset: int, response: Response) -> dict[str, Any]:
