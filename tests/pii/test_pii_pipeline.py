@@ -167,6 +167,7 @@ def test_demo_reports_pii_per_dataset(demo) -> None:
     assert summary["pii"]["customers"] == {
         "first_name": "PERSON", "last_name": "PERSON", "email": "EMAIL_ADDRESS", "phone": "PHONE_NUMBER",
         "ssn": "US_SSN", "date_of_birth": "DATE_TIME", "street_address": "LOCATION", "notes": "PERSON",
+        "city": "LOCATION",  # declared with strategy keep: listed, not anonymized
     }
     assert summary["pii"]["orders"] == {} and summary["pii"]["products"] == {}
     reports = _rows(str(demo["warehouse"]), "SELECT dataset, partition_key, run_id, columns FROM atlas_meta.pii_reports")
