@@ -118,3 +118,23 @@ def test_infer_kind_of_text_columns() -> None:
     assert infer_kind(["1960-11-18", "03/04/1977"]) == "date"
     assert infer_kind(["true", "no"]) == "boolean"
     assert infer_kind(["Casey"]) == "string"
+
+
+def test_drift_is_a_detected_pii_column_the_contract_does_not_declare() -> None:
+    from atlas_core.contracts.loader import parse_contract
+    from atlas_engine.pii import pii_drift
+
+    contract = parse_contract({
+        "dataset": "people", "source": {"kind": "file", "path": "x.csv"},
+        "columns": [{"name": "id", "type": "integer"}, {"name": "email", "pii": {"entity": "EMAIL_ADDRESS"}},
+                    {"name": "contact"}, {"name": "nickname", "pii": False}, {"name": "status"}],
+    }, "people.yml")
+    report = {
+        "id": {"entity": None, "confidence": 1.0},
+        "email": {"entity": "EMAIL_ADDRESS", "confidence": 1.0},
+        "contact": {"entity": "PHONE_NUMBER", "confidence": 0.93},
+        "nickname": {"entity": None, "confidence": 1.0},
+        "status": {"entity": None, "confidence": 0.0},
+    }
+    assert pii_drift(contract, report) == {"contact": {"entity": "PHONE_NUMBER", "confidence": 0.93}}
+    assert contract.pii.drift_severity == "warn"
