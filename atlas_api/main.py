@@ -34,7 +34,7 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics) -> Services:
     if not settings.postgres_url:
         raise AtlasError("ATLAS_POSTGRES_URL is not set: start the API with `atlas api` or `atlas up`")
     namespace = settings.cache_namespace()
-    gateway = DagsterGateway(settings.graphql_url())
+    gateway = DagsterGateway(settings.graphql_url(), submit_threads=settings.api_submit_threads)
     services_ref: dict[str, Services] = {}
 
     async def watermark() -> str:

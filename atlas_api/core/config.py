@@ -28,6 +28,7 @@ class ApiSettings(AtlasSettings):
         default=None, description="Dagster's GraphQL endpoint; default http://127.0.0.1:<webserver_port>/graphql"
     )
     api_pool_size: int = Field(default=10, ge=1, description="Max connections of the warehouse pool")
+    api_submit_threads: int = Field(default=32, ge=1, description="Threads submitting runs to Dagster")
     redis_url: str | None = Field(default=None, description="Shared response cache and rate limits when set")
     api_cache_ttl_seconds: float = Field(default=30.0, ge=0)
     api_cache_check_seconds: float = Field(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -115,8 +116,11 @@ query AtlasBackfill($id: String!) {
 class DagsterGateway:
     """Async GraphQL reads plus run and backfill submission; errors become one-line Atlas errors."""
 
-    def __init__(self, graphql_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, graphql_url: str, timeout: float = 30.0, submit_threads: int = 32) -> None:
         self.graphql_url = graphql_url
+        # Run submission goes through the synchronous DagsterGraphQLClient: a pool of its own, sized for
+        # bursts of triggers (the default executor has only cpu+4 threads and is shared with everything).
+        self._submitter = ThreadPoolExecutor(max_workers=submit_threads, thread_name_prefix="dagster-submit")
         parts = urlsplit(graphql_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise AtlasError(f"invalid Dagster GraphQL URL {graphql_url!r}")
@@ -128,6 +132,7 @@ class DagsterGateway:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        self._submitter.shutdown(wait=False, cancel_futures=True)
 
     async def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
@@ -190,7 +195,7 @@ class DagsterGateway:
             )
 
         try:
-            return await asyncio.to_thread(submit)
+            return await asyncio.get_running_loop().run_in_executor(self._submitter, submit)
         except DagsterGraphQLClientError as exc:
             text = str(exc)
             if "Error when connecting" in text:
