@@ -181,6 +181,17 @@ async def revoke_api_key(conn: Conn, key_id: int) -> bool:
     return cur.rowcount == 1
 
 
+def _clean(value: Any) -> Any:
+    """Audit text comes partly from requests (paths, names): drop what PostgreSQL text cannot store."""
+    if isinstance(value, str):
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")[:2000]
+    if isinstance(value, dict):
+        return {_clean(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
 async def audit(
     conn: Conn, action: str, outcome: str, *, principal: str | None = None, role: str | None = None,
     target: str | None = None, detail: dict[str, Any] | None = None, request_id: str | None = None,
@@ -191,7 +202,8 @@ async def audit(
         await conn.execute(
             "INSERT INTO atlas_meta.audit (action, outcome, principal, role, target, detail, request_id, client) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (action, outcome, principal, role, target, Jsonb(detail or {}), request_id, client),
+            (action, outcome, _clean(principal), role, _clean(target), Jsonb(_clean(detail or {})), request_id,
+             client),
         )
     except psycopg.Error as exc:
         raise AtlasError(f"could not write the audit record for {action}: {type(exc).__name__}") from exc

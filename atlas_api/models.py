@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from atlas_api.core.roles import Role
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{1,62}$"
 ASSET_KEY_PATTERN = r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$"
+
+
+def _storable(value: str) -> str:
+    """PostgreSQL text cannot hold NUL, and UTF-8 cannot hold lone surrogates: refuse both up front."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class _Body(BaseModel):
@@ -21,12 +35,12 @@ class _Body(BaseModel):
 
 
 class LoginRequest(_Body):
-    username: str = Field(min_length=1, max_length=63)
-    password: str = Field(min_length=1, max_length=1024)
+    username: Text = Field(min_length=1, max_length=63)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class RefreshRequest(_Body):
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: Text = Field(min_length=1, max_length=4096)
 
 
 class TokenPair(BaseModel):
@@ -47,7 +61,7 @@ class Me(BaseModel):
 
 class UserCreate(_Body):
     username: str = Field(pattern=NAME_PATTERN)
-    password: str = Field(min_length=8, max_length=1024)
+    password: Text = Field(min_length=8, max_length=1024)
     role: Role
 
 
@@ -162,8 +176,8 @@ class QualityOut(BaseModel):
 
 
 class RunRequest(_Body):
-    assets: list[str] = Field(min_length=1, max_length=200, description="Slash-joined asset keys")
-    partition: str | None = Field(default=None, max_length=100)
+    assets: list[Text] = Field(min_length=1, max_length=200, description="Slash-joined asset keys")
+    partition: Text | None = Field(default=None, max_length=100)
 
 
 class RunAccepted(BaseModel):
@@ -187,9 +201,9 @@ class RunList(BaseModel):
 
 
 class BackfillRequest(_Body):
-    assets: list[str] = Field(min_length=1, max_length=200)
-    partition_from: str = Field(min_length=1, max_length=100)
-    partition_to: str = Field(min_length=1, max_length=100)
+    assets: list[Text] = Field(min_length=1, max_length=200)
+    partition_from: Text = Field(min_length=1, max_length=100)
+    partition_to: Text = Field(min_length=1, max_length=100)
 
 
 class BackfillAccepted(BaseModel):
@@ -256,8 +270,8 @@ class PiiReportOut(BaseModel):
 class DecryptRequest(_Body):
     dataset: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     column: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    values: list[str] = Field(min_length=1, max_length=100, description="Ciphertexts as stored in silver")
-    reason: str = Field(min_length=3, max_length=500, description="Why; recorded in the audit trail")
+    values: list[Text] = Field(min_length=1, max_length=100, description="Ciphertexts as stored in silver")
+    reason: Text = Field(min_length=3, max_length=500, description="Why; recorded in the audit trail")
 
 
 class DecryptOut(BaseModel):

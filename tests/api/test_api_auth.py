@@ -384,3 +384,16 @@ def test_rate_limiter_shares_counts_through_redis() -> None:
             await b.aclose()
 
     asyncio.run(scenario())
+
+
+def test_unstorable_text_is_refused_not_a_server_error(app_client: TestClient, users: dict[Role, str]) -> None:
+    # Found by schemathesis: NUL and lone surrogates cannot be stored by PostgreSQL / encoded as UTF-8.
+    for body in ({"username": "a\u0000b", "password": "x"}, {"username": "alice", "password": "\ud800"}):
+        response = app_client.post("/api/v1/auth/token", content=json.dumps(body),
+                                   headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, response.text
+    admin = bearer(login(app_client, users[Role.ADMIN])["access_token"])
+    decrypt = {"dataset": "customers", "column": "ssn", "values": ["x"], "reason": "why\u0000not"}
+    assert app_client.post("/api/v1/pii/decrypt", json=decrypt, headers=admin).status_code == 422
+    # An anonymous request whose path holds a NUL is audited (sanitised) and answered 401.
+    assert app_client.get("/api/v1/quality/a%00b").status_code == 401
