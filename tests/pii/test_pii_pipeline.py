@@ -203,6 +203,8 @@ def test_no_raw_pii_value_crosses_the_silver_boundary(demo, raw_pii: RawPii) -> 
         "files: compute logs, atlas logs, lineage, summary, silver/gold/ai_ready Parquet": _files(demo["home"]),  # type: ignore[arg-type]
     }
     assert (Path(demo["home"]) / "dagster" / "compute_logs").is_dir()  # type: ignore[arg-type]
+    lineage = Path(demo["home"]) / "lineage" / "events.jsonl"  # type: ignore[arg-type]
+    assert lineage.is_file() and lineage.stat().st_size > 0  # OpenLineage events were emitted and are searched
     assert any((Path(demo["home"]) / "logs").iterdir())  # type: ignore[arg-type]
     leaks = {where: raw_pii.hits(text) for where, text in places.items()}
     assert {where: found for where, found in leaks.items() if found} == {}
