@@ -132,3 +132,11 @@ def test_settings_carry_the_keys_as_secrets() -> None:
     assert ring.key_ids == ["s1", "s0"]
     with pytest.raises(PiiKeyError):
         keyring_from_settings(AtlasSettings(environment="production"))
+
+
+def test_definitions_refuse_to_load_in_production_without_a_pii_key() -> None:
+    from atlas_assets.definitions import build_definitions
+    from atlas_core.settings import AtlasSettings
+
+    with pytest.raises(PiiKeyError, match="ATLAS_PII_KEY is required when ATLAS_ENVIRONMENT=production"):
+        build_definitions(AtlasSettings(environment="production"))
