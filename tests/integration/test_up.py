@@ -81,6 +81,7 @@ def test_up_serves_the_webserver_and_stops_everything_on_sigterm(pg_server: str,
             "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
             "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
             "ATLAS_WEBSERVER_PORT": str(port),
+            "ATLAS_API_PORT": str(free_port()),
         }
     )
     log = open(tmp_path / "up.log", "wb")
