@@ -309,12 +309,12 @@ def emit_run_lineage(
     return stats
 
 
-def build_lineage_sensor(contracts: list[Contract]) -> dg.SensorDefinition:
+def build_lineage_sensor(contracts: list[Contract], interval_seconds: int = 30) -> dg.SensorDefinition:
     by_dataset = {c.dataset: c for c in contracts}
 
     @dg.sensor(
         name="atlas_lineage",
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Emits OpenLineage events for runs launched by the daemon once they finish.",
     )

@@ -56,8 +56,9 @@ def with_orchestration(
     parts = [
         automated,
         dg.Definitions(schedules=[build_daily_schedule(automated, settings.schedule_cron)]),
-        sensor_definitions(contracts, settings.landing_interval_seconds, settings.landing_max_files_per_tick),
-        dg.Definitions(sensors=[build_lineage_sensor(contracts)]),
+        sensor_definitions(contracts, settings.landing_interval_seconds, settings.landing_max_files_per_tick,
+                           settings.sensor_interval_seconds),
+        dg.Definitions(sensors=[build_lineage_sensor(contracts, settings.sensor_interval_seconds)]),
         build_retention_definitions(contracts, gold_tables, retention_days(settings), settings.retention_cron),
     ]
     if settings.executor == "celery":

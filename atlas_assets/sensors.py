@@ -163,12 +163,6 @@ def failed_checks_of_run(instance: dg.DagsterInstance, run_id: str) -> list[dict
     return list(failed.values())
 
 
-@dg.sensor(
-    name="atlas_quality_alerts",
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Posts one alert per finished run whose asset checks failed.",
-)
 def quality_alerts(context: dg.SensorEvaluationContext, alerts: AlertsResource, warehouse: WarehouseResource) -> dg.SensorResult:
     runs, cursor = finished_runs(context.instance, context.cursor, statuses=FINISHED)
     sent = 0
@@ -189,7 +183,18 @@ def quality_alerts(context: dg.SensorEvaluationContext, alerts: AlertsResource, 
     return dg.SensorResult(cursor=cursor)
 
 
-def sensor_definitions(contracts: list[Contract], interval_seconds: int, max_files: int) -> dg.Definitions:
+def quality_alerts_sensor(interval_seconds: int = 30) -> dg.SensorDefinition:
+    return dg.sensor(
+        name="atlas_quality_alerts",
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Posts one alert per finished run whose asset checks failed.",
+    )(quality_alerts)
+
+
+def sensor_definitions(
+    contracts: list[Contract], interval_seconds: int, max_files: int, alerts_interval_seconds: int = 30
+) -> dg.Definitions:
     landing = [build_landing_sensor(c, interval_seconds, max_files) for c in contracts
                if isinstance(c.source, LandingSource)]
-    return dg.Definitions(sensors=[*landing, run_failure_alerts, quality_alerts])
+    return dg.Definitions(sensors=[*landing, run_failure_alerts, quality_alerts_sensor(alerts_interval_seconds)])

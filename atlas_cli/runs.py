@@ -66,7 +66,36 @@ def validate_partition(pdefs: list[dg.PartitionsDefinition], key: str) -> None:
             raise InputRejected(f"unknown partition {key!r} (valid: {span})")
 
 
-def failure_reasons(result: dg.ExecuteInProcessResult) -> list[str]:
+@dataclass
+class WorkerRunResult:
+    """What ``execute`` needs from a run executed by executor workers (``execute_job``)."""
+
+    run_id: str
+    success: bool
+    all_events: list[dg.DagsterEvent]
+
+    def get_asset_materialization_events(self) -> list[dg.DagsterEvent]:
+        return [e for e in self.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+
+
+def uses_celery(defs: dg.Definitions) -> bool:
+    return defs.executor is not None and getattr(defs.executor, "name", "") == "atlas_celery"
+
+
+def execute_on_workers(
+    instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey], partition: str | None, tags: dict[str, str]
+) -> WorkerRunResult:
+    """Run through the job's own executor (Celery): steps are pickled to workers, which rebuild the job
+    from ``atlas_assets.jobs`` and the same environment."""
+    from atlas_assets.jobs import atlas_asset_job
+
+    run_tags = {**tags, **({"dagster/partition": partition} if partition else {})}
+    with dg.execute_job(dg.reconstructable(atlas_asset_job), instance, tags=run_tags, asset_selection=list(keys),
+                        run_config=QUIET, raise_on_error=False) as result:
+        return WorkerRunResult(result.run_id, result.success, list(result.all_events))
+
+
+def failure_reasons(result: dg.ExecuteInProcessResult | WorkerRunResult) -> list[str]:
     reasons = []
     for event in result.all_events:
         if event.event_type_value != "STEP_FAILURE":
@@ -100,10 +129,13 @@ def execute(
 
     def target() -> None:
         try:
-            holder["result"] = job.execute_in_process(
-                instance=instance, asset_selection=list(keys), partition_key=partition, tags=tags,
-                run_id=run_id, raise_on_error=False, run_config=QUIET,
-            )
+            if uses_celery(defs):
+                holder["result"] = execute_on_workers(instance, keys, partition, tags)
+            else:
+                holder["result"] = job.execute_in_process(
+                    instance=instance, asset_selection=list(keys), partition_key=partition, tags=tags,
+                    run_id=run_id, raise_on_error=False, run_config=QUIET,
+                )
         except BaseException as exc:  # surfaced below in the calling thread
             holder["error"] = exc
 
@@ -125,7 +157,8 @@ def execute(
             raise error
         raise AtlasError(f"run {run_id} could not start: {type(error).__name__}: {str(error).splitlines()[0]}")
     result = holder["result"]
-    assert isinstance(result, dg.ExecuteInProcessResult)
+    assert isinstance(result, (dg.ExecuteInProcessResult, WorkerRunResult))
+    run_id = result.run_id
     from atlas_cli.lineage_hook import emit_lineage_after_run
 
     seconds = time.monotonic() - started

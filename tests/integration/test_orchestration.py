@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from atlas_assets.failures import atlas_step
 from atlas_assets.policies import CELERY_QUEUE_TAG, RETRY_POLICY, layer_policies
-from atlas_assets.sensors import quality_alerts, run_failure_alerts
+from atlas_assets.sensors import run_failure_alerts
 from atlas_cli.ingest import ingest_now
 from atlas_cli.main import app
 from atlas_cli.runtime import boot
@@ -130,7 +130,7 @@ def test_failed_run_and_failed_checks_post_alerts(project: dict[str, str], recei
         assert email_of(1) not in json.dumps(body)
     recorded = _rows(project["ATLAS_POSTGRES_URL"], "SELECT kind, delivered, status_code FROM atlas_meta.alerts ORDER BY id")
     assert recorded == [("run_failure", True, 200), ("quality_failure", True, 200)]
-    assert run_failure_alerts.name == "atlas_run_failure_alerts" and quality_alerts.name == "atlas_quality_alerts"
+    assert run_failure_alerts.name == "atlas_run_failure_alerts" and quality.name == "atlas_quality_alerts"
 
 
 def test_daily_schedule_automation_and_freshness(project: dict[str, str]) -> None:
