@@ -73,10 +73,11 @@ def daily_run_requests(graph: "dg.Definitions", scheduled: datetime) -> list[dg.
     requests = []
     stamp = scheduled.strftime("%Y-%m-%dT%H:%M")
     for index, (pdef, members) in enumerate(groups.items()):
-        keys = pdef.get_partition_keys(current_time=scheduled)
-        if not keys:
+        assert pdef is not None
+        partition_keys = pdef.get_partition_keys(current_time=scheduled)
+        if not partition_keys:
             continue
-        last = keys[-1]
+        last = partition_keys[-1]
         selection = members + (unpartitioned if index == 0 else [])
         requests.append(dg.RunRequest(
             run_key=f"daily:{stamp}:{index}", asset_selection=selection, partition_key=last,

@@ -12,6 +12,7 @@
 
 import hashlib
 import json
+from typing import Any
 
 import dagster as dg
 
@@ -149,7 +150,7 @@ def failed_checks_of_run(instance: dg.DagsterInstance, run_id: str) -> list[dict
         conn = instance.get_records_for_run(run_id, cursor=cursor, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
                                             limit=500)
         for record in conn.records:
-            evaluation = record.event_log_entry.dagster_event.event_specific_data  # type: ignore[union-attr]
+            evaluation: Any = record.event_log_entry.dagster_event.event_specific_data  # type: ignore[union-attr]
             if evaluation is None or getattr(evaluation, "passed", True):
                 continue
             key = (evaluation.asset_key.to_user_string(), evaluation.check_name)

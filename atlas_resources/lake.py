@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from atlas_core.errors import AtlasError, ServiceUnavailable
 
+ModifiedKeys = list[tuple[str, datetime]]
 BUCKETS = ("atlas-bronze", "atlas-silver", "atlas-gold", "atlas-ai-ready")
 TMP_PREFIX = "_tmp/"
 
@@ -72,7 +73,7 @@ class Lake(abc.ABC):
         """Keys under ``prefix`` in sorted order, temporary objects excluded."""
 
     @abc.abstractmethod
-    def list_modified(self, bucket: str, prefix: str = "") -> list[tuple[str, datetime]]:
+    def list_modified(self, bucket: str, prefix: str = "") -> ModifiedKeys:
         """Keys under ``prefix`` with their last-modified time (UTC), temporary objects excluded."""
 
     @abc.abstractmethod
@@ -170,7 +171,7 @@ class LocalLake(Lake):
                     keys.append(key)
         return sorted(keys)
 
-    def list_modified(self, bucket: str, prefix: str = "") -> list[tuple[str, datetime]]:
+    def list_modified(self, bucket: str, prefix: str = "") -> ModifiedKeys:
         base = self.root / bucket
         return [
             (key, datetime.fromtimestamp((base / key).stat().st_mtime, UTC)) for key in self.list(bucket, prefix)
@@ -296,7 +297,7 @@ class S3Lake(Lake):
         )
         return sorted(o.object_name for o in objects if not o.object_name.startswith(TMP_PREFIX))
 
-    def list_modified(self, bucket: str, prefix: str = "") -> list[tuple[str, datetime]]:
+    def list_modified(self, bucket: str, prefix: str = "") -> ModifiedKeys:
         objects = self._call(
             f"{bucket}/{prefix}", lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True))
         )

@@ -51,6 +51,7 @@ def _select_list(conn: psycopg.Connection, relation: sql.Composable, columns: li
     items = []
     for column, desc in zip(columns, cursor.description or [], strict=True):
         ident = sql.Identifier(column)
+        item: sql.Composable
         if desc.type_code == TIMESTAMPTZ_OID:
             item = sql.SQL("""to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS {}""").format(ident, ident)
         elif desc.type_code == TIMESTAMP_OID:
