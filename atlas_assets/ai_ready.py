@@ -3,8 +3,10 @@
 
 import dagster as dg
 
+from atlas_assets.failures import atlas_step
 from atlas_assets.gold import layer_key
 from atlas_assets.metadata import column_schema
+from atlas_assets.policies import layer_policies
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
 from atlas_core.feature_spec import FeatureSetSpec
@@ -36,11 +38,12 @@ def build_feature_set_asset(spec: FeatureSetSpec, code_version: str) -> dg.Asset
         ),
         code_version=code_version,
         kinds={"postgres", "parquet"},
-        pool="atlas_warehouse",
+        **layer_policies(Layer.AI_READY),
         owners=[f"team:{o}" for o in spec.owners] or None,
         metadata={"dagster/table_name": f"atlas_ai_ready.{spec.name}", "atlas/layer": "ai_ready",
                   "feature_set": spec.path},
     )
+    @atlas_step
     def _feature_set(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource
     ) -> dg.MaterializeResult:

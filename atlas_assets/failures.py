@@ -6,6 +6,7 @@ database error can quote a data value.
 """
 
 import functools
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,15 +30,33 @@ def safe_message(exc: BaseException) -> str:
 def atlas_step(fn: F) -> F:
     """Re-raise transient errors (Dagster retries them); turn others into a non-retryable ``dg.Failure``."""
 
+    def classify(exc: Exception) -> BaseException:
+        if isinstance(exc, dg.Failure) or is_transient(exc):
+            return exc
+        return dg.Failure(description=safe_message(exc), allow_retries=False)
+
+    if inspect.isgeneratorfunction(fn):  # assets that yield results and check results
+
+        @functools.wraps(fn)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:
+                error = classify(exc)
+                if error is exc:
+                    raise
+                raise error from None
+
+        return generator  # type: ignore[return-value]
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except dg.Failure:
-            raise
         except Exception as exc:
-            if is_transient(exc):
+            error = classify(exc)
+            if error is exc:
                 raise
-            raise dg.Failure(description=safe_message(exc), allow_retries=False) from None
+            raise error from None
 
     return wrapper  # type: ignore[return-value]

@@ -13,8 +13,10 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from atlas_assets.failures import atlas_step
 from atlas_assets.metadata import preview
 from atlas_assets.partitions import backfill_policy_for, partitions_for
+from atlas_assets.policies import layer_policies
 from atlas_assets.silver import silver_key
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
@@ -86,12 +88,13 @@ def build_gold_asset(
         backfill_policy=backfill_policy_for(partitions) if model.incremental else None,
         code_version=code_version,
         kinds={"postgres", "sql"},
-        pool="atlas_warehouse",
+        **layer_policies(Layer.GOLD),
         owners=[f"team:{o}" for o in model.header.owners] or None,
         check_specs=check_specs(model),
         output_required=False,
         metadata={"dagster/table_name": f"atlas_gold.{model.name}", "atlas/layer": "gold", "model": model.path},
     )
+    @atlas_step
     def _gold(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
         """Build, test and publish the model (its partition window) in one transaction."""
         wh = warehouse.client()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from atlas_assets.policies import check_policies
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
 from atlas_core.models import SqlModel
@@ -56,7 +57,7 @@ def build_pii_drift_check(contract: Contract) -> dg.AssetChecksDefinition:
         asset=_silver_key(contract.dataset),
         name=PII_DRIFT_CHECK,
         blocking=False,
-        pool="atlas_warehouse",
+        **check_policies(),
         description=(
             f"Fails ({severity.value}) when the latest PII report of `{contract.dataset}` detects PII in a "
             "column the contract neither declares (`pii: {entity: ...}`) nor opts out (`pii: false`)."

@@ -5,6 +5,7 @@ import dagster as dg
 from psycopg import sql
 
 from atlas_assets.bronze import bronze_key
+from atlas_assets.failures import atlas_step
 from atlas_assets.metadata import column_schema, preview
 from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
 from atlas_assets.pii import pii_hidden_columns, pii_metadata, pii_stage
@@ -12,6 +13,7 @@ from atlas_assets.policies import layer_policies
 from atlas_assets.quality_checks import QualityGate, quality_check_specs, referenced_datasets
 from atlas_core import layout
 from atlas_core.contracts import Contract
+from atlas_engine.profiling import null_counts
 from atlas_engine.silver import QualityGateFailed, build_silver
 from atlas_resources.resources import LakeResource, PiiResource, WarehouseResource
 
@@ -44,6 +46,7 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
         **layer_policies(layout.Layer.SILVER),
         metadata={"dagster/table_name": f"atlas_silver.{contract.dataset}", "atlas/layer": "silver"},
     )
+    @atlas_step
     def _silver(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource, pii: PiiResource
     ) -> dg.MaterializeResult:
@@ -66,6 +69,10 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": result.rows_silver,
                 "dagster/column_schema": column_schema(result.schema),
+                "null_counts": dg.MetadataValue.json(null_counts(
+                    wh, (layout.Layer.SILVER.schema, contract.dataset),
+                    [f.name for f in result.schema if not f.name.startswith("_atlas_")], where, (result.partitions,),
+                )),
                 "rows_in": result.rows_in,
                 "rows_quarantined": result.rows_quarantined,
                 "rule_failures": dg.MetadataValue.json(result.rule_failures),
