@@ -215,3 +215,18 @@ def test_circuit_breaker_opens_against_a_dead_s3_endpoint() -> None:
     finally:
         breakers.reset()
         breakers.configure(fail_max=5, reset_seconds=30)
+
+
+def test_landing_on_s3_moves_objects_server_side(warehouse_url: str, seaweed: object) -> None:
+    from tests.support.seaweed import SeaweedS3
+
+    assert isinstance(seaweed, SeaweedS3)
+    wh, lake = Warehouse(warehouse_url), S3Lake(seaweed.endpoint, seaweed.access_key, seaweed.secret_key)
+    lake.ensure_buckets([BUCKET])
+    lake.delete_prefix(BUCKET, "")
+    events = contract({"kind": "landing"})
+    lake.put_bytes(BUCKET, "landing/events/s3.csv", csv_text([(7, "2026-10-06T10:00:00Z", "buy", 2)]).encode())
+    record = ingest_landing_object(wh, lake, events, "landing/events/s3.csv")
+    assert (record.status, record.partition_keys) == ("accepted", ["2026-10-06"])
+    assert record.lake_uri == f"s3://{BUCKET}/{processed_key('events', record.sha256, 's3.csv')}"
+    assert lake.list(BUCKET, "landing/") == [] and lake.exists(BUCKET, processed_key("events", record.sha256, "s3.csv"))
