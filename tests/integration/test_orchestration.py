@@ -110,6 +110,8 @@ def test_failed_run_and_failed_checks_post_alerts(project: dict[str, str], recei
 
     run = atlas.instance.get_run_by_id(result.silver.run_id)
     assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+    # A failed blocking check is a data error: never retried.
+    assert not atlas.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY).records
     failure = atlas.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records[0]
     context = dg.build_run_status_sensor_context(
         sensor_name="atlas_run_failure_alerts", dagster_event=failure.event_log_entry.dagster_event,  # type: ignore[arg-type]
