@@ -1,4 +1,8 @@
-"""Validate OpenLineage events against the official 2-0-2 JSON Schemas in ../shared/openlineage-spec (no network)."""
+"""Validate OpenLineage events against the official 2-0-2 JSON Schemas (no network).
+
+The schemas are vendored unmodified in ``tests/resources/openlineage-spec`` (Apache-2.0, see its SOURCE.txt),
+copied from the shared spec directory so a bare clone can run the tests.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-SPEC_DIR = Path(os.environ.get("ATLAS_OPENLINEAGE_SPEC", Path(__file__).resolve().parents[3] / "shared" / "openlineage-spec"))
+SPEC_DIR = Path(os.environ.get("ATLAS_OPENLINEAGE_SPEC", Path(__file__).resolve().parents[1] / "resources" / "openlineage-spec"))
 
 
 @cache
