@@ -2,7 +2,9 @@
 
 Everything is read as text (bronze is a raw copy); types are applied later in silver. The reader
 handles a UTF-8 BOM, CRLF, quoted newlines and gzip; it caps field size, column count and the
-decompressed size so a hostile file cannot exhaust memory or disk.
+decompressed size so a hostile file cannot exhaust memory or disk. It refuses NUL bytes anywhere
+(PostgreSQL text cannot hold them) and a quoted field that is still open at the end of the file
+(pyarrow would silently let that one field swallow every following row).
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ READ_BLOCK_BYTES = 4 << 20
 ROW_NUMBER = "_atlas_row_number"
 RAW_LINE = "_atlas_raw_line"
 _QUOTED = re.compile(rb'"(?:[^"]|"")*"')
+# Appended after the last byte of the body as a record of its own: if the parser does not see it as
+# a lone (invalid) record, it was inside a quoted field that the file never closed.
+_END_MARK = "\u2063atlas-end-of-input\u2063"
 
 
 def sha256_file(path: Path) -> str:
@@ -94,6 +99,44 @@ def open_source(path: Path) -> io.BufferedReader:
             raise InputRejected(f"{path.name}: {kind}-compressed files are not supported; upload the CSV or a .gz")
     # A buffer as large as the header cap, so read_header's peek sees the whole header row.
     return io.BufferedReader(io.FileIO(path, "rb"), buffer_size=MAX_FIELD_BYTES)
+
+
+class _BodyStream(io.RawIOBase):
+    """The CSV body as pyarrow reads it: refuses NUL bytes, then ends with the end-of-input mark record."""
+
+    def __init__(self, source: io.BufferedReader, name: str, mark: bytes) -> None:
+        self._source = source
+        self._name = name
+        self._tail = b"\n" + mark
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = size if size > 0 else READ_BLOCK_BYTES
+        data = self._source.read(size)
+        if not data:
+            data, self._tail = self._tail[:size], self._tail[size:]
+            return data
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            raise InputRejected(
+                f"{self._name}: binary content (NUL byte at offset {self._offset + nul} of the text) - not a CSV file"
+            )
+        self._offset += len(data)
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _end_mark(delimiter: str, columns: int) -> str:
+    """One field when the header has several columns, two when it has one: an invalid record either way."""
+    mark = _END_MARK.replace(delimiter, "")
+    return mark if columns > 1 else f"{mark}{delimiter}{mark}"
 
 
 @dataclass
@@ -194,15 +237,21 @@ def iter_csv_batches(
         header = read_header(stream, name, delimiter)
         check_header(header, columns, name)
         malformed: list[tuple[int, str]] = []
+        mark = _end_mark(delimiter, len(header))
+        ended = False
 
         def on_invalid(row: pacsv.InvalidRow) -> str:
+            nonlocal ended
             text = (row.text or "")[:MAX_FIELD_BYTES]
-            malformed.append((row.number or -1, text))
+            if text == mark:
+                ended = True
+            else:
+                malformed.append((row.number or -1, text))
             return "skip"
 
         try:  # opening reads (and parses) the first block already
             reader = pacsv.open_csv(
-                stream,
+                _BodyStream(stream, name, mark.encode()),
                 read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, use_threads=False),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
@@ -236,6 +285,12 @@ def iter_csv_batches(
             if malformed or buffered_rows >= batch_rows:
                 yield from _emit(buffered, columns, stats, malformed)
                 buffered, buffered_rows = [], 0
+        if not ended:
+            last = stats.rows + buffered_rows + len(malformed)
+            raise InputRejected(
+                f"{name}: unterminated quoted field: a quote opened in the last record (data row {last}) "
+                f"is never closed, so that field would swallow the rest of the file"
+            )
         yield from _emit(buffered, columns, stats, malformed)
     except UnicodeDecodeError:
         raise InputRejected(f"{name}: not valid UTF-8 text") from None

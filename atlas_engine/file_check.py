@@ -27,6 +27,7 @@ from atlas_core.casting import cast_batch
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import Dimension, FileSource, Reference
 from atlas_core.csvio import CsvReadStats, iter_csv_batches
+from atlas_core.csvsafe import neutralised_sql
 from atlas_core.errors import InputRejected
 from atlas_core.quality.rules import ReferenceTarget, compile_rules, verdicts_query
 from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE, PartitionMapper
@@ -104,7 +105,10 @@ def _write_quarantine(wh: Warehouse, contract: Contract, raw: Table, verdicts: T
         "UNION ALL SELECT {cols}, r.{rno}, CASE WHEN r.{line} IS NOT NULL THEN {malformed} ELSE {unmappable} END "
         "FROM {raw} r WHERE r.{part} IS NULL) AS q ORDER BY _rn"
     ).format(
-        outer=sql.SQL(", ").join(sql.Identifier(c) for c in [*contract.column_names, REASONS]),
+        outer=sql.SQL(", ").join(  # formulas neutralised for spreadsheets (atlas_core/csvsafe.py)
+            sql.SQL("{} AS {}").format(neutralised_sql(sql.Identifier(c)), sql.Identifier(c))
+            for c in [*contract.column_names, REASONS]
+        ),
         cols=cols, rules=sql.Identifier(layout.RULE_IDS), reasons=sql.Identifier(REASONS), raw=sql.Identifier(*raw),
         ver=sql.Identifier(*verdicts), iid=iid, rno=rno, part=part, ids=sql.Literal(quarantine_ids),
         line=sql.Identifier(layout.RAW_LINE), malformed=sql.Literal(RULE_MALFORMED),

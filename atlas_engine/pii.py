@@ -150,13 +150,11 @@ def record_report(wh: Warehouse, dataset: str, partition_keys: Sequence[str], ru
 
 def latest_report(wh: Warehouse, dataset: str, run_id: str | None = None) -> dict[str, Any] | None:
     """The newest report of ``dataset`` (of ``run_id`` when given)."""
-    where = "dataset = %s" + (" AND run_id = %s" if run_id else "")
-    params: tuple = (dataset, run_id) if run_id else (dataset,)
-    rows = wh.fetch_all(
-        "SELECT report_id, partition_key, run_id, columns, created_at FROM atlas_meta.pii_reports "  # noqa: S608
-        f"WHERE {where} ORDER BY created_at DESC, report_id DESC LIMIT 1",
-        params,
+    query = sql.SQL(
+        "SELECT report_id, partition_key, run_id, columns, created_at FROM atlas_meta.pii_reports "
+        "WHERE dataset = %s AND (%s::text IS NULL OR run_id = %s) ORDER BY created_at DESC, report_id DESC LIMIT 1"
     )
+    rows = wh.fetch_all(query, (dataset, run_id, run_id))
     if not rows:
         return None
     report_id, partition_key, run, columns, created_at = rows[0]

@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import FileSource, LandingSource
+from atlas_core.csvsafe import neutralise_array
 from atlas_core.errors import InputRejected
 from atlas_core.pii.analysis import TextAnalyzer
 from atlas_core.pii.classify import ColumnInput, infer_kind
@@ -124,7 +125,9 @@ def scan_csv(
     with pacsv.CSVWriter(str(tmp), schema, write_options=options) as writer:
         for batch in _batches(source, delimiter):
             result = transform(batch)
-            writer.write_batch(pa.RecordBatch.from_arrays([_text(c) for c in result.columns], schema=schema))
+            # formulas neutralised for spreadsheets (atlas_core/csvsafe.py)
+            writer.write_batch(pa.RecordBatch.from_arrays([neutralise_array(_text(c)) for c in result.columns],
+                                                          schema=schema))
             rows += batch.num_rows
     tmp.replace(out)
     return ScanResult(rows, time.perf_counter() - started, policy.report())
