@@ -23,6 +23,7 @@ from atlas_api.core.middleware import RequestContextMiddleware
 from atlas_api.core.problems import install_problem_handlers, problem_response
 from atlas_api.core.ratelimit import RateLimiter
 from atlas_api.core.services import Services
+from atlas_core import tracing
 from atlas_core.contracts import load_contracts
 from atlas_core.errors import AtlasError
 
@@ -63,6 +64,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tracing.configure_tracing("atlas-api")  # only when OTEL_EXPORTER_OTLP_ENDPOINT asks for it
         services = build_services(settings, metrics)
         await services.pool.open(wait=True, timeout=30)
         app.state.services = services
@@ -79,6 +81,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        # FastAPI's native spans record url.path/url.query (values, tokens): Atlas' middleware traces
+        # each request by route template instead (atlas_api/core/middleware.py).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
 

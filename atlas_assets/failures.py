@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import dagster as dg
 
+from atlas_assets.observability import observed_step
 from atlas_core.errors import AtlasError
 from atlas_core.transient import is_transient, one_line
 
@@ -27,8 +28,15 @@ def safe_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_QUOTED.sub('<redacted>', one_line(exc))}"
 
 
+def is_retryable(error: BaseException) -> bool:
+    return bool(getattr(error, "allow_retries", True)) if isinstance(error, dg.Failure) else is_transient(error)
+
+
 def atlas_step(fn: F) -> F:
-    """Re-raise transient errors (Dagster retries them); turn others into a non-retryable ``dg.Failure``."""
+    """Re-raise transient errors (Dagster retries them); turn others into a non-retryable ``dg.Failure``.
+
+    Each call is also observed (logs, span, ``atlas_meta.step_metrics``): see ``atlas_assets.observability``.
+    """
 
     def classify(exc: Exception) -> BaseException:
         if isinstance(exc, dg.Failure) or is_transient(exc):
@@ -39,24 +47,29 @@ def atlas_step(fn: F) -> F:
 
         @functools.wraps(fn)
         def generator(*args: Any, **kwargs: Any) -> Any:
-            try:
-                yield from fn(*args, **kwargs)
-            except Exception as exc:
-                error = classify(exc)
-                if error is exc:
-                    raise
-                raise error from None
+            with observed_step(args, kwargs) as step:
+                try:
+                    for item in fn(*args, **kwargs):
+                        yield step.saw(item)
+                except Exception as exc:
+                    error = classify(exc)
+                    step.fail(exc, safe_message(exc), retryable=is_retryable(error))
+                    if error is exc:
+                        raise
+                    raise error from None
 
         return generator  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:
-            error = classify(exc)
-            if error is exc:
-                raise
-            raise error from None
+        with observed_step(args, kwargs) as step:
+            try:
+                return step.saw(fn(*args, **kwargs))
+            except Exception as exc:
+                error = classify(exc)
+                step.fail(exc, safe_message(exc), retryable=is_retryable(error))
+                if error is exc:
+                    raise
+                raise error from None
 
     return wrapper  # type: ignore[return-value]

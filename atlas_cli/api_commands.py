@@ -59,8 +59,9 @@ def api_command(
     listen_port = port or settings.api_port
     print(f"Atlas API: http://{host}:{listen_port}  (docs: /docs, dashboard: /)", file=sys.stderr)
     # access_log=False: uvicorn's access log prints query strings (a WebSocket token); ours does not.
+    # log_config=None: uvicorn's own records go through Atlas' JSON handler (atlas_core.logs).
     uvicorn.run(create_app(settings), host=host, port=listen_port, access_log=False, log_level="warning",
-                proxy_headers=False, server_header=False)
+                proxy_headers=False, server_header=False, log_config=None)
 
 
 @users_app.command("create")

@@ -31,24 +31,32 @@ def crash_log_path() -> Path:
 def one_line_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except AtlasError as exc:
-            raise fail(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
-        except Exception as exc:  # the last line of defence: never show a traceback
-            where = ""
-            try:
-                path = crash_log_path()
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with open(path, "a", encoding="utf-8") as fh:
-                    fh.write(traceback.format_exc() + "\n")
-                where = f" (details in {path})"
-            except OSError:
-                pass
-            raise fail(f"unexpected {type(exc).__name__}{where}") from None
+        from atlas_cli.telemetry import command_scope
+
+        with command_scope(fn.__name__):
+            return _run(fn, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn``; every failure becomes one ``error:`` line and an exit code."""
+    try:
+        return fn(*args, **kwargs)
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except AtlasError as exc:
+        raise fail(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+    except Exception as exc:  # the last line of defence: never show a traceback
+        where = ""
+        try:
+            path = crash_log_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(traceback.format_exc() + "\n")
+            where = f" (details in {path})"
+        except OSError:
+            pass
+        raise fail(f"unexpected {type(exc).__name__}{where}") from None

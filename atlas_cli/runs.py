@@ -120,9 +120,30 @@ def execute(
     show_progress: bool = True,
     tags: dict[str, str] | None = None,
 ) -> RunOutcome:
-    job = defs.resolve_implicit_global_asset_job_def()
+    from atlas_cli.telemetry import run_scope
+
     run_id = str(uuid.uuid4())
-    tags = {"atlas/trigger": "cli", **(tags or {})}
+    with run_scope(run_id, [k.to_user_string() for k in keys], partition, partition_range) as traced:
+        outcome = _execute(instance, defs, keys, run_id=run_id, partition=partition, partition_range=partition_range,
+                           label=label, show_progress=show_progress, tags={**traced.tags, **(tags or {})})
+        traced.finished(outcome.run_id, outcome.success, outcome.materialized)
+        return outcome
+
+
+def _execute(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    keys: Sequence[dg.AssetKey],
+    *,
+    run_id: str,
+    partition: str | None,
+    partition_range: tuple[str, str] | None,
+    label: str,
+    show_progress: bool,
+    tags: dict[str, str],
+) -> RunOutcome:
+    job = defs.resolve_implicit_global_asset_job_def()
+    tags = {"atlas/trigger": "cli", **tags}
     if partition_range is not None:
         tags.update({RANGE_START: partition_range[0], RANGE_END: partition_range[1]})
     holder: dict[str, object] = {}

@@ -50,6 +50,7 @@ META_READERS = {
     "quality_results": ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_ml", "atlas_viewer"),
     "quality_check_results": ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_viewer"),
     "ingestions": ("atlas_admin", "atlas_engineer", "atlas_viewer"),
+    "step_metrics": ("atlas_admin", "atlas_engineer", "atlas_viewer"),
     "pii_reports": ("atlas_admin", "atlas_engineer"),
     "audit": ("atlas_admin",),
     "pii_audit": ("atlas_admin",),

@@ -1,4 +1,4 @@
-"""Request ids, JSON access logs and request metrics, as one pure ASGI middleware.
+"""Request ids, JSON access logs, request metrics and one OpenTelemetry span per request, as one pure ASGI middleware.
 
 The access log names the route template, never the query string (it can carry a WebSocket token),
 and identifies the caller by kind and id only (no usernames, tokens or data values).
@@ -12,10 +12,13 @@ import uuid
 from typing import Any
 
 import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atlas_api.core.metrics import ApiMetrics
+from atlas_core import tracing
 
 REQUEST_ID_HEADER = b"x-request-id"
 _SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
@@ -38,6 +41,24 @@ def _route_template(scope: Scope) -> str:
     actual = [s for s in str(scope.get("path", "")).split("/") if s]
     prefix = actual[: max(0, len(actual) - len(own))]
     return "/" + "/".join(prefix + own)
+
+
+def request_trace_parent(scope: Scope) -> otel_context.Context:
+    """The caller's ``traceparent`` when valid, else a new root (never the serving process' own span)."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []
+               if k in (b"traceparent", b"tracestate")}
+    return tracing.context_from_headers(headers) or otel_context.Context()
+
+
+def _end_span(span: trace.Span, method: str, route: str, status: int | None) -> None:
+    """Name the span by route template; attributes hold no query string, path values or body."""
+    span.update_name(f"{method} {route}")
+    span.set_attribute("http.route", route)
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(trace.Status(trace.StatusCode.ERROR))
+    span.end()
 
 
 class RequestContextMiddleware:
@@ -65,12 +86,21 @@ class RequestContextMiddleware:
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        method = scope.get("method", "WS")
+        span = tracing.tracer().start_span(
+            method, context=request_trace_parent(scope), kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": method, "atlas.request_id": request_id},
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
         try:
             await self.app(scope, receive, send_with_id)
+        except BaseException as exc:
+            span.set_attribute("error.type", type(exc).__name__)
+            raise
         finally:
             seconds = time.perf_counter() - started
             route = _route_template(scope)
-            method = scope.get("method", "WS")
+            _end_span(span, method, route, status["code"] if scope["type"] == "http" else None)
             if scope["type"] == "http":
                 self.metrics.requests.labels(method, route, str(status["code"])).inc()
                 self.metrics.latency.labels(method, route).observe(seconds)
@@ -87,3 +117,4 @@ class RequestContextMiddleware:
                 client=client[0] if client else None,
             )
             structlog.contextvars.unbind_contextvars("request_id")
+            otel_context.detach(token)

@@ -13,6 +13,7 @@ from atlas_api.api.routes.runs import REQUEST_TAG, TRIGGERED_BY
 from atlas_api.core.problems import not_found
 from atlas_api.core.roles import EVERYONE, TRIGGER
 from atlas_api.models import BackfillAccepted, BackfillOut, BackfillRequest
+from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/backfills", tags=["backfills"])
 ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
@@ -32,7 +33,7 @@ async def launch_backfill(
     catalog = await services.catalog()
     assets = catalog.resolve(body.assets)
     partitions = catalog.partition_range(assets, body.partition_from, body.partition_to)
-    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id}
+    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
     title = f"atlas api: {', '.join(a.key for a in assets)[:80]} {partitions[0]}..{partitions[-1]}"
     async with services.pool.connection() as conn:
         try:

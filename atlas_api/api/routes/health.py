@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from atlas_api.api.deps import ServicesDep
+from atlas_api.core.pipeline_metrics import pipeline_metrics_text
 from atlas_api.models import Health, Readiness
 
 router = APIRouter(tags=["health"])
@@ -47,5 +48,6 @@ async def ready(services: ServicesDep) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics of this API process."""
-    return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics of this API process, and of the pipeline (read from the warehouse's bookkeeping)."""
+    pipeline = await pipeline_metrics_text(services.pool)
+    return Response(generate_latest(services.metrics.registry) + pipeline, media_type=CONTENT_TYPE_LATEST)

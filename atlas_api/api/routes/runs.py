@@ -12,6 +12,7 @@ from atlas_api.api.deps import Principal, ServicesDep, client_of, rate_limited, 
 from atlas_api.core.problems import not_found, unprocessable
 from atlas_api.core.roles import EVERYONE, TRIGGER
 from atlas_api.models import RunAccepted, RunList, RunOut, RunRequest
+from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
@@ -67,7 +68,7 @@ async def launch_run(body: RunRequest, principal: TriggerDep, services: Services
     """Launch a run of the given assets (one partition, when given). Keys are validated before launching."""
     catalog = await services.catalog()
     assets = catalog.resolve(body.assets)
-    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id}
+    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
     if body.partition is not None:
         catalog.validate_partition(assets, body.partition)
         tags["dagster/partition"] = body.partition
