@@ -84,6 +84,9 @@ class SafeTransform:
     def output_schema(self, schema: pa.Schema) -> pa.Schema:
         return self.inner.output_schema(schema)
 
+    def passes_through(self) -> bool:
+        return self.inner.passes_through()
+
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         try:
             return self.inner(batch)

@@ -61,6 +61,10 @@ class PiiTransform:
         self.rows += batch.num_rows
         return pa.RecordBatch.from_arrays(columns, schema=self.output_schema(batch.schema))
 
+    def passes_through(self) -> bool:
+        """True when the policy rewrites no column: every batch would come back unchanged."""
+        return not self.policy.anonymized_columns
+
     # -- free text ------------------------------------------------------------------------------------
     def _known_values(self, batch: pa.RecordBatch) -> list[list[tuple[str, str]]] | None:
         """Per row, the (entity, value) pairs of its structured PII columns (to find them in free text)."""

@@ -1,0 +1,96 @@
+"""Silver publishes the same rows whether they stay inside PostgreSQL or stream through a transform.
+
+A transform that declares ``passes_through()`` (no PII to rewrite) is published with one
+``INSERT ... SELECT``; any other transform streams the passing rows out of staging and back in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from atlas_core.pii.classify import ColumnDecision
+from atlas_core.pii.keys import KeyRing, PiiKey
+from atlas_core.pii.policy import PiiPolicy
+from atlas_core.pii.strategies import Anonymizer
+from atlas_core.pii.transform import PiiTransform
+from atlas_engine.bronze import ingest_file
+from atlas_engine.pii import SafeTransform
+from atlas_engine.silver import IdentityTransform, build_silver, passes_through
+from atlas_resources.lake import LocalLake
+from atlas_resources.warehouse import Warehouse
+from tests.integration.quality_support import contract_for, write_csv
+
+COLUMNS = [
+    {"name": "id", "type": "integer", "required": True, "unique": True},
+    {"name": "day", "type": "timestamp", "required": True},
+    {"name": "amount", "type": "float", "min": 0},
+    {"name": "ok", "type": "boolean"},
+    {"name": "label", "allowed_values": ["a", "b", "c"]},
+]
+ROWS = [
+    [1, "2026-10-01T01:00:00Z", "1.5", "true", "a"],
+    [2, "2026-10-01T02:30:00.123456Z", "0.1", "f", "b"],
+    [3, "2026-10-02 23:59:59", "-4", "yes", "a"],         # negative amount: quarantined
+    [3, "2026-10-02T10:00:00Z", "7e2", "", "c"],          # duplicate id: quarantined
+    [4, "2026-10-02T11:00:00+02:00", "abc", "n", "b"],    # cast error: quarantined
+    [5, "2026-10-03T00:00:00Z", "", "", 'quote "x", comma'],  # not an allowed value: quarantined
+    [6, "2026-10-03T12:00:00Z", "12345678.25", "0", ""],
+    [7, "2026-10-03T13:00:00Z", "0.30000000000000004", "1", "c"],
+]
+DAYS = ["2026-10-01", "2026-10-02", "2026-10-03"]
+
+
+class StreamedIdentity:
+    """An identity transform that does not declare it: rows take the streaming path."""
+
+    def output_schema(self, schema: pa.Schema) -> pa.Schema:
+        return schema
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch
+
+
+def _snapshot(wh: Warehouse) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    silver = wh.fetch_all("SELECT * FROM atlas_silver.pub ORDER BY _atlas_partition, _atlas_row_number")
+    quarantine = wh.fetch_all("SELECT _atlas_row_number, _atlas_partition, _atlas_rule_ids FROM atlas_quarantine.pub "
+                              "ORDER BY 1")
+    counts = wh.fetch_all("SELECT rows_bronze, rows_silver, rows_quarantined FROM atlas_meta.ingestions")
+    return silver, quarantine, counts
+
+
+def test_server_side_and_streamed_publish_write_identical_silver(warehouse_url: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "pub.csv", [c["name"] for c in COLUMNS], ROWS)
+    contract = contract_for("pub", path, COLUMNS, primary_key=["id"],
+                            partitioning={"column": "day", "start": "2026-10-01", "end": "2026-10-31"})
+    wh = Warehouse(warehouse_url)
+    ingest_file(wh, LocalLake(tmp_path / "lake"), contract, path)
+
+    first = build_silver(wh, None, contract, DAYS, run_id="server-side", transform=IdentityTransform())
+    server_side = _snapshot(wh)
+    second = build_silver(wh, None, contract, DAYS, run_id="streamed", transform=StreamedIdentity())
+    streamed = _snapshot(wh)
+
+    assert (first.rows_silver, first.rows_quarantined) == (second.rows_silver, second.rows_quarantined) == (4, 4)
+    assert server_side == streamed
+    assert [r[0] for r in server_side[0]] == [1, 2, 6, 7]  # ordered by partition, then row
+    assert server_side[2] == [(8, 4, 4)]
+
+
+def test_only_transforms_declaring_it_pass_rows_through() -> None:
+    typed = pa.schema([pa.field("email", pa.string()), pa.field("n", pa.int64())])
+    keys = KeyRing(PiiKey("k1", b"benchmark-test-secret-0123456789"))
+
+    def pii(strategy: str | None) -> SafeTransform:
+        decisions = {
+            "email": ColumnDecision("email", "EMAIL_ADDRESS" if strategy else None, 0.9, strategy),  # type: ignore[arg-type]
+            "n": ColumnDecision("n", None, 0.0, None),
+        }
+        return SafeTransform(PiiTransform(PiiPolicy(decisions), Anonymizer(keys), None), "d")
+
+    assert passes_through(IdentityTransform(), typed)
+    assert not passes_through(StreamedIdentity(), typed)
+    assert passes_through(pii(None), typed)       # nothing classified as PII
+    assert passes_through(pii("keep"), typed)     # PII kept as is (declared so in the contract)
+    assert not passes_through(pii("hash"), typed)
