@@ -202,17 +202,23 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
+def _shown(column: str) -> str:
+    """A column name for an error message; non-ASCII escaped so a homoglyph ("nаme", Cyrillic а) is visible."""
+    shown = column if len(column) <= 60 else column[:57] + "..."
+    return repr(shown) if shown.isascii() else ascii(shown)
+
+
 def check_header(header: list[str], expected: list[str], name: str) -> None:
     seen: set[str] = set()
     duplicates = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
     if duplicates:
-        raise InputRejected(f"{name}: duplicate column name(s) in header: {', '.join(map(repr, duplicates[:5]))}")
+        raise InputRejected(f"{name}: duplicate column name(s) in header: {', '.join(map(_shown, duplicates[:5]))}")
     missing = [c for c in expected if c not in header]
     if missing:
         extra = [h for h in header if h not in expected]
-        hint = f"; unexpected: {', '.join(map(repr, extra[:5]))}" if extra else ""
+        hint = f"; unexpected: {', '.join(map(_shown, extra[:5]))}" if extra else ""
         raise InputRejected(
-            f"{name}: missing column(s) {', '.join(map(repr, missing[:10]))}{hint}"
+            f"{name}: missing column(s) {', '.join(map(_shown, missing[:10]))}{hint}"
         )
 
 
@@ -234,8 +240,14 @@ def iter_csv_batches(
     name = path.name
     stream = open_source(path)
     try:
-        header = read_header(stream, name, delimiter)
-        check_header(header, columns, name)
+        try:
+            header = read_header(stream, name, delimiter)
+            check_header(header, columns, name)
+        except InputRejected:
+            start = stream.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+            if start in (b"[", b"{"):
+                raise InputRejected(f"{name}: looks like JSON, not CSV (starts with {start.decode()!r})") from None
+            raise
         malformed: list[tuple[int, str]] = []
         mark = _end_mark(delimiter, len(header))
         ended = False

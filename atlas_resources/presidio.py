@@ -173,6 +173,32 @@ def default_recognizers_path(project_dir: Path) -> Path:
     return project_dir / "pii" / "recognizers.yml"
 
 
+class LazyPresidioEngine:
+    """The shared engine, loaded on the first analysis: a load whose columns are all decided without
+    looking at values (declared in the contract, typed, opted out) never pays for spaCy (~2 s, ~230 MB)."""
+
+    def __init__(self, recognizers_file: str | None, n_process: int = 1, batch_size: int = 256) -> None:
+        self._args = (recognizers_file, n_process, batch_size)
+        specs = load_recognizers(Path(recognizers_file)) if recognizers_file else []
+        self._entities = list(dict.fromkeys([*DEFAULT_ENTITIES, *(s.entity for s in specs)]))
+        self._custom_strategies = {s.entity: s.strategy for s in specs if s.strategy}
+
+    @property
+    def entities(self) -> list[str]:
+        return list(self._entities)
+
+    @property
+    def custom_strategies(self) -> dict[str, str]:
+        return dict(self._custom_strategies)
+
+    @property
+    def loaded(self) -> PresidioEngine:
+        return shared_engine(*self._args)
+
+    def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
+        return self.loaded.analyze_texts(texts, entities)
+
+
 @lru_cache(maxsize=4)
 def shared_engine(recognizers_file: str | None, n_process: int = 1, batch_size: int = 256) -> PresidioEngine:
     """One engine per process and configuration (loading spaCy + Presidio takes seconds)."""

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from atlas_core.pii.keys import KeyRing, build_keyring
 from atlas_resources.lake import Lake, LocalLake, S3Lake
-from atlas_resources.presidio import PresidioEngine, shared_engine
+from atlas_resources.presidio import LazyPresidioEngine
 from atlas_resources.warehouse import Warehouse
 
 
@@ -79,8 +79,8 @@ class PiiResource(dg.ConfigurableResource):
     def keyring(self) -> KeyRing:
         return build_keyring(self.key, self.key_id, self.retired_keys, environment=self.environment)
 
-    def engine(self) -> PresidioEngine:
-        return shared_engine(self.recognizers_file, self.n_process, self.batch_size)
+    def engine(self) -> LazyPresidioEngine:
+        return LazyPresidioEngine(self.recognizers_file, self.n_process, self.batch_size)
 
 
 class AlertsResource(dg.ConfigurableResource):
