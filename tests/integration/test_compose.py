@@ -28,6 +28,7 @@ SECRETS = {
     "REDIS_PASSWORD": "redis-secret-1",
     "ATLAS_JWT_SECRET": "jwt-secret-1",
     "ATLAS_PII_KEY": "pii-key-1",
+    "MINIO_KMS_SECRET_KEY": "bXktbGFrZS1rZXktMzItYnl0ZXMtbG9uZy0wMDAwMDA=",  # base64 of 32 bytes
 }
 ONE_SHOT = {"minio-init", "atlas-migrate"}
 DATA_STORES = {"postgres", "minio", "redis"}
@@ -140,8 +141,30 @@ def test_no_password_is_hard_coded() -> None:
         assert f"${{{variable}:?" in text, f"{variable} is not required"
 
 
-@pytest.mark.parametrize("missing", ["POSTGRES_PASSWORD", "ATLAS_JWT_SECRET", "ATLAS_PII_KEY", "MINIO_ROOT_PASSWORD"])
+@pytest.mark.parametrize("missing", ["POSTGRES_PASSWORD", "ATLAS_JWT_SECRET", "ATLAS_PII_KEY", "MINIO_ROOT_PASSWORD",
+                                     "MINIO_KMS_SECRET_KEY"])
 def test_missing_secret_makes_config_fail(missing: str) -> None:
     result = run_config({missing: None})
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_the_lake_is_encrypted_at_rest_with_a_kms_key(rendered: dict) -> None:
+    import base64
+
+    from atlas_resources.lake import BUCKETS
+
+    minio = rendered["services"]["minio"]["environment"]
+    name, _, key = minio["MINIO_KMS_SECRET_KEY"].partition(":")
+    assert name == "atlas-lake-key" and key == SECRETS["MINIO_KMS_SECRET_KEY"]
+    assert len(base64.b64decode(key)) == 32
+    assert "MINIO_KMS_AUTO_ENCRYPTION" not in minio  # deprecated by MinIO: bucket default encryption instead
+    for name, service in rendered["services"].items():
+        if name != "minio":
+            assert "MINIO_KMS_SECRET_KEY" not in service.get("environment", {}), f"{name} gets the lake key"
+    script = " ".join(rendered["services"]["minio-init"]["command"])
+    loop = script.split("for bucket in ", 1)[1].split(";", 1)[0].split()
+    assert sorted(loop) == sorted(BUCKETS)
+    body = script.split("do", 1)[1].split("done", 1)[0]
+    assert 'mc mb --ignore-existing "atlas/$$bucket"' in body  # $$: compose escapes a literal $
+    assert 'mc encrypt set sse-kms atlas-lake-key "atlas/$$bucket"' in body
