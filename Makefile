@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MYPY_TARGETS := atlas_core atlas_engine atlas_resources atlas_assets atlas_cli atlas_api
 
-.PHONY: install chromium demo test lint up lock samples clean
+.PHONY: install chromium demo test lint up lock samples clean audit
 
 install: $(STAMP) chromium
 
@@ -31,6 +31,11 @@ lint: install
 
 up: install
 	$(BIN)/atlas up
+
+# Known vulnerabilities of the locked dependencies (needs PyPI's JSON API; --strict: a package that could
+# not be audited is a failure, never a silent pass). Findings and decisions: docs/security-audit.md.
+audit: install
+	$(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip -s pypi --strict
 
 # Regenerate the lock file from the current environment after changing a pin in pyproject.toml.
 lock: install
