@@ -5,7 +5,9 @@ Every publish is one transaction: a reader sees the old partition/table or the n
 
 from __future__ import annotations
 
-import itertools
+import contextvars
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -18,6 +20,8 @@ from atlas_resources import breakers, pgurl
 from atlas_resources.arrowpg import ChunkReader, column_definitions, column_list, csv_reader_for, encode_csv
 
 Table = tuple[str, str]
+ENCODE_AHEAD = 2  # encoded batches waiting for COPY: bounds the memory the overlap costs
+_END = object()
 
 
 def ident(table: Table) -> sql.Identifier:
@@ -123,11 +127,14 @@ class Warehouse:
             ident(table), column_list(first.schema.names)
         )
         rows = 0
-        with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-            for batch in itertools.chain([first], iterator):
-                if batch.num_rows:
-                    copy.write(encode_csv(batch))
-                    rows += batch.num_rows
+        encoded = EncodeAhead(_chain(first, iterator))
+        try:
+            with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+                for data, n in encoded:
+                    copy.write(data)
+                    rows += n
+        finally:
+            encoded.close()
         return rows
 
     @staticmethod
@@ -167,3 +174,58 @@ class Warehouse:
                 sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), sql.Identifier(table[1]))
             )
             return rows
+
+
+def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield first
+    yield from rest  # closing this generator closes ``rest`` too
+
+
+class EncodeAhead:
+    """Produce the batches and their COPY encoding on a worker thread, at most ``ENCODE_AHEAD`` ahead.
+
+    Arrow releases the GIL while it parses, casts and encodes, and libpq while it waits for the
+    server: the next batches are prepared while PostgreSQL loads the current one, instead of the two
+    taking turns. The producer runs in a copy of the caller's context (log correlation ids); its
+    exceptions are raised in the consumer; closing stops it and closes the source iterator.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=ENCODE_AHEAD)
+        self._stop = threading.Event()
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._produce, batches),
+                                        name="atlas-copy-encode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self, batches: Iterator[pa.RecordBatch]) -> None:
+        try:
+            for batch in batches:
+                if batch.num_rows and not self._put((encode_csv(batch), batch.num_rows)):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            self._put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        while (item := self._queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
