@@ -16,6 +16,7 @@ from atlas_assets.pii import pii_definitions
 from atlas_assets.quality_checks import check_references
 from atlas_assets.silver import silver_definitions
 from atlas_core.contracts import load_contracts
+from atlas_core.credentials import refuse_default_credentials
 from atlas_core.feature_spec import load_feature_sets
 from atlas_core.models import load_models
 from atlas_core.pii.keys import keyring_from_settings
@@ -87,6 +88,7 @@ def pii_resource(settings: AtlasSettings) -> PiiResource:
 
 
 def build_definitions(settings: AtlasSettings) -> dg.Definitions:
+    refuse_default_credentials(settings)  # production: no minioadmin / "postgres" passwords (docs/security.md)
     contracts = load_contracts(settings.resolved_contracts_dir())
     check_references(contracts)
     models = load_models(settings.resolved_models_dir())

@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from atlas_core.credentials import refuse_default_credentials
 from atlas_core.errors import ServiceUnavailable
 from atlas_core.settings import AtlasSettings
 from atlas_resources import pgurl
@@ -96,6 +97,7 @@ def install_dagster_home(dagster_home: Path, project_dir: Path) -> None:
 
 def prepare_runtime(settings: AtlasSettings, *, export: bool = True) -> Runtime:
     """Start or reach every service, create databases and schemas, and export the environment."""
+    refuse_default_credentials(settings)
     home = settings.resolved_home()
     home.mkdir(parents=True, exist_ok=True)
     embedded = not settings.postgres_url
