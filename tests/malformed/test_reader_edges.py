@@ -14,6 +14,7 @@ from atlas_core import csvio
 from atlas_core.csvio import CsvReadStats, iter_csv_batches
 from atlas_core.csvsafe import is_formula, neutralise, neutralise_array, neutralised_sql
 from atlas_core.errors import InputRejected
+from tests.malformed import corpus
 
 COLUMNS = ["id", "name"]
 
@@ -100,3 +101,22 @@ def test_arrow_and_postgres_neutralise_exactly_like_python(pg_server: str) -> No
         query = sql.SQL("SELECT {} FROM unnest(%s::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n").format(
             neutralised_sql(sql.Identifier("v")))
         assert [r[0] for r in conn.execute(query, (values,)).fetchall()] == expected
+
+
+ALL_FILES = [*corpus.ACCEPTED, *corpus.REJECTED, *corpus.READER_ONLY]
+
+
+@pytest.mark.parametrize("case", ALL_FILES, ids=[c.name for c in ALL_FILES])
+def test_the_reader_decides_every_corpus_file_in_process(case: corpus.Case, tmp_path: Path) -> None:
+    """The CLI corpus's files (and the reader-only ones) straight through the reader: milliseconds each."""
+    path = tmp_path / f"{case.name}{case.suffix}"
+    path.write_bytes(case.build("2026-03-01", 7_000_000))
+    stats = CsvReadStats()
+    if case.status == "rejected" and case.error != "header only, no data rows":
+        with pytest.raises(InputRejected) as excinfo:
+            list(iter_csv_batches(path, corpus.COLUMNS, stats=stats))
+        assert case.error in str(excinfo.value) and "\n" not in str(excinfo.value)
+        return
+    rows = sum(b.num_rows for b in iter_csv_batches(path, corpus.COLUMNS, stats=stats))
+    assert rows == stats.rows == case.bronze  # header only: zero rows, which bronze rejects
+    assert stats.malformed_rows == (case.quarantined if "row.malformed" in case.quarantine_rules else 0)
