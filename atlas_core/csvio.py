@@ -114,7 +114,10 @@ class _BodyStream(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        size = size if size > 0 else READ_BLOCK_BYTES
+        if size is None or size < 0:  # read everything (pyarrow asks for sized blocks; this is for other callers)
+            return b"".join(iter(lambda: self.read(READ_BLOCK_BYTES), b""))
+        if size == 0:
+            return b""
         data = self._source.read(size)
         if not data:
             data, self._tail = self._tail[:size], self._tail[size:]
