@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ATLAS = Path(sys.executable).parent / "atlas"
+PEAK_RSS = Path(__file__).resolve().parents[1] / "support" / "peak_rss.py"
 
 
 @dataclass
@@ -34,12 +36,13 @@ class CliRun:
 
 
 def run_atlas(args: list[str], env: dict[str, str], cwd: Path, limit: float) -> CliRun:
-    """``atlas *args``; killed (process group) after ``limit`` seconds. Peak RSS is the child's own
-    (``ru_maxrss`` of its ``wait4``; it also covers descendants it waited for)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """``atlas *args``; killed (process group) after ``limit`` seconds. Peak RSS is the CLI's own, measured
+    by ``tests/support/peak_rss.py`` (a ``wait4`` from a tiny parent, so this process's size does not leak in)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss:
         started = time.monotonic()
-        process = subprocess.Popen([str(ATLAS), *args], stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                   env=env, cwd=cwd, start_new_session=True)
+        process = subprocess.Popen([sys.executable, str(PEAK_RSS), rss.name, str(ATLAS), *args], stdout=out,
+                                   stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
         expired = threading.Event()
 
         def kill() -> None:
@@ -49,12 +52,14 @@ def run_atlas(args: list[str], env: dict[str, str], cwd: Path, limit: float) -> 
         timer = threading.Timer(limit, kill)
         timer.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
+            _, status, _ = os.wait4(process.pid, 0)
         finally:
             timer.cancel()
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
         seconds = time.monotonic() - started
         out.seek(0)
         err.seek(0)
+        text = rss.read()
+        peak_kib = json.loads(text)["max_rss_kib"] if text else 0
         return CliRun(args, process.returncode, out.read().decode("utf-8", "replace"),
-                      err.read().decode("utf-8", "replace"), seconds, usage.ru_maxrss / 1024, expired.is_set())
+                      err.read().decode("utf-8", "replace"), seconds, peak_kib / 1024, expired.is_set())
