@@ -7,7 +7,7 @@ MYPY_TARGETS := atlas_core atlas_engine atlas_resources atlas_assets atlas_cli a
 
 .PHONY: install chromium demo test lint up lock samples clean audit
 
-install: $(STAMP) chromium
+install: $(STAMP)
 
 # Headless Chromium for the dashboard browser test (Debian package; Playwright drives it, never downloads one).
 chromium:
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements.lock
 demo: install
 	$(BIN)/atlas demo
 
-test: install lint
+test: install chromium lint
 	$(BIN)/pytest -q
 
 lint: install

@@ -26,6 +26,7 @@ class RunOutcome:
     failures: list[str] = field(default_factory=list)
     materialized: int = 0
     lineage_events: int = 0
+    checks: list[dict[str, object]] = field(default_factory=list)
 
 
 def resolve_selection(defs: dg.Definitions, selection: str) -> list[dg.AssetKey]:
@@ -186,8 +187,26 @@ def _execute(
     lineage = emit_lineage_after_run(instance, defs, run_id)  # bounded, never raises
     return RunOutcome(
         run_id, result.success, seconds, failure_reasons(result), len(result.get_asset_materialization_events()),
-        lineage,
+        lineage, check_outcomes(result),
     )
+
+
+def check_outcomes(result: dg.ExecuteInProcessResult | WorkerRunResult) -> list[dict[str, object]]:
+    """One entry per asset check evaluation of the run (per partition when the check is partitioned)."""
+    evaluations = [
+        e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    return [
+        {
+            "asset": evaluation.asset_key.to_user_string(),
+            "check": evaluation.check_name,
+            "passed": evaluation.passed,
+            "severity": evaluation.severity.value,
+            "partition": evaluation.partition,
+        }
+        for evaluation in evaluations
+        if isinstance(evaluation, dg.AssetCheckEvaluation)
+    ]
 
 
 def _steps_done(instance: dg.DagsterInstance, run_id: str) -> int:

@@ -41,6 +41,11 @@ def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None
     first = run_demo(show_progress=False, console=Console(quiet=True))
     url = atlas_env["ATLAS_POSTGRES_URL"]
     assert first["success"]
+    checks = first["checks"]
+    assert checks["evaluations"] == checks["passed"] > 0 and checks["failed"] == []
+    assert set(checks["by_asset"]["silver/orders"]) == {
+        "completeness", "validity", "consistency", "accuracy", "timeliness", "uniqueness", "pii_drift"}
+    assert checks["by_asset"]["silver/orders"]["validity"]["passed"] >= 30  # the range, and each partition
     assert {layer: set(tables) for layer, tables in first["layers"].items()} == EXPECTED_TABLES
     for layer, tables in first["layers"].items():
         for table, rows in tables.items():
