@@ -21,6 +21,7 @@ from atlas_core.feature_spec import load_feature_sets
 from atlas_core.models import load_models
 from atlas_core.pii.keys import keyring_from_settings
 from atlas_core.settings import AtlasSettings, get_settings
+from atlas_resources import breakers
 from atlas_resources.resources import (
     AlertsResource,
     LakeResource,
@@ -88,6 +89,7 @@ def pii_resource(settings: AtlasSettings) -> PiiResource:
 
 
 def build_definitions(settings: AtlasSettings) -> dg.Definitions:
+    breakers.configure(settings.breaker_fail_max, settings.breaker_reset_seconds)  # this process's breakers
     refuse_default_credentials(settings)  # production: no minioadmin / "postgres" passwords (docs/security.md)
     contracts = load_contracts(settings.resolved_contracts_dir())
     check_references(contracts)

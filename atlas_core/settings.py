@@ -53,7 +53,11 @@ class AtlasSettings(BaseSettings):
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     celery_backend_url: str = "redis://127.0.0.1:6379/1"
     breaker_fail_max: int = Field(default=5, ge=1, description="Consecutive failures that open a circuit breaker")
-    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    breaker_reset_seconds: float = Field(
+        default=5.0, gt=0,
+        description="How long an open breaker fails calls before letting a trial call through; shorter than "
+                    "the step retry delays, so a retry reaches a dependency that came back",
+    )
     retention_cron: str = "30 3 * * *"
     retention_bronze_days: int = Field(default=90, ge=1)
     retention_silver_days: int = Field(default=365, ge=1)

@@ -162,11 +162,7 @@ def ingest_file(
     sha = sha256 or sha256_file(path)
     known = _lookup_accepted(wh, dataset, sha)
     if known is not None:
-        if record_duplicate:
-            return record_outcome(wh, dataset, name, sha, "duplicate", f"same content as ingestion {known.ingestion_id}",
-                                  str(contract.schema_version), source_system, known.lake_uri, run_id)
-        known.status = "duplicate"
-        return known
+        return _duplicate(wh, contract, name, known, source_system, run_id, record_duplicate)
 
     lake.ensure_buckets([layout.Layer.BRONZE.bucket])
     bucket = layout.Layer.BRONZE.bucket
@@ -180,20 +176,40 @@ def ingest_file(
         if partition_key is not None and not PartitionMapper(contract).in_range(partition_key):
             raise InputRejected(f"{name}: partition {partition_key} (from the file name) is outside the contract's range")
         mapper = PartitionMapper(contract, partition_key)
-        return _load(wh, lake, contract, path, sha, raw, source_system, run_id, batch_rows, mapper, before_commit)
+        loaded = _load(wh, lake, contract, path, sha, raw, source_system, run_id, batch_rows, mapper, before_commit)
     except InputRejected as exc:
         rejected = layout.rejected_key(dataset, sha, name)
         lake.move(bucket, raw, rejected)
         record_outcome(wh, dataset, name, sha, "rejected", str(exc), str(contract.schema_version), source_system,
                        lake.uri(bucket, rejected), run_id)
         raise
+    if loaded is not None:
+        return loaded
+    # The same content was accepted by a concurrent ingestion while this one waited for the lock.
+    known = _lookup_accepted(wh, dataset, sha)
+    assert known is not None
+    return _duplicate(wh, contract, name, known, source_system, run_id, record_duplicate)
+
+
+def _duplicate(
+    wh: Warehouse, contract: Contract, name: str, known: IngestionRecord, source_system: str, run_id: str | None,
+    record_duplicate: bool,
+) -> IngestionRecord:
+    """The outcome for content already accepted: recorded as its own ``duplicate`` row when asked."""
+    if record_duplicate:
+        return record_outcome(wh, contract.dataset, name, known.sha256, "duplicate",
+                              f"same content as ingestion {known.ingestion_id}", str(contract.schema_version),
+                              source_system, known.lake_uri, run_id)
+    known.status = "duplicate"
+    return known
 
 
 def _load(
     wh: Warehouse, lake: Lake, contract: Contract, path: Path, sha: str, raw_key: str,
     source_system: str, run_id: str | None, batch_rows: int, mapper: PartitionMapper,
     before_commit: BeforeCommit | None,
-) -> IngestionRecord:
+) -> IngestionRecord | None:
+    """Load the rows, or return None when the same content was accepted meanwhile (checked under the lock)."""
     dataset = contract.dataset
     with wh.transaction() as conn:
         # Serialise concurrent ingestions of the same content; the loser sees a duplicate.
@@ -207,10 +223,7 @@ def _load(
             if before_commit is not None:
                 before_commit(conn, record)
             return record
-    known = _lookup_accepted(wh, dataset, sha)
-    assert known is not None
-    known.status = "duplicate"
-    return known
+    return None
 
 
 def _copy_rows(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,8 +77,8 @@ def _stage(wh: Warehouse, contract: Contract, raw: Table, staging: Table) -> int
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     with wh.connect(autocommit=True) as conn:
         ensure_table(conn, *staging, staging_schema(contract))
-        with wh.connect() as reader:
-            batches = wh.stream(query, schema, conn=reader)
+        # closing(): a suspended COPY holds the reader's lock; left open when the load fails, it hangs the rollback.
+        with wh.connect() as reader, closing(wh.stream(query, schema, conn=reader)) as batches:
             return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough) for b in batches))
 
 

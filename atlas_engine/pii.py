@@ -19,13 +19,14 @@ from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.contracts import Contract, load_contracts
-from atlas_core.errors import AtlasError, InputRejected
+from atlas_core.errors import AtlasError, InputRejected, ServiceUnavailable
 from atlas_core.pii.analysis import TextAnalyzer
 from atlas_core.pii.classify import ColumnInput
 from atlas_core.pii.keys import KeyRing, keyring_from_settings
 from atlas_core.pii.policy import PiiPolicy, classify_columns
 from atlas_core.pii.strategies import Anonymizer, DecryptionError
 from atlas_core.pii.transform import PiiTransform
+from atlas_core.transient import is_transient
 from atlas_engine.pii_erasure import enforce_erasures
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
@@ -121,6 +122,8 @@ class PiiStage:
         except AtlasError:
             raise
         except Exception as exc:
+            if is_transient(exc):  # e.g. the connection lost while sampling: retried like any outage
+                raise ServiceUnavailable(f"{dataset}: PII classification interrupted ({type(exc).__name__})") from None
             raise PiiStageError(f"{dataset}: PII classification failed ({type(exc).__name__})") from None
         self.transform = PiiTransform(self.policy, Anonymizer(self.keys), self.analyzer)
         return SafeTransform(self.transform, dataset)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_core.quality.rules import RulePlan, compile_rules, verdicts_query
 from atlas_engine.quality import plan_for_load
+from atlas_engine.silver_guard import drop_quietly, exclusive_build
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
@@ -138,31 +140,30 @@ def build_silver(
     verdicts: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_v")
     bronze: Table = (layout.Layer.BRONZE.schema, dataset)
     where, params = partition_filter(keys)
-    try:
-        rows_in = _stage(wh, contract, bronze, staging, where, params)
-        with wh.connect(autocommit=True) as conn:
-            conn.execute(verdicts_query(plan, staging, verdicts))
-            failures = _rule_failures(conn, verdicts)
-        dims = _dimension_failures(wh, plan, verdicts)
-        fatal = {r.id: failures[r.id] for r in plan.rules if r.on_fail == "fail" and failures.get(r.id)}
-        if fatal:
-            listed = ", ".join(f"{rule} ({n} rows)" for rule, n in sorted(fatal.items()))
-            raise QualityGateFailed(f"{dataset}: blocking rule(s) failed, nothing published: {listed}")
-        if on_staged is not None:
-            on_staged(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
-        if transform_factory is not None:  # e.g. PII: classify from the staged rows, then transform
-            transform = transform_factory(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
-        quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
-        rows_silver, rows_quarantined, schema = _publish(
-            wh, contract, transform, staging, verdicts, bronze, keys, quarantine_ids, run_id
-        )
-    finally:
-        with wh.connect(autocommit=True) as conn:
-            for table in (staging, verdicts):
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*table)))
-    result = SilverResult(dataset, keys, rows_in, rows_silver, rows_quarantined, failures, dims, schema)
-    if lake is not None:
-        result.lake_objects = export_parquet(wh, lake, contract, schema, keys)
+    with exclusive_build(wh, dataset):  # one build of a dataset at a time; sweeps orphaned staging tables
+        try:
+            rows_in = _stage(wh, contract, bronze, staging, where, params)
+            with wh.connect(autocommit=True) as conn:
+                conn.execute(verdicts_query(plan, staging, verdicts))
+                failures = _rule_failures(conn, verdicts)
+            dims = _dimension_failures(wh, plan, verdicts)
+            fatal = {r.id: failures[r.id] for r in plan.rules if r.on_fail == "fail" and failures.get(r.id)}
+            if fatal:
+                listed = ", ".join(f"{rule} ({n} rows)" for rule, n in sorted(fatal.items()))
+                raise QualityGateFailed(f"{dataset}: blocking rule(s) failed, nothing published: {listed}")
+            if on_staged is not None:
+                on_staged(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
+            if transform_factory is not None:  # e.g. PII: classify from the staged rows, then transform
+                transform = transform_factory(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
+            quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
+            rows_silver, rows_quarantined, schema = _publish(
+                wh, contract, transform, staging, verdicts, bronze, keys, quarantine_ids, run_id
+            )
+        finally:
+            drop_quietly(wh, (staging, verdicts))
+        result = SilverResult(dataset, keys, rows_in, rows_silver, rows_quarantined, failures, dims, schema)
+        if lake is not None:
+            result.lake_objects = export_parquet(wh, lake, contract, schema, keys)
     return result
 
 
@@ -176,8 +177,9 @@ def _stage(
     with wh.connect(autocommit=True) as conn:
         ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
         ensure_table(conn, *staging, staging_schema(contract))
-        with wh.connect() as reader:
-            batches = wh.stream(query, source_schema, params, conn=reader)
+        # closing(): the stream is closed before its connection (a suspended COPY holds the connection's
+        # lock, so leaving it open when the load fails would hang the rollback forever).
+        with wh.connect() as reader, closing(wh.stream(query, source_schema, params, conn=reader)) as batches:
             return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough) for b in batches))
 
 
@@ -244,6 +246,8 @@ def _publish(
     )
     where, params = partition_filter(keys)
     with wh.transaction() as conn:
+        # Publishes of one dataset never interleave (two DELETE + load pairs would both commit their rows).
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"atlas-silver-publish:{dataset}",))
         ensure_table(conn, *silver, schema, index_on=[layout.PARTITION])
         ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
         conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*silver), where), params)
@@ -252,8 +256,7 @@ def _publish(
                 sql.Identifier(*silver), sql.SQL(", ").join(sql.Identifier(c) for c in [*typed_columns, *meta]), passing,
             ), (quarantine_ids,)).rowcount
         else:
-            with wh.connect() as reader:
-                batches: Iterator[pa.RecordBatch] = wh.stream(passing, stg_schema, (quarantine_ids,), conn=reader)
+            with wh.connect() as reader, closing(wh.stream(passing, stg_schema, (quarantine_ids,), conn=reader)) as batches:
                 rows_silver = Warehouse.copy_batches(conn, silver, _apply(transform, batches, typed_columns, meta))
         conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*quarantine), where), params)
         raw_cols = sql.SQL(", ").join(sql.Identifier("b", c) for c in typed_columns)

@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _breakers: dict[tuple[str, str], pybreaker.CircuitBreaker] = {}
-_config = {"fail_max": 5, "reset_seconds": 30.0}
+_config = {"fail_max": 5, "reset_seconds": 5.0}
 _opened_at: dict[str, datetime] = {}
 
 

@@ -17,7 +17,7 @@ from psycopg import sql
 from atlas_core.credentials import refuse_default_credentials
 from atlas_core.errors import ServiceUnavailable
 from atlas_core.settings import AtlasSettings
-from atlas_resources import pgurl
+from atlas_resources import breakers, pgurl
 from atlas_resources.migrations import apply_migrations
 
 WAREHOUSE_DB = "atlas"
@@ -97,6 +97,7 @@ def install_dagster_home(dagster_home: Path, project_dir: Path) -> None:
 
 def prepare_runtime(settings: AtlasSettings, *, export: bool = True) -> Runtime:
     """Start or reach every service, create databases and schemas, and export the environment."""
+    breakers.configure(settings.breaker_fail_max, settings.breaker_reset_seconds)
     refuse_default_credentials(settings)
     home = settings.resolved_home()
     home.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
@@ -92,8 +92,12 @@ class Warehouse:
         params: Sequence[object] | None = None,
         *,
         conn: psycopg.Connection | None = None,
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream the rows of ``query`` as Arrow batches (COPY TO STDOUT, parsed by pyarrow's CSV reader)."""
+    ) -> Generator[pa.RecordBatch, None, None]:
+        """Stream the rows of ``query`` as Arrow batches (COPY TO STDOUT, parsed by pyarrow's CSV reader).
+
+        With ``conn``, close the iterator before the connection (``contextlib.closing``): a suspended COPY
+        holds the connection's lock, so a rollback on it with the iterator still open waits forever.
+        """
         owned = conn is None
         connection = conn or self.connect()
         try:
