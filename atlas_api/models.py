@@ -180,6 +180,11 @@ class RunRequest(_Body):
     partition: Text | None = Field(default=None, max_length=100)
 
 
+class RunReexecution(_Body):
+    strategy: Literal["FROM_FAILURE", "ALL_STEPS"] = Field(
+        default="FROM_FAILURE", description="FROM_FAILURE: only the steps that failed or never ran; ALL_STEPS: all")
+
+
 class RunAccepted(BaseModel):
     run_id: str
 

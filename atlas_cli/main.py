@@ -40,11 +40,12 @@ def demo(
 @one_line_errors
 def up(
     host: Annotated[str, typer.Option(help="Interface the webserver (and API) listen on")] = "127.0.0.1",
+    api: Annotated[bool, typer.Option(help="Also serve the REST API (--no-api when it runs on its own, `atlas api`)")] = True,
 ) -> None:
     """Start services and the Dagster webserver + daemon in the foreground; Ctrl-C stops everything."""
     from atlas_cli.up import run_up
 
-    raise typer.Exit(run_up(host))
+    raise typer.Exit(run_up(host, with_api=api))
 
 
 @app.command()

@@ -32,14 +32,14 @@ def extra_processes(host: str) -> list[list[str]]:
              "--dagster-url", graphql]]
 
 
-def run_up(host: str) -> int:
+def run_up(host: str, with_api: bool = True) -> int:
     atlas = boot()
     console = Console()
     port = atlas.settings.webserver_port
     workspace = atlas.settings.project_dir / "workspace.yaml"
     commands = [
         [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)],
-        *extra_processes(host),
+        *(extra_processes(host) if with_api else []),
     ]
     children = [subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_child_preexec) for cmd in commands]
     console.print(f"Dagster webserver: http://{host}:{port}  (Ctrl-C to stop)")

@@ -88,6 +88,15 @@ query AtlasRunEvents($runId: ID!, $cursor: String) {
   }
 }"""
 
+REEXECUTE = """
+mutation AtlasReexecute($params: ReexecutionParams!) {
+  launchRunReexecution(reexecutionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on Error { message }
+  }
+}"""
+
 LAUNCH_BACKFILL = """
 mutation AtlasBackfill($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -201,6 +210,16 @@ class DagsterGateway:
             if "Error when connecting" in text:
                 raise ServiceUnavailable(f"Dagster GraphQL at {self.graphql_url} is unreachable") from None
             raise InputRejected(f"Dagster refused the run: {text.splitlines()[0][:300]}") from None
+
+    async def reexecute(self, run_id: str, strategy: str, tags: dict[str, str]) -> str:
+        """Launch a re-execution of a finished run (``FROM_FAILURE`` or ``ALL_STEPS``); returns the new run id."""
+        params = {"parentRunId": run_id, "strategy": strategy,
+                  "extraTags": [{"key": k, "value": v} for k, v in tags.items()]}
+        result = (await self.query(REEXECUTE, {"params": params}))["launchRunReexecution"]
+        if result["__typename"] != "LaunchRunSuccess":
+            message = str(result.get("message") or result["__typename"]).splitlines()[0]
+            raise InputRejected(f"Dagster refused the re-execution: {message[:300]}")
+        return str(result["run"]["runId"])
 
     async def launch_backfill(
         self, paths: Sequence[Sequence[str]], partitions: Sequence[str], tags: dict[str, str], title: str

@@ -38,6 +38,10 @@ def not_found(detail: str) -> Problem:
     return Problem(404, detail)
 
 
+def conflict(detail: str) -> Problem:
+    return Problem(409, detail)
+
+
 def unprocessable(detail: str, **extra: Any) -> Problem:
     return Problem(422, detail, **extra)
 

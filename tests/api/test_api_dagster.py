@@ -236,6 +236,7 @@ def _matrix_rows(stack: Stack) -> list[tuple[str, str, str, dict[str, Any], set[
         ("GET /quality", "GET", "/api/v1/quality/orders", {}, READERS, 200),
         ("GET /lineage", "GET", "/api/v1/lineage/orders", {}, READERS, 200),
         ("POST /runs", "POST", "/api/v1/runs", bad_run, ENGINEERS, 422),
+        ("POST /runs/{id}/reexecute", "POST", f"/api/v1/runs/{uuid.uuid4()}/reexecute", {"json": {}}, ENGINEERS, 404),
         ("POST /backfills", "POST", "/api/v1/backfills",
          {"json": {"assets": ["matrix/unknown"], "partition_from": "a", "partition_to": "b"}}, ENGINEERS, 422),
         ("POST /datasets/files", "POST", "/api/v1/datasets/orders/files",
@@ -270,7 +271,7 @@ def test_role_matrix_covers_every_row(stack: Stack, http: httpx.Client, accounts
             if expected == 403:
                 assert response.headers["content-type"].startswith("application/problem+json")
             seen.append((row, role))
-    assert len(seen) == 16 * 5
+    assert len(seen) == 17 * 5
 
 
 # -- reads --------------------------------------------------------------------------------------------------

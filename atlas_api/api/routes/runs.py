@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from atlas_api import crud
 from atlas_api.api.deps import Principal, ServicesDep, client_of, rate_limited, require
-from atlas_api.core.problems import not_found, unprocessable
+from atlas_api.core.dagster import TERMINAL_STATUSES
+from atlas_api.core.problems import conflict, not_found, unprocessable
 from atlas_api.core.roles import EVERYONE, TRIGGER
-from atlas_api.models import RunAccepted, RunList, RunOut, RunRequest
+from atlas_api.models import RunAccepted, RunList, RunOut, RunReexecution, RunRequest
 from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -96,3 +97,35 @@ async def launch_run(body: RunRequest, principal: TriggerDep, services: Services
                          request_id=request.state.request_id, client=client_of(request))
     services.metrics.triggers.labels("run").inc()
     return RunAccepted(run_id=run_id)
+
+
+@router.post(
+    "/{run_id}/reexecute", status_code=202, response_model=RunAccepted,
+    dependencies=[Depends(rate_limited("triggers"))],
+    responses={404: {"description": "Unknown run"}, 409: {"description": "The run has not finished"},
+               422: {"description": "Dagster refused the re-execution"}, 429: {"description": "Rate limited"}},
+)
+async def reexecute_run(
+    run_id: RunIdPath, body: RunReexecution, principal: TriggerDep, services: ServicesDep, request: Request
+) -> RunAccepted:
+    """Re-execute a finished run, by default from failure (the steps that failed or never ran), as the
+    Dagster UI's "Re-execute from failure" does. Asset steps are idempotent, so nothing is loaded twice."""
+    run = await services.dagster.run(run_id)
+    if run is None:
+        raise not_found(f"unknown run {run_id}")
+    if run["status"] not in TERMINAL_STATUSES:
+        raise conflict(f"run {run_id} is {run['status']}; only a finished run can be re-executed")
+    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
+    async with services.pool.connection() as conn:
+        try:
+            new_run = await services.dagster.reexecute(run_id, body.strategy, tags)
+        except Exception as exc:
+            await crud.audit(conn, "run.reexecute", "error", principal=principal.audit_name,
+                             role=principal.role.value, target=f"run:{run_id}", detail={"error": type(exc).__name__},
+                             request_id=request.state.request_id, client=client_of(request))
+            raise
+        await crud.audit(conn, "run.reexecute", "ok", principal=principal.audit_name, role=principal.role.value,
+                         target=f"run:{new_run}", detail={"parent": run_id, "strategy": body.strategy},
+                         request_id=request.state.request_id, client=client_of(request))
+    services.metrics.triggers.labels("reexecution").inc()
+    return RunAccepted(run_id=new_run)
