@@ -125,6 +125,19 @@ def _to_outcome(result: Any) -> SodaOutcome:
     )
 
 
+def soda_errors(session: Any) -> list[str]:
+    """Error messages Soda itself logged during ``session``.
+
+    Soda captures every record that reaches the root logger while its session is active, so a foreign
+    error logged in the same thread (seen: SQLAlchemy's pool failing to reset one of Dagster's storage
+    connections while the garbage collector finalized it) would otherwise reject a valid contract.
+    """
+    records = [*session.session_log_records,
+               *(r for result in session.contract_verification_results for r in (result.log_records or []))]
+    return [r.getMessage() for r in records
+            if r.levelno >= logging.ERROR and r.name.split(".")[0] in ("soda", "soda_core")]
+
+
 def verify_table(
     wh: Warehouse,
     contract: Contract,
@@ -152,8 +165,9 @@ def verify_table(
 
     # Validation reads no data, so its messages are safe to show: they name the offending contract key.
     checked = run(validate_only=True)
-    if checked.has_errors:
-        first = (checked.get_errors() or ["invalid Soda contract"])[0].strip().splitlines()[0]
+    errors = soda_errors(checked)
+    if errors:
+        first = errors[0].strip().splitlines()[0]
         raise ContractError(f"{contract.dataset}: generated Soda contract rejected (check quality.soda): {first}")
     with withheld_soda_logs():
         session = run(validate_only=False)

@@ -35,6 +35,7 @@ from tests.faults.support import (
     write_project,
 )
 from tests.support import postgres as pg
+from tests.support.processes import stop_group
 from tests.support.seaweed import free_port
 
 pytestmark = pytest.mark.slow
@@ -98,16 +99,6 @@ def _wait_ok(url: str, process: subprocess.Popen[bytes], timeout: float, log: Pa
     wait_until(ready, timeout=timeout, interval=0.5, what=url)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture(scope="module")
 def fault_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     home = tmp_path_factory.mktemp("fault-stack")
@@ -145,8 +136,8 @@ def fault_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         stack.start_api()
         yield stack
     finally:
-        _stop(stack.api_process)
-        _stop(dagster)
+        stop_group(stack.api_process, timeout=45)
+        stop_group(dagster, timeout=45)
         for url in (warehouse, dagster_db):
             pg.drop_database(url)
 

@@ -23,6 +23,7 @@ from atlas_engine.sources.landing import BUCKET
 from tests.conftest import PROJECT_DIR
 from tests.support.lineage_schema import validate_event
 from tests.support.orchestration import events_csv, write_project
+from tests.support.processes import stop_group
 
 pytestmark = pytest.mark.slow
 
@@ -74,12 +75,7 @@ def dagster_dev(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
             time.sleep(1)
         yield {"atlas": atlas, "port": port, "tmp": tmp_path, "log": tmp_path / "dagster-dev.log"}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
         log.close()
 
 

@@ -4,7 +4,6 @@ blocking test stops downstream, and editing a business rule makes the model and 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from atlas_assets.definitions import build_definitions
 from atlas_cli.runs import execute
 from atlas_cli.runtime import boot
 from atlas_core.settings import get_settings
+from tests.support.processes import stop_group
 
 pytestmark = pytest.mark.slow
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -197,12 +197,7 @@ def test_editing_a_rule_makes_the_model_and_its_dependents_stale(atlas_env: dict
         # Code versions hash the model lineage, so the dependent reports a code change right away.
         assert stale(port) == {"gold/base_orders": ("STALE", {"CODE"}), "gold/customer_spend": ("STALE", {"CODE"})}
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_group(server)
         log.close()
 
     # The same fact through the public Python API: the recorded code version differs from the new definitions'.

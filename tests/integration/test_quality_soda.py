@@ -135,3 +135,42 @@ def test_without_the_redaction_soda_would_log_values(wh: Warehouse, tmp_path: Pa
     )
     # rows 9 and 10 failed the email pattern, so silver's newest seen_ts is a clean row's value - printed by Soda
     assert "Calculating freshness using '2026-10-01 10:00:00" in caplog.text
+
+
+class _ForeignErrorOnce(logging.Filter):
+    """When Soda starts validating, log an error from another library in the same thread, as SQLAlchemy's
+    pool does when the garbage collector finalizes a broken connection of Dagster's storage mid-session."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fired = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.fired and record.getMessage().startswith("Validating contract"):
+            self.fired = True
+            logging.getLogger("sqlalchemy.pool.impl.QueuePool").error("Exception during reset or similar")
+        return True
+
+
+def test_a_foreign_error_logged_during_validation_does_not_reject_the_contract(
+    wh: Warehouse, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="soda")
+    foreign = _ForeignErrorOnce()
+    logging.getLogger("soda").addFilter(foreign)
+    try:
+        loaded = load(wh, tmp_path, _dirty_events(tmp_path, unique_name("events")), soda=True)
+    finally:
+        logging.getLogger("soda").removeFilter(foreign)
+    assert foreign.fired
+    assert loaded.report is not None and loaded.report.soda
+    assert {s.check_id: s.outcome for s in loaded.report.soda}["email.invalid"] == "failed"
+
+
+def test_an_invalid_soda_check_rejects_the_contract_in_one_line(wh: Warehouse, tmp_path: Path) -> None:
+    from atlas_core.errors import ContractError
+
+    contract = _dirty_events(tmp_path, unique_name("events"), quality={"soda": [{"row_count": {"threshold": {"must_be_greater_than": "many"}}}]})
+    with pytest.raises(ContractError, match=r"generated Soda contract rejected \(check quality\.soda\): ") as error:
+        load(wh, tmp_path, contract, soda=True)
+    assert "\n" not in str(error.value)
