@@ -129,8 +129,8 @@ def soda_errors(session: Any) -> list[str]:
     """Error messages Soda itself logged during ``session``.
 
     Soda captures every record that reaches the root logger while its session is active, so a foreign
-    error logged in the same thread (seen: SQLAlchemy's pool failing to reset one of Dagster's storage
-    connections while the garbage collector finalized it) would otherwise reject a valid contract.
+    error logged in the same thread (seen in CI: SQLAlchemy's pool logging "Exception during reset or
+    similar" for a connection of Dagster's storage) would otherwise reject a valid contract.
     """
     records = [*session.session_log_records,
                *(r for result in session.contract_verification_results for r in (result.log_records or []))]
