@@ -5,7 +5,9 @@
   their ingestion is that old; raw/processed/rejected files of ingestions that old;
 - silver rows and Parquet partitions older than the silver window;
 - incremental gold models' rows older than the gold window (by their partition column);
-- ai_ready versions in the lake older than the ai_ready window, except each feature set's newest.
+- ai_ready versions in the lake older than the ai_ready window, except each feature set's newest;
+- temporary objects (``_tmp/``) older than a day in every bucket: orphans of writes interrupted between
+  upload and publish (a lost S3 server, a killed worker). Readers never list them.
 
 Everything is logged and written to ``atlas_meta.retention_log`` (with ``dry_run`` true when
 nothing was deleted). Dagster's materialization history is left as it is: it is the audit trail.
@@ -25,7 +27,7 @@ from atlas_core.layout import Layer
 from atlas_core.logs import get_logger
 from atlas_core.retention import RetentionPolicy
 from atlas_engine.sources.landing import processed_key
-from atlas_resources.lake import Lake
+from atlas_resources.lake import BUCKETS, TMP_PREFIX, Lake
 from atlas_resources.warehouse import Table, Warehouse
 
 log = get_logger("atlas.retention")
@@ -137,6 +139,7 @@ def run_retention(
         for table, column in gold_tables:
             _gold_rows(conn, run, table, column, gold_cutoff)
         _ai_ready_versions(run, policy.cutoff(Layer.AI_READY, now))
+        _orphaned_temporaries(run, now)
         for action in report.actions:
             conn.execute(
                 "INSERT INTO atlas_meta.retention_log (dry_run, layer, target, partition_key, cutoff, rows_deleted, "
@@ -219,6 +222,18 @@ def _ai_ready_versions(run: _Run, cutoff: date) -> None:
     for (name, version), (modified, keys) in sorted(versions.items()):
         if modified < limit and modified < latest[name]:
             run.delete_objects("ai_ready", bucket, sorted(keys), None, cutoff, f"{bucket}/{name}/{version}")
+
+
+ORPHAN_AGE = timedelta(days=1)  # far longer than any upload between its start and its publish
+
+
+def _orphaned_temporaries(run: _Run, now: datetime) -> None:
+    if run.lake is None:
+        return
+    limit = now - ORPHAN_AGE
+    for bucket in BUCKETS:
+        keys = [key for key, modified in run.lake.list_temporary(bucket) if modified < limit]
+        run.delete_objects("lake", bucket, keys, None, limit.date(), f"{bucket}/{TMP_PREFIX}")
 
 
 def policy_from(days: dict[Layer, int], contracts: list[Contract]) -> RetentionPolicy:

@@ -77,6 +77,11 @@ class Lake(abc.ABC):
         """Keys under ``prefix`` with their last-modified time (UTC), temporary objects excluded."""
 
     @abc.abstractmethod
+    def list_temporary(self, bucket: str) -> ModifiedKeys:
+        """Objects under ``_tmp/`` with their last-modified time: uploads in progress, or orphans of writes
+        interrupted between upload and publish (never listed, removed by retention once old)."""
+
+    @abc.abstractmethod
     def delete(self, bucket: str, key: str) -> None: ...
 
     @abc.abstractmethod
@@ -176,6 +181,14 @@ class LocalLake(Lake):
         return [
             (key, datetime.fromtimestamp((base / key).stat().st_mtime, UTC)) for key in self.list(bucket, prefix)
         ]
+
+    def list_temporary(self, bucket: str) -> ModifiedKeys:
+        base = self.root / bucket
+        tmp = base / TMP_PREFIX
+        if not tmp.is_dir():
+            return []
+        return sorted((path.relative_to(base).as_posix(), datetime.fromtimestamp(path.stat().st_mtime, UTC))
+                      for path in tmp.rglob("*") if path.is_file())
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)
@@ -305,6 +318,12 @@ class S3Lake(Lake):
             (o.object_name, o.last_modified.astimezone(UTC))
             for o in objects if not o.object_name.startswith(TMP_PREFIX) and o.last_modified is not None
         )
+
+    def list_temporary(self, bucket: str) -> ModifiedKeys:
+        objects = self._call(
+            f"{bucket}/{TMP_PREFIX}", lambda: list(self.client.list_objects(bucket, prefix=TMP_PREFIX, recursive=True))
+        )
+        return sorted((o.object_name, o.last_modified.astimezone(UTC)) for o in objects if o.last_modified is not None)
 
     def delete(self, bucket: str, key: str) -> None:
         self._call(f"{bucket}/{key}", self.client.remove_object, bucket, key)
