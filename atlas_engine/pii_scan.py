@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import FileSource, LandingSource
+from atlas_core.csvio import RAW_LINE, CsvReadStats, iter_csv_batches, open_source, read_header
 from atlas_core.csvsafe import neutralise_array
 from atlas_core.errors import InputRejected
 from atlas_core.pii.analysis import TextAnalyzer
@@ -27,7 +28,6 @@ from atlas_core.pii.policy import DEFAULT_SAMPLE_SIZE, classify_columns
 from atlas_core.pii.strategies import Anonymizer
 from atlas_core.pii.transform import PiiTransform
 
-BLOCK_BYTES = 4 << 20
 SAMPLE_SEED = 20261001
 RESERVOIR_FACTOR = 4
 
@@ -43,28 +43,28 @@ class ScanResult:
 
 
 def _batches(path: Path, delimiter: str) -> Iterator[pa.RecordBatch]:
+    """String batches of every column, through the same hardened reader as ingestion (gzip, BOM, caps on
+    fields, columns and decompression, NUL bytes, unterminated quotes). Every row is rewritten, so a row
+    with the wrong number of fields is an error here, not a quarantined row; its text is never shown."""
     try:
-        header = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(strings_can_be_null=False, column_types={}),
-        ).schema.names
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header}, strings_can_be_null=False
-            ),
-        )
-        yield from reader
+        stream = open_source(path)
     except FileNotFoundError:
         raise InputRejected(f"{path}: no such file") from None
-    except pa.ArrowInvalid as exc:
-        # Arrow's CSV messages can quote a row: keep only the part before any value.
-        first = str(exc).splitlines()[0].split(":")[0]
-        raise InputRejected(f"{path.name}: not a readable CSV file ({first})") from None
+    try:
+        columns = read_header(stream, path.name, delimiter)
+    finally:
+        stream.close()
+    stats = CsvReadStats()
+    for batch in iter_csv_batches(path, columns, delimiter=delimiter, stats=stats):
+        if batch.column(RAW_LINE).null_count == batch.num_rows:  # malformed rows come in batches of their own
+            yield batch.select(columns)
+    # Raised once the file is read (so an unterminated quote is reported as such); the first pass reads it
+    # all before anything is written.
+    if stats.malformed_rows:
+        line = stats.malformed[0][0]
+        where = f"row {line} (counting the header)" if line > 0 else "a row"
+        raise InputRejected(f"{path.name}: {where} does not have the {len(columns)} fields of the header; "
+                            "fix or remove it (every row is rewritten)")
 
 
 def _reservoir(path: Path, delimiter: str, size: int) -> tuple[pa.Table, int]:

@@ -90,3 +90,41 @@ def test_scan_of_a_missing_file_is_one_line(presidio_engine, tmp_path: Path, mon
                    "--report", str(tmp_path / "r.json"))
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [f"error: {tmp_path / 'nope.csv'}: no such file"]
+
+
+MALFORMED = {
+    "nul.csv": (b"name,email\nAda,ada@example.org\n\x00\x00\x00\n", r"binary content \(NUL bytes\)|not valid UTF-8"),
+    "open_quote.csv": (b'name,email\nAda,ada@example.org\n"Grace Hopper,grace@example.org\n', "unterminated quoted field"),
+    "ragged.csv": (b"name,email\nAda,ada@example.org\nGrace,grace@example.org,extra,secret-value\nLin,lin@example.org\n",
+                   r"row 3 \(counting the header\) does not have the 2 fields of the header"),
+    "utf16.csv": ("name,email\nAda,ada@example.org\n".encode("utf-16"), "UTF-16"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_scan_refuses_malformed_files_in_one_line(presidio_engine, tmp_path: Path, monkeypatch, name: str) -> None:
+    import re
+
+    content, reason = MALFORMED[name]
+    source, out = tmp_path / name, tmp_path / "out.csv"
+    source.write_bytes(content)
+    result = _scan(presidio_engine, monkeypatch, str(source), "--out", str(out), "--report", str(tmp_path / "r.json"))
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {name}: ") and re.search(reason, lines[0]), lines
+    assert "secret-value" not in result.output and "grace@" not in result.output
+    assert not out.exists() and not list(tmp_path.glob(".out.csv*"))  # nothing partial left behind
+
+
+def test_scan_reads_gzip_bom_and_crlf(presidio_engine, customers_csv: Path, tmp_path: Path, monkeypatch) -> None:
+    import gzip
+
+    source = tmp_path / "customers.csv.gz"
+    source.write_bytes(gzip.compress(b"\xef\xbb\xbf" + customers_csv.read_bytes().replace(b"\n", b"\r\n")))
+    out = tmp_path / "out.csv"
+    result = _scan(presidio_engine, monkeypatch, str(source), "--out", str(out), "--report", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    original, scanned = _rows(customers_csv), _rows(out)
+    assert list(scanned[0]) == list(original[0]) and len(scanned) == len(original)
+    assert [r["customer_id"] for r in scanned] == [r["customer_id"] for r in original]
+    assert all(a["email"] != b["email"] for a, b in zip(original, scanned, strict=True) if a["email"])
