@@ -26,6 +26,7 @@ from atlas_api.core.config import ApiSettings, get_api_settings
 from atlas_api.core.roles import Role
 from atlas_api.main import create_app
 from tests.support import postgres as pg
+from tests.support.processes import stack_env
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ATLAS = Path(sys.executable).parent / "atlas"
@@ -168,19 +169,9 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     home = tmp_path_factory.mktemp("api-stack")
     warehouse = pg.create_database(pg_server, "atlas_apis", migrate=False)
     dagster_db = pg.create_database(pg_server, "dagster_apis", migrate=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
     webserver_port, api_port = free_port(), free_port()
-    env.update({
-        "ATLAS_HOME": str(home),
-        "ATLAS_POSTGRES_URL": warehouse,
-        "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
-        "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
-        "ATLAS_WEBSERVER_PORT": str(webserver_port),
-        "ATLAS_API_PORT": str(api_port),
-        "ATLAS_JWT_SECRET": TEST_SECRET,
-        "ATLAS_API_CACHE_CHECK_SECONDS": "0.5",
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    })
+    env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, TEST_SECRET)
+    env["ATLAS_API_CACHE_CHECK_SECONDS"] = "0.5"
     if redis_available():
         env["ATLAS_REDIS_URL"] = REDIS_URL
     s = Stack(env, home, warehouse, dagster_db, webserver_port, api_port)

@@ -8,7 +8,6 @@ Runs are launched, inspected and re-executed over HTTP, through the API.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,6 @@ import psutil
 import psycopg
 import pytest
 
-from tests.conftest import PROJECT_DIR
 from tests.faults.support import (
     DATASET,
     accounting,
@@ -35,7 +33,7 @@ from tests.faults.support import (
     write_project,
 )
 from tests.support import postgres as pg
-from tests.support.processes import stop_group
+from tests.support.processes import stack_env, stop_group
 from tests.support.seaweed import free_port
 
 pytestmark = pytest.mark.slow
@@ -104,19 +102,9 @@ def fault_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     home = tmp_path_factory.mktemp("fault-stack")
     warehouse = pg.create_database(pg_server, "atlas_faults", migrate=False)
     dagster_db = pg.create_database(pg_server, "dagster_faults", migrate=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
     webserver_port, api_port = free_port(), free_port()
+    env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, "fault-secret-" + "y" * 40)
     env.update(write_project(home / "project", "{kind: landing}"))
-    env.update({
-        "ATLAS_HOME": str(home),
-        "ATLAS_POSTGRES_URL": warehouse,
-        "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
-        "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
-        "ATLAS_WEBSERVER_PORT": str(webserver_port),
-        "ATLAS_API_PORT": str(api_port),
-        "ATLAS_JWT_SECRET": "fault-secret-" + "y" * 40,
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    })
     expected = write_events(home / "events.csv", ROWS)
 
     def atlas(*args: str, stdin: str | None = None) -> None:
