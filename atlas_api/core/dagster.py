@@ -122,6 +122,14 @@ query AtlasBackfill($id: String!) {
 }"""
 
 
+def _json_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 class DagsterGateway:
     """Async GraphQL reads plus run and backfill submission; errors become one-line Atlas errors."""
 
@@ -143,18 +151,28 @@ class DagsterGateway:
         await self._http.aclose()
         self._submitter.shutdown(wait=False, cancel_futures=True)
 
-    async def query(self, document: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def query(
+        self, document: str, variables: dict[str, Any] | None = None, *, refusal: str | None = None
+    ) -> dict[str, Any]:
+        """Run a query or mutation. Dagster answers HTTP 500 when a resolver raised, even one whose error it
+        returns as data (``PythonError``). With ``refusal`` (mutations), such an answer is the mutation's
+        result or, with only an error, :class:`InputRejected` (422) starting with ``refusal``."""
         try:
             response = await self._http.post(self.graphql_url, json={"query": document, "variables": variables or {}})
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"Dagster GraphQL at {self.graphql_url} is unreachable ({type(exc).__name__})") from None
-        if response.status_code >= 400:
+        body = _json_body(response) if response.status_code < 400 or (response.status_code == 500 and refusal) else {}
+        if not body:
             raise ServiceUnavailable(f"Dagster GraphQL answered HTTP {response.status_code}")
-        body = response.json()
-        if body.get("errors"):
-            message = str(body["errors"][0].get("message", "error")).splitlines()[0]
+        data, errors = body.get("data"), body.get("errors")
+        if errors and not (refusal and data):
+            message = str(errors[0].get("message") or "error").strip().splitlines()[0][:300]
+            if refusal:
+                raise InputRejected(f"{refusal}: {message}")
             raise AtlasError(f"Dagster GraphQL error: {message}")
-        return body["data"]
+        if not isinstance(data, dict):
+            raise AtlasError("Dagster GraphQL answered without data")
+        return data
 
     async def ping(self) -> str:
         data = await self.query("query { version }")
@@ -215,10 +233,11 @@ class DagsterGateway:
         """Launch a re-execution of a finished run (``FROM_FAILURE`` or ``ALL_STEPS``); returns the new run id."""
         params = {"parentRunId": run_id, "strategy": strategy,
                   "extraTags": [{"key": k, "value": v} for k, v in tags.items()]}
-        result = (await self.query(REEXECUTE, {"params": params}))["launchRunReexecution"]
+        refusal = "Dagster refused the re-execution"
+        result = (await self.query(REEXECUTE, {"params": params}, refusal=refusal))["launchRunReexecution"]
         if result["__typename"] != "LaunchRunSuccess":
             message = str(result.get("message") or result["__typename"]).splitlines()[0]
-            raise InputRejected(f"Dagster refused the re-execution: {message[:300]}")
+            raise InputRejected(f"{refusal}: {message[:300]}")
         return str(result["run"]["runId"])
 
     async def launch_backfill(

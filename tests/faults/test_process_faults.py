@@ -198,6 +198,10 @@ def test_run_worker_killed_mid_step_fails_the_run_and_a_rerun_from_failure_compl
         done = _wait_status(http, headers, rerun_id, {"FAILURE", "SUCCESS", "CANCELED"}, timeout=300)
         assert done["status"] == "SUCCESS", done
         assert fault_stack.run_info(rerun_id)["parentRunId"] == run_id
+        # Dagster itself refuses to re-execute a successful run from failure: a 422 naming why, not a 5xx.
+        refused = http.post(f"/api/v1/runs/{rerun_id}/reexecute", json={}, headers=headers)
+        assert refused.status_code == 422, refused.text
+        assert "not failed or canceled" in refused.json()["detail"], refused.text
         seen = assert_nothing_lost_nothing_duplicated(fault_stack.warehouse_url, fault_stack.expected)
         assert seen.staging_tables == []  # the killed attempt's staging tables were swept by the rerun
         print(f"\nrun worker pid {pid} killed with {len(victims) - 1} step process(es); run FAILURE; "
