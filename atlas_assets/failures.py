@@ -38,10 +38,12 @@ def atlas_step(fn: F) -> F:
     Each call is also observed (logs, span, ``atlas_meta.step_metrics``): see ``atlas_assets.observability``.
     """
 
-    def classify(exc: Exception) -> BaseException:
-        if isinstance(exc, dg.Failure) or is_transient(exc):
-            return exc
-        return dg.Failure(description=safe_message(exc), allow_retries=False)
+    def failed(step: Any, exc: Exception) -> BaseException:
+        """Record the failure on the step; what to raise (``exc`` itself when Dagster may retry it)."""
+        error = exc if isinstance(exc, dg.Failure) or is_transient(exc) else dg.Failure(
+            description=safe_message(exc), allow_retries=False)
+        step.fail(exc, safe_message(exc), retryable=is_retryable(error))
+        return error
 
     if inspect.isgeneratorfunction(fn):  # assets that yield results and check results
 
@@ -52,8 +54,7 @@ def atlas_step(fn: F) -> F:
                     for item in fn(*args, **kwargs):
                         yield step.saw(item)
                 except Exception as exc:
-                    error = classify(exc)
-                    step.fail(exc, safe_message(exc), retryable=is_retryable(error))
+                    error = failed(step, exc)
                     if error is exc:
                         raise
                     raise error from None
@@ -66,8 +67,7 @@ def atlas_step(fn: F) -> F:
             try:
                 return step.saw(fn(*args, **kwargs))
             except Exception as exc:
-                error = classify(exc)
-                step.fail(exc, safe_message(exc), retryable=is_retryable(error))
+                error = failed(step, exc)
                 if error is exc:
                     raise
                 raise error from None

@@ -50,7 +50,24 @@ def _offline_tldextract() -> None:
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 
-class PresidioEngine:
+class _EntityCatalog:
+    """The entities an engine covers (Presidio's defaults, then custom recognizers') and the strategies
+    custom recognizers declare."""
+
+    def _catalog(self, specs: Sequence[RecognizerSpec]) -> None:
+        self._entities = list(dict.fromkeys([*DEFAULT_ENTITIES, *(s.entity for s in specs)]))
+        self._custom_strategies = {s.entity: s.strategy for s in specs if s.strategy}
+
+    @property
+    def entities(self) -> list[str]:
+        return list(self._entities)
+
+    @property
+    def custom_strategies(self) -> dict[str, str]:
+        return dict(self._custom_strategies)
+
+
+class PresidioEngine(_EntityCatalog):
     """Analyzer + anonymizer + custom recognizers; thread-safe for concurrent ``analyze_texts`` calls."""
 
     def __init__(
@@ -96,19 +113,9 @@ class PresidioEngine:
         self.n_process = n_process
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        custom = [s.entity for s in self.recognizer_specs]
-        self._entities = list(dict.fromkeys([*DEFAULT_ENTITIES, *custom]))
-        self._custom_strategies = {s.entity: s.strategy for s in self.recognizer_specs if s.strategy}
+        self._catalog(self.recognizer_specs)
 
     # -- TextAnalyzer ---------------------------------------------------------------------------------
-    @property
-    def entities(self) -> list[str]:
-        return list(self._entities)
-
-    @property
-    def custom_strategies(self) -> dict[str, str]:
-        return dict(self._custom_strategies)
-
     def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
         """Spans for every text (same order); distinct texts are analyzed once."""
         distinct = list(dict.fromkeys(t for t in texts if t and t.strip()))
@@ -173,23 +180,13 @@ def default_recognizers_path(project_dir: Path) -> Path:
     return project_dir / "pii" / "recognizers.yml"
 
 
-class LazyPresidioEngine:
+class LazyPresidioEngine(_EntityCatalog):
     """The shared engine, loaded on the first analysis: a load whose columns are all decided without
     looking at values (declared in the contract, typed, opted out) never pays for spaCy (~2 s, ~230 MB)."""
 
     def __init__(self, recognizers_file: str | None, n_process: int = 1, batch_size: int = 256) -> None:
         self._args = (recognizers_file, n_process, batch_size)
-        specs = load_recognizers(Path(recognizers_file)) if recognizers_file else []
-        self._entities = list(dict.fromkeys([*DEFAULT_ENTITIES, *(s.entity for s in specs)]))
-        self._custom_strategies = {s.entity: s.strategy for s in specs if s.strategy}
-
-    @property
-    def entities(self) -> list[str]:
-        return list(self._entities)
-
-    @property
-    def custom_strategies(self) -> dict[str, str]:
-        return dict(self._custom_strategies)
+        self._catalog(load_recognizers(Path(recognizers_file)) if recognizers_file else [])
 
     @property
     def loaded(self) -> PresidioEngine:

@@ -42,11 +42,12 @@ def warehouse_url(pg_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def machine_pg() -> str | None:
-    """The machine's own PostgreSQL (127.0.0.1:5432); required in CI (ATLAS_TEST_REQUIRE_MACHINE_PG=1)."""
+def machine_pg() -> str:
+    """The machine's own PostgreSQL (127.0.0.1:5432, or ATLAS_TEST_MACHINE_PG_URL): a required test service."""
     url = pg.machine_server_url()
-    if url is None and os.environ.get("ATLAS_TEST_REQUIRE_MACHINE_PG") == "1":
-        pytest.fail("ATLAS_TEST_REQUIRE_MACHINE_PG=1 but no PostgreSQL answers on 127.0.0.1:5432")
+    if url is None:
+        pytest.fail("no PostgreSQL answers on 127.0.0.1:5432 (or ATLAS_TEST_MACHINE_PG_URL): "
+                    "the warehouse suite runs against it too")
     return url
 
 

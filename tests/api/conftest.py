@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from atlas_api.core.config import ApiSettings, get_api_settings
 from atlas_api.core.roles import Role
 from atlas_api.main import create_app
 from tests.support import postgres as pg
-from tests.support.processes import stack_env
+from tests.support.processes import stack_env, wait_http_ok
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ATLAS = Path(sys.executable).parent / "atlas"
@@ -41,12 +40,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def redis_available() -> bool:
+def require_redis() -> str:
+    """Redis on 127.0.0.1:6379 (the shared cache and rate limiter): a required test service."""
     try:
         with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
+            return REDIS_URL
     except OSError:
-        return False
+        pytest.fail("no Redis answers on 127.0.0.1:6379: the API's shared cache and rate limiter are tested on it")
 
 
 def make_settings(postgres_url: str, **overrides: object) -> ApiSettings:
@@ -150,20 +150,6 @@ def _restore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"atlas up exited with {process.returncode}: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"{url} not ready within {timeout:.0f}s: {log.read_text(errors='replace')[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("api-stack")
@@ -172,8 +158,7 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     webserver_port, api_port = free_port(), free_port()
     env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, TEST_SECRET)
     env["ATLAS_API_CACHE_CHECK_SECONDS"] = "0.5"
-    if redis_available():
-        env["ATLAS_REDIS_URL"] = REDIS_URL
+    env["ATLAS_REDIS_URL"] = require_redis()
     s = Stack(env, home, warehouse, dagster_db, webserver_port, api_port)
     demo = s.atlas("demo", "--quiet", timeout=300)
     if demo.returncode != 0:
@@ -185,8 +170,8 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         s.process = subprocess.Popen([str(ATLAS), "up"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home,
                                      preexec_fn=_restore_sigint, start_new_session=True)
     try:
-        _wait_for(f"http://127.0.0.1:{webserver_port}/server_info", s.process, 120, log)
-        _wait_for(f"{s.api}/ready", s.process, 60, log)
+        wait_http_ok(f"http://127.0.0.1:{webserver_port}/server_info", s.process, 120, log)
+        wait_http_ok(f"{s.api}/ready", s.process, 60, log)
         yield s
     finally:
         # atlas up forwards SIGTERM to the process groups of dagster dev and the API.

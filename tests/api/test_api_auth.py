@@ -24,7 +24,7 @@ from atlas_api.core.config import DEVELOPMENT_JWT_SECRET, get_api_settings
 from atlas_api.core.ratelimit import RateLimiter
 from atlas_api.core.roles import Role
 from atlas_core.errors import AtlasError
-from tests.api.conftest import PASSWORD, REDIS_URL, TEST_SECRET, bearer, login, redis_available
+from tests.api.conftest import PASSWORD, REDIS_URL, TEST_SECRET, bearer, login, require_redis
 
 PROBLEM = "application/problem+json"
 
@@ -330,8 +330,8 @@ def test_metrics_count_requests_and_auth_failures(app_client: TestClient) -> Non
 # -- cache and limiter on real Redis ----------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")
 def test_cache_in_process_and_in_redis_invalidated_by_a_new_watermark() -> None:
+    require_redis()
     async def scenario() -> None:
         marks = {"value": "mat-1"}
         computed: list[int] = []
@@ -366,8 +366,8 @@ def test_cache_in_process_and_in_redis_invalidated_by_a_new_watermark() -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")
 def test_rate_limiter_shares_counts_through_redis() -> None:
+    require_redis()
     async def scenario() -> None:
         namespace = f"atlas:test:{uuid.uuid4().hex[:8]}"
         a = RateLimiter(3, namespace, REDIS_URL)

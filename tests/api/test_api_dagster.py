@@ -374,8 +374,8 @@ def test_silver_serves_anonymized_values_and_admins_decrypt_with_audit(
 # -- dashboard in a real browser --------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed (make install)")
 def test_dashboard_login_layers_and_quality_in_chromium(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
+    assert os.path.exists(CHROMIUM), "Debian chromium is not installed: `make test` installs it"
     from playwright.sync_api import expect, sync_playwright
 
     assets, _ = assets_by_key(http, accounts.headers(Role.VIEWER))

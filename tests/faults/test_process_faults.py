@@ -33,7 +33,7 @@ from tests.faults.support import (
     write_project,
 )
 from tests.support import postgres as pg
-from tests.support.processes import stack_env, stop_group
+from tests.support.processes import stack_env, stop_group, wait_http_ok
 from tests.support.seaweed import free_port
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ class FaultStack:
         with open(self.home / "api.log", "ab") as log:
             self.api_process = subprocess.Popen([str(ATLAS), "api"], env=self.env, stdout=log,
                                                 stderr=subprocess.STDOUT, cwd=self.home, preexec_fn=preexec_new_group)
-        _wait_ok(f"{self.api}/ready", self.api_process, 90, self.home / "api.log")
+        wait_http_ok(f"{self.api}/ready", self.api_process, 90, self.home / "api.log")
 
     def token(self, http: httpx.Client) -> dict[str, str]:
         response = http.post("/api/v1/auth/token", json={"username": "engineer", "password": PASSWORD})
@@ -83,18 +83,6 @@ class FaultStack:
     def run_info(self, run_id: str) -> dict[str, Any]:
         body = httpx.post(self.graphql, json={"query": RUN_PARENT, "variables": {"runId": run_id}}, timeout=30).json()
         return body["data"]["runOrError"]  # type: ignore[no-any-return]
-
-
-def _wait_ok(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    def ready() -> bool:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args} exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            return httpx.get(url, timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(ready, timeout=timeout, interval=0.5, what=url)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +108,7 @@ def fault_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     stack = FaultStack(env, home, warehouse, f"http://127.0.0.1:{webserver_port}/graphql",
                        f"http://127.0.0.1:{api_port}", expected, dagster, dagster)
     try:
-        _wait_ok(f"http://127.0.0.1:{webserver_port}/server_info", dagster, 120, home / "up.log")
+        wait_http_ok(f"http://127.0.0.1:{webserver_port}/server_info", dagster, 120, home / "up.log")
         stack.start_api()
         yield stack
     finally:

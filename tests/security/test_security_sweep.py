@@ -17,7 +17,6 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from psycopg import sql
 from tests.malformed.runner import ATLAS, run_atlas
 from tests.pii.test_pii_pipeline import PII_COLUMNS, RawPii
 from tests.support import postgres as pg
+from tests.support.processes import wait_http_ok
 from tests.support.seaweed import SeaweedS3
 
 pytestmark = pytest.mark.slow
@@ -107,20 +107,6 @@ def _home_files(home: Path) -> str:
         if path.is_file() and not path.relative_to(home).as_posix().startswith("postgres/"):
             parts.append(f"--- {path}\n" + path.read_bytes().decode("utf-8", "replace"))
     return "\n".join(parts)
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"atlas up exited with {process.returncode}: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"{url} not ready within {timeout:.0f}s: {log.read_text(errors='replace')[-3000:]}")
 
 
 def _path_values(sweep: Sweep, http: httpx.Client, headers: dict[str, str]) -> dict[str, list[str]]:
@@ -231,8 +217,8 @@ def sweep(pg_server: str, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathF
                                        start_new_session=True)
         sweep.api = f"http://127.0.0.1:{env['ATLAS_API_PORT']}"
         sweep.graphql = f"http://127.0.0.1:{env['ATLAS_WEBSERVER_PORT']}/graphql"
-        _wait(sweep.graphql.replace("/graphql", "/server_info"), process, 180, log)
-        _wait(f"{sweep.api}/ready", process, 90, log)
+        wait_http_ok(sweep.graphql.replace("/graphql", "/server_info"), process, 180, log)
+        wait_http_ok(f"{sweep.api}/ready", process, 90, log)
         with httpx.Client(base_url=sweep.api, timeout=60) as http:
             login = http.post("/api/v1/auth/token", json={"username": ADMIN, "password": values["admin password"]})
             assert login.status_code == 200, login.text

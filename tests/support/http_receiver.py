@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.loopback import LoopbackServer
+
 
 @dataclass
 class Received:
@@ -22,24 +24,12 @@ class Received:
 
 
 @dataclass
-class HttpReceiver:
+class HttpReceiver(LoopbackServer):
     """``script``: status codes answered first (e.g. [503, 503]), then ``pages`` by path, then 200 ``{}``."""
 
-    server: ThreadingHTTPServer
-    thread: threading.Thread
     received: list[Received] = field(default_factory=list)
     script: deque = field(default_factory=deque)
     pages: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
     def posts(self, path: str | None = None) -> list[Received]:
         return [r for r in self.received if r.method == "POST" and (path is None or r.path == path)]

@@ -14,6 +14,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from tests.support.loopback import LoopbackServer
+
 
 @dataclass
 class ReceivedSpan:
@@ -39,22 +41,14 @@ def _attributes(items: Any) -> dict[str, Any]:
 
 
 @dataclass
-class OtlpReceiver:
-    server: ThreadingHTTPServer
-    thread: threading.Thread
+class OtlpReceiver(LoopbackServer):
     spans: list[ReceivedSpan] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, content-type)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def endpoint(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        return self.url
 
     def add(self, body: bytes) -> None:
         request = ExportTraceServiceRequest()
