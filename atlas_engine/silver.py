@@ -247,6 +247,8 @@ def _publish(
     where, params = partition_filter(keys)
     with wh.transaction() as conn:
         # Publishes of one dataset never interleave (two DELETE + load pairs would both commit their rows).
+        # exclusive_build already serialises builds, but through a separate session that can be cut on its
+        # own (idle timeout, pg_terminate_backend); this lock lives in the publishing transaction itself.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"atlas-silver-publish:{dataset}",))
         ensure_table(conn, *silver, schema, index_on=[layout.PARTITION])
         ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
