@@ -48,41 +48,81 @@ def encode_csv(batch: pa.RecordBatch | pa.Table) -> bytes:
     return buf.getvalue()
 
 
+STREAM_BLOCK_BYTES = 1 << 20
+
+
 class ChunkReader(io.RawIOBase):
-    """A readable stream over an iterator of byte chunks (COPY TO STDOUT output)."""
+    """A readable stream over COPY TO STDOUT output, which arrives one row per chunk.
+
+    The stream is read in *segments*, each parsed by its own CSV reader with its own block size.
+    pyarrow's streaming CSV reader needs every row to fit in one block, but large blocks (8 MiB)
+    made the process's RSS grow with the number of rows read (allocator retention: 530 MB after 5M
+    rows against 230 MB with 1 MiB blocks, at the same speed). So a segment starts with
+    ``STREAM_BLOCK_BYTES`` and ends just before a row longer than its block; the next segment gets a
+    block large enough for that row (block sizes only grow, so huge rows cost one restart each).
+    """
 
     def __init__(self, chunks: Iterator[bytes | memoryview]) -> None:
         self._chunks = chunks
-        self._pending = b""
+        self._pending = memoryview(b"")
+        self._limit = STREAM_BLOCK_BYTES
+        self.block_size = STREAM_BLOCK_BYTES
 
     def readable(self) -> bool:
         return True
 
+    def _next_chunk(self) -> bool:
+        try:
+            self._pending = memoryview(next(self._chunks)).cast("B")
+        except StopIteration:
+            return False
+        return True
+
     def has_data(self) -> bool:
-        """Whether any byte is left (pyarrow's CSV reader rejects an empty stream)."""
-        while not self._pending:
-            try:
-                self._pending = bytes(next(self._chunks))
-            except StopIteration:
+        """Whether any byte is left (pyarrow's CSV reader rejects an empty stream); sizes the next segment."""
+        while not len(self._pending):
+            if not self._next_chunk():
                 return False
+        while self.block_size < len(self._pending):
+            self.block_size *= 2
+        self._limit = self.block_size
+        return True
+
+    def segment(self) -> io.BufferedReader:
+        """The next segment as a file for one CSV reader (which closes it; the stream stays open)."""
+        return io.BufferedReader(_Segment(self), buffer_size=1 << 20)
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not len(self._pending) and not self._next_chunk():
+                break
+            if len(self._pending) > self._limit:  # end this segment; the row starts the next one
+                self._limit = -1
+                break
+            n = min(len(view) - filled, len(self._pending))
+            view[filled : filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
+
+
+class _Segment(io.RawIOBase):
+    def __init__(self, stream: ChunkReader) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        while not self._pending:
-            try:
-                self._pending = bytes(next(self._chunks))
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
+        return self._stream.readinto(buffer)
 
 
-def csv_reader_for(stream: io.RawIOBase, schema: pa.Schema, block_size: int) -> pacsv.CSVStreamingReader:
+def csv_reader_for(stream: io.BufferedReader, schema: pa.Schema, block_size: int) -> pacsv.CSVStreamingReader:
     """Streaming reader for PostgreSQL CSV output with a known schema."""
     return pacsv.open_csv(
-        io.BufferedReader(stream, buffer_size=1 << 20),
+        stream,
         read_options=pacsv.ReadOptions(column_names=schema.names, block_size=block_size, use_threads=False),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(

@@ -109,12 +109,11 @@ class Warehouse:
             with connection.cursor() as cur:
                 with cur.copy(copy_sql) as copy:
                     stream = ChunkReader(iter(copy))  # type: ignore[arg-type]
-                    if not stream.has_data():
-                        return
-                    for batch in csv_reader_for(stream, schema, block_size=8 << 20):
-                        # Blocks are sized in bytes; consumers are promised at most batch_size rows.
-                        for offset in range(0, batch.num_rows, self.batch_size):
-                            yield batch.slice(offset, self.batch_size)
+                    while stream.has_data():
+                        for batch in csv_reader_for(stream.segment(), schema, block_size=stream.block_size):
+                            # Blocks are sized in bytes; consumers are promised at most batch_size rows.
+                            for offset in range(0, batch.num_rows, self.batch_size):
+                                yield batch.slice(offset, self.batch_size)
         finally:
             if owned:
                 connection.close()

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from atlas_core.errors import AtlasError
 from atlas_engine.tables import ensure_table
+from atlas_resources.arrowpg import STREAM_BLOCK_BYTES
 from atlas_resources.migrations import apply_migrations, migration_files
 from atlas_resources.warehouse import Warehouse
 from tests.support import postgres as pg
@@ -154,6 +155,22 @@ def test_stream_of_many_batches_is_bounded_by_batch_size_and_complete(wh: Wareho
     table = pa.Table.from_batches(batches)
     assert table.column("n").to_pylist() == list(range(1, 5501))
     assert table.column("label")[5499].as_py() == "row 5500"
+
+
+def test_stream_carries_rows_larger_than_its_read_block(wh: Warehouse) -> None:
+    """Rows are read in 1 MiB blocks (bounded memory); a longer row (a 1 MiB field CSV-quoted, quotes
+    doubled) starts a segment with a larger block instead of failing, and nothing is lost or reordered."""
+    schema = pa.schema([pa.field("n", pa.int64()), pa.field("body", pa.string())])
+    huge = {3000: 'x"' * (STREAM_BLOCK_BYTES // 2 + 7), 3001: "y" * (3 * STREAM_BLOCK_BYTES), 4000: "z" * 900_000}
+    query = sql.SQL(
+        "SELECT n, CASE n WHEN 3000 THEN %s WHEN 3001 THEN %s WHEN 4000 THEN %s"
+        " ELSE repeat('a', 300) || n END FROM generate_series(1, 9000) AS n ORDER BY n"
+    )
+    table = pa.Table.from_batches(list(wh.stream(query, schema, (huge[3000], huge[3001], huge[4000]))))
+    assert table.column("n").to_pylist() == list(range(1, 9001))
+    bodies = table.column("body").to_pylist()
+    assert [bodies[n - 1] for n in sorted(huge)] == [huge[n] for n in sorted(huge)]
+    assert bodies[0] == "a" * 300 + "1" and bodies[-1] == "a" * 300 + "9000"
 
 
 def test_stream_binds_parameters_safely(wh: Warehouse) -> None:
