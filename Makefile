@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 MYPY_TARGETS := atlas_core atlas_engine atlas_resources atlas_assets atlas_cli atlas_api tools
 
-.PHONY: install chromium demo test lint up lock samples clean audit
+.PHONY: install chromium demo test lint up lock samples clean audit audit-offline
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ up: install
 # not be audited is a failure, never a silent pass). Findings and decisions: docs/security-audit.md.
 audit: install
 	$(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip -s pypi --strict
+
+# Without those services: the lock against a checkout of github.com/pypa/advisory-database.
+audit-offline: install
+	@test -n "$(ADVISORY_DB)" || { echo "error: set ADVISORY_DB to a checkout of pypa/advisory-database" >&2; exit 2; }
+	$(BIN)/python tools/audit_advisories.py --db "$(ADVISORY_DB)" --lock requirements.lock
 
 # Regenerate the lock file from the current environment after changing a pin in pyproject.toml.
 lock: install

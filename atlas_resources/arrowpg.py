@@ -51,7 +51,7 @@ def encode_csv(batch: pa.RecordBatch | pa.Table) -> bytes:
 STREAM_BLOCK_BYTES = 1 << 20
 
 
-class ChunkReader(io.RawIOBase):
+class ChunkReader:
     """A readable stream over COPY TO STDOUT output, which arrives one row per chunk.
 
     The stream is read in *segments*, each parsed by its own CSV reader with its own block size.
@@ -67,9 +67,6 @@ class ChunkReader(io.RawIOBase):
         self._pending = memoryview(b"")
         self._limit = STREAM_BLOCK_BYTES
         self.block_size = STREAM_BLOCK_BYTES
-
-    def readable(self) -> bool:
-        return True
 
     def _next_chunk(self) -> bool:
         try:
@@ -92,7 +89,7 @@ class ChunkReader(io.RawIOBase):
         """The next segment as a file for one CSV reader (which closes it; the stream stays open)."""
         return io.BufferedReader(_Segment(self), buffer_size=1 << 20)
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+    def readinto(self, buffer: memoryview) -> int:
         view = memoryview(buffer).cast("B")
         filled = 0
         while filled < len(view):
