@@ -4,6 +4,7 @@ a Dagster instance on PostgreSQL storage. Nothing is mocked."""
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import uuid
 import warnings
@@ -18,6 +19,15 @@ from tests.support.seaweed import SeaweedS3, start_seaweed
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Started in the background from a script, pytest inherits an ignored SIGINT. A Dagster execution on
+    # the main thread maps SIGTERM to SIGINT's handler, so SIGTERM becomes ignored as well, and so does it
+    # in every process started afterwards: Dagster's compute-log `tail`s then ignore its terminate() and
+    # each step waits 30 s for them (seen: a CI run launched with nohup from a subshell).
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
