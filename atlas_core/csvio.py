@@ -37,7 +37,8 @@ MAX_COLUMNS = 1024
 MAX_FIELD_BYTES = 1 << 20
 MAX_DECOMPRESSED_BYTES = 8 << 30
 MAX_DECOMPRESSION_RATIO = 200
-READ_BLOCK_BYTES = 4 << 20
+READ_BLOCK_BYTES = 4 << 20  # the largest read block: a longer row is rejected
+SMALL_READ_BLOCK_BYTES = 1 << 20  # fewer bytes held per block; a reader using it retries longer rows
 ROW_NUMBER = "_atlas_row_number"
 RAW_LINE = "_atlas_raw_line"
 _QUOTED = re.compile(rb'"(?:[^"]|"")*"')
@@ -225,6 +226,10 @@ def check_header(header: list[str], expected: list[str], name: str) -> None:
         )
 
 
+class RowExceedsBlock(InputRejected):
+    """A row longer than a read block smaller than ``READ_BLOCK_BYTES``: read again with larger blocks."""
+
+
 def iter_csv_batches(
     path: Path,
     columns: list[str],
@@ -232,12 +237,14 @@ def iter_csv_batches(
     delimiter: str = ",",
     batch_rows: int = 50_000,
     stats: CsvReadStats | None = None,
+    block_size: int = READ_BLOCK_BYTES,
 ) -> Iterator[pa.RecordBatch]:
     """Yield string batches of ``columns`` (plus a 1-based ``_atlas_row_number``) from a CSV file.
 
     Rows with the wrong number of fields are not dropped: they come out with null columns and their
     raw text in ``_atlas_raw_line`` so they can be quarantined. Raises :class:`InputRejected` for
-    files that cannot be read as CSV at all.
+    files that cannot be read as CSV at all, and :class:`RowExceedsBlock` when a row does not fit a
+    ``block_size`` smaller than ``READ_BLOCK_BYTES`` (pyarrow needs a row within one block).
     """
     stats = stats if stats is not None else CsvReadStats()
     name = path.name
@@ -267,7 +274,7 @@ def iter_csv_batches(
         try:  # opening reads (and parses) the first block already
             reader = pacsv.open_csv(
                 _BodyStream(stream, name, mark.encode()),
-                read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES, use_threads=False),
+                read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
                 parse_options=pacsv.ParseOptions(
                     delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid
                 ),
@@ -279,7 +286,7 @@ def iter_csv_batches(
                 ),
             )
         except pa.ArrowInvalid as exc:
-            raise InputRejected(f"{name}: {_describe_arrow_error(exc)}") from None
+            raise _rejection(name, exc, block_size) from None
         buffered: list[pa.RecordBatch] = []
         buffered_rows = 0
         while True:
@@ -288,7 +295,7 @@ def iter_csv_batches(
             except StopIteration:
                 break
             except pa.ArrowInvalid as exc:
-                raise InputRejected(f"{name}: {_describe_arrow_error(exc)}") from None
+                raise _rejection(name, exc, block_size) from None
             for field_name in columns:
                 col = batch.column(field_name)
                 if len(col) and _max_len(col) > MAX_FIELD_BYTES:
@@ -319,6 +326,12 @@ def _max_len(col: pa.ChunkedArray | pa.Array) -> int:
     lengths = pc.binary_length(col)
     value = pc.max(lengths).as_py()
     return int(value or 0)
+
+
+def _rejection(name: str, exc: pa.ArrowInvalid, block_size: int) -> InputRejected:
+    if block_size < READ_BLOCK_BYTES and "straddl" in str(exc):
+        return RowExceedsBlock(f"{name}: a row is longer than {block_size >> 10} KiB")
+    return InputRejected(f"{name}: {_describe_arrow_error(exc)}")
 
 
 def _describe_arrow_error(exc: pa.ArrowInvalid) -> str:

@@ -22,7 +22,14 @@ from atlas_core import layout
 from atlas_core.casting import parse_partition_dates
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import FileSource, LandingSource
-from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file
+from atlas_core.csvio import (
+    READ_BLOCK_BYTES,
+    SMALL_READ_BLOCK_BYTES,
+    CsvReadStats,
+    RowExceedsBlock,
+    iter_csv_batches,
+    sha256_file,
+)
 from atlas_core.errors import InputRejected
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
 from atlas_resources.lake import Lake
@@ -245,14 +252,23 @@ def _copy_rows(
     stats = CsvReadStats()
     keys_seen: set[str] = set()
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def batches(block_size: int) -> Iterator[pa.RecordBatch]:
         for batch in iter_csv_batches(path, contract.column_names, delimiter=delimiter, batch_rows=batch_rows,
-                                      stats=stats):
+                                      stats=stats, block_size=block_size):
             keys = mapper.keys(batch)
             keys_seen.update(k for k in pc.unique(keys).to_pylist() if k is not None)
             yield _bronze_batch(batch, contract, keys, ingestion_id, ingested_at)
 
-    rows = Warehouse.copy_batches(conn, bronze, batches())
+    # Small read blocks keep the reader's memory flat (docs/BENCHMARKS.md); the rare file with a row
+    # longer than one is loaded again from the start with the largest blocks, the first attempt
+    # rolled back to its savepoint.
+    try:
+        with conn.transaction():
+            rows = Warehouse.copy_batches(conn, bronze, batches(SMALL_READ_BLOCK_BYTES))
+    except RowExceedsBlock:
+        stats = CsvReadStats()
+        keys_seen.clear()
+        rows = Warehouse.copy_batches(conn, bronze, batches(READ_BLOCK_BYTES))
     if stats.rows == 0:
         raise InputRejected(f"{path.name}: header only, no data rows")
     quarantined = _quarantine_unmapped(conn, contract, ingestion_id, run_id)

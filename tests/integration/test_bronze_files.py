@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from atlas_core.contracts import load_contract
+from atlas_core.csvio import SMALL_READ_BLOCK_BYTES, RowExceedsBlock, iter_csv_batches
 from atlas_core.errors import InputRejected
 from atlas_engine.bronze import ingest_file
 from atlas_resources.lake import LocalLake
@@ -62,3 +63,26 @@ def test_same_content_is_ingested_once(wh: Warehouse, tmp_path: Path) -> None:
     assert second.ingestion_id == first.ingestion_id
     assert wh.count_rows(("atlas_bronze", "products")) == 2
     assert [row[0] for row in ingestions(wh)] == ["accepted"]
+
+
+def test_rows_longer_than_the_small_read_block_are_loaded_by_a_second_pass(wh: Warehouse, tmp_path: Path) -> None:
+    """Bronze reads 1 MiB blocks; a file with a longer row is loaded again from its start with 4 MiB
+    blocks, and the first attempt leaves nothing behind: every row exactly once, one ingestion record."""
+    lake = LocalLake(tmp_path / "lake")
+    path = tmp_path / "products.csv"
+    # 3.2 MB of row once CSV-quoted (over two 1 MiB blocks, under 4 MiB), each field under 1 MiB
+    name, category, sku = "n" * 1_000_000, 'c"' * 450_000, "s" * 900_000
+    small = [f"{i},SKU-{i:05d},Lamp {i},home,1.00,true\n" for i in range(1, 30_001)]  # > 1 MiB before it
+    path.write_text("product_id,sku,name,category,unit_price,active\n" + "".join(small)
+                    + f'30001,{sku},{name},"{category.replace(chr(34), chr(34) * 2)}",2.00,false\n'
+                    + "30002,SKU-30002,Cup,home,3.00,true\n", encoding="utf-8")
+    with pytest.raises(RowExceedsBlock, match="a row is longer than 1024 KiB"):  # the first pass cannot read it
+        list(iter_csv_batches(path, PRODUCTS.column_names, block_size=SMALL_READ_BLOCK_BYTES))
+    record = ingest_file(wh, lake, PRODUCTS, path)
+    assert (record.status, record.rows_bronze, record.rows_quarantined) == ("accepted", 30_002, 0)
+    assert wh.count_rows(("atlas_bronze", "products")) == 30_002
+    assert wh.fetch_all("SELECT count(DISTINCT _atlas_row_number), min(_atlas_row_number), max(_atlas_row_number) "
+                        "FROM atlas_bronze.products") == [(30_002, 1, 30_002)]
+    assert wh.fetch_all("SELECT length(name), length(sku), category = %s FROM atlas_bronze.products "
+                        "WHERE product_id = '30001'", (category,)) == [(1_000_000, 900_000, True)]
+    assert [(status, count) for status, _, count, _ in ingestions(wh)] == [("accepted", 30_002)]
