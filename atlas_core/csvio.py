@@ -14,15 +14,18 @@ import hashlib
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from atlas_core.errors import InputRejected
+
+T = TypeVar("T")
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -228,6 +231,16 @@ def check_header(header: list[str], expected: list[str], name: str) -> None:
 
 class RowExceedsBlock(InputRejected):
     """A row longer than a read block smaller than ``READ_BLOCK_BYTES``: read again with larger blocks."""
+
+
+def with_block_fallback(read: Callable[[int], T]) -> T:
+    """``read(block_size)`` with small read blocks, which keep memory flat however large the file is
+    (docs/BENCHMARKS.md); again with the largest blocks if a row does not fit one. ``read`` must start
+    from nothing each time (fresh counters; a savepoint around what it writes)."""
+    try:
+        return read(SMALL_READ_BLOCK_BYTES)
+    except RowExceedsBlock:
+        return read(READ_BLOCK_BYTES)
 
 
 def iter_csv_batches(

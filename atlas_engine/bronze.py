@@ -22,14 +22,7 @@ from atlas_core import layout
 from atlas_core.casting import parse_partition_dates
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import FileSource, LandingSource
-from atlas_core.csvio import (
-    READ_BLOCK_BYTES,
-    SMALL_READ_BLOCK_BYTES,
-    CsvReadStats,
-    RowExceedsBlock,
-    iter_csv_batches,
-    sha256_file,
-)
+from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file, with_block_fallback
 from atlas_core.errors import InputRejected
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
 from atlas_resources.lake import Lake
@@ -259,16 +252,14 @@ def _copy_rows(
             keys_seen.update(k for k in pc.unique(keys).to_pylist() if k is not None)
             yield _bronze_batch(batch, contract, keys, ingestion_id, ingested_at)
 
-    # Small read blocks keep the reader's memory flat (docs/BENCHMARKS.md); the rare file with a row
-    # longer than one is loaded again from the start with the largest blocks, the first attempt
-    # rolled back to its savepoint.
-    try:
-        with conn.transaction():
-            rows = Warehouse.copy_batches(conn, bronze, batches(SMALL_READ_BLOCK_BYTES))
-    except RowExceedsBlock:
+    def load(block_size: int) -> int:
+        nonlocal stats
         stats = CsvReadStats()
         keys_seen.clear()
-        rows = Warehouse.copy_batches(conn, bronze, batches(READ_BLOCK_BYTES))
+        with conn.transaction():  # a savepoint: a second pass with larger blocks starts from nothing
+            return Warehouse.copy_batches(conn, bronze, batches(block_size))
+
+    rows = with_block_fallback(load)
     if stats.rows == 0:
         raise InputRejected(f"{path.name}: header only, no data rows")
     quarantined = _quarantine_unmapped(conn, contract, ingestion_id, run_id)

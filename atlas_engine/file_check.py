@@ -27,7 +27,7 @@ from atlas_core import layout
 from atlas_core.casting import cast_batch
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import Dimension, FileSource, Reference
-from atlas_core.csvio import CsvReadStats, iter_csv_batches
+from atlas_core.csvio import CsvReadStats, iter_csv_batches, with_block_fallback
 from atlas_core.csvsafe import neutralised_sql
 from atlas_core.errors import InputRejected
 from atlas_core.quality.rules import ReferenceTarget, compile_rules, verdicts_query
@@ -47,12 +47,13 @@ class FileCheck:
     quarantined_rows: int
 
 
-def _raw_batches(path: Path, contract: Contract, stats: CsvReadStats) -> Iterator[pa.RecordBatch]:
+def _raw_batches(path: Path, contract: Contract, block_size: int) -> Iterator[pa.RecordBatch]:
     delimiter = contract.source.delimiter if isinstance(contract.source, FileSource) else ","
     mapper = PartitionMapper(contract)
     schema = bronze_schema(contract)
     now = datetime.now(UTC)
-    for batch in iter_csv_batches(path, contract.column_names, delimiter=delimiter, stats=stats):
+    for batch in iter_csv_batches(path, contract.column_names, delimiter=delimiter, stats=CsvReadStats(),
+                                  block_size=block_size):
         n = batch.num_rows
         yield pa.RecordBatch.from_arrays(
             [
@@ -187,10 +188,12 @@ def check_file(
     with wh.connect(autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
-        stats = CsvReadStats()
-        with wh.transaction() as conn:
-            ensure_table(conn, *raw, bronze_schema(contract))
-            rows = Warehouse.copy_batches(conn, raw, _raw_batches(path, contract, stats))
+        def load(block_size: int) -> int:
+            with wh.transaction() as conn:  # a second pass with larger blocks starts from nothing
+                ensure_table(conn, *raw, bronze_schema(contract))
+                return Warehouse.copy_batches(conn, raw, _raw_batches(path, contract, block_size))
+
+        rows = with_block_fallback(load)
         if rows == 0:
             raise InputRejected(f"{path.name}: header only, no data rows")
         staged_rows = _stage(wh, contract, raw, staging)

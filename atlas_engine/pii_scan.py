@@ -18,7 +18,14 @@ import pyarrow.csv as pacsv
 
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import FileSource, LandingSource
-from atlas_core.csvio import RAW_LINE, CsvReadStats, iter_csv_batches, open_source, read_header
+from atlas_core.csvio import (
+    RAW_LINE,
+    CsvReadStats,
+    iter_csv_batches,
+    open_source,
+    read_header,
+    with_block_fallback,
+)
 from atlas_core.csvsafe import neutralise_array
 from atlas_core.errors import InputRejected
 from atlas_core.pii.analysis import TextAnalyzer
@@ -42,7 +49,7 @@ class ScanResult:
         return {"rows": self.rows, "seconds": round(self.seconds, 3), "columns": self.columns}
 
 
-def _batches(path: Path, delimiter: str) -> Iterator[pa.RecordBatch]:
+def _batches(path: Path, delimiter: str, block_size: int) -> Iterator[pa.RecordBatch]:
     """String batches of every column, through the same hardened reader as ingestion (gzip, BOM, caps on
     fields, columns and decompression, NUL bytes, unterminated quotes). Every row is rewritten, so a row
     with the wrong number of fields is an error here, not a quarantined row; its text is never shown."""
@@ -55,7 +62,7 @@ def _batches(path: Path, delimiter: str) -> Iterator[pa.RecordBatch]:
     finally:
         stream.close()
     stats = CsvReadStats()
-    for batch in iter_csv_batches(path, columns, delimiter=delimiter, stats=stats):
+    for batch in iter_csv_batches(path, columns, delimiter=delimiter, stats=stats, block_size=block_size):
         if batch.column(RAW_LINE).null_count == batch.num_rows:  # malformed rows come in batches of their own
             yield batch.select(columns)
     # Raised once the file is read (so an unterminated quote is reported as such); the first pass reads it
@@ -67,12 +74,12 @@ def _batches(path: Path, delimiter: str) -> Iterator[pa.RecordBatch]:
                             "fix or remove it (every row is rewritten)")
 
 
-def _reservoir(path: Path, delimiter: str, size: int) -> tuple[pa.Table, int]:
+def _reservoir(path: Path, delimiter: str, size: int, block_size: int) -> tuple[pa.Table, int]:
     """A uniform sample of ``size`` rows (Algorithm R, vectorised per batch) and the row count."""
     rng = np.random.default_rng(SAMPLE_SEED)
     kept: pa.Table | None = None
     seen = 0
-    for batch in _batches(path, delimiter):
+    for batch in _batches(path, delimiter, block_size):
         table = pa.Table.from_batches([batch])
         if kept is None:
             kept = table.slice(0, 0)
@@ -107,7 +114,9 @@ def scan_csv(
     started = time.perf_counter()
     size = sample_size or (contract.pii.sample_size if contract else DEFAULT_SAMPLE_SIZE)
     delimiter = contract.source.delimiter if contract and isinstance(contract.source, FileSource | LandingSource) else ","
-    sample, _ = _reservoir(source, delimiter, size * RESERVOIR_FACTOR)
+    # The first pass finds the read block the file needs (small unless a row does not fit); the second reuses it.
+    block_size, (sample, _) = with_block_fallback(
+        lambda block: (block, _reservoir(source, delimiter, size * RESERVOIR_FACTOR, block)))
     declared = {c.name: c for c in contract.columns} if contract else {}
     columns = []
     for name in sample.column_names:
@@ -123,7 +132,7 @@ def scan_csv(
     schema = pa.schema([pa.field(n, pa.string()) for n in sample.column_names])
     options = pacsv.WriteOptions(include_header=True, quoting_style="needed", delimiter=delimiter)
     with pacsv.CSVWriter(str(tmp), schema, write_options=options) as writer:
-        for batch in _batches(source, delimiter):
+        for batch in _batches(source, delimiter, block_size):
             result = transform(batch)
             # formulas neutralised for spreadsheets (atlas_core/csvsafe.py)
             writer.write_batch(pa.RecordBatch.from_arrays([neutralise_array(_text(c)) for c in result.columns],

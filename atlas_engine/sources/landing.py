@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import LandingSource
-from atlas_core.csvio import iter_csv_batches, sha256_file
+from atlas_core.csvio import iter_csv_batches, sha256_file, with_block_fallback
 from atlas_core.errors import AtlasError, InputRejected
 from atlas_engine.bronze import (
     IngestionRecord,
@@ -88,9 +88,15 @@ def scan_object(lake: Lake, contract: Contract, key: str) -> LandingScan:
             mapper = PartitionMapper(contract, fixed)
             if fixed is not None and not mapper.in_range(fixed):
                 raise InputRejected(f"{name}: partition {fixed} (from the file name) is outside the contract's range")
-            keys: set[str] = set()
-            for batch in iter_csv_batches(path, contract.column_names, delimiter=source_delimiter(contract)):
-                keys.update(k for k in pc.unique(mapper.keys(batch)).to_pylist() if k is not None)
+
+            def partition_keys(block_size: int) -> set[str]:
+                keys: set[str] = set()
+                for batch in iter_csv_batches(path, contract.column_names, delimiter=source_delimiter(contract),
+                                              block_size=block_size):
+                    keys.update(k for k in pc.unique(mapper.keys(batch)).to_pylist() if k is not None)
+                return keys
+
+            keys = with_block_fallback(partition_keys)
         except InputRejected as exc:
             return LandingScan(key, sha, [], str(exc))
     return LandingScan(key, sha, sorted(keys))
