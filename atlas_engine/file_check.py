@@ -27,7 +27,7 @@ from atlas_core import layout
 from atlas_core.casting import cast_batch
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import Dimension, FileSource, Reference
-from atlas_core.csvio import CsvReadStats, iter_csv_batches, with_block_fallback
+from atlas_core.csvio import iter_csv_batches, with_block_fallback
 from atlas_core.csvsafe import neutralised_sql
 from atlas_core.errors import InputRejected
 from atlas_core.quality.rules import ReferenceTarget, compile_rules, verdicts_query
@@ -52,8 +52,7 @@ def _raw_batches(path: Path, contract: Contract, block_size: int) -> Iterator[pa
     mapper = PartitionMapper(contract)
     schema = bronze_schema(contract)
     now = datetime.now(UTC)
-    for batch in iter_csv_batches(path, contract.column_names, delimiter=delimiter, stats=CsvReadStats(),
-                                  block_size=block_size):
+    for batch in iter_csv_batches(path, contract.column_names, delimiter=delimiter, block_size=block_size):
         n = batch.num_rows
         yield pa.RecordBatch.from_arrays(
             [

@@ -65,7 +65,7 @@ class ChunkReader:
     def __init__(self, chunks: Iterator[bytes | memoryview]) -> None:
         self._chunks = chunks
         self._pending = memoryview(b"")
-        self._limit = STREAM_BLOCK_BYTES
+        self._segment_ended = False
         self.block_size = STREAM_BLOCK_BYTES
 
     def _next_chunk(self) -> bool:
@@ -82,7 +82,7 @@ class ChunkReader:
                 return False
         while self.block_size < len(self._pending):
             self.block_size *= 2
-        self._limit = self.block_size
+        self._segment_ended = False
         return True
 
     def segment(self) -> io.BufferedReader:
@@ -92,11 +92,11 @@ class ChunkReader:
     def readinto(self, buffer: memoryview) -> int:
         view = memoryview(buffer).cast("B")
         filled = 0
-        while filled < len(view):
+        while filled < len(view) and not self._segment_ended:
             if not len(self._pending) and not self._next_chunk():
                 break
-            if len(self._pending) > self._limit:  # end this segment; the row starts the next one
-                self._limit = -1
+            if len(self._pending) > self.block_size:  # end this segment; the row starts the next one
+                self._segment_ended = True
                 break
             n = min(len(view) - filled, len(self._pending))
             view[filled : filled + n] = self._pending[:n]

@@ -31,6 +31,22 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def presidio_engine():  # type: ignore[no-untyped-def]
+    """One real Presidio engine (spaCy model loaded once per session): the same cached engine the
+    pipeline's PiiResource uses (same recognizers file, n_process, batch size)."""
+    from atlas_resources.presidio import shared_engine
+
+    return shared_engine(str((PROJECT_DIR / "pii" / "recognizers.yml").resolve()), 1, 256)
+
+
+@pytest.fixture
+def keys():  # type: ignore[no-untyped-def]
+    from atlas_core.pii.keys import build_keyring
+
+    return build_keyring("test-secret-0123456789abcdef", "t1", None, environment="development")
+
+
+@pytest.fixture(scope="session")
 def scratch_dir() -> Iterator[Path]:
     # Short path: Unix socket paths are limited to ~107 bytes.
     path = Path(tempfile.mkdtemp(prefix="atlas-t-", dir="/tmp"))

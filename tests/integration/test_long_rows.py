@@ -14,14 +14,12 @@ import pytest
 
 from atlas_core.contracts import Contract
 from atlas_core.csvio import SMALL_READ_BLOCK_BYTES, RowExceedsBlock, iter_csv_batches
-from atlas_core.pii.keys import build_keyring
 from atlas_engine.file_check import check_file
 from atlas_engine.pii_scan import scan_csv
 from atlas_engine.sources.landing import BUCKET, scan_object
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 COLUMNS = ["event_id", "event_ts", "kind", "note", "memo"]
 ROWS = 30_000
 
@@ -66,13 +64,9 @@ def test_quality_check_of_a_file_with_a_long_row(events: Contract, long_row_csv:
     assert result.quarantined_rows == 0
 
 
-def test_pii_scan_of_a_file_with_a_long_row(long_row_csv: Path, tmp_path: Path) -> None:
-    from atlas_resources.presidio import shared_engine
-
-    engine = shared_engine(str(PROJECT_DIR / "pii" / "recognizers.yml"), 1, 256)  # as tests/pii/conftest.py
-    keys = build_keyring("test-secret-0123456789abcdef", "t1", None, environment="development")
+def test_pii_scan_of_a_file_with_a_long_row(presidio_engine, keys, long_row_csv: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "scanned.csv"
-    result = scan_csv(long_row_csv, out, engine, keys, sample_size=50)
+    result = scan_csv(long_row_csv, out, presidio_engine, keys, sample_size=50)
     assert result.rows == ROWS + 2
     written = pacsv.read_csv(out, read_options=pacsv.ReadOptions(block_size=8 << 20),
                              convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.string())))
