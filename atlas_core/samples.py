@@ -19,6 +19,9 @@ import pyarrow.csv as pacsv
 SEED = 20261001
 ORDERS_START = date(2026, 10, 1)
 ORDERS_DAYS = 30
+# Every date the generator draws is relative to this day, never to the clock: the same seed gives the
+# same bytes on any day. It is the day the shipped samples in data/samples/ were generated.
+REFERENCE_DATE = date(2026, 11, 26)
 DEFAULT_ROWS = {"customers": 2000, "products": 200, "orders": 20000}
 STATES = ["al", "ak", "az", "ca", "co", "fl", "ga", "il", "ma", "mi", "ny", "nc", "oh", "or", "pa", "tx", "wa"]
 CATEGORIES = ["books", "electronics", "garden", "grocery", "home", "sports", "toys", "beauty"]
@@ -32,6 +35,19 @@ def _faker(seed: int):
     fake = Faker("en_US")
     fake.seed_instance(seed)
     return fake
+
+
+def date_of_birth(fake, min_age: int, max_age: int) -> date:
+    """Faker's ``date_of_birth`` with ``REFERENCE_DATE`` in place of today (same draws, same range)."""
+    start = REFERENCE_DATE.replace(year=REFERENCE_DATE.year - (max_age + 1))
+    end = REFERENCE_DATE.replace(year=REFERENCE_DATE.year - min_age)
+    dob = fake.date_time_ad(start_datetime=start, end_datetime=end).date()
+    return dob if dob != start else dob + timedelta(days=1)
+
+
+def year(fake) -> str:
+    """A year between 1970 and ``REFERENCE_DATE`` (Faker's ``year()`` ends at today)."""
+    return fake.date_time(end_datetime=datetime.combine(REFERENCE_DATE, datetime.min.time())).strftime("%Y")
 
 
 def _locations(fake, n: int, rng: np.random.Generator) -> list[tuple[str, str, str]]:
@@ -53,7 +69,7 @@ def _note(fake, rng: np.random.Generator, first: str, last: str, email: str, pho
     if kind == 1:
         return f"{first} {last} requested a copy of the last invoice."
     if kind == 2:
-        return f"Prefers contact by email ({email}). Loyal since {fake.year()}."
+        return f"Prefers contact by email ({email}). Loyal since {year(fake)}."
     if kind == 3:
         return "VIP customer, handle with care."
     if kind == 4:
@@ -77,7 +93,7 @@ def generate_customers(rows: int = DEFAULT_ROWS["customers"], seed: int = SEED) 
         zip_code, city, state = locations[int(rng.integers(len(locations)))]
         signup = base + timedelta(seconds=int(rng.integers(0, 640 * 86400)))
         updated = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(seconds=int(rng.integers(0, 30 * 86400)))
-        dob = fake.date_of_birth(minimum_age=18, maximum_age=90)
+        dob = date_of_birth(fake, 18, 90)
         values = {
             "customer_id": str(i),
             "first_name": first,

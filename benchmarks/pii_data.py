@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
 
 import pyarrow as pa
 from faker import Faker
 
+from atlas_core.samples import REFERENCE_DATE, date_of_birth
+
 LOCALES = ["en_US", "de_DE", "fr_FR", "es_ES", "pl_PL", "da_DK", "cs_CZ", "tr_TR", "pt_BR", "it_IT"]
 IBAN_COUNTRIES = ["DE", "GB", "FR", "ES", "NL", "IT", "PL"]
 EMPTY_SHARE = 0.08
+# Dates are drawn relative to the samples' fixed reference day, never the clock (same data on any day).
+REFERENCE_NOW = datetime.combine(REFERENCE_DATE, time.min)
+THREE_YEARS_BEFORE = REFERENCE_NOW - timedelta(days=3 * 365)
 
 
 def _fakers(seed: int) -> list[Faker]:
@@ -55,7 +61,6 @@ def card(fake: Faker, rng: random.Random) -> str:
 _IBAN_LOCALES = {"DE": "de_DE", "GB": "en_GB", "FR": "fr_FR", "ES": "es_ES", "NL": "nl_NL", "IT": "it_IT", "PL": "pl_PL"}
 _IBAN_FAKERS: dict[str, Faker] = {}
 _US = Faker("en_US")
-_US.seed_instance(4242)
 
 
 def iban(rng: random.Random) -> str:
@@ -64,7 +69,7 @@ def iban(rng: random.Random) -> str:
     fake = _IBAN_FAKERS.get(country)
     if fake is None:
         fake = _IBAN_FAKERS[country] = Faker(_IBAN_LOCALES[country])
-        fake.seed_instance(len(_IBAN_FAKERS) + 99)
+    fake.seed_instance(rng.getrandbits(32))  # drawn from the caller's rng: the same data on every call
     value = fake.iban()
     if rng.random() < 0.4:
         return " ".join(value[i:i + 4] for i in range(0, len(value), 4))
@@ -111,6 +116,7 @@ def _note(fake: Faker, rng: random.Random) -> LabeledText:
     elif kind == 5:
         b.add("Customer moved to "), b.add(" ".join(fake.street_address().split()), "LOCATION"), b.add(", please update the records.")
     elif kind == 6:
+        _US.seed_instance(rng.getrandbits(32))  # drawn from the caller's rng: the same data on every call
         b.add("Verified identity with SSN "), b.add(_US.ssn(), "US_SSN")
         b.add(" and sent the form.")
     elif kind == 7:
@@ -154,13 +160,13 @@ def mixed_table(rows: int, seed: int = 20261001) -> tuple[pa.Table, list[Labeled
             "email": fake.email(),
             "phone": phone(rng),
             "ssn": us.ssn(),
-            "date_of_birth": fake.date_of_birth(minimum_age=18, maximum_age=90).isoformat(),
+            "date_of_birth": date_of_birth(fake, 18, 90).isoformat(),
             "street_address": us.street_address(),
             "city": fake.city(),
             "credit_card": card(us, rng),
             "iban": iban(rng),
             "ip_address": fake.ipv4() if rng.random() < 0.8 else fake.ipv6(),
-            "signup_ts": us.date_time_between("-3y", "now").strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "signup_ts": us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "amount": f"{rng.uniform(1, 999):.2f}",
             "notes": note.text,
         }
@@ -196,8 +202,8 @@ def labeled_columns(seed: int = 7) -> list[tuple[str, str, list[str], str | None
         ("mobile_number", "string", many(lambda: phone(rng)), "PHONE_NUMBER"),
         ("ssn", "string", many(us.ssn), "US_SSN"),
         ("tax_ref", "string", many(us.ssn), "US_SSN"),
-        ("date_of_birth", "date", many(lambda: us.date_of_birth().isoformat()), "DATE_TIME"),
-        ("dob", "string", many(lambda: us.date_of_birth().strftime("%m/%d/%Y")), "DATE_TIME"),
+        ("date_of_birth", "date", many(lambda: date_of_birth(us, 0, 115).isoformat()), "DATE_TIME"),
+        ("dob", "string", many(lambda: date_of_birth(us, 0, 115).strftime("%m/%d/%Y")), "DATE_TIME"),
         ("street_address", "string", many(us.street_address), "LOCATION"),
         ("shipping_line", "string", many(us.street_address), "LOCATION"),
         ("city", "string", many(lambda: pick().city()), "LOCATION"),
@@ -215,9 +221,9 @@ def labeled_columns(seed: int = 7) -> list[tuple[str, str, list[str], str | None
         ("customer_id", "integer", many(lambda: str(rng.randint(1, 10**6))), None),
         ("account_id", "string", many(ids_like_phones), None),
         ("order_number", "string", many(lambda: str(rng.randint(2_000_000_000, 9_999_999_999))), None),
-        ("signup_ts", "timestamp", many(lambda: us.date_time_between("-3y", "now").isoformat()), None),
-        ("created_at", "string", many(lambda: us.date_time_between("-3y", "now").strftime("%Y-%m-%dT%H:%M:%SZ")), None),
-        ("order_date", "date", many(lambda: us.date_between("-1y", "today").isoformat()), None),
+        ("signup_ts", "timestamp", many(lambda: us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).isoformat()), None),
+        ("created_at", "string", many(lambda: us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).strftime("%Y-%m-%dT%H:%M:%SZ")), None),
+        ("order_date", "date", many(lambda: us.date_between(REFERENCE_DATE - timedelta(days=365), REFERENCE_DATE).isoformat()), None),
         ("amount", "float", many(lambda: f"{rng.uniform(1, 999):.2f}"), None),
         ("status", "string", many(lambda: rng.choice(["placed", "shipped", "delivered", "cancelled"])), None),
         ("product_name", "string", many(lambda: f"{us.color_name()} {us.word().title()} {rng.choice(['Lamp', 'Book', 'Toy', 'Hose'])}"), None),

@@ -77,3 +77,29 @@ def test_customers_carry_pii_and_deliberate_defects() -> None:
     assert all(len(s) == 11 and s[3] == "-" and s[6] == "-" for s in ssns)
     ids = table.column("customer_id").to_pylist()
     assert len(ids) - len(set(ids)) == 5
+
+
+@pytest.mark.parametrize("today", ["2020-02-29T08:00:00Z", "2031-06-15T23:30:00Z"])
+def test_shipped_samples_do_not_depend_on_the_clock(tmp_path: Path, today: str) -> None:
+    """The same seed gives the same bytes on any day: nothing is drawn relative to the current date."""
+    import time_machine
+
+    for dataset in ("customers", "products", "orders"):
+        with time_machine.travel(today, tick=False):
+            samples.generate(dataset, samples.DEFAULT_ROWS[dataset], tmp_path / f"{dataset}.csv")
+        assert (tmp_path / f"{dataset}.csv").read_bytes() == (SHIPPED / f"{dataset}.csv").read_bytes(), dataset
+
+
+def test_benchmark_pii_data_does_not_depend_on_the_clock() -> None:
+    import time_machine
+
+    from benchmarks.pii_data import labeled_columns, mixed_table
+
+    def draw() -> tuple[object, object]:
+        return mixed_table(200)[0].to_pydict(), [(c[0], c[2]) for c in labeled_columns()]
+
+    with time_machine.travel("2021-03-01T00:00:00Z", tick=False):
+        early = draw()
+    with time_machine.travel("2034-09-30T12:00:00Z", tick=False):
+        late = draw()
+    assert early == late
