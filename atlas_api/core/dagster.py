@@ -97,6 +97,15 @@ mutation AtlasReexecute($params: ReexecutionParams!) {
   }
 }"""
 
+TERMINATE = """
+mutation AtlasTerminate($runId: String!) {
+  terminateRun(runId: $runId) {
+    __typename
+    ... on TerminateRunSuccess { run { runId status } }
+    ... on Error { message }
+  }
+}"""
+
 LAUNCH_BACKFILL = """
 mutation AtlasBackfill($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -239,6 +248,16 @@ class DagsterGateway:
             message = str(result.get("message") or result["__typename"]).splitlines()[0]
             raise InputRejected(f"{refusal}: {message[:300]}")
         return str(result["run"]["runId"])
+
+    async def terminate(self, run_id: str) -> str:
+        """Ask Dagster to terminate a queued or running run (its run launcher stops the process); returns
+        the run's status right after the request (``CANCELING`` or ``CANCELED``)."""
+        refusal = "Dagster refused to cancel the run"
+        result = (await self.query(TERMINATE, {"runId": run_id}, refusal=refusal))["terminateRun"]
+        if result["__typename"] != "TerminateRunSuccess":
+            message = str(result.get("message") or result["__typename"]).splitlines()[0]
+            raise InputRejected(f"{refusal}: {message[:300]}")
+        return str(result["run"]["status"])
 
     async def launch_backfill(
         self, paths: Sequence[Sequence[str]], partitions: Sequence[str], tags: dict[str, str], title: str

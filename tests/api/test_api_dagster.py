@@ -237,6 +237,7 @@ def _matrix_rows(stack: Stack) -> list[tuple[str, str, str, dict[str, Any], set[
         ("GET /lineage", "GET", "/api/v1/lineage/orders", {}, READERS, 200),
         ("POST /runs", "POST", "/api/v1/runs", bad_run, ENGINEERS, 422),
         ("POST /runs/{id}/reexecute", "POST", f"/api/v1/runs/{uuid.uuid4()}/reexecute", {"json": {}}, ENGINEERS, 404),
+        ("POST /runs/{id}/cancel", "POST", f"/api/v1/runs/{uuid.uuid4()}/cancel", {}, ENGINEERS, 404),
         ("POST /backfills", "POST", "/api/v1/backfills",
          {"json": {"assets": ["matrix/unknown"], "partition_from": "a", "partition_to": "b"}}, ENGINEERS, 422),
         ("POST /datasets/files", "POST", "/api/v1/datasets/orders/files",
@@ -492,6 +493,28 @@ def test_backfill_is_visible_through_the_api(stack: Stack, http: httpx.Client, a
     runs = http.get("/api/v1/runs", params={"limit": 50}, headers=accounts.headers(Role.VIEWER)).json()["items"]
     assert {r["run_id"] for r in runs if r["backfill_id"] == backfill_id} == {r["run_id"] for r in body["runs"]}
     assert http.get("/api/v1/backfills/zzzzzzzz", headers=accounts.headers(Role.VIEWER)).status_code == 404
+
+
+def test_cancel_stops_a_queued_or_running_run(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
+    engineer = accounts.headers(Role.DATA_ENGINEER)
+    launched = http.post("/api/v1/runs", json={"assets": ["silver/orders", "gold/fact_orders"]}, headers=engineer)
+    assert launched.status_code == 202, launched.text
+    run_id = launched.json()["run_id"]
+    refused = http.post(f"/api/v1/runs/{run_id}/cancel", headers=accounts.headers(Role.DATA_ANALYST))
+    assert refused.status_code == 403
+    cancelled = http.post(f"/api/v1/runs/{run_id}/cancel", headers=engineer)
+    assert cancelled.status_code == 202, cancelled.text
+    assert cancelled.json()["run_id"] == run_id and cancelled.json()["status"] in ("CANCELING", "CANCELED")
+    deadline = time.monotonic() + 120
+    while (status := http.get(f"/api/v1/runs/{run_id}", headers=engineer).json()["status"]) != "CANCELED":
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
+    again = http.post(f"/api/v1/runs/{run_id}/cancel", headers=engineer)
+    assert again.status_code == 409 and "CANCELED" in again.json()["detail"]
+    with psycopg.connect(stack.warehouse_url) as conn:
+        audited = conn.execute("SELECT outcome, principal FROM atlas_meta.audit WHERE action = 'run.cancel' "
+                               "AND target = %s", [f"run:{run_id}"]).fetchall()
+    assert audited == [("ok", "user:user_data_engineer")]
 
 
 def test_upload_lands_and_ingests_into_bronze(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:

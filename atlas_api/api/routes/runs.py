@@ -129,3 +129,32 @@ async def reexecute_run(
                          request_id=request.state.request_id, client=client_of(request))
     services.metrics.triggers.labels("reexecution").inc()
     return RunAccepted(run_id=new_run)
+
+
+@router.post(
+    "/{run_id}/cancel", status_code=202, response_model=RunOut,
+    responses={404: {"description": "Unknown run"}, 409: {"description": "The run has already finished"},
+               422: {"description": "Dagster refused to cancel the run"}},
+)
+async def cancel_run(run_id: RunIdPath, principal: TriggerDep, services: ServicesDep, request: Request) -> RunOut:
+    """Cancel a queued or running run through Dagster's terminate mutation. Answers with the run as Dagster
+    reports it right after the request (``CANCELING`` until its process has stopped, then ``CANCELED``)."""
+    run = await services.dagster.run(run_id)
+    if run is None:
+        raise not_found(f"unknown run {run_id}")
+    if run["status"] in TERMINAL_STATUSES:
+        raise conflict(f"run {run_id} is {run['status']}; only a queued or running run can be cancelled")
+    async with services.pool.connection() as conn:
+        try:
+            await services.dagster.terminate(run_id)
+        except Exception as exc:
+            await crud.audit(conn, "run.cancel", "error", principal=principal.audit_name, role=principal.role.value,
+                             target=f"run:{run_id}", detail={"error": type(exc).__name__},
+                             request_id=request.state.request_id, client=client_of(request))
+            raise
+        await crud.audit(conn, "run.cancel", "ok", principal=principal.audit_name, role=principal.role.value,
+                         target=f"run:{run_id}", detail={}, request_id=request.state.request_id,
+                         client=client_of(request))
+    services.metrics.triggers.labels("cancel").inc()
+    refreshed = await services.dagster.run(run_id)
+    return run_out(refreshed or run)
