@@ -21,7 +21,6 @@ from atlas_assets.silver import silver_key
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
 from atlas_core.layout import Layer
-from atlas_core.model_tests import expand_tests
 from atlas_core.models import SqlModel, lineage_code_versions
 from atlas_engine.gold import CheckOutcome, ModelRun, run_model
 from atlas_resources.resources import WarehouseResource
@@ -43,7 +42,7 @@ def check_specs(model: SqlModel) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(c.name, asset=gold_key(model.name), description=f"{c.description} ({c.severity})",
                           blocking=c.blocking)
-        for c in expand_tests(model)
+        for c in model.checks()
     ]
 
 

@@ -25,7 +25,7 @@ from atlas_core.contracts.model import Dimension
 from atlas_core.errors import ContractError
 from atlas_core.logs import get_logger
 from atlas_engine.quality import DimensionScore, QualityReport, evaluate, record
-from atlas_engine.silver import StagedLoad
+from atlas_engine.staging import StagedLoad
 from atlas_resources.warehouse import Warehouse
 
 DIMENSIONS = list(Dimension)

@@ -13,8 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas_core.contracts.model import Column, ColumnType, Contract
-
-CAST_ERRORS = "_atlas_cast_errors"
+from atlas_core.layout import CAST_ERRORS
 
 ARROW_TYPES: dict[ColumnType, pa.DataType] = {
     ColumnType.STRING: pa.string(),

@@ -35,6 +35,7 @@ RULE_IDS = "_atlas_rule_ids"
 DIMENSIONS = "_atlas_dimensions"
 RUN_ID = "_atlas_run_id"
 QUARANTINED_AT = "_atlas_quarantined_at"
+CAST_ERRORS = "_atlas_cast_errors"  # staging only: the columns of a row whose value did not cast
 
 UNPARTITIONED = ""
 """``_atlas_partition`` of rows of an unpartitioned dataset (NULL means: no partition could be derived)."""

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 from psycopg import sql
-
-from atlas_core.errors import ContractError
-
-if TYPE_CHECKING:
-    from atlas_core.models import SqlModel
 
 Table = tuple[str, str]
 Window = tuple[date, date]
@@ -38,43 +33,6 @@ class ModelCheck:
     @property
     def blocking(self) -> bool:
         return self.severity == "error"
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def expand_tests(model: SqlModel) -> list[ModelCheck]:
-    """One check per test and column (``unique`` tests a column combination as one check)."""
-    checks: list[ModelCheck] = []
-    for test in model.header.tests:
-        sev = test.severity
-        if test.unique:
-            cols = tuple(test.unique)
-            checks.append(ModelCheck(f"unique_{'_'.join(cols)}", "unique", cols, sev, f"({', '.join(cols)}) is unique"))
-        for col in test.not_null or []:
-            checks.append(ModelCheck(f"not_null_{col}", "not_null", (col,), sev, f"{col} is never NULL"))
-        for col, values in (test.accepted_values or {}).items():
-            texts = tuple(_text(v) for v in values)
-            checks.append(ModelCheck(f"accepted_values_{col}", "accepted_values", (col,), sev,
-                                     f"{col} is one of {list(texts)}", values=texts))
-        for col, target in (test.relationships or {}).items():
-            layer, table, parent_col = target.split(".")
-            checks.append(ModelCheck(f"relationships_{col}", "relationships", (col,), sev,
-                                     f"every {col} exists in atlas_{layer}.{table}.{parent_col}",
-                                     parent=(layer, table, parent_col)))
-        if test.row_count:
-            bounds = {str(k): v for k, v in test.row_count.items()}
-            scope = "each partition" if model.incremental else "the table"
-            checks.append(ModelCheck("row_count", "row_count", (), sev,
-                                     f"rows of {scope} within {bounds}", bounds=bounds))
-    names = [c.name for c in checks]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ContractError(f"{model.path}: tests: check {duplicates[0]!r} is declared twice")
-    return checks
 
 
 def _window_filter(column: str | None, window: Window | None, alias: str = "t") -> sql.Composable:

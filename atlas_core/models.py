@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from atlas_core.errors import ContractError
 from atlas_core.identifiers import check_identifier, is_identifier
-from atlas_core.model_tests import expand_tests
+from atlas_core.model_tests import ModelCheck
 
 _HEADER_RE = re.compile(r"^\s*/\*\s*---\s*\n(?P<yaml>.*?)\n\s*---\s*\*/", re.DOTALL)
 _REF_RE = re.compile(r"\batlas_(silver|gold)\s*\.\s*\"?([a-z_][a-z0-9_]*)\"?", re.IGNORECASE)
@@ -128,6 +128,12 @@ class ModelHeader(BaseModel):
         return _identifiers(value)
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 class SqlModel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -151,6 +157,36 @@ class SqlModel(BaseModel):
         """Tables read by relationship tests (upstream edges as well)."""
         targets = {tuple(t.split(".")[:2]) for test in self.header.tests for t in (test.relationships or {}).values()}
         return sorted((layer, table) for layer, table in targets if (layer, table) != ("gold", self.name))
+
+    def checks(self) -> list[ModelCheck]:
+        """One check per test and column (``unique`` tests a column combination as one check)."""
+        checks: list[ModelCheck] = []
+        for test in self.header.tests:
+            sev = test.severity
+            if test.unique:
+                cols = tuple(test.unique)
+                checks.append(ModelCheck(f"unique_{'_'.join(cols)}", "unique", cols, sev, f"({', '.join(cols)}) is unique"))
+            for col in test.not_null or []:
+                checks.append(ModelCheck(f"not_null_{col}", "not_null", (col,), sev, f"{col} is never NULL"))
+            for col, values in (test.accepted_values or {}).items():
+                texts = tuple(_text(v) for v in values)
+                checks.append(ModelCheck(f"accepted_values_{col}", "accepted_values", (col,), sev,
+                                         f"{col} is one of {list(texts)}", values=texts))
+            for col, target in (test.relationships or {}).items():
+                layer, table, parent_col = target.split(".")
+                checks.append(ModelCheck(f"relationships_{col}", "relationships", (col,), sev,
+                                         f"every {col} exists in atlas_{layer}.{table}.{parent_col}",
+                                         parent=(layer, table, parent_col)))
+            if test.row_count:
+                bounds = {str(k): v for k, v in test.row_count.items()}
+                scope = "each partition" if self.incremental else "the table"
+                checks.append(ModelCheck("row_count", "row_count", (), sev,
+                                         f"rows of {scope} within {bounds}", bounds=bounds))
+        names = [c.name for c in checks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ContractError(f"{self.path}: tests: check {duplicates[0]!r} is declared twice")
+        return checks
 
     @property
     def all_refs(self) -> list[Ref]:
@@ -256,7 +292,7 @@ def load_model(path: Path) -> SqlModel:
             raise ContractError(f"{path}: rules: rule {rule.name!r} is defined twice")
         seen.add(rule.name)
     model = SqlModel(name=name, path=str(path), header=header, sql=body, refs=refs)
-    expand_tests(model)  # check names must be unique per model
+    model.checks()  # check names must be unique per model
     return model
 
 

@@ -33,7 +33,7 @@ from atlas_core.errors import InputRejected
 from atlas_core.quality.rules import ReferenceTarget, compile_rules, verdicts_query
 from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE, PartitionMapper
 from atlas_engine.quality import QualityReport, evaluate, reference_resolver, validate_expressions
-from atlas_engine.silver import StagedLoad, staging_schema
+from atlas_engine.staging import StagedLoad, staging_schema
 from atlas_engine.tables import bronze_schema, ensure_table
 from atlas_resources.warehouse import Table, Warehouse
 

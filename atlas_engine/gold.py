@@ -17,7 +17,7 @@ from psycopg import sql
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
 from atlas_core.model_rules import MAX_VALUE_COUNTS, hits_query, model_select, value_counts_query
-from atlas_core.model_tests import ModelCheck, check_query, expand_tests
+from atlas_core.model_tests import ModelCheck, check_query
 from atlas_core.models import BusinessRule, SqlModel
 from atlas_resources.warehouse import Warehouse
 
@@ -137,7 +137,7 @@ def _run_checks(
     conn: psycopg.Connection, model: SqlModel, table: tuple[str, str], window: Window | None
 ) -> list[CheckOutcome]:
     outcomes = []
-    for check in expand_tests(model):
+    for check in model.checks():
         query = check_query(check, table, model_name=model.name, partition_column=model.header.partition_column,
                             window=window if model.incremental else None)
         row = conn.execute(query).fetchone()

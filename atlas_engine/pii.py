@@ -28,12 +28,12 @@ from atlas_core.pii.strategies import Anonymizer, DecryptionError
 from atlas_core.pii.transform import PiiTransform
 from atlas_core.transient import is_transient
 from atlas_engine.pii_erasure import enforce_erasures
+from atlas_engine.staging import StagedLoad
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
 
 if TYPE_CHECKING:
     from atlas_core.settings import AtlasSettings
-    from atlas_engine.silver import StagedLoad
 
 SAMPLE_ROWS_FACTOR = 4
 SPARSE_MINIMUM = 20

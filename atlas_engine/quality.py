@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -24,11 +24,9 @@ from atlas_core.logs import get_logger
 from atlas_core.quality.rules import ReferenceTarget, RulePlan, compile_rules, reference_rule_id
 from atlas_core.quality.soda_contract import ReferenceData
 from atlas_engine.soda import SodaOutcome, qualified_name, verify_table
+from atlas_engine.staging import StagedLoad
 from atlas_resources.arrowpg import pg_type
 from atlas_resources.warehouse import Table, Warehouse
-
-if TYPE_CHECKING:
-    from atlas_engine.silver import StagedLoad
 
 DIMENSIONS = list(Dimension)
 SAMPLE_ROWS = 5

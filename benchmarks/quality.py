@@ -38,7 +38,7 @@ from atlas_core.contracts.model import Dimension  # noqa: E402
 from atlas_core.quality.rules import verdicts_query  # noqa: E402
 from atlas_core.samples import DEFAULT_ROWS, iter_orders  # noqa: E402
 from atlas_engine.quality import evaluate, plan_for_load  # noqa: E402
-from atlas_engine.silver import StagedLoad, staging_schema  # noqa: E402
+from atlas_engine.staging import StagedLoad, staging_schema  # noqa: E402
 from atlas_engine.tables import ensure_table  # noqa: E402
 from atlas_resources import pgurl  # noqa: E402
 from atlas_resources.migrations import apply_migrations  # noqa: E402

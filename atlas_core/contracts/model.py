@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from atlas_core.contracts.expressions import ExpressionError, check_expression
+from atlas_core.contracts.soda_checks import check_passthrough
 from atlas_core.identifiers import IDENTIFIER_RE, RESERVED_PREFIX
 
 
@@ -262,8 +264,6 @@ class Expression(_Strict):
     @field_validator("sql")
     @classmethod
     def _predicate_only(cls, value: str, info: ValidationInfo) -> str:
-        from atlas_core.quality.expressions import ExpressionError, check_expression
-
         try:
             check_expression(value)
         except ExpressionError as exc:
@@ -297,10 +297,8 @@ class Quality(_Strict):
     @field_validator("soda")
     @classmethod
     def _soda_checks(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from atlas_core.quality.soda_contract import check_passthrough
-
         for index, item in enumerate(value):
-            check_passthrough(item, index)
+            check_passthrough(item, index, {d.value for d in Dimension})
         return value
 
     @field_validator("thresholds")
@@ -369,8 +367,6 @@ class Contract(_Strict):
             need(ref.columns, f"rules.references.{i}")
             if ref.dataset == self.dataset:
                 need(ref.ref_columns, f"rules.references.{i}.ref_columns")
-        from atlas_core.quality.expressions import ExpressionError, check_expression
-
         seen_names: set[str] = set()
         for i, expr in enumerate(self.rules.expressions):
             if expr.name in seen_names:

@@ -15,7 +15,7 @@ from typing import Literal
 from psycopg import sql
 
 from atlas_core import layout
-from atlas_core.casting import CAST_ERRORS
+from atlas_core.contracts.expressions import expression_columns
 from atlas_core.contracts.model import (
     Column,
     ColumnType,
@@ -26,7 +26,6 @@ from atlas_core.contracts.model import (
     PiiSpec,
     Reference,
 )
-from atlas_core.quality.expressions import expression_columns
 
 OnFail = Literal["quarantine", "warn", "fail"]
 
@@ -103,7 +102,7 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
             f"{name}.type", Dimension.VALIDITY, "type", (name,),
             # cast errors are rare: test for NULL first, search the list only when there is one
             sql.SQL("({errs} IS NOT NULL AND strpos(';' || {errs} || ';', {needle}) > 0)").format(
-                errs=_col(CAST_ERRORS), needle=sql.Literal(f";{name};")
+                errs=_col(layout.CAST_ERRORS), needle=sql.Literal(f";{name};")
             ),
             description=f"{name} must be a valid {column.type.value}",
         ))
@@ -302,7 +301,7 @@ def reference_rule(ref: Reference, index: int, target: ReferenceTarget, plan: Ru
 def expression_rule(expr: Expression, contract: Contract, plan: RulePlan) -> None:
     """A row fails when the expression is FALSE; NULL passes, as in a SQL CHECK constraint.
 
-    The text was checked by :func:`atlas_core.quality.expressions.check_expression` when the contract
+    The text was checked by :func:`atlas_core.contracts.expressions.check_expression` when the contract
     was loaded; it is spliced into the predicate as-is (bare column names resolve to the row).
     """
     columns = tuple(expression_columns(expr.sql, set(contract.column_names)))

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from atlas_core import layout
-from atlas_core.casting import CAST_ERRORS
 from atlas_core.contracts.model import Column, ColumnType, Contract, Dimension
 
-DATASET_CHECK_TYPES = frozenset({"row_count", "schema", "freshness", "failed_rows", "metric", "aggregate", "duplicate"})
 WINDOW_END_VARIABLE = "ATLAS_WINDOW_END"
 """Soda variable holding the end of the newest partition of a load: the ``now`` of partitioned freshness."""
 
@@ -39,21 +37,6 @@ class ReferenceData:
     ref_column: str
     dimension: Dimension
     check_id: str
-
-
-def check_passthrough(item: Any, index: int) -> None:
-    """Validate the shape of one ``quality.soda`` entry (Soda validates the rest when it runs)."""
-    where = f"quality.soda.{index}"
-    if not isinstance(item, dict) or len(item) != 1:
-        raise ValueError(f"{where}: each entry is a mapping with one Soda check type, e.g. {{row_count: {{...}}}}")
-    (check_type, body), = item.items()
-    if check_type not in DATASET_CHECK_TYPES:
-        raise ValueError(f"{where}: unknown Soda dataset check {check_type!r}; use one of {', '.join(sorted(DATASET_CHECK_TYPES))}")
-    if body is not None and not isinstance(body, dict):
-        raise ValueError(f"{where}.{check_type}: the check's configuration must be a mapping")
-    dimension = ((body or {}).get("attributes") or {}).get("dimension")
-    if dimension is not None and dimension not in {d.value for d in Dimension}:
-        raise ValueError(f"{where}.{check_type}.attributes.dimension: {dimension!r} is not a quality dimension")
 
 
 def passthrough_dimension(item: dict[str, Any]) -> Dimension:
@@ -122,7 +105,7 @@ def dataset_checks(contract: Contract, *, partitioned_freshness: bool) -> list[d
         {"schema": _tag(Dimension.VALIDITY, "schema", {"allow_extra_columns": True})},
         {"failed_rows": _tag(Dimension.VALIDITY, "type_casts", {
             "name": "values cast to their declared types",
-            "expression": f'"{CAST_ERRORS}" IS NOT NULL',
+            "expression": f'"{layout.CAST_ERRORS}" IS NOT NULL',
             **_percent(contract, Dimension.VALIDITY),
         })},
     ]

@@ -17,7 +17,8 @@ from atlas_core.pii.strategies import Anonymizer
 from atlas_core.pii.transform import PiiTransform
 from atlas_engine.bronze import ingest_file
 from atlas_engine.pii import SafeTransform
-from atlas_engine.silver import IdentityTransform, build_silver, passes_through
+from atlas_engine.silver import build_silver
+from atlas_engine.staging import IdentityTransform, passes_through
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse
 from tests.integration.quality_support import contract_for, write_csv

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from atlas_core.casting import CAST_ERRORS, arrow_schema, cast_batch, cast_column, parse_partition_dates
+from atlas_core.casting import arrow_schema, cast_batch, cast_column, parse_partition_dates
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import Column, ColumnType
+from atlas_core.layout import CAST_ERRORS
 
 
 def cast(kind: str, raw: Sequence[str | None], null_values: list[str] | None = None, **options: object) -> list:

@@ -9,7 +9,7 @@ import pytest
 
 from atlas_core.errors import ContractError
 from atlas_core.model_rules import model_select
-from atlas_core.model_tests import check_query, expand_tests
+from atlas_core.model_tests import check_query
 from atlas_core.models import lineage_code_versions, load_model, load_models, topological_order
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
@@ -47,7 +47,7 @@ tests:
   - row_count: {min: 1, max: 10}
 """
     model = load_model(write(tmp_path, "orders_x", "SELECT * FROM atlas_silver.orders", header))
-    checks = {c.name: c for c in expand_tests(model)}
+    checks = {c.name: c for c in model.checks()}
     assert list(checks) == ["unique_order_id", "not_null_order_id", "not_null_total", "accepted_values_status",
                             "relationships_customer_id", "row_count"]
     assert checks["accepted_values_status"].values == ("open", "closed", "true")
@@ -152,7 +152,7 @@ def test_shipped_models_have_rules_and_tests() -> None:
     assert all(r.owner and r.description for r in clv.rules)
     assert [r.name for r in models["fact_orders"].rules] == ["needs_review"]
     assert ("gold", "fact_orders") in clv.refs and ("gold", "dim_customer") in clv.refs
-    assert all(expand_tests(m) for m in models.values())
+    assert all(m.checks() for m in models.values())
 
 
 def test_lineage_code_versions_follow_data_changes_only(tmp_path: Path) -> None:
