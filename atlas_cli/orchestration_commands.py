@@ -27,7 +27,7 @@ def ingest_command(
     """Ingest one file now: raw copy kept in the lake, rows to bronze, then silver for the touched partitions.
 
     Prints the ingestion record as JSON. A file that cannot be read is rejected: one line
-    ``error: <file>: <reason>``, exit code 2, the file kept under rejected/ and recorded.
+    'error: <file>: <reason>', exit code 2, the file kept under rejected/ and recorded.
     """
     from atlas_cli.ingest import ingest_now
     from atlas_cli.runtime import boot
@@ -69,7 +69,7 @@ def backfill_command(
     in_process: Annotated[bool, typer.Option("--in-process", help="Never hand over to a running daemon")] = False,
 ) -> None:
     """Re-materialize a partition range (validated first). Runs in-process, or as a Dagster backfill when
-    ``atlas up`` is running."""
+    'atlas up' is running."""
     from atlas_cli.backfill import plan_backfill, run_backfill
     from atlas_cli.runtime import boot
 

@@ -28,7 +28,7 @@ def check(
 ) -> None:
     """Evaluate FILE with the silver quality engine in a scratch schema; publish nothing.
 
-    Exits 0 when the evaluation ran (even if checks failed); non-zero with ``error: ...`` when the
+    Exits 0 when the evaluation ran (even if checks failed); non-zero with an 'error: ...' line when the
     file or the contract cannot be used.
     """
     from atlas_core.contracts import load_contract

@@ -272,7 +272,7 @@ def test_role_matrix_covers_every_row(stack: Stack, http: httpx.Client, accounts
             if expected == 403:
                 assert response.headers["content-type"].startswith("application/problem+json")
             seen.append((row, role))
-    assert len(seen) == 17 * 5
+    assert len(seen) == 18 * 5
 
 
 # -- reads --------------------------------------------------------------------------------------------------
