@@ -16,8 +16,8 @@ from psycopg.types.json import Jsonb
 
 from atlas_api.core import security
 from atlas_api.core.db import Conn
-from atlas_api.core.roles import Role
 from atlas_core.errors import AtlasError, InputRejected
+from atlas_core.roles import Role
 
 
 class AlreadyExists(InputRejected):

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from atlas_api.core.roles import Role
+from atlas_core.identifiers import IDENTIFIER_RE
+from atlas_core.roles import Role
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{1,62}$"
 ASSET_KEY_PATTERN = r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$"
@@ -273,8 +274,8 @@ class PiiReportOut(BaseModel):
 
 
 class DecryptRequest(_Body):
-    dataset: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
-    column: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    dataset: str = Field(pattern=IDENTIFIER_RE.pattern)
+    column: str = Field(pattern=IDENTIFIER_RE.pattern)
     values: list[Text] = Field(min_length=1, max_length=100, description="Ciphertexts as stored in silver")
     reason: Text = Field(min_length=3, max_length=500, description="Why; recorded in the audit trail")
 

@@ -34,8 +34,8 @@ def layer_key(layer: str, table: str) -> dg.AssetKey:
     return silver_key(table) if layer == "silver" else gold_key(table)
 
 
-def _table_schema(wh_columns: list[tuple[str, str]]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name, dtype) for name, dtype in wh_columns])
+def _table_schema(wh_columns: dict[str, str]) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name, dtype) for name, dtype in wh_columns.items()])
 
 
 def check_specs(model: SqlModel) -> list[dg.AssetCheckSpec]:
@@ -109,12 +109,8 @@ def build_gold_asset(
             failed = ", ".join(f"{c.check.name} ({c.failing} failing)" for c in run.blocking_failures)
             raise dg.Failure(f"gold.{model.name}: blocking tests failed: {failed}; nothing published",
                              allow_retries=False)
-        columns = wh.fetch_all(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
-            "AND table_name = %s ORDER BY ordinal_position",
-            (Layer.GOLD.schema, model.name),
-        )
-        schema = pa.schema([pa.field(name, pa.string()) for name, _ in columns])
+        columns = wh.column_types((Layer.GOLD.schema, model.name))
+        schema = pa.schema([pa.field(name, pa.string()) for name in columns])
         context.log.info(f"gold.{model.name}: {run.rows} rows written")
         metadata: dict[str, Any] = {
             "dagster/row_count": run.rows,

@@ -10,7 +10,7 @@ import typer
 from atlas_cli.errors import fail, one_line_errors
 
 if TYPE_CHECKING:
-    from atlas_api.core.roles import Role
+    from atlas_core.roles import Role
 
 users_app = typer.Typer(help="API users (argon2id hashes in atlas_meta.users).", no_args_is_help=True)
 apikeys_app = typer.Typer(help="API keys for service accounts.", no_args_is_help=True)
@@ -31,7 +31,7 @@ def _prepare() -> str:
 
 
 def _role(value: str) -> Role:
-    from atlas_api.core.roles import Role
+    from atlas_core.roles import Role
 
     try:
         return Role(value)

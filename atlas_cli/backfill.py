@@ -19,33 +19,11 @@ import dagster as dg
 import httpx
 
 from atlas_cli.runs import RunOutcome, execute, partitions_of, resolve_selection
+from atlas_core.dagster_graphql import BACKFILL, LAUNCH_BACKFILL
 from atlas_core.errors import AtlasError, InputRejected
 from atlas_engine.backfills import validate_partition_range
 
 BACKFILL_TAG = "atlas/backfill"
-LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on InvalidOutputError { invalidOutputName }
-    ... on UnauthorizedError { message }
-    ... on PartitionSetNotFoundError { message }
-    ... on InvalidSubsetError { message }
-  }
-}
-"""
-STATUS = """
-query Status($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { id status }
-    ... on PythonError { message }
-  }
-}
-"""
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
@@ -100,7 +78,7 @@ def launch_daemon_backfill(port: int, plan: BackfillPlan, tags: dict[str, str]) 
         "partitionNames": plan.partition_keys,
         "tags": [{"key": k, "value": v} for k, v in tags.items()],
     }
-    response = httpx.post(graphql_url(port), json={"query": LAUNCH, "variables": {"params": params}}, timeout=30)
+    response = httpx.post(graphql_url(port), json={"query": LAUNCH_BACKFILL, "variables": {"params": params}}, timeout=30)
     body = response.json()
     result = (body.get("data") or {}).get("launchPartitionBackfill") or {}
     if result.get("__typename") != "LaunchBackfillSuccess":
@@ -110,7 +88,7 @@ def launch_daemon_backfill(port: int, plan: BackfillPlan, tags: dict[str, str]) 
 
 
 def backfill_status(port: int, backfill_id: str) -> str:
-    body = httpx.post(graphql_url(port), json={"query": STATUS, "variables": {"id": backfill_id}}, timeout=10).json()
+    body = httpx.post(graphql_url(port), json={"query": BACKFILL, "variables": {"id": backfill_id}}, timeout=10).json()
     result = (body.get("data") or {}).get("partitionBackfillOrError") or {}
     return str(result.get("status") or result.get("__typename") or "UNKNOWN")
 

@@ -11,7 +11,7 @@ import dagster as dg
 
 from atlas_core.logs import configure_logging
 from atlas_core.settings import AtlasSettings, get_settings
-from atlas_resources.lake import Lake, LocalLake, S3Lake
+from atlas_resources.lake import Lake, lake_from_settings
 from atlas_resources.services import Runtime, prepare_runtime
 from atlas_resources.warehouse import Warehouse
 
@@ -36,17 +36,7 @@ class Atlas:
 
     @cached_property
     def lake(self) -> Lake:
-        s = self.settings
-        if s.s3_endpoint:
-            if not (s.s3_access_key and s.s3_secret_key):
-                from atlas_core.errors import AtlasError
-
-                raise AtlasError("ATLAS_S3_ENDPOINT is set: ATLAS_S3_ACCESS_KEY and ATLAS_S3_SECRET_KEY are required")
-            return S3Lake(
-                s.s3_endpoint, s.s3_access_key.get_secret_value(), s.s3_secret_key.get_secret_value(),
-                secure=s.s3_secure, region=s.s3_region,
-            )
-        return LocalLake(self.runtime.lake_root)
+        return lake_from_settings(self.settings, self.runtime.lake_root)
 
     @cached_property
     def instance(self) -> dg.DagsterInstance:

@@ -40,7 +40,7 @@ from atlas_core.features_transforms import (
 from atlas_core.layout import STAGING_SCHEMA, Layer
 from atlas_core.models import render
 from atlas_resources.lake import Lake
-from atlas_resources.warehouse import Warehouse
+from atlas_resources.warehouse import Warehouse, column_types
 
 PG_TO_ARROW = {
     "bigint": pa.int64(), "double precision": pa.float64(), "text": pa.string(), "boolean": pa.bool_(),
@@ -65,10 +65,7 @@ class FeatureSetResult:
 
 
 def _types(conn: psycopg.Connection, table: tuple[str, str]) -> dict[str, str]:
-    rows = conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
-        "ORDER BY ordinal_position", table).fetchall()
-    return {str(name): str(dtype) for name, dtype in rows}
+    return column_types(conn, table)
 
 
 def _fingerprint(conn: psycopg.Connection, table: tuple[str, str]) -> str:

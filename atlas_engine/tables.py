@@ -10,6 +10,7 @@ from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_resources.arrowpg import pg_type
+from atlas_resources.warehouse import column_types
 
 
 def bronze_schema(contract: Contract) -> pa.Schema:
@@ -49,12 +50,7 @@ def _lock(conn: psycopg.Connection, schema: str, table: str) -> None:
 
 
 def existing_columns(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str]:
-    rows = conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-        (schema, table),
-    ).fetchall()
-    return {name: dtype for name, dtype in rows}
+    return column_types(conn, (schema, table))
 
 
 _PG_TYPE_NAMES = {

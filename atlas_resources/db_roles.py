@@ -27,25 +27,27 @@ from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.contracts import Contract
+from atlas_core.roles import DATA_ACCESS, DB_ROLES, Role
 from atlas_resources import pgurl
+from atlas_resources.warehouse import column_types
 
 PIPELINE = "atlas_pipeline"
-API_ROLE_TO_DB_ROLE = {
-    "admin": "atlas_admin",
-    "data_engineer": "atlas_engineer",
-    "data_analyst": "atlas_analyst",
-    "ml_engineer": "atlas_ml",
-    "viewer": "atlas_viewer",
-}
-ALL_ROLES = (PIPELINE, *API_ROLE_TO_DB_ROLE.values())
+ALL_ROLES = (PIPELINE, *DB_ROLES.values())
 ATLAS_SCHEMAS = (
     *(layer.schema for layer in layout.LAYERS), layout.QUARANTINE_SCHEMA, layout.STAGING_SCHEMA, layout.META_SCHEMA,
 )
+
+
+def _db_roles(roles: frozenset[Role]) -> tuple[str, ...]:
+    return tuple(DB_ROLES[r] for r in Role if r in roles)  # in the order of Role
+
+
+# The same permission sets as the API (atlas_core.roles.DATA_ACCESS), as PostgreSQL grants.
 WHOLE_SCHEMA_READERS = {
-    layout.Layer.GOLD.schema: ("atlas_admin", "atlas_engineer", "atlas_analyst"),
-    layout.Layer.AI_READY.schema: ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_ml"),
+    layout.Layer.GOLD.schema: _db_roles(DATA_ACCESS["gold"]),
+    layout.Layer.AI_READY.schema: _db_roles(DATA_ACCESS["ai_ready"]),
 }
-COLUMN_READERS = ("atlas_admin", "atlas_engineer")  # non-raw columns of bronze and silver
+COLUMN_READERS = _db_roles(DATA_ACCESS["silver"])  # non-raw columns of bronze and silver
 META_READERS = {
     "quality_results": ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_ml", "atlas_viewer"),
     "quality_check_results": ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_viewer"),
@@ -141,9 +143,7 @@ def apply_grants(postgres_url: str, contracts: Iterable[Contract]) -> list[str]:
                 if "*" in hidden:
                     summary.append(f"{layer.schema}.{table}: no contract, pipeline only")
                     continue
-                all_columns = [r[0] for r in conn.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
-                    "ORDER BY ordinal_position", (layer.schema, table))]
+                all_columns = list(column_types(conn, (layer.schema, table)))
                 columns = [c for c in all_columns if c not in hidden]
                 if columns:
                     conn.execute(sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from atlas_core.errors import AtlasError, ServiceUnavailable
+from atlas_core.settings import AtlasSettings
 
 ModifiedKeys = list[tuple[str, datetime]]
 BUCKETS = ("atlas-bronze", "atlas-silver", "atlas-gold", "atlas-ai-ready")
@@ -332,3 +333,14 @@ class S3Lake(Lake):
         from minio.commonconfig import CopySource
 
         self._call(f"{bucket}/{dst}", self.client.copy_object, bucket, _check_key(dst), CopySource(bucket, src))
+
+
+def lake_from_settings(settings: AtlasSettings, root: Path | None = None) -> Lake:
+    """The lake the settings select: S3 when ``ATLAS_S3_ENDPOINT`` is set, else the local directory
+    (``root``, or the settings' lake root). The one place that choice is made."""
+    if settings.s3_endpoint:
+        if not (settings.s3_access_key and settings.s3_secret_key):
+            raise AtlasError("ATLAS_S3_ENDPOINT is set: ATLAS_S3_ACCESS_KEY and ATLAS_S3_SECRET_KEY are required")
+        return S3Lake(settings.s3_endpoint, settings.s3_access_key.get_secret_value(),
+                      settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure, region=settings.s3_region)
+    return LocalLake(root or settings.lake_root)

@@ -24,6 +24,18 @@ ENCODE_AHEAD = 2  # encoded batches waiting for COPY: bounds the memory the over
 _END = object()
 
 
+COLUMNS_QUERY = (
+    "SELECT column_name, data_type FROM information_schema.columns "
+    "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+)
+"""A table's columns and their types, in order (one statement for every caller, sync or async)."""
+
+
+def column_types(conn: psycopg.Connection, table: Table) -> dict[str, str]:
+    """``{column: data_type}`` of ``table`` in column order; empty when the table does not exist."""
+    return {str(name): str(dtype) for name, dtype in conn.execute(COLUMNS_QUERY, table).fetchall()}
+
+
 def ident(table: Table) -> sql.Identifier:
     return sql.Identifier(*table)
 
@@ -73,6 +85,10 @@ class Warehouse:
             return breakers.guarded(
                 "PostgreSQL", self.host, lambda: list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
             )
+
+    def column_types(self, table: Table) -> dict[str, str]:
+        with self.connect() as conn:
+            return column_types(conn, table)
 
     def table_exists(self, table: Table) -> bool:
         return bool(self.scalar("SELECT to_regclass(%s) IS NOT NULL", (f'"{table[0]}"."{table[1]}"',)))

@@ -6,15 +6,16 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request, WebSocket
+from fastapi import Depends, Path, Request, WebSocket
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from atlas_api import crud
 from atlas_api.core import security
 from atlas_api.core.db import Conn
 from atlas_api.core.problems import Problem, forbidden, unauthorized
-from atlas_api.core.roles import Role
 from atlas_api.core.services import Services
+from atlas_core.identifiers import IDENTIFIER_RE
+from atlas_core.roles import ADMIN_ONLY, EVERYONE, RAW_DATA, TRIGGER, Role
 
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/token")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Service-account API key")
@@ -114,6 +115,17 @@ def require(roles: frozenset[Role]) -> Callable[..., Coroutine[Any, Any, Princip
         return principal
 
     return check
+
+
+# Role requirements and path parameters, defined once for every router.
+ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
+TriggerDep = Annotated[Principal, Depends(require(TRIGGER))]
+RawReaderDep = Annotated[Principal, Depends(require(RAW_DATA))]
+AdminDep = Annotated[Principal, Depends(require(ADMIN_ONLY))]
+DatasetPath = Annotated[str, Path(pattern=IDENTIFIER_RE.pattern, description="Dataset name")]
+TablePath = Annotated[str, Path(pattern=IDENTIFIER_RE.pattern, description="Table name")]
+RUN_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+RunIdPath = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
 
 
 def rate_limited(bucket: str) -> Callable[..., Coroutine[Any, Any, None]]:

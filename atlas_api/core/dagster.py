@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 
+from atlas_core.dagster_graphql import BACKFILL, LAUNCH_BACKFILL
 from atlas_core.errors import AtlasError, InputRejected, ServiceUnavailable
 
 ASSET_JOB = "__ASSET_JOB"
@@ -105,31 +106,6 @@ mutation AtlasTerminate($runId: String!) {
     ... on Error { message }
   }
 }"""
-
-LAUNCH_BACKFILL = """
-mutation AtlasBackfill($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on PartitionKeysNotFoundError { message }
-    ... on UnauthorizedError { message }
-    ... on InvalidSubsetError { message }
-  }
-}"""
-
-BACKFILL = """
-query AtlasBackfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill {
-      id status numPartitions partitionNames timestamp endTimestamp
-      assetSelection { path }
-      runs { runId status }
-    }
-  }
-}"""
-
 
 def _json_body(response: httpx.Response) -> dict[str, Any]:
     try:

@@ -18,6 +18,7 @@ from atlas_api.core.db import Conn, table_exists
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import Dimension
+from atlas_resources.warehouse import COLUMNS_QUERY
 
 DIMENSIONS = [d.value for d in Dimension]
 HISTORY_RUNS = 50
@@ -42,11 +43,7 @@ def json_value(value: Any) -> Any:
 
 
 async def table_columns(conn: Conn, schema: str, table: str) -> list[tuple[str, str]]:
-    cur = await conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-        (schema, table),
-    )
+    cur = await conn.execute(COLUMNS_QUERY, (schema, table))
     return [(r["column_name"], r["data_type"]) for r in await cur.fetchall()]
 
 

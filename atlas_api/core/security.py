@@ -13,7 +13,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from atlas_api.core.roles import Role
+from atlas_core.roles import Role
 
 ISSUER = "atlas"
 ALGORITHM = "HS256"

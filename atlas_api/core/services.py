@@ -16,8 +16,7 @@ from atlas_api.core.db import Conn
 from atlas_api.core.metrics import ApiMetrics
 from atlas_api.core.ratelimit import RateLimiter
 from atlas_core.contracts import Contract
-from atlas_core.errors import AtlasError
-from atlas_resources.lake import Lake, LocalLake, S3Lake
+from atlas_resources.lake import Lake, lake_from_settings
 
 
 @dataclass
@@ -35,14 +34,7 @@ class Services:
     def lake(self) -> Lake:
         """The lake the pipeline uses (S3 when ``ATLAS_S3_ENDPOINT`` is set, else the local directory)."""
         if self._lake is None:
-            s = self.settings
-            if s.s3_endpoint:
-                if not (s.s3_access_key and s.s3_secret_key):
-                    raise AtlasError("ATLAS_S3_ENDPOINT is set: ATLAS_S3_ACCESS_KEY and ATLAS_S3_SECRET_KEY are required")
-                self._lake = S3Lake(s.s3_endpoint, s.s3_access_key.get_secret_value(),
-                                    s.s3_secret_key.get_secret_value(), secure=s.s3_secure, region=s.s3_region)
-            else:
-                self._lake = LocalLake(s.lake_root)
+            self._lake = lake_from_settings(self.settings)
         return self._lake
 
     async def catalog(self) -> Catalog:

@@ -22,8 +22,8 @@ from psycopg.rows import dict_row
 
 from atlas_api import crud
 from atlas_api.core.config import ApiSettings, get_api_settings
-from atlas_api.core.roles import Role
 from atlas_api.main import create_app
+from atlas_core.roles import Role
 from tests.support import postgres as pg
 from tests.support.processes import stack_env, wait_http_ok
 

@@ -22,8 +22,8 @@ from atlas_api.core import security
 from atlas_api.core.cache import ResponseCache
 from atlas_api.core.config import DEVELOPMENT_JWT_SECRET, get_api_settings
 from atlas_api.core.ratelimit import RateLimiter
-from atlas_api.core.roles import Role
 from atlas_core.errors import AtlasError
+from atlas_core.roles import Role
 from tests.api.conftest import PASSWORD, REDIS_URL, TEST_SECRET, bearer, login, require_redis
 
 PROBLEM = "application/problem+json"

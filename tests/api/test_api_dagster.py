@@ -24,7 +24,7 @@ import pytest
 import websockets
 from psycopg import sql
 
-from atlas_api.core.roles import Role
+from atlas_core.roles import Role
 from tests.api.conftest import PASSWORD, Stack, bearer
 
 pytestmark = pytest.mark.slow

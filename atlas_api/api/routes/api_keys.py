@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from atlas_api import crud
-from atlas_api.api.deps import ConnDep, Principal, client_of, require
+from atlas_api.api.deps import AdminDep, ConnDep, client_of
 from atlas_api.core.problems import Problem, not_found
-from atlas_api.core.roles import ADMIN_ONLY
 from atlas_api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
-AdminDep = Annotated[Principal, Depends(require(ADMIN_ONLY))]
 
 
 def _out(key: crud.ApiKey) -> ApiKeyOut:

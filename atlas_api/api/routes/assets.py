@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 
-from atlas_api.api.deps import Principal, ServicesDep, require
+from atlas_api.api.deps import ReaderDep, ServicesDep
 from atlas_api.core import reads
 from atlas_api.core.catalog import AssetInfo
-from atlas_api.core.roles import EVERYONE
 from atlas_api.core.services import Services
 from atlas_api.models import AssetList
 
 router = APIRouter(prefix="/assets", tags=["assets"])
-ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
 CACHE_HEADER = "X-Atlas-Cache"
 
 

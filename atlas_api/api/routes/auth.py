@@ -12,9 +12,9 @@ from atlas_api.api.deps import ConnDep, PrincipalDep, ServicesDep, client_of, re
 from atlas_api.core import security
 from atlas_api.core.db import Conn
 from atlas_api.core.problems import unauthorized
-from atlas_api.core.roles import Role
 from atlas_api.core.services import Services
 from atlas_api.models import LoginRequest, Me, RefreshRequest, TokenPair
+from atlas_core.roles import Role
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 me_router = APIRouter(tags=["auth"])

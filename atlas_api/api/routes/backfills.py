@@ -8,16 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 
 from atlas_api import crud
-from atlas_api.api.deps import Principal, ServicesDep, client_of, rate_limited, require
+from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, client_of, rate_limited
 from atlas_api.api.routes.runs import REQUEST_TAG, TRIGGERED_BY
 from atlas_api.core.problems import not_found
-from atlas_api.core.roles import EVERYONE, TRIGGER
 from atlas_api.models import BackfillAccepted, BackfillOut, BackfillRequest
 from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/backfills", tags=["backfills"])
-ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
-TriggerDep = Annotated[Principal, Depends(require(TRIGGER))]
 BackfillIdPath = Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$")]
 
 

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from atlas_api.api.deps import ServicesDep, require
+from atlas_api.api.deps import ServicesDep, TablePath, require
 from atlas_api.api.routes.assets import CACHE_HEADER
 from atlas_api.core import reads
 from atlas_api.core.problems import not_found
-from atlas_api.core.roles import DATA_ACCESS
 from atlas_api.core.services import Services
 from atlas_api.models import TablePage
 from atlas_core import layout
+from atlas_core.roles import DATA_ACCESS
 
 router = APIRouter(prefix="/data", tags=["data"])
-TablePath = Annotated[str, Path(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page (at most ATLAS_API_PAGE_MAX)")]
 Offset = Annotated[int, Query(ge=0, le=10**9)]
 

@@ -15,20 +15,23 @@ import tempfile
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from atlas_api import crud
-from atlas_api.api.deps import Principal, ServicesDep, client_of, rate_limited, require
+from atlas_api.api.deps import (
+    DatasetPath,
+    ServicesDep,
+    TriggerDep,
+    client_of,
+    rate_limited,
+)
 from atlas_api.core.problems import Problem, not_found, unprocessable
-from atlas_api.core.roles import TRIGGER
 from atlas_api.core.services import Services
 from atlas_api.models import IngestionOut
 from atlas_core import layout
 from atlas_core.errors import InputRejected
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
-TriggerDep = Annotated[Principal, Depends(require(TRIGGER))]
-DatasetPath = Annotated[str, Path(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 CHUNK = 1024 * 1024
 

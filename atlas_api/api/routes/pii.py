@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Request
 
 from atlas_api import crud
-from atlas_api.api.deps import Principal, ServicesDep, client_of, require
+from atlas_api.api.deps import AdminDep, DatasetPath, RawReaderDep, ServicesDep, client_of
 from atlas_api.core import reads
 from atlas_api.core.problems import not_found, unprocessable
-from atlas_api.core.roles import ADMIN_ONLY, RAW_DATA
 from atlas_api.core.services import Services
 from atlas_api.models import DecryptOut, DecryptRequest, PiiColumn, PiiReportOut
 from atlas_core.errors import AtlasError, ServiceUnavailable
 
 router = APIRouter(prefix="/pii", tags=["pii"])
-RawReaderDep = Annotated[Principal, Depends(require(RAW_DATA))]
-AdminDep = Annotated[Principal, Depends(require(ADMIN_ONLY))]
-DatasetPath = Annotated[str, Path(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 
 
 @router.get("/{dataset}", response_model=PiiReportOut, responses={404: {"description": "Unknown dataset"}})

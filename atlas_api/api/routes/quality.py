@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Response
 
-from atlas_api.api.deps import Principal, ServicesDep, require
+from atlas_api.api.deps import DatasetPath, ReaderDep, ServicesDep
 from atlas_api.api.routes.assets import CACHE_HEADER
 from atlas_api.core import reads
 from atlas_api.core.problems import not_found
-from atlas_api.core.roles import EVERYONE
 from atlas_api.core.services import Services
 from atlas_api.models import QualityOut
 
 router = APIRouter(prefix="/quality", tags=["quality"])
-ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
-DatasetPath = Annotated[str, Path(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
 
 
 async def build_quality(services: Services, dataset: str) -> dict[str, Any]:

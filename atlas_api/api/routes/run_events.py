@@ -15,8 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from atlas_api.api.deps import Principal, authenticate, record_auth_failure
-from atlas_api.api.routes.runs import RUN_ID_PATTERN
+from atlas_api.api.deps import RUN_ID_PATTERN, Principal, authenticate, record_auth_failure
 from atlas_api.core.dagster import TERMINAL_STATUSES
 from atlas_api.core.services import Services
 

@@ -5,21 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from atlas_api import crud
-from atlas_api.api.deps import Principal, ServicesDep, client_of, rate_limited, require
+from atlas_api.api.deps import (
+    ReaderDep,
+    RunIdPath,
+    ServicesDep,
+    TriggerDep,
+    client_of,
+    rate_limited,
+)
 from atlas_api.core.dagster import TERMINAL_STATUSES
 from atlas_api.core.problems import conflict, not_found, unprocessable
-from atlas_api.core.roles import EVERYONE, TRIGGER
 from atlas_api.models import RunAccepted, RunList, RunOut, RunReexecution, RunRequest
 from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/runs", tags=["runs"])
-ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
-TriggerDep = Annotated[Principal, Depends(require(TRIGGER))]
-RUN_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-RunIdPath = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
 RunStatus = Literal["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"]
 TRIGGERED_BY = "atlas/triggered_by"
 REQUEST_TAG = "atlas/request_id"

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from atlas_api import crud
-from atlas_api.api.deps import ConnDep, Principal, client_of, require
+from atlas_api.api.deps import AdminDep, ConnDep, client_of
 from atlas_api.core.problems import Problem
-from atlas_api.core.roles import ADMIN_ONLY
 from atlas_api.models import UserCreate, UserOut
 
 router = APIRouter(prefix="/users", tags=["users"])
-AdminDep = Annotated[Principal, Depends(require(ADMIN_ONLY))]
 
 
 @router.post("", status_code=201, response_model=UserOut, responses={409: {"description": "The user exists"}})

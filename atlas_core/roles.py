@@ -22,3 +22,12 @@ ADMIN_ONLY = frozenset({Role.ADMIN})
 
 DATA_ACCESS = {"bronze": RAW_DATA, "silver": RAW_DATA, "gold": GOLD_DATA, "ai_ready": AI_READY_DATA}
 """Who may read rows of each layer through ``GET /data/<layer>/<table>``."""
+
+DB_ROLES = {
+    Role.ADMIN: "atlas_admin",
+    Role.DATA_ENGINEER: "atlas_engineer",
+    Role.DATA_ANALYST: "atlas_analyst",
+    Role.ML_ENGINEER: "atlas_ml",
+    Role.VIEWER: "atlas_viewer",
+}
+"""The PostgreSQL group role mirroring each API role (``atlas db grants``)."""
