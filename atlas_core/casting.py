@@ -7,7 +7,7 @@ Casts are strict: ``2026-02-30`` is an error, not March 2nd.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -163,7 +163,3 @@ def parse_partition_dates(values: pa.Array, column: Column) -> pa.Array:
     if pa.types.is_timestamp(typed.type):
         typed = pc.cast(typed, pa.date32())
     return pc.cast(typed, pa.string())  # ISO YYYY-MM-DD, 15x faster than strftime
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()

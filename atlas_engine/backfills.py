@@ -23,16 +23,3 @@ def validate_partition_range(valid_keys: Sequence[str], start: str, end: str) ->
     if first > last:
         raise InputRejected(f"--from {start} is after --to {end}")
     return list(valid_keys[first : last + 1])
-
-
-def validate_partition_keys(valid_keys: Sequence[str], keys: Sequence[str]) -> list[str]:
-    """Every key must exist: no silent drop of unknown ones in a mixed list."""
-    known = set(valid_keys)
-    unknown = [k for k in keys if k not in known]
-    if unknown:
-        shown = ", ".join(repr(k) for k in unknown[:5])
-        raise InputRejected(f"unknown partition(s) {shown} (valid: {_span(valid_keys)})")
-    if not keys:
-        raise InputRejected("no partition keys given")
-    position = {key: i for i, key in enumerate(valid_keys)}
-    return sorted(set(keys), key=position.__getitem__)

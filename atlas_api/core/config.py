@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -56,10 +56,6 @@ class ApiSettings(AtlasSettings):
                     f"{MIN_SECRET_LENGTH} characters when ATLAS_ENVIRONMENT=production"
                 )
         return self
-
-    @property
-    def jwt_algorithm(self) -> Literal["HS256"]:
-        return "HS256"
 
     def graphql_url(self) -> str:
         return self.dagster_graphql_url or f"http://127.0.0.1:{self.webserver_port}/graphql"
