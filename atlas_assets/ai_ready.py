@@ -3,16 +3,16 @@
 
 import dagster as dg
 
-from atlas_assets.failures import atlas_step
 from atlas_assets.gold import layer_key
 from atlas_assets.metadata import column_schema
 from atlas_assets.policies import layer_policies
+from atlas_assets.steps import atlas_step
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
-from atlas_core.feature_spec import FeatureSetSpec
-from atlas_core.features import spec_hash
+from atlas_core.features.spec import FeatureSetSpec
+from atlas_core.features.splits import spec_hash
 from atlas_core.layout import Layer
-from atlas_core.models import SqlModel, lineage_code_versions
+from atlas_core.sql_models import SqlModel, lineage_code_versions
 from atlas_engine.ai_ready import build_feature_set
 from atlas_resources.resources import LakeResource, WarehouseResource
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from atlas_assets.failures import atlas_step
 from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
 from atlas_assets.policies import layer_policies
+from atlas_assets.steps import atlas_step
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_engine.bronze import bronze_row_counts

@@ -17,10 +17,10 @@ from atlas_assets.quality_checks import check_references
 from atlas_assets.silver import silver_definitions
 from atlas_core.contracts import load_contracts
 from atlas_core.credentials import refuse_default_credentials
-from atlas_core.feature_spec import load_feature_sets
-from atlas_core.models import load_models
+from atlas_core.features.spec import load_feature_sets
 from atlas_core.pii.keys import keyring_from_settings
 from atlas_core.settings import AtlasSettings, get_settings
+from atlas_core.sql_models import load_models
 from atlas_resources import breakers
 from atlas_resources.resources import (
     AlertsResource,

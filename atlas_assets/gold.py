@@ -13,15 +13,15 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from atlas_assets.failures import atlas_step
 from atlas_assets.metadata import preview
 from atlas_assets.partitions import backfill_policy_for, partitions_for
 from atlas_assets.policies import layer_policies
 from atlas_assets.silver import silver_key
+from atlas_assets.steps import atlas_step
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
 from atlas_core.layout import Layer
-from atlas_core.models import SqlModel, lineage_code_versions
+from atlas_core.sql_models import SqlModel, lineage_code_versions
 from atlas_engine.gold import CheckOutcome, ModelRun, run_model
 from atlas_resources.resources import WarehouseResource
 

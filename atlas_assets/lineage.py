@@ -301,8 +301,8 @@ def emit_run_lineage(
         stats = emitter.emit(events)
         instance.add_run_tags(run_id, {LINEAGE_TAG: f"{stats.emitted} emitted, {stats.failed + stats.skipped} failed"})
     except Exception as exc:  # lineage never fails a pipeline
+        from atlas_core.errors import one_line
         from atlas_core.logs import get_logger
-        from atlas_core.transient import one_line
 
         get_logger("atlas.lineage").warning("lineage_run_failed", run_id=run_id, error=one_line(exc))
         stats.failed += 1

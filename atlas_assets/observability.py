@@ -1,6 +1,6 @@
 """What every asset step reports about itself: JSON log lines, an OpenTelemetry span, a step_metrics row.
 
-:func:`observed_step` is entered by :func:`atlas_assets.failures.atlas_step` around each asset's compute
+:func:`observed_step` is entered by :func:`atlas_assets.steps.atlas_step` around each asset's compute
 function, in whatever process runs the step. It binds ``run_id``, ``step``, ``asset`` and the partition
 range in structlog's contextvars (so every line logged during the step carries them), opens one span
 per step (continuing the trace of the CLI command or API request that launched the run, from the run

@@ -14,8 +14,8 @@ from atlas_assets.retention import build_retention_definitions
 from atlas_assets.sensors import sensor_definitions
 from atlas_core.contracts import Contract
 from atlas_core.layout import Layer
-from atlas_core.models import SqlModel
 from atlas_core.settings import AtlasSettings
+from atlas_core.sql_models import SqlModel
 
 
 def celery_executor_for(settings: AtlasSettings) -> dg.ExecutorDefinition:

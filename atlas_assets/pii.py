@@ -13,7 +13,7 @@ import dagster as dg
 from atlas_assets.policies import check_policies
 from atlas_core.contracts import Contract
 from atlas_core.errors import ContractError
-from atlas_core.models import SqlModel
+from atlas_core.sql_models import SqlModel
 from atlas_engine.pii import PiiStage, latest_report, pii_drift, record_report
 from atlas_resources.resources import LakeResource, PiiResource, WarehouseResource
 from atlas_resources.warehouse import Warehouse

@@ -5,7 +5,7 @@ factories ``**check_policies()``), so retries, concurrency pools and executor ro
 and nowhere else:
 
 - ``retry_policy``: up to 3 retries with exponential backoff (2 s, 4 s, 8 s) and jitter. Dagster
-  retries any exception except ``dg.Failure(allow_retries=False)``; :func:`atlas_assets.failures.atlas_step`
+  retries any exception except ``dg.Failure(allow_retries=False)``; :func:`atlas_assets.steps.atlas_step`
   turns every non-transient error (rejected input, failed gate, bad contract, bug) into exactly that,
   so only transient failures (connection refused/reset, S3 5xx/SlowDown, serialization failures,
   an open circuit breaker) are retried.

@@ -5,12 +5,12 @@ import dagster as dg
 from psycopg import sql
 
 from atlas_assets.bronze import bronze_key
-from atlas_assets.failures import atlas_step
 from atlas_assets.metadata import column_schema, preview
 from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
 from atlas_assets.pii import pii_hidden_columns, pii_metadata, pii_stage
 from atlas_assets.policies import layer_policies
 from atlas_assets.quality_checks import QualityGate, quality_check_specs, referenced_datasets
+from atlas_assets.steps import atlas_step
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_engine.profiling import null_counts

@@ -22,7 +22,7 @@ def _prepare() -> str:
     from atlas_cli.runtime import quiet_warnings
     from atlas_core.logs import configure_logging
     from atlas_core.settings import get_settings
-    from atlas_resources.services import prepare_runtime
+    from atlas_resources.bootstrap import prepare_runtime
 
     quiet_warnings()
     settings = get_settings()

@@ -17,10 +17,10 @@ console = Console()
 
 def _warehouse_and_specs() -> tuple[object, list[str]]:
     from atlas_cli.runtime import quiet_warnings
-    from atlas_core.feature_spec import load_feature_sets
+    from atlas_core.features.spec import load_feature_sets
     from atlas_core.logs import configure_logging
     from atlas_core.settings import get_settings
-    from atlas_resources.services import prepare_runtime
+    from atlas_resources.bootstrap import prepare_runtime
     from atlas_resources.warehouse import Warehouse
 
     quiet_warnings()

@@ -29,7 +29,7 @@ def migrate(
     from atlas_cli.runtime import quiet_warnings
     from atlas_core.settings import get_settings
     from atlas_resources import pgurl
-    from atlas_resources.services import prepare_runtime
+    from atlas_resources.bootstrap import prepare_runtime
 
     quiet_warnings()
     runtime = prepare_runtime(get_settings())
@@ -72,8 +72,8 @@ def grants() -> None:
     from atlas_cli.runtime import quiet_warnings
     from atlas_core.contracts import load_contracts
     from atlas_core.settings import get_settings
+    from atlas_resources.bootstrap import prepare_runtime
     from atlas_resources.db_roles import apply_grants
-    from atlas_resources.services import prepare_runtime
 
     quiet_warnings()
     settings = get_settings()

@@ -6,8 +6,8 @@ import os
 
 import dagster as dg
 
+from atlas_core.errors import one_line
 from atlas_core.logs import get_logger
-from atlas_core.transient import one_line
 
 log = get_logger("atlas.lineage")
 

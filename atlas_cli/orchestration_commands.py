@@ -97,7 +97,7 @@ def retention_run(
     from atlas_cli.runtime import boot
     from atlas_core.contracts import load_contracts
     from atlas_core.errors import InputRejected
-    from atlas_core.models import load_models
+    from atlas_core.sql_models import load_models
     from atlas_engine.retention import as_of as as_of_day
     from atlas_engine.retention import policy_from, run_retention
 

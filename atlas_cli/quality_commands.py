@@ -36,7 +36,7 @@ def check(
     from atlas_core.logs import configure_logging
     from atlas_core.settings import get_settings
     from atlas_engine.file_check import check_file
-    from atlas_resources.services import prepare_runtime
+    from atlas_resources.bootstrap import prepare_runtime
     from atlas_resources.warehouse import Warehouse
 
     parsed = load_contract(contract)

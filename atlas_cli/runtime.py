@@ -11,8 +11,8 @@ import dagster as dg
 
 from atlas_core.logs import configure_logging
 from atlas_core.settings import AtlasSettings, get_settings
+from atlas_resources.bootstrap import Runtime, prepare_runtime
 from atlas_resources.lake import Lake, lake_from_settings
-from atlas_resources.services import Runtime, prepare_runtime
 from atlas_resources.warehouse import Warehouse
 
 

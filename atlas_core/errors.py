@@ -29,3 +29,10 @@ class ContractError(InputRejected):
 
 class ServiceUnavailable(AtlasError):
     """A dependency (Postgres, S3, Dagster) cannot be reached."""
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (never a traceback)."""
+    text = str(exc).strip().splitlines()
+    message = text[0] if text else type(exc).__name__
+    return message[:limit]

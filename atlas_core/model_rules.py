@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from atlas_core.models import render
+from atlas_core.sql_models import render
 
 if TYPE_CHECKING:
-    from atlas_core.models import BusinessRule, SqlModel
+    from atlas_core.sql_models import BusinessRule, SqlModel
 
 MAX_VALUE_COUNTS = 20
 """Per-value hit counts are recorded only for derivations with at most this many distinct values."""

@@ -72,10 +72,3 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(item, AtlasError) and not isinstance(item, ServiceUnavailable) and item.__cause__ is None:
             return False
     return False
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """The first line of an exception's message (never a traceback)."""
-    text = str(exc).strip().splitlines()
-    message = text[0] if text else type(exc).__name__
-    return message[:limit]

@@ -25,10 +25,10 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 from atlas_core.errors import AtlasError
-from atlas_core.feature_spec import FeatureSetSpec
-from atlas_core.features import dataset_version
-from atlas_core.features_pit import point_in_time_query
-from atlas_core.features_transforms import (
+from atlas_core.features.point_in_time import point_in_time_query
+from atlas_core.features.spec import FeatureSetSpec
+from atlas_core.features.splits import dataset_version
+from atlas_core.features.transforms import (
     Stats,
     categories_query,
     fill_query,
@@ -38,7 +38,7 @@ from atlas_core.features_transforms import (
     validate_types,
 )
 from atlas_core.layout import STAGING_SCHEMA, Layer
-from atlas_core.models import render
+from atlas_core.sql_models import render
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Warehouse, column_types
 

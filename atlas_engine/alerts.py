@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from atlas_core.errors import one_line
 from atlas_core.logs import get_logger
-from atlas_core.transient import one_line
 from atlas_resources.warehouse import Warehouse
 
 log = get_logger("atlas.alerts")

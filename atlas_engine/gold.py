@@ -16,9 +16,9 @@ from psycopg import sql
 
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
+from atlas_core.model_checks import ModelCheck, check_query
 from atlas_core.model_rules import MAX_VALUE_COUNTS, hits_query, model_select, value_counts_query
-from atlas_core.model_tests import ModelCheck, check_query
-from atlas_core.models import BusinessRule, SqlModel
+from atlas_core.sql_models import BusinessRule, SqlModel
 from atlas_resources.warehouse import Warehouse
 
 Window = tuple[date, date]

@@ -17,8 +17,8 @@ from typing import Protocol
 from openlineage.client.event_v2 import RunEvent
 from openlineage.client.serde import Serde
 
+from atlas_core.errors import one_line
 from atlas_core.logs import get_logger
-from atlas_core.transient import one_line
 
 log = get_logger("atlas.lineage")
 _file_lock = threading.Lock()

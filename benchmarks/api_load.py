@@ -176,7 +176,7 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
         os.environ.update(env)
         from atlas_core.settings import get_settings
-        from atlas_resources.services import prepare_runtime
+        from atlas_resources.bootstrap import prepare_runtime
 
         settings = get_settings()
         runtime = prepare_runtime(settings)

@@ -28,10 +28,10 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from atlas_core.feature_spec import load_feature_sets  # noqa: E402
-from atlas_core.features_pit import point_in_time_query  # noqa: E402
+from atlas_core.features.point_in_time import point_in_time_query  # noqa: E402
+from atlas_core.features.spec import load_feature_sets  # noqa: E402
 from atlas_core.model_rules import model_select  # noqa: E402
-from atlas_core.models import load_models, render  # noqa: E402
+from atlas_core.sql_models import load_models, render  # noqa: E402
 from atlas_engine.ai_ready import build_feature_set  # noqa: E402
 from atlas_engine.gold import run_model  # noqa: E402
 from atlas_resources import pgurl  # noqa: E402

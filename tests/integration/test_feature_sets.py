@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from atlas_core.errors import AtlasError
-from atlas_core.feature_spec import FeatureSetSpec, load_feature_set
-from atlas_core.features import assign_splits
-from atlas_core.features_transforms import apply_transforms
+from atlas_core.features.spec import FeatureSetSpec, load_feature_set
+from atlas_core.features.splits import assign_splits
+from atlas_core.features.transforms import apply_transforms
 from atlas_engine.ai_ready import build_feature_set, dataset_versions
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from atlas_core.errors import AtlasError
-from atlas_core.models import SqlModel, load_models
+from atlas_core.sql_models import SqlModel, load_models
 from atlas_engine.gold import run_model
 from atlas_resources.warehouse import Warehouse
 

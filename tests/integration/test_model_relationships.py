@@ -6,7 +6,7 @@ from datetime import date
 
 import psycopg
 
-from atlas_core.model_tests import ModelCheck, check_query
+from atlas_core.model_checks import ModelCheck, check_query
 
 
 def _check(column: str, parent: tuple[str, str, str]) -> ModelCheck:

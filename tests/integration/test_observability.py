@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from atlas_api.core.config import get_api_settings
 from atlas_api.main import create_app
-from atlas_assets.failures import atlas_step
+from atlas_assets.steps import atlas_step
 from atlas_cli.runs import execute, resolve_selection
 from atlas_cli.runtime import boot
 from atlas_core import tracing

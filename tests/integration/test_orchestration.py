@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from atlas_assets.failures import atlas_step
 from atlas_assets.policies import CELERY_QUEUE_TAG, RETRY_POLICY, layer_policies
 from atlas_assets.sensors import run_failure_alerts
+from atlas_assets.steps import atlas_step
 from atlas_cli.ingest import ingest_now
 from atlas_cli.main import app
 from atlas_cli.runtime import boot

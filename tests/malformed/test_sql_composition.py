@@ -21,9 +21,9 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 PACKAGES = ["atlas_core", "atlas_engine", "atlas_resources", "atlas_assets", "atlas_cli", "atlas_api"]
 QUERY_METHODS = {"execute", "executemany", "fetch_all", "fetch_one", "fetchval", "scalar", "copy", "stream", "mogrify"}
 TRUSTED_SQL_TEXT = {
-    ("atlas_core/features_pit.py", "agg.function"): "an aggregate name from the feature spec's Literal enum",
-    ("atlas_core/models.py", "sql_text[position:match.start()]"): "gold model SQL files are project code",
-    ("atlas_core/models.py", "sql_text[position:]"): "gold model SQL files are project code",
+    ("atlas_core/features/point_in_time.py", "agg.function"): "an aggregate name from the feature spec's Literal enum",
+    ("atlas_core/sql_models.py", "sql_text[position:match.start()]"): "gold model SQL files are project code",
+    ("atlas_core/sql_models.py", "sql_text[position:]"): "gold model SQL files are project code",
     ("atlas_core/quality/rules.py", "expr.sql"): "contract expression, allow-listed tokens only (check_expression)",
     ("atlas_engine/quality.py", "expr.sql"): "the same validated expression, type-checked read-only",
     ("atlas_engine/quality.py", "pg_type(ARROW_TYPES[c.type])"): "a PostgreSQL type name from a fixed map",

@@ -225,7 +225,7 @@ def test_a_gold_model_without_the_consent_filter_is_refused(tmp_path: Path) -> N
     from atlas_assets.pii import check_consent_filters
     from atlas_core.contracts import load_contracts
     from atlas_core.errors import ContractError
-    from atlas_core.models import load_models
+    from atlas_core.sql_models import load_models
 
     gold = tmp_path / "gold"
     gold.mkdir()

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from atlas_core.errors import ContractError
-from atlas_core.feature_spec import Fill, Transform, load_feature_set, load_feature_sets
-from atlas_core.features_transforms import apply_transforms, output_columns
+from atlas_core.features.spec import Fill, Transform, load_feature_set, load_feature_sets
+from atlas_core.features.transforms import apply_transforms, output_columns
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 

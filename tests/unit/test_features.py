@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from atlas_core.features import (
+from atlas_core.features.splits import (
     BUCKET_BITS,
     assign_splits,
     dataset_version,

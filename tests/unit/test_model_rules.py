@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from atlas_core.errors import ContractError
+from atlas_core.model_checks import check_query
 from atlas_core.model_rules import model_select
-from atlas_core.model_tests import check_query
-from atlas_core.models import lineage_code_versions, load_model, load_models, topological_order
+from atlas_core.sql_models import lineage_code_versions, load_model, load_models, topological_order
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from atlas_core.errors import ContractError
-from atlas_core.models import has_placeholders, load_model, load_models, parse_refs, render
+from atlas_core.sql_models import has_placeholders, load_model, load_models, parse_refs, render
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 HEADER = "/* ---\ndescription: test model\n{extra}--- */\n"

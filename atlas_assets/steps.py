@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import dagster as dg
 
 from atlas_assets.observability import observed_step
-from atlas_core.errors import AtlasError
-from atlas_core.transient import is_transient, one_line
+from atlas_core.errors import AtlasError, one_line
+from atlas_core.transient import is_transient
 
 F = TypeVar("F", bound=Callable[..., Any])
 _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")

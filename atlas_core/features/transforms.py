@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from atlas_core.errors import ContractError
-from atlas_core.feature_spec import Feature, FeatureSetSpec, Transform
+from atlas_core.features.spec import Feature, FeatureSetSpec, Transform
 
 NUMERIC_TYPES = {"bigint", "integer", "smallint", "double precision", "real", "numeric"}
 Stats = dict[str, dict[str, Any]]

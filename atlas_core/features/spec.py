@@ -25,9 +25,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from atlas_core.errors import ContractError
-from atlas_core.features import ordered_fractions, spec_hash
+from atlas_core.features.splits import ordered_fractions, spec_hash
 from atlas_core.identifiers import check_identifier, is_identifier
-from atlas_core.models import Ref, parse_refs
+from atlas_core.sql_models import Ref, parse_refs
 
 RESERVED_COLUMNS = ("split", "version")
 _DURATION_RE = re.compile(r"^(\d+)\s*([smhdw])$")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from psycopg import sql
 
 from atlas_core.errors import ContractError
-from atlas_core.feature_spec import Aggregate, Feature, FeatureSetSpec, Latest, parse_window
-from atlas_core.features import split_sql
-from atlas_core.models import render
+from atlas_core.features.spec import Aggregate, Feature, FeatureSetSpec, Latest, parse_window
+from atlas_core.features.splits import split_sql
+from atlas_core.sql_models import render
 
 Id = sql.Identifier
 

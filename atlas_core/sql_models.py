@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from atlas_core.errors import ContractError
 from atlas_core.identifiers import check_identifier, is_identifier
-from atlas_core.model_tests import ModelCheck
+from atlas_core.model_checks import ModelCheck
 
 _HEADER_RE = re.compile(r"^\s*/\*\s*---\s*\n(?P<yaml>.*?)\n\s*---\s*\*/", re.DOTALL)
 _REF_RE = re.compile(r"\batlas_(silver|gold)\s*\.\s*\"?([a-z_][a-z0-9_]*)\"?", re.IGNORECASE)
