@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -16,31 +15,13 @@ from psycopg.types.json import Jsonb
 
 from atlas_api.core import security
 from atlas_api.core.db import Conn
+from atlas_api.models import ApiKeyOut, UserOut
 from atlas_core.errors import AtlasError, InputRejected
 from atlas_core.roles import Role
 
 
 class AlreadyExists(InputRejected):
     """A user or API key with that name exists."""
-
-
-@dataclass(frozen=True)
-class User:
-    user_id: int
-    username: str
-    role: Role
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    key_id: int
-    name: str
-    role: Role
-    prefix: str
-    created_at: datetime
-    created_by: str | None
-    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -54,7 +35,7 @@ class RefreshState:
     used: bool
 
 
-async def create_user(conn: Conn, username: str, password: str, role: Role) -> User:
+async def create_user(conn: Conn, username: str, password: str, role: Role) -> UserOut:
     password_hash = security.hash_password(password)
     try:
         cur = await conn.execute(
@@ -68,7 +49,7 @@ async def create_user(conn: Conn, username: str, password: str, role: Role) -> U
         raise InputRejected(f"invalid username {username!r}: use 2-63 lower-case letters, digits, '_', '.', '-'") from None
     row = await cur.fetchone()
     assert row is not None
-    return User(row["user_id"], username, role, row["created_at"])
+    return UserOut(user_id=row["user_id"], username=username, role=role, created_at=row["created_at"])
 
 
 async def user_credentials(conn: Conn, username: str) -> tuple[int, str, Role] | None:
@@ -137,7 +118,7 @@ async def user_id_of(conn: Conn, username: str) -> int | None:
     return row["user_id"] if row else None
 
 
-async def create_api_key(conn: Conn, name: str, role: Role, created_by: str | None) -> tuple[ApiKey, str]:
+async def create_api_key(conn: Conn, name: str, role: Role, created_by: str | None) -> tuple[ApiKeyOut, str]:
     """Returns the key record and the secret key, which is shown once and never stored."""
     key = security.new_api_key()
     try:
@@ -151,7 +132,8 @@ async def create_api_key(conn: Conn, name: str, role: Role, created_by: str | No
     except psycopg.errors.CheckViolation:
         raise InputRejected(f"invalid API key name {name!r}: use 2-63 lower-case letters, digits, '_', '.', '-'") from None
     row: Any = await cur.fetchone()
-    record = ApiKey(row["key_id"], name, role, security.api_key_display_prefix(key), row["created_at"], created_by, None)
+    record = ApiKeyOut(key_id=row["key_id"], name=name, role=role, prefix=security.api_key_display_prefix(key),
+                       created_at=row["created_at"], created_by=created_by)
     return record, key
 
 
@@ -164,12 +146,13 @@ async def api_key_principal(conn: Conn, key: str) -> tuple[int, str, Role] | Non
     return (row["key_id"], row["name"], Role(row["role"])) if row else None
 
 
-async def list_api_keys(conn: Conn) -> list[ApiKey]:
+async def list_api_keys(conn: Conn) -> list[ApiKeyOut]:
     cur = await conn.execute(
         "SELECT key_id, name, role, prefix, created_at, created_by, revoked_at FROM atlas_meta.api_keys ORDER BY key_id"
     )
     return [
-        ApiKey(r["key_id"], r["name"], Role(r["role"]), r["prefix"], r["created_at"], r["created_by"], r["revoked_at"])
+        ApiKeyOut(key_id=r["key_id"], name=r["name"], role=Role(r["role"]), prefix=r["prefix"],
+                  created_at=r["created_at"], created_by=r["created_by"], revoked_at=r["revoked_at"])
         for r in await cur.fetchall()
     ]
 

@@ -78,6 +78,7 @@ def users_create(
     from psycopg.rows import dict_row
 
     from atlas_api import crud
+    from atlas_api.models import UserOut
 
     if not password_stdin:
         raise fail("give --password-stdin and pipe the password in", 2)
@@ -87,7 +88,7 @@ def users_create(
     chosen = _role(role)
     url = _prepare()
 
-    async def create() -> crud.User:
+    async def create() -> UserOut:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
             return await crud.create_user(conn, username, password, chosen)
 
@@ -108,11 +109,12 @@ def apikeys_create(
     from psycopg.rows import dict_row
 
     from atlas_api import crud
+    from atlas_api.models import ApiKeyOut
 
     chosen = _role(role)
     url = _prepare()
 
-    async def create() -> tuple[crud.ApiKey, str]:
+    async def create() -> tuple[ApiKeyOut, str]:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
             return await crud.create_api_key(conn, name, chosen, "cli")
 

@@ -14,11 +14,6 @@ from atlas_api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
 
-def _out(key: crud.ApiKey) -> ApiKeyOut:
-    return ApiKeyOut(key_id=key.key_id, name=key.name, role=key.role, prefix=key.prefix,
-                     created_at=key.created_at, created_by=key.created_by, revoked_at=key.revoked_at)
-
-
 @router.post("", status_code=201, response_model=ApiKeyCreated, responses={409: {"description": "Name in use"}})
 async def create_api_key(body: ApiKeyCreate, principal: AdminDep, conn: ConnDep, request: Request) -> ApiKeyCreated:
     """Create a key; the response is the only place the secret ever appears."""
@@ -29,13 +24,13 @@ async def create_api_key(body: ApiKeyCreate, principal: AdminDep, conn: ConnDep,
     await crud.audit(conn, "api_key.create", "ok", principal=principal.audit_name, role=principal.role.value,
                      target=f"api_key:{record.key_id}", detail={"name": record.name, "role": record.role.value},
                      request_id=request.state.request_id, client=client_of(request))
-    return ApiKeyCreated(**_out(record).model_dump(), api_key=secret)
+    return ApiKeyCreated(**record.model_dump(), api_key=secret)
 
 
 @router.get("", response_model=list[ApiKeyOut])
 async def list_api_keys(principal: AdminDep, conn: ConnDep) -> list[ApiKeyOut]:
     """All keys (active and revoked), without secrets."""
-    return [_out(k) for k in await crud.list_api_keys(conn)]
+    return await crud.list_api_keys(conn)
 
 
 @router.delete("/{key_id}", status_code=204, response_class=Response, responses={404: {"description": "No such key"}})

@@ -22,4 +22,4 @@ async def create_user(body: UserCreate, principal: AdminDep, conn: ConnDep, requ
     await crud.audit(conn, "user.create", "ok", principal=principal.audit_name, role=principal.role.value,
                      target=f"user:{user.username}", detail={"role": user.role.value},
                      request_id=request.state.request_id, client=client_of(request))
-    return UserOut(user_id=user.user_id, username=user.username, role=user.role, created_at=user.created_at)
+    return user
