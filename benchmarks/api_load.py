@@ -40,6 +40,10 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.readiness import wait_until_ready  # noqa: E402
+
 BIN = Path(sys.executable).parent
 ASSET = ["gold", "dim_product"]
 PASSWORD = "benchmark-password-1"
@@ -71,17 +75,9 @@ def summary(latencies: list[float], seconds: float, errors: int) -> dict[str, An
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} not ready after {timeout:.0f}s")
+    problem = wait_until_ready(url, process, timeout)
+    if problem is not None:
+        raise SystemExit(problem)
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -173,7 +169,6 @@ def main() -> None:
         subprocess.run([str(BIN / "atlas"), "demo", "--quiet"], env=env, check=True, cwd=home,
                        stdout=subprocess.DEVNULL)
         # Resolve the runtime exactly as the CLI does (also keeps the embedded server alive for this process).
-        sys.path.insert(0, str(ROOT))
         os.environ.update(env)
         from atlas_core.settings import get_settings
         from atlas_resources.bootstrap import prepare_runtime

