@@ -143,5 +143,9 @@ def test_demo_with_the_lake_on_s3(s3_env: dict[str, str]) -> None:
     assert len(silver) == 30
     rows = sum(b.num_rows for key in silver for b in lake.read_parquet(Layer.SILVER.bucket, key))
     assert rows == summary["layers"]["silver"]["orders"]
-    assert lake.list(Layer.AI_READY.bucket, "customer_features/")
+    features = lake.list(Layer.AI_READY.bucket, "customer_features/")
+    assert {k.rsplit("/", 1)[1] for k in features} == {"data.parquet", "spec.json"}
+    (exported,) = [k for k in features if k.endswith("/data.parquet")]
+    exported_rows = sum(b.num_rows for b in lake.read_parquet(Layer.AI_READY.bucket, exported))
+    assert exported_rows == summary["layers"]["ai_ready"]["customer_features"]
     assert_gold_in_lake(lake, summary)
