@@ -23,7 +23,8 @@ from atlas_core.errors import ContractError
 from atlas_core.layout import Layer
 from atlas_core.sql_models import SqlModel, lineage_code_versions
 from atlas_engine.gold import CheckOutcome, ModelRun, run_model
-from atlas_resources.resources import WarehouseResource
+from atlas_engine.gold_lake import export_model
+from atlas_resources.resources import LakeResource, WarehouseResource
 
 
 def gold_key(name: str) -> dg.AssetKey:
@@ -82,11 +83,13 @@ def build_gold_asset(
         key=gold_key(model.name),
         deps=deps,
         group_name="gold",
-        description=model.header.description + (f"\n\nBusiness rules: {rules}" if rules else ""),
+        description=model.header.description + (f"\n\nBusiness rules: {rules}" if rules else "")
+        + f"\n\nAlso written as Parquet to atlas-gold/{model.name}/"
+        + (" (one object per day)." if model.incremental else "."),
         partitions_def=partitions if model.incremental else None,
         backfill_policy=backfill_policy_for(partitions) if model.incremental else None,
         code_version=code_version,
-        kinds={"postgres", "sql"},
+        kinds={"postgres", "sql", "parquet"},
         **layer_policies(Layer.GOLD),
         owners=[f"team:{o}" for o in model.header.owners] or None,
         check_specs=check_specs(model),
@@ -94,8 +97,11 @@ def build_gold_asset(
         metadata={"dagster/table_name": f"atlas_gold.{model.name}", "atlas/layer": "gold", "model": model.path},
     )
     @atlas_step
-    def _gold(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[object]:
-        """Build, test and publish the model (its partition window) in one transaction."""
+    def _gold(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, lake: LakeResource
+    ) -> Iterator[object]:
+        """Build, test and publish the model (its partition window) in one transaction, then write the
+        published table (each day of the window) as Parquet to atlas-gold."""
         wh = warehouse.client()
         window: tuple[date, date] | None = None
         if model.incremental:
@@ -109,6 +115,8 @@ def build_gold_asset(
             failed = ", ".join(f"{c.check.name} ({c.failing} failing)" for c in run.blocking_failures)
             raise dg.Failure(f"gold.{model.name}: blocking tests failed: {failed}; nothing published",
                              allow_retries=False)
+        lake_client = lake.client()
+        lake_objects = export_model(wh, lake_client, model, window)
         columns = wh.column_types((Layer.GOLD.schema, model.name))
         schema = pa.schema([pa.field(name, pa.string()) for name in columns])
         context.log.info(f"gold.{model.name}: {run.rows} rows written")
@@ -116,6 +124,8 @@ def build_gold_asset(
             "dagster/row_count": run.rows,
             "dagster/column_schema": _table_schema(columns),
             "preview": preview(wh, (Layer.GOLD.schema, model.name), schema, pii_names),
+            "lake_objects": len(lake_objects),
+            "lake_uri": lake_client.uri(Layer.GOLD.bucket, f"{model.name}/"),
             **_rule_metadata(run),
         }
         if run.fingerprint:

@@ -4,7 +4,8 @@
   window (contract ``retention_days`` overrides it), plus rows no partition was derived for once
   their ingestion is that old; raw/processed/rejected files of ingestions that old;
 - silver rows and Parquet partitions older than the silver window;
-- incremental gold models' rows older than the gold window (by their partition column);
+- incremental gold models' rows and Parquet partitions older than the gold window (by their partition
+  column);
 - ai_ready versions in the lake older than the ai_ready window, except each feature set's newest;
 - temporary objects (``_tmp/``) older than a day in every bucket: orphans of writes interrupted between
   upload and publish (a lost S3 server, a killed worker). Readers never list them.
@@ -134,10 +135,12 @@ def run_retention(
             run.unmapped_rows(conn, "quarantine", (layout.QUARANTINE_SCHEMA, dataset), raw_cutoff, layout.QUARANTINED_AT)
             run.partitioned_table(conn, "silver", (Layer.SILVER.schema, dataset), silver_cutoff)
             _raw_files(conn, run, contract, raw_cutoff)
-            _silver_parquet(run, contract, silver_cutoff)
+            if contract.partitioning is not None:
+                _parquet_partitions(run, Layer.SILVER, contract.dataset, silver_cutoff)
         gold_cutoff = policy.cutoff(Layer.GOLD, now)
         for table, column in gold_tables:
             _gold_rows(conn, run, table, column, gold_cutoff)
+            _parquet_partitions(run, Layer.GOLD, table, gold_cutoff)
         _ai_ready_versions(run, policy.cutoff(Layer.AI_READY, now))
         _orphaned_temporaries(run, now)
         for action in report.actions:
@@ -168,11 +171,13 @@ def _raw_files(conn: psycopg.Connection, run: _Run, contract: Contract, cutoff: 
     run.delete_objects("bronze", bucket, keys, None, cutoff, f"{bucket}/{contract.dataset} raw files")
 
 
-def _silver_parquet(run: _Run, contract: Contract, cutoff: date) -> None:
-    if run.lake is None or contract.partitioning is None:
+def _parquet_partitions(run: _Run, layer: Layer, table: str, cutoff: date) -> None:
+    """Daily Parquet partitions ``<table>/partition=<day>/`` of a silver dataset or gold model older than
+    the cutoff."""
+    if run.lake is None:
         return
-    bucket = Layer.SILVER.bucket
-    prefix = f"{contract.dataset}/partition="
+    bucket = layer.bucket
+    prefix = f"{table}/partition="
     by_key: dict[str, list[str]] = {}
     for key in run.lake.list(bucket, prefix):
         partition = key[len(prefix):].split("/", 1)[0]
@@ -183,7 +188,7 @@ def _silver_parquet(run: _Run, contract: Contract, cutoff: date) -> None:
         except ValueError:
             continue
         if expired:
-            run.delete_objects("silver", bucket, by_key[partition], partition, cutoff, f"{bucket}/{contract.dataset}")
+            run.delete_objects(layer.value, bucket, by_key[partition], partition, cutoff, f"{bucket}/{table}")
 
 
 def _gold_rows(conn: psycopg.Connection, run: _Run, table: str, column: str, cutoff: date) -> None:

@@ -7,7 +7,8 @@ Baselines, measured in the same run on the same data:
   hit counts, write-audit-publish, primary keys, fingerprints), in dependency order;
 - ai_ready: the point-in-time raw feature query as a bare ``CREATE TABLE AS`` (no split statistics,
   transforms, fingerprints, version bookkeeping, Parquet export).
-The measured work is ``run_model`` for every model and ``build_feature_set`` (with a local lake).
+The measured work is ``run_model`` for every model and ``build_feature_set`` (with a local lake); the
+Parquet export of every published model to a local lake (``export_model``) is timed on its own.
 Results go to ``benchmarks/results/models.json``.
 """
 
@@ -32,6 +33,7 @@ from atlas_core.model_rules import model_select  # noqa: E402
 from atlas_core.sql_models import load_models, render  # noqa: E402
 from atlas_engine.ai_ready import build_feature_set  # noqa: E402
 from atlas_engine.gold import run_model  # noqa: E402
+from atlas_engine.gold_lake import export_model  # noqa: E402
 from atlas_resources.lake import LocalLake  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
 from benchmarks.scratch_db import scratch_database  # noqa: E402
@@ -105,6 +107,10 @@ def main() -> None:
             t3 = time.perf_counter()
             features = build_feature_set(wh, LocalLake(lake_dir), spec)
             features_s = time.perf_counter() - t3
+            t4 = time.perf_counter()
+            exported = [export_model(wh, LocalLake(lake_dir), m, WINDOW if m.incremental else None) for m in models]
+            export_s = time.perf_counter() - t4
+            export_bytes = sum(p.stat().st_size for p in (Path(lake_dir) / "atlas-gold").rglob("*.parquet"))
 
         result = {
             "orders": args.rows,
@@ -114,6 +120,9 @@ def main() -> None:
             "gold_baseline_s": round(baseline_gold, 3),
             "gold_s": round(gold_s, 3),
             "gold_ratio": round(gold_s / baseline_gold, 2),
+            "gold_export_s": round(export_s, 3),
+            "gold_export_objects": sum(len(e) for e in exported),
+            "gold_export_bytes": export_bytes,
             "feature_rows": features.rows,
             "features_baseline_s": round(baseline_features, 3),
             "features_s": round(features_s, 3),

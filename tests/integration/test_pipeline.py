@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +13,7 @@ from atlas_cli.demo import run_demo
 from atlas_cli.runs import execute, resolve_selection
 from atlas_cli.runtime import boot
 from atlas_core.layout import Layer
+from atlas_resources.lake import Lake, LocalLake
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +39,20 @@ def _columns(url: str, schema: str, table: str) -> dict[str, str]:
     return dict(rows)
 
 
+def assert_gold_in_lake(lake: Lake, summary: dict) -> None:
+    """Every gold model is in atlas-gold as Parquet: one object per day for incremental models (30 demo
+    days), one object for table models; the objects hold exactly the warehouse's rows."""
+    incremental = {"fact_orders", "daily_revenue"}
+    for model, rows in summary["layers"]["gold"].items():
+        keys = lake.list(Layer.GOLD.bucket, f"{model}/")
+        if model in incremental:
+            assert len(keys) == 30 and all(k.startswith(f"{model}/partition=2026-") for k in keys), keys
+        else:
+            assert keys == [f"{model}/data.parquet"]
+        assert sum(b.num_rows for key in keys for b in lake.read_parquet(Layer.GOLD.bucket, key)) == rows
+    assert {k.split("/")[0] for k in lake.list(Layer.GOLD.bucket)} == EXPECTED_TABLES["gold"]
+
+
 def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None:
     first = run_demo(show_progress=False, console=Console(quiet=True))
     url = atlas_env["ATLAS_POSTGRES_URL"]
@@ -58,6 +74,8 @@ def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None
         assert bronze_rows == first["layers"]["silver"][dataset] + first["quarantine"][dataset]
     summary_file = json.loads((__import__("pathlib").Path(atlas_env["ATLAS_HOME"]) / "demo" / "summary.json").read_text())
     assert summary_file["layers"] == first["layers"]
+
+    assert_gold_in_lake(LocalLake(Path(atlas_env["ATLAS_HOME"]) / "lake"), first)
 
     second = run_demo(show_progress=False, console=Console(quiet=True))
     assert second["layers"] == first["layers"]
@@ -125,4 +143,9 @@ def test_demo_with_the_lake_on_s3(s3_env: dict[str, str]) -> None:
     assert len(silver) == 30
     rows = sum(b.num_rows for key in silver for b in lake.read_parquet(Layer.SILVER.bucket, key))
     assert rows == summary["layers"]["silver"]["orders"]
-    assert lake.list(Layer.AI_READY.bucket, "customer_features/")
+    features = lake.list(Layer.AI_READY.bucket, "customer_features/")
+    assert {k.rsplit("/", 1)[1] for k in features} == {"data.parquet", "spec.json"}
+    (exported,) = [k for k in features if k.endswith("/data.parquet")]
+    exported_rows = sum(b.num_rows for b in lake.read_parquet(Layer.AI_READY.bucket, exported))
+    assert exported_rows == summary["layers"]["ai_ready"]["customer_features"]
+    assert_gold_in_lake(lake, summary)

@@ -302,6 +302,12 @@ def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(demo, raw_pii: R
                     *(home / "lake" / "atlas-ai-ready").rglob("*.parquet")]:
         ids = pq.read_table(parquet, columns=["customer_id"]).column("customer_id").to_pylist()
         assert subject not in ids and len(ids) > 1000, parquet
+    gold = [*(home / "lake" / "atlas-gold" / "dim_customer").rglob("*.parquet"),
+            *(home / "lake" / "atlas-gold" / "customer_lifetime_value").rglob("*.parquet")]
+    assert len(gold) == 2  # the gold exports of the models carrying customer_id are rewritten too
+    for parquet in gold:
+        ids = pq.read_table(parquet, columns=["customer_id"]).column("customer_id").to_pylist()
+        assert subject not in ids and len(ids) > 100, parquet
     audit = _rows(url, "SELECT actor, detail FROM atlas_meta.pii_audit WHERE action = 'forget'")
     assert len(audit) == 1 and audit[0][0] == "dpo@example.com" and audit[0][1]["rows"]["silver"] == 1
     assert set(audit[0][1]) == {"key_digest", "key_id", "rows", "lake_objects_rewritten"}

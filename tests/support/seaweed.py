@@ -66,7 +66,7 @@ class SeaweedS3:
         wait_ready(self.endpoint)
 
 
-def wait_ready(endpoint: str, timeout: float = 60) -> None:
+def wait_ready(endpoint: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
