@@ -94,15 +94,16 @@ def build_definitions(settings: AtlasSettings) -> dg.Definitions:
     contracts = load_contracts(settings.resolved_contracts_dir())
     check_references(contracts)
     models = load_models(settings.resolved_models_dir())
+    feature_sets = load_feature_sets(settings.resolved_models_dir())
     assets = dg.Definitions.merge(
         bronze_definitions(contracts),
         silver_definitions(contracts),
         pii_definitions(contracts, models),
         gold_definitions(models, contracts),
-        ai_ready_definitions(load_feature_sets(settings.resolved_models_dir()), models, contracts),
+        ai_ready_definitions(feature_sets, models, contracts),
         resource_definitions(settings),
     )
-    return with_orchestration(assets, contracts, models, settings)
+    return with_orchestration(assets, contracts, models, settings, feature_sets)
 
 
 @dg.definitions

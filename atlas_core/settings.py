@@ -46,7 +46,9 @@ class AtlasSettings(BaseSettings):
     schedule_cron: str = Field(default="0 2 * * *", description="Cron (UTC) of the daily full-graph schedule")
     landing_interval_seconds: int = Field(default=30, ge=1, description="How often landing sensors look for files")
     landing_max_files_per_tick: int = Field(default=20, ge=1)
-    sensor_interval_seconds: int = Field(default=30, ge=1, description="Interval of the lineage and quality-alert sensors")
+    sensor_interval_seconds: int = Field(default=30, ge=1, description="Interval of the quality-alert sensors")
+    lineage_interval_seconds: int = Field(
+        default=5, ge=1, description="How often the lineage sensor polls runs the daemon launched (live events)")
     alert_webhook: str | None = Field(default=None, description="Slack-compatible webhook for failure alerts")
     alert_timeout_seconds: float = Field(default=5.0, gt=0)
     executor: Literal["default", "celery"] = Field(default="default", description="celery: steps run on dagster-celery workers")
