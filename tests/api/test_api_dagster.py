@@ -26,6 +26,7 @@ from psycopg import sql
 
 from atlas_api.core.roles import Role
 from tests.api.conftest import PASSWORD, Stack, bearer
+from tests.support.lineage_schema import validate_event
 
 pytestmark = pytest.mark.slow
 
@@ -495,26 +496,62 @@ def test_backfill_is_visible_through_the_api(stack: Stack, http: httpx.Client, a
     assert http.get("/api/v1/backfills/zzzzzzzz", headers=accounts.headers(Role.VIEWER)).status_code == 404
 
 
+def _lineage_events(stack: Stack, run_id: str) -> list[dict[str, Any]]:
+    path = stack.home / "lineage.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [e for e in events if e["run"]["runId"] == run_id
+            or e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == run_id]
+
+
+def _wait_lineage(stack: Stack, run_id: str, wanted: set[tuple[str, str]], timeout: float = 90) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        events = _lineage_events(stack, run_id)
+        if wanted <= {(e["job"]["name"], e["eventType"]) for e in events}:
+            return events
+        assert time.monotonic() < deadline, ([(e["job"]["name"], e["eventType"]) for e in events],
+                                             (stack.home / "up.log").read_text(errors="replace")[-3000:])
+        time.sleep(0.5)
+
+
 def test_cancel_stops_a_queued_or_running_run(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
     engineer = accounts.headers(Role.DATA_ENGINEER)
-    launched = http.post("/api/v1/runs", json={"assets": ["silver/orders", "gold/fact_orders"]}, headers=engineer)
-    assert launched.status_code == 202, launched.text
-    run_id = launched.json()["run_id"]
-    refused = http.post(f"/api/v1/runs/{run_id}/cancel", headers=accounts.headers(Role.DATA_ANALYST))
-    assert refused.status_code == 403
-    cancelled = http.post(f"/api/v1/runs/{run_id}/cancel", headers=engineer)
-    assert cancelled.status_code == 202, cancelled.text
-    assert cancelled.json()["run_id"] == run_id and cancelled.json()["status"] in ("CANCELING", "CANCELED")
-    deadline = time.monotonic() + 120
-    while (status := http.get(f"/api/v1/runs/{run_id}", headers=engineer).json()["status"]) != "CANCELED":
-        assert time.monotonic() < deadline, status
-        time.sleep(1)
+    with psycopg.connect(stack.warehouse_url) as blocker:
+        # Hold the silver step on a lock: the run is surely running when it is cancelled.
+        blocker.execute("LOCK TABLE atlas_silver.orders IN ACCESS EXCLUSIVE MODE")
+        try:
+            launched = http.post("/api/v1/runs", json={"assets": ["silver/orders", "gold/fact_orders"]},
+                                 headers=engineer)
+            assert launched.status_code == 202, launched.text
+            run_id = launched.json()["run_id"]
+            # The daemon's lineage sensor reports the step live, while it waits on the lock.
+            started = _wait_lineage(stack, run_id, {("__ASSET_JOB", "START"), ("silver.orders", "START")})
+            assert not [e for e in started if e["eventType"] in ("COMPLETE", "FAIL", "ABORT")]
+            refused = http.post(f"/api/v1/runs/{run_id}/cancel", headers=accounts.headers(Role.DATA_ANALYST))
+            assert refused.status_code == 403
+            cancelled = http.post(f"/api/v1/runs/{run_id}/cancel", headers=engineer)
+            assert cancelled.status_code == 202, cancelled.text
+            assert cancelled.json()["run_id"] == run_id and cancelled.json()["status"] in ("CANCELING", "CANCELED")
+            deadline = time.monotonic() + 120
+            while (status := http.get(f"/api/v1/runs/{run_id}", headers=engineer).json()["status"]) != "CANCELED":
+                assert time.monotonic() < deadline, status
+                time.sleep(1)
+        finally:
+            blocker.rollback()
     again = http.post(f"/api/v1/runs/{run_id}/cancel", headers=engineer)
     assert again.status_code == 409 and "CANCELED" in again.json()["detail"]
     with psycopg.connect(stack.warehouse_url) as conn:
         audited = conn.execute("SELECT outcome, principal FROM atlas_meta.audit WHERE action = 'run.cancel' "
                                "AND target = %s", [f"run:{run_id}"]).fetchall()
     assert audited == [("ok", "user:user_data_engineer")]
+    # Cancelling produced ABORT: for the interrupted step and for the run; the step never started is absent.
+    events = _wait_lineage(stack, run_id, {("silver.orders", "ABORT"), ("__ASSET_JOB", "ABORT")})
+    pairs = [(e["job"]["name"], e["eventType"]) for e in events]
+    assert len(pairs) == len(set(pairs)) and pairs[-1] == ("__ASSET_JOB", "ABORT")
+    assert not any(job == "gold.fact_orders" for job, _ in pairs)
+    assert not any(state in ("COMPLETE", "FAIL") for _, state in pairs)
+    for event in events:
+        validate_event(event)
 
 
 def test_upload_lands_and_ingests_into_bronze(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
