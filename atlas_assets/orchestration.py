@@ -7,6 +7,7 @@ executor: Dagster's default, or ``dagster_celery`` workers when ``ATLAS_EXECUTOR
 
 import dagster as dg
 
+from atlas_assets.anomaly_alerts import anomaly_alerts_sensor
 from atlas_assets.automation import build_daily_schedule, with_automation
 from atlas_assets.lineage import build_lineage_sensor
 from atlas_assets.policies import PIPELINE_QUEUE
@@ -60,6 +61,7 @@ def with_orchestration(
         dg.Definitions(schedules=[build_daily_schedule(automated, settings.schedule_cron)]),
         sensor_definitions(contracts, settings.landing_interval_seconds, settings.landing_max_files_per_tick,
                            settings.sensor_interval_seconds),
+        dg.Definitions(sensors=[anomaly_alerts_sensor(settings.sensor_interval_seconds)]),
         dg.Definitions(sensors=[build_lineage_sensor(contracts, models, feature_sets or [],
                                                      settings.lineage_interval_seconds)]),
         build_retention_definitions(contracts, gold_tables, retention_days(settings), settings.retention_cron),

@@ -194,10 +194,26 @@ def _execute(
     run_id = result.run_id
     seconds = time.monotonic() - started
     emitted = lineage.finish(run_id).emitted if lineage is not None else 0  # the final events
+    _alert_anomalies(instance, run_id)
     return RunOutcome(
         run_id, result.success, seconds, failure_reasons(result), len(result.get_asset_materialization_events()),
         emitted, check_outcomes(result),
     )
+
+
+def _alert_anomalies(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Quality, PII-share and duration anomalies of the run, to the alert webhook (bounded, never raises)."""
+    import os
+
+    from atlas_assets.anomaly_alerts import alert_run_anomalies
+    from atlas_core.settings import get_settings
+    from atlas_resources.warehouse import Warehouse
+
+    settings = get_settings()
+    url = settings.postgres_url or os.environ.get("ATLAS_POSTGRES_URL", "")
+    if url:
+        alert_run_anomalies(instance, Warehouse(url), run_id, settings.anomaly_thresholds(),
+                            webhook=settings.alert_webhook, timeout=settings.alert_timeout_seconds)
 
 
 def check_outcomes(result: dg.ExecuteInProcessResult | WorkerRunResult) -> list[dict[str, object]]:

@@ -317,6 +317,17 @@ def test_quality_lineage_and_pii_reports(stack: Stack, http: httpx.Client, accou
     scored = {d["dimension"] for d in quality["dimensions"] if d["score"] is not None}
     assert scored == set(expected)
     assert all(0 <= d["score"] <= 1 for d in quality["dimensions"] if d["score"] is not None)
+    # The trend: one point per load (run) and dimension, oldest first, as many loads as recorded (<= 10).
+    with psycopg.connect(stack.warehouse_url) as conn:
+        loads = dict(conn.execute(
+            "SELECT dimension, count(DISTINCT run_id) FROM atlas_meta.quality_results WHERE dataset = 'orders' "
+            "GROUP BY 1").fetchall())
+    trend = {t["dimension"]: t for t in quality["trend"]}
+    assert {d: len(t["points"]) for d, t in trend.items()} == {d: min(n, 10) for d, n in loads.items()}
+    for t in trend.values():
+        times = [p["evaluated_at"] for p in t["points"]]
+        assert times == sorted(times) and t["latest"] == t["points"][-1]["score"]
+        assert (t["median"] is None) == (len(t["points"]) == 1)
     assert http.get("/api/v1/quality/unknown_ds", headers=viewer).status_code == 404
 
     lineage = http.get("/api/v1/lineage/orders", headers=viewer).json()
@@ -421,6 +432,9 @@ def test_dashboard_login_layers_and_quality_in_chromium(stack: Stack, http: http
                     "SELECT count(*) FROM atlas_meta.quality_results WHERE dataset = 'orders'").fetchone()[0] > 0
             if has_results:
                 assert any(s.endswith("%") for s in scores), scores
+                # Each scored dimension draws its trend as a sparkline.
+                expect(page.locator("#quality-table tbody tr[data-dimension=validity] svg.sparkline polyline")
+                       ).to_have_count(1)
             expect(page.locator("#lineage-svg rect.selected")).to_have_count(2)  # bronze/orders and silver/orders
             assert errors == []
         finally:
