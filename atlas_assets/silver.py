@@ -66,6 +66,7 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
         )
         assert result.schema is not None
         where = sql.SQL("{} = ANY(%s)").format(sql.Identifier(layout.PARTITION))
+        check_results = quality.check_results(context)  # records this load's scores: the trend ends with them
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows_silver,
@@ -87,7 +88,7 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
                 ),
                 **pii_metadata(stage, wh, contract, result.partitions, context.run_id),
             },
-            check_results=quality.check_results(context),
+            check_results=check_results,
         )
 
     return _silver

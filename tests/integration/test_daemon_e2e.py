@@ -107,7 +107,7 @@ def test_a_landed_file_runs_through_the_daemon(dagster_dev: dict) -> None:
     # The daemon's lineage sensor emits the daemon-launched run's events.
     lineage = tmp / "lineage.jsonl"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not instance.get_run_by_id(run.run_id).tags.get("atlas/lineage"):  # type: ignore[union-attr]
+    while time.monotonic() < deadline and not instance.get_run_by_id(run.run_id).tags.get("atlas/lineage"):
         time.sleep(1)
     events = [json.loads(line) for line in lineage.read_text().splitlines()]
     mine = [e for e in events if e["run"]["runId"] == run.run_id

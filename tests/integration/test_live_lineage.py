@@ -8,6 +8,7 @@ final events follow once the lock is released, each event exactly once.
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -32,7 +33,7 @@ def _events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _wait_for(path: Path, predicate, timeout: float = 60) -> list[dict]:  # type: ignore[no-untyped-def]
+def _wait_for(path: Path, predicate: Callable[[list[dict]], bool], timeout: float = 60) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         events = _events(path)
@@ -42,7 +43,7 @@ def _wait_for(path: Path, predicate, timeout: float = 60) -> list[dict]:  # type
     raise AssertionError(f"lineage file never matched; it holds {[(e['job']['name'], e['eventType']) for e in _events(path)]}")
 
 
-def _has(job: str, state: str, after: int):  # type: ignore[no-untyped-def]
+def _has(job: str, state: str, after: int) -> Callable[[list[dict]], bool]:
     return lambda events: any(e["job"]["name"] == job and e["eventType"] == state for e in events[after:])
 
 

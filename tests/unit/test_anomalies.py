@@ -3,7 +3,15 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from atlas_core.anomalies import AnomalyThresholds, TrendPoint, pii_shares, pii_shifts, score_drops, slow_step, trends
+from atlas_core.anomalies import (
+    AnomalyThresholds,
+    TrendPoint,
+    pii_shares,
+    pii_shifts,
+    score_drops,
+    slow_step,
+    trends,
+)
 
 LIMITS = AnomalyThresholds(trend_loads=5, min_history=3, score_margin=0.05, pii_share_jump=0.3,
                            duration_factor=3.0, duration_min_extra_seconds=5.0)
