@@ -166,11 +166,27 @@ class QualityRun(BaseModel):
     passed: bool
 
 
+class TrendPointOut(BaseModel):
+    run_id: str
+    evaluated_at: datetime
+    score: float
+
+
+class DimensionTrendOut(BaseModel):
+    dimension: str
+    points: list[TrendPointOut] = Field(description="One score per load (a run), oldest first")
+    latest: float | None
+    median: float | None = Field(description="Median of the loads before the latest (the anomaly baseline)")
+    delta: float | None = Field(description="latest - median")
+
+
 class QualityOut(BaseModel):
     dataset: str
     dimensions: list[DimensionScore] = Field(description="The six dimensions, latest score of each")
     history: list[QualityRun]
     checks: list[CheckStatus] = Field(description="Dagster asset checks of the dataset's assets")
+    trend: list[DimensionTrendOut] = Field(
+        default_factory=list, description="Per dimension, the scores of the last N loads (ATLAS_QUALITY_TREND_LOADS)")
 
 
 # -- runs and backfills ------------------------------------------------------------------------------------

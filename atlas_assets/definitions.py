@@ -63,6 +63,10 @@ def orchestration_resources(settings: AtlasSettings) -> dict[str, dg.Configurabl
         "alerts": AlertsResource(
             webhook=dg.EnvVar("ATLAS_ALERT_WEBHOOK") if settings.alert_webhook else "",
             timeout_seconds=settings.alert_timeout_seconds,
+            trend_loads=settings.quality_trend_loads, min_history=settings.alert_min_history,
+            score_margin=settings.alert_score_margin, pii_share_jump=settings.alert_pii_share_jump,
+            duration_factor=settings.alert_duration_factor,
+            duration_min_extra_seconds=settings.alert_duration_min_extra_seconds,
         ),
         "lineage": LineageResource(
             url=settings.openlineage_url or "", file=str(settings.lineage_file or ""),
@@ -94,15 +98,16 @@ def build_definitions(settings: AtlasSettings) -> dg.Definitions:
     contracts = load_contracts(settings.resolved_contracts_dir())
     check_references(contracts)
     models = load_models(settings.resolved_models_dir())
+    feature_sets = load_feature_sets(settings.resolved_models_dir())
     assets = dg.Definitions.merge(
         bronze_definitions(contracts),
-        silver_definitions(contracts),
+        silver_definitions(contracts, settings.quality_trend_loads),
         pii_definitions(contracts, models),
         gold_definitions(models, contracts),
-        ai_ready_definitions(load_feature_sets(settings.resolved_models_dir()), models, contracts),
+        ai_ready_definitions(feature_sets, models, contracts),
         resource_definitions(settings),
     )
-    return with_orchestration(assets, contracts, models, settings)
+    return with_orchestration(assets, contracts, models, settings, feature_sets)
 
 
 @dg.definitions

@@ -1,17 +1,24 @@
-"""OpenLineage for every asset step, replayed from a run's Dagster events (no asset code involved).
+"""Live OpenLineage for every Dagster run and asset step, read from the run's event log as it grows.
 
-STEP_START → START; ASSET_MATERIALIZATION + STEP_SUCCESS → COMPLETE with the outputs' ``schema``
-(``dagster/column_schema``), ``columnLineage`` (silver: from the contract's PII declarations,
-identity vs masked), ``dataQualityMetrics`` (``dagster/row_count``, ``null_counts``); STEP_FAILURE →
-FAIL; steps cut short by a failed or cancelled run → ABORT; steps longer than a threshold also get
-a RUNNING event. ASSET_CHECK_EVALUATION → a ``<asset>.checks`` job whose input carries
-``dataQualityAssertions``. Inputs are the upstream assets of the asset graph (bronze: its source).
-``parent`` is the Dagster run, ``nominalTime`` the partition window.
+The Dagster run is a ``JOB`` run (START when it starts, COMPLETE / FAIL / ABORT when it ends or is
+cancelled, even while queued); each asset step is a child run (``parent`` facet): STEP_START → START;
+ASSET_MATERIALIZATION + STEP_SUCCESS → COMPLETE with the outputs' ``schema`` (``dagster/column_schema``),
+``columnLineage`` (silver: from the contract's PII declarations, identity vs masked; gold: from the
+model's SQL; ai_ready: from the feature definitions), ``dataQualityMetrics`` (``dagster/row_count``,
+``null_counts``); STEP_FAILURE → FAIL; a step interrupted by a run's termination, or cut short by a
+failed or cancelled run → ABORT; a step still running after a threshold → RUNNING.
+ASSET_CHECK_EVALUATION → a ``<asset>.checks`` job whose input carries ``dataQualityAssertions``.
+Inputs are the upstream assets of the asset graph (bronze: its source); ``nominalTime`` is the
+partition window.
 
-Emitted by ``atlas_lineage`` (a sensor tailing finished runs, for daemon-launched runs) and by the
-CLI right after in-process runs; a run is tagged ``atlas/lineage`` once emitted, so never twice.
+Who emits (:class:`LiveLineage`, each event once): the CLI polls its in-process runs every half second
+while they execute; the ``atlas_lineage`` sensor polls runs the daemon launched every few seconds
+(``ATLAS_LINEAGE_INTERVAL_SECONDS``). A run launched by the CLI carries the tag ``atlas/lineage=live``
+from its creation, so the sensor leaves it alone; every run is tagged ``atlas/lineage=<n> emitted, <m>
+failed`` once its last event is out.
 """
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,10 +26,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dagster as dg
+from openlineage.client.event_v2 import RunEvent, RunState
 
 from atlas_assets.runs_tail import FINISHED, finished_runs
+from atlas_core.column_lineage import DerivedColumn, feature_set_column_lineage, model_column_lineage
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import FileSource, HttpSource, LandingSource, PostgresSource
+from atlas_core.errors import one_line
+from atlas_core.features.spec import FeatureSetSpec
 from atlas_core.layout import LAYERS, Layer
 from atlas_core.lineage import (
     Assertion,
@@ -30,20 +41,27 @@ from atlas_core.lineage import (
     OutputFacts,
     StepFacts,
     build_events,
+    derived_column_lineage,
     silver_column_lineage,
 )
+from atlas_core.logs import get_logger
+from atlas_core.sql_models import SqlModel
 from atlas_engine.lineage import EmissionStats, LineageEmitter
 from atlas_resources import pgurl
 from atlas_resources.lake import Lake, LocalLake
 from atlas_resources.resources import LakeResource, LineageResource, ProjectResource, WarehouseResource
 
+log = get_logger("atlas.lineage")
 LINEAGE_TAG = "atlas/lineage"
+LIVE = "live"  # LINEAGE_TAG value of a run whose launching process emits its events
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
 _EVENTS = {
     dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
     dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-    dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED,
+    dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.RUN_CANCELED,
 }
 LAYER_NAMES = {layer.value for layer in LAYERS}
 
@@ -73,6 +91,11 @@ class DatasetNaming:
         if len(key.path) == 2 and key.path[0] in LAYER_NAMES:
             return self.table(Layer(key.path[0]).schema, key.path[1])
         return DatasetRef("dagster", key.to_user_string())
+
+    def qualified(self, schema_table: str) -> DatasetRef:
+        """``atlas_silver.orders`` (as SQL names it) → the warehouse table's dataset."""
+        schema, _, table = schema_table.rpartition(".")
+        return self.table(schema or "public", table)
 
     def lake(self, bucket: str, path: str) -> DatasetRef:
         if self.lake_kind == "s3":
@@ -116,41 +139,62 @@ def _when(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
-def _read_steps(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, _Step], datetime | None]:
-    steps: dict[str, _Step] = {}
+def _interrupted(error: object) -> bool:
+    """A step stopped by a run's termination (not a failure of its own): Dagster's interrupt error."""
+    while error is not None:
+        if getattr(error, "cls_name", None) in INTERRUPTS:
+            return True
+        error = getattr(error, "cause", None)
+    return False
+
+
+@dataclass
+class RunLog:
+    """A run's step events read incrementally from the event log (a cursor per run): polled while it runs."""
+
+    run_id: str
+    steps: dict[str, _Step] = field(default_factory=dict)
+    run_start: datetime | None = None
     run_end: datetime | None = None
-    cursor = None
-    while True:
-        conn = instance.get_records_for_run(run_id, cursor=cursor, of_type=_EVENTS, limit=1000)
-        for record in conn.records:
-            entry = record.event_log_entry
-            event = entry.dagster_event
-            if event is None:
-                continue
-            kind = event.event_type
-            if kind in (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
-                run_end = _when(entry.timestamp)
-                continue
-            if not entry.step_key:
-                continue
-            step = steps.setdefault(entry.step_key, _Step(entry.step_key))
-            if kind == dg.DagsterEventType.STEP_START:
-                step.started = step.started or _when(entry.timestamp)
-            elif kind == dg.DagsterEventType.STEP_SUCCESS:
-                step.ended, step.outcome = _when(entry.timestamp), "COMPLETE"
-            elif kind == dg.DagsterEventType.STEP_FAILURE:
-                step.ended, step.outcome = _when(entry.timestamp), "FAIL"
-                error = getattr(event.event_specific_data, "error", None)
-                lines = (error.message if error is not None else "step failed").strip().splitlines()
-                step.error = lines[0] if lines else "step failed"
-            elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
-                step.materializations.append(event.event_specific_data.materialization)  # type: ignore[union-attr]
-            elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-                step.checks.append(event.event_specific_data)
-        cursor = conn.cursor
-        if not conn.has_more:
-            break
-    return steps, run_end
+    cursor: str | None = None
+
+    def read(self, instance: dg.DagsterInstance) -> "RunLog":
+        while True:
+            conn = instance.get_records_for_run(self.run_id, cursor=self.cursor, of_type=_EVENTS, limit=1000)
+            for record in conn.records:
+                self._apply(record.event_log_entry)
+            if conn.records:
+                self.cursor = conn.cursor
+            if not conn.has_more:
+                return self
+
+    def _apply(self, entry: dg.EventLogEntry) -> None:
+        event = entry.dagster_event
+        if event is None:
+            return
+        kind = event.event_type
+        if kind == dg.DagsterEventType.RUN_START:
+            self.run_start = self.run_start or _when(entry.timestamp)
+            return
+        if kind in (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
+            self.run_end = _when(entry.timestamp)
+            return
+        if not entry.step_key:
+            return
+        step = self.steps.setdefault(entry.step_key, _Step(entry.step_key))
+        if kind == dg.DagsterEventType.STEP_START:
+            step.started = step.started or _when(entry.timestamp)
+        elif kind == dg.DagsterEventType.STEP_SUCCESS:
+            step.ended, step.outcome = _when(entry.timestamp), "COMPLETE"
+        elif kind == dg.DagsterEventType.STEP_FAILURE:
+            error = getattr(event.event_specific_data, "error", None)
+            step.ended, step.outcome = _when(entry.timestamp), "ABORT" if _interrupted(error) else "FAIL"
+            lines = (error.message if error is not None else "step failed").strip().splitlines()
+            step.error = lines[0] if lines else "step failed"
+        elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            step.materializations.append(event.event_specific_data.materialization)  # type: ignore[union-attr]
+        elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            step.checks.append(event.event_specific_data)
 
 
 def _metadata_facts(output: OutputFacts, materializations: list) -> None:
@@ -192,37 +236,74 @@ def _op_assets(graph: object) -> dict[str, list[dg.AssetKey]]:
     return by_op
 
 
+@dataclass
+class LineageCatalog:
+    """What column lineage is derived from: contracts (silver), SQL models (gold), feature sets (ai_ready)."""
+
+    contracts: dict[str, Contract] = field(default_factory=dict)
+    models: dict[str, SqlModel] = field(default_factory=dict)
+    feature_sets: dict[str, FeatureSetSpec] = field(default_factory=dict)
+    _gold: dict[str, dict[str, DerivedColumn]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, contracts: list[Contract], models: list[SqlModel] = (),  # type: ignore[assignment]
+           feature_sets: list[FeatureSetSpec] = ()) -> "LineageCatalog":  # type: ignore[assignment]
+        return cls({c.dataset: c for c in contracts}, {m.name: m for m in models}, {f.name: f for f in feature_sets})
+
+    def gold(self, name: str) -> dict[str, DerivedColumn]:
+        if name not in self._gold:
+            self._gold[name] = model_column_lineage(self.models[name])
+        return self._gold[name]
+
+
 def run_step_facts(
     instance: dg.DagsterInstance, graph: object, run: dg.DagsterRun, naming: DatasetNaming,
-    contracts: dict[str, Contract],
+    catalog: LineageCatalog, log: RunLog | None = None,
 ) -> list[StepFacts]:
-    """Everything one run did, as OpenLineage job runs (one per asset step, one per step that ran checks)."""
-    steps, run_end = _read_steps(instance, run.run_id)
+    """Everything one run did so far, as OpenLineage job runs: the run itself, one per asset step, one per
+    step that ran checks. Steps still running have no outcome (START, maybe RUNNING, only)."""
+    log = (log or RunLog(run.run_id)).read(instance)
     by_op = _op_assets(graph)
-    run_failed = run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
-    facts: list[StepFacts] = []
-    for step in steps.values():
+    run_ended = run.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+    run_end = (log.run_end or datetime.now(UTC)) if run_ended else None
+    facts: list[StepFacts] = [_run_facts(run, log, run_end)] if (log.run_start or run_end) else []
+    for step in log.steps.values():
         if step.started is None:
             continue
         outcome, ended = step.outcome, step.ended
-        if outcome is None and run_failed:
-            outcome, ended = "ABORT", run_end or datetime.now(UTC)
+        if outcome is None and run_end is not None:  # cut short by a failed or cancelled run
+            outcome, ended = "ABORT", run_end
         keys = by_op.get(step.key) or sorted({m.asset_key for m in step.materializations}, key=str)
         for key in keys:
             node = graph.get(key)  # type: ignore[attr-defined]
-            facts.append(_asset_facts(run, step, key, node, naming, contracts, outcome, ended))
+            facts.append(_asset_facts(run, step, key, node, naming, catalog, outcome, ended))
         if step.checks:
             facts.append(_check_facts(run, step, keys, naming, outcome, ended))
     return facts
 
 
+_RUN_OUTCOMES = {dg.DagsterRunStatus.SUCCESS: "COMPLETE", dg.DagsterRunStatus.FAILURE: "FAIL",
+                 dg.DagsterRunStatus.CANCELED: "ABORT"}
+
+
+def _run_facts(run: dg.DagsterRun, log: RunLog, run_end: datetime | None) -> StepFacts:
+    """The Dagster run as the parent job run of its steps (a run cancelled while queued: START and ABORT)."""
+    started = log.run_start or run_end or datetime.now(UTC)
+    return StepFacts(
+        job_name=run.job_name, run_key=run.run_id, parent_run_id=None, parent_job_name=run.job_name,
+        started_at=started, ended_at=run_end, outcome=_RUN_OUTCOMES.get(run.status) if run_end else None,
+        job_type="JOB", error="run cancelled" if run.status == dg.DagsterRunStatus.CANCELED else None,
+    )
+
+
 def _asset_facts(
     run: dg.DagsterRun, step: _Step, key: dg.AssetKey, node: object, naming: DatasetNaming,
-    contracts: dict[str, Contract], outcome: str | None, ended: datetime | None,
+    catalog: LineageCatalog, outcome: str | None, ended: datetime | None,
 ) -> StepFacts:
     assert step.started is not None
     layer, name = (key.path[0], key.path[-1]) if len(key.path) == 2 else ("", key.to_user_string())
     inputs = [naming.asset(parent) for parent in sorted(node.parent_keys, key=str)]  # type: ignore[attr-defined]
+    contracts = catalog.contracts
     if layer == Layer.BRONZE.value and name in contracts:
         inputs = [naming.source(contracts[name]), *inputs]
     output = OutputFacts(naming.asset(key))
@@ -232,6 +313,12 @@ def _asset_facts(
         bronze = naming.asset(dg.AssetKey([Layer.BRONZE.value, name]))
         output.column_lineage = silver_column_lineage(contracts[name], bronze)
         outputs.append(OutputFacts(naming.lake(Layer.SILVER.bucket, name), columns=list(output.columns)))
+    elif layer == Layer.GOLD.value and name in catalog.models:
+        output.column_lineage = derived_column_lineage(catalog.gold(name), naming.qualified)
+    elif layer == Layer.AI_READY.value and name in catalog.feature_sets:
+        columns = [c for c, _ in output.columns]
+        output.column_lineage = derived_column_lineage(
+            feature_set_column_lineage(catalog.feature_sets[name], columns), naming.qualified)
     return StepFacts(
         job_name=".".join(key.path), run_key=f"{run.run_id}:{step.key}:{key.to_user_string()}",
         parent_run_id=run.run_id, parent_job_name=run.job_name, started_at=step.started, ended_at=ended,
@@ -258,7 +345,7 @@ def _check_facts(
     return StepFacts(
         job_name=f"{base}.checks", run_key=f"{run.run_id}:{step.key}:checks", parent_run_id=run.run_id,
         parent_job_name=run.job_name, started_at=step.started, ended_at=ended,
-        outcome="FAIL" if outcome == "FAIL" else outcome, job_type="ASSET_CHECK",
+        outcome=outcome, job_type="ASSET_CHECK",
         assertions={ref: list(items.values()) for ref, items in grouped.items()}, error=step.error,
     )
 
@@ -272,68 +359,123 @@ class LineageConfig:
     budget_seconds: float = 30.0
     running_after_seconds: float = 60.0
 
-
-def run_events(instance: dg.DagsterInstance, graph: object, run_id: str, naming: DatasetNaming,
-               contracts: dict[str, Contract], config: LineageConfig) -> list:
-    run = instance.get_run_by_id(run_id)
-    if run is None:
-        return []
-    events = []
-    for facts in run_step_facts(instance, graph, run, naming, contracts):
-        events.extend(build_events(facts, namespace=config.namespace, dagster_version=dg.__version__,
-                                   running_after=timedelta(seconds=config.running_after_seconds)))
-    return sorted(events, key=lambda e: e.eventTime)
+    @classmethod
+    def of(cls, resource: LineageResource) -> "LineageConfig":
+        return cls(resource.namespace, resource.url or None, resource.file or None, resource.timeout_seconds,
+                   resource.budget_seconds, resource.running_after_seconds)
 
 
-def emit_run_lineage(
-    instance: dg.DagsterInstance, graph: object, run_id: str, naming: DatasetNaming,
-    contracts: dict[str, Contract], config: LineageConfig,
-) -> EmissionStats:
-    """Emit a finished run's events once (the run is tagged); never raises."""
-    stats = EmissionStats()
-    try:
-        run = instance.get_run_by_id(run_id)
-        if run is None or run.tags.get(LINEAGE_TAG):
-            return stats
-        events = run_events(instance, graph, run_id, naming, contracts, config)
-        emitter = LineageEmitter.configured(config.url, config.file, timeout=config.timeout_seconds,
-                                            budget_seconds=config.budget_seconds)
-        stats = emitter.emit(events)
-        instance.add_run_tags(run_id, {LINEAGE_TAG: f"{stats.emitted} emitted, {stats.failed + stats.skipped} failed"})
-    except Exception as exc:  # lineage never fails a pipeline
-        from atlas_core.errors import one_line
-        from atlas_core.logs import get_logger
+class LiveLineage:
+    """Emits each run's events as they become known, each once: poll a run while it executes, then once more
+    after it ended (``finish`` tags it). Used by the CLI for in-process runs (polled every half second) and by
+    the ``atlas_lineage`` sensor for runs the daemon launched (its cursor keeps what was emitted)."""
 
-        get_logger("atlas.lineage").warning("lineage_run_failed", run_id=run_id, error=one_line(exc))
-        stats.failed += 1
-    return stats
+    def __init__(self, instance: dg.DagsterInstance, graph: object, naming: DatasetNaming, catalog: LineageCatalog,
+                 config: LineageConfig, emitted: dict[str, list[str]] | None = None) -> None:
+        self.instance, self.graph, self.naming, self.catalog, self.config = instance, graph, naming, catalog, config
+        self.emitter = LineageEmitter.configured(config.url, config.file, timeout=config.timeout_seconds,
+                                                 budget_seconds=config.budget_seconds)
+        self.emitted: dict[str, set[str]] = {run: set(keys) for run, keys in (emitted or {}).items()}
+        self.stats: dict[str, EmissionStats] = defaultdict(EmissionStats)
+        self._logs: dict[str, RunLog] = {}
+
+    def pending(self, run_id: str) -> list:
+        """The run's events not emitted yet, in order: the run's START, its steps', the run's final event."""
+        run = self.instance.get_run_by_id(run_id)
+        if run is None:
+            return []
+        log = self._logs.setdefault(run_id, RunLog(run_id))
+        done = self.emitted.setdefault(run_id, set())
+        running_after = timedelta(seconds=self.config.running_after_seconds)
+        first: list[RunEvent] = []
+        steps: list[RunEvent] = []
+        last: list[RunEvent] = []
+        for facts in run_step_facts(self.instance, self.graph, run, self.naming, self.catalog, log):
+            for event in build_events(facts, namespace=self.config.namespace, dagster_version=dg.__version__,
+                                      running_after=running_after):
+                key = f"{event.run.runId}:{event.eventType.value}"  # type: ignore[union-attr]
+                if key in done:
+                    continue
+                if event.eventType == RunState.RUNNING and facts.ended_at is not None:
+                    continue  # only while the step runs: a RUNNING after the fact would be a replay
+                done.add(key)
+                if facts.parent_run_id is None:
+                    (first if event.eventType == RunState.START else last).append(event)
+                else:
+                    steps.append(event)
+        return [*first, *sorted(steps, key=lambda e: e.eventTime), *last]
+
+    def poll(self, run_id: str) -> EmissionStats:
+        """Emit what is new for the run; never raises (lineage never fails a pipeline)."""
+        try:
+            stats = self.emitter.emit(self.pending(run_id))
+        except Exception as exc:
+            log.warning("lineage_poll_failed", run_id=run_id, error=one_line(exc))
+            stats = EmissionStats(failed=1)
+        self.stats[run_id].add(stats)
+        return stats
+
+    def finish(self, run_id: str) -> EmissionStats:
+        """The last poll of an ended run; tags it ``atlas/lineage=<n> emitted, <m> failed`` and forgets it."""
+        self.poll(run_id)
+        total = self.stats.pop(run_id, EmissionStats())
+        self.emitted.pop(run_id, None)
+        self._logs.pop(run_id, None)
+        try:
+            self.instance.add_run_tags(run_id, {LINEAGE_TAG: f"{total.emitted} emitted, {total.failed + total.skipped} failed"})
+        except Exception as exc:
+            log.warning("lineage_tag_failed", run_id=run_id, error=one_line(exc))
+        return total
 
 
-def build_lineage_sensor(contracts: list[Contract], interval_seconds: int = 30) -> dg.SensorDefinition:
-    by_dataset = {c.dataset: c for c in contracts}
+_IN_FLIGHT = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def _load_cursor(cursor: str | None) -> tuple[str | None, dict[str, list[str]]]:
+    if not cursor:
+        return None, {}
+    state = json.loads(cursor)
+    if "tail" not in state:  # the cursor of the former finished-runs-only sensor
+        return cursor, {}
+    return state["tail"], state.get("live", {})
+
+
+def build_lineage_sensor(contracts: list[Contract], models: list[SqlModel] = (),  # type: ignore[assignment]
+                         feature_sets: list[FeatureSetSpec] = (),  # type: ignore[assignment]
+                         interval_seconds: int = 5) -> dg.SensorDefinition:
+    catalog = LineageCatalog.of(contracts, models, feature_sets)
 
     @dg.sensor(
         name="atlas_lineage",
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Emits OpenLineage events for runs launched by the daemon once they finish.",
+        description="Emits OpenLineage events of daemon-launched runs while they run: START, RUNNING, "
+                    "COMPLETE/FAIL, ABORT for cancelled runs.",
     )
     def _lineage(
         context: dg.SensorEvaluationContext, lineage: LineageResource, warehouse: WarehouseResource,
         lake: LakeResource, project: ProjectResource,
     ) -> dg.SensorResult:
-        runs, cursor = finished_runs(context.instance, context.cursor, statuses=FINISHED)
-        pending = [r for r in runs if not r.tags.get(LINEAGE_TAG)]
-        if not pending:
-            return dg.SensorResult(skip_reason=f"{len(runs)} finished run(s), nothing to emit", cursor=cursor)
+        tail, live = _load_cursor(context.cursor)
+        finished, tail = finished_runs(context.instance, tail, statuses=FINISHED)
+        in_flight = context.instance.get_runs(filters=dg.RunsFilter(statuses=_IN_FLIGHT), limit=50)
+        candidates = {r.run_id: r for r in [*in_flight, *finished] if not r.tags.get(LINEAGE_TAG)}
+        for run_id in live:
+            if run_id not in candidates and (run := context.instance.get_run_by_id(run_id)) is not None:
+                candidates[run_id] = run
+        if not candidates:
+            return dg.SensorResult(skip_reason="no run to report", cursor=json.dumps({"tail": tail, "live": {}}))
         naming = DatasetNaming.create(warehouse.postgres_url, lake.client(), project.project_dir)
-        config = LineageConfig(lineage.namespace, lineage.url or None, lineage.file or None, lineage.timeout_seconds,
-                               lineage.budget_seconds, lineage.running_after_seconds)
         graph = context.repository_def.asset_graph if context.repository_def else None
+        tracker = LiveLineage(context.instance, graph, naming, catalog, LineageConfig.of(lineage), live)
         total = EmissionStats()
-        for run in pending:
-            total.add(emit_run_lineage(context.instance, graph, run.run_id, naming, by_dataset, config))
+        for run_id, run in candidates.items():
+            if run.is_finished:
+                total.add(tracker.finish(run_id))
+            else:
+                total.add(tracker.poll(run_id))
+        live = {run_id: sorted(keys) for run_id, keys in tracker.emitted.items()}
         context.log.info(f"lineage: {total.emitted} events emitted, {total.failed} failed, {total.skipped} skipped")
-        return dg.SensorResult(cursor=cursor)
+        return dg.SensorResult(cursor=json.dumps({"tail": tail, "live": live}))
 
     return _lineage

@@ -7,12 +7,14 @@ executor: Dagster's default, or ``dagster_celery`` workers when ``ATLAS_EXECUTOR
 
 import dagster as dg
 
+from atlas_assets.anomaly_alerts import anomaly_alerts_sensor
 from atlas_assets.automation import build_daily_schedule, with_automation
 from atlas_assets.lineage import build_lineage_sensor
 from atlas_assets.policies import PIPELINE_QUEUE
 from atlas_assets.retention import build_retention_definitions
 from atlas_assets.sensors import sensor_definitions
 from atlas_core.contracts import Contract
+from atlas_core.features.spec import FeatureSetSpec
 from atlas_core.layout import Layer
 from atlas_core.settings import AtlasSettings
 from atlas_core.sql_models import SqlModel
@@ -49,7 +51,8 @@ def retention_days(settings: AtlasSettings) -> dict[Layer, int]:
 
 
 def with_orchestration(
-    defs: dg.Definitions, contracts: list[Contract], models: list[SqlModel], settings: AtlasSettings
+    defs: dg.Definitions, contracts: list[Contract], models: list[SqlModel], settings: AtlasSettings,
+    feature_sets: list[FeatureSetSpec] | None = None,
 ) -> dg.Definitions:
     automated = with_automation(defs, contracts)
     gold_tables = [(m.name, m.header.partition_column) for m in models if m.incremental and m.header.partition_column]
@@ -58,7 +61,9 @@ def with_orchestration(
         dg.Definitions(schedules=[build_daily_schedule(automated, settings.schedule_cron)]),
         sensor_definitions(contracts, settings.landing_interval_seconds, settings.landing_max_files_per_tick,
                            settings.sensor_interval_seconds),
-        dg.Definitions(sensors=[build_lineage_sensor(contracts, settings.sensor_interval_seconds)]),
+        dg.Definitions(sensors=[anomaly_alerts_sensor(settings.sensor_interval_seconds)]),
+        dg.Definitions(sensors=[build_lineage_sensor(contracts, models, feature_sets or [],
+                                                     settings.lineage_interval_seconds)]),
         build_retention_definitions(contracts, gold_tables, retention_days(settings), settings.retention_cron),
     ]
     if settings.executor == "celery":

@@ -13,6 +13,7 @@ from atlas_assets.quality_checks import QualityGate, quality_check_specs, refere
 from atlas_assets.steps import atlas_step
 from atlas_core import layout
 from atlas_core.contracts import Contract
+from atlas_engine.anomalies import quality_trend, trend_metadata
 from atlas_engine.profiling import null_counts
 from atlas_engine.silver import QualityGateFailed, build_silver
 from atlas_resources.resources import LakeResource, PiiResource, WarehouseResource
@@ -26,7 +27,7 @@ def hidden_columns(contract: Contract) -> set[str]:
     return set(contract.declared_pii_columns)
 
 
-def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
+def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDefinition:
     partitions = partitions_for(contract)
 
     @dg.asset(
@@ -65,6 +66,7 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
         )
         assert result.schema is not None
         where = sql.SQL("{} = ANY(%s)").format(sql.Identifier(layout.PARTITION))
+        check_results = quality.check_results(context)  # records this load's scores: the trend ends with them
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows_silver,
@@ -77,17 +79,20 @@ def build_silver_asset(contract: Contract) -> dg.AssetsDefinition:
                 "rows_quarantined": result.rows_quarantined,
                 "rule_failures": dg.MetadataValue.json(result.rule_failures),
                 **{f"score/{d}": float(s) for d, s in result.dimension_scores().items()},
+                # Per dimension, the scores of the last loads (this one last) and their trailing median.
+                "quality/trend": dg.MetadataValue.json(
+                    trend_metadata(quality_trend(wh, contract.dataset, trend_loads, context.run_id))),
                 "preview": preview(
                     wh, (layout.Layer.SILVER.schema, contract.dataset), result.schema, hidden_columns(contract) | pii_hidden_columns(stage),
                     where, (result.partitions,),
                 ),
                 **pii_metadata(stage, wh, contract, result.partitions, context.run_id),
             },
-            check_results=quality.check_results(context),
+            check_results=check_results,
         )
 
     return _silver
 
 
-def silver_definitions(contracts: list[Contract]) -> dg.Definitions:
-    return dg.Definitions(assets=[build_silver_asset(c) for c in contracts])
+def silver_definitions(contracts: list[Contract], trend_loads: int = 10) -> dg.Definitions:
+    return dg.Definitions(assets=[build_silver_asset(c, trend_loads) for c in contracts])

@@ -15,6 +15,8 @@ from atlas_core.errors import AtlasError, InputRejected
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+LINEAGE_TAG = "atlas/lineage"  # atlas_assets.lineage.LINEAGE_TAG
+LAUNCH_TAG = "atlas/launch"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 
@@ -143,8 +145,11 @@ def _execute(
     show_progress: bool,
     tags: dict[str, str],
 ) -> RunOutcome:
+    from atlas_cli.lineage_hook import live_lineage
+
     job = defs.resolve_implicit_global_asset_job_def()
-    tags = {"atlas/trigger": "cli", **tags}
+    # atlas/lineage=live: this process emits the run's lineage while it runs (the sensor leaves it alone).
+    tags = {"atlas/trigger": "cli", **tags, LINEAGE_TAG: "live", LAUNCH_TAG: run_id}
     if partition_range is not None:
         tags.update({RANGE_START: partition_range[0], RANGE_END: partition_range[1]})
     holder: dict[str, object] = {}
@@ -161,9 +166,11 @@ def _execute(
         except BaseException as exc:  # surfaced below in the calling thread
             holder["error"] = exc
 
+    lineage = live_lineage(instance, defs)
     started = time.monotonic()
     thread = threading.Thread(target=target, name="atlas-run", daemon=True)
     thread.start()
+    executing: str | None = None
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         disable=not show_progress, transient=True,
@@ -171,8 +178,12 @@ def _execute(
         task = progress.add_task(label, total=len(keys))
         while thread.is_alive():
             thread.join(0.5)
-            done = _steps_done(instance, run_id)
-            progress.update(task, completed=min(done, len(keys)))
+            executing = executing or _launched_run(instance, run_id)
+            if executing is not None:
+                done = _steps_done(instance, executing)
+                progress.update(task, completed=min(done, len(keys)))
+                if lineage is not None:
+                    lineage.poll(executing)  # bounded, never raises
     if "error" in holder:
         error = holder["error"]
         if isinstance(error, AtlasError):
@@ -181,14 +192,28 @@ def _execute(
     result = holder["result"]
     assert isinstance(result, (dg.ExecuteInProcessResult, WorkerRunResult))
     run_id = result.run_id
-    from atlas_cli.lineage_hook import emit_lineage_after_run
-
     seconds = time.monotonic() - started
-    lineage = emit_lineage_after_run(instance, defs, run_id)  # bounded, never raises
+    emitted = lineage.finish(run_id).emitted if lineage is not None else 0  # the final events
+    _alert_anomalies(instance, run_id)
     return RunOutcome(
         run_id, result.success, seconds, failure_reasons(result), len(result.get_asset_materialization_events()),
-        lineage, check_outcomes(result),
+        emitted, check_outcomes(result),
     )
+
+
+def _alert_anomalies(instance: dg.DagsterInstance, run_id: str) -> None:
+    """Quality, PII-share and duration anomalies of the run, to the alert webhook (bounded, never raises)."""
+    import os
+
+    from atlas_assets.anomaly_alerts import alert_run_anomalies
+    from atlas_core.settings import get_settings
+    from atlas_resources.warehouse import Warehouse
+
+    settings = get_settings()
+    url = settings.postgres_url or os.environ.get("ATLAS_POSTGRES_URL", "")
+    if url:
+        alert_run_anomalies(instance, Warehouse(url), run_id, settings.anomaly_thresholds(),
+                            webhook=settings.alert_webhook, timeout=settings.alert_timeout_seconds)
 
 
 def check_outcomes(result: dg.ExecuteInProcessResult | WorkerRunResult) -> list[dict[str, object]]:
@@ -207,6 +232,14 @@ def check_outcomes(result: dg.ExecuteInProcessResult | WorkerRunResult) -> list[
         for evaluation in evaluations
         if isinstance(evaluation, dg.AssetCheckEvaluation)
     ]
+
+
+def _launched_run(instance: dg.DagsterInstance, launch_id: str) -> str | None:
+    """The run's id once it exists (in-process runs get ``launch_id``; ``execute_job`` picks its own)."""
+    if instance.get_run_by_id(launch_id) is not None:
+        return launch_id
+    runs = instance.get_run_records(filters=dg.RunsFilter(tags={LAUNCH_TAG: launch_id}), limit=1)
+    return runs[0].dagster_run.run_id if runs else None
 
 
 def _steps_done(instance: dg.DagsterInstance, run_id: str) -> int:

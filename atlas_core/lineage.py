@@ -8,7 +8,7 @@ built from names, types and counts only, never from data values: no PII can reac
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +26,7 @@ from openlineage.client.facet_v2 import (
     schema_dataset,
 )
 
+from atlas_core.column_lineage import DerivedColumn
 from atlas_core.contracts import Contract
 
 PRODUCER = "https://github.com/atlas-platform/atlas"
@@ -55,6 +56,7 @@ class ColumnSource:
     field: str
     masked: bool
     description: str
+    subtype: str = "IDENTITY"  # when not masked: IDENTITY, TRANSFORMATION or AGGREGATION
 
 
 @dataclass
@@ -80,7 +82,7 @@ class StepFacts:
 
     job_name: str
     run_key: str  # stable identity → a deterministic OpenLineage run id
-    parent_run_id: str
+    parent_run_id: str | None  # None: the Dagster run itself (the parent of its steps)
     parent_job_name: str
     started_at: datetime
     ended_at: datetime | None
@@ -119,6 +121,20 @@ def silver_column_lineage(contract: Contract, bronze: DatasetRef) -> dict[str, l
     return lineage
 
 
+def derived_column_lineage(
+    derived: dict[str, DerivedColumn], resolve: Callable[[str], DatasetRef],
+) -> dict[str, list[ColumnSource]]:
+    """Gold / ai_ready columns from the ``schema.table`` columns their SQL reads (``atlas_core.column_lineage``)."""
+    lineage: dict[str, list[ColumnSource]] = {}
+    for name, column in derived.items():
+        how = {"IDENTITY": "passed through", "AGGREGATION": "aggregated"}.get(column.kind, "computed")
+        lineage[name] = [
+            ColumnSource(resolve(source.table), source.column, False, f"{how} by SQL", column.kind)
+            for source in column.sources
+        ]
+    return lineage
+
+
 def _column_lineage_facet(lineage: dict[str, list[ColumnSource]]) -> column_lineage_dataset.ColumnLineageDatasetFacet:
     fields = {}
     for name, sources in lineage.items():
@@ -128,13 +144,14 @@ def _column_lineage_facet(lineage: dict[str, list[ColumnSource]]) -> column_line
                 column_lineage_dataset.InputField(
                     namespace=s.dataset.namespace, name=s.dataset.name, field=s.field,
                     transformations=[column_lineage_dataset.Transformation(
-                        type="DIRECT", subtype="TRANSFORMATION" if s.masked else "IDENTITY",
+                        type="DIRECT", subtype="TRANSFORMATION" if s.masked else s.subtype,
                         description=s.description, masking=s.masked,
                     )],
                 )
                 for s in sources
             ],
-            transformationType="MASKED" if masked else "IDENTITY",
+            transformationType="MASKED" if masked else (
+                "IDENTITY" if all(s.subtype == "IDENTITY" for s in sources) else "TRANSFORMATION"),
             transformationDescription="; ".join(s.description for s in sources),
         )
     return column_lineage_dataset.ColumnLineageDatasetFacet(fields=fields)
@@ -187,14 +204,15 @@ def build_events(
     """START, an optional RUNNING, and the final event (when the step ended)."""
     run_id = as_uuid(step.run_key)
     run_facets: dict = {
-        "parent": parent_run.ParentRunFacet(
-            run=parent_run.Run(runId=as_uuid(step.parent_run_id)),
-            job=parent_run.Job(namespace=namespace, name=step.parent_job_name),
-        ),
         "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
             version=dagster_version, name="Dagster", openlineageAdapterVersion="atlas"
         ),
     }
+    if step.parent_run_id is not None:
+        run_facets["parent"] = parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=as_uuid(step.parent_run_id)),
+            job=parent_run.Job(namespace=namespace, name=step.parent_job_name),
+        )
     if step.nominal is not None:
         run_facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
             nominalStartTime=iso(step.nominal[0]), nominalEndTime=iso(step.nominal[1])

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from atlas_core.anomalies import AnomalyThresholds
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -46,9 +48,23 @@ class AtlasSettings(BaseSettings):
     schedule_cron: str = Field(default="0 2 * * *", description="Cron (UTC) of the daily full-graph schedule")
     landing_interval_seconds: int = Field(default=30, ge=1, description="How often landing sensors look for files")
     landing_max_files_per_tick: int = Field(default=20, ge=1)
-    sensor_interval_seconds: int = Field(default=30, ge=1, description="Interval of the lineage and quality-alert sensors")
+    sensor_interval_seconds: int = Field(default=30, ge=1, description="Interval of the quality-alert sensors")
+    lineage_interval_seconds: int = Field(
+        default=5, ge=1, description="How often the lineage sensor polls runs the daemon launched (live events)")
     alert_webhook: str | None = Field(default=None, description="Slack-compatible webhook for failure alerts")
     alert_timeout_seconds: float = Field(default=5.0, gt=0)
+    # -- quality trends and anomaly alerts (docs/quality.md#trends-and-anomaly-alerts) ------------------
+    quality_trend_loads: int = Field(default=10, ge=2, description="Loads in a quality trend and in the trailing "
+                                     "window anomalies are compared with")
+    alert_min_history: int = Field(default=3, ge=1, description="Earlier loads needed before an anomaly alert fires")
+    alert_score_margin: float = Field(default=0.05, ge=0, le=1, description="Alert when a dimension score falls more "
+                                      "than this below its trailing median (even above threshold)")
+    alert_pii_share_jump: float = Field(default=0.3, gt=0, le=1, description="Alert when a column's share of values "
+                                        "detected as PII moves by at least this from its trailing median")
+    alert_duration_factor: float = Field(default=3.0, gt=1, description="Alert when a step takes more than this "
+                                         "times its trailing median duration")
+    alert_duration_min_extra_seconds: float = Field(default=10.0, ge=0, description="... and at least this many "
+                                                    "seconds longer (no alerts for sub-second jitter)")
     executor: Literal["default", "celery"] = Field(default="default", description="celery: steps run on dagster-celery workers")
     celery_broker_url: str = "redis://127.0.0.1:6379/0"
     celery_backend_url: str = "redis://127.0.0.1:6379/1"
@@ -84,6 +100,11 @@ class AtlasSettings(BaseSettings):
     pii_n_process: int = Field(default=1, ge=1, description="spaCy processes for free-text analysis")
     pii_batch_size: int = Field(default=256, ge=1, description="Texts per spaCy nlp.pipe batch")
     pii_recognizers: Path | None = Field(default=None, description="Custom recognizers; pii/recognizers.yml by default")
+
+    def anomaly_thresholds(self) -> AnomalyThresholds:
+        return AnomalyThresholds(self.quality_trend_loads, self.alert_min_history, self.alert_score_margin,
+                                 self.alert_pii_share_jump, self.alert_duration_factor,
+                                 self.alert_duration_min_extra_seconds)
 
     def resolved_pii_recognizers(self) -> Path:
         return (self.pii_recognizers or self.project_dir / "pii" / "recognizers.yml").expanduser().resolve()

@@ -17,12 +17,12 @@ from datetime import date, timedelta
 
 import psycopg
 import pyarrow as pa
-from atlas_core.sql_models import SqlModel
 from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
+from atlas_core.sql_models import SqlModel
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
+from atlas_core.anomalies import AnomalyThresholds
 from atlas_core.pii.keys import KeyRing, build_keyring
 from atlas_resources.lake import Lake, LocalLake, S3Lake
 from atlas_resources.presidio import LazyPresidioEngine
@@ -88,6 +89,17 @@ class AlertsResource(dg.ConfigurableResource):
 
     webhook: str = Field(default="", description="URL of the webhook; bind it with EnvVar, it is a secret")
     timeout_seconds: float = 5.0
+    trend_loads: int = 10
+    min_history: int = 3
+    score_margin: float = 0.05
+    pii_share_jump: float = 0.3
+    duration_factor: float = 3.0
+    duration_min_extra_seconds: float = 10.0
+
+    def thresholds(self) -> AnomalyThresholds:
+        """When quality, PII and duration anomalies alert (docs/quality.md#trends-and-anomaly-alerts)."""
+        return AnomalyThresholds(self.trend_loads, self.min_history, self.score_margin, self.pii_share_jump,
+                                 self.duration_factor, self.duration_min_extra_seconds)
 
 
 class LineageResource(dg.ConfigurableResource):

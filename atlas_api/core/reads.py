@@ -16,8 +16,10 @@ from psycopg import sql
 
 from atlas_api.core.db import Conn, table_exists
 from atlas_core import layout
+from atlas_core.anomalies import TrendPoint, trends
 from atlas_core.contracts import Contract
 from atlas_core.contracts.model import Dimension
+from atlas_engine.anomalies import TREND_SQL
 from atlas_resources.warehouse import COLUMNS_QUERY
 
 DIMENSIONS = [d.value for d in Dimension]
@@ -138,6 +140,18 @@ async def quality_history(conn: Conn, dataset: str) -> list[dict[str, Any]]:
         entry["scores"][row["dimension"]] = row["score"]
         entry["passed"] = entry["passed"] and bool(row["passed"])
     return list(history.values())
+
+
+async def quality_trend(conn: Conn, dataset: str, loads: int) -> list[dict[str, Any]]:
+    """Per dimension, the scores of the last ``loads`` loads (oldest first), their trailing median and the
+    latest score's distance from it (``atlas_core.anomalies``)."""
+    if not await table_exists(conn, layout.META_SCHEMA, "quality_results"):
+        return []
+    cur = await conn.execute(TREND_SQL, {"dataset": dataset, "until": None, "loads": loads})
+    points: dict[str, list[TrendPoint]] = {}
+    for row in await cur.fetchall():
+        points.setdefault(row["dimension"], []).append(TrendPoint(row["run_id"], row["at"], float(row["score"])))
+    return [t.as_dict() for t in trends(points, loads)]
 
 
 async def quality_scores(conn: Conn) -> dict[str, float]:

@@ -141,6 +141,37 @@ function renderLineage(selected) {
   }
 }
 
+// A small SVG sparkline of one dimension's scores over the last loads (oldest left); the dashed line is
+// the trailing median the anomaly alerts compare the latest score with.
+function sparkline(trend) {
+  const width = 120, height = 24, pad = 2;
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("class", "sparkline");
+  svg.setAttribute("width", String(width));
+  svg.setAttribute("height", String(height));
+  svg.setAttribute("data-points", String(trend.points.length));
+  const scores = trend.points.map((p) => p.score);
+  const values = trend.median === null ? scores : scores.concat([trend.median]);
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const y = (v) => hi === lo ? height / 2 : pad + (hi - v) / (hi - lo) * (height - 2 * pad);
+  const x = (i) => scores.length === 1 ? width / 2 : pad + i * (width - 2 * pad) / (scores.length - 1);
+  if (trend.median !== null) {
+    const line = document.createElementNS(SVG_NS, "line");
+    line.setAttribute("class", "median");
+    for (const [k, v] of [["x1", pad], ["x2", width - pad], ["y1", y(trend.median)], ["y2", y(trend.median)]]) {
+      line.setAttribute(k, String(v));
+    }
+    svg.append(line);
+  }
+  const path = document.createElementNS(SVG_NS, "polyline");
+  path.setAttribute("points", scores.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" "));
+  svg.append(path);
+  const title = document.createElementNS(SVG_NS, "title");
+  title.textContent = scores.map((v) => `${(v * 100).toFixed(1)}%`).join(" → ");
+  svg.append(title);
+  return svg;
+}
+
 async function showDataset(dataset) {
   const q = await api(`/quality/${encodeURIComponent(dataset)}`);
   $("detail").hidden = false;
@@ -149,6 +180,7 @@ async function showDataset(dataset) {
   const body = $("quality-table").querySelector("tbody");
   body.replaceChildren();
   let scored = 0;
+  const trends = Object.fromEntries((q.trend || []).map((t) => [t.dimension, t]));
   for (const d of q.dimensions) {
     const row = el("tr", {"data-dimension": d.dimension});
     const score = d.score === null || d.score === undefined ? "n/a" : `${(d.score * 100).toFixed(1)}%`;
@@ -157,6 +189,9 @@ async function showDataset(dataset) {
       el("td", {}, d.threshold === null || d.threshold === undefined ? "" : `${(d.threshold * 100).toFixed(1)}%`),
       el("td", {}, d.passed === null || d.passed === undefined ? "" : (d.passed ? "yes" : "no")),
       el("td", {}, d.rows_evaluated === null || d.rows_evaluated === undefined ? "" : String(d.rows_evaluated)));
+    const cell = el("td", {class: "trend"});
+    if (trends[d.dimension]) cell.append(sparkline(trends[d.dimension]));
+    row.append(cell);
     body.append(row);
   }
   $("quality-note").textContent = scored ? `${q.history.length} evaluated run(s)` : "No quality results yet.";

@@ -158,6 +158,8 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     webserver_port, api_port = free_port(), free_port()
     env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, TEST_SECRET)
     env["ATLAS_API_CACHE_CHECK_SECONDS"] = "0.5"
+    env["ATLAS_LINEAGE_FILE"] = str(home / "lineage.jsonl")  # live OpenLineage of the demo and the daemon's runs
+    env["ATLAS_LINEAGE_INTERVAL_SECONDS"] = "1"
     env["ATLAS_REDIS_URL"] = require_redis()
     s = Stack(env, home, warehouse, dagster_db, webserver_port, api_port)
     demo = s.atlas("demo", "--quiet", timeout=300)

@@ -26,6 +26,7 @@ from psycopg import sql
 
 from atlas_core.roles import Role
 from tests.api.conftest import PASSWORD, Stack, bearer
+from tests.support.lineage_schema import validate_event
 
 pytestmark = pytest.mark.slow
 
@@ -316,6 +317,17 @@ def test_quality_lineage_and_pii_reports(stack: Stack, http: httpx.Client, accou
     scored = {d["dimension"] for d in quality["dimensions"] if d["score"] is not None}
     assert scored == set(expected)
     assert all(0 <= d["score"] <= 1 for d in quality["dimensions"] if d["score"] is not None)
+    # The trend: one point per load (run) and dimension, oldest first, as many loads as recorded (<= 10).
+    with psycopg.connect(stack.warehouse_url) as conn:
+        loads = dict(conn.execute(
+            "SELECT dimension, count(DISTINCT run_id) FROM atlas_meta.quality_results WHERE dataset = 'orders' "
+            "GROUP BY 1").fetchall())
+    trend = {t["dimension"]: t for t in quality["trend"]}
+    assert {d: len(t["points"]) for d, t in trend.items()} == {d: min(n, 10) for d, n in loads.items()}
+    for t in trend.values():
+        times = [p["evaluated_at"] for p in t["points"]]
+        assert times == sorted(times) and t["latest"] == t["points"][-1]["score"]
+        assert (t["median"] is None) == (len(t["points"]) == 1)
     assert http.get("/api/v1/quality/unknown_ds", headers=viewer).status_code == 404
 
     lineage = http.get("/api/v1/lineage/orders", headers=viewer).json()
@@ -420,6 +432,9 @@ def test_dashboard_login_layers_and_quality_in_chromium(stack: Stack, http: http
                     "SELECT count(*) FROM atlas_meta.quality_results WHERE dataset = 'orders'").fetchone()[0] > 0
             if has_results:
                 assert any(s.endswith("%") for s in scores), scores
+                # Each scored dimension draws its trend as a sparkline.
+                expect(page.locator("#quality-table tbody tr[data-dimension=validity] svg.sparkline polyline")
+                       ).to_have_count(1)
             expect(page.locator("#lineage-svg rect.selected")).to_have_count(2)  # bronze/orders and silver/orders
             assert errors == []
         finally:
@@ -495,26 +510,62 @@ def test_backfill_is_visible_through_the_api(stack: Stack, http: httpx.Client, a
     assert http.get("/api/v1/backfills/zzzzzzzz", headers=accounts.headers(Role.VIEWER)).status_code == 404
 
 
+def _lineage_events(stack: Stack, run_id: str) -> list[dict[str, Any]]:
+    path = stack.home / "lineage.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [e for e in events if e["run"]["runId"] == run_id
+            or e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == run_id]
+
+
+def _wait_lineage(stack: Stack, run_id: str, wanted: set[tuple[str, str]], timeout: float = 90) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        events = _lineage_events(stack, run_id)
+        if wanted <= {(e["job"]["name"], e["eventType"]) for e in events}:
+            return events
+        assert time.monotonic() < deadline, ([(e["job"]["name"], e["eventType"]) for e in events],
+                                             (stack.home / "up.log").read_text(errors="replace")[-3000:])
+        time.sleep(0.5)
+
+
 def test_cancel_stops_a_queued_or_running_run(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
     engineer = accounts.headers(Role.DATA_ENGINEER)
-    launched = http.post("/api/v1/runs", json={"assets": ["silver/orders", "gold/fact_orders"]}, headers=engineer)
-    assert launched.status_code == 202, launched.text
-    run_id = launched.json()["run_id"]
-    refused = http.post(f"/api/v1/runs/{run_id}/cancel", headers=accounts.headers(Role.DATA_ANALYST))
-    assert refused.status_code == 403
-    cancelled = http.post(f"/api/v1/runs/{run_id}/cancel", headers=engineer)
-    assert cancelled.status_code == 202, cancelled.text
-    assert cancelled.json()["run_id"] == run_id and cancelled.json()["status"] in ("CANCELING", "CANCELED")
-    deadline = time.monotonic() + 120
-    while (status := http.get(f"/api/v1/runs/{run_id}", headers=engineer).json()["status"]) != "CANCELED":
-        assert time.monotonic() < deadline, status
-        time.sleep(1)
+    with psycopg.connect(stack.warehouse_url) as blocker:
+        # Hold the silver step on a lock: the run is surely running when it is cancelled.
+        blocker.execute("LOCK TABLE atlas_silver.orders IN ACCESS EXCLUSIVE MODE")
+        try:
+            launched = http.post("/api/v1/runs", json={"assets": ["silver/orders", "gold/fact_orders"]},
+                                 headers=engineer)
+            assert launched.status_code == 202, launched.text
+            run_id = launched.json()["run_id"]
+            # The daemon's lineage sensor reports the step live, while it waits on the lock.
+            started = _wait_lineage(stack, run_id, {("__ASSET_JOB", "START"), ("silver.orders", "START")})
+            assert not [e for e in started if e["eventType"] in ("COMPLETE", "FAIL", "ABORT")]
+            refused = http.post(f"/api/v1/runs/{run_id}/cancel", headers=accounts.headers(Role.DATA_ANALYST))
+            assert refused.status_code == 403
+            cancelled = http.post(f"/api/v1/runs/{run_id}/cancel", headers=engineer)
+            assert cancelled.status_code == 202, cancelled.text
+            assert cancelled.json()["run_id"] == run_id and cancelled.json()["status"] in ("CANCELING", "CANCELED")
+            deadline = time.monotonic() + 120
+            while (status := http.get(f"/api/v1/runs/{run_id}", headers=engineer).json()["status"]) != "CANCELED":
+                assert time.monotonic() < deadline, status
+                time.sleep(1)
+        finally:
+            blocker.rollback()
     again = http.post(f"/api/v1/runs/{run_id}/cancel", headers=engineer)
     assert again.status_code == 409 and "CANCELED" in again.json()["detail"]
     with psycopg.connect(stack.warehouse_url) as conn:
         audited = conn.execute("SELECT outcome, principal FROM atlas_meta.audit WHERE action = 'run.cancel' "
                                "AND target = %s", [f"run:{run_id}"]).fetchall()
     assert audited == [("ok", "user:user_data_engineer")]
+    # Cancelling produced ABORT: for the interrupted step and for the run; the step never started is absent.
+    events = _wait_lineage(stack, run_id, {("silver.orders", "ABORT"), ("__ASSET_JOB", "ABORT")})
+    pairs = [(e["job"]["name"], e["eventType"]) for e in events]
+    assert len(pairs) == len(set(pairs)) and pairs[-1] == ("__ASSET_JOB", "ABORT")
+    assert not any(job == "gold.fact_orders" for job, _ in pairs)
+    assert not any(state in ("COMPLETE", "FAIL") for _, state in pairs)
+    for event in events:
+        validate_event(event)
 
 
 def test_upload_lands_and_ingests_into_bronze(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:

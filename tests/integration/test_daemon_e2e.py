@@ -58,6 +58,7 @@ def dagster_dev(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
     atlas_env.update(write_project(tmp_path, contract=CONTRACT, model=None))
     atlas_env.update({
         "ATLAS_WEBSERVER_PORT": str(port), "ATLAS_LANDING_INTERVAL_SECONDS": "2", "ATLAS_SENSOR_INTERVAL_SECONDS": "2",
+        "ATLAS_LINEAGE_INTERVAL_SECONDS": "2",
         "ATLAS_LINEAGE_FILE": str(tmp_path / "lineage.jsonl"),
     })
     atlas = boot()  # services up, environment exported for the child processes
@@ -106,12 +107,16 @@ def test_a_landed_file_runs_through_the_daemon(dagster_dev: dict) -> None:
     # The daemon's lineage sensor emits the daemon-launched run's events.
     lineage = tmp / "lineage.jsonl"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (lineage.exists() and run.run_id in lineage.read_text()):
+    while time.monotonic() < deadline and not instance.get_run_by_id(run.run_id).tags.get("atlas/lineage"):
         time.sleep(1)
     events = [json.loads(line) for line in lineage.read_text().splitlines()]
-    mine = [e for e in events if e["run"]["facets"]["parent"]["run"]["runId"] == run.run_id]
+    mine = [e for e in events if e["run"]["runId"] == run.run_id
+            or e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == run.run_id]
     assert {(e["job"]["name"], e["eventType"]) for e in mine} >= {
-        ("bronze.events", "START"), ("bronze.events", "COMPLETE"), ("silver.events", "COMPLETE")}
+        (run.job_name, "START"), ("bronze.events", "START"), ("bronze.events", "COMPLETE"),
+        ("silver.events", "COMPLETE"), (run.job_name, "COMPLETE")}
+    keys = [(e["run"]["runId"], e["eventType"]) for e in mine]
+    assert len(keys) == len(set(keys))  # polled live by the sensor, each event once
     for event in mine:
         validate_event(event)
 

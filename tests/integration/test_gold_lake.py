@@ -14,11 +14,11 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from atlas_core.sql_models import SqlModel
 
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
 from atlas_core.retention import RetentionPolicy
+from atlas_core.sql_models import SqlModel
 from atlas_engine.gold import run_model
 from atlas_engine.gold_lake import export_model
 from atlas_engine.retention import run_retention

@@ -270,10 +270,29 @@ def _check_lineage(path: Path, atlas: object) -> None:
     assert (nominal["nominalStartTime"], nominal["nominalEndTime"]) == ("2026-10-03T00:00:00.000Z", "2026-10-10T00:00:00.000Z")
     (gold_complete,) = [e for e in by_job["gold.event_daily"] if e["eventType"] == "COMPLETE"]
     assert [i["name"].split(".", 1)[1] for i in gold_complete["inputs"]] == ["atlas_silver.events"]
+    # Gold column lineage from the model's SQL: event_date computed from event_ts, events counted.
+    gold_columns = gold_complete["outputs"][0]["facets"]["columnLineage"]["fields"]
+    (source,) = gold_columns["event_date"]["inputFields"]
+    assert (source["name"].split(".", 1)[1], source["field"]) == ("atlas_silver.events", "event_ts")
+    assert source["transformations"][0]["subtype"] == "TRANSFORMATION"
+    assert gold_columns["kind"]["inputFields"][0]["transformations"][0]["subtype"] == "IDENTITY"
+    assert gold_columns["amount"]["inputFields"][0]["transformations"][0]["subtype"] == "AGGREGATION"
     starts = [e for e in events if e["eventType"] == "START"]
     finals = [e for e in events if e["eventType"] in ("COMPLETE", "FAIL", "ABORT")]
     assert sorted(e["run"]["runId"] for e in starts) == sorted(e["run"]["runId"] for e in finals)
-    parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in events}
+    keys = [(e["run"]["runId"], e["eventType"]) for e in events]
+    assert len(keys) == len(set(keys))  # each event once: no replay after the live ones
+    children = [e for e in events if "parent" in e["run"]["facets"]]
+    parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in children}
+    # Each Dagster run is itself a JOB run: START before its steps, its final event after theirs.
+    runs = {e["run"]["runId"]: e for e in events if e["job"]["facets"]["jobType"]["jobType"] == "JOB"
+            and e["eventType"] == "COMPLETE"}
+    assert parents <= set(runs)
+    for parent in parents:
+        mine = [i for i, e in enumerate(events) if e["run"]["runId"] == parent or e in children
+                and e["run"]["facets"]["parent"]["run"]["runId"] == parent]
+        assert events[mine[0]]["eventType"] == "START" and events[mine[0]]["run"]["runId"] == parent
+        assert events[mine[-1]]["eventType"] == "COMPLETE" and events[mine[-1]]["run"]["runId"] == parent
     tagged = {r.run_id for r in atlas.instance.get_runs() if r.tags.get("atlas/lineage")}  # type: ignore[attr-defined]
     assert parents <= tagged
     assert any("dataQualityAssertions" in i["inputFacets"] for e in finals for i in e["inputs"])

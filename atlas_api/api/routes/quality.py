@@ -1,4 +1,4 @@
-"""``/quality/{dataset}``: the six dimension scores (latest) and their history per run."""
+"""``/quality/{dataset}``: the six dimension scores (latest), their history per run and their trend."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ async def build_quality(services: Services, dataset: str) -> dict[str, Any]:
     async with services.pool.connection() as conn:
         latest = {r["dimension"]: r for r in await reads.quality_latest(conn, dataset)}
         history = await reads.quality_history(conn, dataset)
+        trend = await reads.quality_trend(conn, dataset, services.settings.quality_trend_loads)
     dimensions = [
         {k: reads.json_value(v) for k, v in latest[d].items()} if d in latest else {"dimension": d, "score": None}
         for d in reads.DIMENSIONS
@@ -31,12 +32,14 @@ async def build_quality(services: Services, dataset: str) -> dict[str, Any]:
         "dimensions": dimensions,
         "history": [{**h, "evaluated_at": reads.json_value(h["evaluated_at"])} for h in history],
         "checks": checks,
+        "trend": trend,
     }
 
 
 @router.get("/{dataset}", response_model=QualityOut, responses={404: {"description": "Unknown dataset"}})
 async def quality(dataset: DatasetPath, principal: ReaderDep, services: ServicesDep, response: Response) -> dict[str, Any]:
-    """Completeness, validity, consistency, accuracy, timeliness, uniqueness: latest scores and history."""
+    """Completeness, validity, consistency, accuracy, timeliness, uniqueness: latest scores, history, and the
+    trend of each dimension over the last loads (``ATLAS_QUALITY_TREND_LOADS``) with its trailing median."""
     catalog = await services.catalog()
     if dataset not in catalog.datasets():
         raise not_found(f"unknown dataset {dataset!r}")
