@@ -58,10 +58,17 @@ _MARKER = (
     r"Avinguda|Passeig|Jalan|Jl\.|Calea|Strada|Bulevardul|Ulitsa|Prospekt|Pereulok)"
 )
 _FLAGS = re.IGNORECASE
+_ORD = r"\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH)"
+_STATES = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
+           r"NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR)")
+_US_STREET = (rf"\b{_NUM}\s+(?:{_DIRECTION}\s+)?(?:(?:{_W}|{_ORD})\s+){{0,4}}{_SUFFIX}\b\.?(?:\s+\d{{1,4}}\b)?"
+              rf"(?:\s+{_DIRECTION}(?![\w]))?")
+# Text written all in capitals or all in lower case: street types and state codes in any case.
+US_STREET_ANY_CASE = re.compile(_US_STREET, _FLAGS)
+STATE_ZIP_ANY_CASE = re.compile(rf"\b{_STATES}\.?,?\s+\d{{5}}(?:-\d{{4}})?\b", _FLAGS)
 ANCHORS = [
-    # 431 Marietta St NW / 1234 West U.S. Hwy 50 / 12 Main Street
-    re.compile(rf"\b{_NUM}\s+(?:{_DIRECTION}\s+)?(?:{_W}\s+){{0,4}}{_SUFFIX}\b\.?(?:\s+\d{{1,4}}\b)?"
-               rf"(?:\s+{_DIRECTION}(?![\w]))?"),
+    # 431 Marietta St NW / 1234 West U.S. Hwy 50 / 12 Main Street / 270 S 21st Street Ct
+    re.compile(_US_STREET),
     # Strickstrasse 61 / Magrethevej 298 / Erzsébet tér 19.
     re.compile(rf"\b(?:{_CAP}\s+){{0,2}}[^\W\d_][\w'’-]*{_ENDING}\.?\s?,?\s?{_NUM}\b"),
     # Rua Cidade de Maracajá 468 / ul. Narewska 94 / Via Franscini 71
@@ -72,8 +79,12 @@ ANCHORS = [
     re.compile(rf"\b\d{{1,6}}\s+{_CAP}(?:\s+{_CAP}){{0,3}}\s+{_NUM}\b"),
     # units and PO boxes
     re.compile(rf"\b{_UNIT}\b", _FLAGS),
-    re.compile(r"\b(?:P\.?\s?O\.?\s?Box|Post(?:al)?\s+Office\s+Box|Postfach|Apartado(?:\s+de\s+Correos)?|"
+    re.compile(r"\b(?:P\.?\s?O\.?\s?B(?:o)?x|(?:RR|HC)\s?\d{1,3}\s+Box|Post(?:al)?\s+Office\s+Box|Postfach|Apartado(?:\s+de\s+Correos)?|"
                r"Caixa\s+Postal|Casilla)\s*#?\s*\d{1,7}\b", _FLAGS),
+    # 1705 N. Rutherford / 212 W. Washington (number, direction, street name)
+    re.compile(rf"\b{_NUM}\s+{_DIRECTION}\s+(?:{_CAP}|{_ORD})\b"),
+    # Chicago, IL 60707 / Sioux Falls, South Dakota 57104
+    re.compile(rf"(?:\b{_CAP}(?:\s{_CAP}){{0,2}},?\s+)?\b(?:{_STATES}|[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"),
 ]
 # "address: ...", "lives at ...": the rest of the line / sentence, when it holds a number.
 CUE = re.compile(
@@ -89,14 +100,18 @@ POSTAL = re.compile(
     r"[A-Z]\d[A-Z]\s?\d[A-Z]\d(?!\w)|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2}(?!\w)"
 )
 REGION_CODE = re.compile(r"[A-Z]{2,3}\.?(?![\w])")
+REGION_CODE_ANY_CASE = re.compile(r"[A-Za-z]{2}\.?(?![\w])")
 _CAP_RUN = re.compile(rf"{_CAP}(?:[ -](?:{_CAP}|de|del|la|le|di|da|do|du|nad|van|von|der|sur))*")
+_ANY_RUN = re.compile(r"[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}(?=\s*(?:,|\n|$|[A-Za-z]{2}\.?\s+\d{5}))")
 _LEADING_NUM = re.compile(rf"(?:{_UNIT}\s+)?{_NUM}\s+$", _FLAGS)
 MAX_PIECES = 6
 
 
 def find_addresses(text: str, gaz: Gazetteers) -> list[Span]:
     found: list[tuple[int, int]] = []
-    for pattern in ANCHORS:
+    letters = [c for c in text if c.isalpha()]
+    one_case = bool(letters) and (all(c.isupper() for c in letters) or not any(c.isupper() for c in letters))
+    for pattern in (*ANCHORS, US_STREET_ANY_CASE, STATE_ZIP_ANY_CASE) if one_case else ANCHORS:
         found.extend((m.start(), m.end()) for m in pattern.finditer(text))
     for cue in CUE.finditer(text):
         tail = _CUE_TAIL.match(text, cue.end())
@@ -107,7 +122,7 @@ def find_addresses(text: str, gaz: Gazetteers) -> list[Span]:
     spans = []
     for start, end in _merge(found):
         start = _grow_left(text, start)
-        end = _grow_right(text, end, gaz)
+        end = _grow_right(text, end, gaz, one_case)
         spans.append((start, end))
     return [Span(s, e, LOCATION, SCORE) for s, e in _merge(spans)]
 
@@ -127,22 +142,26 @@ def _grow_left(text: str, start: int) -> int:
     return m.start() if m and m.end() == start else start
 
 
-def _grow_right(text: str, end: int, gaz: Gazetteers) -> int:
+def _grow_right(text: str, end: int, gaz: Gazetteers, one_case: bool) -> int:
     for _ in range(MAX_PIECES):
         sep = _SEP.match(text, end)
         if sep is None or sep.end() >= len(text):
             break
         at = sep.end()
         after_break = any(c in sep.group() for c in ",;\n")
-        piece = _piece(text, at, gaz, after_break)
+        piece = _piece(text, at, gaz, after_break, one_case)
         if not piece:
             break
         end = piece
     return end
 
 
-def _piece(text: str, at: int, gaz: Gazetteers, after_break: bool) -> int | None:
+def _piece(text: str, at: int, gaz: Gazetteers, after_break: bool, one_case: bool) -> int | None:
     """End of an address piece starting at ``at``, or None."""
+    if one_case:
+        m = STATE_ZIP_ANY_CASE.match(text, at) or US_STREET_ANY_CASE.match(text, at)
+        if m:
+            return m.end()
     for pattern in (ANCHORS[5], ANCHORS[6]):
         m = pattern.match(text, at)
         if m:
@@ -153,11 +172,11 @@ def _piece(text: str, at: int, gaz: Gazetteers, after_break: bool) -> int | None
     m = POSTAL.match(text, at)
     if m and re.search(r"\d", m.group()):
         return m.end()
-    m = REGION_CODE.match(text, at)
+    m = (REGION_CODE_ANY_CASE if one_case else REGION_CODE).match(text, at)
     if m and (after_break or _followed_by_postal(text, m.end())):
         return m.end()
-    if after_break:
-        m = _CAP_RUN.match(text, at)
+    if after_break or one_case:
+        m = (_ANY_RUN if one_case else _CAP_RUN).match(text, at)
         if m and len(m.group().split()) <= 4:
             return m.end()
     return None

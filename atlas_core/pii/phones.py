@@ -32,6 +32,7 @@ CONTEXT = re.compile(
     re.IGNORECASE,
 )
 _DATE_LIKE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$|^\d{1,2}:\d{2}|^\d{1,3}(?:\.\d{1,3}){3}$")
+_ISO_DATE = re.compile(r"^(?:19|20)\d\d\s?[-./]\s?[01]?\d\s?[-./]\s?[0-3]?\d(?!\d)")
 _GROUPS = re.compile(r"\d+")
 SCORE = 0.6
 WEAK_SCORE = 0.4
@@ -44,7 +45,7 @@ def find_phones(text: str) -> list[Span]:
     for m in CANDIDATE.finditer(text):
         raw = m.group().strip()
         digits = re.sub(r"\D", "", raw.split("x")[0].split("X")[0].split("ext")[0])
-        if not 7 <= len(digits) <= 15 or _DATE_LIKE.match(raw):
+        if not 7 <= len(digits) <= 15 or _DATE_LIKE.match(raw) or _ISO_DATE.match(raw):
             continue
         groups = _GROUPS.findall(raw)
         international = raw.startswith(("+", "00"))

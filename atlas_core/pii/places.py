@@ -26,17 +26,12 @@ def words(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group()) for m in WORD.finditer(text)]
 
 
-def name_like(word: str, all_caps_text: bool) -> bool:
-    if word[0].isupper():
-        return not (all_caps_text and word.isupper() and len(word) > 1) or all_caps_text
-    return False
-
-
 def find_places(text: str, gaz: Gazetteers, toks: Sequence[tuple[int, int, str]] | None = None) -> list[Span]:
     toks = words(text) if toks is None else toks
     letters = [c for c in text if c.isalpha()]
     all_caps = bool(letters) and all(c.isupper() for c in letters)
     no_caps = bool(letters) and not any(c.isupper() for c in letters)
+    caps_share = sum(c.isupper() for c in letters) / max(1, len(letters))
     spans: list[Span] = []
     i = 0
     while i < len(toks):
@@ -61,7 +56,7 @@ def find_places(text: str, gaz: Gazetteers, toks: Sequence[tuple[int, int, str]]
                     break
                 continue
             if key in gaz.places and (not all_caps or key in gaz.countries):
-                if n == 1 and len(first) < 4 and not first.isupper():
+                if n == 1 and not _single_word_ok(text, start, first, key, gaz, caps_share):
                     continue
                 matched = n
                 break
@@ -71,6 +66,22 @@ def find_places(text: str, gaz: Gazetteers, toks: Sequence[tuple[int, int, str]]
         else:
             i += 1
     return spans
+
+
+PREPOSITION = re.compile(
+    r"(?:\b(?:in|at|from|to|near|of|visit|visited|visiting|around|outside|towards|into|via|between|across|"
+    r"nach|aus|en|à|a|de|desde|para|em|w|z|do|ve|na|v|i)|[,\n]|^)\s*$",
+    re.IGNORECASE,
+)
+
+
+def _single_word_ok(text: str, start: int, word: str, key: str, gaz: Gazetteers, caps_share: float) -> bool:
+    """One word alone: a country or region as written, a city only after a preposition or on its own line."""
+    if len(word) < 4 and not word.isupper() or word.isupper() and (len(word) < 4 or caps_share > 0.5):
+        return False
+    if key in gaz.countries or key in gaz.regions:
+        return True
+    return bool(PREPOSITION.search(text[max(0, start - 16) : start]))
 
 
 def _adjacent(text: str, group: Sequence[tuple[int, int, str]]) -> bool:
