@@ -81,6 +81,13 @@ ANCHORS = [
     re.compile(rf"\b{_UNIT}\b", _FLAGS),
     re.compile(r"\b(?:P\.?\s?O\.?\s?B(?:o)?x|(?:RR|HC)\s?\d{1,3}\s+Box|Post(?:al)?\s+Office\s+Box|Postfach|Apartado(?:\s+de\s+Correos)?|"
                r"Caixa\s+Postal|Casilla)\s*#?\s*\d{1,7}\b", _FLAGS),
+    # Piroska u. 97 / Luite tee 87 (street type after the name, as a word of its own)
+    re.compile(rf"\b{_CAP}(?:\s{_CAP}){{0,2}}\s(?:u\.|utca|út|útja|tér|körút|tee|tänav|iela|gatve|sokak|sk\.|"
+               rf"caddesi|cd\.|street|st\.|road|rd\.|avenue|ave\.)\s?{_NUM}\b"),
+    # the corner of Kuusiku 7 and Alexander Flat
+    re.compile(rf"\bcorner\s+of\s+(?:{_W}\s+){{1,4}}(?:and|&)\s+(?:{_W})(?:\s+{_W}){{0,3}}", _FLAGS),
+    # military addresses: PSC 0272, Box 1651 / APO AA 94530
+    re.compile(r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{1,5}|\b(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}\b"),
     # 1705 N. Rutherford / 212 W. Washington (number, direction, street name)
     re.compile(rf"\b{_NUM}\s+{_DIRECTION}\s+(?:{_CAP}|{_ORD})\b"),
     # Chicago, IL 60707 / Sioux Falls, South Dakota 57104

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from spacy.lang.en.stop_words import STOP_WORDS
+
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.gazetteers import AMBIGUOUS_FIRST_NAMES, Gazetteers, fold
 
@@ -39,6 +41,22 @@ CLOSING = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 WORD = re.compile(r"[^\W\d_][\w'’-]*\.?")
+_CAPW = r"[^\W\d_a-zß-ÿ][^\W\d_]*(?:[-'’][^\W\d_]+)?"
+# "Juliusz A Kwiatkowski", "Silvia J. Křenová": first name, middle initial, last name.
+WITH_INITIAL = re.compile(rf"\b{_CAPW} [^\W\d_a-zß-ÿ]\.? {_CAPW}(?![\w])")
+# "Wisława Szczepańska's": two capitalized words before a possessive.
+POSSESSIVE = re.compile(rf"\b{_CAPW} {_CAPW}(?=['’]s\b)")
+# A line holding only 2-3 capitalized words (a signature or the first line of an address block).
+NAME_LINE = re.compile(rf"^[ \t>?*|•-]*({_CAPW}(?: (?:{_CAPW}|[^\W\d_a-zß-ÿ]\.?)){{1,2}})[ \t]*$", re.MULTILINE)
+# "Zuzana: ..." a speaker at the start of a line.
+SPEAKER = re.compile(rf"^[ \t>-]*({_CAPW}):[ \t]*\S", re.MULTILINE)
+FIELD_LABELS = frozenset(
+    """
+    address addr answer attn bcc cc city comment comments country date dear description email fax from
+    hint id important name note notes phone question re reason ref regarding subject summary tel text
+    time title to update warning zip q a tip edit source update ps p.s step example total price status
+    """.split()
+)
 STOP = frozenset(
     """
     a an and are as at be but by for from has have he her here his i if in is it its me my no not of on or our
@@ -48,7 +66,7 @@ STOP = frozenset(
     january february march april may june july august september october november december
     monday tuesday wednesday thursday friday saturday sunday today tomorrow tonight
     """.split()
-)
+) | STOP_WORDS
 
 
 def find_persons(text: str, gaz: Gazetteers, ner: Sequence[Span] = ()) -> list[Span]:
@@ -68,6 +86,17 @@ def find_persons(text: str, gaz: Gazetteers, ner: Sequence[Span] = ()) -> list[S
         if end > m.end():
             spans.append(Span(m.end(), end, PERSON, SCORE))
     spans.extend(_first_name_runs(text, gaz, no_caps))
+    if not no_caps:
+        for pattern in (WITH_INITIAL, POSSESSIVE):
+            spans.extend(Span(m.start(), m.end(), PERSON, SCORE) for m in pattern.finditer(text))
+        if "\n" in text.strip():
+            for m in NAME_LINE.finditer(text):
+                name = m.group(1)
+                if not any(fold(w.rstrip(".")) in STOP or fold(w) in gaz.places for w in name.split()):
+                    spans.append(Span(m.start(1), m.end(1), PERSON, SCORE))
+        for m in SPEAKER.finditer(text):
+            if fold(m.group(1)) not in FIELD_LABELS and fold(m.group(1)) not in STOP:
+                spans.append(Span(m.start(1), m.end(1), PERSON, SCORE))
     spans.extend(_grow(text, s) for s in ner if s.entity == PERSON)
     return spans
 
@@ -126,7 +155,7 @@ def _first_name_runs(text: str, gaz: Gazetteers, no_caps: bool) -> list[Span]:
         while j < len(words) and j < i + 4 and _gap_ok(text, words[j - 1][1], words[j][0]) \
                 and words[j][2][:1].isupper() and fold(words[j][2]) not in STOP:
             j += 1
-        if j == i + 1 and (key in AMBIGUOUS_FIRST_NAMES or _sentence_start(text, start) and key in gaz.surnames):
+        if j == i + 1 and key in AMBIGUOUS_FIRST_NAMES:
             i += 1
             continue
         spans.append(Span(start, words[j - 1][1], PERSON, SCORE))
@@ -136,11 +165,6 @@ def _first_name_runs(text: str, gaz: Gazetteers, no_caps: bool) -> list[Span]:
 
 def _gap_ok(text: str, a: int, b: int) -> bool:
     return text[a:b] in (" ", ". ")
-
-
-def _sentence_start(text: str, at: int) -> bool:
-    before = text[:at].rstrip()
-    return not before or before[-1] in ".!?:\n\"'>"
 
 
 _GROW = re.compile(r"(?:[ ](?:[^\W\d_a-zß-ÿ][\w'’-]*|[^\W\d_a-zß-ÿ]\.?)(?!\w))+")

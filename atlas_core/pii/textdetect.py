@@ -17,15 +17,20 @@ from atlas_core.pii.gazetteers import gazetteers
 from atlas_core.pii.persons import find_persons
 from atlas_core.pii.phones import find_phones
 from atlas_core.pii.places import find_places
+from atlas_core.pii.recognizers import luhn_valid
 
 # Entities these detectors produce (a text asking for none of them is left alone).
-PRODUCED = frozenset({"LOCATION", "PERSON", "PHONE_NUMBER"})
+PRODUCED = frozenset({"LOCATION", "PERSON", "PHONE_NUMBER", "CREDIT_CARD"})
 POSTAL_CUE = re.compile(
-    r"\b(?:zip(?:\s*code)?|postal\s*code|post\s*code|postcode|plz|cep|c\.p\.|cap)\s*[:#]?\s*"
+    r"\b(?:zip(?:\s*code)?|postal\s*code|post\s*code|postcode|plz|cep|c\.p\.|cap)(?:\s+is)?\s*[:#]?\s*"
     r"((?:[A-Z]{1,2}-?)?\d{3,6}(?:-\d{3,4})?|[A-Z]\d[A-Z]\s?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]?\s?\d[A-Z]{2})\b",
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
+# Card numbers of 12-19 digits (compact or grouped) that pass the Luhn check; Presidio's pattern
+# knows fewer issuer ranges and lengths.
+CARD = re.compile(r"(?<![\w-])\d{4}(?:[ -]?\d{2,4}){2,4}(?:[ -]?\d{1,3})?(?![\w-])")
+CARD_CONTEXT = re.compile(r"\b(?:card|credit|debit|visa|mastercard|amex|maestro|jcb|diners|discover|cc)\b", re.IGNORECASE)
 
 
 def detect(text: str, entities: Sequence[str], ner: Sequence[Span] = ()) -> list[Span]:
@@ -43,6 +48,13 @@ def detect(text: str, entities: Sequence[str], ner: Sequence[Span] = ()) -> list
         spans.extend(find_places(text, gaz))
     if "PHONE_NUMBER" in wanted and has_digit:
         spans.extend(find_phones(text))
+    if "CREDIT_CARD" in wanted and has_digit:
+        for m in CARD.finditer(text):
+            digits = re.sub(r"\D", "", m.group())
+            if 12 <= len(digits) <= 19 and luhn_valid(digits) and (
+                len(digits) >= 15 or CARD_CONTEXT.search(text[max(0, m.start() - 40) : m.start()])
+            ):
+                spans.append(Span(m.start(), m.end(), "CREDIT_CARD", 0.6))
     if "PERSON" in wanted:
         spans.extend(find_persons(text, gaz, ner))
     return spans
