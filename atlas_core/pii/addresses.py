@@ -100,6 +100,7 @@ CUE = re.compile(
     r"moved\s+to|based\s+at)\s+",
     _FLAGS,
 )
+_TRAILING_WORDS = re.compile(r"(?:\s+[a-z]+)+\s*$")
 _CUE_TAIL = re.compile(r"[^\n.!?;]{3,90}")
 _SEP = re.compile(r"(?:[ \t]*(?:[,;\n]|\r\n)[ \t]*(?:[>?*|•·–-]+[ \t]*)*)+|[ \t]+")
 POSTAL = re.compile(
@@ -123,7 +124,8 @@ def find_addresses(text: str, gaz: Gazetteers) -> list[Span]:
     for cue in CUE.finditer(text):
         tail = _CUE_TAIL.match(text, cue.end())
         if tail and re.search(r"\d", tail.group()):
-            found.append((cue.end(), tail.end()))
+            trailing = _TRAILING_WORDS.search(tail.group())
+            found.append((cue.end(), tail.start() + trailing.start() if trailing else tail.end()))
     if not found:
         return []
     spans = []

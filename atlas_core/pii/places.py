@@ -70,7 +70,7 @@ def find_places(text: str, gaz: Gazetteers, toks: Sequence[tuple[int, int, str]]
 
 PREPOSITION = re.compile(
     r"(?:\b(?:in|at|from|to|near|of|visit|visited|visiting|around|outside|towards|into|via|between|across|"
-    r"nach|aus|en|à|a|de|desde|para|em|w|z|do|ve|na|v|i)|[,\n]|^)\s*$",
+    r"nach|aus|en|à|a|de|desde|para|em|w|z|do|ve|na|v|i)|,)\s*$",
     re.IGNORECASE,
 )
 
@@ -81,6 +81,11 @@ def _single_word_ok(text: str, start: int, word: str, key: str, gaz: Gazetteers,
         return False
     if key in gaz.countries or key in gaz.regions:
         return True
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    line = text[line_start : len(text) if line_end < 0 else line_end].strip(" \t>?*|•-")
+    if "\n" in text.strip() and line == word:
+        return True  # a line of its own in a multi-line text (an address block)
     return bool(PREPOSITION.search(text[max(0, start - 16) : start]))
 
 
