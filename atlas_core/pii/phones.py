@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
+
 from atlas_core.pii.analysis import Span
 
 PHONE = "PHONE_NUMBER"
@@ -39,8 +41,6 @@ WEAK_SCORE = 0.4
 
 
 def find_phones(text: str) -> list[Span]:
-    import phonenumbers
-
     spans = []
     for m in CANDIDATE.finditer(text):
         raw = m.group().strip()
@@ -55,18 +55,19 @@ def find_phones(text: str) -> list[Span]:
             continue
         if len(groups) == 1 and not context and not international:
             # a bare run of digits is an id, an amount or a code unless a phone word says otherwise
-            if not _possible(phonenumbers, raw, ("US", "GB", "DE", "FR", "BR", "IN")):
+            if not _possible(raw, ("US", "GB", "DE", "FR", "BR", "IN")):
                 continue
-            spans.append(Span(m.start(), m.start() + len(m.group().rstrip()), PHONE, WEAK_SCORE))
+            score = WEAK_SCORE
+        elif not (international or bracketed or context or _possible(raw, REGIONS)):
             continue
-        if not (international or bracketed or context or _possible(phonenumbers, raw, REGIONS)):
-            continue
+        else:
+            score = SCORE
         start = m.start() + (len(m.group()) - len(m.group().lstrip()))
-        spans.append(Span(start, m.start() + len(m.group().rstrip()), PHONE, SCORE))
+        spans.append(Span(start, m.start() + len(m.group().rstrip()), PHONE, score))
     return spans
 
 
-def _possible(phonenumbers, raw: str, regions: tuple[str, ...]) -> bool:  # type: ignore[no-untyped-def]
+def _possible(raw: str, regions: tuple[str, ...]) -> bool:
     for region in regions:
         try:
             number = phonenumbers.parse(raw, region)
