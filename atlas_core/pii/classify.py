@@ -167,7 +167,8 @@ def cell_entity(value: str, spans: Sequence[Span], allowed: set[str], hint: str 
     """The entity of a structured cell: the longest span covering most of the value.
 
     Weak pattern matches (a nine-digit passport number scores 0.05) count only when the column
-    name names that entity.
+    name names that entity, and the named entity wins a tie between spans of the same length (a
+    passport number ``A12345678`` also matches the driver's licence pattern, with a higher score).
     """
     length = len(value.strip()) or 1
     best: Span | None = None
@@ -176,10 +177,14 @@ def cell_entity(value: str, spans: Sequence[Span], allowed: set[str], hint: str 
             continue
         if span.score < MIN_CELL_SCORE and span.entity != hint:
             continue
-        # the span covering more of the value wins; the score breaks ties
-        if best is None or (span.end - span.start, span.score) > (best.end - best.start, best.score):
+        # the span covering more of the value wins; then the entity the name names; then the score
+        if best is None or _rank(span, hint) > _rank(best, hint):
             best = span
     return best.entity if best else None
+
+
+def _rank(span: Span, hint: str | None) -> tuple[int, bool, float]:
+    return span.end - span.start, span.entity == hint, span.score
 
 
 def decide(

@@ -4,6 +4,7 @@ the OpenLineage events they emit (validated against the official 2-0-2 schemas).
 
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,6 +191,32 @@ def test_transient_failures_are_retried_data_errors_are_not(warehouse_url: str) 
     assert events["STEP_SUCCESS"] == ["flaky"] and events["STEP_FAILURE"] == ["rejected"]
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "orders.csv: missing column(s) 'total'" in failure.event_specific_data.error.message  # type: ignore[union-attr]
+
+
+def test_transient_failures_wait_the_pinned_exponential_backoff() -> None:
+    """Three transient failures in a row, then success: Dagster waits delay * (2**n - 1) +- delay before retry n
+    (2 s base: about 2, 6 and 14 s), as the shared RetryPolicy says."""
+    with socket.socket() as probe:  # a port nothing listens on: every connect is refused
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    attempts: list[int] = []
+
+    @dg.asset(**layer_policies(Layer.SILVER))
+    @atlas_step
+    def unreachable(context: dg.AssetExecutionContext) -> None:
+        attempts.append(context.retry_number)
+        if context.retry_number < RETRY_POLICY.max_retries:
+            socket.create_connection(("127.0.0.1", closed), timeout=2).close()
+
+    result = dg.materialize([unreachable], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert result.success and attempts == [0, 1, 2, 3]
+    waits = [e.event_specific_data.seconds_to_wait  # type: ignore[union-attr]
+             for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(waits) == 3
+    # Jitter (PLUS_MINUS) is random: only the window of each wait is deterministic.
+    for n, wait in enumerate(waits, start=1):
+        centre = 2 * (2**n - 1)
+        assert centre - 2 <= wait <= centre + 2, (n, waits)
 
 
 def test_ingest_backfill_retention_and_lineage_through_the_cli(project: dict[str, str], tmp_path: Path) -> None:

@@ -58,7 +58,8 @@ def test_soda_results_feed_dimensions_and_history(wh: Warehouse, tmp_path: Path)
     assert outcomes["email.invalid"].outcome == "failed" and outcomes["email.invalid"].dimension == Dimension.VALIDITY
     assert outcomes["email.invalid"].metrics["invalid_count"] == 2
     assert outcomes["email.missing"].outcome == "passed" and outcomes["email.missing"].dimension == Dimension.COMPLETENESS
-    assert outcomes["primary_key.unique" if "primary_key.unique" in outcomes else "id.duplicate"].outcome == "passed"
+    # A one-column primary key is checked by that column's duplicate check; no composite-key check.
+    assert outcomes["id.duplicate"].outcome == "passed" and "primary_key.duplicate" not in outcomes
     assert outcomes["seen_ts.freshness"].outcome == "passed"  # newest value inside the newest partition's day
     assert outcomes["soda.row_count.extra0"].outcome == "failed"
     assert all(s.outcome != "not_evaluated" for s in report.soda)
@@ -84,12 +85,13 @@ def test_soda_results_feed_dimensions_and_history(wh: Warehouse, tmp_path: Path)
     validity_rows = {r[0]: r for r in rows if r[1] == "validity"}
     assert validity_rows["2026-10-01"][2:] == (1.0, 0.9, False, False, 8, 0)  # Soda's dataset-level failure counts
     assert validity_rows["2026-10-02"][2:] == (0.0, 0.9, False, False, 2, 2)
-    checks = dict(wh.fetch_all(
-        "SELECT check_id, outcome FROM atlas_meta.quality_check_results WHERE run_id = 'soda-run' AND dataset = %s",
-        (name,),
-    ))
-    assert checks["email.pattern"] == "failed" and checks["soda.row_count.extra0"] == "failed"
-    assert checks["seen_ts.freshness"] in ("passed", "warned")
+    checks = {(engine, check_id): outcome for engine, check_id, outcome in wh.fetch_all(
+        "SELECT engine, check_id, outcome FROM atlas_meta.quality_check_results "
+        "WHERE run_id = 'soda-run' AND dataset = %s", (name,),
+    )}
+    assert checks[("atlas", "email.pattern")] == "failed" and checks[("soda", "soda.row_count.extra0")] == "failed"
+    # Both engines check freshness under the same id; every seen_ts lies inside its partition's day.
+    assert checks[("atlas", "seen_ts.freshness")] == "passed" and checks[("soda", "seen_ts.freshness")] == "passed"
 
 
 def test_soda_never_logs_raw_values(wh: Warehouse, tmp_path: Path, caplog: pytest.LogCaptureFixture,
