@@ -102,7 +102,7 @@ def decrypt(
 ) -> None:
     """Decrypt tokens of an encrypted column. Every call is recorded in atlas_meta.pii_audit."""
     from atlas_cli.runtime import boot
-    from atlas_engine.pii import decrypt_values
+    from atlas_engine.pii_decrypt import decrypt_values
 
     values = [t for t in (tokens or []) if t != "-"]
     if not values:

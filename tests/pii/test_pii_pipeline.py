@@ -241,7 +241,7 @@ def test_a_gold_model_without_the_consent_filter_is_refused(tmp_path: Path) -> N
 def test_decryption_is_audited(demo) -> None:
     from atlas_core.errors import InputRejected
     from atlas_core.settings import get_settings
-    from atlas_engine.pii import decrypt_values
+    from atlas_engine.pii_decrypt import decrypt_values
     from atlas_resources.warehouse import Warehouse
 
     url = str(demo["warehouse"])
