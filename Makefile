@@ -28,6 +28,7 @@ test: install chromium lint
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(MYPY_TARGETS)
+	$(BIN)/lint-imports
 
 up: install
 	$(BIN)/atlas up
