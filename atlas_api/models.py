@@ -262,18 +262,37 @@ class TablePage(BaseModel):
     masked_columns: list[str] = Field(description="PII and raw-line columns whose values are withheld (null)")
 
 
+class UploadAccepted(BaseModel):
+    """An upload landed and the Dagster run that ingests it was launched."""
+
+    run_id: str = Field(description="The Dagster run ingesting the file (bronze, then silver for its partitions)")
+    dataset: str
+    file: str
+    sha256: str
+    landing_uri: str = Field(description="Where the file waits in the lake's landing area until the run takes it")
+    assets: list[str] = Field(description="The run's asset selection")
+    partition_keys: list[str] = Field(description="Partitions the file's rows map to (read before launching)")
+    run_url: str = Field(description="GET it to follow the run's status")
+    events_url: str = Field(description="WebSocket streaming the run's events")
+    ingestions_url: str = Field(description="GET it for the ingestion record(s) of the run once it ran")
+
+
 class IngestionOut(BaseModel):
     dataset: str
     file: str
     sha256: str
-    status: str
-    reason: str | None = None
+    status: str = Field(description="accepted, duplicate or rejected")
+    reason: str | None = Field(default=None, description="One line naming the file, row or column")
     rows_bronze: int
+    rows_silver: int | None = None
     rows_quarantined: int | None = None
-    partition_keys: list[str]
-    lake_uri: str | None = None
-    landing_uri: str
-    ingested_at: str | None = None
+    source_system: str
+    run_id: str | None = Field(default=None, description="The Dagster run that ingested the file")
+    ingested_at: str
+
+
+class IngestionList(BaseModel):
+    items: list[IngestionOut]
 
 
 class PiiColumn(BaseModel):

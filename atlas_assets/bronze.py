@@ -16,9 +16,16 @@ from atlas_resources.resources import LakeResource, ProjectResource, WarehouseRe
 
 
 class BronzeConfig(dg.Config):
-    """Run configuration of a bronze asset (set by the landing sensor)."""
+    """Run configuration of a bronze asset: what to ingest instead of pulling the whole source.
+
+    Set by the landing sensor (``landing_keys``), the API's upload endpoint (``landing_keys`` of the
+    upload, ``require_new``) and ``atlas ingest`` (``files``: local paths, for the in-process executor).
+    """
 
     landing_keys: list[str] = []
+    files: list[str] = []
+    source_system: str = ""
+    require_new: bool = False
 
 
 def bronze_key(dataset: str) -> dg.AssetKey:
@@ -62,6 +69,7 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         pulled = pull_source(
             wh, store, contract, project_dir=Path(project.project_dir), run_id=context.run_id,
             batch_rows=project.batch_size, landing_keys=config.landing_keys or None,
+            files=[Path(f) for f in config.files] or None, source_system=config.source_system or None,
         )
         for record in pulled.records:
             context.log.info(
@@ -71,6 +79,10 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
             context.log.warning(f"{contract.dataset}: rejected {reason}")
         if pulled.rejected and not pulled.records:
             raise dg.Failure(f"rejected: {'; '.join(pulled.rejected)}", allow_retries=False)
+        if config.require_new and not any(r.status == "accepted" for r in pulled.records):
+            # An upload's run is about its file: a duplicate (or nothing found) ends the run, silver is skipped.
+            reasons = [f"{r.file}: {r.reason}" for r in pulled.records if r.reason] or ["no file to ingest"]
+            raise dg.Failure(f"duplicate: {'; '.join(reasons)}", allow_retries=False)
         keys = selected_partition_keys(context)
         # Ingestion is not partition-scoped (a file holds any days): report the other partitions that
         # received rows too, so automation rebuilds exactly those downstream.

@@ -1,7 +1,8 @@
 """Everything that runs the graph, added to the asset Definitions in one place.
 
 Automation conditions and freshness policies (``atlas_assets.automation``), the daily schedule,
-sensors (landing, failure and quality alerts, lineage), the retention job and its schedule, and the
+sensors (landing, failure and quality alerts, lineage), the retention job and its schedule, the erasure
+job (``atlas_pii_forget``), and the
 executor: Dagster's default, or ``dagster_celery`` workers when ``ATLAS_EXECUTOR=celery``.
 """
 
@@ -10,6 +11,7 @@ import dagster as dg
 from atlas_assets.anomaly_alerts import anomaly_alerts_sensor
 from atlas_assets.automation import build_daily_schedule, with_automation
 from atlas_assets.lineage import build_lineage_sensor
+from atlas_assets.pii_forget import build_forget_definitions
 from atlas_assets.policies import PIPELINE_QUEUE
 from atlas_assets.retention import build_retention_definitions
 from atlas_assets.sensors import sensor_definitions
@@ -65,6 +67,7 @@ def with_orchestration(
         dg.Definitions(sensors=[build_lineage_sensor(contracts, models, feature_sets or [],
                                                      settings.lineage_interval_seconds)]),
         build_retention_definitions(contracts, gold_tables, retention_days(settings), settings.retention_cron),
+        build_forget_definitions(contracts),
     ]
     if settings.executor == "celery":
         parts.append(dg.Definitions(executor=celery_executor_for(settings)))

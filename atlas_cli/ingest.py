@@ -1,10 +1,12 @@
-"""``atlas ingest``: one file now, into bronze and then silver for the partitions it touched.
+"""``atlas ingest``: one file now, as one Dagster run: bronze, then silver for the partitions it touched.
 
-Silver is built through the Dagster instance (an in-process run of the silver asset for the
-touched partition range), so the PII transform and the quality checks apply exactly as in any
-run, and the ingestion record gets its ``rows_silver``/``rows_quarantined``. Bronze partitions are
-reported to Dagster as materialized; gold and ai_ready follow through automation when the daemon
-runs (``atlas up``), or with ``atlas materialize``.
+The file is read once first (sha256 and the partitions its rows map to, ``atlas_core.file_scan``); then
+the dataset's bronze asset (run config naming the file) and its silver asset over exactly those
+partitions run through the Dagster instance in one run (``atlas_core.upload_runs``, the same plan as
+API uploads and the landing sensor's runs), so both are materializations of that run, with its
+retries, events and lineage; the PII transform and quality checks apply as in any run. A rejected
+file runs bronze alone, which records the rejection and fails with the reason. Gold and ai_ready
+follow through automation when the daemon runs (``atlas up``), or with ``atlas materialize``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import dagster as dg
 from atlas_cli.runs import RunOutcome, execute
 from atlas_cli.runtime import Atlas
 from atlas_core.contracts import Contract, load_contract, load_contracts
-from atlas_core.errors import InputRejected
-from atlas_core.layout import Layer
-from atlas_engine.bronze import ingest_file
+from atlas_core.errors import AtlasError, InputRejected
+from atlas_core.file_scan import scan_file
+from atlas_core.upload_runs import upload_run
 from atlas_engine.ingestions import get_ingestion
 
+# A rejected file fails its bronze step: the CLI prints the one-line reason itself, not Dagster's console log.
+SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 @dataclass
 class IngestResult:
@@ -59,31 +63,27 @@ def _definitions_with(atlas: Atlas, contract_path: Path, contract: Contract) -> 
 
 
 def ingest_now(atlas: Atlas, dataset: str, path: Path, contract_path: Path | None = None) -> IngestResult:
-    """Ingest ``path`` for ``dataset`` (raises InputRejected, recorded, for an unusable file)."""
+    """Ingest ``path`` for ``dataset`` in one run (raises InputRejected, recorded, for an unusable file)."""
     if not path.is_file():
         raise InputRejected(f"{path}: no such file")
     contract, _ = _contract_for(atlas, dataset, contract_path)
-    record = ingest_file(atlas.warehouse, atlas.lake, contract, path, source_system="cli", record_duplicate=True,
-                         batch_rows=atlas.settings.batch_size)
-    outcome = None
-    if record.status == "accepted" and (record.partition_keys or contract.partitioning is None):
-        defs = _definitions_with(atlas, contract_path, contract) if contract_path else atlas.definitions
-        bronze = dg.AssetKey([Layer.BRONZE.value, dataset])
-        for key in record.partition_keys if contract.partitioning is not None else [None]:
-            atlas.instance.report_runless_asset_event(dg.AssetMaterialization(
-                asset_key=bronze, partition=key, metadata={"ingestion": record.file, "sha256": record.sha256},
-            ))
-        silver = [dg.AssetKey([Layer.SILVER.value, dataset])]
-        keys = sorted(record.partition_keys)
-        if contract.partitioning is None:
-            outcome = execute(atlas.instance, defs, silver, label=f"silver/{dataset}", show_progress=False)
-        elif len(keys) == 1:
-            outcome = execute(atlas.instance, defs, silver, partition=keys[0], label=f"silver/{dataset}",
-                              show_progress=False)
-        else:
-            outcome = execute(atlas.instance, defs, silver, partition_range=(keys[0], keys[-1]),
-                              label=f"silver/{dataset}", show_progress=False)
-    assert record.ingestion_id is not None
-    stored = get_ingestion(atlas.warehouse, record.ingestion_id)
+    scan = scan_file(contract, path)
+    plan = upload_run(contract, scan, trigger="cli", source_system="cli", file=str(path.resolve()),
+                      require_new=True)
+    defs = _definitions_with(atlas, contract_path, contract) if contract_path else atlas.definitions
+    outcome = execute(
+        atlas.instance, defs, [dg.AssetKey(a) for a in plan.assets], partition=plan.partition,
+        partition_range=plan.partition_range, label=f"ingest {dataset}", show_progress=False,
+        tags=plan.tags, run_config={**plan.run_config, **SILENT},
+    )
+    rows = atlas.warehouse.fetch_all(
+        "SELECT ingestion_id FROM atlas_meta.ingestions WHERE run_id = %s AND dataset = %s "
+        "ORDER BY ingestion_id DESC LIMIT 1", (outcome.run_id, dataset))
+    if not rows:
+        raise AtlasError(f"{path.name}: run {outcome.run_id} recorded no ingestion: {'; '.join(outcome.failures)}")
+    stored = get_ingestion(atlas.warehouse, rows[0][0])
     assert stored is not None
-    return IngestResult(stored, outcome)
+    if stored["status"] == "rejected":
+        raise InputRejected(str(stored["reason"]))
+    # A duplicate ends its run at bronze (nothing new for silver): the record says so, not a failure.
+    return IngestResult(stored, outcome if stored["status"] == "accepted" else None)

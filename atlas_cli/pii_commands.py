@@ -102,7 +102,7 @@ def decrypt(
 ) -> None:
     """Decrypt tokens of an encrypted column. Every call is recorded in atlas_meta.pii_audit."""
     from atlas_cli.runtime import boot
-    from atlas_engine.pii import decrypt_values
+    from atlas_engine.pii_decrypt import decrypt_values
 
     values = [t for t in (tokens or []) if t != "-"]
     if not values:
@@ -121,16 +121,15 @@ def forget(
     key: Annotated[str, typer.Argument(help="Primary-key value of the data subject")],
     actor: Annotated[str | None, typer.Option(help="Who requested the erasure (default: the OS user)")] = None,
 ) -> None:
-    """Erase one data subject from bronze, quarantine, silver, gold, ai_ready and the lake; keep it erased."""
+    """Erase one data subject from bronze, quarantine, silver, gold, ai_ready and the lake; keep it erased.
+
+    Runs as the Dagster job ``atlas_pii_forget`` (in-process, recorded in the instance's run history):
+    the key is encrypted in its run config and hashed (keyed digest) in its tags, never stored raw."""
+    from atlas_cli.pii_forget import forget_in_run
     from atlas_cli.runtime import boot
-    from atlas_core.pii.keys import keyring_from_settings
-    from atlas_engine.pii_erasure import forget_subject
 
     contract = _contract(dataset)
-    atlas = boot()
-    result = forget_subject(
-        atlas.warehouse, atlas.lake, contract, key, keyring_from_settings(atlas.settings), actor=_actor(actor)
-    )
-    rows = ", ".join(f"{where} {n}" for where, n in result.rows.items())
-    print(f"erased from {dataset}: rows deleted: {rows}; lake objects rewritten: {len(result.lake_objects)}; "
-          f"audit #{result.audit_id}; later loads drop this subject")
+    summary = forget_in_run(boot(), contract, key, _actor(actor))
+    rows = ", ".join(f"{where} {n}" for where, n in summary["rows"].items())
+    print(f"erased from {dataset}: rows deleted: {rows}; lake objects rewritten: {summary['lake_objects_rewritten']}; "
+          f"audit #{summary['audit_id']}; run {summary['run_id']}; later loads drop this subject")

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -86,7 +87,8 @@ def uses_celery(defs: dg.Definitions) -> bool:
 
 
 def execute_on_workers(
-    instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey], partition: str | None, tags: dict[str, str]
+    instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey], partition: str | None, tags: dict[str, str],
+    run_config: dict[str, Any] | None = None,
 ) -> WorkerRunResult:
     """Run through the job's own executor (Celery): steps are pickled to workers, which rebuild the job
     from ``atlas_assets.jobs`` and the same environment."""
@@ -94,7 +96,7 @@ def execute_on_workers(
 
     run_tags = {**tags, **({"dagster/partition": partition} if partition else {})}
     with dg.execute_job(dg.reconstructable(atlas_asset_job), instance, tags=run_tags, asset_selection=list(keys),
-                        run_config=QUIET, raise_on_error=False) as result:
+                        run_config={**QUIET, **(run_config or {})}, raise_on_error=False) as result:
         return WorkerRunResult(result.run_id, result.success, list(result.all_events))
 
 
@@ -122,13 +124,15 @@ def execute(
     label: str = "materializing",
     show_progress: bool = True,
     tags: dict[str, str] | None = None,
+    run_config: dict[str, Any] | None = None,
 ) -> RunOutcome:
     from atlas_cli.telemetry import run_scope
 
     run_id = str(uuid.uuid4())
     with run_scope(run_id, [k.to_user_string() for k in keys], partition, partition_range) as traced:
         outcome = _execute(instance, defs, keys, run_id=run_id, partition=partition, partition_range=partition_range,
-                           label=label, show_progress=show_progress, tags={**traced.tags, **(tags or {})})
+                           label=label, show_progress=show_progress, tags={**traced.tags, **(tags or {})},
+                           run_config={**QUIET, **(run_config or {})})
         traced.finished(outcome.run_id, outcome.success, outcome.materialized)
         return outcome
 
@@ -144,6 +148,7 @@ def _execute(
     label: str,
     show_progress: bool,
     tags: dict[str, str],
+    run_config: dict[str, Any],
 ) -> RunOutcome:
     from atlas_cli.lineage_hook import live_lineage
 
@@ -157,11 +162,11 @@ def _execute(
     def target() -> None:
         try:
             if uses_celery(defs):
-                holder["result"] = execute_on_workers(instance, keys, partition, tags)
+                holder["result"] = execute_on_workers(instance, keys, partition, tags, run_config)
             else:
                 holder["result"] = job.execute_in_process(
                     instance=instance, asset_selection=list(keys), partition_key=partition, tags=tags,
-                    run_id=run_id, raise_on_error=False, run_config=QUIET,
+                    run_id=run_id, raise_on_error=False, run_config=run_config,
                 )
         except BaseException as exc:  # surfaced below in the calling thread
             holder["error"] = exc

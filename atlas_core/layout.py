@@ -49,6 +49,20 @@ def rejected_key(dataset: str, sha256: str, filename: str) -> str:
     return f"rejected/{dataset}/{sha256}/{filename}"
 
 
+def upload_key(dataset: str, upload_id: str, filename: str) -> str:
+    """Where an uploaded file (API or ``atlas ingest``) waits in the landing area for the run that ingests it.
+
+    A hidden folder of the dataset's landing prefix: the landing sensor skips hidden names, so only the
+    run launched for the upload picks it up.
+    """
+    return f"landing/{dataset}/.uploads/{upload_id}/{filename}"
+
+
+def processed_key(dataset: str, sha256: str, filename: str) -> str:
+    """The raw copy of a file ingested from the landing area."""
+    return f"processed/{dataset}/{sha256}/{filename}"
+
+
 def parquet_key(dataset: str, partition: str | None) -> str:
     if partition:
         return f"{dataset}/partition={partition}/data.parquet"

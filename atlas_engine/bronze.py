@@ -19,11 +19,11 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from atlas_core import layout
-from atlas_core.casting import parse_partition_dates
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import FileSource, LandingSource
+from atlas_core.contracts.model import FileSource
 from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file, with_block_fallback
 from atlas_core.errors import InputRejected
+from atlas_core.file_scan import PartitionMapper, source_delimiter
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Warehouse
@@ -62,47 +62,8 @@ def source_files(contract: Contract, project_dir: Path) -> list[Path]:
     return [Path(p) for p in sorted(glob.glob(pattern))]
 
 
-def source_delimiter(contract: Contract) -> str:
-    return contract.source.delimiter if isinstance(contract.source, (FileSource, LandingSource)) else ","
-
-
 def partition_key_for(day: date) -> str:
     return day.isoformat()
-
-
-class PartitionMapper:
-    """Maps raw rows to daily partition keys; null when the date is missing, invalid or out of range.
-
-    With ``fixed_key`` (a landing file whose name carries the date) every well-formed row gets that key.
-    """
-
-    def __init__(self, contract: Contract, fixed_key: str | None = None) -> None:
-        self.partitioning = contract.partitioning
-        self.column = contract.column(contract.partitioning.column) if contract.partitioning else None
-        self.fixed_key = fixed_key
-
-    def in_range(self, key: str) -> bool:
-        if self.partitioning is None:
-            return False
-        if key < self.partitioning.start.isoformat():
-            return False
-        return self.partitioning.end is None or key < self.partitioning.end.isoformat()
-
-    def keys(self, batch: pa.RecordBatch) -> pa.Array:
-        if self.partitioning is None or self.column is None:
-            return pa.array([layout.UNPARTITIONED] * batch.num_rows, pa.string())
-        raw = batch.column(self.column.name)
-        if self.fixed_key is not None:
-            keys = pa.array([self.fixed_key] * batch.num_rows, pa.string())
-        else:
-            keys = parse_partition_dates(raw, self.column)
-        start = self.partitioning.start.isoformat()
-        in_range = pc.greater_equal(keys, start)
-        if self.partitioning.end is not None:
-            in_range = pc.and_(in_range, pc.less(keys, self.partitioning.end.isoformat()))
-        malformed = pc.is_valid(batch.column(layout.RAW_LINE))
-        keep = pc.and_(pc.fill_null(in_range, False), pc.invert(malformed))
-        return pc.if_else(keep, keys, pa.scalar(None, pa.string()))
 
 
 def _lookup_accepted(wh: Warehouse, dataset: str, sha: str) -> IngestionRecord | None:

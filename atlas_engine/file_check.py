@@ -30,8 +30,9 @@ from atlas_core.contracts.model import Dimension, FileSource, Reference
 from atlas_core.csvio import iter_csv_batches, with_block_fallback
 from atlas_core.csvsafe import neutralised_sql
 from atlas_core.errors import InputRejected
+from atlas_core.file_scan import PartitionMapper
 from atlas_core.quality.rules import ReferenceTarget, compile_rules, verdicts_query
-from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE, PartitionMapper
+from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE
 from atlas_engine.quality import QualityReport, evaluate, reference_resolver, validate_expressions
 from atlas_engine.staging import StagedLoad, staging_schema
 from atlas_engine.tables import bronze_schema, ensure_table

@@ -3,7 +3,7 @@
 ``forget_subject`` deletes the subject's rows from bronze, quarantine, silver and every gold /
 ai_ready table carrying the dataset's primary-key column (one transaction, with the erasure list
 entry and the audit row), then rewrites the lake objects that held them: the raw source files in
-atlas-bronze (raw/, rejected/, landing/ - bronze's files are append-only by convention, so erasure
+atlas-bronze (raw/, rejected/, processed/, landing/ - bronze's files are append-only by convention, so erasure
 *rewrites* the object under the same key, minus the subject's records; the ingestion ledger keeps
 the original sha256, so the original file is still recognised as already ingested) and the Parquet
 exports of silver, gold and ai_ready.
@@ -196,10 +196,11 @@ def scrub_lake(lake: Lake, contract: Contract, column: str, keys: set[str], raw_
 
 def _raw_prefixes(contract: Contract) -> list[str]:
     dataset = contract.dataset
-    prefixes = [f"raw/{dataset}/", f"rejected/{dataset}/"]
+    # processed/: raw copies of landing objects and uploads; landing/<dataset>/: uploads waiting for their run.
+    prefixes = [f"raw/{dataset}/", f"rejected/{dataset}/", f"processed/{dataset}/", f"landing/{dataset}/"]
     source = contract.source
-    if isinstance(source, LandingSource):
-        prefixes.append(source.prefix or f"landing/{dataset}/")
+    if isinstance(source, LandingSource) and source.prefix and source.prefix not in prefixes:
+        prefixes.append(source.prefix)
     return prefixes
 
 

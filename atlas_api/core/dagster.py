@@ -193,7 +193,8 @@ class DagsterGateway:
         return data["events"], data["cursor"]
 
     async def submit_run(
-        self, paths: Sequence[Sequence[str]], tags: dict[str, str], location: str, repository: str
+        self, paths: Sequence[Sequence[str]], tags: dict[str, str], location: str, repository: str,
+        run_config: dict[str, Any] | None = None,
     ) -> str:
         """Launch one run of the implicit asset job through DagsterGraphQLClient (in a worker thread)."""
 
@@ -203,7 +204,7 @@ class DagsterGateway:
                                           path_prefix=self._prefix, timeout=60)
             return client.submit_job_execution(
                 ASSET_JOB, repository_location_name=location, repository_name=repository,
-                asset_selection=[list(p) for p in paths], tags=tags,
+                asset_selection=[list(p) for p in paths], tags=tags, run_config=run_config or {},
             )
 
         try:

@@ -1,7 +1,8 @@
 """Every contract ``source:`` kind brought to the same bronze path (:func:`atlas_engine.bronze.ingest_file`).
 
 ``file``: paths or globs in the project; ``landing``: objects in ``atlas-bronze/landing/<dataset>/``
-(picked up by a sensor); ``postgres``: a table or query in another database, incremental by a
+(picked up by a sensor); whatever the kind, a run may name landing objects (uploads) or local files
+(``atlas ingest``) instead, and then only those are ingested; ``postgres``: a table or query in another database, incremental by a
 watermark column; ``http``: a paginated JSON API.
 """
 
@@ -34,16 +35,30 @@ class PullResult:
 def pull_source(
     wh: Warehouse, lake: Lake, contract: Contract, *, project_dir: Path, run_id: str | None = None,
     batch_rows: int = 50_000, landing_keys: list[str] | None = None, env: Mapping[str, str] | None = None,
-    stop_on_rejection: bool = True,
+    stop_on_rejection: bool = True, files: list[Path] | None = None, source_system: str | None = None,
 ) -> PullResult:
     """Bring the contract's source into bronze. File sources raise on the first rejected file
-    (``stop_on_rejection``); landing objects are independent, their rejections are collected."""
+    (``stop_on_rejection``); landing objects are independent, their rejections are collected.
+
+    ``landing_keys`` / ``files`` (uploads, ``atlas ingest``): ingest exactly these landing objects / local
+    files, whatever the source kind; duplicates get their own ledger row, rejections are collected."""
     from atlas_engine.sources.http import pull_http
     from atlas_engine.sources.landing import ingest_pending
     from atlas_engine.sources.postgres import pull_postgres
     source = contract.source
     result = PullResult()
-    if isinstance(source, FileSource):
+    if files is not None or (landing_keys is not None and not isinstance(source, LandingSource)):
+        if landing_keys:
+            result.records, result.rejected = ingest_pending(
+                wh, lake, contract, landing_keys, run_id=run_id, batch_rows=batch_rows,
+                source_system=source_system or "landing")
+        for path in files or []:
+            try:
+                result.records.append(ingest_file(wh, lake, contract, path, run_id=run_id, batch_rows=batch_rows,
+                                                  source_system=source_system or "file", record_duplicate=True))
+            except InputRejected as exc:
+                result.rejected.append(str(exc))
+    elif isinstance(source, FileSource):
         files = source_files(contract, project_dir)
         if not files:
             raise InputRejected(f"{contract.dataset}: no source file matches {source.path}")
@@ -56,7 +71,7 @@ def pull_source(
                 result.rejected.append(str(exc))
     elif isinstance(source, LandingSource):
         result.records, result.rejected = ingest_pending(wh, lake, contract, landing_keys, run_id=run_id,
-                                                         batch_rows=batch_rows)
+                                                         batch_rows=batch_rows, source_system=source_system or "landing")
     elif isinstance(source, PostgresSource):
         record = pull_postgres(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
         result.records = [record] if record is not None else []

@@ -172,7 +172,7 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         s.process = subprocess.Popen([str(ATLAS), "up"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home,
                                      preexec_fn=_restore_sigint, start_new_session=True)
     try:
-        wait_http_ok(f"http://127.0.0.1:{webserver_port}/server_info", s.process, 120, log)
+        wait_http_ok(f"http://127.0.0.1:{webserver_port}/server_info", s.process, 240, log)  # 2 shared cores: slow
         wait_http_ok(f"{s.api}/ready", s.process, 60, log)
         yield s
     finally:

@@ -245,6 +245,7 @@ def _matrix_rows(stack: Stack) -> list[tuple[str, str, str, dict[str, Any], set[
          {"json": {"assets": ["matrix/unknown"], "partition_from": "a", "partition_to": "b"}}, ENGINEERS, 422),
         ("POST /datasets/files", "POST", "/api/v1/datasets/orders/files",
          {"files": {"file": ("bad name!.csv", b"x", "text/csv")}}, ENGINEERS, 422),
+        ("GET /ingestions", "GET", "/api/v1/ingestions", {"params": {"limit": 5}}, ENGINEERS, 200),
         ("GET /pii", "GET", "/api/v1/pii/customers", {}, ENGINEERS, 200),
         ("GET /data/bronze", "GET", "/api/v1/data/bronze/orders", {"params": {"limit": 2}}, ENGINEERS, 200),
         ("GET /data/silver", "GET", "/api/v1/data/silver/orders", {"params": {"limit": 2}}, ENGINEERS, 200),
@@ -572,39 +573,105 @@ def test_cancel_stops_a_queued_or_running_run(stack: Stack, http: httpx.Client, 
         validate_event(event)
 
 
+RUN_LOG = """
+query($runId: ID!) {
+  logsForRun(runId: $runId) {
+    ... on EventConnection { events {
+      __typename
+      ... on MaterializationEvent { assetKey { path } partition }
+      ... on ExecutionStepFailureEvent { stepKey error { message } }
+      ... on ExecutionStepSkippedEvent { stepKey }
+    } }
+  }
+}"""
+
+
+def wait_for_run(http: httpx.Client, headers: dict[str, str], run_id: str, timeout: float = 240) -> str:
+    deadline = time.monotonic() + timeout
+    while (status := http.get(f"/api/v1/runs/{run_id}", headers=headers).json()["status"]) not in (
+            "SUCCESS", "FAILURE", "CANCELED"):
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
+    return str(status)
+
+
+def upload(http: httpx.Client, headers: dict[str, str], name: str, content: bytes) -> dict[str, Any]:
+    response = http.post("/api/v1/datasets/orders/files", files={"file": (name, content, "text/csv")}, headers=headers)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
 def test_upload_lands_and_ingests_into_bronze(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
+    """An upload is a Dagster run (bronze + silver for its partitions); the API itself never loads rows."""
     engineer = accounts.headers(Role.DATA_ENGINEER)
     content = (
         b'"order_id","customer_id","product_id","order_ts","quantity","unit_price","total","status","channel"\n'
         b'"900001","1","1","2026-10-20T10:00:00Z","2","10.00","20.00","placed","web"\n'
-        b'"900002","2","2","2026-10-20T11:00:00Z","1","5.50","5.50","shipped","store"\n'
+        b'"900002","2","2","2026-10-21T11:00:00Z","1","5.50","5.50","shipped","store"\n'
     )
-    uploaded = http.post("/api/v1/datasets/orders/files", files={"file": ("api_orders.csv", content, "text/csv")},
-                         headers=engineer)
-    assert uploaded.status_code == 201, uploaded.text
-    record = uploaded.json()
-    assert record["status"] == "accepted" and record["rows_bronze"] == 2 and record["partition_keys"] == ["2026-10-20"]
-    landed = stack.home / "lake" / "atlas-bronze" / "landing" / "orders" / "api_orders.csv"
-    assert landed.read_bytes() == content
+    accepted = upload(http, engineer, "api_orders.csv", content)
+    run_id = accepted["run_id"]
+    assert accepted["assets"] == ["bronze/orders", "silver/orders"]
+    assert accepted["partition_keys"] == ["2026-10-20", "2026-10-21"]
+    assert accepted["run_url"].endswith(f"/api/v1/runs/{run_id}") and accepted["events_url"].startswith("ws://")
+    assert "/landing/orders/.uploads/" in accepted["landing_uri"]
+
+    # The run is in the webserver's run list, tagged as an upload; it materializes bronze and silver for the
+    # file's partitions.
+    runs = graphql(stack, "query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) { ... on Runs { results { "
+                          "runId tags { key value } } } } }", {"t": [{"key": "atlas/trigger", "value": "api"}]})
+    listed = {r["runId"]: {t["key"]: t["value"] for t in r["tags"]} for r in runs["runsOrError"]["results"]}
+    assert run_id in listed and listed[run_id]["atlas/landing"] == "orders"
+    assert listed[run_id]["atlas/triggered_by"] == "user:user_data_engineer"
+    assert wait_for_run(http, engineer, run_id) == "SUCCESS"
+    events = graphql(stack, RUN_LOG, {"runId": run_id})["logsForRun"]["events"]
+    materialized = {("/".join(e["assetKey"]["path"]), e["partition"]) for e in events
+                    if e["__typename"] == "MaterializationEvent"}
+    assert {(a, p) for a in ("bronze/orders", "silver/orders") for p in ("2026-10-20", "2026-10-21")} <= materialized
+
+    ledger = http.get("/api/v1/ingestions", params={"run_id": run_id}, headers=engineer)
+    assert ledger.status_code == 200, ledger.text
+    [record] = ledger.json()["items"]
+    assert (record["file"], record["status"], record["source_system"], record["rows_bronze"]) == (
+        "api_orders.csv", "accepted", "api", 2)
+    assert record["rows_silver"] is not None and record["run_id"] == run_id
+    processed = stack.home / "lake" / "atlas-bronze" / "processed" / "orders" / record["sha256"] / "api_orders.csv"
+    assert processed.read_bytes() == content
+    assert not list((stack.home / "lake" / "atlas-bronze" / "landing" / "orders").rglob("*.csv"))  # taken by the run
     with psycopg.connect(stack.warehouse_url) as conn:
         rows = conn.execute("SELECT count(*) FROM atlas_bronze.orders WHERE order_id IN ('900001', '900002')").fetchone()
-        ingestion = conn.execute("SELECT source_system, status FROM atlas_meta.ingestions WHERE source_file = "
-                                 "'api_orders.csv'").fetchall()
-    assert rows == (2,) and ingestion == [("api", "accepted")]
+        silver = conn.execute("SELECT count(*) FROM atlas_silver.orders WHERE order_id IN (900001, 900002)").fetchone()
+    assert rows == (2,) and silver is not None and silver[0] + (record["rows_quarantined"] or 0) == 2
 
-    again = http.post("/api/v1/datasets/orders/files", files={"file": ("api_orders.csv", content, "text/csv")},
-                      headers=engineer)
-    assert again.status_code == 201 and again.json()["status"] == "duplicate"
-    header_only = http.post("/api/v1/datasets/orders/files", headers=engineer,
-                            files={"file": ("empty.csv", content.splitlines(keepends=True)[0], "text/csv")})
-    assert header_only.status_code == 422 and "empty.csv" in header_only.json()["detail"]
+    # A duplicate and an unusable file are runs too: they fail at bronze with the reason, silver skipped.
+    again = upload(http, engineer, "api_orders_again.csv", content)
+    header_only = upload(http, engineer, "empty.csv", content.splitlines(keepends=True)[0])
+    expected = {again["run_id"]: ("duplicate", "same content as ingestion"),
+                header_only["run_id"]: ("rejected", "empty.csv: header only, no data rows")}
+    for failed_run, (status, reason) in expected.items():
+        assert wait_for_run(http, engineer, failed_run) == "FAILURE"
+        [item] = http.get("/api/v1/ingestions", params={"run_id": failed_run}, headers=engineer).json()["items"]
+        assert item["status"] == status and item["reason"].startswith(reason), item
+        events = graphql(stack, RUN_LOG, {"runId": failed_run})["logsForRun"]["events"]
+        failures = [e for e in events if e["__typename"] == "ExecutionStepFailureEvent"]
+        assert [f["stepKey"] for f in failures] == ["bronze__orders"]
+        assert item["reason"] in failures[0]["error"]["message"]
+        assert not [e for e in events if e["__typename"] == "MaterializationEvent"]
+    rejected = http.get("/api/v1/ingestions", params={"dataset": "orders", "limit": 5}, headers=engineer).json()["items"]
+    assert any(r["file"] == "empty.csv" and r["status"] == "rejected" for r in rejected)
+    assert http.get("/api/v1/ingestions", headers=accounts.headers(Role.DATA_ANALYST)).status_code == 403
+
     assert http.post("/api/v1/datasets/suppliers/files", files={"file": ("a.csv", content, "text/csv")},
                      headers=engineer).status_code == 404
     with psycopg.connect(stack.warehouse_url) as conn:
-        outcomes = [r[0] for r in conn.execute(
-            "SELECT outcome FROM atlas_meta.audit WHERE action = 'dataset.upload' AND target = 'dataset:orders' "
-            "ORDER BY audit_id")]
-    assert outcomes[-3:] == ["accepted", "duplicate", "rejected"]
+        audited = conn.execute(
+            "SELECT outcome, detail->>'run_id' FROM atlas_meta.audit WHERE action = 'dataset.upload' "
+            "AND target = 'dataset:orders' ORDER BY audit_id").fetchall()
+        # The API's connections (application_name atlas-api) never ran a COPY; the runs' connections did.
+        api_queries = [q for (q,) in conn.execute(
+            "SELECT query FROM pg_stat_activity WHERE application_name = 'atlas-api' AND datname = current_database()")]
+    assert audited[-3:] == [("launched", run_id), ("launched", again["run_id"]), ("launched", header_only["run_id"])]
+    assert api_queries and not [q for q in api_queries if q.lstrip().upper().startswith("COPY")]
 
 
 # -- contract fuzzing (last: it creates users and keys, and may revoke keys) -----------------------------------------------------------------------------------------

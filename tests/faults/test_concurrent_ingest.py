@@ -49,7 +49,7 @@ def test_the_same_file_ingested_twice_concurrently(atlas_env: dict[str, str], tm
         try:
             wait_until(lambda: gate.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()[0] == 2,  # type: ignore[index]
-                timeout=120, interval=0.1, what="both ingestions waiting on the same content")
+                timeout=240, interval=0.1, what="both ingestions waiting on the same content")  # each first starts its run
         finally:
             gate.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock_key,))
         outputs = [p.communicate(timeout=180) for p in processes]

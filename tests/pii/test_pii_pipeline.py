@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pyarrow.parquet as pq
 import pytest
@@ -240,7 +241,7 @@ def test_a_gold_model_without_the_consent_filter_is_refused(tmp_path: Path) -> N
 def test_decryption_is_audited(demo) -> None:
     from atlas_core.errors import InputRejected
     from atlas_core.settings import get_settings
-    from atlas_engine.pii import decrypt_values
+    from atlas_engine.pii_decrypt import decrypt_values
     from atlas_resources.warehouse import Warehouse
 
     url = str(demo["warehouse"])
@@ -318,6 +319,18 @@ def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(demo, raw_pii: R
     assert _rows(url, "SELECT key_id, key_digest FROM atlas_meta.pii_erasures") == [
         ("dev", dev.erasure_digest("customers", str(subject)))  # a keyed digest, never the key itself
     ]
+    # The erasure is a run of the atlas_pii_forget job: digest in its tags, summary as its step's metadata,
+    # the key itself neither in the tags nor in the run config (there it is an enc1: token).
+    instance = boot().instance
+    [run] = instance.get_runs(filters=dg.RunsFilter(job_name="atlas_pii_forget"))
+    assert run.is_success and run.tags["atlas/subject_digest"] == dev.erasure_digest("customers", str(subject))
+    config = run.run_config["ops"]["forget_subject"]["config"]
+    assert str(subject) not in {*run.tags.values(), *config.values()}
+    assert config["key_token"].startswith("enc1:") and str(subject) not in config["key_token"].split(":")[1:]
+    outputs = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_OUTPUT).records
+    metadata = outputs[0].event_log_entry.dagster_event.step_output_data.metadata  # type: ignore[union-attr]
+    assert metadata["rows_deleted"].value["silver"] == 1 and metadata["rows_deleted_total"].value >= 4
+    assert f"run {run.run_id}" in result.output
 
     # a subject whose row is quarantined (its e-mail is invalid) is erased from the quarantine too
     quarantined = _rows(url, "SELECT customer_id FROM atlas_quarantine.customers WHERE email LIKE '%%\\_at\\_%%' "

@@ -41,7 +41,7 @@ async def pii_report(dataset: DatasetPath, principal: RawReaderDep, services: Se
 
 def _decrypt(services: Services, body: DecryptRequest, actor: str) -> list[str]:
     """The PII engine's audited decryption (it refuses columns its policy does not encrypt)."""
-    from atlas_engine.pii import decrypt_values
+    from atlas_engine.pii_decrypt import decrypt_values
     from atlas_resources.warehouse import Warehouse
 
     warehouse = Warehouse(services.settings.postgres_url or "", batch_size=services.settings.batch_size)
