@@ -123,7 +123,7 @@ def forget(
 ) -> None:
     """Erase one data subject from bronze, quarantine, silver, gold, ai_ready and the lake; keep it erased.
 
-    Runs as the Dagster job ``atlas_pii_forget`` (in-process, recorded in the instance's run history):
+    Runs as the Dagster job 'atlas_pii_forget' (in-process, recorded in the instance's run history):
     the key is encrypted in its run config and hashed (keyed digest) in its tags, never stored raw."""
     from atlas_cli.pii_forget import forget_in_run
     from atlas_cli.runtime import boot
