@@ -23,7 +23,7 @@ from atlas_core.errors import ContractError
 from atlas_core.layout import Layer
 from atlas_core.sql_models import SqlModel, lineage_code_versions
 from atlas_engine.gold import CheckOutcome, ModelRun, run_model
-from atlas_engine.gold_lake import export_model
+from atlas_engine.gold_lake import exclusive_publish, export_model
 from atlas_resources.resources import LakeResource, WarehouseResource
 
 
@@ -107,16 +107,17 @@ def build_gold_asset(
         if model.incremental:
             tw = context.partition_time_window
             window = (tw.start.date(), tw.end.date())
-        run = run_model(wh, model, window, rebuild=model.incremental and _covers_all_partitions(context),
-                        run_id=context.run_id)
+        lake_client = lake.client()
+        with exclusive_publish(wh, model.name):  # the lake ends with the build that committed last
+            run = run_model(wh, model, window, rebuild=model.incremental and _covers_all_partitions(context),
+                            run_id=context.run_id)
+            lake_objects = export_model(wh, lake_client, model, window) if run.published else []
         results = [check_result(model, c) for c in run.checks]
         if not run.published:
             yield from results  # recorded as failed blocking checks
             failed = ", ".join(f"{c.check.name} ({c.failing} failing)" for c in run.blocking_failures)
             raise dg.Failure(f"gold.{model.name}: blocking tests failed: {failed}; nothing published",
                              allow_retries=False)
-        lake_client = lake.client()
-        lake_objects = export_model(wh, lake_client, model, window)
         columns = wh.column_types((Layer.GOLD.schema, model.name))
         schema = pa.schema([pa.field(name, pa.string()) for name in columns])
         context.log.info(f"gold.{model.name}: {run.rows} rows written")

@@ -7,12 +7,14 @@ published table with ``COPY ... TO STDOUT`` as Arrow batches and spooled to a lo
 publishes the object atomically (``_tmp/`` then rename or copy), so a reader sees the previous or the
 new partition, never a part of one. The export runs after the model's transaction has committed (as
 silver's does): when it fails, the step fails and the previous objects are left as they were.
+Builds and exports of one model are serialised (:func:`exclusive_publish`), so the export that finishes
+last is the one of the build that committed last.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import date, timedelta
 
 import psycopg
@@ -48,6 +50,21 @@ def _field(name: str, data_type: str, precision: int | None, scale: int | None) 
         return pa.field(name, pa.decimal128(p, s)), sql.SQL("{}::numeric({}, {})").format(
             column, sql.Literal(p), sql.Literal(s))
     return pa.field(name, pa.string()), sql.SQL("{}::text").format(column)
+
+
+@contextmanager
+def exclusive_publish(wh: Warehouse, model: str) -> Iterator[None]:
+    """Hold the model's publish lock (waiting for a running build and export of the same model).
+
+    A session-level advisory lock, released when the block ends or its connection dies. Without it, an
+    earlier run's export could finish after a later run's and leave the lake one build behind.
+    """
+    conn = wh.connect(autocommit=True)
+    try:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"atlas-gold-publish:{model}",))
+        yield
+    finally:
+        conn.close()  # ends the session: the lock is released
 
 
 def export_columns(wh: Warehouse, table: Table) -> tuple[pa.Schema, list[sql.Composable]]:

@@ -4,6 +4,7 @@ partitions of incremental models, one object per table model, atomic replacement
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -20,7 +21,7 @@ from atlas_core.layout import Layer
 from atlas_core.retention import RetentionPolicy
 from atlas_core.sql_models import SqlModel
 from atlas_engine.gold import run_model
-from atlas_engine.gold_lake import export_model
+from atlas_engine.gold_lake import exclusive_publish, export_model
 from atlas_engine.retention import run_retention
 from atlas_resources.lake import Lake, LocalLake, S3Lake
 from atlas_resources.warehouse import Warehouse
@@ -224,3 +225,27 @@ def test_retention_deletes_expired_gold_partitions_from_the_lake(
         f"{fact.name}/partition=2026-10-02/data.parquet", f"{fact.name}/partition=2026-10-03/data.parquet"]
     assert [r[0] for r in warehouse_rows(warehouse_url, fact.name, "order_id")] == [3, 4, 5, 6]
     assert lake.exists(BUCKET, f"{spend.name}/data.parquet")  # table models have no partitions to expire
+
+
+def test_builds_and_exports_of_one_model_are_serialised(warehouse_url: str) -> None:
+    """A second publish of the same model waits for the first (its build and its export) to end; another
+    model does not wait."""
+    wh = Warehouse(warehouse_url)
+    order: list[str] = []
+
+    def second() -> None:
+        with exclusive_publish(wh, "fact"):
+            order.append("second")
+
+    with exclusive_publish(wh, "fact"):
+        with exclusive_publish(wh, "spend"):  # another model's lock is free
+            order.append("other model")
+        thread = threading.Thread(target=second)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not wh.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"):
+            assert time.monotonic() < deadline, "the second publish never waited for the lock"
+            time.sleep(0.05)
+        order.append("first")
+    thread.join(timeout=30)
+    assert order == ["other model", "first", "second"]
