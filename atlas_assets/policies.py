@@ -4,8 +4,8 @@ Each asset factory splats ``**layer_policies(layer)`` into its ``@dg.asset`` dec
 factories ``**check_policies()``), so retries, concurrency pools and executor routing change here
 and nowhere else:
 
-- ``retry_policy``: up to 3 retries with exponential backoff and jitter (Dagster waits 2 s * (2**n - 1)
-  +- 2 s before retry n: about 2, 6 and 14 s). Dagster
+- ``retry_policy``: up to 3 retries with exponential backoff and jitter: before retry n Dagster waits
+  2 s * (2**n - 1), +-2 s (about 2, 6 and 14 s). Dagster
   retries any exception except ``dg.Failure(allow_retries=False)``; :func:`atlas_assets.steps.atlas_step`
   turns every non-transient error (rejected input, failed gate, bad contract, bug) into exactly that,
   so only transient failures (connection refused/reset, S3 5xx/SlowDown, serialization failures,
