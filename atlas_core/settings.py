@@ -85,7 +85,7 @@ class AtlasSettings(BaseSettings):
     )
     lineage_namespace: str = "atlas"
     lineage_timeout_seconds: float = Field(default=5.0, gt=0, description="Per-event HTTP timeout")
-    lineage_budget_seconds: float = Field(default=30.0, gt=0, description="Total time one run's emission may take")
+    lineage_budget_seconds: float = Field(default=30.0, gt=0, description="Time one emission (the new events of one poll of a run) may take")
     lineage_running_after_seconds: float = Field(default=60.0, gt=0, description="Steps longer than this get a RUNNING event")
 
     # -- PII (docs/pii.md) ----------------------------------------------------------------------------
