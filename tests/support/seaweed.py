@@ -66,7 +66,7 @@ class SeaweedS3:
         wait_ready(self.endpoint)
 
 
-def wait_ready(endpoint: str, timeout: float = 180) -> None:
+def wait_ready(endpoint: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -91,6 +91,8 @@ def start_seaweed(directory: Path) -> SeaweedS3:
     args = [
         weed_binary(), "server", f"-dir={directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
         "-s3", f"-s3.port={s3_port}", f"-s3.config={config}",
+        # No Iceberg/Lance side servers: they listen on fixed ports (8181, 9101), so a second server fails.
+        "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-master.port={free_port()}", f"-volume.port={free_port()}", f"-filer.port={free_port()}",
         "-master.volumeSizeLimitMB=64", "-volume.max=50",
     ]
