@@ -313,13 +313,20 @@ def _check_lineage(path: Path, atlas: object) -> None:
     parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in children}
     # Each Dagster run is itself a JOB run: START before its steps, its final event after theirs.
     runs = {e["run"]["runId"]: e for e in events if e["job"]["facets"]["jobType"]["jobType"] == "JOB"
-            and e["eventType"] == "COMPLETE"}
+            and e["eventType"] in ("COMPLETE", "FAIL")}
     assert parents <= set(runs)
+    # The rejected file's ingestion is a run too (issue 19): it ends FAIL, its bronze step FAIL.
+    failed = {run_id for run_id, e in runs.items() if e["eventType"] == "FAIL"}
+    assert len(failed) == 1
+    assert [(e["eventType"], e["job"]["name"]) for e in children
+            if e["run"]["facets"]["parent"]["run"]["runId"] in failed] == [("START", "bronze.events"),
+                                                                          ("FAIL", "bronze.events")]
     for parent in parents:
         mine = [i for i, e in enumerate(events) if e["run"]["runId"] == parent or e in children
                 and e["run"]["facets"]["parent"]["run"]["runId"] == parent]
         assert events[mine[0]]["eventType"] == "START" and events[mine[0]]["run"]["runId"] == parent
-        assert events[mine[-1]]["eventType"] == "COMPLETE" and events[mine[-1]]["run"]["runId"] == parent
+        final = "FAIL" if parent in failed else "COMPLETE"
+        assert events[mine[-1]]["eventType"] == final and events[mine[-1]]["run"]["runId"] == parent
     tagged = {r.run_id for r in atlas.instance.get_runs() if r.tags.get("atlas/lineage")}  # type: ignore[attr-defined]
     assert parents <= tagged
     assert any("dataQualityAssertions" in i["inputFacets"] for e in finals for i in e["inputs"])
