@@ -89,8 +89,11 @@ class PartitionMapper:
         return self.partitioning.end is None or key < self.partitioning.end.isoformat()
 
     def keys(self, batch: pa.RecordBatch) -> pa.Array:
+        malformed = pc.is_valid(batch.column(layout.RAW_LINE))
         if self.partitioning is None or self.column is None:
-            return pa.array([layout.UNPARTITIONED] * batch.num_rows, pa.string())
+            # A row with the wrong number of fields belongs to no partition: it is quarantined at ingestion.
+            unpartitioned = pa.array([layout.UNPARTITIONED] * batch.num_rows, pa.string())
+            return pc.if_else(malformed, pa.scalar(None, pa.string()), unpartitioned)
         raw = batch.column(self.column.name)
         if self.fixed_key is not None:
             keys = pa.array([self.fixed_key] * batch.num_rows, pa.string())
@@ -100,7 +103,6 @@ class PartitionMapper:
         in_range = pc.greater_equal(keys, start)
         if self.partitioning.end is not None:
             in_range = pc.and_(in_range, pc.less(keys, self.partitioning.end.isoformat()))
-        malformed = pc.is_valid(batch.column(layout.RAW_LINE))
         keep = pc.and_(pc.fill_null(in_range, False), pc.invert(malformed))
         return pc.if_else(keep, keys, pa.scalar(None, pa.string()))
 
@@ -263,13 +265,15 @@ def _copy_rows(
     if stats.rows == 0:
         raise InputRejected(f"{path.name}: header only, no data rows")
     quarantined = _quarantine_unmapped(conn, contract, ingestion_id, run_id)
+    # No row of the file belongs to a partition: no silver build will touch it, so its count is final now.
+    rows_silver = 0 if quarantined == rows else None
     conn.execute(
-        "UPDATE atlas_meta.ingestions SET record_count = %s, rows_bronze = %s, rows_quarantined = %s, "
-        "partition_keys = %s WHERE ingestion_id = %s",
-        (stats.rows, rows, quarantined, sorted(keys_seen), ingestion_id),
+        "UPDATE atlas_meta.ingestions SET record_count = %s, rows_bronze = %s, rows_silver = %s, "
+        "rows_quarantined = %s, partition_keys = %s WHERE ingestion_id = %s",
+        (stats.rows, rows, rows_silver, quarantined, sorted(keys_seen), ingestion_id),
     )
     return IngestionRecord(
-        dataset, path.name, sha, "accepted", None, ingestion_id, rows, None, quarantined, sorted(keys_seen),
+        dataset, path.name, sha, "accepted", None, ingestion_id, rows, rows_silver, quarantined, sorted(keys_seen),
         lake.uri(bucket, raw_key), ingested_at.isoformat(),
     )
 

@@ -27,6 +27,7 @@ SODA_DATA_TYPES = {
     ColumnType.BOOLEAN: "boolean",
     ColumnType.DATE: "date",
     ColumnType.TIMESTAMP: "timestamp with time zone",
+    ColumnType.TIME: "time without time zone",
 }
 
 
@@ -99,7 +100,10 @@ def column_checks(contract: Contract, column: Column, references: list[Reference
     checks: list[dict[str, Any]] = []
     name = column.name
     if column.required or name in contract.primary_key:
-        checks.append({"missing": _tag(Dimension.COMPLETENESS, f"{name}.missing", _percent(contract, Dimension.COMPLETENESS))})
+        # A present value that did not cast is null in staging: a validity failure, not a missing value.
+        typed = f'"{CAST_ERRORS}" IS NULL OR strpos(\';\' || "{CAST_ERRORS}" || \';\', \';{name};\') = 0'
+        checks.append({"missing": _tag(Dimension.COMPLETENESS, f"{name}.missing",
+                                       {"filter": typed, **_percent(contract, Dimension.COMPLETENESS)})})
     valid = _validity(column)
     if valid:
         checks.append({"invalid": _tag(Dimension.VALIDITY, f"{name}.invalid", {**valid, **_percent(contract, Dimension.VALIDITY)})})
