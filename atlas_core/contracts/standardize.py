@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 NUMERIC = ("integer", "float")
 TEXT_ONLY = ("string",)
@@ -48,6 +57,10 @@ class Simple(_Step):
     """A step without parameters."""
 
     step: Literal["trim", "collapse_spaces", "lower", "upper", "title", "currency", "percent"]
+
+    @model_serializer
+    def _as_name(self) -> str:
+        return self.step  # written back as it is declared: a plain name
 
     @property
     def name(self) -> str:
