@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -213,7 +214,7 @@ def cost(wh: Warehouse, contract: Contract, header: list[str], dirty: list[list[
             counts[label] = (result.rows_silver, result.rows_quarantined)
             with wh.connect(autocommit=True) as conn:
                 for schema in ("atlas_bronze", "atlas_silver", "atlas_quarantine"):
-                    conn.execute(f'DROP TABLE IF EXISTS {schema}."{data["dataset"]}"')  # noqa: S608 - fixed names
+                    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, data["dataset"])))
     best = {k: min(v) for k, v in timings.items()}
     best_silver = {k: min(v) for k, v in silver_times.items()}
     return {
@@ -249,7 +250,7 @@ def main() -> None:
     server = server_url(args.postgres_url)
     name = f"atlas_bench_cleaning_{int(time.time())}"
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = pgurl.with_database(server, name)
     apply_migrations(url)
     wh = Warehouse(url)
@@ -283,7 +284,7 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     print(f"results: {RESULTS}")
