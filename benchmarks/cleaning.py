@@ -29,8 +29,9 @@ Metrics per part:
 - repair (cells of the repairing rules' dependent columns): wrong_or_missing = cells whose standardized
   value differs from the clean one; fixed = those that reach silver equal to the clean value (recall);
   changes = cells repair changed, right = changed to the clean value (precision).
-Cost: the same 1M-row load (bronze ingestion + silver build of beers rows) with and without the
-standardize steps, as a ratio (goal <= 1.3x). Results go to ``benchmarks/results/cleaning.json``.
+Cost: a 1M-row load (bronze ingestion + silver build) of the dirty beers rows with the standardize
+steps, as a ratio to the load of the same beers' clean rows without them (the same rows reach silver;
+goal <= 1.3x); also the clean rows through the steps (the kernels' own cost). Results go to ``benchmarks/results/cleaning.json``.
 """
 
 from __future__ import annotations
@@ -178,51 +179,63 @@ def evaluate_part(wh: Warehouse, contract: Contract, header: list[str], dirty: l
     }
 
 
-def cost(wh: Warehouse, contract: Contract, header: list[str], dirty: list[list[str]], rows: int,
-         scratch: Path) -> dict[str, Any]:
-    """The same load of ``rows`` beers rows with and without the standardize steps (repair rules left out)."""
+def _replicate(path: Path, header: list[str], rows: list[list[str]], n: int) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        index = header.index("index")
+        for i in range(n):
+            row = list(rows[i % len(rows)])
+            row[index] = str(i + 1)
+            writer.writerow(row)
+    return path
+
+
+def cost(wh: Warehouse, contract: Contract, header: list[str], dirty: list[list[str]], clean: list[list[str]],
+         rows: int, scratch: Path) -> dict[str, Any]:
+    """The same 1M-row load with and without standardize steps (repair rules and primary key left out).
+
+    ``dirty_with_steps``: the dirty beers rows, standardized; ``clean_without_steps``: the clean rows of
+    the same beers, no steps - the same rows reach silver, so the ratio is what standardizing costs.
+    ``clean_with_steps``: the clean rows through the steps (they change nothing): the kernels' own cost.
+    """
     base = contract.model_dump(mode="json", by_alias=True)
     base["rules"] = {}
     base["primary_key"] = []
     with_steps = Contract.model_validate(base)
     plain = without_steps(with_steps)
-    big = scratch / "beers_1m.csv"
-    with big.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(header)
-        index = header.index("index")
-        for n in range(rows):
-            row = list(dirty[n % len(dirty)])
-            row[index] = str(n + 1)
-            writer.writerow(row)
-    timings: dict[str, list[float]] = {"with": [], "without": []}
-    silver_times: dict[str, list[float]] = {"with": [], "without": []}
+    dirty_file = _replicate(scratch / "beers_dirty_big.csv", header, dirty, rows)
+    clean_file = _replicate(scratch / "beers_clean_big.csv", header, clean, rows)
+    configs = {"clean_without_steps": (plain, clean_file), "dirty_with_steps": (with_steps, dirty_file),
+               "clean_with_steps": (with_steps, clean_file)}
+    load: dict[str, list[float]] = {k: [] for k in configs}
+    silver: dict[str, list[float]] = {k: [] for k in configs}
     counts: dict[str, tuple[int, int]] = {}
     for attempt in range(2):
-        for label, spec in (("without", plain), ("with", with_steps)):
+        for label, (spec, path) in configs.items():
             data = spec.model_dump(mode="json", by_alias=True)
             data["dataset"] = f"cost_{label}_{attempt}"
             c = Contract.model_validate(data)
-            lake = LocalLake(scratch / f"lake_{label}_{attempt}")
             started = time.perf_counter()
-            ingest_file(wh, lake, c, big)
+            ingest_file(wh, LocalLake(scratch / f"lake_{label}_{attempt}"), c, path)
             middle = time.perf_counter()
             result = build_silver(wh, None, c, None, run_id=f"cost-{label}")
             ended = time.perf_counter()
-            timings[label].append(ended - started)
-            silver_times[label].append(ended - middle)
+            load[label].append(ended - started)
+            silver[label].append(ended - middle)
             counts[label] = (result.rows_silver, result.rows_quarantined)
             with wh.connect(autocommit=True) as conn:
                 for schema in ("atlas_bronze", "atlas_silver", "atlas_quarantine"):
                     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, data["dataset"])))
-    best = {k: min(v) for k, v in timings.items()}
-    best_silver = {k: min(v) for k, v in silver_times.items()}
+    best = {k: min(v) for k, v in load.items()}
+    best_silver = {k: min(v) for k, v in silver.items()}
     return {
         "rows": rows,
-        "load_seconds": {k: round(v, 2) for k, v in best.items()},
-        "silver_seconds": {k: round(v, 2) for k, v in best_silver.items()},
-        "load_ratio": round(best["with"] / best["without"], 3),
-        "silver_ratio": round(best_silver["with"] / best_silver["without"], 3),
+        "load_seconds_best_of_2": {k: round(v, 2) for k, v in best.items()},
+        "silver_seconds_best_of_2": {k: round(v, 2) for k, v in best_silver.items()},
+        "load_ratio": round(best["dirty_with_steps"] / best["clean_without_steps"], 3),
+        "silver_ratio": round(best_silver["dirty_with_steps"] / best_silver["clean_without_steps"], 3),
+        "kernel_load_ratio": round(best["clean_with_steps"] / best["clean_without_steps"], 3),
         "rows_silver_quarantined": counts,
         "goal_load_ratio": 1.3,
     }
@@ -244,6 +257,7 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the cost measurement")
     parser.add_argument("--no-cost", action="store_true")
+    parser.add_argument("--only-cost", action="store_true", help="skip the accuracy part (keeps its last results)")
     args = parser.parse_args()
     import psycopg
 
@@ -259,7 +273,9 @@ def main() -> None:
                            "split": "tune: beers/flights groups hashing even; held_out: odd groups + hospital",
                            "tables": {}}
     try:
-        for table in TABLES:
+        if args.only_cost and RESULTS.exists():
+            out["tables"] = json.loads(RESULTS.read_text())["tables"]
+        for table in [] if args.only_cost else TABLES:
             contract = load_contract(CONTRACTS / f"{table}.yml")
             header, dirty = read_table(args.data_dir / table / "dirty.csv")
             clean_header, clean = read_table(args.data_dir / table / "clean.csv")
@@ -279,7 +295,8 @@ def main() -> None:
         if not args.no_cost:
             contract = load_contract(CONTRACTS / "beers.yml")
             header, dirty = read_table(args.data_dir / "beers" / "dirty.csv")
-            out["cost"] = cost(wh, contract, header, dirty, args.rows, scratch)
+            _, clean = read_table(args.data_dir / "beers" / "clean.csv")
+            out["cost"] = cost(wh, contract, header, dirty, clean, args.rows, scratch)
             print("cost", json.dumps(out["cost"], indent=1))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
