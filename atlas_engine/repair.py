@@ -141,24 +141,26 @@ def repair_load(
                 ).format(stg=sql.Identifier(*staging), col=col, pg=pg, errs=sql.Identifier(CAST_ERRORS), needle=needle,
                          rep=sql.Identifier(REPAIRED), rule=sql.Literal(rule_id), repairs=sql.Identifier(*repairs),
                          iid=iid, rno=rno, name=sql.Literal(column)))
-    _protect_pii(wh, contract, repairs, digest)
+    protect_values(wh, repairs, list(contract.declared_pii_columns), digest)
     return counts
 
 
-def _protect_pii(wh: Warehouse, contract: Contract, repairs: Table, digest: Digest | None) -> None:
+def protect_values(wh: Warehouse, repairs: Table, pii: list[str], digest: Digest | None) -> None:
     """Replace the raw values of PII columns by a keyed digest (HMAC), or withhold them without a key.
 
-    Repairs are few: the digest runs in Python on those cells only (the key never goes to the database).
+    Called for the declared PII columns, and again for the columns the PII classification found in the
+    load. Repairs are few: the digest runs in Python on those cells only (the key never goes to the database).
     """
-    pii = list(contract.declared_pii_columns)
     if not pii:
         return
     with wh.transaction() as conn:
         if digest is None:
             conn.execute(sql.SQL("UPDATE {} SET old_value = NULL, new_value = NULL, values_hashed = true "
-                                 "WHERE column_name = ANY(%s)").format(sql.Identifier(*repairs)), (pii,))
+                                 "WHERE column_name = ANY(%s) AND NOT values_hashed").format(sql.Identifier(*repairs)),
+                         (pii,))
             return
-        rows = conn.execute(sql.SQL("SELECT ctid::text, old_value, new_value FROM {} WHERE column_name = ANY(%s)").format(
+        rows = conn.execute(sql.SQL("SELECT ctid::text, old_value, new_value FROM {} WHERE column_name = ANY(%s) "
+                                    "AND NOT values_hashed").format(
             sql.Identifier(*repairs)), (pii,)).fetchall()
         with conn.cursor() as cur:
             cur.executemany(

@@ -24,7 +24,7 @@ from atlas_core.errors import AtlasError
 from atlas_core.quality.rules import RulePlan, compile_rules, verdicts_query
 from atlas_core.standardize import StandardizeCounts
 from atlas_engine.quality import plan_for_load
-from atlas_engine.repair import Digest, RepairSources, publish_repairs, repair_load, repairing
+from atlas_engine.repair import Digest, RepairSources, protect_values, publish_repairs, repair_load, repairing
 from atlas_engine.silver_guard import drop_quietly, exclusive_build
 from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
 from atlas_resources.lake import Lake
@@ -176,6 +176,9 @@ def build_silver(
                 on_staged(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan, standardized, repaired))
             if transform_factory is not None:  # e.g. PII: classify from the staged rows, then transform
                 transform = transform_factory(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
+                classified = getattr(getattr(transform_factory, "policy", None), "pii_columns", None)
+                if repaired and classified:  # columns found to hold PII: their repair values are not kept raw
+                    protect_values(wh, repairs, sorted(classified), digest)
             quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
             rows_silver, rows_quarantined, schema = _publish(
                 wh, contract, transform, staging, verdicts, bronze, keys, quarantine_ids, run_id,
