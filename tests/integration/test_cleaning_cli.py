@@ -151,8 +151,16 @@ def test_dagster_materialization_reports_standardized_and_repaired_cells(
     contracts = tmp_path / "contracts"
     contracts.mkdir()
     data = tmp_path / "beers.csv"
-    data.write_text(CATALOG_CSV)
-    (contracts / "beers_t.yml").write_text(yaml.safe_dump({**CATALOG, "source": {"kind": "file", "path": str(data)},
+    # an undeclared PII column (e-mail addresses, found by the PII classification), repaired like the state
+    emails = ["sales@tenbarrel.example.com", "sales@tenbarrel.example.com", "orders@wrongbrewery.example.org",
+              "hello@eighteenth.example.com", "hello@eighteenth.example.com"]
+    lines = CATALOG_CSV.splitlines()
+    data.write_text("\n".join([lines[0] + ",contact"] + [f"{line},{email}" for line, email in zip(
+        lines[1:5], emails, strict=False)] + [lines[5]]) + "\n")
+    spec = json.loads(json.dumps(CATALOG))
+    spec["columns"].append({"name": "contact"})
+    spec["rules"]["functional_dependencies"][0]["dependent"] = ["state", "contact"]
+    (contracts / "beers_t.yml").write_text(yaml.safe_dump({**spec, "source": {"kind": "file", "path": str(data)},
                                                            "quality": {"blocking": False}}))
     (tmp_path / "models" / "gold").mkdir(parents=True)
     atlas_env.update({"ATLAS_CONTRACTS_DIR": str(contracts), "ATLAS_MODELS_DIR": str(tmp_path / "models")})
@@ -164,12 +172,18 @@ def test_dagster_materialization_reports_standardized_and_repaired_cells(
     assert event is not None and event.asset_materialization is not None
     metadata = event.asset_materialization.metadata
     assert metadata["standardized_cells"].value == {"abv": {"strip_units": 1}, "ounces": {"strip_units": 3}}
-    assert metadata["repaired_cells"].value == {"fd.brewery_state": 1}
+    assert metadata["repaired_cells"].value == {"fd.brewery_state": 2}
     assert metadata["dagster/row_count"].value == 3
+    assert "contact" in metadata["pii/columns"].value
     with psycopg.connect(atlas_env["ATLAS_POSTGRES_URL"]) as conn:
         repairs = conn.execute("SELECT row_key, column_name, old_value, new_value, run_id FROM atlas_meta.repairs "
-                               "WHERE dataset = 'beers_t'").fetchall()
+                               "WHERE dataset = 'beers_t' AND column_name = 'state'").fetchall()
+        contact = conn.execute("SELECT old_value, new_value, values_hashed FROM atlas_meta.repairs "
+                               "WHERE dataset = 'beers_t' AND column_name = 'contact'").fetchall()
         steps = conn.execute("SELECT column_name, step, changed_cells FROM atlas_meta.standardizations WHERE "
                              "run_id = %s ORDER BY 1", (outcome.run_id,)).fetchall()
     assert repairs == [({"id": "2"}, "state", "", "OR", outcome.run_id)]
     assert steps == [("abv", "strip_units", 1), ("ounces", "strip_units", 3)]
+    assert len(contact) == 1 and contact[0][2] is True
+    assert not {"orders@wrongbrewery.example.org", "sales@tenbarrel.example.com"} & {contact[0][0], contact[0][1]}
+    assert len(contact[0][0]) == 64  # HMAC-SHA256 hex under the PII key
