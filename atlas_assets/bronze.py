@@ -36,6 +36,11 @@ def bronze_op_name(dataset: str) -> str:
     return "__".join(bronze_key(dataset).path)
 
 
+def source_kind(contract: Contract) -> str:
+    """The contract's source kind; ``explicit`` when files are only given by hand (``atlas ingest``)."""
+    return contract.source.kind if contract.source is not None else "explicit"
+
+
 def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
     partitions = partitions_for(contract)
 
@@ -43,7 +48,7 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         key=bronze_key(contract.dataset),
         group_name="bronze",
         description=(
-            f"Raw, append-only copy of `{contract.dataset}` from its `{contract.source.kind}` source: every "
+            f"Raw, append-only copy of `{contract.dataset}` from its `{source_kind(contract)}` source: every "
             f"source file kept in atlas-bronze, its rows as text in atlas_bronze.{contract.dataset}, one record "
             f"per file in atlas_meta.ingestions (source, time, file, rows, sha256, schema version). A file "
             f"already ingested is a no-op. Partitions whose rows arrived are reported as materialized."
@@ -56,7 +61,7 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         metadata={
             "dagster/table_name": f"atlas_bronze.{contract.dataset}",
             "atlas/layer": "bronze",
-            "atlas/source_kind": contract.source.kind,
+            "atlas/source_kind": source_kind(contract),
         },
         owners=[f"team:{contract.owner}"] if contract.owner else None,
     )

@@ -304,7 +304,7 @@ def _asset_facts(
     layer, name = (key.path[0], key.path[-1]) if len(key.path) == 2 else ("", key.to_user_string())
     inputs = [naming.asset(parent) for parent in sorted(node.parent_keys, key=str)]  # type: ignore[attr-defined]
     contracts = catalog.contracts
-    if layer == Layer.BRONZE.value and name in contracts:
+    if layer == Layer.BRONZE.value and name in contracts and contracts[name].source is not None:
         inputs = [naming.source(contracts[name]), *inputs]
     output = OutputFacts(naming.asset(key))
     _metadata_facts(output, [m for m in step.materializations if m.asset_key == key])

@@ -57,7 +57,7 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
         quality = QualityGate(wh, contract, silver_key(contract.dataset))
         try:
             result = build_silver(wh, lake.client(), contract, keys, run_id=context.run_id, on_staged=quality,
-                                  transform_factory=stage)
+                                  transform_factory=stage, digest=pii.keyring().hmac_hex)
         except QualityGateFailed as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         context.log.info(
@@ -78,6 +78,8 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
                 "rows_in": result.rows_in,
                 "rows_quarantined": result.rows_quarantined,
                 "rule_failures": dg.MetadataValue.json(result.rule_failures),
+                "standardized_cells": dg.MetadataValue.json(result.standardized),
+                "repaired_cells": dg.MetadataValue.json(result.repaired_cells),
                 **{f"score/{d}": float(s) for d, s in result.dimension_scores().items()},
                 # Per dimension, the scores of the last loads (this one last) and their trailing median.
                 "quality/trend": dg.MetadataValue.json(

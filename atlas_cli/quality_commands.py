@@ -25,6 +25,9 @@ def check(
         Path | None, typer.Option("--quarantine", help="Write the quarantined rows (as read, plus _atlas_reasons) here")
     ] = None,
     soda: Annotated[bool, typer.Option("--soda/--no-soda", help="Also run the generated Soda checks")] = True,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the rows that would reach silver (standardized, repaired, typed) here")
+    ] = None,
 ) -> None:
     """Evaluate FILE with the silver quality engine in a scratch schema; publish nothing.
 
@@ -46,7 +49,7 @@ def check(
     configure_logging(file=settings.resolved_home() / "logs" / "atlas.log")
     runtime = prepare_runtime(settings, export=False)
     result = check_file(Warehouse(runtime.postgres_url), parsed, file, report_path=report,
-                        quarantine_path=quarantine, run_soda=soda)
+                        quarantine_path=quarantine, run_soda=soda, out_path=out)
     data = result.report
     table = Table("dimension", "score", "threshold", "passed", title=f"{file.name} vs {parsed.dataset}")
     for name, dim in data["dimensions"].items():
@@ -58,5 +61,9 @@ def check(
         console.print(f"not evaluated: {', '.join(skipped)}")
     if report is not None:
         console.print(f"report: {report}")
+    if data["repaired_cells"]:
+        console.print("repaired cells: " + ", ".join(f"{r} {n}" for r, n in sorted(data["repaired_cells"].items())))
     if quarantine is not None:
         console.print(f"quarantine: {quarantine}")
+    if out is not None:
+        console.print(f"silver rows: {out}")

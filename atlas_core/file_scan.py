@@ -56,8 +56,11 @@ class PartitionMapper:
         return self.partitioning.end is None or key < self.partitioning.end.isoformat()
 
     def keys(self, batch: pa.RecordBatch) -> pa.Array:
+        malformed = pc.is_valid(batch.column(layout.RAW_LINE))
         if self.partitioning is None or self.column is None:
-            return pa.array([layout.UNPARTITIONED] * batch.num_rows, pa.string())
+            # A row with the wrong number of fields belongs to no partition: it is quarantined at ingestion.
+            unpartitioned = pa.array([layout.UNPARTITIONED] * batch.num_rows, pa.string())
+            return pc.if_else(malformed, pa.scalar(None, pa.string()), unpartitioned)
         raw = batch.column(self.column.name)
         if self.fixed_key is not None:
             keys = pa.array([self.fixed_key] * batch.num_rows, pa.string())
@@ -67,7 +70,6 @@ class PartitionMapper:
         in_range = pc.greater_equal(keys, start)
         if self.partitioning.end is not None:
             in_range = pc.and_(in_range, pc.less(keys, self.partitioning.end.isoformat()))
-        malformed = pc.is_valid(batch.column(layout.RAW_LINE))
         keep = pc.and_(pc.fill_null(in_range, False), pc.invert(malformed))
         return pc.if_else(keep, keys, pa.scalar(None, pa.string()))
 

@@ -224,13 +224,15 @@ def _copy_rows(
     if stats.rows == 0:
         raise InputRejected(f"{path.name}: header only, no data rows")
     quarantined = _quarantine_unmapped(conn, contract, ingestion_id, run_id)
+    # No row of the file belongs to a partition: no silver build will touch it, so its count is final now.
+    rows_silver = 0 if quarantined == rows else None
     conn.execute(
-        "UPDATE atlas_meta.ingestions SET record_count = %s, rows_bronze = %s, rows_quarantined = %s, "
-        "partition_keys = %s WHERE ingestion_id = %s",
-        (stats.rows, rows, quarantined, sorted(keys_seen), ingestion_id),
+        "UPDATE atlas_meta.ingestions SET record_count = %s, rows_bronze = %s, rows_silver = %s, "
+        "rows_quarantined = %s, partition_keys = %s WHERE ingestion_id = %s",
+        (stats.rows, rows, rows_silver, quarantined, sorted(keys_seen), ingestion_id),
     )
     return IngestionRecord(
-        dataset, path.name, sha, "accepted", None, ingestion_id, rows, None, quarantined, sorted(keys_seen),
+        dataset, path.name, sha, "accepted", None, ingestion_id, rows, rows_silver, quarantined, sorted(keys_seen),
         lake.uri(bucket, raw_key), ingested_at.isoformat(),
     )
 

@@ -1,8 +1,9 @@
 """``atlas quality check``: the silver quality engine run on one CSV file, outside the pipeline.
 
 The file is loaded into a private scratch schema (raw text rows, then typed staging rows), the
-contract's rules and Soda checks are evaluated exactly as for a silver load, a JSON report and a
-CSV of quarantined rows are written, and the scratch schema is dropped - nothing is published.
+contract's standardizers, repairs, rules and Soda checks run exactly as for a silver load, a JSON
+report, a CSV of quarantined rows and a CSV of the rows that would reach silver are written, and the
+scratch schema is dropped - nothing is published.
 
 References: a reference to another dataset is checked against the warehouse's silver table of that
 dataset when it exists; otherwise the rule is reported with ``"evaluated": false`` (never counted
@@ -26,14 +27,16 @@ from psycopg import sql
 from atlas_core import layout
 from atlas_core.casting import cast_batch
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import Dimension, FileSource, Reference
+from atlas_core.contracts.model import ColumnType, Dimension, FileSource, Reference
 from atlas_core.csvio import iter_csv_batches, with_block_fallback
 from atlas_core.csvsafe import neutralised_sql
 from atlas_core.errors import InputRejected
 from atlas_core.file_scan import PartitionMapper
 from atlas_core.quality.rules import ReferenceTarget, compile_rules, verdicts_query
+from atlas_core.standardize import StandardizeCounts
 from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE
 from atlas_engine.quality import QualityReport, evaluate, reference_resolver, validate_expressions
+from atlas_engine.repair import RepairSources, repair_load, repairing
 from atlas_engine.staging import StagedLoad, staging_schema
 from atlas_engine.tables import bronze_schema, ensure_table
 from atlas_resources.warehouse import Table, Warehouse
@@ -68,7 +71,7 @@ def _raw_batches(path: Path, contract: Contract, block_size: int) -> Iterator[pa
         )
 
 
-def _stage(wh: Warehouse, contract: Contract, raw: Table, staging: Table) -> int:
+def _stage(wh: Warehouse, contract: Contract, raw: Table, staging: Table, counts: StandardizeCounts) -> int:
     columns = [*contract.column_names, layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     schema = pa.schema([bronze_schema(contract).field(c) for c in columns])
     query = sql.SQL("SELECT {} FROM {} WHERE {} IS NULL AND {} IS NOT NULL").format(
@@ -80,7 +83,7 @@ def _stage(wh: Warehouse, contract: Contract, raw: Table, staging: Table) -> int
         ensure_table(conn, *staging, staging_schema(contract))
         # closing(): a suspended COPY holds the reader's lock; left open when the load fails, it hangs the rollback.
         with wh.connect() as reader, closing(wh.stream(query, schema, conn=reader)) as batches:
-            return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough) for b in batches))
+            return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches))
 
 
 def _self_or_warehouse(wh: Warehouse, contract: Contract):
@@ -127,6 +130,33 @@ def _write_quarantine(wh: Warehouse, contract: Contract, raw: Table, verdicts: T
     return written
 
 
+def _write_passing(wh: Warehouse, contract: Contract, staging: Table, verdicts: Table, quarantine_ids: list[str],
+                   out: Path) -> int:
+    """The rows that would reach silver: standardized, repaired and typed, under the contract's column names."""
+    rno, iid = sql.Identifier(layout.ROW_NUMBER), sql.Identifier(layout.INGESTION_ID)
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(
+            neutralised_sql(sql.Identifier("s", c.name)) if c.type == ColumnType.STRING else sql.Identifier("s", c.name),
+            sql.Identifier(c.name))
+        for c in contract.columns
+    )
+    query = sql.SQL(
+        "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {ver} v WHERE v.{iid} = s.{iid} AND v.{rno} = s.{rno} "
+        "AND v.{rules} && {ids}::text[]) ORDER BY s.{rno}"
+    ).format(cols=columns, stg=sql.Identifier(*staging), ver=sql.Identifier(*verdicts), iid=iid, rno=rno,
+             rules=sql.Identifier(layout.RULE_IDS), ids=sql.Literal(quarantine_ids))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with wh.connect() as conn, conn.cursor() as cur, open(tmp, "wb") as fh:
+        conn.execute("SET TIME ZONE 'UTC'")
+        with cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(query)) as copy:
+            for chunk in copy:
+                fh.write(chunk)
+        written = cur.rowcount
+    tmp.replace(out)
+    return written
+
+
 def _count(wh: Warehouse, query: sql.Composable) -> int:
     return int(wh.scalar(query) or 0)  # type: ignore[call-overload]
 
@@ -163,6 +193,8 @@ def _report_json(contract: Contract, path: Path, report: QualityReport, rows: in
             for s in report.soda
         ],
         "samples": report.samples,
+        "standardized": report.standardized,
+        "repaired_cells": report.repaired_cells,
         "load_would_be_refused": bool(fatal),
         "refusing_rules": fatal,
     }
@@ -176,6 +208,7 @@ def check_file(
     report_path: Path | None = None,
     quarantine_path: Path | None = None,
     run_soda: bool = True,
+    out_path: Path | None = None,
 ) -> FileCheck:
     """Evaluate ``path`` against ``contract`` in a scratch schema (dropped afterwards)."""
     if not path.is_file():
@@ -196,14 +229,18 @@ def check_file(
         rows = with_block_fallback(load)
         if rows == 0:
             raise InputRejected(f"{path.name}: header only, no data rows")
-        staged_rows = _stage(wh, contract, raw, staging)
+        counts = StandardizeCounts()
+        staged_rows = _stage(wh, contract, raw, staging, counts)
+        repaired = (repair_load(wh, contract, staging, raw, (schema, "repairs"), RepairSources(None, []))
+                    if repairing(contract) else {})
         keys = [r[0] for r in wh.fetch_all(sql.SQL("SELECT DISTINCT {} FROM {} ORDER BY 1").format(
             sql.Identifier(layout.PARTITION), sql.Identifier(*staging)))]
         keys = keys or ([] if contract.is_partitioned else [layout.UNPARTITIONED])
         plan = compile_rules(contract, resolve_reference=_self_or_warehouse(wh, contract), partition_keys=keys)
         with wh.connect(autocommit=True) as conn:
             conn.execute(verdicts_query(plan, staging, verdicts))
-        staged = StagedLoad(contract, staging, verdicts, keys, f"file-check-{schema[-12:]}", staged_rows, plan)
+        staged = StagedLoad(contract, staging, verdicts, keys, f"file-check-{schema[-12:]}", staged_rows, plan,
+                            counts.as_dict(), repaired)
         report = evaluate(wh, staged, run_soda=run_soda)
         quarantine_ids = plan.ids(on_fail="quarantine")
         ingestion_rules = {
@@ -218,6 +255,9 @@ def check_file(
         if quarantine_path is not None:
             written = _write_quarantine(wh, contract, raw, verdicts, quarantine_ids, quarantine_path)
             assert written == quarantined, (written, quarantined)
+        if out_path is not None:
+            passing = _write_passing(wh, contract, staging, verdicts, quarantine_ids, out_path)
+            assert passing == rows - quarantined, (passing, rows, quarantined)
         fatal = [r.id for r in report.rules if r.on_fail == "fail" and r.failed_rows]
         result = _report_json(contract, path, report, rows, quarantined, ingestion_rules, fatal)
     finally:

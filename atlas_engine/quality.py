@@ -172,6 +172,10 @@ class QualityReport:
     soda: list[SodaOutcome]
     samples: dict[str, list[dict[str, Any]]]
     key_columns: list[str]
+    standardized: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Cells changed per column and standardization step."""
+    repaired_cells: dict[str, int] = field(default_factory=dict)
+    """Cells repaired per ``on_fail: repair`` rule."""
 
     @property
     def rows(self) -> int:
@@ -304,7 +308,8 @@ def evaluate(wh: Warehouse, staged: StagedLoad, *, run_soda: bool = True) -> Qua
         for s in plan.skipped
     ]
     report = QualityReport(contract.dataset, staged.run_id, list(staged.partitions), contract.quality.blocking, rows,
-                           dimensions, rules, soda, samples, list(plan.key_columns))
+                           dimensions, rules, soda, samples, list(plan.key_columns), dict(staged.standardized),
+                           dict(staged.repaired_cells))
     _log(report)
     return report
 
@@ -355,4 +360,4 @@ def _rule_outcome(rule: RuleOutcome) -> str:
         return "not_evaluated"
     if not rule.failed_rows:
         return "passed"
-    return "warned" if rule.on_fail == "warn" else "failed"
+    return "warned" if rule.on_fail in ("warn", "repair") else "failed"

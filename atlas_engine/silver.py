@@ -21,7 +21,9 @@ from atlas_core.casting import arrow_schema, cast_batch
 from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_core.quality.rules import RulePlan, compile_rules, verdicts_query
+from atlas_core.standardize import StandardizeCounts
 from atlas_engine.quality import plan_for_load
+from atlas_engine.repair import Digest, RepairSources, protect_values, publish_repairs, repair_load, repairing
 from atlas_engine.silver_guard import drop_quietly, exclusive_build
 from atlas_engine.staging import (
     META_FIELDS,
@@ -51,6 +53,10 @@ class SilverResult:
     dimension_failed_rows: dict[str, int] = field(default_factory=dict)
     schema: pa.Schema | None = None
     lake_objects: list[str] = field(default_factory=list)
+    standardized: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Cells changed per column and standardization step."""
+    repaired_cells: dict[str, int] = field(default_factory=dict)
+    """Cells repaired per ``on_fail: repair`` rule."""
 
     def dimension_scores(self) -> dict[str, float]:
         if not self.rows_in:
@@ -83,8 +89,13 @@ def build_silver(
     plan: RulePlan | None = None,
     on_staged: Callable[[StagedLoad], None] | None = None,
     transform_factory: Callable[[StagedLoad], BatchTransform] | None = None,
+    digest: Digest | None = None,
 ) -> SilverResult:
-    """Rebuild the given silver partitions (all rows when the dataset is unpartitioned)."""
+    """Rebuild the given silver partitions (all rows when the dataset is unpartitioned).
+
+    ``digest`` (an HMAC of the PII key) replaces the values of PII columns in the repair audit trail;
+    without it those values are withheld.
+    """
     transform = transform or IdentityTransform()
     keys = partition_keys if partition_keys is not None else [layout.UNPARTITIONED]
     plan = plan or plan_for_load(wh, contract, keys)
@@ -92,11 +103,18 @@ def build_silver(
     suffix = uuid.uuid4().hex[:8]
     staging: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}")
     verdicts: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_v")
+    repairs: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_r")
     bronze: Table = (layout.Layer.BRONZE.schema, dataset)
     where, params = partition_filter(keys)
     with exclusive_build(wh, dataset):  # one build of a dataset at a time; sweeps orphaned staging tables
         try:
-            rows_in = _stage(wh, contract, bronze, staging, where, params)
+            counts = StandardizeCounts()
+            rows_in = _stage(wh, contract, bronze, staging, where, params, counts)
+            repaired: dict[str, int] = {}
+            if repairing(contract):
+                silver_table: Table = (layout.Layer.SILVER.schema, dataset)
+                sources = RepairSources(silver_table if wh.table_exists(silver_table) else None, keys)
+                repaired = repair_load(wh, contract, staging, bronze, repairs, sources, digest)
             with wh.connect(autocommit=True) as conn:
                 conn.execute(verdicts_query(plan, staging, verdicts))
                 failures = _rule_failures(conn, verdicts)
@@ -105,24 +123,31 @@ def build_silver(
             if fatal:
                 listed = ", ".join(f"{rule} ({n} rows)" for rule, n in sorted(fatal.items()))
                 raise QualityGateFailed(f"{dataset}: blocking rule(s) failed, nothing published: {listed}")
+            standardized = counts.as_dict()
             if on_staged is not None:
-                on_staged(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
+                on_staged(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan, standardized, repaired))
             if transform_factory is not None:  # e.g. PII: classify from the staged rows, then transform
                 transform = transform_factory(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
+                classified = getattr(getattr(transform_factory, "policy", None), "pii_columns", None)
+                if repaired and classified:  # columns found to hold PII: their repair values are not kept raw
+                    protect_values(wh, repairs, sorted(classified), digest)
             quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
             rows_silver, rows_quarantined, schema = _publish(
-                wh, contract, transform, staging, verdicts, bronze, keys, quarantine_ids, run_id
+                wh, contract, transform, staging, verdicts, bronze, keys, quarantine_ids, run_id,
+                repairs if repairing(contract) else None, standardized,
             )
         finally:
-            drop_quietly(wh, (staging, verdicts))
-        result = SilverResult(dataset, keys, rows_in, rows_silver, rows_quarantined, failures, dims, schema)
+            drop_quietly(wh, (staging, verdicts, repairs))
+        result = SilverResult(dataset, keys, rows_in, rows_silver, rows_quarantined, failures, dims, schema,
+                              standardized=standardized, repaired_cells=repaired)
         if lake is not None:
             result.lake_objects = export_parquet(wh, lake, contract, schema, keys)
     return result
 
 
 def _stage(
-    wh: Warehouse, contract: Contract, bronze: Table, staging: Table, where: sql.Composable, params: tuple
+    wh: Warehouse, contract: Contract, bronze: Table, staging: Table, where: sql.Composable, params: tuple,
+    counts: StandardizeCounts | None = None,
 ) -> int:
     source_columns = [*contract.column_names, layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     source_schema = pa.schema([bronze_schema(contract).field(c) for c in source_columns])
@@ -134,7 +159,7 @@ def _stage(
         # closing(): the stream is closed before its connection (a suspended COPY holds the connection's
         # lock, so leaving it open when the load fails would hang the rollback forever).
         with wh.connect() as reader, closing(wh.stream(query, source_schema, params, conn=reader)) as batches:
-            return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough) for b in batches))
+            return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches))
 
 
 def _rule_failures(conn: psycopg.Connection, verdicts: Table) -> dict[str, int]:
@@ -177,6 +202,8 @@ def _publish(
     keys: list[str],
     quarantine_ids: list[str],
     run_id: str,
+    repairs: Table | None = None,
+    standardized: dict[str, dict[str, int]] | None = None,
 ) -> tuple[int, int, pa.Schema]:
     dataset = contract.dataset
     silver: Table = (layout.Layer.SILVER.schema, dataset)
@@ -241,7 +268,22 @@ def _publish(
             (run_id, quarantine_ids),
         ).rowcount
         _refresh_ingestion_counts(conn, dataset, silver, quarantine, staging)
+        if repairs is not None:
+            publish_repairs(conn, dataset, repairs, run_id)
+        record_standardization(conn, dataset, keys, run_id, standardized or {})
     return rows_silver, rows_quarantined, schema
+
+
+def record_standardization(
+    conn: psycopg.Connection, dataset: str, keys: list[str], run_id: str, standardized: dict[str, dict[str, int]]
+) -> None:
+    """Changed cells per column and step of a load, in ``atlas_meta.standardizations``."""
+    rows = [(run_id, dataset, keys, column, step, n) for column, steps in standardized.items() for step, n in steps.items()]
+    if rows:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO atlas_meta.standardizations (run_id, dataset, partition_keys, column_name, step, "
+                "changed_cells) VALUES (%s, %s, %s, %s, %s, %s)", rows)
 
 
 def _dimension_expression(contract: Contract) -> sql.Composable:

@@ -23,7 +23,7 @@ log = get_logger("atlas.silver")
 
 
 def staging_prefix(dataset: str) -> str:
-    """Staging and verdict tables of a build are ``<prefix><8 hex>`` and ``<prefix><8 hex>_v``."""
+    """Staging, verdict and repair tables of a build are ``<prefix><8 hex>``, ``<prefix><8 hex>_v`` and ``_r``."""
     return f"{dataset[:40]}__"
 
 
@@ -36,7 +36,7 @@ def exclusive_build(wh: Warehouse, dataset: str) -> Iterator[list[str]]:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"atlas-silver-build:{prefix}",))
         orphans = [row[0] for row in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename ~ %s ORDER BY 1",
-            (layout.STAGING_SCHEMA, f"^{prefix}[0-9a-f]{{8}}(_v)?$"),
+            (layout.STAGING_SCHEMA, f"^{prefix}[0-9a-f]{{8}}(_v|_r)?$"),
         )]
         for name in orphans:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(layout.STAGING_SCHEMA, name)))

@@ -3,7 +3,7 @@ per-batch transform applied to passing rows (PII anonymisation implements it).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
@@ -61,6 +61,8 @@ class StagedLoad:
     run_id: str
     rows: int
     plan: RulePlan
+    standardized: dict[str, dict[str, int]] = field(default_factory=dict)
+    repaired_cells: dict[str, int] = field(default_factory=dict)
 
 
 def staging_schema(contract: Contract) -> pa.Schema:

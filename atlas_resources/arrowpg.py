@@ -19,6 +19,7 @@ _ARROW_TO_PG: list[tuple[pa.DataType, str]] = [
     (pa.date32(), "date"),
     (pa.timestamp("us", tz="UTC"), "timestamptz"),
     (pa.timestamp("us"), "timestamp"),
+    (pa.time64("us"), "time"),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,32 @@ import yaml
 from pydantic import ValidationError
 
 from atlas_core.contracts.model import Contract
+from atlas_core.contracts.standardize import STEP_NAMES
 from atlas_core.errors import ContractError
 
 MAX_CONTRACT_BYTES = 1 << 20
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
-    # pydantic adds the union member tag (e.g. "file") to the location of discriminated unions
-    return ".".join(str(part) for part in loc) or "<root>"
+    # pydantic adds the union member tag (e.g. "file") to the location of discriminated unions; a
+    # standardize step's tag is also its only key ("replace.replace.pattern"): said once.
+    parts = [str(p) for p in loc]
+    parts = [p for i, p in enumerate(parts) if not (p in STEP_NAMES and i + 1 < len(parts) and parts[i + 1] == p)]
+    parts = [p for i, p in enumerate(parts) if not (p == "simple" and i > 0 and parts[i - 1].isdigit())]
+    return ".".join(parts) or "<root>"
+
+
+_STEP_PREFIX = re.compile(r"^(?:step |standardize\.)(\d+): ")
+
+
+def _locate(loc: tuple[int | str, ...], message: str) -> tuple[tuple[int | str, ...], str]:
+    """Validators of a column name the step they reject in their message: move it into the key path."""
+    match = _STEP_PREFIX.match(message)
+    if match is None:
+        return loc, message
+    tail: tuple[int | str, ...] = (int(match.group(1)),) if loc and loc[-1] == "standardize" else (
+        "standardize", int(match.group(1)))
+    return (*loc, *tail), message[match.end():]
 
 
 def parse_contract(data: Any, origin: str) -> Contract:
@@ -27,10 +46,10 @@ def parse_contract(data: Any, origin: str) -> Contract:
         return Contract.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        message = err["msg"].removeprefix("Value error, ")
+        loc, message = _locate(tuple(err["loc"]), err["msg"].removeprefix("Value error, "))
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         # Whole-contract checks (loc == ()) already name their key path in the message.
-        where = f"{_key_path(err['loc'])}: " if err["loc"] else ""
+        where = f"{_key_path(loc)}: " if loc else ""
         raise ContractError(f"{origin}: {where}{message}{more}") from None
 
 

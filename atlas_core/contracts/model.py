@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from atlas_core.contracts.expressions import ExpressionError, check_expression
 from atlas_core.contracts.soda_checks import check_passthrough
+from atlas_core.contracts.standardize import STEP_EXAMPLES, STEP_TYPES, Step, check_step_shapes
 from atlas_core.identifiers import IDENTIFIER_RE, RESERVED_PREFIX
 
 
@@ -23,6 +24,7 @@ class ColumnType(StrEnum):
     BOOLEAN = "boolean"
     DATE = "date"
     TIMESTAMP = "timestamp"
+    TIME = "time"
 
 
 class Dimension(StrEnum):
@@ -83,7 +85,18 @@ class Column(_Strict):
     max: float | None = None
     min_length: int | None = Field(default=None, ge=0)
     max_length: int | None = Field(default=None, ge=0)
-    format: str | None = Field(default=None, description="strptime format for date/timestamp columns")
+    format: str | None = Field(default=None, description="strptime format for date/timestamp/time columns")
+    formats: list[str] | None = Field(
+        default=None, min_length=1,
+        description="Accepted strptime formats for date/timestamp/time columns, tried in order "
+                    "(e.g. ['%Y-%m-%d', '%m/%d/%Y', '%d %b %Y'])",
+    )
+    standardize: list[Step] = Field(
+        default_factory=list,
+        description="Steps applied in order to the raw text before null tokens, typing and rules. "
+        + "; ".join(f"{name}: {text}" for name, (text, _) in STEP_EXAMPLES.items()),
+        json_schema_extra={"examples": [[example for _, example in STEP_EXAMPLES.values()]]},
+    )
     freshness: str | None = None
     pii: PiiSpec | Literal[False] | None = None
 
@@ -101,6 +114,11 @@ class Column(_Strict):
             except re.error as exc:
                 raise ValueError(f"invalid regular expression: {exc}") from None
         return value
+
+    @field_validator("standardize", mode="before")
+    @classmethod
+    def _known_steps(cls, value: Any) -> Any:
+        return check_step_shapes(value)
 
     @field_validator("freshness")
     @classmethod
@@ -120,7 +138,24 @@ class Column(_Strict):
             raise ValueError("min is greater than max")
         if self.freshness and self.type not in (ColumnType.TIMESTAMP, ColumnType.DATE):
             raise ValueError("freshness applies to timestamp or date columns")
+        if (self.format or self.formats) and self.type not in (ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.TIME):
+            raise ValueError("format/formats apply to date, timestamp or time columns")
+        if self.format and self.formats:
+            raise ValueError("give format or formats, not both")
+        for index, step in enumerate(self.standardize):
+            allowed = STEP_TYPES.get(step.name)
+            if allowed is not None and self.type.value not in allowed:
+                raise ValueError(
+                    f"standardize.{index}: step {step.name!r} does not apply to a {self.type.value} column "
+                    f"(it applies to {', '.join(allowed)} columns)"
+                )
         return self
+
+    @property
+    def accepted_formats(self) -> list[str]:
+        if self.formats:
+            return list(self.formats)
+        return [self.format] if self.format else []
 
     @property
     def freshness_window(self) -> timedelta | None:
@@ -212,7 +247,11 @@ class FunctionalDependency(_Strict):
     determinant: list[str] = Field(min_length=1)
     dependent: list[str] = Field(min_length=1)
     name: str | None = None
-    on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
+    on_fail: Literal["quarantine", "warn", "fail", "repair"] = Field(
+        default="quarantine",
+        description="repair: replace differing and null dependent values by the plurality of the valid values "
+        "of their determinant group (ties and groups without a valid value are quarantined)",
+    )
 
     @field_validator("name")
     @classmethod
@@ -326,7 +365,10 @@ class Contract(_Strict):
     dataset: str
     description: str | None = None
     owner: str | None = None
-    source: Source
+    source: Source | None = Field(
+        default=None, description="Where files come from; optional when the file is given explicitly "
+        "(atlas quality check, atlas ingest DATASET FILE)",
+    )
     schema_version: int = Field(default=1, ge=1)
     primary_key: list[str] = Field(default_factory=list)
     null_values: list[str] = Field(default_factory=lambda: [""])

@@ -27,7 +27,9 @@ from atlas_core.contracts.model import (
     Reference,
 )
 
-OnFail = Literal["quarantine", "warn", "fail"]
+OnFail = Literal["quarantine", "warn", "fail", "repair"]
+REPAIRED = "_atlas_repaired"
+"""Staging column (text[]): the ids of the ``on_fail: repair`` rules that repaired the row."""
 
 # Duplicates: the newest ingestion wins, then the first row of that file.
 FIRST_OCCURRENCE_ORDER = sql.SQL("{} DESC, {} ASC").format(
@@ -94,16 +96,14 @@ def _col(name: str) -> sql.Identifier:
 def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
     c = _col(column.name)
     name = column.name
+    cast_failed = cast_error(name, "r")
     if required:
+        # Missing values only: a present value that did not cast is a validity failure, not a completeness one.
         plan.add(Rule(f"{name}.required", Dimension.COMPLETENESS, "required", (name,),
-                      sql.SQL("{} IS NULL").format(c), description=f"{name} must not be null"))
+                      sql.SQL("{} IS NULL AND NOT {}").format(c, cast_failed), description=f"{name} must not be null"))
     if column.type != ColumnType.STRING:
         plan.add(Rule(
-            f"{name}.type", Dimension.VALIDITY, "type", (name,),
-            # cast errors are rare: test for NULL first, search the list only when there is one
-            sql.SQL("({errs} IS NOT NULL AND strpos(';' || {errs} || ';', {needle}) > 0)").format(
-                errs=_col(layout.CAST_ERRORS), needle=sql.Literal(f";{name};")
-            ),
+            f"{name}.type", Dimension.VALIDITY, "type", (name,), cast_failed,
             description=f"{name} must be a valid {column.type.value}",
         ))
     text_value = c if column.type == ColumnType.STRING else sql.SQL("{}::text").format(c)
@@ -132,6 +132,14 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
             parts.append(sql.SQL("char_length({}) > {}").format(text_value, sql.Literal(column.max_length)))
         plan.add(Rule(f"{name}.length", Dimension.VALIDITY, "length", (name,), sql.SQL(" OR ").join(parts),
                       description=f"{name} length out of bounds"))
+
+
+def cast_error(name: str, alias: str | None) -> sql.Composable:
+    """TRUE when the row's value of ``name`` did not cast (the list is NULL on most rows: tested first)."""
+    errs = sql.Identifier(alias, layout.CAST_ERRORS) if alias else sql.Identifier(layout.CAST_ERRORS)
+    return sql.SQL("({errs} IS NOT NULL AND strpos(';' || {errs} || ';', {needle}) > 0)").format(
+        errs=errs, needle=sql.Literal(f";{name};")
+    )
 
 
 def _bound(column: Column, value: float) -> sql.Composable:
@@ -187,7 +195,7 @@ def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RuleP
     broken by first occurrence (newest ingestion first, then lowest row number - the same order that
     decides which duplicate survives), so the outcome never depends on the physical row order.
     """
-    rule_id = f"fd.{fd.name}" if fd.name else f"fd.{'+'.join(fd.determinant)}->{'+'.join(fd.dependent)}"
+    rule_id = fd_rule_id(fd)
     alias = f"_fd_{index}"
     det, dep = fd.determinant, fd.dependent
     keys = [f"k{i}" for i in range(len(det))]
@@ -218,8 +226,26 @@ def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RuleP
     flag = _flag(plan, f"_x{alias}", sql.SQL("{} IS NOT NULL AND {} IS DISTINCT FROM {}").format(
         sql.Identifier(alias, keys[0]), _rows(dep, "s"), _rows(modes, alias)
     ))
-    plan.add(Rule(rule_id, Dimension.CONSISTENCY, "functional_dependency", (*det, *dep), flag, fd.on_fail,
-                  description=f"({', '.join(dep)}) must be the most frequent value for each ({', '.join(det)})"))
+    description = f"({', '.join(dep)}) must be the most frequent value for each ({', '.join(det)})"
+    if fd.on_fail != "repair":
+        plan.add(Rule(rule_id, Dimension.CONSISTENCY, "functional_dependency", (*det, *dep), flag, fd.on_fail,
+                      description=description))
+        return
+    # Repair ran before evaluation (atlas_engine.repair): rows still differing could not be repaired (tie, or
+    # no valid value) and are quarantined; repaired rows pass to silver but still count as inconsistent input.
+    plan.add(Rule(rule_id, Dimension.CONSISTENCY, "functional_dependency", (*det, *dep), flag, "quarantine",
+                  description=description + " (not repairable)"))
+    plan.add(Rule(repaired_rule_id(fd), Dimension.CONSISTENCY, "repair", (*det, *dep),
+                  sql.SQL("{} = ANY({})").format(sql.Literal(rule_id), _col(REPAIRED)), "repair",
+                  description=f"({', '.join(dep)}) repaired to the plurality value of each ({', '.join(det)})"))
+
+
+def fd_rule_id(fd: FunctionalDependency) -> str:
+    return f"fd.{fd.name}" if fd.name else f"fd.{'+'.join(fd.determinant)}->{'+'.join(fd.dependent)}"
+
+
+def repaired_rule_id(fd: FunctionalDependency) -> str:
+    return f"{fd_rule_id(fd)}.repaired"
 
 
 @dataclass(frozen=True)

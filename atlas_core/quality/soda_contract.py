@@ -25,6 +25,7 @@ SODA_DATA_TYPES = {
     ColumnType.BOOLEAN: "boolean",
     ColumnType.DATE: "date",
     ColumnType.TIMESTAMP: "timestamp with time zone",
+    ColumnType.TIME: "time without time zone",
 }
 
 
@@ -82,7 +83,11 @@ def column_checks(contract: Contract, column: Column, references: list[Reference
     checks: list[dict[str, Any]] = []
     name = column.name
     if column.required or name in contract.primary_key:
-        checks.append({"missing": _tag(Dimension.COMPLETENESS, f"{name}.missing", _percent(contract, Dimension.COMPLETENESS))})
+        body = _percent(contract, Dimension.COMPLETENESS)
+        if column.type != ColumnType.STRING:
+            # A present value that did not cast is null in staging: a validity failure, not a missing value.
+            body["filter"] = f'"{layout.CAST_ERRORS}" IS NULL OR strpos(\';\' || "{layout.CAST_ERRORS}" || \';\', \';{name};\') = 0'
+        checks.append({"missing": _tag(Dimension.COMPLETENESS, f"{name}.missing", body)})
     valid = _validity(column)
     if valid:
         checks.append({"invalid": _tag(Dimension.VALIDITY, f"{name}.invalid", {**valid, **_percent(contract, Dimension.VALIDITY)})})

@@ -31,7 +31,8 @@ BUCKET = layout.Layer.BRONZE.bucket
 
 def landing_source(contract: Contract) -> LandingSource:
     if not isinstance(contract.source, LandingSource):
-        raise AtlasError(f"{contract.dataset}: source kind is {contract.source.kind}, not landing")
+        kind = contract.source.kind if contract.source is not None else "none"
+        raise AtlasError(f"{contract.dataset}: source kind is {kind}, not landing")
     return contract.source
 
 

@@ -128,8 +128,12 @@ def test_without_the_redaction_soda_would_log_values(wh: Warehouse, tmp_path: Pa
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="soda")
     document = soda_contract(contract, qualified_name(wh, ("atlas_silver", name)))
-    # silver has no cast-error column (staging does): drop that one check
+    # silver has no cast-error column (staging does): drop that one check, and the filters that read it
     document["checks"] = [c for c in document["checks"] if "failed_rows" not in c]
+    for column in document["columns"]:
+        for check in column.get("checks", []):
+            for body in check.values():
+                body.pop("filter", None)
     ContractVerificationSession.execute(
         contract_yaml_sources=[ContractYamlSource.from_str(yaml.safe_dump(document))],
         data_source_yaml_sources=[DataSourceYamlSource.from_str(data_source_yaml(wh.url))],

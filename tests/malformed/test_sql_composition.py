@@ -27,6 +27,8 @@ TRUSTED_SQL_TEXT = {
     ("atlas_core/quality/rules.py", "expr.sql"): "contract expression, allow-listed tokens only (check_expression)",
     ("atlas_engine/quality.py", "expr.sql"): "the same validated expression, type-checked read-only",
     ("atlas_engine/quality.py", "pg_type(ARROW_TYPES[c.type])"): "a PostgreSQL type name from a fixed map",
+    ("atlas_engine/repair.py", "pg_type(ARROW_TYPES[contract.column(column).type])"):
+        "a PostgreSQL type name from a fixed map",
     ("atlas_engine/sources/postgres.py", "source.query.strip().rstrip(';')"): "the operator's source query (contract)",
     ("atlas_engine/tables.py", "pgt"): "a PostgreSQL type name from a fixed map",
     ("atlas_resources/arrowpg.py", "pg_type(f.type)"): "a PostgreSQL type name from a fixed map",
