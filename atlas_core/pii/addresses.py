@@ -72,9 +72,9 @@ ANCHORS = [
     # Strickstrasse 61 / Magrethevej 298 / Erzsébet tér 19.
     re.compile(rf"\b(?:{_CAP}\s+){{0,2}}[^\W\d_][\w'’-]*{_ENDING}\.?\s?,?\s?{_NUM}\b"),
     # Rua Cidade de Maracajá 468 / ul. Narewska 94 / Via Franscini 71
-    re.compile(rf"(?<![\w/]){_MARKER}\s?(?:{_W}\s+){{0,5}}?{_W}\s?,?\s?{_NUM}\b", _FLAGS),
+    re.compile(rf"(?<![\w/]){_MARKER}(?!\w)\s?(?:{_W}\s+){{0,5}}?{_W}\s?,?\s?{_NUM}\b", _FLAGS),
     # 63 Rue de Kairouan / 36 rue de pologne
-    re.compile(rf"\b{_NUM},?\s+{_MARKER}\s?(?:{_W})(?:\s+{_W}){{0,4}}", _FLAGS),
+    re.compile(rf"\b{_NUM},?\s+{_MARKER}(?!\w)\s?(?:{_W})(?:\s+{_W}){{0,4}}", _FLAGS),
     # 87331 Dunajska 56 (building number, street, house number)
     re.compile(rf"\b\d{{1,6}}\s+{_CAP}(?:\s+{_CAP}){{0,3}}\s+{_NUM}\b"),
     # units and PO boxes

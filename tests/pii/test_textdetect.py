@@ -124,3 +124,9 @@ def test_detect_only_returns_what_was_asked_for() -> None:
     assert {s.entity for s in detect(text, ["PHONE_NUMBER"])} == {"PHONE_NUMBER"}
     assert detect(text, ["EMAIL_ADDRESS"]) == []
     assert detect("   ", ALL) == []
+
+
+def test_street_markers_are_whole_words() -> None:
+    text = "Called from 833-612-0735 about a late delivery."
+    assert find_addresses(text, gazetteers()) == []
+    assert [text[s.start : s.end] for s in find_phones(text)] == ["833-612-0735"]
