@@ -85,7 +85,7 @@ ANCHORS = [
     re.compile(rf"\b{_CAP}(?:\s{_CAP}){{0,2}}\s(?:u\.|utca|út|útja|tér|körút|tee|tänav|iela|gatve|sokak|sk\.|"
                rf"caddesi|cd\.|street|st\.|road|rd\.|avenue|ave\.)\s?{_NUM}\b"),
     # the corner of Kuusiku 7 and Alexander Flat
-    re.compile(rf"\bcorner\s+of\s+(?:{_W}\s+){{1,4}}(?:and|&)\s+(?:{_W})(?:\s+{_W}){{0,3}}", _FLAGS),
+    re.compile(rf"\b(?:the\s+)?corner\s+of\s+(?:[\w.'’-]+\s+){{1,4}}(?:and|&)\s+(?:{_W})(?:\s+{_W}){{0,3}}", _FLAGS),
     # military addresses: PSC 0272, Box 1651 / APO AA 94530
     re.compile(r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{1,5}|\b(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}\b"),
     # 1705 N. Rutherford / 212 W. Washington (number, direction, street name)
@@ -95,7 +95,7 @@ ANCHORS = [
 ]
 # "address: ...", "lives at ...": the rest of the line / sentence, when it holds a number.
 CUE = re.compile(
-    r"\b(?:address(?:\s+is)?\s*[:\-]?|addr\.?\s*:|lives\s+(?:at|on)|live\s+(?:at|on)|living\s+(?:at|on)|located\s+at|"
+    r"\b(?:address(?:\s*[:\-]|\s+is\b)|addr\.?\s*:|lives\s+(?:at|on)|live\s+(?:at|on)|living\s+(?:at|on)|located\s+at|"
     r"resides?\s+at|residing\s+at|ship(?:ped)?\s+to|deliver(?:ed)?\s+to|mail(?:ed)?\s+to|send\s+it\s+to|"
     r"moved\s+to|based\s+at)\s+",
     _FLAGS,

@@ -75,6 +75,31 @@ PREPOSITION = re.compile(
 )
 
 
+# "flew to RYSSBY", "grew up in Riverlea", "I'm in ΠΑΦΟΣ": a place cue, then 1-3 capitalized words.
+PLACE_CUE = re.compile(
+    r"\b(?:flew|flying|fly|moved|moving|travel(?:l)?ed|travel(?:l)?ing|went|drove|arrived|arriving|lives?|lived|"
+    r"living|grew\s+up|born|based|stay(?:ed|ing)?|visit(?:ed|ing)?|i'm|i\s+am|we're|we\s+are|located|relocated|"
+    r"headed|heading|trip|vacation|holiday)\s+(?:(?:back\s+)?(?:to|in|at|from|near|into|around)\s+)?"
+    r"([^\W\d_][\w'’-]+(?:[ -][^\W\d_][\w'’-]+){0,3})",
+    re.IGNORECASE,
+)
+
+
+def find_cued_places(text: str, stop: frozenset[str]) -> list[Span]:
+    spans = []
+    for m in PLACE_CUE.finditer(text):
+        words: list[str] = []
+        for word in m.group(1).split(" "):
+            if not (word[0].isupper() or word in CONNECTORS) or fold(word) in stop and word not in CONNECTORS:
+                break
+            words.append(word)
+        while words and (fold(words[-1]) in stop or words[-1] in CONNECTORS):
+            words.pop()
+        if words and fold(words[0]) not in stop and words[0][0].isupper():
+            spans.append(Span(m.start(1), m.start(1) + len(" ".join(words)), LOCATION, SCORE))
+    return spans
+
+
 def _single_word_ok(text: str, start: int, word: str, key: str, gaz: Gazetteers, caps_share: float) -> bool:
     """One word alone: a country or region as written, a city only after a preposition or on its own line."""
     if len(word) < 4 and not word.isupper() or word.isupper() and (len(word) < 4 or caps_share > 0.5):

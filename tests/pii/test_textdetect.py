@@ -130,3 +130,11 @@ def test_street_markers_are_whole_words() -> None:
     text = "Called from 833-612-0735 about a late delivery."
     assert find_addresses(text, gazetteers()) == []
     assert [text[s.start : s.end] for s in find_phones(text)] == ["833-612-0735"]
+
+
+def test_context_finds_names_and_places_outside_the_lists() -> None:
+    text = "My name is Aantje Mourik but everyone calls me Aantje. Ms. Margarot flew to Loeches on Saturday."
+    spans = detect(text, ALL)
+    assert covered(text, spans, "PERSON") >= {"Aantje", "Mourik", "Margarot"}
+    assert "Loeches" in covered(text, spans, "LOCATION")
+    assert not covered(text, spans) & {"everyone", "Saturday", "flew"}
