@@ -100,6 +100,7 @@ CUE = re.compile(
     r"moved\s+to|based\s+at)\s+",
     _FLAGS,
 )
+_DATE = re.compile(r"\d{1,4}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?,?\s+\d{1,4}", re.IGNORECASE)
 _TRAILING_WORDS = re.compile(r"(?:\s+[a-z]+)+\s*$")
 _CUE_TAIL = re.compile(r"[^\n.!?;]{3,90}")
 _SEP = re.compile(r"(?:[ \t]*(?:[,;\n]|\r\n)[ \t]*(?:[>?*|•·–-]+[ \t]*)*)+|[ \t]+")
@@ -128,6 +129,7 @@ def find_addresses(text: str, gaz: Gazetteers) -> list[Span]:
             found.append((cue.end(), tail.start() + trailing.start() if trailing else tail.end()))
     if not found:
         return []
+    found = [(s, e) for s, e in found if not _DATE.fullmatch(text[s:e])]
     spans = []
     for start, end in _merge(found):
         start = _grow_left(text, start)

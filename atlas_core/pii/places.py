@@ -101,10 +101,11 @@ def find_cued_places(text: str, stop: frozenset[str]) -> list[Span]:
 
 
 def _single_word_ok(text: str, start: int, word: str, key: str, gaz: Gazetteers, caps_share: float) -> bool:
-    """One word alone: a country or region as written, a city only after a preposition or on its own line."""
+    """One word alone: a country or US state as written; a city or other region only after a preposition or on
+    its own line (many small regions are everyday words: Slovenia's municipality ``Store``)."""
     if len(word) < 4 and not word.isupper() or word.isupper() and (len(word) < 4 or caps_share > 0.5):
         return False
-    if key in gaz.countries or key in gaz.regions:
+    if key in gaz.countries or key in gaz.us_states:
         return True
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", start)

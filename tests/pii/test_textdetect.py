@@ -138,3 +138,10 @@ def test_context_finds_names_and_places_outside_the_lists() -> None:
     assert covered(text, spans, "PERSON") >= {"Aantje", "Mourik", "Margarot"}
     assert "Loeches" in covered(text, spans, "LOCATION")
     assert not covered(text, spans) & {"everyone", "Saturday", "flew"}
+
+
+def test_dates_and_small_regions_are_not_places() -> None:
+    gaz = gazetteers()
+    assert find_addresses("RT @someone : 1 Jan 15", gaz) == []
+    assert find_places("Store SQL database credentials in a webserver", gaz) == []
+    assert find_places("Texas is large.", gaz) != []
