@@ -8,7 +8,10 @@
   another name word next to it;
 - in text written without capitals at all, a census first name (optionally followed by an initial
   and a census surname): ``codey m ross``, ``caleb``;
-- names the NER model found are grown over the capitalized words and initials right next to them.
+- first name + initial + last name, two capitalized words before ``'s``, a line of 2-3 capitalized
+  words in a multi-line text (signature, address block), a chat speaker (``Zuzana: "..."``);
+- names the NER model found are grown over the capitalized words and initials right next to them;
+- then every other mention of a name word already found (``... everyone calls me Aantje``).
 """
 
 from __future__ import annotations

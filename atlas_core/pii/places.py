@@ -3,7 +3,9 @@
 A run of 1-4 words matches when its folded form is a gazetteer name and the words are written like
 a name: capitalized (``Poznań``, ``New Zealand``, ``Villafranca del Cid``) or in capitals
 (``ESPOO``) inside text that is not all capitals. Lower-case matches count only for countries and
-only in text written without capitals at all (``... belfast, south africa.``).
+only in text written without capitals at all (``... belfast, south africa.``). A single word that
+is only a city or a small region needs a preposition before it or a line of its own. After a place
+cue ("flew to", "grew up in", "I'm in") 1-3 capitalized words are a place even outside the lists.
 """
 
 from __future__ import annotations
