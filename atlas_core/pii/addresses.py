@@ -40,7 +40,7 @@ _SUFFIX = (
     r"Walk|Way|Wy|Wharf|Circuit|Esplanade|Quay|Rise|Vale|Green|Hill|Hills|Common|Commons|Landing|Meadows|Estates|"
     r"Junction|Jct|Station|Track|Spur|Summit|Viaduct|Vista|Creek|Center|Ctr|Bridge|Brook|Canyon|Cliffs|Falls|"
     r"Forest|Fork|Garden|Harbor|Haven|Island|Knoll|Lake|Lakes|Meadow|Mill|Mills|Orchard|Ranch|Shore|Shores|"
-    r"Springs|Stream|Valley|Village|Ville|Stravenue|Overpass|Underpass)"
+    r"Springs|Stream|Valley|Village|Ville|Stravenue|Overpass|Underpass|Broadway|Overlook|Gate|Bvd|Pkway|Cv|Cove)"
 )
 _DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)\.?"
 # Street words in many languages end like this (lower-case ending of one word).
@@ -88,6 +88,9 @@ ANCHORS = [
     re.compile(rf"\b(?:the\s+)?corner\s+of\s+(?:[\w.'’-]+\s+){{1,4}}(?:and|&)\s+(?:{_W})(?:\s+{_W}){{0,3}}", _FLAGS),
     # military addresses: PSC 0272, Box 1651 / APO AA 94530
     re.compile(r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{1,5}|\b(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}\b"),
+    # Highway 34 East / 1100 Hwy 1807 / Route 9 (numbered roads)
+    re.compile(rf"\b(?:{_NUM}\s+)?(?:Highway|Hwy|State\s+Route|Route|Rte|County\s+Road|Farm\s+to\s+Market|FM|"
+               rf"Interstate)\s+\d{{1,4}}\b(?:\s+{_DIRECTION}(?!\w))?"),
     # 1705 N. Rutherford / 212 W. Washington (number, direction, street name)
     re.compile(rf"\b{_NUM}\s+{_DIRECTION}\s+(?:{_CAP}|{_ORD})\b"),
     # Chicago, IL 60707 / Sioux Falls, South Dakota 57104
@@ -111,7 +114,14 @@ POSTAL = re.compile(
 REGION_CODE = re.compile(r"[A-Z]{2,3}\.?(?![\w])")
 REGION_CODE_ANY_CASE = re.compile(r"[A-Za-z]{2}\.?(?![\w])")
 _CAP_RUN = re.compile(rf"{_CAP}(?:[ -](?:{_CAP}|de|del|la|le|di|da|do|du|nad|van|von|der|sur))*")
-_ANY_RUN = re.compile(r"[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}(?=\s*(?:,|\n|$|[A-Za-z]{2}\.?\s+\d{5}))")
+_ANY_RUN = re.compile(r"[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}(?=\s*(?:,|\n|$|[A-Za-z]{2}\.?\s+\d{5}|\d{5}\b))")
+# Pieces that continue an address but would be too loose alone: "# 228", "16th Floor", "Unit B", "lockbox 9351".
+_MORE_UNIT = re.compile(
+    r"#\s?\d{1,6}[A-Za-z]?\b|(?:\d{1,3}(?:st|nd|rd|th)|first|second|third|fourth|fifth|ground|lower|upper)\s+(?:floor|level)\b|"
+    r"(?:unit|apt|suite|ste)\.?\s+[A-Z]\b|(?:lock\s?box|box)\s*#?\s*\d{1,7}\b|\(?(?:mc|ms|mail\s+stop)\s+\d{1,6}\)?|"
+    r"(?:room|rm|floor|fl)\.?\s+\d{1,4}\b",
+    re.IGNORECASE,
+)
 _LEADING_NUM = re.compile(rf"(?:{_UNIT}\s+)?{_NUM}\s+$", _FLAGS)
 MAX_PIECES = 6
 
@@ -173,7 +183,7 @@ def _piece(text: str, at: int, gaz: Gazetteers, after_break: bool, one_case: boo
         m = STATE_ZIP_ANY_CASE.match(text, at) or US_STREET_ANY_CASE.match(text, at)
         if m:
             return m.end()
-    for pattern in (ANCHORS[5], ANCHORS[6]):
+    for pattern in (ANCHORS[5], ANCHORS[6], _MORE_UNIT):
         m = pattern.match(text, at)
         if m:
             return m.end()

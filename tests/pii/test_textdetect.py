@@ -52,6 +52,8 @@ def test_gazetteers_hold_places_and_census_names() -> None:
         ("Write to P.O. Box 1234, Austin, TX 78701.", "P.O. Box 1234, Austin, TX 78701"),
         ("She lives at 63 Rue de la Paix, Paris", "63 Rue de la Paix, Paris"),
         ("1919 n. flager dr. west palm beach fl 33407", "1919 n. flager dr. west palm beach fl 33407"),
+        ("Mail it to 250 Broadway, 16th Floor, New York, NY 10007", "250 Broadway, 16th Floor, New York, NY 10007"),
+        ("2711 n sepulveda blvd # 228 manhattan beach ca 90266", "2711 n sepulveda blvd # 228 manhattan beach ca 90266"),
     ],
 )
 def test_addresses_grow_to_the_whole_address(text: str, address: str) -> None:
