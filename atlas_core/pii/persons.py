@@ -8,7 +8,10 @@
   another name word next to it;
 - in text written without capitals at all, a census first name (optionally followed by an initial
   and a census surname): ``codey m ross``, ``caleb``;
-- names the NER model found are grown over the capitalized words and initials right next to them.
+- first name + initial + last name, two capitalized words before ``'s``, a line of 2-3 capitalized
+  words in a multi-line text (signature, address block), a chat speaker (``Zuzana: "..."``);
+- names the NER model found are grown over the capitalized words and initials right next to them;
+- then every other mention of a name word already found (``... everyone calls me Aantje``).
 """
 
 from __future__ import annotations
@@ -30,11 +33,17 @@ TITLE = re.compile(
     re.IGNORECASE,
 )
 CUE = re.compile(
-    r"(?:\bmy\s+name\s+is|\bname\s*:|\bcall\s+me|\bnamed|\bsigned(?:\s+by)?|\bcontact\s+person\s*:?|"
-    r"\bi\s+am|\bi'm|\bthis\s+is|\bfrom\s*:|\bto\s*:|\battn\.?:?|\bc/o)\s+",
+    r"(?:\bname\s+is|\bname\s*:|\bcall\s+me|\bcalls\s+me|\bsigned(?:\s+by)?|\bcontact\s+person\s*:?|"
+    r"\bi\s+am|\bi'm|\bthis\s+is|\bfrom\s*:|\bto\s*:|\battn\.?:?|\bc/o|"
+    # followed by capitalized words only
+    r"\b(?:was|were|is|be|been|being)\s+called|\bnamed|\bsaid|\bsays|\basked|\btold|\bdear|\bhi|\bhello|\bhey|"
+    r"\bmy\s+(?:son|daughter|kid|child|wife|husband|mother|mom|mum|father|dad|brother|sister|friend|boss|colleague|"
+    r"partner|grandfather|grandmother|uncle|aunt|cousin|neighbou?r|doctor|lawyer)|\bdirected\s+by|\bstarring|"
+    r"\bwritten\s+by|\bmarried|\bmeet|\bmet|\bassistant\s+to|\bspoke\s+(?:with|to)|\btalked\s+(?:with|to)|"
+    r"\bask\s+for|\bcontact)\s+",
     re.IGNORECASE,
 )
-STRONG_CUES = ("my", "name", "call", "named", "signed", "contact", "attn", "c/o")
+STRONG_CUES = ("name", "call", "calls", "signed", "contact", "attn", "c/o")
 CLOSING = re.compile(
     r"^\s*(?:best(?:\s+regards)?|kind\s+regards|regards|sincerely|yours(?:\s+truly|\s+sincerely)?|thanks|"
     r"thank\s+you|cheers|warmly|respectfully|best\s+wishes)\s*,?\s*\n+\s*",
@@ -47,14 +56,20 @@ WITH_INITIAL = re.compile(rf"\b{_CAPW} [^\W\d_a-zß-ÿ]\.? {_CAPW}(?![\w])")
 # "Wisława Szczepańska's": two capitalized words before a possessive.
 POSSESSIVE = re.compile(rf"\b{_CAPW} {_CAPW}(?=['’]s\b)")
 # A line holding only 2-3 capitalized words (a signature or the first line of an address block).
-NAME_LINE = re.compile(rf"^[ \t>?*|•-]*({_CAPW}(?: (?:{_CAPW}|[^\W\d_a-zß-ÿ]\.?)){{1,2}})[ \t]*$", re.MULTILINE)
+_PARTICLE = r"(?:van|von|de|der|den|ten|ter|te|da|di|do|dos|du|del|della|la|le|bin|ibn|al|el)"
+NAME_LINE = re.compile(
+    rf"^[ \t>?*|•-]*({_CAPW}(?: (?:{_PARTICLE} ){{0,2}}(?:{_CAPW}|[^\W\d_a-zß-ÿ]\.?)){{1,2}})[ \t]*$", re.MULTILINE
+)
+PARTICLES = frozenset(_PARTICLE[3:-1].split("|"))
 # "Zuzana: ..." a speaker at the start of a line.
-SPEAKER = re.compile(rf"^[ \t>-]*({_CAPW}):[ \t]*\S", re.MULTILINE)
+SPEAKER = re.compile(rf"^[ \t>-]*({_CAPW}):[ \t]*[^\W\d_\"'“]", re.MULTILINE)
 FIELD_LABELS = frozenset(
     """
     address addr answer attn bcc cc city comment comments country date dear description email fax from
     hint id important name note notes phone question re reason ref regarding subject summary tel text
     time title to update warning zip q a tip edit source update ps p.s step example total price status
+    mobile desk office work home cell fax web website when where who what why how location job role position
+    company organisation organization department dept occupation birthday born age gender sex
     """.split()
 )
 STOP = frozenset(
@@ -77,7 +92,8 @@ def find_persons(text: str, gaz: Gazetteers, ner: Sequence[Span] = ()) -> list[S
         if end > m.end():
             spans.append(Span(m.end(), end, PERSON, CONTEXT_SCORE))
     for m in CUE.finditer(text):
-        strong = m.group().split()[0].lower().rstrip(":") in STRONG_CUES
+        first = m.group().split()[0].lower().rstrip(":")
+        strong = first in STRONG_CUES or (first == "my" and "name" in m.group().lower())
         end = _name_words(text, m.end(), 3, capitalized=not strong, gaz=gaz)
         if end > m.end():
             spans.append(Span(m.end(), end, PERSON, CONTEXT_SCORE if strong else SCORE))
@@ -98,7 +114,21 @@ def find_persons(text: str, gaz: Gazetteers, ner: Sequence[Span] = ()) -> list[S
             if fold(m.group(1)) not in FIELD_LABELS and fold(m.group(1)) not in STOP:
                 spans.append(Span(m.start(1), m.end(1), PERSON, SCORE))
     spans.extend(_grow(text, s) for s in ner if s.entity == PERSON)
-    return spans
+    return spans + _repeated(text, spans)
+
+
+def _repeated(text: str, spans: Sequence[Span]) -> list[Span]:
+    """Every other mention of a name word already found ("Aantje Mourik ... calls me Aantje")."""
+    known = set()
+    for s in spans:
+        for m in WORD.finditer(text, s.start, s.end):
+            word = m.group().rstrip(".")
+            if len(word) >= 3 and word[0].isupper() and fold(word) not in STOP:
+                known.add(word)
+    if not known:
+        return []
+    pattern = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(w) for w in sorted(known, key=len, reverse=True)) + r")(?![\w])")
+    return [Span(m.start(), m.end(), PERSON, SCORE) for m in pattern.finditer(text)]
 
 
 def _name_words(text: str, at: int, limit: int, *, capitalized: bool, gaz: Gazetteers) -> int:
@@ -152,9 +182,15 @@ def _first_name_runs(text: str, gaz: Gazetteers, no_caps: bool) -> list[Span]:
             i += 1
             continue
         j = i + 1
-        while j < len(words) and j < i + 4 and _gap_ok(text, words[j - 1][1], words[j][0]) \
-                and words[j][2][:1].isupper() and fold(words[j][2]) not in STOP:
-            j += 1
+        while j < len(words) and j < i + 5 and _gap_ok(text, words[j - 1][1], words[j][0]):
+            nxt = words[j][2]
+            if nxt[:1].isupper() and fold(nxt) not in STOP:
+                j += 1
+            elif nxt in PARTICLES and j + 1 < len(words) and words[j + 1][2][:1].isupper() \
+                    and _gap_ok(text, words[j][1], words[j + 1][0]):
+                j += 2
+            else:
+                break
         if j == i + 1 and key in AMBIGUOUS_FIRST_NAMES:
             i += 1
             continue

@@ -24,7 +24,7 @@ REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "CH", "AT", "SE", "NO
            "IE", "BR", "MX", "AU", "IN", "CA", "NZ", "ZA", "IS")
 CANDIDATE = re.compile(
     r"(?<![\w+.,/-])(?:\+|00)?\d{0,4}[ .-]?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{1,6}){0,5}"
-    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?(?![\w/-]|[.,]\d)",
+    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?(?![\w/]|-\d|[.,]\d)",
     re.IGNORECASE,
 )
 CONTEXT = re.compile(

@@ -3,7 +3,9 @@
 A run of 1-4 words matches when its folded form is a gazetteer name and the words are written like
 a name: capitalized (``Poznań``, ``New Zealand``, ``Villafranca del Cid``) or in capitals
 (``ESPOO``) inside text that is not all capitals. Lower-case matches count only for countries and
-only in text written without capitals at all (``... belfast, south africa.``).
+only in text written without capitals at all (``... belfast, south africa.``). A single word that
+is only a city or a small region needs a preposition before it or a line of its own. After a place
+cue ("flew to", "grew up in", "I'm in") 1-3 capitalized words are a place even outside the lists.
 """
 
 from __future__ import annotations
@@ -75,11 +77,37 @@ PREPOSITION = re.compile(
 )
 
 
+# "flew to RYSSBY", "grew up in Riverlea", "I'm in ΠΑΦΟΣ": a place cue, then 1-3 capitalized words.
+PLACE_CUE = re.compile(
+    r"\b(?:flew|flying|fly|moved|moving|travel(?:l)?ed|travel(?:l)?ing|went|drove|arrived|arriving|lives?|lived|"
+    r"living|grew\s+up|born|based|stay(?:ed|ing)?|visit(?:ed|ing)?|i'm|i\s+am|we're|we\s+are|located|relocated|"
+    r"headed|heading|trip|vacation|holiday)\s+(?:(?:back\s+)?(?:to|in|at|from|near|into|around)\s+)?"
+    r"([^\W\d_][\w'’-]+(?:[ -][^\W\d_][\w'’-]+){0,3})",
+    re.IGNORECASE,
+)
+
+
+def find_cued_places(text: str, stop: frozenset[str]) -> list[Span]:
+    spans = []
+    for m in PLACE_CUE.finditer(text):
+        words: list[str] = []
+        for word in m.group(1).split(" "):
+            if not (word[0].isupper() or word in CONNECTORS) or fold(word) in stop and word not in CONNECTORS:
+                break
+            words.append(word)
+        while words and (fold(words[-1]) in stop or words[-1] in CONNECTORS):
+            words.pop()
+        if words and fold(words[0]) not in stop and words[0][0].isupper():
+            spans.append(Span(m.start(1), m.start(1) + len(" ".join(words)), LOCATION, SCORE))
+    return spans
+
+
 def _single_word_ok(text: str, start: int, word: str, key: str, gaz: Gazetteers, caps_share: float) -> bool:
-    """One word alone: a country or region as written, a city only after a preposition or on its own line."""
+    """One word alone: a country or US state as written; a city or other region only after a preposition or on
+    its own line (many small regions are everyday words: Slovenia's municipality ``Store``)."""
     if len(word) < 4 and not word.isupper() or word.isupper() and (len(word) < 4 or caps_share > 0.5):
         return False
-    if key in gaz.countries or key in gaz.regions:
+    if key in gaz.countries or key in gaz.us_states:
         return True
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", start)

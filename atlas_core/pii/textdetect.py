@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from atlas_core.pii.addresses import find_addresses
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.gazetteers import gazetteers
-from atlas_core.pii.persons import find_persons
+from atlas_core.pii.persons import STOP, find_persons
 from atlas_core.pii.phones import find_phones
-from atlas_core.pii.places import find_places
+from atlas_core.pii.places import find_cued_places, find_places
 from atlas_core.pii.recognizers import luhn_valid
 
 # Entities these detectors produce (a text asking for none of them is left alone).
@@ -46,6 +46,7 @@ def detect(text: str, entities: Sequence[str], ner: Sequence[Span] = ()) -> list
             spans.extend(find_addresses(text, gaz))
             spans.extend(Span(m.start(1), m.end(1), "LOCATION", 0.6) for m in POSTAL_CUE.finditer(text))
         spans.extend(find_places(text, gaz))
+        spans.extend(find_cued_places(text, STOP))
     if "PHONE_NUMBER" in wanted and has_digit:
         spans.extend(find_phones(text))
     if "CREDIT_CARD" in wanted and has_digit:

@@ -52,6 +52,8 @@ def test_gazetteers_hold_places_and_census_names() -> None:
         ("Write to P.O. Box 1234, Austin, TX 78701.", "P.O. Box 1234, Austin, TX 78701"),
         ("She lives at 63 Rue de la Paix, Paris", "63 Rue de la Paix, Paris"),
         ("1919 n. flager dr. west palm beach fl 33407", "1919 n. flager dr. west palm beach fl 33407"),
+        ("Mail it to 250 Broadway, 16th Floor, New York, NY 10007", "250 Broadway, 16th Floor, New York, NY 10007"),
+        ("2711 n sepulveda blvd # 228 manhattan beach ca 90266", "2711 n sepulveda blvd # 228 manhattan beach ca 90266"),
     ],
 )
 def test_addresses_grow_to_the_whole_address(text: str, address: str) -> None:
@@ -124,3 +126,24 @@ def test_detect_only_returns_what_was_asked_for() -> None:
     assert {s.entity for s in detect(text, ["PHONE_NUMBER"])} == {"PHONE_NUMBER"}
     assert detect(text, ["EMAIL_ADDRESS"]) == []
     assert detect("   ", ALL) == []
+
+
+def test_street_markers_are_whole_words() -> None:
+    text = "Called from 833-612-0735 about a late delivery."
+    assert find_addresses(text, gazetteers()) == []
+    assert [text[s.start : s.end] for s in find_phones(text)] == ["833-612-0735"]
+
+
+def test_context_finds_names_and_places_outside_the_lists() -> None:
+    text = "My name is Aantje Mourik but everyone calls me Aantje. Ms. Margarot flew to Loeches on Saturday."
+    spans = detect(text, ALL)
+    assert covered(text, spans, "PERSON") >= {"Aantje", "Mourik", "Margarot"}
+    assert "Loeches" in covered(text, spans, "LOCATION")
+    assert not covered(text, spans) & {"everyone", "Saturday", "flew"}
+
+
+def test_dates_and_small_regions_are_not_places() -> None:
+    gaz = gazetteers()
+    assert find_addresses("RT @someone : 1 Jan 15", gaz) == []
+    assert find_places("Store SQL database credentials in a webserver", gaz) == []
+    assert find_places("Texas is large.", gaz) != []
