@@ -273,7 +273,7 @@ def test_role_matrix_covers_every_row(stack: Stack, http: httpx.Client, accounts
             if expected == 403:
                 assert response.headers["content-type"].startswith("application/problem+json")
             seen.append((row, role))
-    assert len(seen) == 18 * 5
+    assert len(seen) == 19 * 5
 
 
 # -- reads --------------------------------------------------------------------------------------------------
@@ -531,7 +531,7 @@ query($runId: ID!) {
 }"""
 
 
-def wait_for_run(http: httpx.Client, headers: dict[str, str], run_id: str, timeout: float = 240) -> str:
+def wait_for_run(http: httpx.Client, headers: dict[str, str], run_id: str, timeout: float = 600) -> str:
     deadline = time.monotonic() + timeout
     while (status := http.get(f"/api/v1/runs/{run_id}", headers=headers).json()["status"]) not in (
             "SUCCESS", "FAILURE", "CANCELED"):
