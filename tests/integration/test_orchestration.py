@@ -204,6 +204,10 @@ def test_ingest_backfill_retention_and_lineage_through_the_cli(project: dict[str
                            "rows_quarantined", "ingested_at"}
     assert (record["status"], record["rows_bronze"], record["rows_silver"], record["rows_quarantined"]) == (
         "accepted", 84, 84, 0)
+    # One run holds both steps: bronze and silver are materializations of it.
+    [ingest_run] = boot().instance.get_runs(filters=dg.RunsFilter(tags={"atlas/trigger": "cli", "atlas/landing": "events"}))
+    steps = {(s.step_key, s.status.value) for s in boot().instance.get_run_step_stats(ingest_run.run_id)}
+    assert steps >= {("bronze__events", "SUCCESS"), ("silver__events", "SUCCESS")}
 
     broken = tmp_path / "broken.csv"
     broken.write_text("event_id,event_ts\n1,2026-10-01T00:00:00Z\n")
