@@ -86,7 +86,10 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
             raise dg.Failure(f"rejected: {'; '.join(pulled.rejected)}", allow_retries=False)
         if config.require_new and not any(r.status == "accepted" for r in pulled.records):
             # An upload's run is about its file: a duplicate (or nothing found) ends the run, silver is skipped.
-            reasons = [f"{r.file}: {r.reason}" for r in pulled.records if r.reason] or ["no file to ingest"]
+            if not pulled.records:
+                raise dg.Failure("nothing to ingest: the run's files are gone (already processed?)",
+                                 allow_retries=False)
+            reasons = [f"{r.file}: {r.reason}" for r in pulled.records]
             raise dg.Failure(f"duplicate: {'; '.join(reasons)}", allow_retries=False)
         keys = selected_partition_keys(context)
         # Ingestion is not partition-scoped (a file holds any days): report the other partitions that

@@ -24,7 +24,8 @@ def ingest_command(
     file: Annotated[Path, typer.Argument(help="CSV file (plain or .gz)")],
     contract: Annotated[Path | None, typer.Option("--contract", help="Contract file to use for this dataset")] = None,
 ) -> None:
-    """Ingest one file now: raw copy kept in the lake, rows to bronze, then silver for the touched partitions.
+    """Ingest one file now as one Dagster run: raw copy kept in the lake, rows to bronze, then silver for
+    the touched partitions.
 
     Prints the ingestion record as JSON. A file that cannot be read is rejected: one line
     'error: <file>: <reason>', exit code 2, the file kept under rejected/ and recorded.

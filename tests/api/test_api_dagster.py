@@ -276,7 +276,7 @@ def test_role_matrix_covers_every_row(stack: Stack, http: httpx.Client, accounts
             if expected == 403:
                 assert response.headers["content-type"].startswith("application/problem+json")
             seen.append((row, role))
-    assert len(seen) == 18 * 5
+    assert len(seen) == 19 * 5
 
 
 # -- reads --------------------------------------------------------------------------------------------------
@@ -586,7 +586,7 @@ query($runId: ID!) {
 }"""
 
 
-def wait_for_run(http: httpx.Client, headers: dict[str, str], run_id: str, timeout: float = 240) -> str:
+def wait_for_run(http: httpx.Client, headers: dict[str, str], run_id: str, timeout: float = 600) -> str:
     deadline = time.monotonic() + timeout
     while (status := http.get(f"/api/v1/runs/{run_id}", headers=headers).json()["status"]) not in (
             "SUCCESS", "FAILURE", "CANCELED"):
@@ -672,6 +672,39 @@ def test_upload_lands_and_ingests_into_bronze(stack: Stack, http: httpx.Client, 
             "SELECT query FROM pg_stat_activity WHERE application_name = 'atlas-api' AND datname = current_database()")]
     assert audited[-3:] == [("launched", run_id), ("launched", again["run_id"]), ("launched", header_only["run_id"])]
     assert api_queries and not [q for q in api_queries if q.lstrip().upper().startswith("COPY")]
+
+
+STEPS_OF_RUN = """
+query($runId: ID!) {
+  runOrError(runId: $runId) { ... on Run { status jobName tags { key value } stepStats { stepKey status } } }
+}"""
+
+
+def test_cli_ingest_and_forget_are_runs_in_the_webserver(stack: Stack, tmp_path: Path) -> None:
+    """``atlas ingest`` is one run with bronze and silver; ``atlas pii forget`` is a run keyed by a digest."""
+    orders = tmp_path / "cli_orders.csv"
+    orders.write_text('order_id,customer_id,product_id,order_ts,quantity,unit_price,total,status,channel\n'
+                      '900101,1,1,2026-10-22T09:00:00Z,1,3.00,3.00,placed,web\n')
+    ingested = stack.atlas("ingest", "orders", str(orders), timeout=600)
+    assert ingested.returncode == 0, ingested.stderr[-2000:]
+    record = json.loads(ingested.stdout.strip().splitlines()[-1])
+    assert record["status"] == "accepted" and record["rows_bronze"] == 1
+    with psycopg.connect(stack.warehouse_url) as conn:
+        [(run_id,)] = conn.execute("SELECT run_id FROM atlas_meta.ingestions WHERE source_file = 'cli_orders.csv'")
+        subject = conn.execute("SELECT max(customer_id) FROM atlas_silver.customers").fetchone()[0]  # type: ignore[index]
+    run = graphql(stack, STEPS_OF_RUN, {"runId": run_id})["runOrError"]
+    assert run["status"] == "SUCCESS" and {t["key"]: t["value"] for t in run["tags"]}["atlas/trigger"] == "cli"
+    assert {(s["stepKey"], s["status"]) for s in run["stepStats"]} >= {
+        ("bronze__orders", "SUCCESS"), ("silver__orders", "SUCCESS")}
+
+    forgotten = stack.atlas("pii", "forget", "customers", str(subject), "--actor", "dpo@example.com", timeout=600)
+    assert forgotten.returncode == 0, forgotten.stderr[-2000:]
+    forget_run = re.search(r"run ([0-9a-f-]{36})", forgotten.stdout)
+    assert forget_run, forgotten.stdout
+    run = graphql(stack, STEPS_OF_RUN, {"runId": forget_run.group(1)})["runOrError"]
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert run["status"] == "SUCCESS" and run["jobName"] == "atlas_pii_forget"
+    assert len(tags["atlas/subject_digest"]) == 64 and str(subject) not in tags.values()
 
 
 # -- contract fuzzing (last: it creates users and keys, and may revoke keys) -----------------------------------------------------------------------------------------

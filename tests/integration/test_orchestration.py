@@ -231,6 +231,10 @@ def test_ingest_backfill_retention_and_lineage_through_the_cli(project: dict[str
                            "rows_quarantined", "ingested_at"}
     assert (record["status"], record["rows_bronze"], record["rows_silver"], record["rows_quarantined"]) == (
         "accepted", 84, 84, 0)
+    # One run holds both steps: bronze and silver are materializations of it.
+    [ingest_run] = boot().instance.get_runs(filters=dg.RunsFilter(tags={"atlas/trigger": "cli", "atlas/landing": "events"}))
+    steps = {(s.step_key, s.status.value) for s in boot().instance.get_run_step_stats(ingest_run.run_id)}
+    assert steps >= {("bronze__events", "SUCCESS"), ("silver__events", "SUCCESS")}
 
     broken = tmp_path / "broken.csv"
     broken.write_text("event_id,event_ts\n1,2026-10-01T00:00:00Z\n")
@@ -370,3 +374,47 @@ def test_http_lineage_transport_is_bounded_and_never_raises(receiver: HttpReceiv
     receiver.script.extend([500] * 20)
     failing = LineageEmitter.configured(receiver.url, None, timeout=2, budget_seconds=5).emit(events)
     assert failing.emitted == 0 and failing.failed + failing.skipped == 2
+
+
+def test_an_upload_is_one_run_and_the_landing_sensor_leaves_it_alone(project: dict[str, str], tmp_path: Path) -> None:
+    """What ``POST /datasets/{dataset}/files`` launches, executed here through the instance: the landed
+    upload (a hidden folder of the landing prefix) is ingested by one run of bronze + silver over its
+    partitions; a second upload of the same bytes fails its run at bronze with the duplicate's reason."""
+    from atlas_cli.runs import execute
+    from atlas_core import layout
+    from atlas_core.contracts import load_contracts
+    from atlas_core.file_scan import scan_file
+    from atlas_core.upload_runs import upload_run
+
+    atlas = boot()
+    [events] = load_contracts(atlas.settings.resolved_contracts_dir())
+    upload = tmp_path / "upload.csv"
+    upload.write_text(events_csv(range(3, 5), 4))
+    outcomes = []
+    for attempt in ("first", "again"):
+        key = layout.upload_key("events", attempt, upload.name)
+        atlas.lake.ensure_buckets([BUCKET])
+        atlas.lake.put_file(BUCKET, key, upload)
+        assert pending_objects(atlas.lake, events) == []  # the landing sensor never sees uploads
+        scan = scan_file(events, upload)
+        plan = upload_run(events, scan, trigger="api", source_system="api", landing_key=key, require_new=True)
+        assert plan.partition_range == ("2026-10-03", "2026-10-04")
+        outcomes.append(execute(atlas.instance, atlas.definitions, [dg.AssetKey(a) for a in plan.assets],
+                                partition_range=plan.partition_range, tags=plan.tags, run_config=plan.run_config,
+                                show_progress=False))
+        assert not atlas.lake.exists(BUCKET, key)  # taken out of the landing area by its run
+    first, again = outcomes
+    assert first.success, first.failures
+    records = atlas.instance.get_records_for_run(first.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    materialized = {(r.event_log_entry.dagster_event.asset_key.to_user_string(),  # type: ignore[union-attr]
+                     r.event_log_entry.dagster_event.partition) for r in records}  # type: ignore[union-attr]
+    assert materialized == {(a, p) for a in ("bronze/events", "silver/events") for p in ("2026-10-03", "2026-10-04")}
+    assert not again.success and again.failures and again.failures[0].startswith("bronze__events: duplicate: ")
+    with psycopg.connect(project["ATLAS_POSTGRES_URL"]) as conn:
+        ledger = conn.execute("SELECT status, source_system, run_id, rows_bronze, rows_silver, reason "
+                              "FROM atlas_meta.ingestions ORDER BY ingestion_id").fetchall()
+    assert ledger[0][:5] == ("accepted", "api", first.run_id, 8, 8)
+    assert ledger[1][:3] == ("duplicate", "api", again.run_id) and ledger[1][5].startswith("same content as ingestion")
+    assert ledger[1][5] in again.failures[0]
+    sha = scan.sha256
+    assert atlas.lake.exists(BUCKET, f"processed/events/{sha}/upload.csv")
