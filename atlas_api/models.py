@@ -54,6 +54,7 @@ class Me(BaseModel):
     kind: Literal["user", "api_key"]
     name: str
     role: Role
+    chat_user: str | None = Field(default=None, description="The chat identity a relay key acts for")
 
 
 # -- users and API keys -------------------------------------------------------------------------------
@@ -293,3 +294,18 @@ class Readiness(BaseModel):
     status: str
     postgres: str
     dagster: str
+
+
+class IngestionRecord(BaseModel):
+    dataset: str
+    file: str
+    status: str = Field(description="accepted, rejected or duplicate")
+    reason: str | None = Field(default=None, description="Why a file was rejected (names file, row or column)")
+    rows_bronze: int
+    rows_quarantined: int | None = None
+    source_system: str
+    ingested_at: datetime
+
+
+class IngestionList(BaseModel):
+    items: list[IngestionRecord]

@@ -11,6 +11,7 @@ from atlas_api.api.routes import (
     backfills,
     data,
     datasets,
+    ingestions,
     lineage,
     pii,
     quality,
@@ -33,5 +34,6 @@ api_router.include_router(runs.router)
 api_router.include_router(run_events.router)
 api_router.include_router(backfills.router)
 api_router.include_router(datasets.router)
+api_router.include_router(ingestions.router)
 api_router.include_router(data.router)
 api_router.include_router(pii.router)

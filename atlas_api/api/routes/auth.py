@@ -89,4 +89,4 @@ async def logout(body: RefreshRequest, request: Request, services: ServicesDep, 
 @me_router.get("/me", response_model=Me)
 async def me(principal: PrincipalDep) -> Me:
     """Who the credentials belong to."""
-    return Me(kind=principal.kind, name=principal.name, role=principal.role)
+    return Me(kind=principal.kind, name=principal.name, role=principal.role, chat_user=principal.chat_user)
