@@ -15,6 +15,10 @@ BACKFILL_TERMINAL = frozenset({"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAIL
 REASON_CHARS = 100
 
 
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def one_line(text: str, limit: int = REASON_CHARS) -> str:
     first = " ".join(str(text).split())
     return first if len(first) <= limit else first[: limit - 1] + "…"
@@ -61,7 +65,7 @@ def status(assets: list[dict[str, Any]]) -> str:
         failed = [a["key"] for a in members if a.get("check_status") == "failed"]
         failing += [f"{a['key']} ({', '.join(c['name'] for c in a['checks'] if c.get('status') in ('FAILED', 'EXECUTION_FAILED'))})"
                     for a in members if a.get("check_status") == "failed"]
-        line = f"  {layer}: {len(members)} assets, last materialized {_when(max(stamps) if stamps else None)}"
+        line = f"  {layer}: {count(len(members), 'asset')}, last materialized {_when(max(stamps) if stamps else None)}"
         if never:
             line += f", {never} never materialized"
         line += f", {len(failed)} with failing checks" if failed else ", checks ok"
@@ -73,7 +77,7 @@ def status(assets: list[dict[str, Any]]) -> str:
 def runs(items: list[dict[str, Any]]) -> str:
     if not items:
         return "No runs yet."
-    lines = [f"Last {len(items)} runs:"]
+    lines = [f"Last {count(len(items), 'run')}:"]
     for run in items:
         what = ", ".join(run.get("assets") or []) or run.get("job_name", "")
         part = f" [{run['partition']}]" if run.get("partition") else ""
@@ -156,7 +160,7 @@ def lineage(graph: dict[str, Any]) -> str:
 def ingestions(items: list[dict[str, Any]]) -> str:
     if not items:
         return "No files ingested yet."
-    lines = [f"Last {len(items)} files:"]
+    lines = [f"Last {count(len(items), 'file')}:"]
     for item in items:
         name = item["file"].rsplit("/", 1)[-1]
         rows = f"{item['rows_bronze']} rows"
