@@ -104,6 +104,13 @@ def backfill_started(backfill: dict[str, Any], asset: str) -> str:
     return f"Started backfill {backfill['backfill_id']} of {asset} over {span}. I'll post here when it ends."
 
 
+def backfill_finished(backfill: dict[str, Any]) -> bool:
+    """Dagster's bulk action has ended and so has every run it launched (older statuses say COMPLETED
+    once all runs are launched, not finished)."""
+    return backfill["status"] in BACKFILL_TERMINAL and all(
+        r.get("status") in RUN_TERMINAL for r in backfill.get("runs") or [])
+
+
 def backfill_outcome(backfill: dict[str, Any]) -> str:
     """SUCCESS when the backfill completed and every run it launched succeeded, else FAILURE (or CANCELED)."""
     states = [r.get("status") for r in backfill.get("runs") or []]

@@ -22,6 +22,7 @@ from atlas_bot.commands import COMMANDS, help_text, usage_hint
 from atlas_core.settings import get_settings
 
 _LOGGER = logging.getLogger(__name__)
+CANCEL_WAIT_SECONDS = 60.0
 
 
 def command(name: str) -> Callable[[Any], Any]:
@@ -123,7 +124,7 @@ class AtlasSkill(Skill):
         run_id = str(_group(message, "run_id"))
 
         async def act(chat_user: str) -> str:
-            return replies.run_cancelled(await self.client.cancel(chat_user, run_id))
+            return replies.run_cancelled(await self._cancel(chat_user, run_id))
 
         await self._answer(message, act)
 
@@ -161,6 +162,20 @@ class AtlasSkill(Skill):
             return usage_hint(message.text or "")
 
         await self._answer(message, act)
+
+    async def _cancel(self, chat_user: str, run_id: str) -> dict[str, Any]:
+        """Dagster refuses to terminate a run whose worker is still STARTING: retry until it has started."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_WAIT_SECONDS
+        while True:
+            try:
+                return await self.client.cancel(chat_user, run_id)
+            except ApiError as exc:
+                if exc.status != 422 or loop.time() > deadline:
+                    raise
+                if (await self.client.run(chat_user, run_id))["status"] != "STARTING":
+                    raise
+            await asyncio.sleep(1.0)
 
     # -- posting the outcome of what the bot started ------------------------------------------------
 
@@ -203,7 +218,7 @@ class AtlasSkill(Skill):
     async def _watch_backfill(self, message: Message, chat_user: str, backfill_id: str) -> None:
         try:
             found = await self._poll(chat_user, lambda who: self.client.backfill_status(who, backfill_id),
-                                     lambda b: b["status"] in replies.BACKFILL_TERMINAL)
+                                     replies.backfill_finished)
             if found is not None:
                 await message.respond(replies.backfill_ended(found))
         except Exception:

@@ -111,6 +111,9 @@ def test_backfill_outcome_needs_every_run_to_succeed() -> None:
     assert replies.backfill_outcome({"status": "COMPLETED", "runs": runs[:1]}) == "SUCCESS"
     assert replies.backfill_outcome({"status": "COMPLETED", "runs": runs}) == "FAILURE"
     assert replies.backfill_outcome({"status": "CANCELED", "runs": []}) == "CANCELED"
+    assert replies.backfill_finished({"status": "COMPLETED_SUCCESS", "runs": runs})
+    assert not replies.backfill_finished({"status": "COMPLETED", "runs": [{"run_id": "c", "status": "STARTED"}]})
+    assert not replies.backfill_finished({"status": "REQUESTED", "runs": []})
     assert replies.backfill_ended({"backfill_id": "x1", "status": "FAILED", "runs": runs}) == \
         "Backfill x1 ended: FAILURE (runs: a, b)"
 
