@@ -34,6 +34,10 @@ def not_linked(chat_user: str) -> str:
             f"Ask an admin to run: atlas bot link {chat_user} --username <atlas user>")
 
 
+def bot_key_refused() -> str:
+    return "The Atlas API refused my own key, so I can't do anything right now; an admin can fix it (atlas bot key)."
+
+
 def no_identity() -> str:
     return "Sorry, your chat client sent no user name, so I can't tell who you are."
 

@@ -60,8 +60,11 @@ class AtlasSkill(Skill):
         try:
             text = await action(chat_user)
         except ApiError as exc:
-            if exc.status == 401:
+            if exc.status == 401 and "not linked" in exc.detail:
                 text = replies.not_linked(chat_user)
+            elif exc.status == 401:
+                _LOGGER.error("the API refused the bot's relay key: %s", exc.detail)
+                text = replies.bot_key_refused()
             elif exc.status == 403:
                 text = replies.denied(exc.detail)
             else:

@@ -45,9 +45,9 @@ class BotStack:
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def atlas(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def atlas(self, *args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(ATLAS), *args], env=self.env, input=stdin, capture_output=True, text=True,
-                              timeout=180, cwd=self.home)
+                              timeout=timeout, cwd=self.home)
 
     def audit(self, where: str, *params: str) -> list[tuple[str, ...]]:
         with psycopg.connect(self.warehouse_url) as conn:
@@ -90,7 +90,8 @@ def bot_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     env.update({"ATLAS_REDIS_URL": require_redis(), "ATLAS_BOT_ENABLED": "true", "ATLAS_BOT_PORT": str(bot_port),
                 "ATLAS_BOT_POLL_SECONDS": "1"})
     stack = BotStack(env, home, warehouse, api_port, bot_port)
-    demo = stack.atlas("demo", "--quiet")
+    # The whole graph on the sample data: minutes on a busy 2-core machine.
+    demo = stack.atlas("demo", "--quiet", timeout=900)
     if demo.returncode != 0:
         pg.drop_database(warehouse)
         pg.drop_database(dagster_db)
@@ -273,3 +274,15 @@ def test_unlinking_revokes_access_and_no_reply_carried_raw_pii(bot_stack: BotSta
     said = "\n".join(bot_stack.transcript)
     assert not [s for s in secrets if s in said]
     assert "Traceback" not in said
+
+
+def test_a_revoked_relay_key_stops_the_bot_for_everyone(bot_stack: BotStack) -> None:
+    rotated = bot_stack.atlas("bot", "key", "--name", "atlas-bot-up")
+    assert rotated.returncode == 0 and rotated.stdout.strip().startswith("atlas_")
+    chat = Chat(bot_stack, "erin")
+    try:
+        reply = chat.say("status")
+    finally:
+        chat.close()
+    assert reply == ("The Atlas API refused my own key, so I can't do anything right now; "
+                     "an admin can fix it (atlas bot key).")
