@@ -6,7 +6,7 @@ import gettext
 import warnings
 
 from atlas_bot.config import opsdroid_config
-from atlas_core.errors import InputRejected
+from atlas_core.errors import AtlasError, InputRejected
 from atlas_core.settings import AtlasSettings
 
 
@@ -19,8 +19,11 @@ def run_bot(settings: AtlasSettings) -> None:
     gettext.install("opsdroid")
     # Opsdroid 0.31 still imports pkg_resources (hence setuptools 80.x); its deprecation notice is not ours to act on.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-    from opsdroid.core import OpsDroid
-    from opsdroid.logging import configure_logging
+    try:
+        from opsdroid.core import OpsDroid
+        from opsdroid.logging import configure_logging
+    except ImportError:
+        raise AtlasError("the chat bot needs Opsdroid: pip install -c requirements.lock '.[bot]'") from None
 
     configure_logging(config["logging"])
     with OpsDroid(config=config) as bot:

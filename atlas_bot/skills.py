@@ -167,16 +167,20 @@ class AtlasSkill(Skill):
         await self._answer(message, act)
 
     async def _cancel(self, chat_user: str, run_id: str) -> dict[str, Any]:
-        """Dagster refuses to terminate a run whose worker is still STARTING: retry until it has started."""
+        """Dagster refuses to terminate a run whose worker is still STARTING: wait until it has started
+        (reads, not failed cancel attempts, so the audit trail shows one cancel)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + CANCEL_WAIT_SECONDS
         while True:
+            run = await self.client.run(chat_user, run_id)
+            if run["status"] == "STARTING" and loop.time() < deadline:
+                await asyncio.sleep(1.0)
+                continue
             try:
                 return await self.client.cancel(chat_user, run_id)
             except ApiError as exc:
+                # Right after STARTED the worker may not be registered yet: one more round.
                 if exc.status != 422 or loop.time() > deadline:
-                    raise
-                if (await self.client.run(chat_user, run_id))["status"] != "STARTING":
                     raise
             await asyncio.sleep(1.0)
 
