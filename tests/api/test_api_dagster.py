@@ -235,6 +235,7 @@ def _matrix_rows(stack: Stack) -> list[tuple[str, str, str, dict[str, Any], set[
         ("GET /runs/{id}", "GET", f"/api/v1/runs/{stack.launched['run_id']}", {}, READERS, 200),
         ("GET /quality", "GET", "/api/v1/quality/orders", {}, READERS, 200),
         ("GET /lineage", "GET", "/api/v1/lineage/orders", {}, READERS, 200),
+        ("GET /ingestions", "GET", "/api/v1/ingestions", {"params": {"limit": 3}}, READERS, 200),
         ("POST /runs", "POST", "/api/v1/runs", bad_run, ENGINEERS, 422),
         ("POST /runs/{id}/reexecute", "POST", f"/api/v1/runs/{uuid.uuid4()}/reexecute", {"json": {}}, ENGINEERS, 404),
         ("POST /runs/{id}/cancel", "POST", f"/api/v1/runs/{uuid.uuid4()}/cancel", {}, ENGINEERS, 404),
@@ -272,7 +273,7 @@ def test_role_matrix_covers_every_row(stack: Stack, http: httpx.Client, accounts
             if expected == 403:
                 assert response.headers["content-type"].startswith("application/problem+json")
             seen.append((row, role))
-    assert len(seen) == 17 * 5
+    assert len(seen) == 19 * 5
 
 
 # -- reads --------------------------------------------------------------------------------------------------
