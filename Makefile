@@ -3,7 +3,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-MYPY_TARGETS := atlas_core atlas_engine atlas_resources atlas_assets atlas_cli atlas_api tools
+MYPY_TARGETS := atlas_core atlas_engine atlas_resources atlas_assets atlas_cli atlas_api atlas_bot tools
 
 .PHONY: install chromium demo test lint up lock samples clean audit audit-offline
 

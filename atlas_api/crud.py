@@ -137,13 +137,14 @@ async def create_api_key(conn: Conn, name: str, role: Role, created_by: str | No
     return record, key
 
 
-async def api_key_principal(conn: Conn, key: str) -> tuple[int, str, Role] | None:
+async def api_key_principal(conn: Conn, key: str) -> tuple[int, str, Role, bool] | None:
+    """(key_id, name, role, chat_relay) of an active key; a chat relay key acts only for linked chat users."""
     cur = await conn.execute(
-        "SELECT key_id, name, role FROM atlas_meta.api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+        "SELECT key_id, name, role, chat_relay FROM atlas_meta.api_keys WHERE key_hash = %s AND revoked_at IS NULL",
         (security.api_key_hash(key),),
     )
     row: Any = await cur.fetchone()
-    return (row["key_id"], row["name"], Role(row["role"])) if row else None
+    return (row["key_id"], row["name"], Role(row["role"]), row["chat_relay"]) if row else None
 
 
 async def list_api_keys(conn: Conn) -> list[ApiKeyOut]:

@@ -55,6 +55,7 @@ class Me(BaseModel):
     kind: Literal["user", "api_key"]
     name: str
     role: Role
+    chat_user: str | None = Field(default=None, description="The chat identity a relay key acts for")
 
 
 # -- users and API keys -------------------------------------------------------------------------------

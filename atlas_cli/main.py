@@ -156,6 +156,10 @@ from atlas_cli.datasets_commands import datasets_app  # noqa: E402
 
 app.add_typer(datasets_app, name="datasets")
 
+from atlas_cli.bot_commands import bot_app  # noqa: E402
+
+app.add_typer(bot_app, name="bot")
+
 
 def main() -> None:
     app()

@@ -1,4 +1,5 @@
-"""``atlas up``: embedded services plus ``dagster dev`` in the foreground, stopped cleanly on Ctrl-C/SIGTERM."""
+"""``atlas up``: embedded services plus ``dagster dev`` (and the API, and the chat bot when ATLAS_BOT_ENABLED) in
+the foreground, stopped cleanly on Ctrl-C/SIGTERM."""
 
 from __future__ import annotations
 
@@ -32,6 +33,17 @@ def extra_processes(host: str) -> list[list[str]]:
              "--dagster-url", graphql]]
 
 
+def bot_process(postgres_url: str) -> tuple[list[str], dict[str, str]]:
+    """``atlas bot run`` and its environment. Without ATLAS_BOT_API_KEY a fresh relay key is issued (the
+    previous one of ``atlas up`` is revoked) and handed to the bot through its environment only."""
+    from atlas_cli.bot_commands import mint_relay_key
+
+    env = os.environ.copy()
+    if not env.get("ATLAS_BOT_API_KEY"):
+        env["ATLAS_BOT_API_KEY"] = mint_relay_key(postgres_url, "atlas-bot-up", created_by="atlas up")
+    return [sys.executable, "-m", "atlas_cli.main", "bot", "run"], env
+
+
 def run_up(host: str, with_api: bool = True) -> int:
     atlas = boot()
     console = Console()
@@ -42,6 +54,10 @@ def run_up(host: str, with_api: bool = True) -> int:
         *(extra_processes(host) if with_api else []),
     ]
     children = [subprocess.Popen(cmd, env=os.environ.copy(), preexec_fn=_child_preexec) for cmd in commands]
+    if with_api and atlas.settings.bot_enabled:
+        command, env = bot_process(atlas.runtime.postgres_url)
+        children.append(subprocess.Popen(command, env=env, preexec_fn=_child_preexec))
+        console.print(f"Atlas bot: http://{atlas.settings.bot_host}:{atlas.settings.bot_port}/connector/websocket")
     console.print(f"Dagster webserver: http://{host}:{port}  (Ctrl-C to stop)")
     stopping = False
 

@@ -19,6 +19,8 @@ RAW_DATA = frozenset({Role.ADMIN, Role.DATA_ENGINEER})
 GOLD_DATA = frozenset({Role.ADMIN, Role.DATA_ENGINEER, Role.DATA_ANALYST})
 AI_READY_DATA = frozenset({Role.ADMIN, Role.DATA_ENGINEER, Role.DATA_ANALYST, Role.ML_ENGINEER})
 ADMIN_ONLY = frozenset({Role.ADMIN})
+INGESTION_LEDGER = frozenset({Role.ADMIN, Role.DATA_ENGINEER, Role.VIEWER})
+"""Who may read the ingestion ledger (file names, statuses, one-line reasons; never row values)."""
 
 DATA_ACCESS = {"bronze": RAW_DATA, "silver": RAW_DATA, "gold": GOLD_DATA, "ai_ready": AI_READY_DATA}
 """Who may read rows of each layer through ``GET /data/<layer>/<table>``."""

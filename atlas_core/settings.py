@@ -101,6 +101,22 @@ class AtlasSettings(BaseSettings):
     pii_batch_size: int = Field(default=256, ge=1, description="Texts per spaCy nlp.pipe batch")
     pii_recognizers: Path | None = Field(default=None, description="Custom recognizers; pii/recognizers.yml by default")
 
+    # -- chat bot (docs/bot.md) -------------------------------------------------------------------------
+    bot_enabled: bool = Field(default=False, description="`atlas up` also starts the chat bot (`atlas bot run`)")
+    bot_host: str = Field(
+        default="127.0.0.1",
+        description="Interface of the bot's web server; must be loopback while the websocket connector is on",
+    )
+    bot_port: int = Field(default=8090, description="Port of the bot's web server (websocket connector, webhooks)")
+    bot_websocket: bool = Field(default=True, description="Serve Opsdroid's websocket connector")
+    bot_connectors_file: Path | None = Field(
+        default=None, description="YAML mapping of further Opsdroid connectors (slack, matrix, teams, ...)"
+    )
+    bot_api_url: str | None = Field(default=None, description="Atlas API base URL; http://127.0.0.1:<api_port> when unset")
+    bot_api_key: SecretStr | None = Field(default=None, description="The bot's chat relay key (`atlas bot key`)")
+    bot_poll_seconds: float = Field(default=2.0, gt=0, description="How often the bot polls a run it started")
+    bot_watch_hours: float = Field(default=24.0, gt=0, description="How long the bot waits for a run to end")
+
     def anomaly_thresholds(self) -> AnomalyThresholds:
         return AnomalyThresholds(self.quality_trend_loads, self.alert_min_history, self.alert_score_margin,
                                  self.alert_pii_share_jump, self.alert_duration_factor,

@@ -27,7 +27,7 @@ from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.contracts import Contract
-from atlas_core.roles import DATA_ACCESS, DB_ROLES, Role
+from atlas_core.roles import DATA_ACCESS, DB_ROLES, INGESTION_LEDGER, Role
 from atlas_resources import pgurl
 from atlas_resources.warehouse import column_types
 
@@ -51,7 +51,7 @@ COLUMN_READERS = _db_roles(DATA_ACCESS["silver"])  # non-raw columns of bronze a
 META_READERS = {
     "quality_results": ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_ml", "atlas_viewer"),
     "quality_check_results": ("atlas_admin", "atlas_engineer", "atlas_analyst", "atlas_viewer"),
-    "ingestions": ("atlas_admin", "atlas_engineer", "atlas_viewer"),
+    "ingestions": _db_roles(INGESTION_LEDGER),
     "step_metrics": ("atlas_admin", "atlas_engineer", "atlas_viewer"),
     "pii_reports": ("atlas_admin", "atlas_engineer"),
     "audit": ("atlas_admin",),

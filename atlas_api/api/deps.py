@@ -6,19 +6,20 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Path, Request, WebSocket
+from fastapi import Depends, Header, Path, Request, WebSocket
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from atlas_api import crud
+from atlas_api import chat_links, crud
 from atlas_api.core import security
 from atlas_api.core.db import Conn
 from atlas_api.core.problems import Problem, forbidden, unauthorized
 from atlas_api.core.services import Services
 from atlas_core.identifiers import IDENTIFIER_RE
-from atlas_core.roles import ADMIN_ONLY, EVERYONE, RAW_DATA, TRIGGER, Role
+from atlas_core.roles import ADMIN_ONLY, EVERYONE, INGESTION_LEDGER, RAW_DATA, TRIGGER, Role
 
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/token")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Service-account API key")
+CHAT_USER_HEADER = "X-Atlas-Chat-User"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Principal:
     name: str
     role: Role
     ident: str  # user name or key id: what audit rows and run tags record
+    chat_user: str | None = None  # set when a chat relay key acts for this (linked) chat identity
 
     @property
     def log_id(self) -> str:
@@ -37,7 +39,8 @@ class Principal:
 
     @property
     def audit_name(self) -> str:
-        return f"{self.kind}:{self.name}"
+        via = f" chat:{self.chat_user}" if self.chat_user else ""
+        return f"{self.kind}:{self.name}{via}"
 
 
 def get_services(request: Request) -> Services:
@@ -68,15 +71,35 @@ async def record_auth_failure(services: Services, reason: str, request: Request 
                          client=client_of(request))
 
 
-async def authenticate(services: Services, token: str | None, api_key: str | None) -> Principal | str:
-    """The principal for a bearer token or API key, else the reason of the failure."""
+async def _chat_principal(services: Services, chat_user: str | None) -> Principal | str:
+    """A relay key acts only as the Atlas user the named chat identity is linked to, with that user's role."""
+    if not chat_user:
+        return f"a chat relay key needs the {CHAT_USER_HEADER} header"
+    async with services.pool.connection() as conn:
+        linked = await chat_links.linked_user(conn, chat_user)
+    if linked is None:
+        return f"chat user {chat_user[:240]!r} is not linked to an Atlas user"
+    username, role = linked
+    return Principal("user", username, role, username, chat_user=chat_user)
+
+
+async def authenticate(
+    services: Services, token: str | None, api_key: str | None, chat_user: str | None = None
+) -> Principal | str:
+    """The principal for a bearer token or API key (a relay key: for ``chat_user``), else the failure's reason."""
     if api_key:
         async with services.pool.connection() as conn:
             found = await crud.api_key_principal(conn, api_key)
         if found is None:
             return "unknown or revoked API key"
-        key_id, name, role = found
+        key_id, name, role, relay = found
+        if relay:
+            return await _chat_principal(services, chat_user)
+        if chat_user is not None:
+            return f"{CHAT_USER_HEADER} is accepted only with a chat relay key"
         return Principal("api_key", name, role, str(key_id))
+    if chat_user is not None:
+        return f"{CHAT_USER_HEADER} is accepted only with a chat relay key"
     if not token:
         return "missing credentials"
     try:
@@ -94,8 +117,9 @@ async def current_principal(
     services: ServicesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
+    chat_user: Annotated[str | None, Header(alias=CHAT_USER_HEADER, include_in_schema=False)] = None,
 ) -> Principal:
-    result = await authenticate(services, bearer.credentials if bearer else None, api_key)
+    result = await authenticate(services, bearer.credentials if bearer else None, api_key, chat_user)
     if isinstance(result, str):
         await record_auth_failure(services, result, request)
         raise unauthorized(result)
@@ -109,8 +133,15 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 def require(roles: frozenset[Role]) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency admitting only ``roles`` (401 without credentials, 403 with the wrong role)."""
 
-    async def check(principal: PrincipalDep) -> Principal:
-        if principal.role not in roles:
+    async def check(principal: PrincipalDep, request: Request, services: ServicesDep) -> Principal:
+        allowed = principal.role in roles
+        if principal.chat_user:
+            # Every request the bot relays is audited with the chat identity, reads included.
+            async with services.pool.connection() as conn:
+                await crud.audit(conn, "chat.request", "ok" if allowed else "denied", principal=principal.audit_name,
+                                 role=principal.role.value, target=f"{request.method} {request.url.path}",
+                                 request_id=getattr(request.state, "request_id", None), client=client_of(request))
+        if not allowed:
             raise forbidden(f"role {principal.role.value!r} may not do this")
         return principal
 
@@ -122,6 +153,7 @@ ReaderDep = Annotated[Principal, Depends(require(EVERYONE))]
 TriggerDep = Annotated[Principal, Depends(require(TRIGGER))]
 RawReaderDep = Annotated[Principal, Depends(require(RAW_DATA))]
 AdminDep = Annotated[Principal, Depends(require(ADMIN_ONLY))]
+LedgerReaderDep = Annotated[Principal, Depends(require(INGESTION_LEDGER))]
 DatasetPath = Annotated[str, Path(pattern=IDENTIFIER_RE.pattern, description="Dataset name")]
 TablePath = Annotated[str, Path(pattern=IDENTIFIER_RE.pattern, description="Table name")]
 RUN_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"

@@ -245,7 +245,7 @@ def _matrix_rows(stack: Stack) -> list[tuple[str, str, str, dict[str, Any], set[
          {"json": {"assets": ["matrix/unknown"], "partition_from": "a", "partition_to": "b"}}, ENGINEERS, 422),
         ("POST /datasets/files", "POST", "/api/v1/datasets/orders/files",
          {"files": {"file": ("bad name!.csv", b"x", "text/csv")}}, ENGINEERS, 422),
-        ("GET /ingestions", "GET", "/api/v1/ingestions", {"params": {"limit": 5}}, ENGINEERS, 200),
+        ("GET /ingestions", "GET", "/api/v1/ingestions", {"params": {"limit": 5}}, ENGINEERS | {Role.VIEWER}, 200),
         ("GET /pii", "GET", "/api/v1/pii/customers", {}, ENGINEERS, 200),
         ("GET /data/bronze", "GET", "/api/v1/data/bronze/orders", {"params": {"limit": 2}}, ENGINEERS, 200),
         ("GET /data/silver", "GET", "/api/v1/data/silver/orders", {"params": {"limit": 2}}, ENGINEERS, 200),

@@ -86,7 +86,7 @@ async def logout(body: RefreshRequest, request: Request, services: ServicesDep, 
     return Response(status_code=204)
 
 
-@me_router.get("/me", response_model=Me)
+@me_router.get("/me", response_model=Me, response_model_exclude_none=True)
 async def me(principal: PrincipalDep) -> Me:
-    """Who the credentials belong to."""
-    return Me(kind=principal.kind, name=principal.name, role=principal.role)
+    """Who the credentials belong to (``chat_user`` only when a chat relay key acts for a linked identity)."""
+    return Me(kind=principal.kind, name=principal.name, role=principal.role, chat_user=principal.chat_user)

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from psycopg import sql
 
-from atlas_api.api.deps import RUN_ID_PATTERN, RawReaderDep, ServicesDep
+from atlas_api.api.deps import RUN_ID_PATTERN, LedgerReaderDep, ServicesDep
 from atlas_api.models import IngestionList, IngestionOut
 from atlas_core.identifiers import IDENTIFIER_RE
 
@@ -24,7 +24,7 @@ SELECT = sql.SQL(
 
 @router.get("", response_model=IngestionList)
 async def list_ingestions(
-    principal: RawReaderDep, services: ServicesDep,
+    principal: LedgerReaderDep, services: ServicesDep,
     dataset: Annotated[str | None, Query(pattern=IDENTIFIER_RE.pattern)] = None,
     run_id: Annotated[str | None, Query(pattern=RUN_ID_PATTERN, description="Only the files of this run")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
