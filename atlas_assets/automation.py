@@ -19,8 +19,6 @@ from atlas_core.contracts import Contract
 from atlas_core.layout import Layer
 
 AUTOMATED_LAYERS = {Layer.SILVER.value, Layer.GOLD.value, Layer.AI_READY.value}
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 DAILY_JOB = "atlas_daily_job"
 
 

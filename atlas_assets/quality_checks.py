@@ -21,7 +21,7 @@ import dagster as dg
 
 from atlas_assets.partitions import partitions_for
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import Dimension
+from atlas_core.contracts.fields import Dimension
 from atlas_core.errors import ContractError
 from atlas_core.logs import get_logger
 from atlas_engine.quality import DimensionScore, QualityReport, evaluate, record

@@ -20,16 +20,15 @@ from atlas_assets.bronze import bronze_key, bronze_op_name
 from atlas_assets.runs_tail import FINISHED, finished_runs
 from atlas_core.alerts import slack_payload
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import LandingSource
+from atlas_core.contracts.sources import LandingSource
 from atlas_core.errors import InputRejected
 from atlas_core.layout import Layer
+from atlas_core.run_tags import RANGE_END, RANGE_START
 from atlas_engine.alerts import send_alert
 from atlas_engine.sources.landing import LandingScan, ingest_landing_object, pending_objects, scan_object
 from atlas_resources.resources import AlertsResource, LakeResource, ProjectResource, WarehouseResource
 from atlas_resources.warehouse import Warehouse
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 LANDING_TAG = "atlas/landing"
 
 

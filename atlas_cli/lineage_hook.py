@@ -19,7 +19,8 @@ log = get_logger("atlas.lineage")
 def live_lineage(instance: dg.DagsterInstance, defs: dg.Definitions) -> LiveLineage | None:
     """A :class:`LiveLineage` with the configured transports, or None (logged) when it cannot be set up."""
     try:
-        from atlas_assets.lineage import DatasetNaming, LineageCatalog, LineageConfig, LiveLineage
+        from atlas_assets.lineage import LineageConfig, LiveLineage
+        from atlas_assets.lineage_facts import DatasetNaming, LineageCatalog
         from atlas_core.contracts import load_contracts
         from atlas_core.features.spec import load_feature_sets
         from atlas_core.settings import get_settings

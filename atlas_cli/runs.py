@@ -13,10 +13,9 @@ import dagster as dg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from atlas_core.errors import AtlasError, InputRejected
+from atlas_core.run_tags import LINEAGE as LINEAGE_TAG
+from atlas_core.run_tags import LIVE, RANGE_END, RANGE_START
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
-LINEAGE_TAG = "atlas/lineage"  # atlas_assets.lineage.LINEAGE_TAG
 LAUNCH_TAG = "atlas/launch"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -154,7 +153,7 @@ def _execute(
 
     job = defs.resolve_implicit_global_asset_job_def()
     # atlas/lineage=live: this process emits the run's lineage while it runs (the sensor leaves it alone).
-    tags = {"atlas/trigger": "cli", **tags, LINEAGE_TAG: "live", LAUNCH_TAG: run_id}
+    tags = {"atlas/trigger": "cli", **tags, LINEAGE_TAG: LIVE, LAUNCH_TAG: run_id}
     if partition_range is not None:
         tags.update({RANGE_START: partition_range[0], RANGE_END: partition_range[1]})
     holder: dict[str, object] = {}

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from atlas_core.contracts.model import Column, ColumnType, Contract
+from atlas_core.contracts.fields import ColumnType
+from atlas_core.contracts.model import Column, Contract
 from atlas_core.layout import CAST_ERRORS
 from atlas_core.standardize import StandardizeCounts, standardize_column
 

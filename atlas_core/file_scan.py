@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from atlas_core import layout
 from atlas_core.casting import parse_partition_dates
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import FileSource, LandingSource
+from atlas_core.contracts.sources import FileSource, LandingSource
 from atlas_core.csvio import iter_csv_batches, sha256_file, with_block_fallback
 from atlas_core.errors import InputRejected
 

@@ -15,10 +15,9 @@ from typing import Any
 from atlas_core.contracts import Contract
 from atlas_core.file_scan import FileScan
 from atlas_core.layout import Layer
+from atlas_core.run_tags import RANGE_END, RANGE_START
 
 PARTITION_TAG = "dagster/partition"
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 LANDING_TAG = "atlas/landing"  # runs of one dataset that load files never overlap (dagster.yaml)
 TRIGGER_TAG = "atlas/trigger"
 UPLOAD_TAG = "atlas/upload_sha256"

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import FileSource
+from atlas_core.contracts.sources import FileSource
 from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file, with_block_fallback
 from atlas_core.errors import InputRejected
 from atlas_core.file_scan import PartitionMapper, source_delimiter

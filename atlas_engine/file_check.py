@@ -27,12 +27,15 @@ from psycopg import sql
 from atlas_core import layout
 from atlas_core.casting import cast_batch
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import ColumnType, Dimension, FileSource, Reference
+from atlas_core.contracts.fields import ColumnType, Dimension
+from atlas_core.contracts.rule_specs import Reference
+from atlas_core.contracts.sources import FileSource
 from atlas_core.csvio import iter_csv_batches, with_block_fallback
 from atlas_core.csvsafe import neutralised_sql
 from atlas_core.errors import InputRejected
 from atlas_core.file_scan import PartitionMapper
-from atlas_core.quality.rules import ReferenceTarget, compile_rules, verdicts_query
+from atlas_core.quality.relations import ReferenceTarget
+from atlas_core.quality.rules import compile_rules, verdicts_query
 from atlas_core.standardize import StandardizeCounts
 from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE
 from atlas_engine.quality import QualityReport, evaluate, reference_resolver, validate_expressions

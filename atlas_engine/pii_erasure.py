@@ -32,7 +32,8 @@ from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import ColumnType, FileSource, LandingSource
+from atlas_core.contracts.fields import ColumnType
+from atlas_core.contracts.sources import FileSource, LandingSource
 from atlas_core.errors import InputRejected
 from atlas_core.pii.keys import KeyRing
 from atlas_resources.lake import Lake

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import FileSource, LandingSource
+from atlas_core.contracts.sources import FileSource, LandingSource
 from atlas_core.csvio import (
     RAW_LINE,
     CsvReadStats,

@@ -18,10 +18,13 @@ from psycopg import sql
 from atlas_core import layout
 from atlas_core.casting import ARROW_TYPES
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import Dimension, Reference
+from atlas_core.contracts.fields import Dimension
+from atlas_core.contracts.rule_specs import Reference
 from atlas_core.errors import ContractError
 from atlas_core.logs import get_logger
-from atlas_core.quality.rules import ReferenceTarget, RulePlan, compile_rules, reference_rule_id
+from atlas_core.quality.plan import RulePlan
+from atlas_core.quality.relations import ReferenceTarget, reference_rule_id
+from atlas_core.quality.rules import compile_rules
 from atlas_core.quality.soda_contract import ReferenceData
 from atlas_engine.soda import SodaOutcome, qualified_name, verify_table
 from atlas_engine.staging import StagedLoad

@@ -21,9 +21,11 @@ from psycopg import sql
 from atlas_core import layout
 from atlas_core.casting import ARROW_TYPES
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import FunctionalDependency
+from atlas_core.contracts.rule_specs import FunctionalDependency
 from atlas_core.layout import CAST_ERRORS
-from atlas_core.quality.rules import REPAIRED, RulePlan, column_rules, fd_rule_id, row_key_columns
+from atlas_core.quality.plan import REPAIRED, RulePlan
+from atlas_core.quality.relations import fd_rule_id
+from atlas_core.quality.rules import column_rules, row_key_columns
 from atlas_resources.arrowpg import pg_type
 from atlas_resources.warehouse import Table, Warehouse
 

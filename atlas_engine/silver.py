@@ -20,7 +20,8 @@ from atlas_core import layout
 from atlas_core.casting import arrow_schema, cast_batch
 from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
-from atlas_core.quality.rules import RulePlan, compile_rules, verdicts_query
+from atlas_core.quality.plan import RulePlan
+from atlas_core.quality.rules import compile_rules, verdicts_query
 from atlas_core.standardize import StandardizeCounts
 from atlas_engine.quality import plan_for_load
 from atlas_engine.repair import Digest, RepairSources, protect_values, publish_repairs, repair_load, repairing
@@ -173,7 +174,7 @@ def _rule_failures(conn: psycopg.Connection, verdicts: Table) -> dict[str, int]:
 
 def _dimension_failures(wh: Warehouse, plan: RulePlan, verdicts: Table) -> dict[str, int]:
     """Rows failing at least one rule of each dimension (dimensions without rules fail no rows)."""
-    from atlas_core.contracts.model import Dimension
+    from atlas_core.contracts.fields import Dimension
 
     out: dict[str, int] = {}
     with wh.connect(autocommit=True) as conn:

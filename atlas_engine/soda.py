@@ -21,7 +21,7 @@ import psycopg
 import yaml
 
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import Dimension
+from atlas_core.contracts.fields import Dimension
 from atlas_core.errors import ContractError
 from atlas_core.quality.soda_contract import WINDOW_END_VARIABLE, ReferenceData, soda_contract
 from atlas_resources.warehouse import Table, Warehouse

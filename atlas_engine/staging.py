@@ -11,7 +11,7 @@ import pyarrow as pa
 from atlas_core import layout
 from atlas_core.casting import arrow_schema
 from atlas_core.contracts import Contract
-from atlas_core.quality.rules import RulePlan
+from atlas_core.quality.plan import RulePlan
 from atlas_resources.warehouse import Table
 
 META_FIELDS = [

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from atlas_core import layout  # noqa: E402
 from atlas_core.casting import cast_batch  # noqa: E402
 from atlas_core.contracts import load_contract  # noqa: E402
-from atlas_core.contracts.model import Dimension  # noqa: E402
+from atlas_core.contracts.fields import Dimension  # noqa: E402
 from atlas_core.quality.rules import verdicts_query  # noqa: E402
 from atlas_core.samples import DEFAULT_ROWS, iter_orders  # noqa: E402
 from atlas_engine.quality import evaluate, plan_for_load  # noqa: E402

@@ -18,7 +18,7 @@ from atlas_api.core.db import Conn, table_exists
 from atlas_core import layout
 from atlas_core.anomalies import TrendPoint, trends
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import Dimension
+from atlas_core.contracts.fields import Dimension
 from atlas_engine.anomalies import TREND_SQL
 from atlas_resources.warehouse import COLUMNS_QUERY
 

@@ -6,61 +6,19 @@ import hashlib
 import json
 import re
 from datetime import date, timedelta
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from atlas_core.contracts.expressions import ExpressionError, check_expression
+from atlas_core.contracts.fields import ColumnType, Dimension, StrictModel, check_name, parse_duration
+from atlas_core.contracts.rule_specs import Rules
 from atlas_core.contracts.soda_checks import check_passthrough
+from atlas_core.contracts.sources import Source
 from atlas_core.contracts.standardize import STEP_EXAMPLES, STEP_TYPES, Step, check_step_shapes
-from atlas_core.identifiers import IDENTIFIER_RE, RESERVED_PREFIX
 
 
-class ColumnType(StrEnum):
-    STRING = "string"
-    INTEGER = "integer"
-    FLOAT = "float"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    TIMESTAMP = "timestamp"
-    TIME = "time"
-
-
-class Dimension(StrEnum):
-    COMPLETENESS = "completeness"
-    VALIDITY = "validity"
-    CONSISTENCY = "consistency"
-    ACCURACY = "accuracy"
-    TIMELINESS = "timeliness"
-    UNIQUENESS = "uniqueness"
-
-
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_duration(text: str) -> timedelta:
-    match = _DURATION_RE.match(text)
-    if not match:
-        raise ValueError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w (e.g. 1d)")
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def _check_name(value: str) -> str:
-    if not IDENTIFIER_RE.match(value) or value.startswith(RESERVED_PREFIX):
-        raise ValueError(
-            f"{value!r} is not a valid name: lower-case letters, digits, underscores, at most 63 "
-            f"characters, not starting with a digit or {RESERVED_PREFIX!r}"
-        )
-    return value
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PiiSpec(_Strict):
+class PiiSpec(StrictModel):
     """Column-level PII declaration: the entity it holds and how to anonymize it."""
 
     entity: str
@@ -73,7 +31,7 @@ class PiiSpec(_Strict):
     )
 
 
-class Column(_Strict):
+class Column(StrictModel):
     name: str
     type: ColumnType = ColumnType.STRING
     description: str | None = None
@@ -103,7 +61,7 @@ class Column(_Strict):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        return _check_name(value)
+        return check_name(value)
 
     @field_validator("pattern")
     @classmethod
@@ -162,71 +120,7 @@ class Column(_Strict):
         return parse_duration(self.freshness) if self.freshness else None
 
 
-class FileSource(_Strict):
-    kind: Literal["file"] = "file"
-    path: str = Field(description="A path or glob, relative to the project directory")
-    format: Literal["csv"] = "csv"
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
-    encoding: Literal["utf-8"] = "utf-8"
-
-
-class LandingSource(_Strict):
-    kind: Literal["landing"]
-    prefix: str | None = Field(default=None, description="Defaults to landing/<dataset>/ in atlas-bronze")
-    format: Literal["csv"] = "csv"
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
-    encoding: Literal["utf-8"] = "utf-8"
-    partition_from: Literal["column", "filename"] = Field(
-        default="column", description="Partition rows by the partitioning column, or all rows by the file name's date"
-    )
-    filename_pattern: str = Field(
-        default=r"(?P<date>\d{4}-\d{2}-\d{2})", description="Regex with a named group 'date' (YYYY-MM-DD)"
-    )
-
-    @field_validator("filename_pattern")
-    @classmethod
-    def _date_group(cls, value: str) -> str:
-        try:
-            compiled = re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        if "date" not in compiled.groupindex:
-            raise ValueError("filename_pattern needs a named group 'date', e.g. (?P<date>\\d{4}-\\d{2}-\\d{2})")
-        return value
-
-
-class PostgresSource(_Strict):
-    kind: Literal["postgres"]
-    url_env: str = Field(description="Name of the environment variable holding the source database URL")
-    table: str | None = None
-    query: str | None = None
-    watermark_column: str | None = None
-
-    @model_validator(mode="after")
-    def _table_or_query(self) -> PostgresSource:
-        if (self.table is None) == (self.query is None):
-            raise ValueError("give exactly one of table or query")
-        return self
-
-
-class HttpSource(_Strict):
-    kind: Literal["http"]
-    url: str
-    records_path: str | None = Field(default=None, description="Dotted path to the list of records")
-    next_path: str | None = Field(default=None, description="Dotted path to the next page URL")
-    page_param: str | None = None
-    page_size_param: str | None = None
-    page_size: int = Field(default=100, ge=1)
-    timeout_seconds: float = Field(default=30, gt=0)
-    max_pages: int = Field(default=1000, ge=1)
-    max_retries: int = Field(default=4, ge=0, description="Retries per page on timeouts, 429 and 5xx (exponential backoff)")
-    headers_env: dict[str, str] = Field(default_factory=dict)
-
-
-Source = Annotated[FileSource | LandingSource | PostgresSource | HttpSource, Field(discriminator="kind")]
-
-
-class Partitioning(_Strict):
+class Partitioning(StrictModel):
     """Daily partitions keyed by the date of ``column`` (a timestamp or date column)."""
 
     column: str
@@ -241,81 +135,6 @@ class Partitioning(_Strict):
         return self
 
 
-class FunctionalDependency(_Strict):
-    """Rows whose dependent values differ from the most frequent ones of their determinant group fail."""
-
-    determinant: list[str] = Field(min_length=1)
-    dependent: list[str] = Field(min_length=1)
-    name: str | None = None
-    on_fail: Literal["quarantine", "warn", "fail", "repair"] = Field(
-        default="quarantine",
-        description="repair: replace differing and null dependent values by the plurality of the valid values "
-        "of their determinant group (ties and groups without a valid value are quarantined)",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str | None) -> str | None:
-        return _check_name(value) if value is not None else None
-
-
-class Reference(_Strict):
-    columns: list[str] = Field(min_length=1)
-    dataset: str
-    ref_columns: list[str] = Field(min_length=1)
-    name: str | None = None
-    on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
-    dimension: Dimension = Field(
-        default=Dimension.CONSISTENCY, description="consistency (foreign keys) or accuracy (reference data)"
-    )
-
-    @field_validator("name", "dataset")
-    @classmethod
-    def _valid_names(cls, value: str | None) -> str | None:
-        return _check_name(value) if value is not None else None
-
-    @field_validator("dimension")
-    @classmethod
-    def _reference_dimension(cls, value: Dimension) -> Dimension:
-        if value not in (Dimension.CONSISTENCY, Dimension.ACCURACY):
-            raise ValueError("a reference is scored as consistency or accuracy")
-        return value
-
-    @model_validator(mode="after")
-    def _same_arity(self) -> Reference:
-        if len(self.columns) != len(self.ref_columns):
-            raise ValueError("columns and ref_columns must have the same length")
-        return self
-
-
-class Expression(_Strict):
-    name: str
-    sql: str
-    dimension: Dimension = Dimension.VALIDITY
-    on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
-    description: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        return _check_name(value)
-
-    @field_validator("sql")
-    @classmethod
-    def _predicate_only(cls, value: str, info: ValidationInfo) -> str:
-        try:
-            check_expression(value)
-        except ExpressionError as exc:
-            raise ValueError(f"expression {info.data.get('name', '?')!r}: {exc}") from None
-        return value
-
-
-class Rules(_Strict):
-    functional_dependencies: list[FunctionalDependency] = Field(default_factory=list)
-    references: list[Reference] = Field(default_factory=list)
-    expressions: list[Expression] = Field(default_factory=list)
-
-
 DEFAULT_THRESHOLDS = {
     Dimension.COMPLETENESS: 0.95,
     Dimension.VALIDITY: 0.90,
@@ -326,7 +145,7 @@ DEFAULT_THRESHOLDS = {
 }
 
 
-class Quality(_Strict):
+class Quality(StrictModel):
     thresholds: dict[Dimension, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     blocking: bool = True
     soda: list[dict[str, Any]] = Field(
@@ -349,7 +168,7 @@ class Quality(_Strict):
         return {**DEFAULT_THRESHOLDS, **value}
 
 
-class DatasetPii(_Strict):
+class DatasetPii(StrictModel):
     consent_column: str | None = Field(
         default=None, description="Boolean column; rows where it is not true never reach gold or ai_ready"
     )
@@ -359,7 +178,7 @@ class DatasetPii(_Strict):
     )
 
 
-class Contract(_Strict):
+class Contract(StrictModel):
     """The declaration of one dataset. Its ``dataset`` name is the table name in every layer."""
 
     dataset: str
@@ -382,7 +201,7 @@ class Contract(_Strict):
     @field_validator("dataset")
     @classmethod
     def _valid_dataset(cls, value: str) -> str:
-        return _check_name(value)
+        return check_name(value)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Contract:

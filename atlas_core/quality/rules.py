@@ -8,93 +8,29 @@ semantics of every rule kind (ties in functional dependencies, NULLs, self-refer
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
-
 from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.contracts.expressions import expression_columns
-from atlas_core.contracts.model import (
-    Column,
-    ColumnType,
-    Contract,
-    Dimension,
-    Expression,
-    FunctionalDependency,
-    PiiSpec,
-    Reference,
+from atlas_core.contracts.fields import ColumnType, Dimension
+from atlas_core.contracts.model import Column, Contract, PiiSpec
+from atlas_core.contracts.rule_specs import Expression
+from atlas_core.quality.plan import (
+    Rule,
+    RulePlan,
+    add_flag,
+    evaluated,
 )
-
-OnFail = Literal["quarantine", "warn", "fail", "repair"]
-REPAIRED = "_atlas_repaired"
-"""Staging column (text[]): the ids of the ``on_fail: repair`` rules that repaired the row."""
-
-# Duplicates: the newest ingestion wins, then the first row of that file.
-FIRST_OCCURRENCE_ORDER = sql.SQL("{} DESC, {} ASC").format(
-    sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
+from atlas_core.quality.relations import (
+    ReferenceResolver,
+    default_reference_target,
+    functional_dependency_rule,
+    reference_rule,
 )
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    dimension: Dimension
-    kind: str
-    columns: tuple[str, ...]
-    failing: sql.Composable
-    on_fail: OnFail = "quarantine"
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class SkippedRule:
-    """A declared rule that could not be evaluated for this load (reported, never counted as passed)."""
-
-    id: str
-    dimension: Dimension
-    kind: str
-    columns: tuple[str, ...]
-    reason: str
-
-
-StagedJoin = Callable[[sql.Composable], sql.Composable]
-"""A join that reads the load's own staging table (given as an identifier) - e.g. functional dependencies."""
-
-
-@dataclass
-class RulePlan:
-    rules: list[Rule] = field(default_factory=list)
-    windows: list[sql.Composable] = field(default_factory=list)
-    """Extra select items of the evaluated row (window functions, flags computed from joins)."""
-    joins: list[sql.Composable] = field(default_factory=list)
-    staged_joins: list[StagedJoin] = field(default_factory=list)
-    key_columns: list[str] = field(default_factory=list)
-    """Columns copied into the verdicts to identify failing rows (the primary key unless it is PII)."""
-    skipped: list[SkippedRule] = field(default_factory=list)
-
-    def by_id(self) -> dict[str, Rule]:
-        return {r.id: r for r in self.rules}
-
-    def add(self, rule: Rule) -> None:
-        if any(r.id == rule.id for r in self.rules) or any(r.id == rule.id for r in self.skipped):
-            raise ValueError(f"duplicate rule id {rule.id}")
-        self.rules.append(rule)
-
-    def ids(self, dimension: Dimension | None = None, on_fail: OnFail | None = None) -> list[str]:
-        return [
-            r.id for r in self.rules
-            if (dimension is None or r.dimension == dimension) and (on_fail is None or r.on_fail == on_fail)
-        ]
-
-
-def _col(name: str) -> sql.Identifier:
-    return sql.Identifier("r", name)
 
 
 def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
-    c = _col(column.name)
+    c = evaluated(column.name)
     name = column.name
     cast_failed = cast_error(name, "r")
     if required:
@@ -172,156 +108,9 @@ def uniqueness_rule(rule_id: str, columns: list[str], plan: RulePlan) -> None:
         )
 
     plan.staged_joins.append(join)
-    flag = _flag(plan, f"_x{alias}", sql.SQL("{} IS NOT NULL").format(sql.Identifier(alias, layout.ROW_NUMBER)))
+    flag = add_flag(plan, f"_x{alias}", sql.SQL("{} IS NOT NULL").format(sql.Identifier(alias, layout.ROW_NUMBER)))
     plan.add(Rule(rule_id, Dimension.UNIQUENESS, "unique", tuple(columns), flag,
                   description=f"({', '.join(columns)}) must be unique; the first occurrence is kept"))
-
-
-def _flag(plan: RulePlan, name: str, expression: sql.Composable) -> sql.Identifier:
-    """Add ``expression AS name`` to the evaluated row; rules then test ``r.name``."""
-    plan.windows.append(sql.SQL("{} AS {}").format(expression, sql.Identifier(name)))
-    return _col(name)
-
-
-def _rows(columns: list[str] | tuple[str, ...], alias: str) -> sql.Composable:
-    items = sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns)
-    return sql.SQL("ROW({})").format(items) if len(columns) > 1 else items
-
-
-def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RulePlan) -> None:
-    """Dependent values must equal the most frequent ones of their determinant group.
-
-    The mode of each group is computed over the load's rows with a non-null determinant. Ties are
-    broken by first occurrence (newest ingestion first, then lowest row number - the same order that
-    decides which duplicate survives), so the outcome never depends on the physical row order.
-    """
-    rule_id = fd_rule_id(fd)
-    alias = f"_fd_{index}"
-    det, dep = fd.determinant, fd.dependent
-    keys = [f"k{i}" for i in range(len(det))]
-    modes = [f"m{i}" for i in range(len(dep))]
-    iid, rno = sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
-
-    def join(staging: sql.Composable) -> sql.Composable:
-        det_cols = sql.SQL(", ").join(sql.Identifier(c) for c in det)
-        return sql.SQL(
-            "LEFT JOIN (SELECT DISTINCT ON ({det}) {det_as}, {dep_as} FROM {stg} WHERE {not_null} "
-            "GROUP BY {det}, {dep} ORDER BY {det}, count(*) DESC, min(ARRAY[-{iid}, {rno}])) AS {alias} ON {on}"
-        ).format(
-            det=det_cols,
-            det_as=sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.Identifier(c), sql.Identifier(k)) for c, k in zip(det, keys, strict=True)),
-            dep_as=sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.Identifier(c), sql.Identifier(m)) for c, m in zip(dep, modes, strict=True)),
-            dep=sql.SQL(", ").join(sql.Identifier(c) for c in dep),
-            stg=staging,
-            not_null=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in det),
-            iid=iid,
-            rno=rno,
-            alias=sql.Identifier(alias),
-            on=sql.SQL(" AND ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(alias, k), sql.Identifier("s", c)) for c, k in zip(det, keys, strict=True)
-            ),
-        )
-
-    plan.staged_joins.append(join)
-    flag = _flag(plan, f"_x{alias}", sql.SQL("{} IS NOT NULL AND {} IS DISTINCT FROM {}").format(
-        sql.Identifier(alias, keys[0]), _rows(dep, "s"), _rows(modes, alias)
-    ))
-    description = f"({', '.join(dep)}) must be the most frequent value for each ({', '.join(det)})"
-    if fd.on_fail != "repair":
-        plan.add(Rule(rule_id, Dimension.CONSISTENCY, "functional_dependency", (*det, *dep), flag, fd.on_fail,
-                      description=description))
-        return
-    # Repair ran before evaluation (atlas_engine.repair): rows still differing could not be repaired (tie, or
-    # no valid value) and are quarantined; repaired rows pass to silver but still count as inconsistent input.
-    plan.add(Rule(rule_id, Dimension.CONSISTENCY, "functional_dependency", (*det, *dep), flag, "quarantine",
-                  description=description + " (not repairable)"))
-    plan.add(Rule(repaired_rule_id(fd), Dimension.CONSISTENCY, "repair", (*det, *dep),
-                  sql.SQL("{} = ANY({})").format(sql.Literal(rule_id), _col(REPAIRED)), "repair",
-                  description=f"({', '.join(dep)}) repaired to the plurality value of each ({', '.join(det)})"))
-
-
-def fd_rule_id(fd: FunctionalDependency) -> str:
-    return f"fd.{fd.name}" if fd.name else f"fd.{'+'.join(fd.determinant)}->{'+'.join(fd.dependent)}"
-
-
-def repaired_rule_id(fd: FunctionalDependency) -> str:
-    return f"{fd_rule_id(fd)}.repaired"
-
-
-@dataclass(frozen=True)
-class ReferenceTarget:
-    """Where the referenced keys of one reference rule are looked up for a load."""
-
-    table: tuple[str, str] | None
-    """A silver table holding referenced rows (None: only the load's own rows, for self-references)."""
-    include_staged: bool = False
-    """Self-reference: the rows of the same load count as referenced rows."""
-    exclude_partitions: tuple[str, ...] = ()
-    """Partitions of ``table`` being replaced by this load (their old rows no longer count)."""
-    compare_as_text: bool = False
-    """The two sides have different SQL types: compare their text forms."""
-    skip_reason: str | None = None
-
-
-ReferenceResolver = Callable[[Reference], ReferenceTarget]
-
-
-def default_reference_target(contract: Contract) -> ReferenceResolver:
-    """Assume every referenced silver table exists (the engine resolves targets against the warehouse)."""
-
-    def resolve(ref: Reference) -> ReferenceTarget:
-        table = (layout.Layer.SILVER.schema, ref.dataset)
-        return ReferenceTarget(table, include_staged=ref.dataset == contract.dataset)
-
-    return resolve
-
-
-def reference_rule_id(ref: Reference) -> str:
-    return f"ref.{ref.name}" if ref.name else f"ref.{'+'.join(ref.columns)}->{ref.dataset}"
-
-
-def reference_rule(ref: Reference, index: int, target: ReferenceTarget, plan: RulePlan) -> None:
-    """Rows whose (non-null) key is not found among the referenced rows fail (MATCH SIMPLE semantics)."""
-    rule_id = reference_rule_id(ref)
-    if target.skip_reason is not None or (target.table is None and not target.include_staged):
-        plan.skipped.append(SkippedRule(rule_id, ref.dimension, "reference", tuple(ref.columns),
-                                        target.skip_reason or "no referenced rows available"))
-        return
-    alias = f"_ref_{index}"
-    keys = [f"k{i}" for i in range(len(ref.columns))]
-
-    def key_items(prefix: str | None) -> sql.Composable:
-        cols = [sql.Identifier(prefix, c) if prefix else sql.Identifier(c) for c in ref.ref_columns]
-        rendered = [sql.SQL("{}::text").format(c) if target.compare_as_text else c for c in cols]
-        return sql.SQL(", ").join(sql.SQL("{} AS {}").format(c, sql.Identifier(k)) for c, k in zip(rendered, keys, strict=True))
-
-    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in ref.ref_columns)
-
-    def join(staging: sql.Composable) -> sql.Composable:
-        parts: list[sql.Composable] = []
-        if target.table is not None:
-            where = not_null
-            if target.exclude_partitions:
-                where = sql.SQL("{} AND NOT ({} = ANY({}))").format(
-                    not_null, sql.Identifier(layout.PARTITION), sql.Literal(list(target.exclude_partitions))
-                )
-            parts.append(sql.SQL("SELECT {} FROM {} WHERE {}").format(key_items(None), sql.Identifier(*target.table), where))
-        if target.include_staged:
-            parts.append(sql.SQL("SELECT {} FROM {} WHERE {}").format(key_items(None), staging, not_null))
-        local = [sql.Identifier("s", c) for c in ref.columns]
-        if target.compare_as_text:
-            local = [sql.SQL("{}::text").format(c) for c in local]  # type: ignore[misc]
-        return sql.SQL("LEFT JOIN (SELECT DISTINCT * FROM ({}) AS u) AS {} ON {}").format(
-            sql.SQL(" UNION ALL ").join(parts),
-            sql.Identifier(alias),
-            sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(alias, k), c) for k, c in zip(keys, local, strict=True)),
-        )
-
-    plan.staged_joins.append(join)
-    local_not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier("s", c)) for c in ref.columns)
-    flag = _flag(plan, f"_x{alias}", sql.SQL("{} AND {} IS NULL").format(local_not_null, sql.Identifier(alias, keys[0])))
-    plan.add(Rule(rule_id, ref.dimension, "reference", tuple(ref.columns), flag, ref.on_fail,
-                  description=f"({', '.join(ref.columns)}) must exist in {ref.dataset} ({', '.join(ref.ref_columns)})"))
 
 
 def expression_rule(expr: Expression, contract: Contract, plan: RulePlan) -> None:
@@ -339,8 +128,8 @@ def expression_rule(expr: Expression, contract: Contract, plan: RulePlan) -> Non
 
 def _as_timestamptz(column: Column) -> sql.Composable:
     if column.type == ColumnType.DATE:
-        return sql.SQL("({}::timestamp AT TIME ZONE 'UTC')").format(_col(column.name))
-    return _col(column.name)
+        return sql.SQL("({}::timestamp AT TIME ZONE 'UTC')").format(evaluated(column.name))
+    return evaluated(column.name)
 
 
 def partition_starts(keys: list[str], plan: RulePlan) -> sql.Composable:
@@ -351,14 +140,14 @@ def partition_starts(keys: list[str], plan: RulePlan) -> sql.Composable:
     """
     days = [k for k in keys if k]
     if not days:
-        return sql.SQL("({} || ' 00:00:00+00')::timestamptz").format(_col(layout.PARTITION))
+        return sql.SQL("({} || ' 00:00:00+00')::timestamptz").format(evaluated(layout.PARTITION))
     values = sql.SQL(", ").join(
         sql.SQL("({}, {}::timestamptz)").format(sql.Literal(k), sql.Literal(f"{k} 00:00:00+00")) for k in days
     )
     plan.joins.append(sql.SQL("LEFT JOIN (VALUES {}) AS _p(key, start) ON _p.key = {}").format(
         values, sql.Identifier("s", layout.PARTITION)))
     plan.windows.append(sql.SQL("_p.start AS _x_partition_start"))
-    return _col("_x_partition_start")
+    return evaluated("_x_partition_start")
 
 
 def freshness_rule(column: Column, contract: Contract, plan: RulePlan, start: sql.Composable | None = None) -> None:

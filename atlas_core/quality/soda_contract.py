@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from atlas_core import layout
-from atlas_core.contracts.model import Column, ColumnType, Contract, Dimension
+from atlas_core.contracts.fields import ColumnType, Dimension
+from atlas_core.contracts.model import Column, Contract
 
 WINDOW_END_VARIABLE = "ATLAS_WINDOW_END"
 """Soda variable holding the end of the newest partition of a load: the ``now`` of partitioned freshness."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import FileSource, HttpSource, LandingSource, PostgresSource
+from atlas_core.contracts.sources import FileSource, HttpSource, LandingSource, PostgresSource
 from atlas_core.errors import InputRejected
 from atlas_engine.bronze import IngestionRecord, ingest_file, source_files
 from atlas_resources.lake import Lake

@@ -24,7 +24,7 @@ import httpx
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import HttpSource
+from atlas_core.contracts.sources import HttpSource
 from atlas_core.errors import AtlasError, InputRejected, ServiceUnavailable
 from atlas_core.logs import get_logger
 from atlas_core.transient import TRANSIENT_HTTP_STATUS

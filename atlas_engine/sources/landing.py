@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 
 from atlas_core import layout
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import LandingSource
+from atlas_core.contracts.sources import LandingSource
 from atlas_core.csvio import sha256_file
 from atlas_core.errors import AtlasError, InputRejected
 from atlas_core.file_scan import filename_partition, scan_file

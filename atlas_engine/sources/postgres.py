@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import PostgresSource
+from atlas_core.contracts.sources import PostgresSource
 from atlas_core.errors import AtlasError, ServiceUnavailable
 from atlas_core.identifiers import check_identifier
 from atlas_engine.bronze import IngestionRecord, ingest_file

@@ -30,7 +30,7 @@ class Loaded:
 
     def score(self, dimension: str) -> float:
         assert self.report is not None
-        from atlas_core.contracts.model import Dimension
+        from atlas_core.contracts.fields import Dimension
 
         return self.report.overall(Dimension(dimension)).score
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from atlas_core.contracts.model import Dimension
+from atlas_core.contracts.fields import Dimension
 from atlas_core.errors import ContractError
 from atlas_resources.warehouse import Warehouse
 from tests.integration.quality_support import (

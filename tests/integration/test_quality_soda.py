@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from atlas_core.contracts.model import Dimension
+from atlas_core.contracts.fields import Dimension
 from atlas_engine.quality import record
 from atlas_resources.warehouse import Warehouse
 from tests.integration.quality_support import contract_for, load, unique_name, write_csv

@@ -10,7 +10,8 @@ import pytest
 
 from atlas_core.casting import arrow_schema, cast_batch, cast_column, parse_partition_dates
 from atlas_core.contracts import Contract
-from atlas_core.contracts.model import Column, ColumnType
+from atlas_core.contracts.fields import ColumnType
+from atlas_core.contracts.model import Column
 from atlas_core.layout import CAST_ERRORS
 
 

@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from atlas_core.casting import cast_column
-from atlas_core.contracts.model import Column, ColumnType
+from atlas_core.contracts.fields import ColumnType
+from atlas_core.contracts.model import Column
 
 
 def test_only_the_uncastable_values_of_a_large_batch_become_errors() -> None:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from atlas_core.contracts import ColumnType, Contract, load_contract, load_contracts
-from atlas_core.contracts.model import parse_duration
+from atlas_core.contracts.fields import parse_duration
 from atlas_core.errors import ContractError
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"

@@ -10,10 +10,11 @@ import yaml
 
 from atlas_core.contracts import load_contract, load_contracts
 from atlas_core.contracts.expressions import ExpressionError, check_expression, expression_columns
+from atlas_core.contracts.fields import Dimension
 from atlas_core.contracts.loader import parse_contract
-from atlas_core.contracts.model import Dimension
 from atlas_core.errors import ContractError
-from atlas_core.quality.rules import ReferenceTarget, compile_rules
+from atlas_core.quality.relations import ReferenceTarget
+from atlas_core.quality.rules import compile_rules
 from atlas_core.quality.soda_contract import soda_contract
 
 PROJECT = Path(__file__).resolve().parents[2]

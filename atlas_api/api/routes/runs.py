@@ -19,6 +19,7 @@ from atlas_api.api.deps import (
 from atlas_api.core.dagster import TERMINAL_STATUSES
 from atlas_api.core.problems import conflict, not_found, unprocessable
 from atlas_api.models import RunAccepted, RunList, RunOut, RunReexecution, RunRequest
+from atlas_core import run_tags
 from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -74,13 +75,13 @@ async def launch_run(body: RunRequest, principal: TriggerDep, services: Services
     tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
     if body.partition is not None:
         catalog.validate_partition(assets, body.partition)
-        tags["dagster/partition"] = body.partition
+        tags[run_tags.PARTITION] = body.partition
     else:
         keys = catalog.partition_keys_of(assets)
         if keys:
             # No partition named: the run covers the whole range (partitioned assets handle ranges).
-            tags["dagster/asset_partition_range_start"] = keys[0]
-            tags["dagster/asset_partition_range_end"] = keys[-1]
+            tags[run_tags.RANGE_START] = keys[0]
+            tags[run_tags.RANGE_END] = keys[-1]
     locations = {(a.location, a.repository) for a in assets}
     if len(locations) > 1:
         raise unprocessable("the selected assets live in different code locations; launch them separately")
