@@ -63,7 +63,10 @@ async def list_links(conn: Conn) -> list[ChatLink]:
         "SELECT l.chat_user, u.username, u.role, l.created_at FROM atlas_meta.chat_links l "
         "JOIN atlas_meta.users u ON u.user_id = l.user_id ORDER BY l.chat_user"
     )
-    return [ChatLink(r["chat_user"], r["username"], Role(r["role"]), r["created_at"]) for r in await cur.fetchall()]
+    return [
+        ChatLink(r["chat_user"], r["username"], Role(r["role"]), r["created_at"])
+        for r in await cur.fetchall()
+    ]
 
 
 async def linked_user(conn: Conn, chat_user: str) -> tuple[str, Role] | None:
@@ -87,9 +90,11 @@ async def create_relay_key(conn: Conn, name: str, created_by: str | None) -> tup
     """
     async with conn.transaction():
         await conn.execute(
-            "UPDATE atlas_meta.api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL", (name,)
+            "UPDATE atlas_meta.api_keys SET revoked_at = now() WHERE name = %s AND revoked_at IS NULL",
+            (name,),
         )
         record, key = await crud.create_api_key(conn, name, Role.VIEWER, created_by)
-        await conn.execute("UPDATE atlas_meta.api_keys SET chat_relay = true WHERE key_id = %s", (record.key_id,))
+        await conn.execute(
+            "UPDATE atlas_meta.api_keys SET chat_relay = true WHERE key_id = %s", (record.key_id,)
+        )
     return record, key
-

@@ -46,7 +46,9 @@ async def create_user(conn: Conn, username: str, password: str, role: Role) -> U
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"user {username!r} already exists") from None
     except psycopg.errors.CheckViolation:
-        raise InputRejected(f"invalid username {username!r}: use 2-63 lower-case letters, digits, '_', '.', '-'") from None
+        raise InputRejected(
+            f"invalid username {username!r}: use 2-63 lower-case letters, digits, '_', '.', '-'"
+        ) from None
     row = await cur.fetchone()
     assert row is not None
     return UserOut(user_id=row["user_id"], username=username, role=role, created_at=row["created_at"])
@@ -64,7 +66,9 @@ async def user_credentials(conn: Conn, username: str) -> tuple[int, str, Role] |
 
 async def start_family(conn: Conn, user_id: int) -> str:
     family = str(uuid.uuid4())
-    await conn.execute("INSERT INTO atlas_meta.token_families (family_id, user_id) VALUES (%s, %s)", (family, user_id))
+    await conn.execute(
+        "INSERT INTO atlas_meta.token_families (family_id, user_id) VALUES (%s, %s)", (family, user_id)
+    )
     return family
 
 
@@ -100,8 +104,12 @@ async def claim_refresh_token(conn: Conn, claims: security.TokenClaims) -> Refre
     if row is None:
         return None
     if not row["used"]:
-        await conn.execute("UPDATE atlas_meta.refresh_tokens SET used_at = now() WHERE jti = %s", (claims.jti,))
-    return RefreshState(row["username"], Role(row["role"]), row["user_active"], row["family_revoked"], row["used"])
+        await conn.execute(
+            "UPDATE atlas_meta.refresh_tokens SET used_at = now() WHERE jti = %s", (claims.jti,)
+        )
+    return RefreshState(
+        row["username"], Role(row["role"]), row["user_active"], row["family_revoked"], row["used"]
+    )
 
 
 async def revoke_family(conn: Conn, family: str, reason: str) -> None:
@@ -130,10 +138,18 @@ async def create_api_key(conn: Conn, name: str, role: Role, created_by: str | No
     except psycopg.errors.UniqueViolation:
         raise AlreadyExists(f"API key {name!r} already exists") from None
     except psycopg.errors.CheckViolation:
-        raise InputRejected(f"invalid API key name {name!r}: use 2-63 lower-case letters, digits, '_', '.', '-'") from None
+        raise InputRejected(
+            f"invalid API key name {name!r}: use 2-63 lower-case letters, digits, '_', '.', '-'"
+        ) from None
     row: Any = await cur.fetchone()
-    record = ApiKeyOut(key_id=row["key_id"], name=name, role=role, prefix=security.api_key_display_prefix(key),
-                       created_at=row["created_at"], created_by=created_by)
+    record = ApiKeyOut(
+        key_id=row["key_id"],
+        name=name,
+        role=role,
+        prefix=security.api_key_display_prefix(key),
+        created_at=row["created_at"],
+        created_by=created_by,
+    )
     return record, key
 
 
@@ -152,15 +168,23 @@ async def list_api_keys(conn: Conn) -> list[ApiKeyOut]:
         "SELECT key_id, name, role, prefix, created_at, created_by, revoked_at FROM atlas_meta.api_keys ORDER BY key_id"
     )
     return [
-        ApiKeyOut(key_id=r["key_id"], name=r["name"], role=Role(r["role"]), prefix=r["prefix"],
-                  created_at=r["created_at"], created_by=r["created_by"], revoked_at=r["revoked_at"])
+        ApiKeyOut(
+            key_id=r["key_id"],
+            name=r["name"],
+            role=Role(r["role"]),
+            prefix=r["prefix"],
+            created_at=r["created_at"],
+            created_by=r["created_by"],
+            revoked_at=r["revoked_at"],
+        )
         for r in await cur.fetchall()
     ]
 
 
 async def revoke_api_key(conn: Conn, key_id: int) -> bool:
     cur = await conn.execute(
-        "UPDATE atlas_meta.api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL", (key_id,)
+        "UPDATE atlas_meta.api_keys SET revoked_at = now() WHERE key_id = %s AND revoked_at IS NULL",
+        (key_id,),
     )
     return cur.rowcount == 1
 
@@ -177,8 +201,15 @@ def _clean(value: Any) -> Any:
 
 
 async def audit(
-    conn: Conn, action: str, outcome: str, *, principal: str | None = None, role: str | None = None,
-    target: str | None = None, detail: dict[str, Any] | None = None, request_id: str | None = None,
+    conn: Conn,
+    action: str,
+    outcome: str,
+    *,
+    principal: str | None = None,
+    role: str | None = None,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+    request_id: str | None = None,
     client: str | None = None,
 ) -> None:
     """One row in ``atlas_meta.audit``. Callers never pass tokens, passwords or data values in ``detail``."""
@@ -186,8 +217,16 @@ async def audit(
         await conn.execute(
             "INSERT INTO atlas_meta.audit (action, outcome, principal, role, target, detail, request_id, client) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (action, outcome, _clean(principal), role, _clean(target), Jsonb(_clean(detail or {})), request_id,
-             client),
+            (
+                action,
+                outcome,
+                _clean(principal),
+                role,
+                _clean(target),
+                Jsonb(_clean(detail or {})),
+                request_id,
+                client,
+            ),
         )
     except psycopg.Error as exc:
         raise AtlasError(f"could not write the audit record for {action}: {type(exc).__name__}") from exc

@@ -42,8 +42,11 @@ def build_services(settings: ApiSettings, metrics: ApiMetrics) -> Services:
         return await services_ref["services"].watermark()
 
     cache = ResponseCache(
-        ttl=settings.api_cache_ttl_seconds, check_seconds=settings.api_cache_check_seconds, namespace=namespace,
-        redis_url=settings.redis_url, watermark=watermark,
+        ttl=settings.api_cache_ttl_seconds,
+        check_seconds=settings.api_cache_check_seconds,
+        namespace=namespace,
+        redis_url=settings.redis_url,
+        watermark=watermark,
         on_result=lambda result: metrics.cache.labels(result).inc(),
     )
     services = Services(
@@ -90,8 +93,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Never a traceback to the client: the type only (the server's log has the details).
-        log.error("unhandled_error", error=type(exc).__name__, route=getattr(request.scope.get("route"), "path", None),
-                  exc_info=exc)
+        log.error(
+            "unhandled_error",
+            error=type(exc).__name__,
+            route=getattr(request.scope.get("route"), "path", None),
+            exc_info=exc,
+        )
         return problem_response(request, 500, f"unexpected {type(exc).__name__}")
 
     app.include_router(health.router)

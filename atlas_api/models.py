@@ -187,7 +187,9 @@ class QualityOut(BaseModel):
     history: list[QualityRun]
     checks: list[CheckStatus] = Field(description="Dagster asset checks of the dataset's assets")
     trend: list[DimensionTrendOut] = Field(
-        default_factory=list, description="Per dimension, the scores of the last N loads (ATLAS_QUALITY_TREND_LOADS)")
+        default_factory=list,
+        description="Per dimension, the scores of the last N loads (ATLAS_QUALITY_TREND_LOADS)",
+    )
 
 
 # -- runs and backfills ------------------------------------------------------------------------------------
@@ -200,7 +202,9 @@ class RunRequest(_Body):
 
 class RunReexecution(_Body):
     strategy: Literal["FROM_FAILURE", "ALL_STEPS"] = Field(
-        default="FROM_FAILURE", description="FROM_FAILURE: only the steps that failed or never ran; ALL_STEPS: all")
+        default="FROM_FAILURE",
+        description="FROM_FAILURE: only the steps that failed or never ran; ALL_STEPS: all",
+    )
 
 
 class RunAccepted(BaseModel):
@@ -266,11 +270,15 @@ class TablePage(BaseModel):
 class UploadAccepted(BaseModel):
     """An upload landed and the Dagster run that ingests it was launched."""
 
-    run_id: str = Field(description="The Dagster run ingesting the file (bronze, then silver for its partitions)")
+    run_id: str = Field(
+        description="The Dagster run ingesting the file (bronze, then silver for its partitions)"
+    )
     dataset: str
     file: str
     sha256: str
-    landing_uri: str = Field(description="Where the file waits in the lake's landing area until the run takes it")
+    landing_uri: str = Field(
+        description="Where the file waits in the lake's landing area until the run takes it"
+    )
     assets: list[str] = Field(description="The run's asset selection")
     partition_keys: list[str] = Field(description="Partitions the file's rows map to (read before launching)")
     run_url: str = Field(description="GET it to follow the run's status")
@@ -305,8 +313,12 @@ class PiiColumn(BaseModel):
 
 class PiiReportOut(BaseModel):
     dataset: str
-    columns: list[PiiColumn] = Field(description="Declared PII columns, then columns only the detector flagged")
-    reports: list[dict[str, Any]] = Field(description="Latest detection reports (column statistics, no values)")
+    columns: list[PiiColumn] = Field(
+        description="Declared PII columns, then columns only the detector flagged"
+    )
+    reports: list[dict[str, Any]] = Field(
+        description="Latest detection reports (column statistics, no values)"
+    )
 
 
 class DecryptRequest(_Body):

@@ -1,6 +1,5 @@
 """AI-ready assets generated from feature set files (``models/ai_ready/<name>.yml``): one asset per file."""
 
-
 import dagster as dg
 
 from atlas_assets.gold import layer_key
@@ -40,8 +39,11 @@ def build_feature_set_asset(spec: FeatureSetSpec, code_version: str) -> dg.Asset
         kinds={"postgres", "parquet"},
         **layer_policies(Layer.AI_READY),
         owners=[f"team:{o}" for o in spec.owners] or None,
-        metadata={"dagster/table_name": f"atlas_ai_ready.{spec.name}", "atlas/layer": "ai_ready",
-                  "feature_set": spec.path},
+        metadata={
+            "dagster/table_name": f"atlas_ai_ready.{spec.name}",
+            "atlas/layer": "ai_ready",
+            "feature_set": spec.path,
+        },
     )
     @atlas_step
     def _feature_set(
@@ -49,8 +51,10 @@ def build_feature_set_asset(spec: FeatureSetSpec, code_version: str) -> dg.Asset
     ) -> dg.MaterializeResult:
         """Compute the features point-in-time, fit on train, version, export and publish."""
         result = build_feature_set(warehouse.client(), lake.client(), spec, run_id=context.run_id)
-        context.log.info(f"{spec.name}: {result.rows} rows, version {result.version}"
-                         + (" (export reused)" if result.reused_export else ""))
+        context.log.info(
+            f"{spec.name}: {result.rows} rows, version {result.version}"
+            + (" (export reused)" if result.reused_export else "")
+        )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows,
@@ -76,11 +80,15 @@ def ai_ready_definitions(
     for spec in specs:
         for layer, table in spec.refs:
             if (layer, table) not in known:
-                raise ContractError(f"{spec.path}: reads atlas_{layer}.{table}, which no model or contract defines")
+                raise ContractError(
+                    f"{spec.path}: reads atlas_{layer}.{table}, which no model or contract defines"
+                )
     versions = lineage_code_versions(models)
     assets = []
     for spec in specs:
         # The spec and the code lineage of the models it reads: an edited upstream rule makes it stale.
         upstream = sorted(versions[t] for layer, t in spec.refs if layer == "gold")
-        assets.append(build_feature_set_asset(spec, spec_hash({"spec": spec.spec_hash, "upstream": upstream})))
+        assets.append(
+            build_feature_set_asset(spec, spec_hash({"spec": spec.spec_hash, "upstream": upstream}))
+        )
     return dg.Definitions(assets=assets)

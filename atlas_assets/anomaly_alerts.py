@@ -20,8 +20,15 @@ ANOMALY_TAG = "atlas/anomalies"
 log = get_logger("atlas.alerts")
 
 
-def alert_run_anomalies(instance: dg.DagsterInstance, wh: Warehouse, run_id: str, thresholds: AnomalyThresholds,
-                        *, webhook: str | None, timeout: float = 5.0) -> int:
+def alert_run_anomalies(
+    instance: dg.DagsterInstance,
+    wh: Warehouse,
+    run_id: str,
+    thresholds: AnomalyThresholds,
+    *,
+    webhook: str | None,
+    timeout: float = 5.0,
+) -> int:
     """Post the run's anomalies once; returns how many. Never raises (alerting never fails a run)."""
     run = instance.get_run_by_id(run_id)
     if run is None or run.tags.get(ANOMALY_TAG):
@@ -41,18 +48,29 @@ def anomaly_alerts_sensor(interval_seconds: int = 30) -> dg.SensorDefinition:
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Posts an alert when a finished run's quality scores fall below their trailing median, a "
-                    "column's detected PII share shifts, or a step runs k times slower than usual.",
+        "column's detected PII share shifts, or a step runs k times slower than usual.",
     )
-    def _anomalies(context: dg.SensorEvaluationContext, alerts: AlertsResource,
-                   warehouse: WarehouseResource) -> dg.SensorResult:
+    def _anomalies(
+        context: dg.SensorEvaluationContext, alerts: AlertsResource, warehouse: WarehouseResource
+    ) -> dg.SensorResult:
         runs, cursor = finished_runs(context.instance, context.cursor, statuses=FINISHED)
         pending = [r for r in runs if not r.tags.get(ANOMALY_TAG)]
         if not pending:
-            return dg.SensorResult(skip_reason=f"{len(runs)} finished run(s), nothing to evaluate", cursor=cursor)
+            return dg.SensorResult(
+                skip_reason=f"{len(runs)} finished run(s), nothing to evaluate", cursor=cursor
+            )
         wh = warehouse.client()
-        total = sum(alert_run_anomalies(context.instance, wh, r.run_id, alerts.thresholds(),
-                                        webhook=alerts.webhook or None, timeout=alerts.timeout_seconds)
-                    for r in pending)
+        total = sum(
+            alert_run_anomalies(
+                context.instance,
+                wh,
+                r.run_id,
+                alerts.thresholds(),
+                webhook=alerts.webhook or None,
+                timeout=alerts.timeout_seconds,
+            )
+            for r in pending
+        )
         context.log.info(f"anomalies: {len(pending)} run(s) evaluated, {total} alert(s)")
         return dg.SensorResult(cursor=cursor)
 

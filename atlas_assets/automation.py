@@ -77,15 +77,24 @@ def daily_run_requests(graph: "dg.Definitions", scheduled: datetime) -> list[dg.
             continue
         last = partition_keys[-1]
         selection = members + (unpartitioned if index == 0 else [])
-        requests.append(dg.RunRequest(
-            run_key=f"daily:{stamp}:{index}", asset_selection=selection, partition_key=last,
-            tags={"atlas/trigger": "schedule"},
-        ))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"daily:{stamp}:{index}",
+                asset_selection=selection,
+                partition_key=last,
+                tags={"atlas/trigger": "schedule"},
+            )
+        )
         if index == 0:
             unpartitioned = []
     if unpartitioned:
-        requests.append(dg.RunRequest(run_key=f"daily:{stamp}:unpartitioned", asset_selection=unpartitioned,
-                                      tags={"atlas/trigger": "schedule"}))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"daily:{stamp}:unpartitioned",
+                asset_selection=unpartitioned,
+                tags={"atlas/trigger": "schedule"},
+            )
+        )
     return requests
 
 

@@ -1,6 +1,5 @@
 """Bronze assets: one per contract, bringing its source (file, landing, postgres, http) into bronze."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -67,14 +66,23 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
     )
     @atlas_step
     def _bronze(
-        context: dg.AssetExecutionContext, config: BronzeConfig, project: ProjectResource,
-        warehouse: WarehouseResource, lake: LakeResource,
+        context: dg.AssetExecutionContext,
+        config: BronzeConfig,
+        project: ProjectResource,
+        warehouse: WarehouseResource,
+        lake: LakeResource,
     ) -> dg.MaterializeResult:
         wh, store = warehouse.client(), lake.client()
         pulled = pull_source(
-            wh, store, contract, project_dir=Path(project.project_dir), run_id=context.run_id,
-            batch_rows=project.batch_size, landing_keys=config.landing_keys or None,
-            files=[Path(f) for f in config.files] or None, source_system=config.source_system or None,
+            wh,
+            store,
+            contract,
+            project_dir=Path(project.project_dir),
+            run_id=context.run_id,
+            batch_rows=project.batch_size,
+            landing_keys=config.landing_keys or None,
+            files=[Path(f) for f in config.files] or None,
+            source_system=config.source_system or None,
         )
         for record in pulled.records:
             context.log.info(
@@ -87,8 +95,9 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         if config.require_new and not any(r.status == "accepted" for r in pulled.records):
             # An upload's run is about its file: a duplicate (or nothing found) ends the run, silver is skipped.
             if not pulled.records:
-                raise dg.Failure("nothing to ingest: the run's files are gone (already processed?)",
-                                 allow_retries=False)
+                raise dg.Failure(
+                    "nothing to ingest: the run's files are gone (already processed?)", allow_retries=False
+                )
             reasons = [f"{r.file}: {r.reason}" for r in pulled.records]
             raise dg.Failure(f"duplicate: {'; '.join(reasons)}", allow_retries=False)
         keys = selected_partition_keys(context)
@@ -96,8 +105,11 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         # received rows too, so automation rebuilds exactly those downstream.
         for key in sorted(set(pulled.touched_partitions) - set(keys or [])):
             if partitions is not None and partitions.has_partition_key(key):
-                context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=key,
-                                                          metadata={"atlas/reason": "rows ingested"}))
+                context.log_event(
+                    dg.AssetMaterialization(
+                        asset_key=context.asset_key, partition=key, metadata={"atlas/reason": "rows ingested"}
+                    )
+                )
         new = [r for r in pulled.records if r.status == "accepted"]
         return dg.MaterializeResult(
             metadata={
@@ -109,7 +121,10 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
                 "partitions_touched": dg.MetadataValue.json(pulled.touched_partitions),
                 "schema_version": contract.schema_version,
                 "ingestions": dg.MetadataValue.json(
-                    [{"file": r.file, "sha256": r.sha256, "status": r.status, "rows": r.rows_bronze} for r in pulled.records]
+                    [
+                        {"file": r.file, "sha256": r.sha256, "status": r.status, "rows": r.rows_bronze}
+                        for r in pulled.records
+                    ]
                 ),
             }
         )

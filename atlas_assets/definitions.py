@@ -4,8 +4,6 @@ Loaded lazily by Dagster (``@dg.definitions``): contracts and models are read, a
 implementation chosen, when a code location loads, never at import.
 """
 
-
-
 import dagster as dg
 
 from atlas_assets.ai_ready import ai_ready_definitions
@@ -48,7 +46,9 @@ def lake_resource(use_s3: bool, secure: bool = False) -> LakeResource:
 def resource_definitions(settings: AtlasSettings) -> dg.Definitions:
     return dg.Definitions(
         resources={
-            "warehouse": WarehouseResource(postgres_url=dg.EnvVar("ATLAS_POSTGRES_URL"), batch_size=settings.batch_size),
+            "warehouse": WarehouseResource(
+                postgres_url=dg.EnvVar("ATLAS_POSTGRES_URL"), batch_size=settings.batch_size
+            ),
             "lake": lake_resource(bool(settings.s3_endpoint), settings.s3_secure),
             "project": ProjectResource(project_dir=str(settings.project_dir), batch_size=settings.batch_size),
             "pii": pii_resource(settings),
@@ -63,14 +63,18 @@ def orchestration_resources(settings: AtlasSettings) -> dict[str, dg.Configurabl
         "alerts": AlertsResource(
             webhook=dg.EnvVar("ATLAS_ALERT_WEBHOOK") if settings.alert_webhook else "",
             timeout_seconds=settings.alert_timeout_seconds,
-            trend_loads=settings.quality_trend_loads, min_history=settings.alert_min_history,
-            score_margin=settings.alert_score_margin, pii_share_jump=settings.alert_pii_share_jump,
+            trend_loads=settings.quality_trend_loads,
+            min_history=settings.alert_min_history,
+            score_margin=settings.alert_score_margin,
+            pii_share_jump=settings.alert_pii_share_jump,
             duration_factor=settings.alert_duration_factor,
             duration_min_extra_seconds=settings.alert_duration_min_extra_seconds,
         ),
         "lineage": LineageResource(
-            url=settings.openlineage_url or "", file=str(settings.lineage_file or ""),
-            namespace=settings.lineage_namespace, timeout_seconds=settings.lineage_timeout_seconds,
+            url=settings.openlineage_url or "",
+            file=str(settings.lineage_file or ""),
+            namespace=settings.lineage_namespace,
+            timeout_seconds=settings.lineage_timeout_seconds,
             budget_seconds=settings.lineage_budget_seconds,
             running_after_seconds=settings.lineage_running_after_seconds,
         ),
@@ -94,7 +98,9 @@ def pii_resource(settings: AtlasSettings) -> PiiResource:
 
 def build_definitions(settings: AtlasSettings) -> dg.Definitions:
     breakers.configure(settings.breaker_fail_max, settings.breaker_reset_seconds)  # this process's breakers
-    refuse_default_credentials(settings)  # production: no minioadmin / "postgres" passwords (docs/security.md)
+    refuse_default_credentials(
+        settings
+    )  # production: no minioadmin / "postgres" passwords (docs/security.md)
     contracts = load_contracts(settings.resolved_contracts_dir())
     check_references(contracts)
     models = load_models(settings.resolved_models_dir())

@@ -5,7 +5,6 @@ is a failed blocking check: nothing is published, no materialization is recorded
 assets of the run are skipped. ``warn`` tests are reported and never block.
 """
 
-
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -41,8 +40,12 @@ def _table_schema(wh_columns: dict[str, str]) -> dg.TableSchema:
 
 def check_specs(model: SqlModel) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(c.name, asset=gold_key(model.name), description=f"{c.description} ({c.severity})",
-                          blocking=c.blocking)
+        dg.AssetCheckSpec(
+            c.name,
+            asset=gold_key(model.name),
+            description=f"{c.description} ({c.severity})",
+            blocking=c.blocking,
+        )
         for c in model.checks()
     ]
 
@@ -83,7 +86,8 @@ def build_gold_asset(
         key=gold_key(model.name),
         deps=deps,
         group_name="gold",
-        description=model.header.description + (f"\n\nBusiness rules: {rules}" if rules else "")
+        description=model.header.description
+        + (f"\n\nBusiness rules: {rules}" if rules else "")
         + f"\n\nAlso written as Parquet to atlas-gold/{model.name}/"
         + (" (one object per day)." if model.incremental else "."),
         partitions_def=partitions if model.incremental else None,
@@ -94,7 +98,11 @@ def build_gold_asset(
         owners=[f"team:{o}" for o in model.header.owners] or None,
         check_specs=check_specs(model),
         output_required=False,
-        metadata={"dagster/table_name": f"atlas_gold.{model.name}", "atlas/layer": "gold", "model": model.path},
+        metadata={
+            "dagster/table_name": f"atlas_gold.{model.name}",
+            "atlas/layer": "gold",
+            "model": model.path,
+        },
     )
     @atlas_step
     def _gold(
@@ -109,15 +117,21 @@ def build_gold_asset(
             window = (tw.start.date(), tw.end.date())
         lake_client = lake.client()
         with exclusive_publish(wh, model.name):  # the lake ends with the build that committed last
-            run = run_model(wh, model, window, rebuild=model.incremental and _covers_all_partitions(context),
-                            run_id=context.run_id)
+            run = run_model(
+                wh,
+                model,
+                window,
+                rebuild=model.incremental and _covers_all_partitions(context),
+                run_id=context.run_id,
+            )
             lake_objects = export_model(wh, lake_client, model, window) if run.published else []
         results = [check_result(model, c) for c in run.checks]
         if not run.published:
             yield from results  # recorded as failed blocking checks
             failed = ", ".join(f"{c.check.name} ({c.failing} failing)" for c in run.blocking_failures)
-            raise dg.Failure(f"gold.{model.name}: blocking tests failed: {failed}; nothing published",
-                             allow_retries=False)
+            raise dg.Failure(
+                f"gold.{model.name}: blocking tests failed: {failed}; nothing published", allow_retries=False
+            )
         columns = wh.column_types((Layer.GOLD.schema, model.name))
         schema = pa.schema([pa.field(name, pa.string()) for name in columns])
         context.log.info(f"gold.{model.name}: {run.rows} rows written")
@@ -149,14 +163,18 @@ def gold_definitions(models: list[SqlModel], contracts: list[Contract]) -> dg.De
         for layer, table in model.refs:
             if layer == "silver":
                 if table not in by_dataset:
-                    raise ContractError(f"{model.path}: reads atlas_silver.{table}, which no contract declares")
+                    raise ContractError(
+                        f"{model.path}: reads atlas_silver.{table}, which no contract declares"
+                    )
                 upstream: dg.PartitionsDefinition | None = partitions_for(by_dataset[table])
             else:
                 upstream = partitions[table]
             inherited = inherited or upstream
         for layer, table in model.test_refs:
             if layer == "silver" and table not in by_dataset:
-                raise ContractError(f"{model.path}: a test reads atlas_silver.{table}, which no contract declares")
+                raise ContractError(
+                    f"{model.path}: a test reads atlas_silver.{table}, which no contract declares"
+                )
         if model.incremental and inherited is None:
             raise ContractError(f"{model.path}: incremental models must read partitioned data")
         partitions[model.name] = inherited if model.incremental else None

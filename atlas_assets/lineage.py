@@ -46,6 +46,8 @@ from atlas_engine.lineage import EmissionStats, LineageEmitter
 from atlas_resources.resources import LakeResource, LineageResource, ProjectResource, WarehouseResource
 
 log = get_logger("atlas.lineage")
+
+
 @dataclass
 class LineageConfig:
     namespace: str = "atlas"
@@ -57,8 +59,14 @@ class LineageConfig:
 
     @classmethod
     def of(cls, resource: LineageResource) -> "LineageConfig":
-        return cls(resource.namespace, resource.url or None, resource.file or None, resource.timeout_seconds,
-                   resource.budget_seconds, resource.running_after_seconds)
+        return cls(
+            resource.namespace,
+            resource.url or None,
+            resource.file or None,
+            resource.timeout_seconds,
+            resource.budget_seconds,
+            resource.running_after_seconds,
+        )
 
 
 class LiveLineage:
@@ -66,11 +74,25 @@ class LiveLineage:
     after it ended (``finish`` tags it). Used by the CLI for in-process runs (polled every half second) and by
     the ``atlas_lineage`` sensor for runs the daemon launched (its cursor keeps what was emitted)."""
 
-    def __init__(self, instance: dg.DagsterInstance, graph: object, naming: DatasetNaming, catalog: LineageCatalog,
-                 config: LineageConfig, emitted: dict[str, list[str]] | None = None) -> None:
-        self.instance, self.graph, self.naming, self.catalog, self.config = instance, graph, naming, catalog, config
-        self.emitter = LineageEmitter.configured(config.url, config.file, timeout=config.timeout_seconds,
-                                                 budget_seconds=config.budget_seconds)
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        graph: object,
+        naming: DatasetNaming,
+        catalog: LineageCatalog,
+        config: LineageConfig,
+        emitted: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.instance, self.graph, self.naming, self.catalog, self.config = (
+            instance,
+            graph,
+            naming,
+            catalog,
+            config,
+        )
+        self.emitter = LineageEmitter.configured(
+            config.url, config.file, timeout=config.timeout_seconds, budget_seconds=config.budget_seconds
+        )
         self.emitted: dict[str, set[str]] = {run: set(keys) for run, keys in (emitted or {}).items()}
         self.stats: dict[str, EmissionStats] = defaultdict(EmissionStats)
         self._logs: dict[str, RunLog] = {}
@@ -87,8 +109,12 @@ class LiveLineage:
         steps: list[RunEvent] = []
         last: list[RunEvent] = []
         for facts in run_step_facts(self.instance, self.graph, run, self.naming, self.catalog, log):
-            for event in build_events(facts, namespace=self.config.namespace, dagster_version=dg.__version__,
-                                      running_after=running_after):
+            for event in build_events(
+                facts,
+                namespace=self.config.namespace,
+                dagster_version=dg.__version__,
+                running_after=running_after,
+            ):
                 key = f"{event.run.runId}:{event.eventType.value}"  # type: ignore[union-attr]
                 if key in done:
                     continue
@@ -118,7 +144,9 @@ class LiveLineage:
         self.emitted.pop(run_id, None)
         self._logs.pop(run_id, None)
         try:
-            self.instance.add_run_tags(run_id, {LINEAGE_TAG: f"{total.emitted} emitted, {total.failed + total.skipped} failed"})
+            self.instance.add_run_tags(
+                run_id, {LINEAGE_TAG: f"{total.emitted} emitted, {total.failed + total.skipped} failed"}
+            )
         except Exception as exc:
             log.warning("lineage_tag_failed", run_id=run_id, error=one_line(exc))
         return total
@@ -136,9 +164,12 @@ def _load_cursor(cursor: str | None) -> tuple[str | None, dict[str, list[str]]]:
     return state["tail"], state.get("live", {})
 
 
-def build_lineage_sensor(contracts: list[Contract], models: list[SqlModel] = (),  # type: ignore[assignment]
-                         feature_sets: list[FeatureSetSpec] = (),  # type: ignore[assignment]
-                         interval_seconds: int = 5) -> dg.SensorDefinition:
+def build_lineage_sensor(
+    contracts: list[Contract],
+    models: list[SqlModel] = (),  # type: ignore[assignment]
+    feature_sets: list[FeatureSetSpec] = (),  # type: ignore[assignment]
+    interval_seconds: int = 5,
+) -> dg.SensorDefinition:
     catalog = LineageCatalog.of(contracts, models, feature_sets)
 
     @dg.sensor(
@@ -146,11 +177,14 @@ def build_lineage_sensor(contracts: list[Contract], models: list[SqlModel] = (),
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Emits OpenLineage events of daemon-launched runs while they run: START, RUNNING, "
-                    "COMPLETE/FAIL, ABORT for cancelled runs.",
+        "COMPLETE/FAIL, ABORT for cancelled runs.",
     )
     def _lineage(
-        context: dg.SensorEvaluationContext, lineage: LineageResource, warehouse: WarehouseResource,
-        lake: LakeResource, project: ProjectResource,
+        context: dg.SensorEvaluationContext,
+        lineage: LineageResource,
+        warehouse: WarehouseResource,
+        lake: LakeResource,
+        project: ProjectResource,
     ) -> dg.SensorResult:
         tail, live = _load_cursor(context.cursor)
         finished, tail = finished_runs(context.instance, tail, statuses=FINISHED)
@@ -160,7 +194,9 @@ def build_lineage_sensor(contracts: list[Contract], models: list[SqlModel] = (),
             if run_id not in candidates and (run := context.instance.get_run_by_id(run_id)) is not None:
                 candidates[run_id] = run
         if not candidates:
-            return dg.SensorResult(skip_reason="no run to report", cursor=json.dumps({"tail": tail, "live": {}}))
+            return dg.SensorResult(
+                skip_reason="no run to report", cursor=json.dumps({"tail": tail, "live": {}})
+            )
         naming = DatasetNaming.create(warehouse.postgres_url, lake.client(), project.project_dir)
         graph = context.repository_def.asset_graph if context.repository_def else None
         tracker = LiveLineage(context.instance, graph, naming, catalog, LineageConfig.of(lineage), live)
@@ -171,7 +207,9 @@ def build_lineage_sensor(contracts: list[Contract], models: list[SqlModel] = (),
             else:
                 total.add(tracker.poll(run_id))
         live = {run_id: sorted(keys) for run_id, keys in tracker.emitted.items()}
-        context.log.info(f"lineage: {total.emitted} events emitted, {total.failed} failed, {total.skipped} skipped")
+        context.log.info(
+            f"lineage: {total.emitted} events emitted, {total.failed} failed, {total.skipped} skipped"
+        )
         return dg.SensorResult(cursor=json.dumps({"tail": tail, "live": live}))
 
     return _lineage

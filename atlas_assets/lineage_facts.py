@@ -34,9 +34,14 @@ log = get_logger("atlas.lineage")
 
 INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
 _EVENTS = {
-    dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
-    dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-    dg.DagsterEventType.RUN_START, dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE,
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    dg.DagsterEventType.RUN_START,
+    dg.DagsterEventType.RUN_SUCCESS,
+    dg.DagsterEventType.RUN_FAILURE,
     dg.DagsterEventType.RUN_CANCELED,
 }
 LAYER_NAMES = {layer.value for layer in LAYERS}
@@ -56,8 +61,13 @@ class DatasetNaming:
     @classmethod
     def create(cls, postgres_url: str, lake: Lake, project_dir: str) -> "DatasetNaming":
         if isinstance(lake, LocalLake):
-            return cls(postgres_namespace(postgres_url), pgurl.database_of(postgres_url), "file", str(lake.root),
-                       project_dir)
+            return cls(
+                postgres_namespace(postgres_url),
+                pgurl.database_of(postgres_url),
+                "file",
+                str(lake.root),
+                project_dir,
+            )
         return cls(postgres_namespace(postgres_url), pgurl.database_of(postgres_url), "s3", "", project_dir)
 
     def table(self, schema: str, table: str) -> DatasetRef:
@@ -81,10 +91,14 @@ class DatasetNaming:
     def source(self, contract: Contract) -> DatasetRef:
         source = contract.source
         if isinstance(source, FileSource):
-            path = source.path if Path(source.path).is_absolute() else str(Path(self.project_dir) / source.path)
+            path = (
+                source.path if Path(source.path).is_absolute() else str(Path(self.project_dir) / source.path)
+            )
             return DatasetRef("file", path)
         if isinstance(source, LandingSource):
-            return self.lake(Layer.BRONZE.bucket, (source.prefix or f"landing/{contract.dataset}/").rstrip("/"))
+            return self.lake(
+                Layer.BRONZE.bucket, (source.prefix or f"landing/{contract.dataset}/").rstrip("/")
+            )
         if isinstance(source, PostgresSource):
             return DatasetRef(f"postgres://{source.url_env}", source.table or f"query:{contract.dataset}")
         assert isinstance(source, HttpSource)
@@ -152,7 +166,11 @@ class RunLog:
         if kind == dg.DagsterEventType.RUN_START:
             self.run_start = self.run_start or _when(entry.timestamp)
             return
-        if kind in (dg.DagsterEventType.RUN_SUCCESS, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_CANCELED):
+        if kind in (
+            dg.DagsterEventType.RUN_SUCCESS,
+            dg.DagsterEventType.RUN_FAILURE,
+            dg.DagsterEventType.RUN_CANCELED,
+        ):
             self.run_end = _when(entry.timestamp)
             return
         if not entry.step_key:
@@ -184,7 +202,11 @@ def _metadata_facts(output: OutputFacts, materializations: list) -> None:
         if isinstance(rows, dg.IntMetadataValue) and rows.value is not None and output.row_count is None:
             output.row_count = int(rows.value)
         nulls = metadata.get("null_counts")
-        if isinstance(nulls, dg.JsonMetadataValue) and isinstance(nulls.data, dict) and not output.null_counts:
+        if (
+            isinstance(nulls, dg.JsonMetadataValue)
+            and isinstance(nulls.data, dict)
+            and not output.null_counts
+        ):
             output.null_counts = {str(k): int(v) for k, v in nulls.data.items() if isinstance(v, int)}
 
 
@@ -196,8 +218,10 @@ def _nominal(run: dg.DagsterRun, pdef: dg.PartitionsDefinition | None) -> tuple[
     if not first or not last:
         return None
     try:
-        return (pdef.time_window_for_partition_key(first).start.astimezone(UTC),
-                pdef.time_window_for_partition_key(last).end.astimezone(UTC))
+        return (
+            pdef.time_window_for_partition_key(first).start.astimezone(UTC),
+            pdef.time_window_for_partition_key(last).end.astimezone(UTC),
+        )
     except Exception:
         return None
 
@@ -222,9 +246,15 @@ class LineageCatalog:
     _gold: dict[str, dict[str, DerivedColumn]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, contracts: list[Contract], models: list[SqlModel] = (),  # type: ignore[assignment]
-           feature_sets: list[FeatureSetSpec] = ()) -> "LineageCatalog":  # type: ignore[assignment]
-        return cls({c.dataset: c for c in contracts}, {m.name: m for m in models}, {f.name: f for f in feature_sets})
+    def of(
+        cls,
+        contracts: list[Contract],
+        models: list[SqlModel] = (),  # type: ignore[assignment]
+        feature_sets: list[FeatureSetSpec] = (),
+    ) -> "LineageCatalog":  # type: ignore[assignment]
+        return cls(
+            {c.dataset: c for c in contracts}, {m.name: m for m in models}, {f.name: f for f in feature_sets}
+        )
 
     def gold(self, name: str) -> dict[str, DerivedColumn]:
         if name not in self._gold:
@@ -233,14 +263,22 @@ class LineageCatalog:
 
 
 def run_step_facts(
-    instance: dg.DagsterInstance, graph: object, run: dg.DagsterRun, naming: DatasetNaming,
-    catalog: LineageCatalog, log: RunLog | None = None,
+    instance: dg.DagsterInstance,
+    graph: object,
+    run: dg.DagsterRun,
+    naming: DatasetNaming,
+    catalog: LineageCatalog,
+    log: RunLog | None = None,
 ) -> list[StepFacts]:
     """Everything one run did so far, as OpenLineage job runs: the run itself, one per asset step, one per
     step that ran checks. Steps still running have no outcome (START, maybe RUNNING, only)."""
     log = (log or RunLog(run.run_id)).read(instance)
     by_op = _op_assets(graph)
-    run_ended = run.status in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+    run_ended = run.status in (
+        dg.DagsterRunStatus.SUCCESS,
+        dg.DagsterRunStatus.FAILURE,
+        dg.DagsterRunStatus.CANCELED,
+    )
     run_end = (log.run_end or datetime.now(UTC)) if run_ended else None
     facts: list[StepFacts] = [_run_facts(run, log, run_end)] if (log.run_start or run_end) else []
     for step in log.steps.values():
@@ -258,23 +296,38 @@ def run_step_facts(
     return facts
 
 
-_RUN_OUTCOMES = {dg.DagsterRunStatus.SUCCESS: "COMPLETE", dg.DagsterRunStatus.FAILURE: "FAIL",
-                 dg.DagsterRunStatus.CANCELED: "ABORT"}
+_RUN_OUTCOMES = {
+    dg.DagsterRunStatus.SUCCESS: "COMPLETE",
+    dg.DagsterRunStatus.FAILURE: "FAIL",
+    dg.DagsterRunStatus.CANCELED: "ABORT",
+}
 
 
 def _run_facts(run: dg.DagsterRun, log: RunLog, run_end: datetime | None) -> StepFacts:
     """The Dagster run as the parent job run of its steps (a run cancelled while queued: START and ABORT)."""
     started = log.run_start or run_end or datetime.now(UTC)
     return StepFacts(
-        job_name=run.job_name, run_key=run.run_id, parent_run_id=None, parent_job_name=run.job_name,
-        started_at=started, ended_at=run_end, outcome=_RUN_OUTCOMES.get(run.status) if run_end else None,
-        job_type="JOB", error="run cancelled" if run.status == dg.DagsterRunStatus.CANCELED else None,
+        job_name=run.job_name,
+        run_key=run.run_id,
+        parent_run_id=None,
+        parent_job_name=run.job_name,
+        started_at=started,
+        ended_at=run_end,
+        outcome=_RUN_OUTCOMES.get(run.status) if run_end else None,
+        job_type="JOB",
+        error="run cancelled" if run.status == dg.DagsterRunStatus.CANCELED else None,
     )
 
 
 def _asset_facts(
-    run: dg.DagsterRun, step: _Step, key: dg.AssetKey, node: object, naming: DatasetNaming,
-    catalog: LineageCatalog, outcome: str | None, ended: datetime | None,
+    run: dg.DagsterRun,
+    step: _Step,
+    key: dg.AssetKey,
+    node: object,
+    naming: DatasetNaming,
+    catalog: LineageCatalog,
+    outcome: str | None,
+    ended: datetime | None,
 ) -> StepFacts:
     assert step.started is not None
     layer, name = (key.path[0], key.path[-1]) if len(key.path) == 2 else ("", key.to_user_string())
@@ -294,18 +347,29 @@ def _asset_facts(
     elif layer == Layer.AI_READY.value and name in catalog.feature_sets:
         columns = [c for c, _ in output.columns]
         output.column_lineage = derived_column_lineage(
-            feature_set_column_lineage(catalog.feature_sets[name], columns), naming.qualified)
+            feature_set_column_lineage(catalog.feature_sets[name], columns), naming.qualified
+        )
     return StepFacts(
-        job_name=".".join(key.path), run_key=f"{run.run_id}:{step.key}:{key.to_user_string()}",
-        parent_run_id=run.run_id, parent_job_name=run.job_name, started_at=step.started, ended_at=ended,
-        outcome=outcome, inputs=inputs, outputs=outputs,
+        job_name=".".join(key.path),
+        run_key=f"{run.run_id}:{step.key}:{key.to_user_string()}",
+        parent_run_id=run.run_id,
+        parent_job_name=run.job_name,
+        started_at=step.started,
+        ended_at=ended,
+        outcome=outcome,
+        inputs=inputs,
+        outputs=outputs,
         nominal=_nominal(run, node.partitions_def),  # type: ignore[attr-defined]
         error=step.error,
     )
 
 
 def _check_facts(
-    run: dg.DagsterRun, step: _Step, keys: list[dg.AssetKey], naming: DatasetNaming, outcome: str | None,
+    run: dg.DagsterRun,
+    step: _Step,
+    keys: list[dg.AssetKey],
+    naming: DatasetNaming,
+    outcome: str | None,
     ended: datetime | None,
 ) -> StepFacts:
     assert step.started is not None
@@ -319,8 +383,14 @@ def _check_facts(
     checked = sorted({e.asset_key for e in step.checks}, key=str)
     base = ".".join(keys[0].path) if len(keys) == 1 else ".".join(checked[0].path) if checked else step.key
     return StepFacts(
-        job_name=f"{base}.checks", run_key=f"{run.run_id}:{step.key}:checks", parent_run_id=run.run_id,
-        parent_job_name=run.job_name, started_at=step.started, ended_at=ended,
-        outcome=outcome, job_type="ASSET_CHECK",
-        assertions={ref: list(items.values()) for ref, items in grouped.items()}, error=step.error,
+        job_name=f"{base}.checks",
+        run_key=f"{run.run_id}:{step.key}:checks",
+        parent_run_id=run.run_id,
+        parent_job_name=run.job_name,
+        started_at=step.started,
+        ended_at=ended,
+        outcome=outcome,
+        job_type="ASSET_CHECK",
+        assertions={ref: list(items.values()) for ref, items in grouped.items()},
+        error=step.error,
     )

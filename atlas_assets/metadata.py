@@ -1,6 +1,5 @@
 """Materialization metadata: schemas, row counts and previews that never show PII values."""
 
-
 from collections.abc import Iterable
 
 import dagster as dg

@@ -87,7 +87,9 @@ class StepIdentity:
     @classmethod
     def of(cls, context: dg.AssetExecutionContext) -> "StepIdentity":
         keys = sorted(context.partition_keys) if context.assets_def.partitions_def is not None else []
-        return cls(context.run_id, str(context.op_handle), context.asset_key, context.retry_number, tuple(keys))
+        return cls(
+            context.run_id, str(context.op_handle), context.asset_key, context.retry_number, tuple(keys)
+        )
 
     @property
     def asset(self) -> str:
@@ -102,15 +104,27 @@ class StepIdentity:
         return self.partitions[-1] if self.partitions else None
 
     def log_fields(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "step": self.step_key, "asset": self.asset,
-                "partition_start": self.first, "partition_end": self.last}
+        return {
+            "run_id": self.run_id,
+            "step": self.step_key,
+            "asset": self.asset,
+            "partition_start": self.first,
+            "partition_end": self.last,
+        }
 
     def span_attributes(self) -> dict[str, Any]:
-        bounds = {"atlas.partition.start": self.first, "atlas.partition.end": self.last} if self.partitions else {}
+        bounds = (
+            {"atlas.partition.start": self.first, "atlas.partition.end": self.last} if self.partitions else {}
+        )
         return {
-            "atlas.asset_key": self.asset, "atlas.layer": self.asset_key.path[0],
-            "atlas.dataset": self.asset_key.path[-1], "atlas.run_id": self.run_id, "atlas.step_key": self.step_key,
-            "atlas.attempt": self.attempt, "atlas.partition.count": len(self.partitions), **bounds,
+            "atlas.asset_key": self.asset,
+            "atlas.layer": self.asset_key.path[0],
+            "atlas.dataset": self.asset_key.path[-1],
+            "atlas.run_id": self.run_id,
+            "atlas.step_key": self.step_key,
+            "atlas.attempt": self.attempt,
+            "atlas.partition.count": len(self.partitions),
+            **bounds,
         }
 
 
@@ -136,10 +150,16 @@ def observed_step(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Iterator[
     parent = tracing.context_from_traceparent(context.run.tags.get(tracing.TRACEPARENT_TAG))
     started_at, started = datetime.now(UTC), time.perf_counter()
     try:
-        with structlog.contextvars.bound_contextvars(**step.log_fields()), tracing.tracer().start_as_current_span(
-            f"asset {step.asset}", context=parent, attributes=step.span_attributes(),
-            record_exception=False, set_status_on_exception=False,
-        ) as span:
+        with (
+            structlog.contextvars.bound_contextvars(**step.log_fields()),
+            tracing.tracer().start_as_current_span(
+                f"asset {step.asset}",
+                context=parent,
+                attributes=step.span_attributes(),
+                record_exception=False,
+                set_status_on_exception=False,
+            ) as span,
+        ):
             log.info("step_started", attempt=step.attempt, partitions=len(step.partitions))
             try:
                 yield observation
@@ -150,8 +170,14 @@ def observed_step(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Iterator[
             finally:
                 seconds = time.perf_counter() - started
                 _finish(span, observation, seconds)
-                _record(_warehouse_url(args, kwargs), step, observation, seconds, tracing.trace_id_hex(span),
-                        started_at)
+                _record(
+                    _warehouse_url(args, kwargs),
+                    step,
+                    observation,
+                    seconds,
+                    tracing.trace_id_hex(span),
+                    started_at,
+                )
     finally:
         tracing.flush()
 
@@ -170,28 +196,57 @@ def _finish(span: trace.Span, observation: StepObservation, seconds: float) -> N
     summary = {f"rows_{name}": value for name, value in rows.items()}
     if observation.failed:
         span.set_attribute("error.type", observation.error_type or "error")
-        span.add_event("exception", {"exception.type": observation.error_type or "error",
-                                     "exception.message": observation.error_message or ""})
+        span.add_event(
+            "exception",
+            {
+                "exception.type": observation.error_type or "error",
+                "exception.message": observation.error_message or "",
+            },
+        )
         span.set_status(trace.Status(trace.StatusCode.ERROR, observation.error_message))
-        log.warning("step_failed", duration_s=round(seconds, 3), error_type=observation.error_type,
-                    error=observation.error_message, retryable=observation.retryable, **summary)
+        log.warning(
+            "step_failed",
+            duration_s=round(seconds, 3),
+            error_type=observation.error_type,
+            error=observation.error_message,
+            retryable=observation.retryable,
+            **summary,
+        )
     else:
         span.set_status(trace.Status(trace.StatusCode.OK))
         log.info("step_succeeded", duration_s=round(seconds, 3), **summary)
 
 
-def _record(url: str | None, step: StepIdentity, observation: StepObservation, seconds: float,
-            trace_id: str | None, started_at: datetime) -> None:
+def _record(
+    url: str | None,
+    step: StepIdentity,
+    observation: StepObservation,
+    seconds: float,
+    trace_id: str | None,
+    started_at: datetime,
+) -> None:
     if url is None:
         return
     rows = _rows(observation)
     record = StepRecord(
-        run_id=step.run_id, step_key=step.step_key, asset_key=step.asset, layer=step.asset_key.path[0],
-        dataset=step.asset_key.path[-1], partition_start=step.first, partition_end=step.last,
-        partition_count=len(step.partitions), attempt=step.attempt,
-        status="failure" if observation.failed else "success", retryable=observation.retryable,
-        error_type=observation.error_type, rows_processed=rows["processed"], rows_written=rows["written"],
-        rows_quarantined=rows["quarantined"], duration_seconds=seconds, trace_id=trace_id, started_at=started_at,
+        run_id=step.run_id,
+        step_key=step.step_key,
+        asset_key=step.asset,
+        layer=step.asset_key.path[0],
+        dataset=step.asset_key.path[-1],
+        partition_start=step.first,
+        partition_end=step.last,
+        partition_count=len(step.partitions),
+        attempt=step.attempt,
+        status="failure" if observation.failed else "success",
+        retryable=observation.retryable,
+        error_type=observation.error_type,
+        rows_processed=rows["processed"],
+        rows_written=rows["written"],
+        rows_quarantined=rows["quarantined"],
+        duration_seconds=seconds,
+        trace_id=trace_id,
+        started_at=started_at,
     )
     try:
         record_step(url, record)

@@ -29,9 +29,11 @@ def celery_executor_for(settings: AtlasSettings) -> dg.ExecutorDefinition:
     return celery_executor.configured(
         {
             # The URLs may carry passwords: read from the environment when set there (never shown in the UI).
-            "broker": {"env": "ATLAS_CELERY_BROKER_URL"} if settings.model_fields_set & {"celery_broker_url"}
+            "broker": {"env": "ATLAS_CELERY_BROKER_URL"}
+            if settings.model_fields_set & {"celery_broker_url"}
             else settings.celery_broker_url,
-            "backend": {"env": "ATLAS_CELERY_BACKEND_URL"} if settings.model_fields_set & {"celery_backend_url"}
+            "backend": {"env": "ATLAS_CELERY_BACKEND_URL"}
+            if settings.model_fields_set & {"celery_backend_url"}
             else settings.celery_backend_url,
             "config_source": {
                 "task_default_queue": PIPELINE_QUEUE,
@@ -53,20 +55,34 @@ def retention_days(settings: AtlasSettings) -> dict[Layer, int]:
 
 
 def with_orchestration(
-    defs: dg.Definitions, contracts: list[Contract], models: list[SqlModel], settings: AtlasSettings,
+    defs: dg.Definitions,
+    contracts: list[Contract],
+    models: list[SqlModel],
+    settings: AtlasSettings,
     feature_sets: list[FeatureSetSpec] | None = None,
 ) -> dg.Definitions:
     automated = with_automation(defs, contracts)
-    gold_tables = [(m.name, m.header.partition_column) for m in models if m.incremental and m.header.partition_column]
+    gold_tables = [
+        (m.name, m.header.partition_column) for m in models if m.incremental and m.header.partition_column
+    ]
     parts = [
         automated,
         dg.Definitions(schedules=[build_daily_schedule(automated, settings.schedule_cron)]),
-        sensor_definitions(contracts, settings.landing_interval_seconds, settings.landing_max_files_per_tick,
-                           settings.sensor_interval_seconds),
+        sensor_definitions(
+            contracts,
+            settings.landing_interval_seconds,
+            settings.landing_max_files_per_tick,
+            settings.sensor_interval_seconds,
+        ),
         dg.Definitions(sensors=[anomaly_alerts_sensor(settings.sensor_interval_seconds)]),
-        dg.Definitions(sensors=[build_lineage_sensor(contracts, models, feature_sets or [],
-                                                     settings.lineage_interval_seconds)]),
-        build_retention_definitions(contracts, gold_tables, retention_days(settings), settings.retention_cron),
+        dg.Definitions(
+            sensors=[
+                build_lineage_sensor(contracts, models, feature_sets or [], settings.lineage_interval_seconds)
+            ]
+        ),
+        build_retention_definitions(
+            contracts, gold_tables, retention_days(settings), settings.retention_cron
+        ),
         build_forget_definitions(contracts),
     ]
     if settings.executor == "celery":

@@ -1,6 +1,5 @@
 """Partitions definitions derived from contracts."""
 
-
 from functools import cache
 
 import dagster as dg

@@ -4,7 +4,6 @@ Everything that reaches Dagster from here is a column name, an entity name, a st
 confidence or a count: never a value (docs/pii.md, "Leak boundary").
 """
 
-
 import re
 from collections.abc import Sequence
 
@@ -51,7 +50,9 @@ def pii_metadata(
 
 
 def build_pii_drift_check(contract: Contract) -> dg.AssetChecksDefinition:
-    severity = dg.AssetCheckSeverity.ERROR if contract.pii.drift_severity == "error" else dg.AssetCheckSeverity.WARN
+    severity = (
+        dg.AssetCheckSeverity.ERROR if contract.pii.drift_severity == "error" else dg.AssetCheckSeverity.WARN
+    )
 
     @dg.asset_check(
         asset=_silver_key(contract.dataset),
@@ -63,9 +64,13 @@ def build_pii_drift_check(contract: Contract) -> dg.AssetChecksDefinition:
             "column the contract neither declares (`pii: {entity: ...}`) nor opts out (`pii: false`)."
         ),
     )
-    def _pii_drift(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def _pii_drift(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
         wh = warehouse.client()
-        report = latest_report(wh, contract.dataset, context.run.run_id) or latest_report(wh, contract.dataset)
+        report = latest_report(wh, contract.dataset, context.run.run_id) or latest_report(
+            wh, contract.dataset
+        )
         if report is None:
             return dg.AssetCheckResult(
                 passed=True, severity=severity, metadata={"reason": "no PII report yet (silver not built)"}

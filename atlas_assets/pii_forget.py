@@ -30,10 +30,16 @@ class ForgetConfig(dg.Config):
 def build_forget_definitions(contracts: list[Contract]) -> dg.Definitions:
     by_name = {c.dataset: c for c in contracts}
 
-    @dg.op(name=FORGET_OP, description="Erase one data subject from bronze, quarantine, silver, gold, ai_ready "
-                                       "and the lake, and keep it erased (docs/pii.md).")
+    @dg.op(
+        name=FORGET_OP,
+        description="Erase one data subject from bronze, quarantine, silver, gold, ai_ready "
+        "and the lake, and keep it erased (docs/pii.md).",
+    )
     def forget(
-        context: dg.OpExecutionContext, config: ForgetConfig, warehouse: WarehouseResource, lake: LakeResource,
+        context: dg.OpExecutionContext,
+        config: ForgetConfig,
+        warehouse: WarehouseResource,
+        lake: LakeResource,
         pii: PiiResource,
     ) -> dg.Output[dict]:
         contract = by_name.get(config.dataset)
@@ -42,23 +48,36 @@ def build_forget_definitions(contracts: list[Contract]) -> dg.Definitions:
         keys = pii.keyring()
         try:
             key = Anonymizer(keys).decrypt(config.key_token)
-            result = forget_subject(warehouse.client(), lake.client(), contract, key, keys, actor=config.actor)
+            result = forget_subject(
+                warehouse.client(), lake.client(), contract, key, keys, actor=config.actor
+            )
         except InputRejected as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
-        summary = {"dataset": result.dataset, "rows": result.rows, "lake_objects_rewritten": len(result.lake_objects),
-                   "audit_id": result.audit_id, "key_digest": result.key_digest}
-        context.log.info(f"erased subject {result.key_digest[:16]} from {result.dataset}: {result.rows}")
-        return dg.Output(summary, metadata={
+        summary = {
             "dataset": result.dataset,
-            "rows_deleted": dg.MetadataValue.json(result.rows),
-            "rows_deleted_total": sum(result.rows.values()),
+            "rows": result.rows,
             "lake_objects_rewritten": len(result.lake_objects),
-            "audit_id": result.audit_id or 0,
-            "subject_digest": result.key_digest,
-        })
+            "audit_id": result.audit_id,
+            "key_digest": result.key_digest,
+        }
+        context.log.info(f"erased subject {result.key_digest[:16]} from {result.dataset}: {result.rows}")
+        return dg.Output(
+            summary,
+            metadata={
+                "dataset": result.dataset,
+                "rows_deleted": dg.MetadataValue.json(result.rows),
+                "rows_deleted_total": sum(result.rows.values()),
+                "lake_objects_rewritten": len(result.lake_objects),
+                "audit_id": result.audit_id or 0,
+                "subject_digest": result.key_digest,
+            },
+        )
 
-    @dg.job(name=FORGET_JOB, tags={"atlas/trigger": "pii_forget"},
-            description="Right to erasure for one data subject (atlas pii forget).")
+    @dg.job(
+        name=FORGET_JOB,
+        tags={"atlas/trigger": "pii_forget"},
+        description="Right to erasure for one data subject (atlas pii forget).",
+    )
     def forget_job() -> None:
         forget()
 

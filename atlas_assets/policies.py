@@ -36,7 +36,9 @@ QUEUES = {
     Layer.AI_READY: PIPELINE_QUEUE,
 }
 ALL_QUEUES = (PIPELINE_QUEUE, PII_QUEUE, QUALITY_QUEUE)
-RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 
 def layer_policies(layer: Layer) -> dict[str, Any]:
@@ -46,4 +48,8 @@ def layer_policies(layer: Layer) -> dict[str, Any]:
 
 def check_policies() -> dict[str, Any]:
     """Keyword arguments for ``@dg.asset_check`` / ``@dg.multi_asset_check`` (separate check steps)."""
-    return {"pool": POOLS[Layer.SILVER], "retry_policy": RETRY_POLICY, "op_tags": {CELERY_QUEUE_TAG: QUALITY_QUEUE}}
+    return {
+        "pool": POOLS[Layer.SILVER],
+        "retry_policy": RETRY_POLICY,
+        "op_tags": {CELERY_QUEUE_TAG: QUALITY_QUEUE},
+    }

@@ -91,10 +91,17 @@ def _metadata(report: QualityReport, score: DimensionScore) -> dict[str, Any]:
         "failed_rows": int(score.failed_rows),
         "blocking": dg.MetadataValue.bool(score.blocking),
         "rules": dg.MetadataValue.json(
-            [{"id": r.id, "failed_rows": r.failed_rows, "on_fail": r.on_fail, "evaluated": r.evaluated} for r in rules]
+            [
+                {"id": r.id, "failed_rows": r.failed_rows, "on_fail": r.on_fail, "evaluated": r.evaluated}
+                for r in rules
+            ]
         ),
         "soda_checks": dg.MetadataValue.json(
-            [{"id": s.check_id, "outcome": s.outcome, "metrics": s.metrics} for s in report.soda if s.dimension == dim]
+            [
+                {"id": s.check_id, "outcome": s.outcome, "metrics": s.metrics}
+                for s in report.soda
+                if s.dimension == dim
+            ]
         ),
         "failing_samples": dg.MetadataValue.json(report.samples.get(dim.value, [])),
         "sample_key_columns": dg.MetadataValue.json(report.key_columns or ["row"]),
@@ -114,7 +121,9 @@ def _partition_metadata(score: DimensionScore) -> dict[str, Any]:
 class QualityGate:
     """The ``on_staged`` hook of a silver load, then the source of its check results."""
 
-    def __init__(self, wh: Warehouse, contract: Contract, asset_key: dg.AssetKey, *, run_soda: bool = True) -> None:
+    def __init__(
+        self, wh: Warehouse, contract: Contract, asset_key: dg.AssetKey, *, run_soda: bool = True
+    ) -> None:
         self.wh = wh
         self.contract = contract
         self.asset_key = asset_key
@@ -139,11 +148,17 @@ class QualityGate:
                 continue
             if per_partition:
                 for score in report.scores(dim):
-                    context.log_event(dg.AssetCheckEvaluation(
-                        asset_key=self.asset_key, check_name=dim.value, passed=score.passed,
-                        metadata=_partition_metadata(score), severity=severity, blocking=report.blocking,
-                        partition=score.partition_key,
-                    ))
+                    context.log_event(
+                        dg.AssetCheckEvaluation(
+                            asset_key=self.asset_key,
+                            check_name=dim.value,
+                            passed=score.passed,
+                            metadata=_partition_metadata(score),
+                            severity=severity,
+                            blocking=report.blocking,
+                            partition=score.partition_key,
+                        )
+                    )
             overall = report.overall(dim)
             metadata = _metadata(report, overall)
             if per_partition:
@@ -152,19 +167,26 @@ class QualityGate:
                 metadata["partitions_failed"] = dg.MetadataValue.json(below)
             if not overall.passed:
                 _alert(context.log.error if report.blocking else context.log.warning, report, overall)
-            results.append(dg.AssetCheckResult(
-                asset_key=self.asset_key, check_name=dim.value, passed=overall.passed, severity=severity,
-                metadata=metadata,
-                description=f"{dim.value} {overall.score:.4f} vs threshold {overall.threshold:.2f}",
-            ))
+            results.append(
+                dg.AssetCheckResult(
+                    asset_key=self.asset_key,
+                    check_name=dim.value,
+                    passed=overall.passed,
+                    severity=severity,
+                    metadata=metadata,
+                    description=f"{dim.value} {overall.score:.4f} vs threshold {overall.threshold:.2f}",
+                )
+            )
         return results
 
 
 def _alert(emit: Callable[[str], None], report: QualityReport, score: DimensionScore) -> None:
     reasons = []
     if score.score < score.threshold:
-        reasons.append(f"score {score.score:.4f} below threshold {score.threshold:.2f} "
-                       f"({score.failed_rows} of {score.rows_evaluated} rows failing)")
+        reasons.append(
+            f"score {score.score:.4f} below threshold {score.threshold:.2f} "
+            f"({score.failed_rows} of {score.rows_evaluated} rows failing)"
+        )
     if score.soda_failed:
         reasons.append(f"failed Soda checks: {', '.join(score.soda_failed)}")
     if not reasons:  # only some partitions of a range failed
@@ -172,6 +194,15 @@ def _alert(emit: Callable[[str], None], report: QualityReport, score: DimensionS
     kind = "blocking" if score.blocking else "warning"
     emit(f"{report.dataset}: {score.dimension.value} check failed ({kind}): {'; '.join(reasons)}")
     event = log.error if score.blocking else log.warning
-    event("quality_check_failed", dataset=report.dataset, dimension=score.dimension.value, run_id=report.run_id,
-          score=round(score.score, 6), threshold=score.threshold, failed_rows=score.failed_rows,
-          rows_evaluated=score.rows_evaluated, blocking=score.blocking, soda_failed=score.soda_failed)
+    event(
+        "quality_check_failed",
+        dataset=report.dataset,
+        dimension=score.dimension.value,
+        run_id=report.run_id,
+        score=round(score.score, 6),
+        threshold=score.threshold,
+        failed_rows=score.failed_rows,
+        rows_evaluated=score.rows_evaluated,
+        blocking=score.blocking,
+        soda_failed=score.soda_failed,
+    )

@@ -12,7 +12,10 @@ FINISHED = (
 
 
 def finished_runs(
-    instance: dg.DagsterInstance, cursor: str | None, *, statuses: tuple[dg.DagsterEventType, ...] = FINISHED,
+    instance: dg.DagsterInstance,
+    cursor: str | None,
+    *,
+    statuses: tuple[dg.DagsterEventType, ...] = FINISHED,
     limit: int = 25,
 ) -> tuple[list[dg.DagsterRun], str]:
     """Runs that finished after ``cursor`` (oldest first) and the cursor to store for the next tick.
@@ -27,7 +30,9 @@ def finished_runs(
             latest = instance.fetch_run_status_changes(status, limit=1, ascending=False)
             state[name] = latest.cursor if latest.records else None
             continue
-        result = instance.fetch_run_status_changes(status, limit=limit, cursor=state.get(name), ascending=True)
+        result = instance.fetch_run_status_changes(
+            status, limit=limit, cursor=state.get(name), ascending=True
+        )
         for record in result.records:
             run = instance.get_run_by_id(record.run_id)
             if run is not None:

@@ -51,7 +51,9 @@ def landing_run_request(contract: Contract, scans: list[LandingScan]) -> dg.RunR
         run_key=f"landing:{contract.dataset}:{digest}",
         asset_selection=[bronze_key(contract.dataset), silver_asset_key(contract.dataset)],
         partition_key=partition_key,
-        run_config={"ops": {bronze_op_name(contract.dataset): {"config": {"landing_keys": [s.key for s in scans]}}}},
+        run_config={
+            "ops": {bronze_op_name(contract.dataset): {"config": {"landing_keys": [s.key for s in scans]}}}
+        },
         tags=tags,
     )
 
@@ -67,8 +69,11 @@ def build_landing_sensor(contract: Contract, interval_seconds: int, max_files: i
         description=f"Ingests new files under the landing prefix of {contract.dataset} exactly once.",
     )
     def _landing(
-        context: dg.SensorEvaluationContext, warehouse: WarehouseResource, lake: LakeResource,
-        project: ProjectResource, alerts: AlertsResource,
+        context: dg.SensorEvaluationContext,
+        warehouse: WarehouseResource,
+        lake: LakeResource,
+        project: ProjectResource,
+        alerts: AlertsResource,
     ) -> dg.SensorResult:
         state = json.loads(context.cursor) if context.cursor else {}
         store = lake.client()
@@ -81,21 +86,33 @@ def build_landing_sensor(contract: Contract, interval_seconds: int, max_files: i
         for key in fresh:
             scan = scan_object(store, contract, key)
             requested[key] = scan.sha256
-            if scan.rejected is None and scan.partition_keys and not _already_accepted(wh, contract, scan.sha256):
+            if (
+                scan.rejected is None
+                and scan.partition_keys
+                and not _already_accepted(wh, contract, scan.sha256)
+            ):
                 to_run.append(scan)
                 continue
             # Rejections, duplicates and files without any mappable row need no run: settle them now.
             try:
-                record = ingest_landing_object(wh, store, contract, key, run_id=None, batch_rows=project.batch_size)
+                record = ingest_landing_object(
+                    wh, store, contract, key, run_id=None, batch_rows=project.batch_size
+                )
                 context.log.info(f"{contract.dataset}: {key} {record.status} without a run")
             except InputRejected as exc:
                 context.log.warning(f"{contract.dataset}: rejected {exc}")
                 payload = slack_payload(
-                    f"Atlas rejected a file for {contract.dataset}", str(exc),
+                    f"Atlas rejected a file for {contract.dataset}",
+                    str(exc),
                     {"dataset": contract.dataset, "object": key, "sha256": scan.sha256[:16]},
                 )
-                send_alert("file_rejected", payload, webhook=alerts.webhook or None,
-                           timeout=alerts.timeout_seconds, wh=wh)
+                send_alert(
+                    "file_rejected",
+                    payload,
+                    webhook=alerts.webhook or None,
+                    timeout=alerts.timeout_seconds,
+                    wh=wh,
+                )
         cursor = json.dumps({"requested": requested}, sort_keys=True)
         if not to_run:
             return dg.SensorResult(skip_reason=f"no new files to run ({len(pending)} pending)", cursor=cursor)
@@ -105,10 +122,12 @@ def build_landing_sensor(contract: Contract, interval_seconds: int, max_files: i
 
 
 def _already_accepted(wh: Warehouse, contract: Contract, sha: str) -> bool:
-    return bool(wh.fetch_all(
-        "SELECT 1 FROM atlas_meta.ingestions WHERE dataset = %s AND sha256 = %s AND status = 'accepted'",
-        (contract.dataset, sha),
-    ))
+    return bool(
+        wh.fetch_all(
+            "SELECT 1 FROM atlas_meta.ingestions WHERE dataset = %s AND sha256 = %s AND status = 'accepted'",
+            (contract.dataset, sha),
+        )
+    )
 
 
 def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
@@ -126,7 +145,9 @@ def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Posts a Slack-compatible alert to ATLAS_ALERT_WEBHOOK for every failed run.",
 )
-def run_failure_alerts(context: dg.RunFailureSensorContext, alerts: AlertsResource, warehouse: WarehouseResource) -> None:
+def run_failure_alerts(
+    context: dg.RunFailureSensorContext, alerts: AlertsResource, warehouse: WarehouseResource
+) -> None:
     run = context.dagster_run
     errors = _step_errors(context) or [context.failure_event.message or "run failed"]
     partition = run.tags.get("dagster/partition") or (
@@ -135,10 +156,15 @@ def run_failure_alerts(context: dg.RunFailureSensorContext, alerts: AlertsResour
     payload = slack_payload(
         f"Atlas run failed: {run.job_name}",
         "\n".join(f"• {e}" for e in errors[:10]),
-        {"run": run.run_id, "partition": partition, "trigger": run.tags.get("atlas/trigger", "")}
+        {"run": run.run_id, "partition": partition, "trigger": run.tags.get("atlas/trigger", "")},
     )
-    send_alert("run_failure", payload, webhook=alerts.webhook or None, timeout=alerts.timeout_seconds,
-               wh=warehouse.client())
+    send_alert(
+        "run_failure",
+        payload,
+        webhook=alerts.webhook or None,
+        timeout=alerts.timeout_seconds,
+        wh=warehouse.client(),
+    )
 
 
 def failed_checks_of_run(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
@@ -146,16 +172,23 @@ def failed_checks_of_run(instance: dg.DagsterInstance, run_id: str) -> list[dict
     failed: dict[tuple[str, str], dict] = {}
     cursor = None
     while True:
-        conn = instance.get_records_for_run(run_id, cursor=cursor, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-                                            limit=500)
+        conn = instance.get_records_for_run(
+            run_id, cursor=cursor, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, limit=500
+        )
         for record in conn.records:
             evaluation: Any = record.event_log_entry.dagster_event.event_specific_data  # type: ignore[union-attr]
             if evaluation is None or getattr(evaluation, "passed", True):
                 continue
             key = (evaluation.asset_key.to_user_string(), evaluation.check_name)
-            item = failed.setdefault(key, {"asset": key[0], "check": key[1],
-                                           "severity": getattr(evaluation.severity, "value", "ERROR"),
-                                           "partitions": 0})
+            item = failed.setdefault(
+                key,
+                {
+                    "asset": key[0],
+                    "check": key[1],
+                    "severity": getattr(evaluation.severity, "value", "ERROR"),
+                    "partitions": 0,
+                },
+            )
             item["partitions"] += 1
         cursor = conn.cursor
         if not conn.has_more:
@@ -163,20 +196,30 @@ def failed_checks_of_run(instance: dg.DagsterInstance, run_id: str) -> list[dict
     return list(failed.values())
 
 
-def quality_alerts(context: dg.SensorEvaluationContext, alerts: AlertsResource, warehouse: WarehouseResource) -> dg.SensorResult:
+def quality_alerts(
+    context: dg.SensorEvaluationContext, alerts: AlertsResource, warehouse: WarehouseResource
+) -> dg.SensorResult:
     runs, cursor = finished_runs(context.instance, context.cursor, statuses=FINISHED)
     sent = 0
     for run in runs:
         failed = failed_checks_of_run(context.instance, run.run_id)
         if not failed:
             continue
-        lines = [f"• {f['asset']} · {f['check']} ({f['severity']}, {f['partitions']} partition(s))" for f in failed]
+        lines = [
+            f"• {f['asset']} · {f['check']} ({f['severity']}, {f['partitions']} partition(s))" for f in failed
+        ]
         payload = slack_payload(
-            f"Atlas quality checks failed: {len(failed)} check(s)", "\n".join(lines[:20]),
+            f"Atlas quality checks failed: {len(failed)} check(s)",
+            "\n".join(lines[:20]),
             {"run": run.run_id, "status": run.status.value},
         )
-        send_alert("quality_failure", payload, webhook=alerts.webhook or None, timeout=alerts.timeout_seconds,
-                   wh=warehouse.client())
+        send_alert(
+            "quality_failure",
+            payload,
+            webhook=alerts.webhook or None,
+            timeout=alerts.timeout_seconds,
+            wh=warehouse.client(),
+        )
         sent += 1
     if not sent:
         return dg.SensorResult(skip_reason=f"{len(runs)} finished run(s), no failed checks", cursor=cursor)
@@ -195,6 +238,11 @@ def quality_alerts_sensor(interval_seconds: int = 30) -> dg.SensorDefinition:
 def sensor_definitions(
     contracts: list[Contract], interval_seconds: int, max_files: int, alerts_interval_seconds: int = 30
 ) -> dg.Definitions:
-    landing = [build_landing_sensor(c, interval_seconds, max_files) for c in contracts
-               if isinstance(c.source, LandingSource)]
-    return dg.Definitions(sensors=[*landing, run_failure_alerts, quality_alerts_sensor(alerts_interval_seconds)])
+    landing = [
+        build_landing_sensor(c, interval_seconds, max_files)
+        for c in contracts
+        if isinstance(c.source, LandingSource)
+    ]
+    return dg.Definitions(
+        sensors=[*landing, run_failure_alerts, quality_alerts_sensor(alerts_interval_seconds)]
+    )

@@ -1,6 +1,5 @@
 """Silver assets: typed, validated, deduplicated rows of each contract's dataset."""
 
-
 import dagster as dg
 from psycopg import sql
 
@@ -56,8 +55,16 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
         keys = selected_partition_keys(context)
         quality = QualityGate(wh, contract, silver_key(contract.dataset))
         try:
-            result = build_silver(wh, lake.client(), contract, keys, run_id=context.run_id, on_staged=quality,
-                                  transform_factory=stage, digest=pii.keyring().hmac_hex)
+            result = build_silver(
+                wh,
+                lake.client(),
+                contract,
+                keys,
+                run_id=context.run_id,
+                on_staged=quality,
+                transform_factory=stage,
+                digest=pii.keyring().hmac_hex,
+            )
         except QualityGateFailed as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         context.log.info(
@@ -71,10 +78,15 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
             metadata={
                 "dagster/row_count": result.rows_silver,
                 "dagster/column_schema": column_schema(result.schema),
-                "null_counts": dg.MetadataValue.json(null_counts(
-                    wh, (layout.Layer.SILVER.schema, contract.dataset),
-                    [f.name for f in result.schema if not f.name.startswith("_atlas_")], where, (result.partitions,),
-                )),
+                "null_counts": dg.MetadataValue.json(
+                    null_counts(
+                        wh,
+                        (layout.Layer.SILVER.schema, contract.dataset),
+                        [f.name for f in result.schema if not f.name.startswith("_atlas_")],
+                        where,
+                        (result.partitions,),
+                    )
+                ),
                 "rows_in": result.rows_in,
                 "rows_quarantined": result.rows_quarantined,
                 "rule_failures": dg.MetadataValue.json(result.rule_failures),
@@ -83,10 +95,15 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
                 **{f"score/{d}": float(s) for d, s in result.dimension_scores().items()},
                 # Per dimension, the scores of the last loads (this one last) and their trailing median.
                 "quality/trend": dg.MetadataValue.json(
-                    trend_metadata(quality_trend(wh, contract.dataset, trend_loads, context.run_id))),
+                    trend_metadata(quality_trend(wh, contract.dataset, trend_loads, context.run_id))
+                ),
                 "preview": preview(
-                    wh, (layout.Layer.SILVER.schema, contract.dataset), result.schema, hidden_columns(contract) | pii_hidden_columns(stage),
-                    where, (result.partitions,),
+                    wh,
+                    (layout.Layer.SILVER.schema, contract.dataset),
+                    result.schema,
+                    hidden_columns(contract) | pii_hidden_columns(stage),
+                    where,
+                    (result.partitions,),
                 ),
                 **pii_metadata(stage, wh, contract, result.partitions, context.run_id),
             },

@@ -29,7 +29,9 @@ def safe_message(exc: BaseException) -> str:
 
 
 def is_retryable(error: BaseException) -> bool:
-    return bool(getattr(error, "allow_retries", True)) if isinstance(error, dg.Failure) else is_transient(error)
+    return (
+        bool(getattr(error, "allow_retries", True)) if isinstance(error, dg.Failure) else is_transient(error)
+    )
 
 
 def atlas_step(fn: F) -> F:
@@ -40,8 +42,11 @@ def atlas_step(fn: F) -> F:
 
     def failed(step: Any, exc: Exception) -> BaseException:
         """Record the failure on the step; what to raise (``exc`` itself when Dagster may retry it)."""
-        error = exc if isinstance(exc, dg.Failure) or is_transient(exc) else dg.Failure(
-            description=safe_message(exc), allow_retries=False)
+        error = (
+            exc
+            if isinstance(exc, dg.Failure) or is_transient(exc)
+            else dg.Failure(description=safe_message(exc), allow_retries=False)
+        )
         step.fail(exc, safe_message(exc), retryable=is_retryable(error))
         return error
 

@@ -28,8 +28,9 @@ class ApiUnavailable(Exception):
 
 class AtlasClient:
     def __init__(self, base_url: str, api_key: str, timeout: float = 30.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/api/v1", timeout=timeout,
-                                       headers={"X-API-Key": api_key})
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/api/v1", timeout=timeout, headers={"X-API-Key": api_key}
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

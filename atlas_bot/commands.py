@@ -27,21 +27,52 @@ class Command:
         return PREFIX + self.pattern + r"\s*"
 
 
-COMMANDS = {c.name: c for c in [
-    Command("help", "help", "this list", r"help"),
-    Command("status", "status", "layers, last materializations, failing checks", r"status"),
-    Command("runs", "runs [N]", "the N (default 10) most recent runs and their states", r"runs(?:\s+(?P<limit>\d{1,3}))?"),
-    Command("materialize", "materialize <asset key> [partition]", "launch a run; I post its outcome here",
-            rf"materiali[sz]e\s+(?P<asset>{ASSET_KEY})(?:\s+(?P<partition>{PARTITION}))?"),
-    Command("backfill", "backfill <asset key> <from> <to>", "backfill a partition range; I post its outcome here",
-            rf"backfill\s+(?P<asset>{ASSET_KEY})\s+(?P<start>{PARTITION})\s+(?P<end>{PARTITION})"),
-    Command("cancel", "cancel <run id>", "cancel a queued or running run", rf"cancel\s+(?P<run_id>{RUN_ID})"),
-    Command("quality", "quality <dataset>", "the six quality scores and their trend",
-            rf"quality\s+(?P<dataset>{DATASET})"),
-    Command("lineage", "lineage <dataset>", "what feeds a dataset and what it feeds", rf"lineage\s+(?P<dataset>{DATASET})"),
-    Command("ingestions", "ingestions [dataset]", "recent accepted and rejected files",
-            rf"ingestions(?:\s+(?P<dataset>{DATASET}))?"),
-]}
+COMMANDS = {
+    c.name: c
+    for c in [
+        Command("help", "help", "this list", r"help"),
+        Command("status", "status", "layers, last materializations, failing checks", r"status"),
+        Command(
+            "runs",
+            "runs [N]",
+            "the N (default 10) most recent runs and their states",
+            r"runs(?:\s+(?P<limit>\d{1,3}))?",
+        ),
+        Command(
+            "materialize",
+            "materialize <asset key> [partition]",
+            "launch a run; I post its outcome here",
+            rf"materiali[sz]e\s+(?P<asset>{ASSET_KEY})(?:\s+(?P<partition>{PARTITION}))?",
+        ),
+        Command(
+            "backfill",
+            "backfill <asset key> <from> <to>",
+            "backfill a partition range; I post its outcome here",
+            rf"backfill\s+(?P<asset>{ASSET_KEY})\s+(?P<start>{PARTITION})\s+(?P<end>{PARTITION})",
+        ),
+        Command(
+            "cancel", "cancel <run id>", "cancel a queued or running run", rf"cancel\s+(?P<run_id>{RUN_ID})"
+        ),
+        Command(
+            "quality",
+            "quality <dataset>",
+            "the six quality scores and their trend",
+            rf"quality\s+(?P<dataset>{DATASET})",
+        ),
+        Command(
+            "lineage",
+            "lineage <dataset>",
+            "what feeds a dataset and what it feeds",
+            rf"lineage\s+(?P<dataset>{DATASET})",
+        ),
+        Command(
+            "ingestions",
+            "ingestions [dataset]",
+            "recent accepted and rejected files",
+            rf"ingestions(?:\s+(?P<dataset>{DATASET}))?",
+        ),
+    ]
+}
 
 
 def help_text(who: str | None = None) -> str:

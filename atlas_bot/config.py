@@ -44,11 +44,15 @@ def extra_connectors(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise InputRejected(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     connectors = document.get("connectors") if isinstance(document, dict) else None
-    if not isinstance(connectors, dict) or not all(isinstance(v, dict) or v is None for v in connectors.values()):
+    if not isinstance(connectors, dict) or not all(
+        isinstance(v, dict) or v is None for v in connectors.values()
+    ):
         raise InputRejected(f"{path}: connectors: expected a mapping of connector name to its settings")
     if "websocket" in connectors:
-        raise InputRejected(f"{path}: connectors.websocket: the websocket connector is Atlas's own; "
-                            "use ATLAS_BOT_WEBSOCKET and ATLAS_BOT_PORT")
+        raise InputRejected(
+            f"{path}: connectors.websocket: the websocket connector is Atlas's own; "
+            "use ATLAS_BOT_WEBSOCKET and ATLAS_BOT_PORT"
+        )
     return {str(name): _expand(conf or {}) for name, conf in connectors.items()}
 
 
@@ -60,18 +64,28 @@ def opsdroid_config(settings: AtlasSettings) -> dict[str, Any]:
                 f"ATLAS_BOT_HOST={settings.bot_host}: the websocket connector trusts the user name its client "
                 "sends, so the bot listens on loopback only while it is on (ATLAS_BOT_WEBSOCKET=false to turn it off)"
             )
-        connectors["websocket"] = {"module": "atlas_bot.websocket", "max-connections": 50, "connection-timeout": 60}
+        connectors["websocket"] = {
+            "module": "atlas_bot.websocket",
+            "max-connections": 50,
+            "connection-timeout": 60,
+        }
     if settings.bot_connectors_file is not None:
         connectors.update(extra_connectors(settings.bot_connectors_file.expanduser()))
     if not connectors:
-        raise InputRejected("the bot has no connector: keep ATLAS_BOT_WEBSOCKET on or set ATLAS_BOT_CONNECTORS_FILE")
+        raise InputRejected(
+            "the bot has no connector: keep ATLAS_BOT_WEBSOCKET on or set ATLAS_BOT_CONNECTORS_FILE"
+        )
     return {
         "logging": {"level": "info", "console": True, "rich": False, "path": False, "timestamp": True},
         "web": {"host": settings.bot_host, "port": settings.bot_port},
         "module-path": str(settings.resolved_home() / "bot"),
         "connectors": connectors,
         "skills": {
-            "atlas": {"module": "atlas_bot.skills", "api-url": api_url(settings),
-                      "poll-seconds": settings.bot_poll_seconds, "watch-hours": settings.bot_watch_hours},
+            "atlas": {
+                "module": "atlas_bot.skills",
+                "api-url": api_url(settings),
+                "poll-seconds": settings.bot_poll_seconds,
+                "watch-hours": settings.bot_watch_hours,
+            },
         },
     }

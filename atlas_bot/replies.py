@@ -30,8 +30,10 @@ def _when(timestamp: str | None) -> str:
 
 
 def not_linked(chat_user: str) -> str:
-    return (f"Sorry, {chat_user} is not linked to an Atlas user, so I can't do anything for you. "
-            f"Ask an admin to run: atlas bot link {chat_user} --username <atlas user>")
+    return (
+        f"Sorry, {chat_user} is not linked to an Atlas user, so I can't do anything for you. "
+        f"Ask an admin to run: atlas bot link {chat_user} --username <atlas user>"
+    )
 
 
 def bot_key_refused() -> str:
@@ -67,8 +69,11 @@ def status(assets: list[dict[str, Any]]) -> str:
         stamps = [a["last_materialization"]["timestamp"] for a in members if a.get("last_materialization")]
         never = sum(1 for a in members if not a.get("last_materialization"))
         failed = [a["key"] for a in members if a.get("check_status") == "failed"]
-        failing += [f"{a['key']} ({', '.join(c['name'] for c in a['checks'] if c.get('status') in ('FAILED', 'EXECUTION_FAILED'))})"
-                    for a in members if a.get("check_status") == "failed"]
+        failing += [
+            f"{a['key']} ({', '.join(c['name'] for c in a['checks'] if c.get('status') in ('FAILED', 'EXECUTION_FAILED'))})"
+            for a in members
+            if a.get("check_status") == "failed"
+        ]
         line = f"  {layer}: {count(len(members), 'asset')}, last materialized {_when(max(stamps) if stamps else None)}"
         if never:
             line += f", {never} never materialized"
@@ -85,7 +90,9 @@ def runs(items: list[dict[str, Any]]) -> str:
     for run in items:
         what = ", ".join(run.get("assets") or []) or run.get("job_name", "")
         part = f" [{run['partition']}]" if run.get("partition") else ""
-        lines.append(f"  {run['run_id']}  {run['status']:<9} {one_line(what, 80)}{part}  {_when(run.get('created_at'))}")
+        lines.append(
+            f"  {run['run_id']}  {run['status']:<9} {one_line(what, 80)}{part}  {_when(run.get('created_at'))}"
+        )
     return "\n".join(lines)
 
 
@@ -112,7 +119,8 @@ def backfill_finished(backfill: dict[str, Any]) -> bool:
     """Dagster's bulk action has ended and so has every run it launched (older statuses say COMPLETED
     once all runs are launched, not finished)."""
     return backfill["status"] in BACKFILL_TERMINAL and all(
-        r.get("status") in RUN_TERMINAL for r in backfill.get("runs") or [])
+        r.get("status") in RUN_TERMINAL for r in backfill.get("runs") or []
+    )
 
 
 def backfill_outcome(backfill: dict[str, Any]) -> str:
@@ -134,7 +142,9 @@ def _trend(quality: dict[str, Any], dimension: str) -> str:
     offered = quality.get("trend")
     if isinstance(offered, dict) and offered.get(dimension) is not None:
         value = offered[dimension]
-        return value if isinstance(value, str) else (f"{value:+.3f}" if isinstance(value, (int, float)) else "")
+        return (
+            value if isinstance(value, str) else (f"{value:+.3f}" if isinstance(value, (int, float)) else "")
+        )
     scores = [h.get("scores", {}).get(dimension) for h in quality.get("history") or []]
     scores = [s for s in scores if s is not None]
     if len(scores) < 2:
@@ -151,8 +161,12 @@ def quality(report: dict[str, Any]) -> str:
         score = dim.get("score")
         shown = f"{score:.3f}" if isinstance(score, (int, float)) else "n/a"
         verdict = "" if dim.get("passed") is None else (" pass" if dim["passed"] else " FAIL")
-        threshold = f" (threshold {dim['threshold']:.2f})" if isinstance(dim.get("threshold"), (int, float)) else ""
-        lines.append(f"  {dim['dimension']:<13} {shown}{threshold}{verdict}, {_trend(report, dim['dimension'])}")
+        threshold = (
+            f" (threshold {dim['threshold']:.2f})" if isinstance(dim.get("threshold"), (int, float)) else ""
+        )
+        lines.append(
+            f"  {dim['dimension']:<13} {shown}{threshold}{verdict}, {_trend(report, dim['dimension'])}"
+        )
     return "\n".join(lines)
 
 
@@ -160,12 +174,14 @@ def lineage(graph: dict[str, Any]) -> str:
     def names(keys: list[str]) -> str:
         return ", ".join(keys) if keys else "none"
 
-    return "\n".join([
-        f"Lineage of {graph['dataset']}:",
-        f"  assets: {names(graph.get('assets') or [])}",
-        f"  upstream: {names(graph.get('upstream') or [])}",
-        f"  downstream: {names(graph.get('downstream') or [])}",
-    ])
+    return "\n".join(
+        [
+            f"Lineage of {graph['dataset']}:",
+            f"  assets: {names(graph.get('assets') or [])}",
+            f"  upstream: {names(graph.get('upstream') or [])}",
+            f"  downstream: {names(graph.get('downstream') or [])}",
+        ]
+    )
 
 
 def ingestions(items: list[dict[str, Any]]) -> str:
@@ -178,6 +194,8 @@ def ingestions(items: list[dict[str, Any]]) -> str:
         if item.get("rows_quarantined"):
             rows += f", {item['rows_quarantined']} quarantined"
         why = f" - {one_line(item['reason'])}" if item.get("reason") else ""
-        lines.append(f"  {_when(item.get('ingested_at'))}  {item['dataset']}/{one_line(name, 80)}  "
-                     f"{item['status']} ({rows}){why}")
+        lines.append(
+            f"  {_when(item.get('ingested_at'))}  {item['dataset']}/{one_line(name, 80)}  "
+            f"{item['status']} ({rows}){why}"
+        )
     return "\n".join(lines)

@@ -113,7 +113,11 @@ class AtlasSkill(Skill):
 
     @command("backfill")
     async def backfill(self, message: Message) -> None:
-        asset, start, end = str(_group(message, "asset")), str(_group(message, "start")), str(_group(message, "end"))
+        asset, start, end = (
+            str(_group(message, "asset")),
+            str(_group(message, "start")),
+            str(_group(message, "end")),
+        )
 
         async def act(chat_user: str) -> str:
             started = await self.client.backfill(chat_user, asset, start, end)
@@ -191,8 +195,12 @@ class AtlasSkill(Skill):
         self.watches.add(task)
         task.add_done_callback(self.watches.discard)
 
-    async def _poll(self, chat_user: str, fetch: Callable[[str], Awaitable[dict[str, Any]]],
-                    done: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    async def _poll(
+        self,
+        chat_user: str,
+        fetch: Callable[[str], Awaitable[dict[str, Any]]],
+        done: Callable[[dict[str, Any]], bool],
+    ) -> dict[str, Any] | None:
         """Poll until ``done``; None when the time runs out or the identity lost its access."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.watch_seconds
@@ -215,8 +223,11 @@ class AtlasSkill(Skill):
 
     async def _watch_run(self, message: Message, chat_user: str, run_id: str) -> None:
         try:
-            run = await self._poll(chat_user, lambda who: self.client.run(who, run_id),
-                                   lambda r: r["status"] in replies.RUN_TERMINAL)
+            run = await self._poll(
+                chat_user,
+                lambda who: self.client.run(who, run_id),
+                lambda r: r["status"] in replies.RUN_TERMINAL,
+            )
             if run is not None:
                 await message.respond(replies.run_ended(run_id, run["status"]))
         except Exception:
@@ -224,8 +235,11 @@ class AtlasSkill(Skill):
 
     async def _watch_backfill(self, message: Message, chat_user: str, backfill_id: str) -> None:
         try:
-            found = await self._poll(chat_user, lambda who: self.client.backfill_status(who, backfill_id),
-                                     replies.backfill_finished)
+            found = await self._poll(
+                chat_user,
+                lambda who: self.client.backfill_status(who, backfill_id),
+                replies.backfill_finished,
+            )
             if found is not None:
                 await message.respond(replies.backfill_ended(found))
         except Exception:

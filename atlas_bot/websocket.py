@@ -34,7 +34,9 @@ def parse_frame(data: str) -> tuple[str, str | None]:
     if not isinstance(payload, dict):
         return str(payload)[:MAX_MESSAGE_CHARS], None
     text, user = payload.get("message"), payload.get("user")
-    return (text if isinstance(text, str) else "")[:MAX_MESSAGE_CHARS], user if isinstance(user, str) else None
+    return (text if isinstance(text, str) else "")[:MAX_MESSAGE_CHARS], user if isinstance(
+        user, str
+    ) else None
 
 
 class AtlasWebsocket(stock.ConnectorWebsocket):
@@ -44,10 +46,14 @@ class AtlasWebsocket(stock.ConnectorWebsocket):
         socket = request.match_info.get("socket")
         available = [item for item in self.available_connections if item["id"] == socket]
         if len(available) != 1:
-            return aiohttp.web.Response(text=json.dumps("Please request a socket first"), headers=stock.HEADERS, status=400)
+            return aiohttp.web.Response(
+                text=json.dumps("Please request a socket first"), headers=stock.HEADERS, status=400
+            )
         self.available_connections.remove(available[0])
         if (datetime.now() - available[0]["date"]).total_seconds() > self.connection_timeout:
-            return aiohttp.web.Response(text=json.dumps("Socket request timed out"), headers=stock.HEADERS, status=408)
+            return aiohttp.web.Response(
+                text=json.dumps("Socket request timed out"), headers=stock.HEADERS, status=408
+            )
         websocket = aiohttp.web.WebSocketResponse()
         await websocket.prepare(request)
         self.active_connections[socket] = websocket
@@ -55,7 +61,9 @@ class AtlasWebsocket(stock.ConnectorWebsocket):
             async for frame in websocket:
                 if frame.type == aiohttp.WSMsgType.TEXT:
                     text, user = parse_frame(frame.data)
-                    await self.opsdroid.parse(Message(text=text, user=user, user_id=user, target=socket, connector=self))
+                    await self.opsdroid.parse(
+                        Message(text=text, user=user, user_id=user, target=socket, connector=self)
+                    )
                 elif frame.type == aiohttp.WSMsgType.ERROR:
                     _LOGGER.warning("websocket %s closed with an error", socket)
         finally:

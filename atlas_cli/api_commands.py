@@ -43,7 +43,9 @@ def _role(value: str) -> Role:
 def api_command(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port (default ATLAS_API_PORT, 8000)")] = None,
-    dagster_url: Annotated[str | None, typer.Option(help="Dagster GraphQL URL (default from ATLAS_WEBSERVER_PORT)")] = None,
+    dagster_url: Annotated[
+        str | None, typer.Option(help="Dagster GraphQL URL (default from ATLAS_WEBSERVER_PORT)")
+    ] = None,
 ) -> None:
     """Serve the REST API and dashboard (uvicorn) on ATLAS_API_PORT."""
     import uvicorn
@@ -60,8 +62,16 @@ def api_command(
     print(f"Atlas API: http://{host}:{listen_port}  (docs: /docs, dashboard: /)", file=sys.stderr)
     # access_log=False: uvicorn's access log prints query strings (a WebSocket token); ours does not.
     # log_config=None: uvicorn's own records go through Atlas' JSON handler (atlas_core.logs).
-    uvicorn.run(create_app(settings), host=host, port=listen_port, access_log=False, log_level="warning",
-                proxy_headers=False, server_header=False, log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=listen_port,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,
+    )
 
 
 @users_app.command("create")
@@ -69,7 +79,9 @@ def api_command(
 def users_create(
     username: Annotated[str, typer.Option(help="Login name (lower-case letters, digits, _ . -)")],
     role: Annotated[str, typer.Option(help=ROLES)],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin")
+    ] = False,
 ) -> None:
     """Create an API user; the password is read from stdin (never from the command line)."""
     import asyncio
@@ -119,5 +131,8 @@ def apikeys_create(
             return await crud.create_api_key(conn, name, chosen, "cli")
 
     record, key = asyncio.run(create())
-    print(f"API key {record.name} ({record.role.value}), id {record.key_id}; it is shown only now:", file=sys.stderr)
+    print(
+        f"API key {record.name} ({record.role.value}), id {record.key_id}; it is shown only now:",
+        file=sys.stderr,
+    )
     print(key)

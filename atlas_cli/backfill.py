@@ -56,7 +56,9 @@ def plan_backfill(defs: dg.Definitions, selection: str, start: str, end: str) ->
     if not pdefs:
         raise InputRejected(f"selection {selection!r} has no partitioned asset: use atlas materialize")
     if len(pdefs) > 1:
-        raise InputRejected(f"selection {selection!r} mixes different partitionings: backfill them one at a time")
+        raise InputRejected(
+            f"selection {selection!r} mixes different partitionings: backfill them one at a time"
+        )
     return BackfillPlan(keys, validate_partition_range(pdefs[0].get_partition_keys(), start, end))
 
 
@@ -78,7 +80,9 @@ def launch_daemon_backfill(port: int, plan: BackfillPlan, tags: dict[str, str]) 
         "partitionNames": plan.partition_keys,
         "tags": [{"key": k, "value": v} for k, v in tags.items()],
     }
-    response = httpx.post(graphql_url(port), json={"query": LAUNCH_BACKFILL, "variables": {"params": params}}, timeout=30)
+    response = httpx.post(
+        graphql_url(port), json={"query": LAUNCH_BACKFILL, "variables": {"params": params}}, timeout=30
+    )
     body = response.json()
     result = (body.get("data") or {}).get("launchPartitionBackfill") or {}
     if result.get("__typename") != "LaunchBackfillSuccess":
@@ -88,13 +92,20 @@ def launch_daemon_backfill(port: int, plan: BackfillPlan, tags: dict[str, str]) 
 
 
 def backfill_status(port: int, backfill_id: str) -> str:
-    body = httpx.post(graphql_url(port), json={"query": BACKFILL, "variables": {"id": backfill_id}}, timeout=10).json()
+    body = httpx.post(
+        graphql_url(port), json={"query": BACKFILL, "variables": {"id": backfill_id}}, timeout=10
+    ).json()
     result = (body.get("data") or {}).get("partitionBackfillOrError") or {}
     return str(result.get("status") or result.get("__typename") or "UNKNOWN")
 
 
 def run_backfill(
-    instance: dg.DagsterInstance, defs: dg.Definitions, plan: BackfillPlan, *, port: int | None, wait: bool,
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    plan: BackfillPlan,
+    *,
+    port: int | None,
+    wait: bool,
     timeout_seconds: float = 3600,
 ) -> BackfillOutcome:
     backfill_id = uuid.uuid4().hex[:12]
@@ -107,7 +118,13 @@ def run_backfill(
             time.sleep(2)
             status = backfill_status(port, dagster_id)
         return BackfillOutcome(dagster_id, "daemon", status, len(plan.partition_keys))
-    outcome = execute(instance, defs, plan.asset_keys, partition_range=(plan.start, plan.end),
-                      label=f"backfill {plan.start}..{plan.end}", tags=tags)
+    outcome = execute(
+        instance,
+        defs,
+        plan.asset_keys,
+        partition_range=(plan.start, plan.end),
+        label=f"backfill {plan.start}..{plan.end}",
+        tags=tags,
+    )
     status = "COMPLETED_SUCCESS" if outcome.success else "COMPLETED_FAILED"
     return BackfillOutcome(backfill_id, "in_process", status, len(plan.partition_keys), [outcome])

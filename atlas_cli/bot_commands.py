@@ -47,14 +47,19 @@ def bot_run() -> None:
     from atlas_core.settings import get_settings
 
     settings = get_settings()
-    print(f"Atlas bot: websocket on http://{settings.bot_host}:{settings.bot_port}/connector/websocket", file=sys.stderr)
+    print(
+        f"Atlas bot: websocket on http://{settings.bot_host}:{settings.bot_port}/connector/websocket",
+        file=sys.stderr,
+    )
     run_bot(settings)
 
 
 @bot_app.command("link")
 @one_line_errors
 def bot_link(
-    chat_user: Annotated[str, typer.Argument(help="'<connector>:<user id>', e.g. websocket:alice or slack:U02ABCDEF")],
+    chat_user: Annotated[
+        str, typer.Argument(help="'<connector>:<user id>', e.g. websocket:alice or slack:U02ABCDEF")
+    ],
     username: Annotated[str, typer.Option(help="The existing Atlas user whose role the chat identity gets")],
 ) -> None:
     """Link a chat identity to an Atlas user: the API applies that user's role to everything the bot does for it."""
@@ -106,7 +111,9 @@ def bot_links() -> None:
 @bot_app.command("key")
 @one_line_errors
 def bot_key(
-    name: Annotated[str, typer.Option(help="Key name; an active key of this name is revoked")] = RELAY_KEY_NAME,
+    name: Annotated[
+        str, typer.Option(help="Key name; an active key of this name is revoked")
+    ] = RELAY_KEY_NAME,
 ) -> None:
     """Issue the bot's chat relay key (printed once on stdout; set it as ATLAS_BOT_API_KEY)."""
     key = mint_relay_key(_db_url(), name)

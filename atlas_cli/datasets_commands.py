@@ -11,7 +11,9 @@ from rich.table import Table
 
 from atlas_cli.errors import fail, one_line_errors
 
-datasets_app = typer.Typer(help="AI-ready feature sets: versions, hashes, splits, exports.", no_args_is_help=True)
+datasets_app = typer.Typer(
+    help="AI-ready feature sets: versions, hashes, splits, exports.", no_args_is_help=True
+)
 console = Console()
 
 
@@ -52,11 +54,24 @@ def versions(
     if not found:
         console.print(f"{name}: no version materialized yet")
         return
-    table = Table("version", "latest", "rows", "train/validation/test", "runs", "last materialized",
-                  title=f"{name} versions")
+    table = Table(
+        "version",
+        "latest",
+        "rows",
+        "train/validation/test",
+        "runs",
+        "last materialized",
+        title=f"{name} versions",
+    )
     for i, v in enumerate(found):
         counts = v["split_counts"]
         splits = "/".join(str(counts.get(k, 0)) for k in ("train", "validation", "test"))
-        table.add_row(v["version"], "*" if i == 0 else "", f"{v['rows']:,}", splits, str(v["materializations"]),
-                      str(v["last_materialized_at"])[:19])
+        table.add_row(
+            v["version"],
+            "*" if i == 0 else "",
+            f"{v['rows']:,}",
+            splits,
+            str(v["materializations"]),
+            str(v["last_materialized_at"])[:19],
+        )
     console.print(table)

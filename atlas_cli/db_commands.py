@@ -17,7 +17,10 @@ console = Console()
 @one_line_errors
 def migrate(
     dagster_storage: Annotated[
-        bool, typer.Option("--dagster-storage/--no-dagster-storage", help="Also create or upgrade Dagster's storage")
+        bool,
+        typer.Option(
+            "--dagster-storage/--no-dagster-storage", help="Also create or upgrade Dagster's storage"
+        ),
     ] = True,
 ) -> None:
     """Create missing databases, apply pending migrations, create/upgrade Dagster's storage (idempotent).

@@ -23,8 +23,12 @@ def summarize_checks(evaluations: list[dict[str, object]]) -> dict[str, object]:
             str(e["check"]), {"passed": 0, "failed": 0, "severity": e["severity"]}
         )
         entry["passed" if e["passed"] else "failed"] += 1  # type: ignore[operator]
-    failed = sorted(f"{asset}:{check}" for asset, checks in by_asset.items()
-                    for check, entry in checks.items() if entry["failed"])
+    failed = sorted(
+        f"{asset}:{check}"
+        for asset, checks in by_asset.items()
+        for check, entry in checks.items()
+        if entry["failed"]
+    )
     return {
         "evaluations": len(evaluations),
         "passed": sum(1 for e in evaluations if e["passed"]),
@@ -46,7 +50,9 @@ def run_demo(*, show_progress: bool, console: Console) -> dict:
         "quarantine": quarantine_counts(atlas.warehouse, sorted(counts["bronze"])),
         "checks": summarize_checks([c for o in outcomes for c in o.checks]),
         "pii": pii_summary(atlas.warehouse),
-        "runs": [{"run_id": o.run_id, "success": o.success, "seconds": round(o.seconds, 2)} for o in outcomes],
+        "runs": [
+            {"run_id": o.run_id, "success": o.success, "seconds": round(o.seconds, 2)} for o in outcomes
+        ],
         "lineage_events": sum(o.lineage_events for o in outcomes),
         "success": not failures,
         "seconds": round(time.monotonic() - started, 2),

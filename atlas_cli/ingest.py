@@ -28,6 +28,7 @@ from atlas_engine.ingestions import get_ingestion
 # A rejected file fails its bronze step: the CLI prints the one-line reason itself, not Dagster's console log.
 SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
+
 @dataclass
 class IngestResult:
     record: dict[str, object]
@@ -68,19 +69,30 @@ def ingest_now(atlas: Atlas, dataset: str, path: Path, contract_path: Path | Non
         raise InputRejected(f"{path}: no such file")
     contract, _ = _contract_for(atlas, dataset, contract_path)
     scan = scan_file(contract, path)
-    plan = upload_run(contract, scan, trigger="cli", source_system="cli", file=str(path.resolve()),
-                      require_new=True)
+    plan = upload_run(
+        contract, scan, trigger="cli", source_system="cli", file=str(path.resolve()), require_new=True
+    )
     defs = _definitions_with(atlas, contract_path, contract) if contract_path else atlas.definitions
     outcome = execute(
-        atlas.instance, defs, [dg.AssetKey(a) for a in plan.assets], partition=plan.partition,
-        partition_range=plan.partition_range, label=f"ingest {dataset}", show_progress=False,
-        tags=plan.tags, run_config={**plan.run_config, **SILENT},
+        atlas.instance,
+        defs,
+        [dg.AssetKey(a) for a in plan.assets],
+        partition=plan.partition,
+        partition_range=plan.partition_range,
+        label=f"ingest {dataset}",
+        show_progress=False,
+        tags=plan.tags,
+        run_config={**plan.run_config, **SILENT},
     )
     rows = atlas.warehouse.fetch_all(
         "SELECT ingestion_id FROM atlas_meta.ingestions WHERE run_id = %s AND dataset = %s "
-        "ORDER BY ingestion_id DESC LIMIT 1", (outcome.run_id, dataset))
+        "ORDER BY ingestion_id DESC LIMIT 1",
+        (outcome.run_id, dataset),
+    )
     if not rows:
-        raise AtlasError(f"{path.name}: run {outcome.run_id} recorded no ingestion: {'; '.join(outcome.failures)}")
+        raise AtlasError(
+            f"{path.name}: run {outcome.run_id} recorded no ingestion: {'; '.join(outcome.failures)}"
+        )
     stored = get_ingestion(atlas.warehouse, rows[0][0])
     assert stored is not None
     if stored["status"] == "rejected":

@@ -31,18 +31,27 @@ def live_lineage(instance: dg.DagsterInstance, defs: dg.Definitions) -> LiveLine
         postgres_url = settings.postgres_url or os.environ.get("ATLAS_POSTGRES_URL", "")
         lake: Lake
         if settings.s3_endpoint and settings.s3_access_key and settings.s3_secret_key:
-            lake = S3Lake(settings.s3_endpoint, settings.s3_access_key.get_secret_value(),
-                          settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure)
+            lake = S3Lake(
+                settings.s3_endpoint,
+                settings.s3_access_key.get_secret_value(),
+                settings.s3_secret_key.get_secret_value(),
+                secure=settings.s3_secure,
+            )
         else:
             lake = LocalLake(os.environ.get("ATLAS_LAKE_ROOT") or settings.lake_root)
         naming = DatasetNaming.create(postgres_url, lake, str(settings.project_dir))
-        catalog = LineageCatalog.of(load_contracts(settings.resolved_contracts_dir()),
-                                    load_models(settings.resolved_models_dir()),
-                                    load_feature_sets(settings.resolved_models_dir()))
+        catalog = LineageCatalog.of(
+            load_contracts(settings.resolved_contracts_dir()),
+            load_models(settings.resolved_models_dir()),
+            load_feature_sets(settings.resolved_models_dir()),
+        )
         config = LineageConfig(
-            settings.lineage_namespace, settings.openlineage_url,
-            str(settings.lineage_file) if settings.lineage_file else None, settings.lineage_timeout_seconds,
-            settings.lineage_budget_seconds, settings.lineage_running_after_seconds,
+            settings.lineage_namespace,
+            settings.openlineage_url,
+            str(settings.lineage_file) if settings.lineage_file else None,
+            settings.lineage_timeout_seconds,
+            settings.lineage_budget_seconds,
+            settings.lineage_running_after_seconds,
         )
         return LiveLineage(instance, defs.resolve_asset_graph(), naming, catalog, config)
     except Exception as exc:

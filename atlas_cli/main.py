@@ -20,7 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-contract_app = typer.Typer(help="Dataset contracts: validate them, print their JSON Schema.", no_args_is_help=True)
+contract_app = typer.Typer(
+    help="Dataset contracts: validate them, print their JSON Schema.", no_args_is_help=True
+)
 app.add_typer(contract_app, name="contract")
 console = Console(stderr=False)
 
@@ -40,7 +42,9 @@ def demo(
 @one_line_errors
 def up(
     host: Annotated[str, typer.Option(help="Interface the webserver (and API) listen on")] = "127.0.0.1",
-    api: Annotated[bool, typer.Option(help="Also serve the REST API (--no-api when it runs on its own, `atlas api`)")] = True,
+    api: Annotated[
+        bool, typer.Option(help="Also serve the REST API (--no-api when it runs on its own, `atlas api`)")
+    ] = True,
 ) -> None:
     """Start services and the Dagster webserver + daemon in the foreground; Ctrl-C stops everything."""
     from atlas_cli.up import run_up
@@ -51,7 +55,12 @@ def up(
 @app.command()
 @one_line_errors
 def materialize(
-    select: Annotated[str, typer.Option("--select", "-s", help="Dagster selection, e.g. 'silver/orders' or 'key:silver/orders+'")],
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select", "-s", help="Dagster selection, e.g. 'silver/orders' or 'key:silver/orders+'"
+        ),
+    ],
     partition: Annotated[str | None, typer.Option(help="One partition key, e.g. 2026-10-05")] = None,
 ) -> None:
     """Materialize selected assets (all partitions, or one with --partition) through the Dagster instance."""
@@ -62,12 +71,22 @@ def materialize(
     keys = resolve_selection(atlas.definitions, select)
     if partition is not None:
         validate_partition(partitions_of(atlas.definitions, keys), partition)
-        outcomes = [execute(atlas.instance, atlas.definitions, keys, partition=partition, show_progress=sys.stdout.isatty())]
+        outcomes = [
+            execute(
+                atlas.instance,
+                atlas.definitions,
+                keys,
+                partition=partition,
+                show_progress=sys.stdout.isatty(),
+            )
+        ]
     else:
         outcomes = materialize_all(atlas.instance, atlas.definitions, keys, "materializing")
     for outcome in outcomes:
-        console.print(f"run {outcome.run_id}: {'SUCCESS' if outcome.success else 'FAILURE'} "
-                      f"({outcome.materialized} materializations, {outcome.seconds:.1f}s)")
+        console.print(
+            f"run {outcome.run_id}: {'SUCCESS' if outcome.success else 'FAILURE'} "
+            f"({outcome.materialized} materializations, {outcome.seconds:.1f}s)"
+        )
     failures = [f for o in outcomes for f in o.failures]
     if failures:
         raise fail("; ".join(failures))
@@ -87,7 +106,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         return
     table = Table("asset", "partitions", "last materialization", "rows")
     for asset in report["assets"]:
-        parts = f"{asset['partitions_materialized']}/{asset['partitions_total']}" if asset["partitioned"] else "-"
+        parts = (
+            f"{asset['partitions_materialized']}/{asset['partitions_total']}" if asset["partitioned"] else "-"
+        )
         table.add_row(asset["key"], parts, asset["last_materialization"] or "never", str(asset["rows"]))
     console.print(table)
 

@@ -14,15 +14,18 @@ from rich.table import Table
 from atlas_cli.errors import fail, one_line_errors
 
 console = Console()
-retention_app = typer.Typer(help="Retention per layer: delete expired partitions and lake objects.",
-                            no_args_is_help=True)
+retention_app = typer.Typer(
+    help="Retention per layer: delete expired partitions and lake objects.", no_args_is_help=True
+)
 
 
 @one_line_errors
 def ingest_command(
     dataset: Annotated[str, typer.Argument(help="Dataset name (its contract in contracts/, or --contract)")],
     file: Annotated[Path, typer.Argument(help="CSV file (plain or .gz)")],
-    contract: Annotated[Path | None, typer.Option("--contract", help="Contract file to use for this dataset")] = None,
+    contract: Annotated[
+        Path | None, typer.Option("--contract", help="Contract file to use for this dataset")
+    ] = None,
 ) -> None:
     """Ingest one file now as one Dagster run: raw copy kept in the lake, rows to bronze, then silver for
     the touched partitions.
@@ -55,19 +58,32 @@ def ingestions_command(
         return
     table = Table("ingested at", "dataset", "file", "status", "bronze", "silver", "quarantined", "reason")
     for r in records:
-        table.add_row(str(r["ingested_at"])[:19], str(r["dataset"]), str(r["file"]), str(r["status"]),
-                      str(r["rows_bronze"]), str(r["rows_silver"] if r["rows_silver"] is not None else "-"),
-                      str(r["rows_quarantined"] if r["rows_quarantined"] is not None else "-"), str(r["reason"] or ""))
+        table.add_row(
+            str(r["ingested_at"])[:19],
+            str(r["dataset"]),
+            str(r["file"]),
+            str(r["status"]),
+            str(r["rows_bronze"]),
+            str(r["rows_silver"] if r["rows_silver"] is not None else "-"),
+            str(r["rows_quarantined"] if r["rows_quarantined"] is not None else "-"),
+            str(r["reason"] or ""),
+        )
     console.print(table)
 
 
 @one_line_errors
 def backfill_command(
-    select: Annotated[str, typer.Option("--select", "-s", help="Dagster selection, e.g. 'key:silver/orders+'")],
+    select: Annotated[
+        str, typer.Option("--select", "-s", help="Dagster selection, e.g. 'key:silver/orders+'")
+    ],
     start: Annotated[str, typer.Option("--from", help="First partition key, e.g. 2026-10-03")],
     end: Annotated[str, typer.Option("--to", help="Last partition key (inclusive)")],
-    wait: Annotated[bool, typer.Option("--wait", help="With a running atlas up: wait for the backfill to end")] = False,
-    in_process: Annotated[bool, typer.Option("--in-process", help="Never hand over to a running daemon")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="With a running atlas up: wait for the backfill to end")
+    ] = False,
+    in_process: Annotated[
+        bool, typer.Option("--in-process", help="Never hand over to a running daemon")
+    ] = False,
 ) -> None:
     """Re-materialize a partition range (validated first). Runs in-process, or as a Dagster backfill when
     'atlas up' is running."""
@@ -78,9 +94,11 @@ def backfill_command(
     plan = plan_backfill(atlas.definitions, select, start, end)
     port = None if in_process else atlas.settings.webserver_port
     outcome = run_backfill(atlas.instance, atlas.definitions, plan, port=port, wait=wait)
-    print(f"backfill {outcome.backfill_id} ({outcome.mode}): {outcome.status}, "
-                  f"{outcome.partitions} partitions {plan.start}..{plan.end}, "
-                  f"{len(plan.asset_keys)} asset(s)")
+    print(
+        f"backfill {outcome.backfill_id} ({outcome.mode}): {outcome.status}, "
+        f"{outcome.partitions} partitions {plan.start}..{plan.end}, "
+        f"{len(plan.asset_keys)} asset(s)"
+    )
     failures = [f for run in outcome.runs for f in run.failures]
     if failures or outcome.status in ("COMPLETED_FAILED", "FAILED", "CANCELED"):
         raise fail("; ".join(failures) or f"backfill {outcome.backfill_id} ended {outcome.status}")
@@ -90,7 +108,9 @@ def backfill_command(
 @one_line_errors
 def retention_run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be deleted")] = False,
-    as_of: Annotated[str | None, typer.Option(help="Evaluate the windows as of this day (YYYY-MM-DD)")] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Evaluate the windows as of this day (YYYY-MM-DD)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Delete partitions and lake objects older than their layer's retention (logged in atlas_meta.retention_log)."""
@@ -109,16 +129,27 @@ def retention_run(
         raise InputRejected(f"--as-of {as_of!r}: use YYYY-MM-DD") from None
     contracts = load_contracts(atlas.settings.resolved_contracts_dir())
     models = load_models(atlas.settings.resolved_models_dir())
-    gold = [(m.name, m.header.partition_column) for m in models if m.incremental and m.header.partition_column]
-    report = run_retention(atlas.warehouse, atlas.lake, contracts, gold, policy_from(retention_days(atlas.settings), contracts),
-                           now=as_of_day(day), dry_run=dry_run)
+    gold = [
+        (m.name, m.header.partition_column) for m in models if m.incremental and m.header.partition_column
+    ]
+    report = run_retention(
+        atlas.warehouse,
+        atlas.lake,
+        contracts,
+        gold,
+        policy_from(retention_days(atlas.settings), contracts),
+        now=as_of_day(day),
+        dry_run=dry_run,
+    )
     if as_json:
         print(json.dumps(report.as_json(), indent=2))
         return
     verb = "would delete" if dry_run else "deleted"
     for action in report.actions:
-        print(f"{verb} {action.layer:10} {action.target} {action.partition_key or '':10} "
-                      f"{action.rows} rows {action.objects} objects (before {action.cutoff})")
+        print(
+            f"{verb} {action.layer:10} {action.target} {action.partition_key or '':10} "
+            f"{action.rows} rows {action.objects} objects (before {action.cutoff})"
+        )
     print(f"{verb} {report.rows} rows and {report.objects} objects")
 
 

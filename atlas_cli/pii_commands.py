@@ -37,9 +37,15 @@ def _contract(dataset: str):  # -> Contract
 def scan(
     source: Annotated[Path, typer.Argument(help="CSV file to classify and anonymize")],
     out: Annotated[Path, typer.Option("--out", help="Anonymized CSV (same columns, same order, same rows)")],
-    report: Annotated[Path, typer.Option("--report", help="JSON report: rows, seconds, per-column decisions")],
-    contract: Annotated[Path | None, typer.Option("--contract", help="Contract whose pii declarations apply")] = None,
-    sample_size: Annotated[int | None, typer.Option(min=1, help="Values sampled per column (default 500)")] = None,
+    report: Annotated[
+        Path, typer.Option("--report", help="JSON report: rows, seconds, per-column decisions")
+    ],
+    contract: Annotated[
+        Path | None, typer.Option("--contract", help="Contract whose pii declarations apply")
+    ] = None,
+    sample_size: Annotated[
+        int | None, typer.Option(min=1, help="Values sampled per column (default 500)")
+    ] = None,
 ) -> None:
     """Classify every column of a CSV file and write an anonymized copy plus a report (no values in it)."""
     from atlas_cli.runtime import quiet_warnings
@@ -53,7 +59,9 @@ def scan(
     settings = get_settings()
     keys = keyring_from_settings(settings)
     parsed = load_contract(contract) if contract is not None else None
-    engine = shared_engine(str(settings.resolved_pii_recognizers()), settings.pii_n_process, settings.pii_batch_size)
+    engine = shared_engine(
+        str(settings.resolved_pii_recognizers()), settings.pii_n_process, settings.pii_batch_size
+    )
     result = scan_csv(source, out, engine, keys, contract=parsed, sample_size=sample_size)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")
@@ -83,11 +91,24 @@ def report(
     if as_json:
         print(json.dumps(found, indent=2))
         return
-    table = Table("column", "entity", "confidence", "strategy", "free text", "cells changed",
-                  title=f"{dataset} ({found['partition_key'] or 'all'}, run {found['run_id']})")
+    table = Table(
+        "column",
+        "entity",
+        "confidence",
+        "strategy",
+        "free text",
+        "cells changed",
+        title=f"{dataset} ({found['partition_key'] or 'all'}, run {found['run_id']})",
+    )
     for name, c in found["columns"].items():
-        table.add_row(name, c["entity"] or "-", f"{c['confidence']:.2f}", c["strategy"] or "-",
-                      "yes" if c["free_text"] else "", str(c["cells_changed"]))
+        table.add_row(
+            name,
+            c["entity"] or "-",
+            f"{c['confidence']:.2f}",
+            c["strategy"] or "-",
+            "yes" if c["free_text"] else "",
+            str(c["cells_changed"]),
+        )
     Console().print(table)
 
 
@@ -96,7 +117,9 @@ def report(
 def decrypt(
     dataset: Annotated[str, typer.Argument(help="Dataset name")],
     column: Annotated[str, typer.Argument(help="An encrypted column of the dataset")],
-    tokens: Annotated[list[str] | None, typer.Argument(help="Tokens (enc1:...); '-' or none reads stdin")] = None,
+    tokens: Annotated[
+        list[str] | None, typer.Argument(help="Tokens (enc1:...); '-' or none reads stdin")
+    ] = None,
     actor: Annotated[str | None, typer.Option(help="Who is asking (default: the OS user)")] = None,
     reason: Annotated[str | None, typer.Option(help="Why (recorded in atlas_meta.pii_audit)")] = None,
 ) -> None:
@@ -110,7 +133,9 @@ def decrypt(
     if not values:
         raise fail("no tokens given (arguments or stdin)", 2)
     atlas = boot()
-    for plain in decrypt_values(atlas.warehouse, atlas.settings, dataset, column, values, _actor(actor), reason=reason):
+    for plain in decrypt_values(
+        atlas.warehouse, atlas.settings, dataset, column, values, _actor(actor), reason=reason
+    ):
         print(plain)
 
 
@@ -119,7 +144,9 @@ def decrypt(
 def forget(
     dataset: Annotated[str, typer.Argument(help="Dataset name")],
     key: Annotated[str, typer.Argument(help="Primary-key value of the data subject")],
-    actor: Annotated[str | None, typer.Option(help="Who requested the erasure (default: the OS user)")] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Who requested the erasure (default: the OS user)")
+    ] = None,
 ) -> None:
     """Erase one data subject from bronze, quarantine, silver, gold, ai_ready and the lake; keep it erased.
 
@@ -131,5 +158,7 @@ def forget(
     contract = _contract(dataset)
     summary = forget_in_run(boot(), contract, key, _actor(actor))
     rows = ", ".join(f"{where} {n}" for where, n in summary["rows"].items())
-    print(f"erased from {dataset}: rows deleted: {rows}; lake objects rewritten: {summary['lake_objects_rewritten']}; "
-          f"audit #{summary['audit_id']}; run {summary['run_id']}; later loads drop this subject")
+    print(
+        f"erased from {dataset}: rows deleted: {rows}; lake objects rewritten: {summary['lake_objects_rewritten']}; "
+        f"audit #{summary['audit_id']}; run {summary['run_id']}; later loads drop this subject"
+    )

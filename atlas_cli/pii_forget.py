@@ -22,15 +22,31 @@ def forget_in_run(atlas: Atlas, contract: Contract, key: str, actor: str) -> dic
     subject_column(contract)
     normalized = normalize_key(contract, key)
     keys = keyring_from_settings(atlas.settings)
-    run_config = {**SILENT, "ops": {FORGET_OP: {"config": {
-        "dataset": contract.dataset, "key_token": Anonymizer(keys).encrypt(normalized), "actor": actor,
-    }}}}
-    tags = {"atlas/trigger": "cli", DATASET_TAG: contract.dataset,
-            DIGEST_TAG: keys.erasure_digest(contract.dataset, normalized)}
+    run_config = {
+        **SILENT,
+        "ops": {
+            FORGET_OP: {
+                "config": {
+                    "dataset": contract.dataset,
+                    "key_token": Anonymizer(keys).encrypt(normalized),
+                    "actor": actor,
+                }
+            }
+        },
+    }
+    tags = {
+        "atlas/trigger": "cli",
+        DATASET_TAG: contract.dataset,
+        DIGEST_TAG: keys.erasure_digest(contract.dataset, normalized),
+    }
     job = atlas.definitions.resolve_job_def(FORGET_JOB)
-    result = job.execute_in_process(instance=atlas.instance, run_config=run_config, tags=tags, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=atlas.instance, run_config=run_config, tags=tags, raise_on_error=False
+    )
     if not result.success:  # the key and the contract were checked above: this is not bad input
-        raise AtlasError(f"erasure run {result.run_id} failed: {'; '.join(failure_reasons(result)) or 'see the run'}")
+        raise AtlasError(
+            f"erasure run {result.run_id} failed: {'; '.join(failure_reasons(result)) or 'see the run'}"
+        )
     summary: dict[str, Any] = dict(result.output_for_node(FORGET_OP))
     summary["run_id"] = result.run_id
     return summary

@@ -86,7 +86,10 @@ def uses_celery(defs: dg.Definitions) -> bool:
 
 
 def execute_on_workers(
-    instance: dg.DagsterInstance, keys: Sequence[dg.AssetKey], partition: str | None, tags: dict[str, str],
+    instance: dg.DagsterInstance,
+    keys: Sequence[dg.AssetKey],
+    partition: str | None,
+    tags: dict[str, str],
     run_config: dict[str, Any] | None = None,
 ) -> WorkerRunResult:
     """Run through the job's own executor (Celery): steps are pickled to workers, which rebuild the job
@@ -94,8 +97,14 @@ def execute_on_workers(
     from atlas_assets.jobs import atlas_asset_job
 
     run_tags = {**tags, **({"dagster/partition": partition} if partition else {})}
-    with dg.execute_job(dg.reconstructable(atlas_asset_job), instance, tags=run_tags, asset_selection=list(keys),
-                        run_config={**QUIET, **(run_config or {})}, raise_on_error=False) as result:
+    with dg.execute_job(
+        dg.reconstructable(atlas_asset_job),
+        instance,
+        tags=run_tags,
+        asset_selection=list(keys),
+        run_config={**QUIET, **(run_config or {})},
+        raise_on_error=False,
+    ) as result:
         return WorkerRunResult(result.run_id, result.success, list(result.all_events))
 
 
@@ -108,7 +117,11 @@ def failure_reasons(result: dg.ExecuteInProcessResult | WorkerRunResult) -> list
         while error is not None and error.cause is not None:
             error = error.cause
         message = (error.message if error is not None else "failed").strip().splitlines()[0]
-        message = message.split(": ", 1)[1] if message.startswith(("dagster.", "atlas_")) and ": " in message else message
+        message = (
+            message.split(": ", 1)[1]
+            if message.startswith(("dagster.", "atlas_")) and ": " in message
+            else message
+        )
         reasons.append(f"{event.step_key}: {message}")
     return reasons
 
@@ -129,9 +142,18 @@ def execute(
 
     run_id = str(uuid.uuid4())
     with run_scope(run_id, [k.to_user_string() for k in keys], partition, partition_range) as traced:
-        outcome = _execute(instance, defs, keys, run_id=run_id, partition=partition, partition_range=partition_range,
-                           label=label, show_progress=show_progress, tags={**traced.tags, **(tags or {})},
-                           run_config={**QUIET, **(run_config or {})})
+        outcome = _execute(
+            instance,
+            defs,
+            keys,
+            run_id=run_id,
+            partition=partition,
+            partition_range=partition_range,
+            label=label,
+            show_progress=show_progress,
+            tags={**traced.tags, **(tags or {})},
+            run_config={**QUIET, **(run_config or {})},
+        )
         traced.finished(outcome.run_id, outcome.success, outcome.materialized)
         return outcome
 
@@ -164,8 +186,13 @@ def _execute(
                 holder["result"] = execute_on_workers(instance, keys, partition, tags, run_config)
             else:
                 holder["result"] = job.execute_in_process(
-                    instance=instance, asset_selection=list(keys), partition_key=partition, tags=tags,
-                    run_id=run_id, raise_on_error=False, run_config=run_config,
+                    instance=instance,
+                    asset_selection=list(keys),
+                    partition_key=partition,
+                    tags=tags,
+                    run_id=run_id,
+                    raise_on_error=False,
+                    run_config=run_config,
                 )
         except BaseException as exc:  # surfaced below in the calling thread
             holder["error"] = exc
@@ -176,8 +203,12 @@ def _execute(
     thread.start()
     executing: str | None = None
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        disable=not show_progress, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not show_progress,
+        transient=True,
     ) as progress:
         task = progress.add_task(label, total=len(keys))
         while thread.is_alive():
@@ -192,7 +223,9 @@ def _execute(
         error = holder["error"]
         if isinstance(error, AtlasError):
             raise error
-        raise AtlasError(f"run {run_id} could not start: {type(error).__name__}: {str(error).splitlines()[0]}")
+        raise AtlasError(
+            f"run {run_id} could not start: {type(error).__name__}: {str(error).splitlines()[0]}"
+        )
     result = holder["result"]
     assert isinstance(result, (dg.ExecuteInProcessResult, WorkerRunResult))
     run_id = result.run_id
@@ -200,8 +233,13 @@ def _execute(
     emitted = lineage.finish(run_id).emitted if lineage is not None else 0  # the final events
     _alert_anomalies(instance, run_id)
     return RunOutcome(
-        run_id, result.success, seconds, failure_reasons(result), len(result.get_asset_materialization_events()),
-        emitted, check_outcomes(result),
+        run_id,
+        result.success,
+        seconds,
+        failure_reasons(result),
+        len(result.get_asset_materialization_events()),
+        emitted,
+        check_outcomes(result),
     )
 
 
@@ -216,8 +254,14 @@ def _alert_anomalies(instance: dg.DagsterInstance, run_id: str) -> None:
     settings = get_settings()
     url = settings.postgres_url or os.environ.get("ATLAS_POSTGRES_URL", "")
     if url:
-        alert_run_anomalies(instance, Warehouse(url), run_id, settings.anomaly_thresholds(),
-                            webhook=settings.alert_webhook, timeout=settings.alert_timeout_seconds)
+        alert_run_anomalies(
+            instance,
+            Warehouse(url),
+            run_id,
+            settings.anomaly_thresholds(),
+            webhook=settings.alert_webhook,
+            timeout=settings.alert_timeout_seconds,
+        )
 
 
 def check_outcomes(result: dg.ExecuteInProcessResult | WorkerRunResult) -> list[dict[str, object]]:
@@ -248,15 +292,22 @@ def _launched_run(instance: dg.DagsterInstance, launch_id: str) -> str | None:
 
 def _steps_done(instance: dg.DagsterInstance, run_id: str) -> int:
     try:
-        records = instance.get_records_for_run(run_id=run_id, of_type={
-            dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED,
-        }).records
+        records = instance.get_records_for_run(
+            run_id=run_id,
+            of_type={
+                dg.DagsterEventType.STEP_SUCCESS,
+                dg.DagsterEventType.STEP_FAILURE,
+                dg.DagsterEventType.STEP_SKIPPED,
+            },
+        ).records
     except Exception:
         return 0
     return len(records)
 
 
-def materialize_all(instance: dg.DagsterInstance, defs: dg.Definitions, keys: Sequence[dg.AssetKey], label: str) -> list[RunOutcome]:
+def materialize_all(
+    instance: dg.DagsterInstance, defs: dg.Definitions, keys: Sequence[dg.AssetKey], label: str
+) -> list[RunOutcome]:
     """Materialize ``keys`` over all their partitions: one run when they share a partitions definition."""
     pdefs = partitions_of(defs, keys)
     if not pdefs:

@@ -27,7 +27,9 @@ def collect_status(atlas: Atlas) -> dict:
                 "layer": layer,
                 "partitioned": pdef is not None,
                 "partitions_total": len(pdef.get_partition_keys()) if pdef is not None else None,
-                "partitions_materialized": len(instance.get_materialized_partitions(key)) if pdef is not None else None,
+                "partitions_materialized": len(instance.get_materialized_partitions(key))
+                if pdef is not None
+                else None,
                 "last_materialization": (
                     datetime.fromtimestamp(latest.timestamp, UTC).isoformat() if latest else None
                 ),

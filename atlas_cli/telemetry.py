@@ -30,11 +30,15 @@ def command_scope(command: str) -> Iterator[str]:
     tracing.configure_tracing("atlas-cli")
     started = time.perf_counter()
     outcome = "error"
-    with structlog.contextvars.bound_contextvars(command=command, command_id=command_id), \
-            tracing.tracer().start_as_current_span(
-                f"atlas {command}", attributes={"atlas.command": command, "atlas.command_id": command_id},
-                record_exception=False, set_status_on_exception=False,
-            ) as span:
+    with (
+        structlog.contextvars.bound_contextvars(command=command, command_id=command_id),
+        tracing.tracer().start_as_current_span(
+            f"atlas {command}",
+            attributes={"atlas.command": command, "atlas.command_id": command_id},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span,
+    ):
         try:
             yield command_id
             outcome = "ok"
@@ -47,7 +51,9 @@ def command_scope(command: str) -> Iterator[str]:
             if outcome != "ok":
                 span.set_status(trace.Status(trace.StatusCode.ERROR))
             if logging_configured():
-                log.info("command_finished", outcome=outcome, duration_s=round(time.perf_counter() - started, 3))
+                log.info(
+                    "command_finished", outcome=outcome, duration_s=round(time.perf_counter() - started, 3)
+                )
 
 
 @dataclass
@@ -66,14 +72,21 @@ class RunTrace:
 
 @contextmanager
 def run_scope(
-    run_id: str, assets: list[str], partition: str | None, partition_range: tuple[str, str] | None,
+    run_id: str,
+    assets: list[str],
+    partition: str | None,
+    partition_range: tuple[str, str] | None,
 ) -> Iterator[RunTrace]:
     """Bind ``run_id`` and open span ``atlas run`` around one run executed through the Dagster instance."""
     first, last = partition_range or (partition, partition)
     bounds = {"atlas.partition.start": first, "atlas.partition.end": last} if first and last else {}
-    with structlog.contextvars.bound_contextvars(run_id=run_id), tracing.tracer().start_as_current_span(
-        "atlas run", attributes={"atlas.run_id": run_id, "atlas.assets": assets, **bounds},
-        record_exception=False,
-    ) as span:
+    with (
+        structlog.contextvars.bound_contextvars(run_id=run_id),
+        tracing.tracer().start_as_current_span(
+            "atlas run",
+            attributes={"atlas.run_id": run_id, "atlas.assets": assets, **bounds},
+            record_exception=False,
+        ) as span,
+    ):
         log.info("run_started", assets=assets, partition_start=first, partition_end=last)
         yield RunTrace(span, tracing.trace_tags())

@@ -29,8 +29,20 @@ def extra_processes(host: str) -> list[list[str]]:
     # The API reaches the webserver over loopback unless it listens on one specific other interface.
     graphql_host = "127.0.0.1" if host in ("0.0.0.0", "::", "127.0.0.1", "localhost") else host
     graphql = f"http://{graphql_host}:{settings.webserver_port}/graphql"
-    return [[sys.executable, "-m", "atlas_cli.main", "api", "--host", host, "--port", str(settings.api_port),
-             "--dagster-url", graphql]]
+    return [
+        [
+            sys.executable,
+            "-m",
+            "atlas_cli.main",
+            "api",
+            "--host",
+            host,
+            "--port",
+            str(settings.api_port),
+            "--dagster-url",
+            graphql,
+        ]
+    ]
 
 
 def bot_process(postgres_url: str) -> tuple[list[str], dict[str, str]]:
@@ -57,7 +69,9 @@ def run_up(host: str, with_api: bool = True) -> int:
     if with_api and atlas.settings.bot_enabled:
         command, env = bot_process(atlas.runtime.postgres_url)
         children.append(subprocess.Popen(command, env=env, preexec_fn=_child_preexec))
-        console.print(f"Atlas bot: http://{atlas.settings.bot_host}:{atlas.settings.bot_port}/connector/websocket")
+        console.print(
+            f"Atlas bot: http://{atlas.settings.bot_host}:{atlas.settings.bot_port}/connector/websocket"
+        )
     console.print(f"Dagster webserver: http://{host}:{port}  (Ctrl-C to stop)")
     stopping = False
 

@@ -21,5 +21,7 @@ def slack_payload(title: str, summary: str, fields: Mapping[str, str], *, link: 
     if lines:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip("\n".join(lines))}})
     if link:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|open in Dagster>"}]})
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|open in Dagster>"}]}
+        )
     return {"text": _clip(f"{title}: {summary}"), "blocks": blocks}

@@ -64,9 +64,13 @@ class DimensionTrend:
     def as_dict(self) -> dict[str, object]:
         return {
             "dimension": self.dimension,
-            "points": [{"run_id": p.run_id, "evaluated_at": p.evaluated_at.isoformat(), "score": round(p.score, 6)}
-                       for p in self.points],
-            "latest": _round(self.latest), "median": _round(self.median), "delta": _round(self.delta),
+            "points": [
+                {"run_id": p.run_id, "evaluated_at": p.evaluated_at.isoformat(), "score": round(p.score, 6)}
+                for p in self.points
+            ],
+            "latest": _round(self.latest),
+            "median": _round(self.median),
+            "delta": _round(self.delta),
         }
 
 
@@ -78,7 +82,8 @@ def trends(points: Mapping[str, Sequence[TrendPoint]], loads: int) -> list[Dimen
     """The six dimensions (those with scores), each limited to its last ``loads`` points, oldest first."""
     return [
         DimensionTrend(d, tuple(sorted(points[d], key=lambda p: p.evaluated_at)[-loads:]))
-        for d in DIMENSIONS if points.get(d)
+        for d in DIMENSIONS
+        if points.get(d)
     ]
 
 
@@ -93,12 +98,23 @@ class Anomaly:
     detail: str
 
     def payload(self, run_id: str | None = None) -> dict:
-        titles = {"quality_trend": "Atlas quality score dropping", "pii_shift": "Atlas PII share shifted",
-                  "slow_step": "Atlas step slower than usual"}
+        titles = {
+            "quality_trend": "Atlas quality score dropping",
+            "pii_shift": "Atlas PII share shifted",
+            "slow_step": "Atlas step slower than usual",
+        }
         return slack_payload(
-            titles.get(self.kind, "Atlas anomaly"), f"{self.subject} · {self.item}: {self.detail}",
-            {"Kind": self.kind, "Subject": self.subject, "Item": self.item, "Value": f"{self.value:.4g}",
-             "Trailing median": f"{self.baseline:.4g}", "Earlier loads": str(self.history), "Run": run_id or ""},
+            titles.get(self.kind, "Atlas anomaly"),
+            f"{self.subject} · {self.item}: {self.detail}",
+            {
+                "Kind": self.kind,
+                "Subject": self.subject,
+                "Item": self.item,
+                "Value": f"{self.value:.4g}",
+                "Trailing median": f"{self.baseline:.4g}",
+                "Earlier loads": str(self.history),
+                "Run": run_id or "",
+            },
         )
 
 
@@ -110,11 +126,18 @@ def score_drops(dataset: str, trend: Sequence[DimensionTrend], limits: AnomalyTh
         if earlier < limits.min_history or dim.latest is None or dim.median is None:
             continue
         if dim.median - dim.latest > limits.score_margin:
-            found.append(Anomaly(
-                "quality_trend", dataset, dim.dimension, dim.latest, dim.median, earlier,
-                f"score {dim.latest:.4f} is {dim.median - dim.latest:.4f} below its trailing median "
-                f"{dim.median:.4f} over {earlier} loads (margin {limits.score_margin})",
-            ))
+            found.append(
+                Anomaly(
+                    "quality_trend",
+                    dataset,
+                    dim.dimension,
+                    dim.latest,
+                    dim.median,
+                    earlier,
+                    f"score {dim.latest:.4f} is {dim.median - dim.latest:.4f} below its trailing median "
+                    f"{dim.median:.4f} over {earlier} loads (margin {limits.score_margin})",
+                )
+            )
     return found
 
 
@@ -129,13 +152,17 @@ def pii_shares(report_columns: Mapping[str, Mapping[str, object]]) -> dict[str, 
     return shares
 
 
-def pii_shifts(dataset: str, earlier: Sequence[Mapping[str, float]], latest: Mapping[str, float],
-               limits: AnomalyThresholds) -> list[Anomaly]:
+def pii_shifts(
+    dataset: str,
+    earlier: Sequence[Mapping[str, float]],
+    latest: Mapping[str, float],
+    limits: AnomalyThresholds,
+) -> list[Anomaly]:
     """Columns whose detected PII share moved by at least ``pii_share_jump`` from its trailing median.
 
     ``earlier``: the shares of previous loads, oldest first (a column absent from a load counts as 0).
     """
-    window = list(earlier)[-limits.trend_loads:]
+    window = list(earlier)[-limits.trend_loads :]
     if len(window) < limits.min_history:
         return []
     found = []
@@ -144,23 +171,37 @@ def pii_shifts(dataset: str, earlier: Sequence[Mapping[str, float]], latest: Map
         share = latest[column]
         if abs(share - median) >= limits.pii_share_jump:
             direction = "up" if share > median else "down"
-            found.append(Anomaly(
-                "pii_shift", dataset, column, share, median, len(window),
-                f"share of values detected as PII went {direction} to {share:.0%} from a trailing median of "
-                f"{median:.0%} over {len(window)} loads (jump {limits.pii_share_jump:.0%})",
-            ))
+            found.append(
+                Anomaly(
+                    "pii_shift",
+                    dataset,
+                    column,
+                    share,
+                    median,
+                    len(window),
+                    f"share of values detected as PII went {direction} to {share:.0%} from a trailing median of "
+                    f"{median:.0%} over {len(window)} loads (jump {limits.pii_share_jump:.0%})",
+                )
+            )
     return found
 
 
-def slow_step(asset: str, step: str, seconds: float, earlier: Sequence[float], limits: AnomalyThresholds) -> Anomaly | None:
+def slow_step(
+    asset: str, step: str, seconds: float, earlier: Sequence[float], limits: AnomalyThresholds
+) -> Anomaly | None:
     """The step when it took more than ``duration_factor`` × the median of its earlier successful attempts."""
-    window = list(earlier)[-limits.trend_loads:]
+    window = list(earlier)[-limits.trend_loads :]
     if len(window) < limits.min_history:
         return None
     median = statistics.median(window)
     if seconds > limits.duration_factor * median and seconds - median >= limits.duration_min_extra_seconds:
         return Anomaly(
-            "slow_step", asset, step, seconds, median, len(window),
+            "slow_step",
+            asset,
+            step,
+            seconds,
+            median,
+            len(window),
             f"took {seconds:.1f} s, {seconds / median if median else float('inf'):.1f}x its trailing median "
             f"{median:.1f} s over {len(window)} runs (factor {limits.duration_factor})",
         )

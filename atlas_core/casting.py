@@ -68,8 +68,9 @@ def _cast_or_null(values: pa.Array, target: pa.DataType) -> pa.Array:
         if len(values) <= 1:
             return pa.nulls(len(values), target)
         middle = len(values) // 2
-        return pa.concat_arrays([_cast_or_null(values.slice(0, middle), target),
-                                 _cast_or_null(values.slice(middle), target)])
+        return pa.concat_arrays(
+            [_cast_or_null(values.slice(0, middle), target), _cast_or_null(values.slice(middle), target)]
+        )
 
 
 def _normal_text(values: pa.Array) -> pa.Array:
@@ -148,7 +149,9 @@ def _cast_time(text: pa.Array) -> tuple[pa.Array, pa.Array]:
 
     def number(field: pa.Array, default: int) -> pa.Array:
         present = pc.and_(pc.is_valid(field), pc.not_equal(field, ""))
-        return pc.if_else(pc.fill_null(present, False), pc.cast(pc.if_else(present, field, "0"), pa.int64()), default)
+        return pc.if_else(
+            pc.fill_null(present, False), pc.cast(pc.if_else(present, field, "0"), pa.int64()), default
+        )
 
     hours = number(pc.struct_field(parts, "h"), 0)
     minutes = number(pc.struct_field(parts, "m"), 0)
@@ -160,13 +163,18 @@ def _cast_time(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     is_pm = pc.fill_null(pc.equal(ampm, "pm"), False)
     twelve = pc.equal(hours, 12)
     hours24 = pc.if_else(has_ampm, pc.add(pc.if_else(twelve, 0, hours), pc.if_else(is_pm, 12, 0)), hours)
-    valid_hours = pc.if_else(has_ampm, pc.and_(pc.greater_equal(hours, 1), pc.less_equal(hours, 12)),
-                             pc.less(hours, 24))
+    valid_hours = pc.if_else(
+        has_ampm, pc.and_(pc.greater_equal(hours, 1), pc.less_equal(hours, 12)), pc.less(hours, 24)
+    )
     has_minutes = pc.fill_null(pc.not_equal(pc.struct_field(parts, "m"), ""), False)
-    ok = pc.and_(ok, pc.fill_null(pc.and_(valid_hours, pc.and_(pc.less(minutes, 60), pc.less(seconds, 60))), False))
+    ok = pc.and_(
+        ok, pc.fill_null(pc.and_(valid_hours, pc.and_(pc.less(minutes, 60), pc.less(seconds, 60))), False)
+    )
     ok = pc.and_(ok, pc.or_(has_minutes, has_ampm))  # a bare number is not a time
-    total = pc.add(pc.multiply(pc.add(pc.multiply(pc.add(pc.multiply(hours24, 60), minutes), 60), seconds), 1_000_000),
-                   micros)
+    total = pc.add(
+        pc.multiply(pc.add(pc.multiply(pc.add(pc.multiply(hours24, 60), minutes), 60), seconds), 1_000_000),
+        micros,
+    )
     typed = pc.cast(pc.if_else(ok, total, pa.scalar(None, pa.int64())), pa.time64("us"))
     return typed, ok
 
@@ -221,7 +229,9 @@ def _cast_timestamp(text: pa.Array) -> tuple[pa.Array, pa.Array]:
 
 
 def cast_batch(
-    batch: pa.RecordBatch, contract: Contract, passthrough: list[str] | None = None,
+    batch: pa.RecordBatch,
+    contract: Contract,
+    passthrough: list[str] | None = None,
     counts: StandardizeCounts | None = None,
 ) -> pa.RecordBatch:
     """Typed contract columns, then ``passthrough`` columns unchanged, then ``_atlas_cast_errors``.

@@ -76,7 +76,9 @@ def sql_column_lineage(select_sql: str) -> dict[str, DerivedColumn]:
             continue
         sources = _leaves(node)
         if sources:
-            result[name] = DerivedColumn(sources, _kind(projections[name]) if name in projections else TRANSFORMATION)
+            result[name] = DerivedColumn(
+                sources, _kind(projections[name]) if name in projections else TRANSFORMATION
+            )
     return result
 
 

@@ -12,10 +12,26 @@ from urllib.parse import unquote, urlsplit
 from atlas_core.errors import AtlasError
 from atlas_core.settings import AtlasSettings
 
-WELL_KNOWN_SECRETS = frozenset({
-    "minioadmin", "minio123", "postgres", "password", "admin", "root", "secret", "changeme", "change-me",
-    "atlas", "dagster", "test", "123456", "12345678", "password123", "letmein",
-})
+WELL_KNOWN_SECRETS = frozenset(
+    {
+        "minioadmin",
+        "minio123",
+        "postgres",
+        "password",
+        "admin",
+        "root",
+        "secret",
+        "changeme",
+        "change-me",
+        "atlas",
+        "dagster",
+        "test",
+        "123456",
+        "12345678",
+        "password123",
+        "letmein",
+    }
+)
 
 
 def _is_default(secret: str, *others: str) -> bool:
@@ -30,8 +46,10 @@ def default_credentials(settings: AtlasSettings) -> list[str]:
         access = settings.s3_access_key.get_secret_value() if settings.s3_access_key else ""
         if _is_default(settings.s3_secret_key.get_secret_value(), access):
             found.append("ATLAS_S3_SECRET_KEY")
-    for name, url in (("ATLAS_POSTGRES_URL", settings.postgres_url),
-                      ("ATLAS_DAGSTER_POSTGRES_URL", settings.dagster_postgres_url)):
+    for name, url in (
+        ("ATLAS_POSTGRES_URL", settings.postgres_url),
+        ("ATLAS_DAGSTER_POSTGRES_URL", settings.dagster_postgres_url),
+    ):
         parts = urlsplit(url or "")
         if parts.password is not None and _is_default(unquote(parts.password), unquote(parts.username or "")):
             found.append(name)

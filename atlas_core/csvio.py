@@ -100,7 +100,9 @@ def open_source(path: Path) -> io.BufferedReader:
         raise InputRejected(f"{path.name}: zip archives are not supported; upload the CSV or a .gz")
     for magic, kind in OTHER_COMPRESSION_MAGIC.items():
         if head.startswith(magic):
-            raise InputRejected(f"{path.name}: {kind}-compressed files are not supported; upload the CSV or a .gz")
+            raise InputRejected(
+                f"{path.name}: {kind}-compressed files are not supported; upload the CSV or a .gz"
+            )
     # A buffer as large as the header cap, so read_header's peek sees the whole header row.
     return io.BufferedReader(io.FileIO(path, "rb"), buffer_size=MAX_FIELD_BYTES)
 
@@ -118,7 +120,9 @@ class _BodyStream(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:  # read everything (pyarrow asks for sized blocks; this is for other callers)
+        if (
+            size is None or size < 0
+        ):  # read everything (pyarrow asks for sized blocks; this is for other callers)
             return b"".join(iter(lambda: self.read(READ_BLOCK_BYTES), b""))
         if size == 0:
             return b""
@@ -219,14 +223,14 @@ def check_header(header: list[str], expected: list[str], name: str) -> None:
     seen: set[str] = set()
     duplicates = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
     if duplicates:
-        raise InputRejected(f"{name}: duplicate column name(s) in header: {', '.join(map(_shown, duplicates[:5]))}")
+        raise InputRejected(
+            f"{name}: duplicate column name(s) in header: {', '.join(map(_shown, duplicates[:5]))}"
+        )
     missing = [c for c in expected if c not in header]
     if missing:
         extra = [h for h in header if h not in expected]
         hint = f"; unexpected: {', '.join(map(_shown, extra[:5]))}" if extra else ""
-        raise InputRejected(
-            f"{name}: missing column(s) {', '.join(map(_shown, missing[:10]))}{hint}"
-        )
+        raise InputRejected(f"{name}: missing column(s) {', '.join(map(_shown, missing[:10]))}{hint}")
 
 
 class RowExceedsBlock(InputRejected):
@@ -269,7 +273,9 @@ def iter_csv_batches(
         except InputRejected:
             start = stream.peek(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
             if start in (b"[", b"{"):
-                raise InputRejected(f"{name}: looks like JSON, not CSV (starts with {start.decode()!r})") from None
+                raise InputRejected(
+                    f"{name}: looks like JSON, not CSV (starts with {start.decode()!r})"
+                ) from None
             raise
         malformed: list[tuple[int, str]] = []
         mark = _end_mark(delimiter, len(header))
@@ -365,7 +371,13 @@ def _describe_arrow_error(exc: pa.ArrowInvalid) -> str:
 def _emit(
     batches: list[pa.RecordBatch], columns: list[str], stats: CsvReadStats, malformed: list[tuple[int, str]]
 ) -> Iterator[pa.RecordBatch]:
-    schema = pa.schema([*(pa.field(c, pa.string()) for c in columns), pa.field(ROW_NUMBER, pa.int64()), pa.field(RAW_LINE, pa.string())])
+    schema = pa.schema(
+        [
+            *(pa.field(c, pa.string()) for c in columns),
+            pa.field(ROW_NUMBER, pa.int64()),
+            pa.field(RAW_LINE, pa.string()),
+        ]
+    )
     for batch in batches:
         n = batch.num_rows
         if not n:
@@ -380,6 +392,9 @@ def _emit(
         stats.rows += n
         stats.malformed_rows += n
         stats.malformed.extend(malformed[:100])
-        arrays = [pa.nulls(n, pa.string()) for _ in columns] + [numbers, pa.array([t for _, t in malformed], pa.string())]
+        arrays = [pa.nulls(n, pa.string()) for _ in columns] + [
+            numbers,
+            pa.array([t for _, t in malformed], pa.string()),
+        ]
         malformed.clear()
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -48,5 +48,8 @@ def neutralise_array(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chunke
 def neutralised_sql(column: sql.Composable) -> sql.Composable:
     """The SQL expression of ``column`` (text) neutralised the same way, NULL kept."""
     return sql.SQL("CASE WHEN {c} ~ {start} AND {c} !~ {number} THEN {prefix} || {c} ELSE {c} END").format(
-        c=column, start=sql.Literal(FORMULA_START), number=sql.Literal(PLAIN_NUMBER), prefix=sql.Literal(PREFIX)
+        c=column,
+        start=sql.Literal(FORMULA_START),
+        number=sql.Literal(PLAIN_NUMBER),
+        prefix=sql.Literal(PREFIX),
     )

@@ -29,7 +29,11 @@ def source_delimiter(contract: Contract) -> str:
 def filename_partition(contract: Contract, filename: str) -> str | None:
     """The partition a file name names when the contract's landing source says ``partition_from: filename``."""
     source = contract.source
-    if not isinstance(source, LandingSource) or source.partition_from != "filename" or contract.partitioning is None:
+    if (
+        not isinstance(source, LandingSource)
+        or source.partition_from != "filename"
+        or contract.partitioning is None
+    ):
         return None
     match = re.search(source.filename_pattern, filename)
     if not match:
@@ -91,12 +95,15 @@ def scan_file(contract: Contract, path: Path, name: str | None = None) -> FileSc
         fixed = filename_partition(contract, name)
         mapper = PartitionMapper(contract, fixed)
         if fixed is not None and not mapper.in_range(fixed):
-            raise InputRejected(f"{name}: partition {fixed} (from the file name) is outside the contract's range")
+            raise InputRejected(
+                f"{name}: partition {fixed} (from the file name) is outside the contract's range"
+            )
 
         def partition_keys(block_size: int) -> set[str]:
             keys: set[str] = set()
-            for batch in iter_csv_batches(path, contract.column_names, delimiter=source_delimiter(contract),
-                                          block_size=block_size):
+            for batch in iter_csv_batches(
+                path, contract.column_names, delimiter=source_delimiter(contract), block_size=block_size
+            ):
                 keys.update(k for k in pc.unique(mapper.keys(batch)).to_pylist() if k is not None)
             return keys
 

@@ -39,6 +39,8 @@ class _MetricsFacet(data_quality_metrics_dataset.DataQualityMetricsDatasetFacet)
     @staticmethod
     def _get_schema() -> str:
         return "https://openlineage.io/spec/facets/1-0-0/DataQualityMetricsDatasetFacet.json#/$defs/DataQualityMetricsDatasetFacet"
+
+
 RUN_ID_NAMESPACE = uuid.UUID("6f1d9d3e-8f0a-4c55-9a43-2d3b0d4f7a11")
 
 
@@ -114,7 +116,9 @@ def silver_column_lineage(contract: Contract, bronze: DatasetRef) -> dict[str, l
     for column in contract.columns:
         spec = pii.get(column.name)
         if spec is not None and spec.strategy != "keep":
-            source = ColumnSource(bronze, column.name, True, f"PII {spec.entity}: {spec.strategy or 'policy default'}")
+            source = ColumnSource(
+                bronze, column.name, True, f"PII {spec.entity}: {spec.strategy or 'policy default'}"
+            )
         else:
             source = ColumnSource(bronze, column.name, False, f"typed as {column.type.value}")
         lineage[column.name] = [source]
@@ -122,7 +126,8 @@ def silver_column_lineage(contract: Contract, bronze: DatasetRef) -> dict[str, l
 
 
 def derived_column_lineage(
-    derived: dict[str, DerivedColumn], resolve: Callable[[str], DatasetRef],
+    derived: dict[str, DerivedColumn],
+    resolve: Callable[[str], DatasetRef],
 ) -> dict[str, list[ColumnSource]]:
     """Gold / ai_ready columns from the ``schema.table`` columns their SQL reads (``atlas_core.column_lineage``)."""
     lineage: dict[str, list[ColumnSource]] = {}
@@ -135,23 +140,32 @@ def derived_column_lineage(
     return lineage
 
 
-def _column_lineage_facet(lineage: dict[str, list[ColumnSource]]) -> column_lineage_dataset.ColumnLineageDatasetFacet:
+def _column_lineage_facet(
+    lineage: dict[str, list[ColumnSource]],
+) -> column_lineage_dataset.ColumnLineageDatasetFacet:
     fields = {}
     for name, sources in lineage.items():
         masked = any(s.masked for s in sources)
         fields[name] = column_lineage_dataset.Fields(
             inputFields=[
                 column_lineage_dataset.InputField(
-                    namespace=s.dataset.namespace, name=s.dataset.name, field=s.field,
-                    transformations=[column_lineage_dataset.Transformation(
-                        type="DIRECT", subtype="TRANSFORMATION" if s.masked else s.subtype,
-                        description=s.description, masking=s.masked,
-                    )],
+                    namespace=s.dataset.namespace,
+                    name=s.dataset.name,
+                    field=s.field,
+                    transformations=[
+                        column_lineage_dataset.Transformation(
+                            type="DIRECT",
+                            subtype="TRANSFORMATION" if s.masked else s.subtype,
+                            description=s.description,
+                            masking=s.masked,
+                        )
+                    ],
                 )
                 for s in sources
             ],
-            transformationType="MASKED" if masked else (
-                "IDENTITY" if all(s.subtype == "IDENTITY" for s in sources) else "TRANSFORMATION"),
+            transformationType="MASKED"
+            if masked
+            else ("IDENTITY" if all(s.subtype == "IDENTITY" for s in sources) else "TRANSFORMATION"),
             transformationDescription="; ".join(s.description for s in sources),
         )
     return column_lineage_dataset.ColumnLineageDatasetFacet(fields=fields)
@@ -170,14 +184,16 @@ def _output(facts: OutputFacts, final: bool) -> OutputDataset:
         facets["dataQualityMetrics"] = _MetricsFacet(
             rowCount=facts.row_count,
             columnMetrics={
-                name: data_quality_metrics_dataset.ColumnMetrics(nullCount=int(n)) for name, n in facts.null_counts.items()
+                name: data_quality_metrics_dataset.ColumnMetrics(nullCount=int(n))
+                for name, n in facts.null_counts.items()
             },
         )
-        output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-            rowCount=facts.row_count
+        output_facets["outputStatistics"] = (
+            output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=facts.row_count)
         )
-    return OutputDataset(namespace=facts.dataset.namespace, name=facts.dataset.name, facets=facets,
-                         outputFacets=output_facets)
+    return OutputDataset(
+        namespace=facts.dataset.namespace, name=facts.dataset.name, facets=facets, outputFacets=output_facets
+    )
 
 
 def _inputs(step: StepFacts, final: bool) -> list[InputDataset]:
@@ -186,20 +202,30 @@ def _inputs(step: StepFacts, final: bool) -> list[InputDataset]:
     for ref in refs:
         input_facets: dict = {}
         if final and ref in step.assertions:
-            input_facets["dataQualityAssertions"] = data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
-                assertions=[
-                    data_quality_assertions_dataset.Assertion(
-                        assertion=a.check, success=a.success, column=a.column, severity=a.severity.lower(), name=a.check,
-                    )
-                    for a in step.assertions[ref]
-                ]
+            input_facets["dataQualityAssertions"] = (
+                data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
+                    assertions=[
+                        data_quality_assertions_dataset.Assertion(
+                            assertion=a.check,
+                            success=a.success,
+                            column=a.column,
+                            severity=a.severity.lower(),
+                            name=a.check,
+                        )
+                        for a in step.assertions[ref]
+                    ]
+                )
             )
         out.append(InputDataset(namespace=ref.namespace, name=ref.name, inputFacets=input_facets))
     return out
 
 
 def build_events(
-    step: StepFacts, *, namespace: str, dagster_version: str, running_after: timedelta | None = None,
+    step: StepFacts,
+    *,
+    namespace: str,
+    dagster_version: str,
+    running_after: timedelta | None = None,
 ) -> list[RunEvent]:
     """START, an optional RUNNING, and the final event (when the step ended)."""
     run_id = as_uuid(step.run_key)
@@ -217,15 +243,25 @@ def build_events(
         run_facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
             nominalStartTime=iso(step.nominal[0]), nominalEndTime=iso(step.nominal[1])
         )
-    job = Job(namespace=namespace, name=step.job_name, facets={
-        "jobType": job_type_job.JobTypeJobFacet(processingType="BATCH", integration="DAGSTER", jobType=step.job_type),
-    })
+    job = Job(
+        namespace=namespace,
+        name=step.job_name,
+        facets={
+            "jobType": job_type_job.JobTypeJobFacet(
+                processingType="BATCH", integration="DAGSTER", jobType=step.job_type
+            ),
+        },
+    )
 
     def event(state: RunState, moment: datetime, final: bool, extra: dict | None = None) -> RunEvent:
         return RunEvent(
-            eventType=state, eventTime=iso(moment), producer=PRODUCER,
-            run=Run(runId=run_id, facets={**run_facets, **(extra or {})}), job=job,
-            inputs=_inputs(step, final), outputs=[_output(o, final) for o in step.outputs],
+            eventType=state,
+            eventTime=iso(moment),
+            producer=PRODUCER,
+            run=Run(runId=run_id, facets={**run_facets, **(extra or {})}),
+            job=job,
+            inputs=_inputs(step, final),
+            outputs=[_output(o, final) for o in step.outputs],
         )
 
     events = [event(RunState.START, step.started_at, False)]
@@ -235,8 +271,11 @@ def build_events(
     if step.outcome is not None and step.ended_at is not None:
         extra = None
         if step.outcome == "FAIL" and step.error:
-            extra = {"errorMessage": error_message_run.ErrorMessageRunFacet(
-                message=step.error, programmingLanguage="python")}
+            extra = {
+                "errorMessage": error_message_run.ErrorMessageRunFacet(
+                    message=step.error, programmingLanguage="python"
+                )
+            }
         events.append(event(RunState[step.outcome], step.ended_at, True, extra))
     return events
 

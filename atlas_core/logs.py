@@ -53,13 +53,15 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None, file: P
         handler = logging.FileHandler(file, encoding="utf-8")
     else:
         handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared_processors(),
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.JSONRenderer(sort_keys=True),
-        ],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared_processors(),
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(sort_keys=True),
+            ],
+        )
+    )
     for name in ("atlas", *_FOREIGN_LOGGERS):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]

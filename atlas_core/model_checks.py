@@ -43,7 +43,11 @@ def _window_filter(column: str | None, window: Window | None, alias: str = "t") 
 
 
 def check_query(
-    check: ModelCheck, target: Table, *, model_name: str, partition_column: str | None = None,
+    check: ModelCheck,
+    target: Table,
+    *,
+    model_name: str,
+    partition_column: str | None = None,
     window: Window | None = None,
 ) -> sql.Composed:
     """The query computing ``(failing, checked)`` for ``check`` on ``target``."""
@@ -51,7 +55,9 @@ def check_query(
     scope = _window_filter(partition_column, window)
     if check.kind == "unique":
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in check.columns)
-        not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in check.columns)
+        not_null = sql.SQL(" AND ").join(
+            sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in check.columns
+        )
         keyed = sql.SQL("({}) IN (SELECT {} FROM {} AS t WHERE {})").format(cols, cols, t, scope)
         return sql.SQL(
             "SELECT coalesce(sum(n - 1), 0)::bigint, coalesce(sum(n), 0)::bigint FROM "
@@ -82,10 +88,12 @@ def check_query(
     high = sql.Literal(check.bounds.get("max"))
     outside = sql.SQL("(n < {} OR ({} IS NOT NULL AND n > {}))").format(low, high, high)
     if window is None or partition_column is None:
-        return sql.SQL("SELECT ({})::int::bigint, n FROM (SELECT count(*) AS n FROM {}) AS c").format(outside, t)
-    days = sql.SQL("SELECT g::date AS d FROM generate_series({}::timestamp, {}::timestamp, interval '1 day') AS g").format(
-        sql.Literal(window[0]), sql.Literal(window[1] - timedelta(days=1))
-    )
+        return sql.SQL("SELECT ({})::int::bigint, n FROM (SELECT count(*) AS n FROM {}) AS c").format(
+            outside, t
+        )
+    days = sql.SQL(
+        "SELECT g::date AS d FROM generate_series({}::timestamp, {}::timestamp, interval '1 day') AS g"
+    ).format(sql.Literal(window[0]), sql.Literal(window[1] - timedelta(days=1)))
     return sql.SQL(
         "SELECT count(*) FILTER (WHERE {})::bigint, count(*)::bigint FROM "
         "(SELECT days.d, count(t.{}) AS n FROM ({}) AS days LEFT JOIN {} AS t ON t.{}::date = days.d "

@@ -37,9 +37,9 @@ def hits_query(rule: BusinessRule, table: tuple[str, str], scope: sql.Composable
     """``(hits, rows, distinct values)`` of ``rule`` over the rows of ``table`` matching ``scope``."""
     col = sql.Identifier("t", rule.name)
     hit = col if rule.kind == "flag" else sql.SQL("{} IS NOT NULL").format(col)
-    return sql.SQL("SELECT count(*) FILTER (WHERE {}), count(*), count(DISTINCT {}) FROM {} AS t WHERE {}").format(
-        hit, col, sql.Identifier(*table), scope
-    )
+    return sql.SQL(
+        "SELECT count(*) FILTER (WHERE {}), count(*), count(DISTINCT {}) FROM {} AS t WHERE {}"
+    ).format(hit, col, sql.Identifier(*table), scope)
 
 
 def value_counts_query(rule: BusinessRule, table: tuple[str, str], scope: sql.Composable) -> sql.Composed:

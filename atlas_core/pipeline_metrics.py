@@ -79,16 +79,29 @@ def _gauge(name: str, doc: str, labels: list[str], rows: Iterable[tuple[list[str
 
 def families(snapshot: PipelineSnapshot) -> Iterator[Metric]:
     """The metric families of one snapshot (names and labels: docs/observability.md)."""
-    yield _gauge("atlas_pipeline_metrics_up", "1 when the warehouse bookkeeping could be read", [],
-                 [([], 1.0 if snapshot.up else 0.0)])
-    yield _gauge("atlas_pipeline_metrics_collect_seconds", "Time to read the warehouse bookkeeping", [],
-                 [([], snapshot.seconds)])
+    yield _gauge(
+        "atlas_pipeline_metrics_up",
+        "1 when the warehouse bookkeeping could be read",
+        [],
+        [([], 1.0 if snapshot.up else 0.0)],
+    )
+    yield _gauge(
+        "atlas_pipeline_metrics_collect_seconds",
+        "Time to read the warehouse bookkeeping",
+        [],
+        [([], snapshot.seconds)],
+    )
     steps = snapshot.rows.get("steps", [])
     ok = [r for r in steps if r["status"] == "success"]
-    yield _counter("atlas_step_runs", "Asset step attempts by outcome", ["layer", "dataset", "status"],
-                   (([r["layer"], r["dataset"], r["status"]], r["runs"]) for r in steps))
-    duration = SummaryMetricFamily("atlas_step_duration_seconds", "Asset step wall time (all attempts)",
-                                   labels=["layer", "dataset"])
+    yield _counter(
+        "atlas_step_runs",
+        "Asset step attempts by outcome",
+        ["layer", "dataset", "status"],
+        (([r["layer"], r["dataset"], r["status"]], r["runs"]) for r in steps),
+    )
+    duration = SummaryMetricFamily(
+        "atlas_step_duration_seconds", "Asset step wall time (all attempts)", labels=["layer", "dataset"]
+    )
     counts: dict[tuple[str, str], int] = {}
     seconds: dict[tuple[str, str], float] = {}
     for r in steps:
@@ -99,31 +112,64 @@ def families(snapshot: PipelineSnapshot) -> Iterator[Metric]:
         duration.add_metric(list(pair), count_value=counts[pair], sum_value=seconds[pair])
     yield duration
     for key, doc in (
-        ("processed", "Rows read by successful asset steps (bronze: rows appended; silver: rows cast and validated)"),
+        (
+            "processed",
+            "Rows read by successful asset steps (bronze: rows appended; silver: rows cast and validated)",
+        ),
         ("written", "Rows in the output published by successful asset steps (dagster/row_count), summed"),
         ("quarantined", "Rows sent to quarantine by successful silver steps"),
     ):
-        yield _counter(f"atlas_rows_{key}", doc, ["layer", "dataset"],
-                       (([r["layer"], r["dataset"]], r[key]) for r in ok))
+        yield _counter(
+            f"atlas_rows_{key}", doc, ["layer", "dataset"], (([r["layer"], r["dataset"]], r[key]) for r in ok)
+        )
     ingestions = snapshot.rows.get("ingestions", [])
-    yield _counter("atlas_ingestions", "Source files looked at, by outcome", ["dataset", "status"],
-                   (([r["dataset"], r["status"]], r["files"]) for r in ingestions))
-    yield _gauge("atlas_ingested_rows", "Rows of accepted files now in bronze / silver / quarantine",
-                 ["dataset", "stage"],
-                 (([r["dataset"], stage], r[stage]) for r in ingestions if r["status"] == "accepted"
-                  for stage in ("bronze", "silver", "quarantined")))
-    yield _counter("atlas_pii_cells_changed", "Cells anonymized by the PII stage", ["dataset", "entity", "strategy"],
-                   (([r["dataset"], r["entity"], r["strategy"]], r["cells"]) for r in snapshot.rows.get("pii", [])))
-    yield _counter("atlas_quality_evaluations", "Quality dimension evaluations by result",
-                   ["dataset", "dimension", "result"],
-                   (([r["dataset"], r["dimension"], "pass" if r["passed"] else "fail"], r["evaluations"])
-                    for r in snapshot.rows.get("dimensions", [])))
-    yield _gauge("atlas_quality_score", "Latest quality score (0..1) per dataset and dimension", ["dataset", "dimension"],
-                 (([r["dataset"], r["dimension"]], r["score"]) for r in snapshot.rows.get("scores", [])))
-    yield _counter("atlas_quality_check_results", "Contract check results (Atlas rules and Soda) by outcome",
-                   ["dataset", "engine", "dimension", "outcome"],
-                   (([r["dataset"], r["engine"], r["dimension"], r["outcome"]], r["results"])
-                    for r in snapshot.rows.get("checks", [])))
+    yield _counter(
+        "atlas_ingestions",
+        "Source files looked at, by outcome",
+        ["dataset", "status"],
+        (([r["dataset"], r["status"]], r["files"]) for r in ingestions),
+    )
+    yield _gauge(
+        "atlas_ingested_rows",
+        "Rows of accepted files now in bronze / silver / quarantine",
+        ["dataset", "stage"],
+        (
+            ([r["dataset"], stage], r[stage])
+            for r in ingestions
+            if r["status"] == "accepted"
+            for stage in ("bronze", "silver", "quarantined")
+        ),
+    )
+    yield _counter(
+        "atlas_pii_cells_changed",
+        "Cells anonymized by the PII stage",
+        ["dataset", "entity", "strategy"],
+        (([r["dataset"], r["entity"], r["strategy"]], r["cells"]) for r in snapshot.rows.get("pii", [])),
+    )
+    yield _counter(
+        "atlas_quality_evaluations",
+        "Quality dimension evaluations by result",
+        ["dataset", "dimension", "result"],
+        (
+            ([r["dataset"], r["dimension"], "pass" if r["passed"] else "fail"], r["evaluations"])
+            for r in snapshot.rows.get("dimensions", [])
+        ),
+    )
+    yield _gauge(
+        "atlas_quality_score",
+        "Latest quality score (0..1) per dataset and dimension",
+        ["dataset", "dimension"],
+        (([r["dataset"], r["dimension"]], r["score"]) for r in snapshot.rows.get("scores", [])),
+    )
+    yield _counter(
+        "atlas_quality_check_results",
+        "Contract check results (Atlas rules and Soda) by outcome",
+        ["dataset", "engine", "dimension", "outcome"],
+        (
+            ([r["dataset"], r["engine"], r["dimension"], r["outcome"]], r["results"])
+            for r in snapshot.rows.get("checks", [])
+        ),
+    )
 
 
 class PipelineCollector(Collector):

@@ -23,7 +23,25 @@ ORDERS_DAYS = 30
 # same bytes on any day. It is the day the shipped samples in data/samples/ were generated.
 REFERENCE_DATE = date(2026, 11, 26)
 DEFAULT_ROWS = {"customers": 2000, "products": 200, "orders": 20000}
-STATES = ["al", "ak", "az", "ca", "co", "fl", "ga", "il", "ma", "mi", "ny", "nc", "oh", "or", "pa", "tx", "wa"]
+STATES = [
+    "al",
+    "ak",
+    "az",
+    "ca",
+    "co",
+    "fl",
+    "ga",
+    "il",
+    "ma",
+    "mi",
+    "ny",
+    "nc",
+    "oh",
+    "or",
+    "pa",
+    "tx",
+    "wa",
+]
 CATEGORIES = ["books", "electronics", "garden", "grocery", "home", "sports", "toys", "beauty"]
 STATUSES = ["placed", "shipped", "delivered", "cancelled", "returned"]
 CHANNELS = ["web", "mobile", "store"]
@@ -82,10 +100,26 @@ def generate_customers(rows: int = DEFAULT_ROWS["customers"], seed: int = SEED) 
     rng = np.random.default_rng(seed)
     locations = _locations(fake, max(10, rows // 7), rng)
     base = datetime(2024, 1, 1, tzinfo=UTC)
-    records: dict[str, list[str]] = {k: [] for k in (
-        "customer_id", "first_name", "last_name", "email", "phone", "ssn", "date_of_birth",
-        "street_address", "city", "state", "zip", "signup_ts", "updated_at", "marketing_consent", "notes",
-    )}
+    records: dict[str, list[str]] = {
+        k: []
+        for k in (
+            "customer_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "ssn",
+            "date_of_birth",
+            "street_address",
+            "city",
+            "state",
+            "zip",
+            "signup_ts",
+            "updated_at",
+            "marketing_consent",
+            "notes",
+        )
+    }
     for i in range(1, rows + 1):
         first, last = fake.first_name(), fake.last_name()
         email = f"{first}.{last}{i}@{fake.free_email_domain()}".lower()
@@ -129,11 +163,15 @@ def generate_customers(rows: int = DEFAULT_ROWS["customers"], seed: int = SEED) 
 def generate_products(rows: int = DEFAULT_ROWS["products"], seed: int = SEED) -> pa.Table:
     fake = _faker(seed + 1)
     rng = np.random.default_rng(seed + 1)
-    data: dict[str, list[str]] = {k: [] for k in ("product_id", "sku", "name", "category", "unit_price", "active")}
+    data: dict[str, list[str]] = {
+        k: [] for k in ("product_id", "sku", "name", "category", "unit_price", "active")
+    }
     for i in range(1, rows + 1):
         data["product_id"].append(str(i))
         data["sku"].append(f"SKU-{i:05d}")
-        data["name"].append(f"{fake.color_name()} {fake.word()} {CATEGORIES[i % len(CATEGORIES)].rstrip('s')}".title())
+        data["name"].append(
+            f"{fake.color_name()} {fake.word()} {CATEGORIES[i % len(CATEGORIES)].rstrip('s')}".title()
+        )
         data["category"].append(CATEGORIES[int(rng.integers(len(CATEGORIES)))])
         data["unit_price"].append(f"{float(rng.uniform(2, 500)):.2f}")
         data["active"].append("true" if rng.random() < 0.92 else "false")
@@ -166,7 +204,11 @@ def iter_orders(
         order_id = np.arange(produced + 1, produced + n + 1)
         customer_id = rng.integers(1, customers + 1, n)
         product_id = rng.integers(1, products + 1, n)
-        seconds = np.sort(rng.integers(0, days * 86400, n)) if rows <= batch_size else rng.integers(0, days * 86400, n)
+        seconds = (
+            np.sort(rng.integers(0, days * 86400, n))
+            if rows <= batch_size
+            else rng.integers(0, days * 86400, n)
+        )
         ts = (start_epoch + seconds).astype("datetime64[s]")
         quantity = rng.integers(1, 6, n)
         unit_price = prices[product_id - 1]

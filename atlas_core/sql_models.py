@@ -67,20 +67,36 @@ class ModelTest(BaseModel):
     accepted_values: dict[str, list[Any]] | None = None
     relationships: dict[str, str] | None = Field(default=None, description="column -> layer.table.column")
     row_count: dict[Literal["min", "max"], int] | None = Field(
-        default=None, description="{min: n, max: n}: rows of the table, or of each partition of an incremental model"
+        default=None,
+        description="{min: n, max: n}: rows of the table, or of each partition of an incremental model",
     )
     severity: Severity = "error"
 
     @model_validator(mode="after")
     def _one_kind(self) -> ModelTest:
-        kinds = [k for k in ("unique", "not_null", "accepted_values", "relationships", "row_count") if getattr(self, k)]
+        kinds = [
+            k
+            for k in ("unique", "not_null", "accepted_values", "relationships", "row_count")
+            if getattr(self, k)
+        ]
         if len(kinds) != 1:
-            raise ValueError("each test names exactly one of unique, not_null, accepted_values, relationships, row_count")
-        for columns in (self.unique, self.not_null, list(self.accepted_values or {}), list(self.relationships or {})):
+            raise ValueError(
+                "each test names exactly one of unique, not_null, accepted_values, relationships, row_count"
+            )
+        for columns in (
+            self.unique,
+            self.not_null,
+            list(self.accepted_values or {}),
+            list(self.relationships or {}),
+        ):
             _identifiers(list(columns or []))
         for target in (self.relationships or {}).values():
             parts = target.split(".")
-            if len(parts) != 3 or parts[0] not in ("silver", "gold") or not all(is_identifier(p) for p in parts[1:]):
+            if (
+                len(parts) != 3
+                or parts[0] not in ("silver", "gold")
+                or not all(is_identifier(p) for p in parts[1:])
+            ):
                 raise ValueError(f"relationship target {target!r} must be silver|gold.<table>.<column>")
         return self
 
@@ -155,7 +171,9 @@ class SqlModel(BaseModel):
     @property
     def test_refs(self) -> list[Ref]:
         """Tables read by relationship tests (upstream edges as well)."""
-        targets = {tuple(t.split(".")[:2]) for test in self.header.tests for t in (test.relationships or {}).values()}
+        targets = {
+            tuple(t.split(".")[:2]) for test in self.header.tests for t in (test.relationships or {}).values()
+        }
         return sorted((layer, table) for layer, table in targets if (layer, table) != ("gold", self.name))
 
     def checks(self) -> list[ModelCheck]:
@@ -165,23 +183,45 @@ class SqlModel(BaseModel):
             sev = test.severity
             if test.unique:
                 cols = tuple(test.unique)
-                checks.append(ModelCheck(f"unique_{'_'.join(cols)}", "unique", cols, sev, f"({', '.join(cols)}) is unique"))
+                checks.append(
+                    ModelCheck(
+                        f"unique_{'_'.join(cols)}", "unique", cols, sev, f"({', '.join(cols)}) is unique"
+                    )
+                )
             for col in test.not_null or []:
                 checks.append(ModelCheck(f"not_null_{col}", "not_null", (col,), sev, f"{col} is never NULL"))
             for col, values in (test.accepted_values or {}).items():
                 texts = tuple(_text(v) for v in values)
-                checks.append(ModelCheck(f"accepted_values_{col}", "accepted_values", (col,), sev,
-                                         f"{col} is one of {list(texts)}", values=texts))
+                checks.append(
+                    ModelCheck(
+                        f"accepted_values_{col}",
+                        "accepted_values",
+                        (col,),
+                        sev,
+                        f"{col} is one of {list(texts)}",
+                        values=texts,
+                    )
+                )
             for col, target in (test.relationships or {}).items():
                 layer, table, parent_col = target.split(".")
-                checks.append(ModelCheck(f"relationships_{col}", "relationships", (col,), sev,
-                                         f"every {col} exists in atlas_{layer}.{table}.{parent_col}",
-                                         parent=(layer, table, parent_col)))
+                checks.append(
+                    ModelCheck(
+                        f"relationships_{col}",
+                        "relationships",
+                        (col,),
+                        sev,
+                        f"every {col} exists in atlas_{layer}.{table}.{parent_col}",
+                        parent=(layer, table, parent_col),
+                    )
+                )
             if test.row_count:
                 bounds = {str(k): v for k, v in test.row_count.items()}
                 scope = "each partition" if self.incremental else "the table"
-                checks.append(ModelCheck("row_count", "row_count", (), sev,
-                                         f"rows of {scope} within {bounds}", bounds=bounds))
+                checks.append(
+                    ModelCheck(
+                        "row_count", "row_count", (), sev, f"rows of {scope} within {bounds}", bounds=bounds
+                    )
+                )
         names = [c.name for c in checks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -215,7 +255,7 @@ def render(sql_text: str, window: tuple[date, date] | None = None) -> sql.Compos
     for match in _PLACEHOLDER_RE.finditer(sql_text):
         if window is None:
             raise ContractError(f":{match.group(1)} used outside an incremental model run")
-        parts.append(sql.SQL(sql_text[position:match.start()]))
+        parts.append(sql.SQL(sql_text[position : match.start()]))
         parts.append(sql.Literal(window[0] if match.group(1) == "partition_start" else window[1]))
         position = match.end()
     parts.append(sql.SQL(sql_text[position:]))
@@ -271,7 +311,7 @@ def load_model(path: Path) -> SqlModel:
         header = ModelHeader.model_validate(raw)
     except ValidationError as exc:
         raise _validation_error(str(path), exc) from None
-    body = text[match.end():].strip().rstrip(";").strip()
+    body = text[match.end() :].strip().rstrip(";").strip()
     name = check_identifier(path.stem, "model name")
     if header.materialization == "incremental" and not header.partition_column:
         raise ContractError(f"{path}: partition_column: required for incremental models")
@@ -281,7 +321,9 @@ def load_model(path: Path) -> SqlModel:
         raise ContractError(f"{path}: the model body must be a single SELECT (or WITH ... SELECT)")
     if ";" in _COMMENTS_RE.sub(" ", body):
         raise ContractError(f"{path}: the model body must be a single statement (no ';')")
-    if header.materialization == "table" and has_placeholders(body + " ".join(r.expression for r in header.rules)):
+    if header.materialization == "table" and has_placeholders(
+        body + " ".join(r.expression for r in header.rules)
+    ):
         raise ContractError(f"{path}: :partition_start/:partition_end are for incremental models only")
     refs = parse_refs(body)
     if ("gold", name) in refs:
@@ -306,7 +348,7 @@ def topological_order(models: list[SqlModel]) -> list[SqlModel]:
         if state.get(model.name) == "done":
             return
         if state.get(model.name) == "visiting":
-            cycle = [*chain[chain.index(model.name):], model.name]
+            cycle = [*chain[chain.index(model.name) :], model.name]
             raise ContractError(f"{model.path}: dependency cycle {' -> '.join(cycle)}")
         state[model.name] = "visiting"
         for layer, table in model.all_refs:
@@ -347,5 +389,7 @@ def load_models(directory: Path) -> list[SqlModel]:
                 raise ContractError(f"{model.path}: reads atlas_gold.{table}, which no model defines")
     for sidecar in sorted(gold.glob("*.rules.yml")):
         if sidecar.name.removesuffix(".rules.yml") not in names:
-            raise ContractError(f"{sidecar}: no model {sidecar.name.removesuffix('.rules.yml')}.sql for these rules")
+            raise ContractError(
+                f"{sidecar}: no model {sidecar.name.removesuffix('.rules.yml')}.sql for these rules"
+            )
     return topological_order(models)

@@ -89,7 +89,7 @@ def named_first_group(pattern: str) -> str:
         elif ch == "[":
             in_class = True
         elif ch == "(" and not pattern.startswith("?", index + 1):
-            return f"{pattern[:index + 1]}?P<_v>{pattern[index + 1:]}"
+            return f"{pattern[: index + 1]}?P<_v>{pattern[index + 1 :]}"
     return f"(?P<_v>{pattern})"
 
 
@@ -119,7 +119,9 @@ def _number(values: pa.Array, step: NumberStep) -> pa.Array:
     if spec.decimal != ".":
         out = pc.replace_substring(out, pattern=spec.decimal, replacement=".")
     # only values that then read as a plain number change; anything else stays as written
-    looks_numeric = pc.fill_null(pc.match_substring_regex(pc.utf8_trim_whitespace(out), r"^[+-]?(\d+\.?\d*|\.\d+)$"), False)
+    looks_numeric = pc.fill_null(
+        pc.match_substring_regex(pc.utf8_trim_whitespace(out), r"^[+-]?(\d+\.?\d*|\.\d+)$"), False
+    )
     return pc.if_else(looks_numeric, out, values)
 
 
@@ -133,7 +135,9 @@ def _currency(values: pa.Array) -> pa.Array:
 
 def _percent(values: pa.Array) -> pa.Array:
     is_percent = pc.fill_null(pc.match_substring_regex(values, _PERCENT_RE), False)
-    numbers = pc.cast(pc.if_else(is_percent, _regex_replace(values, _PERCENT_RE, r"\1"), NULL_TEXT), pa.float64())
+    numbers = pc.cast(
+        pc.if_else(is_percent, _regex_replace(values, _PERCENT_RE, r"\1"), NULL_TEXT), pa.float64()
+    )
     as_fraction = pc.cast(pc.divide(numbers, 100.0), pa.string())
     return pc.if_else(is_percent, as_fraction, values)
 
@@ -142,9 +146,13 @@ def _boolean(values: pa.Array, step: BooleanStep) -> pa.Array:
     lowered = pc.utf8_lower(pc.utf8_trim_whitespace(values))
     out = values
     if step.boolean.true:
-        out = pc.if_else(pc.is_in(lowered, value_set=pa.array([w.lower() for w in step.boolean.true])), "true", out)
+        out = pc.if_else(
+            pc.is_in(lowered, value_set=pa.array([w.lower() for w in step.boolean.true])), "true", out
+        )
     if step.boolean.false:
-        out = pc.if_else(pc.is_in(lowered, value_set=pa.array([w.lower() for w in step.boolean.false])), "false", out)
+        out = pc.if_else(
+            pc.is_in(lowered, value_set=pa.array([w.lower() for w in step.boolean.false])), "false", out
+        )
     return out
 
 
@@ -186,7 +194,7 @@ def step_labels(column: Column) -> list[str]:
     names = [s.name for s in column.standardize]
     labels = []
     for index, name in enumerate(names):
-        labels.append(f"{name}#{names[:index + 1].count(name)}" if names.count(name) > 1 else name)
+        labels.append(f"{name}#{names[: index + 1].count(name)}" if names.count(name) > 1 else name)
     return labels
 
 

@@ -17,16 +17,35 @@ from atlas_core.errors import AtlasError, InputRejected, ServiceUnavailable
 TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P")
 TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03", "57014"}
 TRANSIENT_S3_CODES = {
-    "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "RequestTimeTooSkewed",
-    "Throttling", "ThrottlingException", "RequestLimitExceeded", "XMinioServerNotInitialized",
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "XMinioServerNotInitialized",
 }
 TRANSIENT_HTTP_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _TRANSIENT_TYPE_NAMES = {
     # psycopg / psycopg2 connection-level errors, urllib3 / httpx / requests transport errors,
     # pybreaker's open circuit, celery/kombu broker hiccups.
-    "OperationalError", "InterfaceError", "MaxRetryError", "ProtocolError", "NewConnectionError",
-    "ReadTimeoutError", "ConnectTimeoutError", "TransportError", "ConnectError", "ReadTimeout",
-    "ConnectTimeout", "RemoteProtocolError", "PoolTimeout", "CircuitBreakerError", "OperationalErrorKombu",
+    "OperationalError",
+    "InterfaceError",
+    "MaxRetryError",
+    "ProtocolError",
+    "NewConnectionError",
+    "ReadTimeoutError",
+    "ConnectTimeoutError",
+    "TransportError",
+    "ConnectError",
+    "ReadTimeout",
+    "ConnectTimeout",
+    "RemoteProtocolError",
+    "PoolTimeout",
+    "CircuitBreakerError",
+    "OperationalErrorKombu",
 }
 
 
@@ -57,7 +76,11 @@ def _one_is_transient(exc: BaseException) -> bool:
     if status is None:
         response = getattr(exc, "response", None)
         status = getattr(response, "status_code", None)
-    if isinstance(status, int) and type(exc).__name__ in ("HTTPStatusError", "HTTPError", "TransientHttpError"):
+    if isinstance(status, int) and type(exc).__name__ in (
+        "HTTPStatusError",
+        "HTTPError",
+        "TransientHttpError",
+    ):
         return status in TRANSIENT_HTTP_STATUS
     return type(exc).__name__ in _TRANSIENT_TYPE_NAMES and sqlstate is None
 
@@ -69,6 +92,10 @@ def is_transient(exc: BaseException) -> bool:
     for item in causes(exc):
         if _one_is_transient(item):
             return True
-        if isinstance(item, AtlasError) and not isinstance(item, ServiceUnavailable) and item.__cause__ is None:
+        if (
+            isinstance(item, AtlasError)
+            and not isinstance(item, ServiceUnavailable)
+            and item.__cause__ is None
+        ):
             return False
     return False

@@ -46,8 +46,14 @@ class UploadRun:
 
 
 def upload_run(
-    contract: Contract, scan: FileScan, *, trigger: str, source_system: str,
-    landing_key: str | None = None, file: str | None = None, require_new: bool = False,
+    contract: Contract,
+    scan: FileScan,
+    *,
+    trigger: str,
+    source_system: str,
+    landing_key: str | None = None,
+    file: str | None = None,
+    require_new: bool = False,
 ) -> UploadRun:
     """The run for one file: ``landing_key`` (an object of atlas-bronze) or ``file`` (a local path)."""
     dataset = contract.dataset
@@ -58,7 +64,8 @@ def upload_run(
         config["files"] = [file]
     bronze, silver = [Layer.BRONZE.value, dataset], [Layer.SILVER.value, dataset]
     run = UploadRun(
-        assets=[bronze], run_config={"ops": {bronze_op_name(dataset): {"config": config}}},
+        assets=[bronze],
+        run_config={"ops": {bronze_op_name(dataset): {"config": config}}},
         tags={LANDING_TAG: dataset, TRIGGER_TAG: trigger, UPLOAD_TAG: scan.sha256[:16]},
     )
     keys = scan.partition_keys

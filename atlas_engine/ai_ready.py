@@ -43,8 +43,12 @@ from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Warehouse, column_types
 
 PG_TO_ARROW = {
-    "bigint": pa.int64(), "double precision": pa.float64(), "text": pa.string(), "boolean": pa.bool_(),
-    "date": pa.date32(), "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    "bigint": pa.int64(),
+    "double precision": pa.float64(),
+    "text": pa.string(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
 }
 
 
@@ -69,7 +73,9 @@ def _types(conn: psycopg.Connection, table: tuple[str, str]) -> dict[str, str]:
 
 
 def _fingerprint(conn: psycopg.Connection, table: tuple[str, str]) -> str:
-    row = conn.execute("SELECT atlas_meta.table_fingerprint(%s::regclass)", (f'"{table[0]}"."{table[1]}"',)).fetchone()
+    row = conn.execute(
+        "SELECT atlas_meta.table_fingerprint(%s::regclass)", (f'"{table[0]}"."{table[1]}"',)
+    ).fetchone()
     return str(row[0]) if row else ""
 
 
@@ -86,7 +92,9 @@ def _fit(conn: psycopg.Connection, spec: FeatureSetSpec, raw: tuple[str, str]) -
             s.update(finish_numeric(conn.execute(numeric_stats_query(feature, raw, s)).fetchone()))
         for transform in feature.transforms:
             if transform.kind == "one_hot":
-                s["categories"] = [str(r[0]) for r in conn.execute(categories_query(feature, transform, raw, s)).fetchall()]
+                s["categories"] = [
+                    str(r[0]) for r in conn.execute(categories_query(feature, transform, raw, s)).fetchall()
+                ]
         if s:
             stats[feature.name] = s
     return stats
@@ -94,35 +102,58 @@ def _fit(conn: psycopg.Connection, spec: FeatureSetSpec, raw: tuple[str, str]) -
 
 def _check_spine(conn: psycopg.Connection, spec: FeatureSetSpec, raw: tuple[str, str]) -> None:
     key, ts = sql.Identifier(spec.entity_key), sql.Identifier(spec.event_timestamp)
-    row = conn.execute(sql.SQL(
-        "SELECT count(*) FILTER (WHERE {k} IS NULL OR {t} IS NULL), count(*) - count(DISTINCT ({k}, {t})) FROM {r}"
-    ).format(k=key, t=ts, r=sql.Identifier(*raw))).fetchone()
+    row = conn.execute(
+        sql.SQL(
+            "SELECT count(*) FILTER (WHERE {k} IS NULL OR {t} IS NULL), count(*) - count(DISTINCT ({k}, {t})) FROM {r}"
+        ).format(k=key, t=ts, r=sql.Identifier(*raw))
+    ).fetchone()
     nulls, duplicates = (int(v or 0) for v in row) if row else (0, 0)
     if nulls:
-        raise AtlasError(f"{spec.path}: spine: {nulls} rows have a NULL {spec.entity_key} or {spec.event_timestamp}")
+        raise AtlasError(
+            f"{spec.path}: spine: {nulls} rows have a NULL {spec.entity_key} or {spec.event_timestamp}"
+        )
     if duplicates:
-        raise AtlasError(f"{spec.path}: spine: {duplicates} duplicate ({spec.entity_key}, {spec.event_timestamp}) rows")
+        raise AtlasError(
+            f"{spec.path}: spine: {duplicates} duplicate ({spec.entity_key}, {spec.event_timestamp}) rows"
+        )
 
 
-def _stream_rows(wh: Warehouse, table: tuple[str, str], schema: pa.Schema, order: list[str]) -> Iterator[pa.RecordBatch]:
+def _stream_rows(
+    wh: Warehouse, table: tuple[str, str], schema: pa.Schema, order: list[str]
+) -> Iterator[pa.RecordBatch]:
     query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
-        sql.SQL(", ").join(sql.Identifier(f.name) for f in schema), sql.Identifier(*table),
-        sql.SQL(", ").join(sql.Identifier(c) for c in order))
+        sql.SQL(", ").join(sql.Identifier(f.name) for f in schema),
+        sql.Identifier(*table),
+        sql.SQL(", ").join(sql.Identifier(c) for c in order),
+    )
     yield from wh.stream(query, schema)
 
 
-def _export(wh: Warehouse, lake: Lake, spec: FeatureSetSpec, table: tuple[str, str], schema: pa.Schema,
-            prefix: str, document: dict[str, Any]) -> bool:
+def _export(
+    wh: Warehouse,
+    lake: Lake,
+    spec: FeatureSetSpec,
+    table: tuple[str, str],
+    schema: pa.Schema,
+    prefix: str,
+    document: dict[str, Any],
+) -> bool:
     """Write the version's files unless they exist; returns True when an existing export was reused."""
     bucket = Layer.AI_READY.bucket
     lake.ensure_buckets([bucket])
     files = {"parquet": "data.parquet", "arrow": "data.arrow"}
     wanted = [files[f] for f in spec.export.formats]
-    if lake.exists(bucket, f"{prefix}/spec.json") and all(lake.exists(bucket, f"{prefix}/{f}") for f in wanted):
+    if lake.exists(bucket, f"{prefix}/spec.json") and all(
+        lake.exists(bucket, f"{prefix}/{f}") for f in wanted
+    ):
         return True
     with tempfile.TemporaryDirectory(prefix="atlas-features-") as tmp:
         paths = {name: Path(tmp) / name for name in wanted}
-        parquet = pq.ParquetWriter(paths["data.parquet"], schema, compression="zstd") if "data.parquet" in paths else None
+        parquet = (
+            pq.ParquetWriter(paths["data.parquet"], schema, compression="zstd")
+            if "data.parquet" in paths
+            else None
+        )
         arrow_sink = pa.OSFile(str(paths["data.arrow"]), "wb") if "data.arrow" in paths else None
         arrow = pa.ipc.new_file(arrow_sink, schema) if arrow_sink is not None else None
         try:
@@ -151,7 +182,9 @@ def _drop(wh: Warehouse, *tables: tuple[str, str]) -> None:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*table)))
 
 
-def build_feature_set(wh: Warehouse, lake: Lake | None, spec: FeatureSetSpec, *, run_id: str | None = None) -> FeatureSetResult:
+def build_feature_set(
+    wh: Warehouse, lake: Lake | None, spec: FeatureSetSpec, *, run_id: str | None = None
+) -> FeatureSetResult:
     token = uuid.uuid4().hex[:8]
     raw = (STAGING_SCHEMA, f"fs_{spec.name[:40]}_{token}_raw")
     final = (STAGING_SCHEMA, f"fs_{spec.name[:40]}_{token}_final")
@@ -161,33 +194,64 @@ def build_feature_set(wh: Warehouse, lake: Lake | None, spec: FeatureSetSpec, *,
         lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"feature_set:{spec.name}",))
         with wh.transaction() as conn:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            upstream = {f"{layer}.{table}": _fingerprint(conn, (f"atlas_{layer}", table)) for layer, table in spec.refs}
-            spine_columns = [d.name for d in conn.execute(
-                sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine))).description or []]
-            conn.execute(sql.SQL("CREATE TABLE {} AS {}").format(sql.Identifier(*raw), point_in_time_query(spec, spine_columns)))
+            upstream = {
+                f"{layer}.{table}": _fingerprint(conn, (f"atlas_{layer}", table))
+                for layer, table in spec.refs
+            }
+            spine_columns = [
+                d.name
+                for d in conn.execute(
+                    sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine))
+                ).description
+                or []
+            ]
+            conn.execute(
+                sql.SQL("CREATE TABLE {} AS {}").format(
+                    sql.Identifier(*raw), point_in_time_query(spec, spine_columns)
+                )
+            )
             _check_spine(conn, spec, raw)
             types = _types(conn, raw)
             validate_types(spec, types)
             stats = _fit(conn, spec, raw)
-            conn.execute(sql.SQL("CREATE TABLE {} AS {}").format(
-                sql.Identifier(*final), final_query(spec, raw, spine_columns, types, stats)))
+            conn.execute(
+                sql.SQL("CREATE TABLE {} AS {}").format(
+                    sql.Identifier(*final), final_query(spec, raw, spine_columns, types, stats)
+                )
+            )
             content = _fingerprint(conn, final)
-            counts = {str(s): int(n) for s, n in conn.execute(
-                sql.SQL("SELECT split, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(sql.Identifier(*final))).fetchall()}
+            counts = {
+                str(s): int(n)
+                for s, n in conn.execute(
+                    sql.SQL("SELECT split, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(
+                        sql.Identifier(*final)
+                    )
+                ).fetchall()
+            }
             final_types = _types(conn, final)
         unknown = [c for c, t in final_types.items() if t not in PG_TO_ARROW]
         if unknown:
-            raise AtlasError(f"{spec.path}: column {unknown[0]!r} has an unsupported type {final_types[unknown[0]]}")
+            raise AtlasError(
+                f"{spec.path}: column {unknown[0]!r} has an unsupported type {final_types[unknown[0]]}"
+            )
         schema = pa.schema([pa.field(c, PG_TO_ARROW[t]) for c, t in final_types.items()])
         version = dataset_version(content, spec.spec_hash, upstream)
         prefix = f"{spec.name}/{version}"
         document = {
-            "name": spec.name, "version": version, "content_hash": content, "spec_hash": spec.spec_hash,
-            "upstream": upstream, "statistics": stats, "split_counts": counts, "rows": sum(counts.values()),
+            "name": spec.name,
+            "version": version,
+            "content_hash": content,
+            "spec_hash": spec.spec_hash,
+            "upstream": upstream,
+            "statistics": stats,
+            "split_counts": counts,
+            "rows": sum(counts.values()),
             "columns": [{"name": f.name, "type": str(f.type)} for f in schema],
             "spec": spec.definition(),
-            "feast": {"entity": {"join_keys": [spec.entity_key]},
-                      "file_source": {"path": f"{prefix}/data.parquet", "timestamp_field": spec.event_timestamp}},
+            "feast": {
+                "entity": {"join_keys": [spec.entity_key]},
+                "file_source": {"path": f"{prefix}/data.parquet", "timestamp_field": spec.event_timestamp},
+            },
         }
         reused = False
         uri = None
@@ -195,14 +259,29 @@ def build_feature_set(wh: Warehouse, lake: Lake | None, spec: FeatureSetSpec, *,
             reused = _export(wh, lake, spec, final, schema, prefix, document)
             uri = lake.uri(Layer.AI_READY.bucket, prefix + "/")
         with wh.transaction() as conn:
-            conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN version text NOT NULL DEFAULT {}").format(
-                sql.Identifier(*final), sql.Literal(version)))
-            conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, {})").format(
-                sql.Identifier(*final), sql.Identifier(spec.entity_key), sql.Identifier(spec.event_timestamp)))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN version text NOT NULL DEFAULT {}").format(
+                    sql.Identifier(*final), sql.Literal(version)
+                )
+            )
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, {})").format(
+                    sql.Identifier(*final),
+                    sql.Identifier(spec.entity_key),
+                    sql.Identifier(spec.event_timestamp),
+                )
+            )
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*target)))
-            conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(sql.Identifier(*final), sql.Identifier(target[0])))
-            conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                sql.Identifier(target[0], final[1]), sql.Identifier(target[1])))
+            conn.execute(
+                sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                    sql.Identifier(*final), sql.Identifier(target[0])
+                )
+            )
+            conn.execute(
+                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                    sql.Identifier(target[0], final[1]), sql.Identifier(target[1])
+                )
+            )
             conn.execute(
                 "INSERT INTO atlas_meta.dataset_versions (dataset, version, content_hash, spec_hash, upstream, spec, "
                 "statistics, row_count, split_counts, lake_prefix, formats, last_run_id) "
@@ -210,13 +289,35 @@ def build_feature_set(wh: Warehouse, lake: Lake | None, spec: FeatureSetSpec, *,
                 "ON CONFLICT (dataset, version) DO UPDATE SET materializations = dataset_versions.materializations + 1, "
                 "last_materialized_at = now(), last_run_id = EXCLUDED.last_run_id, lake_prefix = EXCLUDED.lake_prefix, "
                 "formats = EXCLUDED.formats",
-                (spec.name, version, content, spec.spec_hash, json.dumps(upstream), json.dumps(spec.definition()),
-                 json.dumps(stats), sum(counts.values()), json.dumps(counts), uri,
-                 list(spec.export.formats) if lake is not None else [], run_id),
+                (
+                    spec.name,
+                    version,
+                    content,
+                    spec.spec_hash,
+                    json.dumps(upstream),
+                    json.dumps(spec.definition()),
+                    json.dumps(stats),
+                    sum(counts.values()),
+                    json.dumps(counts),
+                    uri,
+                    list(spec.export.formats) if lake is not None else [],
+                    run_id,
+                ),
             )
-        return FeatureSetResult(spec.name, sum(counts.values()), version, content, spec.spec_hash, upstream, stats,
-                                counts, uri, list(spec.export.formats), schema.append(pa.field("version", pa.string())),
-                                reused)
+        return FeatureSetResult(
+            spec.name,
+            sum(counts.values()),
+            version,
+            content,
+            spec.spec_hash,
+            upstream,
+            stats,
+            counts,
+            uri,
+            list(spec.export.formats),
+            schema.append(pa.field("version", pa.string())),
+            reused,
+        )
     except psycopg.errors.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise AtlasError(f"{spec.path}: {first}") from None
@@ -230,7 +331,20 @@ def dataset_versions(wh: Warehouse, name: str) -> list[dict[str, Any]]:
     rows = wh.fetch_all(
         "SELECT version, content_hash, spec_hash, row_count, split_counts, upstream, materializations, "
         "first_materialized_at, last_materialized_at, lake_prefix, formats FROM atlas_meta.dataset_versions "
-        "WHERE dataset = %s ORDER BY last_materialized_at DESC", (name,))
-    keys = ["version", "content_hash", "spec_hash", "rows", "split_counts", "upstream", "materializations",
-            "first_materialized_at", "last_materialized_at", "lake_prefix", "formats"]
+        "WHERE dataset = %s ORDER BY last_materialized_at DESC",
+        (name,),
+    )
+    keys = [
+        "version",
+        "content_hash",
+        "spec_hash",
+        "rows",
+        "split_counts",
+        "upstream",
+        "materializations",
+        "first_materialized_at",
+        "last_materialized_at",
+        "lake_prefix",
+        "formats",
+    ]
     return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -43,10 +43,14 @@ TREND_SQL = (
 )
 
 
-def quality_trend(wh: Warehouse, dataset: str, loads: int, until_run: str | None = None) -> list[DimensionTrend]:
+def quality_trend(
+    wh: Warehouse, dataset: str, loads: int, until_run: str | None = None
+) -> list[DimensionTrend]:
     """Per dimension, the scores of the last ``loads`` loads of ``dataset`` (up to ``until_run`` when given)."""
     points: dict[str, list[TrendPoint]] = defaultdict(list)
-    for dimension, run_id, at, score in wh.fetch_all(TREND_SQL, {"dataset": dataset, "until": until_run, "loads": loads}):
+    for dimension, run_id, at, score in wh.fetch_all(
+        TREND_SQL, {"dataset": dataset, "until": until_run, "loads": loads}
+    ):
         points[dimension].append(TrendPoint(run_id, at, float(score)))
     return trends(points, loads)
 
@@ -54,14 +58,18 @@ def quality_trend(wh: Warehouse, dataset: str, loads: int, until_run: str | None
 def trend_metadata(trend: list[DimensionTrend]) -> dict[str, object]:
     """Compact form for Dagster metadata: ``{dimension: {"scores": [...oldest→newest], "median", "delta"}}``."""
     return {
-        t.dimension: {"scores": [round(p.score, 4) for p in t.points],
-                      "median": None if t.median is None else round(t.median, 4),
-                      "delta": None if t.delta is None else round(t.delta, 4)}
+        t.dimension: {
+            "scores": [round(p.score, 4) for p in t.points],
+            "median": None if t.median is None else round(t.median, 4),
+            "delta": None if t.delta is None else round(t.delta, 4),
+        }
         for t in trend
     }
 
 
-def _pii_loads(wh: Warehouse, dataset: str, run_id: str, loads: int) -> tuple[list[dict[str, float]], dict[str, float] | None]:
+def _pii_loads(
+    wh: Warehouse, dataset: str, run_id: str, loads: int
+) -> tuple[list[dict[str, float]], dict[str, float] | None]:
     rows = wh.fetch_all(
         "SELECT report_id, run_id, columns FROM atlas_meta.pii_reports WHERE dataset = %s "
         "AND report_id <= (SELECT max(report_id) FROM atlas_meta.pii_reports WHERE dataset = %s AND run_id = %s) "
@@ -83,11 +91,14 @@ def _slow_steps(wh: Warehouse, run_id: str, limits: AnomalyThresholds) -> list[A
         (run_id,),
     )
     for asset, step, partitions, seconds, started in steps:
-        earlier = [float(r[0]) for r in wh.fetch_all(
-            "SELECT duration_seconds FROM atlas_meta.step_metrics WHERE asset_key = %s AND partition_count = %s "
-            "AND status = 'success' AND run_id <> %s AND started_at < %s ORDER BY started_at DESC LIMIT %s",
-            (asset, partitions, run_id, started, limits.trend_loads),
-        )]
+        earlier = [
+            float(r[0])
+            for r in wh.fetch_all(
+                "SELECT duration_seconds FROM atlas_meta.step_metrics WHERE asset_key = %s AND partition_count = %s "
+                "AND status = 'success' AND run_id <> %s AND started_at < %s ORDER BY started_at DESC LIMIT %s",
+                (asset, partitions, run_id, started, limits.trend_loads),
+            )
+        ]
         anomaly = slow_step(asset, step, float(seconds), list(reversed(earlier)), limits)
         if anomaly is not None:
             found.append(anomaly)
@@ -112,8 +123,9 @@ def run_anomalies(wh: Warehouse, run_id: str, limits: AnomalyThresholds) -> list
     return found
 
 
-def alert_anomalies(wh: Warehouse, run_id: str, limits: AnomalyThresholds, *, webhook: str | None,
-                    timeout: float = 5.0) -> list[tuple[Anomaly, Delivery]]:
+def alert_anomalies(
+    wh: Warehouse, run_id: str, limits: AnomalyThresholds, *, webhook: str | None, timeout: float = 5.0
+) -> list[tuple[Anomaly, Delivery]]:
     """Evaluate the run and post one alert per anomaly (never raises for a delivery problem)."""
     return [
         (anomaly, send_alert(anomaly.kind, anomaly.payload(run_id), webhook=webhook, timeout=timeout, wh=wh))

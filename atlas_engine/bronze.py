@@ -75,12 +75,33 @@ def _lookup_accepted(wh: Warehouse, dataset: str, sha: str) -> IngestionRecord |
     if not rows:
         return None
     iid, file, bronze, silver, quarantined, keys, uri, at = rows[0]
-    return IngestionRecord(dataset, file, sha, "accepted", None, iid, bronze, silver, quarantined, list(keys), uri, at.isoformat())
+    return IngestionRecord(
+        dataset,
+        file,
+        sha,
+        "accepted",
+        None,
+        iid,
+        bronze,
+        silver,
+        quarantined,
+        list(keys),
+        uri,
+        at.isoformat(),
+    )
 
 
 def record_outcome(
-    wh: Warehouse, dataset: str, file: str, sha: str, status: str, reason: str | None, schema_version: str,
-    source_system: str, lake_uri: str | None, run_id: str | None,
+    wh: Warehouse,
+    dataset: str,
+    file: str,
+    sha: str,
+    status: str,
+    reason: str | None,
+    schema_version: str,
+    source_system: str,
+    lake_uri: str | None,
+    run_id: str | None,
 ) -> IngestionRecord:
     with wh.transaction() as conn:
         iid, at = conn.execute(
@@ -89,7 +110,9 @@ def record_outcome(
             "RETURNING ingestion_id, ingested_at",
             (dataset, source_system, file, sha, schema_version, status, reason, lake_uri, run_id),
         ).fetchone()  # type: ignore[misc]
-    return IngestionRecord(dataset, file, sha, status, reason, iid, lake_uri=lake_uri, ingested_at=at.isoformat())
+    return IngestionRecord(
+        dataset, file, sha, status, reason, iid, lake_uri=lake_uri, ingested_at=at.isoformat()
+    )
 
 
 BeforeCommit = Callable[[psycopg.Connection, "IngestionRecord"], None]
@@ -135,14 +158,28 @@ def ingest_file(
             lake.put_file(bucket, raw, path)
     try:
         if partition_key is not None and not PartitionMapper(contract).in_range(partition_key):
-            raise InputRejected(f"{name}: partition {partition_key} (from the file name) is outside the contract's range")
+            raise InputRejected(
+                f"{name}: partition {partition_key} (from the file name) is outside the contract's range"
+            )
         mapper = PartitionMapper(contract, partition_key)
-        loaded = _load(wh, lake, contract, path, sha, raw, source_system, run_id, batch_rows, mapper, before_commit)
+        loaded = _load(
+            wh, lake, contract, path, sha, raw, source_system, run_id, batch_rows, mapper, before_commit
+        )
     except InputRejected as exc:
         rejected = layout.rejected_key(dataset, sha, name)
         lake.move(bucket, raw, rejected)
-        record_outcome(wh, dataset, name, sha, "rejected", str(exc), str(contract.schema_version), source_system,
-                       lake.uri(bucket, rejected), run_id)
+        record_outcome(
+            wh,
+            dataset,
+            name,
+            sha,
+            "rejected",
+            str(exc),
+            str(contract.schema_version),
+            source_system,
+            lake.uri(bucket, rejected),
+            run_id,
+        )
         raise
     if loaded is not None:
         return loaded
@@ -153,21 +190,43 @@ def ingest_file(
 
 
 def _duplicate(
-    wh: Warehouse, contract: Contract, name: str, known: IngestionRecord, source_system: str, run_id: str | None,
+    wh: Warehouse,
+    contract: Contract,
+    name: str,
+    known: IngestionRecord,
+    source_system: str,
+    run_id: str | None,
     record_duplicate: bool,
 ) -> IngestionRecord:
     """The outcome for content already accepted: recorded as its own ``duplicate`` row when asked."""
     if record_duplicate:
-        return record_outcome(wh, contract.dataset, name, known.sha256, "duplicate",
-                              f"same content as ingestion {known.ingestion_id}", str(contract.schema_version),
-                              source_system, known.lake_uri, run_id)
+        return record_outcome(
+            wh,
+            contract.dataset,
+            name,
+            known.sha256,
+            "duplicate",
+            f"same content as ingestion {known.ingestion_id}",
+            str(contract.schema_version),
+            source_system,
+            known.lake_uri,
+            run_id,
+        )
     known.status = "duplicate"
     return known
 
 
 def _load(
-    wh: Warehouse, lake: Lake, contract: Contract, path: Path, sha: str, raw_key: str,
-    source_system: str, run_id: str | None, batch_rows: int, mapper: PartitionMapper,
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    path: Path,
+    sha: str,
+    raw_key: str,
+    source_system: str,
+    run_id: str | None,
+    batch_rows: int,
+    mapper: PartitionMapper,
     before_commit: BeforeCommit | None,
 ) -> IngestionRecord | None:
     """Load the rows, or return None when the same content was accepted meanwhile (checked under the lock)."""
@@ -180,7 +239,9 @@ def _load(
             (dataset, sha),
         ).fetchone()
         if again is None:
-            record = _copy_rows(conn, lake, contract, path, sha, raw_key, source_system, run_id, batch_rows, mapper)
+            record = _copy_rows(
+                conn, lake, contract, path, sha, raw_key, source_system, run_id, batch_rows, mapper
+            )
             if before_commit is not None:
                 before_commit(conn, record)
             return record
@@ -188,8 +249,16 @@ def _load(
 
 
 def _copy_rows(
-    conn: psycopg.Connection, lake: Lake, contract: Contract, path: Path, sha: str, raw_key: str,
-    source_system: str, run_id: str | None, batch_rows: int, mapper: PartitionMapper,
+    conn: psycopg.Connection,
+    lake: Lake,
+    contract: Contract,
+    path: Path,
+    sha: str,
+    raw_key: str,
+    source_system: str,
+    run_id: str | None,
+    batch_rows: int,
+    mapper: PartitionMapper,
 ) -> IngestionRecord:
     dataset = contract.dataset
     bronze = (layout.Layer.BRONZE.schema, dataset)
@@ -201,14 +270,28 @@ def _copy_rows(
     ingestion_id, ingested_at = conn.execute(
         "INSERT INTO atlas_meta.ingestions (dataset, source_system, source_file, sha256, schema_version, status, "
         "lake_uri, run_id) VALUES (%s, %s, %s, %s, %s, 'accepted', %s, %s) RETURNING ingestion_id, ingested_at",
-        (dataset, source_system, path.name, sha, str(contract.schema_version), lake.uri(bucket, raw_key), run_id),
+        (
+            dataset,
+            source_system,
+            path.name,
+            sha,
+            str(contract.schema_version),
+            lake.uri(bucket, raw_key),
+            run_id,
+        ),
     ).fetchone()  # type: ignore[misc]
     stats = CsvReadStats()
     keys_seen: set[str] = set()
 
     def batches(block_size: int) -> Iterator[pa.RecordBatch]:
-        for batch in iter_csv_batches(path, contract.column_names, delimiter=delimiter, batch_rows=batch_rows,
-                                      stats=stats, block_size=block_size):
+        for batch in iter_csv_batches(
+            path,
+            contract.column_names,
+            delimiter=delimiter,
+            batch_rows=batch_rows,
+            stats=stats,
+            block_size=block_size,
+        ):
             keys = mapper.keys(batch)
             keys_seen.update(k for k in pc.unique(keys).to_pylist() if k is not None)
             yield _bronze_batch(batch, contract, keys, ingestion_id, ingested_at)
@@ -232,8 +315,18 @@ def _copy_rows(
         (stats.rows, rows, rows_silver, quarantined, sorted(keys_seen), ingestion_id),
     )
     return IngestionRecord(
-        dataset, path.name, sha, "accepted", None, ingestion_id, rows, rows_silver, quarantined, sorted(keys_seen),
-        lake.uri(bucket, raw_key), ingested_at.isoformat(),
+        dataset,
+        path.name,
+        sha,
+        "accepted",
+        None,
+        ingestion_id,
+        rows,
+        rows_silver,
+        quarantined,
+        sorted(keys_seen),
+        lake.uri(bucket, raw_key),
+        ingested_at.isoformat(),
     )
 
 
@@ -251,7 +344,9 @@ def _bronze_batch(
     return pa.RecordBatch.from_arrays(arrays, schema=bronze_schema(contract))
 
 
-def _quarantine_unmapped(conn: psycopg.Connection, contract: Contract, ingestion_id: int, run_id: str | None) -> int:
+def _quarantine_unmapped(
+    conn: psycopg.Connection, contract: Contract, ingestion_id: int, run_id: str | None
+) -> int:
     """Rows no partition can be derived for (or with the wrong field count) go to quarantine right away."""
     raw_columns = sql.SQL(", ").join(sql.Identifier(c) for c in contract.column_names)
     query = sql.SQL(
@@ -281,4 +376,6 @@ def bronze_row_counts(wh: Warehouse, contract: Contract, partition_keys: list[st
     table = (layout.Layer.BRONZE.schema, contract.dataset)
     if partition_keys is None:
         return wh.count_rows(table)
-    return wh.count_rows(table, sql.SQL("{} = ANY(%s)").format(sql.Identifier(layout.PARTITION)), (partition_keys,))
+    return wh.count_rows(
+        table, sql.SQL("{} = ANY(%s)").format(sql.Identifier(layout.PARTITION)), (partition_keys,)
+    )

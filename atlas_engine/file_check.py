@@ -78,15 +78,19 @@ def _stage(wh: Warehouse, contract: Contract, raw: Table, staging: Table, counts
     columns = [*contract.column_names, layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     schema = pa.schema([bronze_schema(contract).field(c) for c in columns])
     query = sql.SQL("SELECT {} FROM {} WHERE {} IS NULL AND {} IS NOT NULL").format(
-        sql.SQL(", ").join(sql.Identifier(c) for c in columns), sql.Identifier(*raw),
-        sql.Identifier(layout.RAW_LINE), sql.Identifier(layout.PARTITION),
+        sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        sql.Identifier(*raw),
+        sql.Identifier(layout.RAW_LINE),
+        sql.Identifier(layout.PARTITION),
     )
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     with wh.connect(autocommit=True) as conn:
         ensure_table(conn, *staging, staging_schema(contract))
         # closing(): a suspended COPY holds the reader's lock; left open when the load fails, it hangs the rollback.
         with wh.connect() as reader, closing(wh.stream(query, schema, conn=reader)) as batches:
-            return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches))
+            return Warehouse.copy_batches(
+                conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches)
+            )
 
 
 def _self_or_warehouse(wh: Warehouse, contract: Contract):
@@ -100,12 +104,16 @@ def _self_or_warehouse(wh: Warehouse, contract: Contract):
     return resolve
 
 
-def _write_quarantine(wh: Warehouse, contract: Contract, raw: Table, verdicts: Table, quarantine_ids: list[str],
-                      out: Path) -> int:
+def _write_quarantine(
+    wh: Warehouse, contract: Contract, raw: Table, verdicts: Table, quarantine_ids: list[str], out: Path
+) -> int:
     """Every quarantined row with its columns as read, plus ``_atlas_reasons`` (rule ids joined by ``;``)."""
     cols = sql.SQL(", ").join(sql.Identifier("r", c) for c in contract.column_names)
-    iid, rno, part = (sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER),
-                      sql.Identifier(layout.PARTITION))
+    iid, rno, part = (
+        sql.Identifier(layout.INGESTION_ID),
+        sql.Identifier(layout.ROW_NUMBER),
+        sql.Identifier(layout.PARTITION),
+    )
     # Ordered by source row; the row number is not emitted.
     ordered = sql.SQL(
         "SELECT {outer} FROM (SELECT {cols}, r.{rno} AS _rn, array_to_string(v.{rules}, ';') AS {reasons} FROM {raw} r "
@@ -117,9 +125,17 @@ def _write_quarantine(wh: Warehouse, contract: Contract, raw: Table, verdicts: T
             sql.SQL("{} AS {}").format(neutralised_sql(sql.Identifier(c)), sql.Identifier(c))
             for c in [*contract.column_names, REASONS]
         ),
-        cols=cols, rules=sql.Identifier(layout.RULE_IDS), reasons=sql.Identifier(REASONS), raw=sql.Identifier(*raw),
-        ver=sql.Identifier(*verdicts), iid=iid, rno=rno, part=part, ids=sql.Literal(quarantine_ids),
-        line=sql.Identifier(layout.RAW_LINE), malformed=sql.Literal(RULE_MALFORMED),
+        cols=cols,
+        rules=sql.Identifier(layout.RULE_IDS),
+        reasons=sql.Identifier(REASONS),
+        raw=sql.Identifier(*raw),
+        ver=sql.Identifier(*verdicts),
+        iid=iid,
+        rno=rno,
+        part=part,
+        ids=sql.Literal(quarantine_ids),
+        line=sql.Identifier(layout.RAW_LINE),
+        malformed=sql.Literal(RULE_MALFORMED),
         unmappable=sql.Literal(RULE_UNMAPPABLE),
     )
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,21 +149,32 @@ def _write_quarantine(wh: Warehouse, contract: Contract, raw: Table, verdicts: T
     return written
 
 
-def _write_passing(wh: Warehouse, contract: Contract, staging: Table, verdicts: Table, quarantine_ids: list[str],
-                   out: Path) -> int:
+def _write_passing(
+    wh: Warehouse, contract: Contract, staging: Table, verdicts: Table, quarantine_ids: list[str], out: Path
+) -> int:
     """The rows that would reach silver: standardized, repaired and typed, under the contract's column names."""
     rno, iid = sql.Identifier(layout.ROW_NUMBER), sql.Identifier(layout.INGESTION_ID)
     columns = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(
-            neutralised_sql(sql.Identifier("s", c.name)) if c.type == ColumnType.STRING else sql.Identifier("s", c.name),
-            sql.Identifier(c.name))
+            neutralised_sql(sql.Identifier("s", c.name))
+            if c.type == ColumnType.STRING
+            else sql.Identifier("s", c.name),
+            sql.Identifier(c.name),
+        )
         for c in contract.columns
     )
     query = sql.SQL(
         "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {ver} v WHERE v.{iid} = s.{iid} AND v.{rno} = s.{rno} "
         "AND v.{rules} && {ids}::text[]) ORDER BY s.{rno}"
-    ).format(cols=columns, stg=sql.Identifier(*staging), ver=sql.Identifier(*verdicts), iid=iid, rno=rno,
-             rules=sql.Identifier(layout.RULE_IDS), ids=sql.Literal(quarantine_ids))
+    ).format(
+        cols=columns,
+        stg=sql.Identifier(*staging),
+        ver=sql.Identifier(*verdicts),
+        iid=iid,
+        rno=rno,
+        rules=sql.Identifier(layout.RULE_IDS),
+        ids=sql.Literal(quarantine_ids),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with wh.connect() as conn, conn.cursor() as cur, open(tmp, "wb") as fh:
@@ -164,23 +191,41 @@ def _count(wh: Warehouse, query: sql.Composable) -> int:
     return int(wh.scalar(query) or 0)  # type: ignore[call-overload]
 
 
-def _report_json(contract: Contract, path: Path, report: QualityReport, rows: int, quarantined: int,
-                 ingestion_rules: dict[str, int], fatal: list[str]) -> dict[str, Any]:
+def _report_json(
+    contract: Contract,
+    path: Path,
+    report: QualityReport,
+    rows: int,
+    quarantined: int,
+    ingestion_rules: dict[str, int],
+    fatal: list[str],
+) -> dict[str, Any]:
     dimensions = {}
     for dim in Dimension:
         overall = report.overall(dim)
         # One file is one load: its dimensions pass on the file's score (partitions are not reported apart).
         passed = overall.score >= overall.threshold and not overall.soda_failed
         dimensions[dim.value] = {
-            "score": round(overall.score, 6), "threshold": overall.threshold, "passed": passed,
-            "failed_rows": overall.failed_rows, "rows_evaluated": overall.rows_evaluated,
+            "score": round(overall.score, 6),
+            "threshold": overall.threshold,
+            "passed": passed,
+            "failed_rows": overall.failed_rows,
+            "rows_evaluated": overall.rows_evaluated,
             "soda_failed": overall.soda_failed,
         }
     rules = [r.as_json() for r in report.rules]
     rules += [
-        {"id": rule_id, "dimension": Dimension.VALIDITY.value, "columns": [], "failed_rows": n, "kind": "ingestion",
-         "on_fail": "quarantine", "evaluated": True}
-        for rule_id, n in ingestion_rules.items() if n
+        {
+            "id": rule_id,
+            "dimension": Dimension.VALIDITY.value,
+            "columns": [],
+            "failed_rows": n,
+            "kind": "ingestion",
+            "on_fail": "quarantine",
+            "evaluated": True,
+        }
+        for rule_id, n in ingestion_rules.items()
+        if n
     ]
     return {
         "file": path.name,
@@ -191,8 +236,14 @@ def _report_json(contract: Contract, path: Path, report: QualityReport, rows: in
         "dimensions": dimensions,
         "rules": rules,
         "soda": [
-            {"id": s.check_id, "type": s.check_type, "dimension": s.dimension.value, "column": s.column,
-             "outcome": s.outcome, "metrics": s.metrics}
+            {
+                "id": s.check_id,
+                "type": s.check_type,
+                "dimension": s.dimension.value,
+                "column": s.column,
+                "outcome": s.outcome,
+                "metrics": s.metrics,
+            }
             for s in report.soda
         ],
         "samples": report.samples,
@@ -224,6 +275,7 @@ def check_file(
     with wh.connect(autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
+
         def load(block_size: int) -> int:
             with wh.transaction() as conn:  # a second pass with larger blocks starts from nothing
                 ensure_table(conn, *raw, bronze_schema(contract))
@@ -234,27 +286,58 @@ def check_file(
             raise InputRejected(f"{path.name}: header only, no data rows")
         counts = StandardizeCounts()
         staged_rows = _stage(wh, contract, raw, staging, counts)
-        repaired = (repair_load(wh, contract, staging, raw, (schema, "repairs"), RepairSources(None, []))
-                    if repairing(contract) else {})
-        keys = [r[0] for r in wh.fetch_all(sql.SQL("SELECT DISTINCT {} FROM {} ORDER BY 1").format(
-            sql.Identifier(layout.PARTITION), sql.Identifier(*staging)))]
+        repaired = (
+            repair_load(wh, contract, staging, raw, (schema, "repairs"), RepairSources(None, []))
+            if repairing(contract)
+            else {}
+        )
+        keys = [
+            r[0]
+            for r in wh.fetch_all(
+                sql.SQL("SELECT DISTINCT {} FROM {} ORDER BY 1").format(
+                    sql.Identifier(layout.PARTITION), sql.Identifier(*staging)
+                )
+            )
+        ]
         keys = keys or ([] if contract.is_partitioned else [layout.UNPARTITIONED])
-        plan = compile_rules(contract, resolve_reference=_self_or_warehouse(wh, contract), partition_keys=keys)
+        plan = compile_rules(
+            contract, resolve_reference=_self_or_warehouse(wh, contract), partition_keys=keys
+        )
         with wh.connect(autocommit=True) as conn:
             conn.execute(verdicts_query(plan, staging, verdicts))
-        staged = StagedLoad(contract, staging, verdicts, keys, f"file-check-{schema[-12:]}", staged_rows, plan,
-                            counts.as_dict(), repaired)
+        staged = StagedLoad(
+            contract,
+            staging,
+            verdicts,
+            keys,
+            f"file-check-{schema[-12:]}",
+            staged_rows,
+            plan,
+            counts.as_dict(),
+            repaired,
+        )
         report = evaluate(wh, staged, run_soda=run_soda)
         quarantine_ids = plan.ids(on_fail="quarantine")
         ingestion_rules = {
-            RULE_MALFORMED: _count(wh, sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
-                sql.Identifier(*raw), sql.Identifier(layout.RAW_LINE))),
-            RULE_UNMAPPABLE: _count(wh, sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL AND {} IS NULL").format(
-                sql.Identifier(*raw), sql.Identifier(layout.PARTITION), sql.Identifier(layout.RAW_LINE))),
+            RULE_MALFORMED: _count(
+                wh,
+                sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(
+                    sql.Identifier(*raw), sql.Identifier(layout.RAW_LINE)
+                ),
+            ),
+            RULE_UNMAPPABLE: _count(
+                wh,
+                sql.SQL("SELECT count(*) FROM {} WHERE {} IS NULL AND {} IS NULL").format(
+                    sql.Identifier(*raw), sql.Identifier(layout.PARTITION), sql.Identifier(layout.RAW_LINE)
+                ),
+            ),
         }
-        quarantined = sum(ingestion_rules.values()) + _count(wh, sql.SQL(
-            "SELECT count(*) FROM {} WHERE {} && {}::text[]").format(
-            sql.Identifier(*verdicts), sql.Identifier(layout.RULE_IDS), sql.Literal(quarantine_ids)))
+        quarantined = sum(ingestion_rules.values()) + _count(
+            wh,
+            sql.SQL("SELECT count(*) FROM {} WHERE {} && {}::text[]").format(
+                sql.Identifier(*verdicts), sql.Identifier(layout.RULE_IDS), sql.Literal(quarantine_ids)
+            ),
+        )
         if quarantine_path is not None:
             written = _write_quarantine(wh, contract, raw, verdicts, quarantine_ids, quarantine_path)
             assert written == quarantined, (written, quarantined)

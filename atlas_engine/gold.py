@@ -106,7 +106,9 @@ def _write_incremental(
         conn.execute(sql.SQL("DROP TABLE {}").format(target_id))
         rebuilt = True
     conn.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} AS SELECT * FROM ({}) AS m WITH NO DATA").format(target_id, select)
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} AS SELECT * FROM ({}) AS m WITH NO DATA").format(
+            target_id, select
+        )
     )
     conn.execute(sql.SQL("DELETE FROM {} AS t WHERE {}").format(target_id, _scope(model, window)))
     names = sql.SQL(", ").join(sql.Identifier(n) for n, _ in new_columns)
@@ -119,13 +121,17 @@ def _write_incremental(
 def _publish_table(conn: psycopg.Connection, model: SqlModel, staging: tuple[str, str]) -> None:
     target = sql.Identifier(Layer.GOLD.schema, model.name)
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
-    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(*staging), sql.Identifier(model.name)))
+    conn.execute(
+        sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(*staging), sql.Identifier(model.name))
+    )
     if model.header.primary_key:
         try:
             with conn.transaction():
-                conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
-                    target, sql.SQL(", ").join(sql.Identifier(c) for c in model.header.primary_key)
-                ))
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
+                        target, sql.SQL(", ").join(sql.Identifier(c) for c in model.header.primary_key)
+                    )
+                )
         except (psycopg.errors.UniqueViolation, psycopg.errors.NotNullViolation):
             raise AtlasError(
                 f"model {model.name}: primary key ({', '.join(model.header.primary_key)}) is not unique "
@@ -138,8 +144,13 @@ def _run_checks(
 ) -> list[CheckOutcome]:
     outcomes = []
     for check in model.checks():
-        query = check_query(check, table, model_name=model.name, partition_column=model.header.partition_column,
-                            window=window if model.incremental else None)
+        query = check_query(
+            check,
+            table,
+            model_name=model.name,
+            partition_column=model.header.partition_column,
+            window=window if model.incremental else None,
+        )
         row = conn.execute(query).fetchone()
         failing, checked = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
         outcomes.append(CheckOutcome(check, failing, checked))
@@ -147,7 +158,10 @@ def _run_checks(
 
 
 def _rule_hits(
-    conn: psycopg.Connection, model: SqlModel, table: tuple[str, str], window: Window | None,
+    conn: psycopg.Connection,
+    model: SqlModel,
+    table: tuple[str, str],
+    window: Window | None,
     run_id: str | None,
 ) -> list[RuleHits]:
     results = []
@@ -157,20 +171,35 @@ def _rule_hits(
         hits, rows, distinct = (int(v or 0) for v in row) if row else (0, 0, 0)
         counts = None
         if rule.kind == "derivation" and distinct <= MAX_VALUE_COUNTS:
-            counts = {str(v): int(n) for v, n in conn.execute(value_counts_query(rule, table, scope)).fetchall()}
+            counts = {
+                str(v): int(n) for v, n in conn.execute(value_counts_query(rule, table, scope)).fetchall()
+            }
         results.append(RuleHits(rule, hits, rows, counts))
         conn.execute(
             "INSERT INTO atlas_meta.rule_hits (model, rule, kind, code_version, partition_start, partition_end, "
             "rows_evaluated, hits, value_counts, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (model.name, rule.name, rule.kind, model.code_version, window[0] if window and model.incremental else None,
-             window[1] if window and model.incremental else None, rows, hits,
-             json.dumps(counts) if counts is not None else None, run_id),
+            (
+                model.name,
+                rule.name,
+                rule.kind,
+                model.code_version,
+                window[0] if window and model.incremental else None,
+                window[1] if window and model.incremental else None,
+                rows,
+                hits,
+                json.dumps(counts) if counts is not None else None,
+                run_id,
+            ),
         )
     return results
 
 
 def run_model(
-    wh: Warehouse, model: SqlModel, window: Window | None = None, *, rebuild: bool = False,
+    wh: Warehouse,
+    model: SqlModel,
+    window: Window | None = None,
+    *,
+    rebuild: bool = False,
     run_id: str | None = None,
 ) -> ModelRun:
     """Materialize ``model``; incremental models replace exactly the rows of ``window`` [start, end).
@@ -192,15 +221,19 @@ def run_model(
             else:
                 tested = (Layer.GOLD.schema, f"_new_{model.name}"[:63])
                 conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*tested)))
-                run.rows = conn.execute(sql.SQL("CREATE TABLE {} AS {}").format(sql.Identifier(*tested), select)).rowcount
+                run.rows = conn.execute(
+                    sql.SQL("CREATE TABLE {} AS {}").format(sql.Identifier(*tested), select)
+                ).rowcount
             run.checks = _run_checks(conn, model, tested, window)
             if run.blocking_failures:
                 raise _TestsFailed
             run.rules = _rule_hits(conn, model, tested, window, run_id)
             if not model.incremental:
                 _publish_table(conn, model, tested)
-                fp = conn.execute("SELECT atlas_meta.table_fingerprint(%s::regclass)",
-                                  (f'"{Layer.GOLD.schema}"."{model.name}"',)).fetchone()
+                fp = conn.execute(
+                    "SELECT atlas_meta.table_fingerprint(%s::regclass)",
+                    (f'"{Layer.GOLD.schema}"."{model.name}"',),
+                ).fetchone()
                 run.fingerprint = str(fp[0]) if fp else None
     except _TestsFailed:
         run.rows = 0

@@ -32,13 +32,21 @@ UNCONSTRAINED_NUMERIC = (38, 9)
 """Parquet decimal for a ``numeric`` column without declared precision: values are rounded to 9 places."""
 
 _SIMPLE_TYPES: dict[str, pa.DataType] = {
-    "bigint": pa.int64(), "integer": pa.int32(), "smallint": pa.int16(),
-    "double precision": pa.float64(), "real": pa.float32(), "boolean": pa.bool_(), "date": pa.date32(),
-    "timestamp with time zone": pa.timestamp("us", tz="UTC"), "timestamp without time zone": pa.timestamp("us"),
+    "bigint": pa.int64(),
+    "integer": pa.int32(),
+    "smallint": pa.int16(),
+    "double precision": pa.float64(),
+    "real": pa.float32(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
+    "timestamp without time zone": pa.timestamp("us"),
 }
 
 
-def _field(name: str, data_type: str, precision: int | None, scale: int | None) -> tuple[pa.Field, sql.Composable]:
+def _field(
+    name: str, data_type: str, precision: int | None, scale: int | None
+) -> tuple[pa.Field, sql.Composable]:
     """The Arrow field of a column and the expression selecting it (any other type is exported as text)."""
     column = sql.Identifier(name)
     if data_type in _SIMPLE_TYPES:
@@ -48,7 +56,8 @@ def _field(name: str, data_type: str, precision: int | None, scale: int | None) 
             return pa.field(name, pa.decimal128(precision, scale or 0)), column
         p, s = UNCONSTRAINED_NUMERIC
         return pa.field(name, pa.decimal128(p, s)), sql.SQL("{}::numeric({}, {})").format(
-            column, sql.Literal(p), sql.Literal(s))
+            column, sql.Literal(p), sql.Literal(s)
+        )
     return pa.field(name, pa.string()), sql.SQL("{}::text").format(column)
 
 
@@ -86,8 +95,14 @@ def window_days(window: tuple[date, date]) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days)]
 
 
-def _stream(wh: Warehouse, conn: psycopg.Connection, query: sql.Composable, schema: pa.Schema,
-            params: tuple[object, ...], where: str) -> Iterator[pa.RecordBatch]:
+def _stream(
+    wh: Warehouse,
+    conn: psycopg.Connection,
+    query: sql.Composable,
+    schema: pa.Schema,
+    params: tuple[object, ...],
+    where: str,
+) -> Iterator[pa.RecordBatch]:
     try:
         with closing(wh.stream(query, schema, params, conn=conn)) as batches:
             yield from batches
@@ -111,14 +126,22 @@ def export_model(wh: Warehouse, lake: Lake, model: SqlModel, window: tuple[date,
     select = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(expressions), sql.Identifier(*table))
     if not model.incremental:
         parts: list[tuple[str, sql.Composable, tuple[object, ...], str]] = [
-            (layout.parquet_key(model.name, None), select, (), f"gold.{model.name}")]
+            (layout.parquet_key(model.name, None), select, (), f"gold.{model.name}")
+        ]
     elif window is None:
         raise AtlasError(f"model {model.name} is incremental: a partition window is required")
     else:
         column = sql.Identifier(model.header.partition_column)  # type: ignore[arg-type]  # required for incremental models
         query = sql.SQL("{} WHERE {} >= %s AND {} < %s").format(select, column, column)
-        parts = [(layout.parquet_key(model.name, day.isoformat()), query, (day, day + timedelta(days=1)),
-                  f"gold.{model.name} partition {day}") for day in window_days(window)]
+        parts = [
+            (
+                layout.parquet_key(model.name, day.isoformat()),
+                query,
+                (day, day + timedelta(days=1)),
+                f"gold.{model.name} partition {day}",
+            )
+            for day in window_days(window)
+        ]
     written = []
     with wh.connect() as reader:  # one connection for every partition
         for key, part_query, params, where in parts:

@@ -6,14 +6,29 @@ from psycopg import sql
 
 from atlas_resources.warehouse import Warehouse
 
-FIELDS = ("dataset", "file", "sha256", "status", "reason", "rows_bronze", "rows_silver", "rows_quarantined", "ingested_at")
+FIELDS = (
+    "dataset",
+    "file",
+    "sha256",
+    "status",
+    "reason",
+    "rows_bronze",
+    "rows_silver",
+    "rows_quarantined",
+    "ingested_at",
+)
 
 
 def ingestion_json(row: tuple) -> dict[str, object]:
     dataset, file, sha, status, reason, bronze, silver, quarantined, at = row
     return {
-        "dataset": dataset, "file": file, "sha256": sha, "status": status, "reason": reason,
-        "rows_bronze": int(bronze), "rows_silver": None if silver is None else int(silver),
+        "dataset": dataset,
+        "file": file,
+        "sha256": sha,
+        "status": status,
+        "reason": reason,
+        "rows_bronze": int(bronze),
+        "rows_silver": None if silver is None else int(silver),
         "rows_quarantined": None if quarantined is None else int(quarantined),
         "ingested_at": at.isoformat(),
     }
@@ -25,7 +40,9 @@ _SELECT = sql.SQL(
 )
 
 
-def list_ingestions(wh: Warehouse, dataset: str | None = None, limit: int | None = None) -> list[dict[str, object]]:
+def list_ingestions(
+    wh: Warehouse, dataset: str | None = None, limit: int | None = None
+) -> list[dict[str, object]]:
     """Records oldest first (``limit``: the newest ``limit`` ones)."""
     where = sql.SQL(" WHERE dataset = %s") if dataset else sql.SQL("")
     params: list[object] = [dataset] if dataset else []

@@ -38,8 +38,14 @@ class HttpEventTransport:
     def __init__(self, url: str, timeout: float) -> None:
         from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-        retry = {"total": 2, "read": 1, "connect": 2, "backoff_factor": 0.2,
-                 "status_forcelist": [500, 502, 503, 504], "allowed_methods": ["POST"]}
+        retry = {
+            "total": 2,
+            "read": 1,
+            "connect": 2,
+            "backoff_factor": 0.2,
+            "status_forcelist": [500, 502, 503, 504],
+            "allowed_methods": ["POST"],
+        }
         self._transport = HttpTransport(HttpConfig(url=url, timeout=timeout, retry=retry))
 
     def send(self, event: RunEvent) -> None:
@@ -93,8 +99,9 @@ class LineageEmitter:
         self.budget_seconds = budget_seconds
 
     @classmethod
-    def configured(cls, url: str | None, file: str | Path | None, *, timeout: float = 5.0,
-                   budget_seconds: float = 30.0) -> LineageEmitter:
+    def configured(
+        cls, url: str | None, file: str | Path | None, *, timeout: float = 5.0, budget_seconds: float = 30.0
+    ) -> LineageEmitter:
         transports: list[Transport] = []
         if url:
             transports.append(HttpEventTransport(url, timeout))
@@ -117,14 +124,21 @@ class LineageEmitter:
                     transport.send(event)
                 except Exception as exc:  # never fail the pipeline for lineage
                     ok = False
-                    log.warning("lineage_emit_failed", transport=transport.name, job=event.job.name,
-                                event_type=str(event.eventType.value if event.eventType else ""), error=one_line(exc))
+                    log.warning(
+                        "lineage_emit_failed",
+                        transport=transport.name,
+                        job=event.job.name,
+                        event_type=str(event.eventType.value if event.eventType else ""),
+                        error=one_line(exc),
+                    )
             if ok:
                 stats.emitted += 1
             else:
                 stats.failed += 1
         if stats.failed or stats.skipped:
-            log.warning("lineage_incomplete", emitted=stats.emitted, failed=stats.failed, skipped=stats.skipped)
+            log.warning(
+                "lineage_incomplete", emitted=stats.emitted, failed=stats.failed, skipped=stats.skipped
+            )
         return stats
 
 

@@ -69,9 +69,9 @@ def sample_columns(wh: Warehouse, contract: Contract, table: Table, sample_size:
 def _sparse_values(wh: Warehouse, table: Table, column: str, limit: int) -> list[str]:
     """A sparse column: look further than the row sample for its few non-empty values."""
     rows = wh.fetch_all(
-        sql.SQL("SELECT DISTINCT {c}::text FROM (SELECT {c} FROM {t} WHERE {c} IS NOT NULL LIMIT %s) s").format(
-            c=sql.Identifier(column), t=sql.Identifier(*table)
-        ),
+        sql.SQL(
+            "SELECT DISTINCT {c}::text FROM (SELECT {c} FROM {t} WHERE {c} IS NOT NULL LIMIT %s) s"
+        ).format(c=sql.Identifier(column), t=sql.Identifier(*table)),
         (limit * SAMPLE_ROWS_FACTOR,),
     )
     return [r[0] for r in rows if r[0] is not None and r[0].strip()][:limit]
@@ -96,7 +96,9 @@ class SafeTransform:
         except AtlasError:
             raise
         except Exception as exc:
-            raise PiiStageError(f"{self.dataset}: anonymizing a batch failed ({type(exc).__name__})") from None
+            raise PiiStageError(
+                f"{self.dataset}: anonymizing a batch failed ({type(exc).__name__})"
+            ) from None
 
 
 @dataclass
@@ -118,14 +120,18 @@ class PiiStage:
         dataset = self.contract.dataset
         size = self.sample_size or self.contract.pii.sample_size
         try:
-            self.erased_rows = enforce_erasures(self.wh, self.lake, self.contract, staged.staging, staged.verdicts, self.keys)
+            self.erased_rows = enforce_erasures(
+                self.wh, self.lake, self.contract, staged.staging, staged.verdicts, self.keys
+            )
             columns = sample_columns(self.wh, self.contract, staged.staging, size)
             self.policy = classify_columns(columns, self.analyzer)
         except AtlasError:
             raise
         except Exception as exc:
             if is_transient(exc):  # e.g. the connection lost while sampling: retried like any outage
-                raise ServiceUnavailable(f"{dataset}: PII classification interrupted ({type(exc).__name__})") from None
+                raise ServiceUnavailable(
+                    f"{dataset}: PII classification interrupted ({type(exc).__name__})"
+                ) from None
             raise PiiStageError(f"{dataset}: PII classification failed ({type(exc).__name__})") from None
         self.transform = PiiTransform(self.policy, Anonymizer(self.keys), self.analyzer)
         return SafeTransform(self.transform, dataset)
@@ -144,8 +150,13 @@ def partition_label(keys: Sequence[str]) -> str:
     return ordered[0] if len(ordered) == 1 else f"{ordered[0]}..{ordered[-1]}"
 
 
-def record_report(wh: Warehouse, dataset: str, partition_keys: Sequence[str], run_id: str | None,
-                  columns: dict[str, dict[str, object]]) -> int:
+def record_report(
+    wh: Warehouse,
+    dataset: str,
+    partition_keys: Sequence[str],
+    run_id: str | None,
+    columns: dict[str, dict[str, object]],
+) -> int:
     with wh.transaction() as conn:
         row = conn.execute(
             "INSERT INTO atlas_meta.pii_reports (dataset, partition_key, run_id, columns) VALUES (%s, %s, %s, %s) "

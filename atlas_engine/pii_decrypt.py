@@ -32,9 +32,14 @@ def latest_report(wh: Warehouse, dataset: str, run_id: str | None = None) -> dic
     if not rows:
         return None
     report_id, partition_key, run, columns, created_at = rows[0]
-    return {"report_id": report_id, "dataset": dataset, "partition_key": partition_key, "run_id": run,
-            "created_at": created_at.isoformat(), "columns": columns}
-
+    return {
+        "report_id": report_id,
+        "dataset": dataset,
+        "partition_key": partition_key,
+        "run_id": run,
+        "created_at": created_at.isoformat(),
+        "columns": columns,
+    }
 
 
 # -- audited decryption ----------------------------------------------------------------------------------

@@ -84,11 +84,15 @@ def _raw_match(column: str, contract: Contract) -> sql.Composable:
     return sql.SQL("trim({}) = %s").format(ident)
 
 
-def _delete(conn: psycopg.Connection, table: Table, where: sql.Composable, params: tuple, iid: bool) -> tuple[int, dict[int, int]]:
+def _delete(
+    conn: psycopg.Connection, table: Table, where: sql.Composable, params: tuple, iid: bool
+) -> tuple[int, dict[int, int]]:
     if not _exists(conn, table):
         return 0, {}
     returning = sql.SQL(" RETURNING {}").format(sql.Identifier(layout.INGESTION_ID)) if iid else sql.SQL("")
-    cur = conn.execute(sql.SQL("DELETE FROM {} WHERE {}{}").format(sql.Identifier(*table), where, returning), params)
+    cur = conn.execute(
+        sql.SQL("DELETE FROM {} WHERE {}{}").format(sql.Identifier(*table), where, returning), params
+    )
     per_ingestion: dict[int, int] = {}
     if iid:
         for (ingestion_id,) in cur.fetchall():
@@ -105,9 +109,9 @@ def _exists(conn: psycopg.Connection, table: Table) -> bool:
 def _decrement(conn: psycopg.Connection, counter: str, per_ingestion: dict[int, int]) -> None:
     for ingestion_id, n in per_ingestion.items():
         conn.execute(
-            sql.SQL("UPDATE atlas_meta.ingestions SET {c} = greatest(coalesce({c}, 0) - %s, 0) WHERE ingestion_id = %s").format(
-                c=sql.Identifier(counter)
-            ),
+            sql.SQL(
+                "UPDATE atlas_meta.ingestions SET {c} = greatest(coalesce({c}, 0) - %s, 0) WHERE ingestion_id = %s"
+            ).format(c=sql.Identifier(counter)),
             (n, ingestion_id),
         )
 
@@ -168,13 +172,18 @@ def forget_subject(
     with wh.transaction() as conn:
         conn.execute(
             "UPDATE atlas_meta.pii_audit SET detail = detail || %s::jsonb WHERE audit_id = %s",
-            (json.dumps({"rows": result.rows, "lake_objects_rewritten": len(result.lake_objects)}), result.audit_id),
+            (
+                json.dumps({"rows": result.rows, "lake_objects_rewritten": len(result.lake_objects)}),
+                result.audit_id,
+            ),
         )
     return result
 
 
 # -- the lake -------------------------------------------------------------------------------------------
-def scrub_lake(lake: Lake, contract: Contract, column: str, keys: set[str], raw_prefixes: list[str] | None = None) -> list[str]:
+def scrub_lake(
+    lake: Lake, contract: Contract, column: str, keys: set[str], raw_prefixes: list[str] | None = None
+) -> list[str]:
     """Rewrite every lake object of ``contract``'s dataset holding a row whose ``column`` is in ``keys``."""
     rewritten: list[str] = []
     bronze = layout.Layer.BRONZE.bucket
@@ -190,7 +199,9 @@ def scrub_lake(lake: Lake, contract: Contract, column: str, keys: set[str], raw_
         (layout.Layer.AI_READY.bucket, ""),
     ]:
         for object_key in lake.list(bucket, prefix):
-            if object_key.endswith(".parquet") and _rewrite_parquet(lake, bucket, object_key, column, keys, integer):
+            if object_key.endswith(".parquet") and _rewrite_parquet(
+                lake, bucket, object_key, column, keys, integer
+            ):
                 rewritten.append(lake.uri(bucket, object_key))
     return rewritten
 
@@ -215,7 +226,9 @@ def _key_matches(value: str, keys: set[str], integer: bool) -> bool:
     return text in keys
 
 
-def rewrite_raw_file(lake: Lake, bucket: str, object_key: str, contract: Contract, column: str, keys: set[str]) -> bool:
+def rewrite_raw_file(
+    lake: Lake, bucket: str, object_key: str, contract: Contract, column: str, keys: set[str]
+) -> bool:
     """Drop the subject's records from one raw CSV object (plain or gzip), keeping its key; True if changed."""
     delimiter = contract.source.delimiter if isinstance(contract.source, FileSource | LandingSource) else ","
     integer = contract.column(column).type == ColumnType.INTEGER
@@ -226,7 +239,9 @@ def rewrite_raw_file(lake: Lake, bucket: str, object_key: str, contract: Contrac
         opener = gzip.open if compressed else open
         dropped = 0
         with opener(original, "rb") as raw_in, opener(cleaned, "wb") as raw_out:
-            reader = csv.reader(io.TextIOWrapper(raw_in, encoding="utf-8-sig", newline=""), delimiter=delimiter)
+            reader = csv.reader(
+                io.TextIOWrapper(raw_in, encoding="utf-8-sig", newline=""), delimiter=delimiter
+            )
             text_out = io.TextIOWrapper(raw_out, encoding="utf-8", newline="")
             writer = csv.writer(text_out, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
             header = next(reader, None)
@@ -247,14 +262,18 @@ def rewrite_raw_file(lake: Lake, bucket: str, object_key: str, contract: Contrac
     return True
 
 
-def _rewrite_parquet(lake: Lake, bucket: str, object_key: str, column: str, keys: set[str], integer: bool) -> bool:
+def _rewrite_parquet(
+    lake: Lake, bucket: str, object_key: str, column: str, keys: set[str], integer: bool
+) -> bool:
     schema = _parquet_schema(lake, bucket, object_key)
     if schema is None or column not in schema.names:
         return False
     wanted = pa.array(sorted(keys), pa.string())
     hits = 0
     for batch in lake.read_parquet(bucket, object_key):
-        hits += int(pc.sum(pc.is_in(pc.cast(batch.column(column), pa.string()), value_set=wanted)).as_py() or 0)
+        hits += int(
+            pc.sum(pc.is_in(pc.cast(batch.column(column), pa.string()), value_set=wanted)).as_py() or 0
+        )
     if not hits:
         return False
 
@@ -282,7 +301,9 @@ def _parquet_schema(lake: Lake, bucket: str, object_key: str) -> pa.Schema | Non
 
 # -- later loads ------------------------------------------------------------------------------------------
 def erased_digests(wh: Warehouse, dataset: str) -> dict[str, set[str]]:
-    rows = wh.fetch_all("SELECT key_id, key_digest FROM atlas_meta.pii_erasures WHERE dataset = %s", (dataset,))
+    rows = wh.fetch_all(
+        "SELECT key_id, key_digest FROM atlas_meta.pii_erasures WHERE dataset = %s", (dataset,)
+    )
     out: dict[str, set[str]] = {}
     for key_id, digest in rows:
         out.setdefault(key_id, set()).add(digest)
@@ -305,7 +326,8 @@ def enforce_erasures(
         )
     )
     matches = sorted(
-        value for (value,) in candidates
+        value
+        for (value,) in candidates
         if any(keys.erasure_digest(dataset, value, kid) in digests[kid] for kid in known_ids)
     )
     if not matches:
@@ -331,9 +353,9 @@ def enforce_erasures(
             if not _exists(conn, table):
                 continue
             deleted = conn.execute(
-                sql.SQL("DELETE FROM {t} x USING {pairs} WHERE x.{iid} = d.i AND x.{rno} = d.r RETURNING x.{iid}").format(
-                    t=sql.Identifier(*table), pairs=pairs, iid=iid, rno=rno
-                ),
+                sql.SQL(
+                    "DELETE FROM {t} x USING {pairs} WHERE x.{iid} = d.i AND x.{rno} = d.r RETURNING x.{iid}"
+                ).format(t=sql.Identifier(*table), pairs=pairs, iid=iid, rno=rno),
                 (ids, numbers),
             ).fetchall()
             if table[0] == layout.Layer.BRONZE.schema:

@@ -70,8 +70,10 @@ def _batches(path: Path, delimiter: str, block_size: int) -> Iterator[pa.RecordB
     if stats.malformed_rows:
         line = stats.malformed[0][0]
         where = f"row {line} (counting the header)" if line > 0 else "a row"
-        raise InputRejected(f"{path.name}: {where} does not have the {len(columns)} fields of the header; "
-                            "fix or remove it (every row is rewritten)")
+        raise InputRejected(
+            f"{path.name}: {where} does not have the {len(columns)} fields of the header; "
+            "fix or remove it (every row is rewritten)"
+        )
 
 
 def _reservoir(path: Path, delimiter: str, size: int, block_size: int) -> tuple[pa.Table, int]:
@@ -113,10 +115,15 @@ def scan_csv(
 ) -> ScanResult:
     started = time.perf_counter()
     size = sample_size or (contract.pii.sample_size if contract else DEFAULT_SAMPLE_SIZE)
-    delimiter = contract.source.delimiter if contract and isinstance(contract.source, FileSource | LandingSource) else ","
+    delimiter = (
+        contract.source.delimiter
+        if contract and isinstance(contract.source, FileSource | LandingSource)
+        else ","
+    )
     # The first pass finds the read block the file needs (small unless a row does not fit); the second reuses it.
     block_size, (sample, _) = with_block_fallback(
-        lambda block: (block, _reservoir(source, delimiter, size * RESERVOIR_FACTOR, block)))
+        lambda block: (block, _reservoir(source, delimiter, size * RESERVOIR_FACTOR, block))
+    )
     declared = {c.name: c for c in contract.columns} if contract else {}
     columns = []
     for name in sample.column_names:
@@ -135,8 +142,11 @@ def scan_csv(
         for batch in _batches(source, delimiter, block_size):
             result = transform(batch)
             # formulas neutralised for spreadsheets (atlas_core/csvsafe.py)
-            writer.write_batch(pa.RecordBatch.from_arrays([neutralise_array(_text(c)) for c in result.columns],
-                                                          schema=schema))
+            writer.write_batch(
+                pa.RecordBatch.from_arrays(
+                    [neutralise_array(_text(c)) for c in result.columns], schema=schema
+                )
+            )
             rows += batch.num_rows
     tmp.replace(out)
     return ScanResult(rows, time.perf_counter() - started, policy.report())

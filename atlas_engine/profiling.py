@@ -10,7 +10,11 @@ from atlas_resources.warehouse import Table, Warehouse
 
 
 def null_counts(
-    wh: Warehouse, table: Table, columns: Sequence[str], where: sql.Composable | None = None, params: tuple = ()
+    wh: Warehouse,
+    table: Table,
+    columns: Sequence[str],
+    where: sql.Composable | None = None,
+    params: tuple = (),
 ) -> dict[str, int]:
     """NULLs per column in one scan (restricted by ``where``)."""
     if not columns or not wh.table_exists(table):

@@ -46,8 +46,9 @@ def _column_types(wh: Warehouse, table: Table) -> dict[str, str]:
     return {name: dtype for name, dtype in rows}
 
 
-def reference_resolver(wh: Warehouse, contract: Contract, partition_keys: list[str], *,
-                       schema: str = layout.Layer.SILVER.schema):
+def reference_resolver(
+    wh: Warehouse, contract: Contract, partition_keys: list[str], *, schema: str = layout.Layer.SILVER.schema
+):
     """Resolve each reference against the warehouse: the referenced silver table if it exists.
 
     A self-reference also counts the load's own rows (and the rows of partitions not being replaced).
@@ -59,15 +60,21 @@ def reference_resolver(wh: Warehouse, contract: Contract, partition_keys: list[s
         table: Table = (schema, ref.dataset)
         types = _column_types(wh, table) if wh.table_exists(table) else {}
         if ref.dataset == contract.dataset:
-            return ReferenceTarget(table if types else None, include_staged=True,
-                                   exclude_partitions=tuple(partition_keys))
+            return ReferenceTarget(
+                table if types else None, include_staged=True, exclude_partitions=tuple(partition_keys)
+            )
         if not types:
-            return ReferenceTarget(None, skip_reason=f"{schema}.{ref.dataset} does not exist (build it first)")
+            return ReferenceTarget(
+                None, skip_reason=f"{schema}.{ref.dataset} does not exist (build it first)"
+            )
         missing = [c for c in ref.ref_columns if c not in types]
         if missing:
-            return ReferenceTarget(None, skip_reason=f"{schema}.{ref.dataset} has no column(s) {', '.join(missing)}")
+            return ReferenceTarget(
+                None, skip_reason=f"{schema}.{ref.dataset} has no column(s) {', '.join(missing)}"
+            )
         as_text = any(
-            _normal(types[rc]) != _normal(local_types[lc]) for lc, rc in zip(ref.columns, ref.ref_columns, strict=True)
+            _normal(types[rc]) != _normal(local_types[lc])
+            for lc, rc in zip(ref.columns, ref.ref_columns, strict=True)
         )
         return ReferenceTarget(table, compare_as_text=as_text)
 
@@ -87,12 +94,16 @@ def validate_expressions(wh: Warehouse, contract: Contract) -> None:
     if not contract.rules.expressions:
         return
     row = sql.SQL(", ").join(
-        sql.SQL("CAST(NULL AS {}) AS {}").format(sql.SQL(pg_type(ARROW_TYPES[c.type])), sql.Identifier(c.name))
+        sql.SQL("CAST(NULL AS {}) AS {}").format(
+            sql.SQL(pg_type(ARROW_TYPES[c.type])), sql.Identifier(c.name)
+        )
         for c in contract.columns
     )
     with wh.connect() as conn:
         for index, expr in enumerate(contract.rules.expressions):
-            query = sql.SQL("SELECT pg_typeof(({}))::text FROM (SELECT {}) AS r").format(sql.SQL(expr.sql), row)
+            query = sql.SQL("SELECT pg_typeof(({}))::text FROM (SELECT {}) AS r").format(
+                sql.SQL(expr.sql), row
+            )
             try:
                 with conn.transaction():
                     conn.execute("SET TRANSACTION READ ONLY")
@@ -100,7 +111,9 @@ def validate_expressions(wh: Warehouse, contract: Contract) -> None:
                     result = conn.execute(query).fetchone()
             except psycopg.Error as exc:
                 message = (exc.diag.message_primary or type(exc).__name__).splitlines()[0]
-                raise ContractError(f"{contract.dataset}: rules.expressions.{index} ({expr.name}): {message}") from None
+                raise ContractError(
+                    f"{contract.dataset}: rules.expressions.{index} ({expr.name}): {message}"
+                ) from None
             if result is None or result[0] != "boolean":
                 got = result[0] if result else "nothing"
                 raise ContractError(
@@ -111,8 +124,11 @@ def validate_expressions(wh: Warehouse, contract: Contract) -> None:
 def plan_for_load(wh: Warehouse, contract: Contract, partition_keys: list[str]) -> RulePlan:
     """The contract's rules with references resolved against the warehouse, expressions validated."""
     validate_expressions(wh, contract)
-    return compile_rules(contract, resolve_reference=reference_resolver(wh, contract, partition_keys),
-                         partition_keys=partition_keys)
+    return compile_rules(
+        contract,
+        resolve_reference=reference_resolver(wh, contract, partition_keys),
+        partition_keys=partition_keys,
+    )
 
 
 def soda_references(wh: Warehouse, contract: Contract, plan: RulePlan) -> list[ReferenceData]:
@@ -124,7 +140,11 @@ def soda_references(wh: Warehouse, contract: Contract, plan: RulePlan) -> list[R
         if ref.dataset == contract.dataset or len(ref.columns) != 1 or rule_id not in evaluated:
             continue
         table: Table = (layout.Layer.SILVER.schema, ref.dataset)
-        out.append(ReferenceData(ref.columns[0], qualified_name(wh, table), ref.ref_columns[0], ref.dimension, rule_id))
+        out.append(
+            ReferenceData(
+                ref.columns[0], qualified_name(wh, table), ref.ref_columns[0], ref.dimension, rule_id
+            )
+        )
     return out
 
 
@@ -155,9 +175,15 @@ class RuleOutcome:
     reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "dimension": self.dimension.value, "columns": self.columns,
-                                "failed_rows": self.failed_rows, "kind": self.kind, "on_fail": self.on_fail,
-                                "evaluated": self.evaluated}
+        data: dict[str, Any] = {
+            "id": self.id,
+            "dimension": self.dimension.value,
+            "columns": self.columns,
+            "failed_rows": self.failed_rows,
+            "kind": self.kind,
+            "on_fail": self.on_fail,
+            "evaluated": self.evaluated,
+        }
         if self.reason:
             data["reason"] = self.reason
         return data
@@ -195,16 +221,24 @@ class QualityReport:
         first = parts[0]
         soda_failed = sorted({s for p in parts for s in p.soda_failed})
         return DimensionScore(
-            dimension, ",".join(self.partitions) if len(parts) > 1 else first.partition_key,
-            1.0 - failed / rows if rows else 1.0, first.threshold, all(p.passed for p in parts), first.blocking,
-            rows, failed, soda_failed,
+            dimension,
+            ",".join(self.partitions) if len(parts) > 1 else first.partition_key,
+            1.0 - failed / rows if rows else 1.0,
+            first.threshold,
+            all(p.passed for p in parts),
+            first.blocking,
+            rows,
+            failed,
+            soda_failed,
         )
 
     def failing(self) -> list[DimensionScore]:
         return [d for d in self.dimensions if not d.passed]
 
 
-def _dimension_counts(conn: psycopg.Connection, plan: RulePlan, verdicts: Table) -> dict[str, dict[Dimension, int]]:
+def _dimension_counts(
+    conn: psycopg.Connection, plan: RulePlan, verdicts: Table
+) -> dict[str, dict[Dimension, int]]:
     filters = sql.SQL(", ").join(
         sql.SQL("count(*) FILTER (WHERE {} && {}::text[])").format(
             sql.Identifier(layout.RULE_IDS), sql.Literal(plan.ids(dim))
@@ -233,7 +267,9 @@ def _rule_counts(conn: psycopg.Connection, verdicts: Table) -> dict[str, dict[st
 
 def _rows_by_partition(conn: psycopg.Connection, staging: Table, keys: list[str]) -> dict[str, int]:
     rows = conn.execute(
-        sql.SQL("SELECT {}, count(*) FROM {} GROUP BY 1").format(sql.Identifier(layout.PARTITION), sql.Identifier(*staging))
+        sql.SQL("SELECT {}, count(*) FROM {} GROUP BY 1").format(
+            sql.Identifier(layout.PARTITION), sql.Identifier(*staging)
+        )
     ).fetchall()
     counts = dict.fromkeys(keys, 0)
     counts.update({p: int(n) for p, n in rows})
@@ -251,7 +287,9 @@ def _samples(conn: psycopg.Connection, plan: RulePlan, verdicts: Table) -> dict[
         "SELECT {keys}, ARRAY(SELECT unnest(v.{rules}) INTERSECT SELECT unnest(d.ids) ORDER BY 1) AS ids "
         "FROM {ver} v WHERE v.{rules} && d.ids ORDER BY v.{part}, v.{iid} DESC, v.{rno} LIMIT {n}) AS x"
     ).format(
-        values=sql.SQL(", ").join(sql.SQL("({}, {}::text[])").format(sql.Literal(d), sql.Literal(ids)) for d, ids in pairs),
+        values=sql.SQL(", ").join(
+            sql.SQL("({}, {}::text[])").format(sql.Literal(d), sql.Literal(ids)) for d, ids in pairs
+        ),
         keys=sql.SQL(", ").join(sql.Identifier("v", k) for k in keys),
         rules=sql.Identifier(layout.RULE_IDS),
         ver=sql.Identifier(*verdicts),
@@ -262,7 +300,9 @@ def _samples(conn: psycopg.Connection, plan: RulePlan, verdicts: Table) -> dict[
     )
     out: dict[str, list[dict[str, Any]]] = {}
     for row in conn.execute(query).fetchall():
-        key = {("row" if k == layout.ROW_NUMBER else k): _plain(v) for k, v in zip(keys, row[1:-1], strict=True)}
+        key = {
+            ("row" if k == layout.ROW_NUMBER else k): _plain(v) for k, v in zip(keys, row[1:-1], strict=True)
+        }
         out.setdefault(row[0], []).append({"key": key, "rules": list(row[-1])})
     return out
 
@@ -290,9 +330,16 @@ def evaluate(wh: Warehouse, staged: StagedLoad, *, run_soda: bool = True) -> Qua
         samples = _samples(conn, plan, staged.verdicts)
     soda: list[SodaOutcome] = []
     if run_soda:
-        soda = verify_table(wh, contract, staged.staging, references=soda_references(wh, contract, plan),
-                            window_end=window_end(contract, staged.partitions))
-    soda_failed = {dim: sorted(s.check_id for s in soda if s.failed and s.dimension == dim) for dim in DIMENSIONS}
+        soda = verify_table(
+            wh,
+            contract,
+            staged.staging,
+            references=soda_references(wh, contract, plan),
+            window_end=window_end(contract, staged.partitions),
+        )
+    soda_failed = {
+        dim: sorted(s.check_id for s in soda if s.failed and s.dimension == dim) for dim in DIMENSIONS
+    }
     thresholds = contract.quality.thresholds
     dimensions = []
     for partition, n in sorted(rows.items()):
@@ -300,34 +347,79 @@ def evaluate(wh: Warehouse, staged: StagedLoad, *, run_soda: bool = True) -> Qua
             failed = dim_counts.get(partition, {}).get(dim, 0)
             score = 1.0 - failed / n if n else 1.0
             passed = score >= thresholds[dim] and not soda_failed[dim]
-            dimensions.append(DimensionScore(dim, partition, score, thresholds[dim], passed, contract.quality.blocking,
-                                             n, failed, soda_failed[dim]))
+            dimensions.append(
+                DimensionScore(
+                    dim,
+                    partition,
+                    score,
+                    thresholds[dim],
+                    passed,
+                    contract.quality.blocking,
+                    n,
+                    failed,
+                    soda_failed[dim],
+                )
+            )
     rules = [
-        RuleOutcome(r.id, r.dimension, r.kind, list(r.columns), r.on_fail, sum(rule_counts.get(r.id, {}).values()),
-                    rule_counts.get(r.id, {}))
+        RuleOutcome(
+            r.id,
+            r.dimension,
+            r.kind,
+            list(r.columns),
+            r.on_fail,
+            sum(rule_counts.get(r.id, {}).values()),
+            rule_counts.get(r.id, {}),
+        )
         for r in plan.rules
     ] + [
-        RuleOutcome(s.id, s.dimension, s.kind, list(s.columns), "quarantine", None, evaluated=False, reason=s.reason)
+        RuleOutcome(
+            s.id, s.dimension, s.kind, list(s.columns), "quarantine", None, evaluated=False, reason=s.reason
+        )
         for s in plan.skipped
     ]
-    report = QualityReport(contract.dataset, staged.run_id, list(staged.partitions), contract.quality.blocking, rows,
-                           dimensions, rules, soda, samples, list(plan.key_columns), dict(staged.standardized),
-                           dict(staged.repaired_cells))
+    report = QualityReport(
+        contract.dataset,
+        staged.run_id,
+        list(staged.partitions),
+        contract.quality.blocking,
+        rows,
+        dimensions,
+        rules,
+        soda,
+        samples,
+        list(plan.key_columns),
+        dict(staged.standardized),
+        dict(staged.repaired_cells),
+    )
     _log(report)
     return report
 
 
 def _log(report: QualityReport) -> None:
     overall = {d.value: round(report.overall(d).score, 6) for d in DIMENSIONS}
-    log.info("quality_evaluated", dataset=report.dataset, run_id=report.run_id, rows=report.rows,
-             partitions=len(report.partitions), scores=overall)
+    log.info(
+        "quality_evaluated",
+        dataset=report.dataset,
+        run_id=report.run_id,
+        rows=report.rows,
+        partitions=len(report.partitions),
+        scores=overall,
+    )
     for rule in report.rules:
         if not rule.evaluated:
-            log.warning("quality_rule_not_evaluated", dataset=report.dataset, rule=rule.id, reason=rule.reason)
+            log.warning(
+                "quality_rule_not_evaluated", dataset=report.dataset, rule=rule.id, reason=rule.reason
+            )
     for check in report.soda:
         if check.outcome != "passed":
-            log.warning("soda_check", dataset=report.dataset, check=check.check_id, dimension=check.dimension.value,
-                        outcome=check.outcome, metrics=check.metrics)
+            log.warning(
+                "soda_check",
+                dataset=report.dataset,
+                check=check.check_id,
+                dimension=check.dimension.value,
+                outcome=check.outcome,
+                metrics=check.metrics,
+            )
 
 
 def record(wh: Warehouse, report: QualityReport) -> None:
@@ -337,17 +429,57 @@ def record(wh: Warehouse, report: QualityReport) -> None:
             cur.executemany(
                 "INSERT INTO atlas_meta.quality_results (run_id, dataset, partition_key, dimension, score, threshold, "
                 "passed, blocking, rows_evaluated, failed_rows) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [(report.run_id, report.dataset, d.partition_key, d.dimension.value, d.score, d.threshold, d.passed,
-                  d.blocking, d.rows_evaluated, d.failed_rows) for d in report.dimensions],
+                [
+                    (
+                        report.run_id,
+                        report.dataset,
+                        d.partition_key,
+                        d.dimension.value,
+                        d.score,
+                        d.threshold,
+                        d.passed,
+                        d.blocking,
+                        d.rows_evaluated,
+                        d.failed_rows,
+                    )
+                    for d in report.dimensions
+                ],
             )
             check_rows = [
-                (report.run_id, report.dataset, report.partitions, "atlas", r.id, r.kind, r.dimension.value, r.columns,
-                 r.on_fail, _rule_outcome(r), r.failed_rows,
-                 json.dumps({"by_partition": r.by_partition} if r.by_partition else ({"reason": r.reason} if r.reason else {})))
+                (
+                    report.run_id,
+                    report.dataset,
+                    report.partitions,
+                    "atlas",
+                    r.id,
+                    r.kind,
+                    r.dimension.value,
+                    r.columns,
+                    r.on_fail,
+                    _rule_outcome(r),
+                    r.failed_rows,
+                    json.dumps(
+                        {"by_partition": r.by_partition}
+                        if r.by_partition
+                        else ({"reason": r.reason} if r.reason else {})
+                    ),
+                )
                 for r in report.rules
             ] + [
-                (report.run_id, report.dataset, report.partitions, "soda", s.check_id, s.check_type, s.dimension.value,
-                 [s.column] if s.column else [], None, s.outcome, None, json.dumps(s.metrics))
+                (
+                    report.run_id,
+                    report.dataset,
+                    report.partitions,
+                    "soda",
+                    s.check_id,
+                    s.check_type,
+                    s.dimension.value,
+                    [s.column] if s.column else [],
+                    None,
+                    s.outcome,
+                    None,
+                    json.dumps(s.metrics),
+                )
                 for s in report.soda
             ]
             cur.executemany(

@@ -59,15 +59,23 @@ class RetentionReport:
         return sum(a.objects for a in self.actions)
 
     def as_json(self) -> dict:
-        return {"dry_run": self.dry_run, "now": self.now, "rows": self.rows, "objects": self.objects,
-                "actions": [asdict(a) for a in self.actions]}
+        return {
+            "dry_run": self.dry_run,
+            "now": self.now,
+            "rows": self.rows,
+            "objects": self.objects,
+            "actions": [asdict(a) for a in self.actions],
+        }
 
 
-def _partition_counts(conn: psycopg.Connection, table: Table, column: str, cutoff: date) -> list[tuple[str, int]]:
+def _partition_counts(
+    conn: psycopg.Connection, table: Table, column: str, cutoff: date
+) -> list[tuple[str, int]]:
     """Rows per expired daily partition key (text ISO dates, ``''`` = unpartitioned is never expired)."""
     rows = conn.execute(
         sql.SQL("SELECT {c}, count(*) FROM {t} WHERE {c} <> '' AND {c} < %s GROUP BY 1 ORDER BY 1").format(
-            c=sql.Identifier(column), t=sql.Identifier(*table)),
+            c=sql.Identifier(column), t=sql.Identifier(*table)
+        ),
         (cutoff.isoformat(),),
     ).fetchall()
     return [(str(k), int(n)) for k, n in rows]
@@ -86,40 +94,61 @@ class _Run:
         if not _exists(conn, table):
             return
         for key, rows in _partition_counts(conn, table, layout.PARTITION, cutoff):
-            self.report.actions.append(RetentionAction(layer, ".".join(table), key, cutoff.isoformat(), rows=rows))
+            self.report.actions.append(
+                RetentionAction(layer, ".".join(table), key, cutoff.isoformat(), rows=rows)
+            )
         if not self.report.dry_run:
             conn.execute(
                 sql.SQL("DELETE FROM {t} WHERE {c} <> '' AND {c} < %s").format(
-                    t=sql.Identifier(*table), c=sql.Identifier(layout.PARTITION)),
+                    t=sql.Identifier(*table), c=sql.Identifier(layout.PARTITION)
+                ),
                 (cutoff.isoformat(),),
             )
 
-    def unmapped_rows(self, conn: psycopg.Connection, layer: str, table: Table, cutoff: date, time_column: str) -> None:
+    def unmapped_rows(
+        self, conn: psycopg.Connection, layer: str, table: Table, cutoff: date, time_column: str
+    ) -> None:
         """Rows without a partition (unmappable at ingestion): expired by their ingestion/quarantine time."""
         if not _exists(conn, table):
             return
-        where = sql.SQL("{} IS NULL AND {} < %s").format(sql.Identifier(layout.PARTITION), sql.Identifier(time_column))
-        row = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(*table), where),
-                           (cutoff,)).fetchone()
+        where = sql.SQL("{} IS NULL AND {} < %s").format(
+            sql.Identifier(layout.PARTITION), sql.Identifier(time_column)
+        )
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.Identifier(*table), where), (cutoff,)
+        ).fetchone()
         n = int(row[0]) if row else 0
         if n:
-            self.report.actions.append(RetentionAction(layer, ".".join(table), None, cutoff.isoformat(), rows=n))
+            self.report.actions.append(
+                RetentionAction(layer, ".".join(table), None, cutoff.isoformat(), rows=n)
+            )
             if not self.report.dry_run:
-                conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*table), where), (cutoff,))
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*table), where), (cutoff,)
+                )
 
-    def delete_objects(self, layer: str, bucket: str, keys: list[str], partition: str | None, cutoff: date,
-                       target: str) -> None:
+    def delete_objects(
+        self, layer: str, bucket: str, keys: list[str], partition: str | None, cutoff: date, target: str
+    ) -> None:
         if not keys or self.lake is None:
             return
-        self.report.actions.append(RetentionAction(layer, target, partition, cutoff.isoformat(), objects=len(keys)))
+        self.report.actions.append(
+            RetentionAction(layer, target, partition, cutoff.isoformat(), objects=len(keys))
+        )
         if not self.report.dry_run:
             for key in keys:
                 self.lake.delete(bucket, key)
 
 
 def run_retention(
-    wh: Warehouse, lake: Lake | None, contracts: list[Contract], gold_tables: list[tuple[str, str]],
-    policy: RetentionPolicy, *, now: datetime, dry_run: bool,
+    wh: Warehouse,
+    lake: Lake | None,
+    contracts: list[Contract],
+    gold_tables: list[tuple[str, str]],
+    policy: RetentionPolicy,
+    *,
+    now: datetime,
+    dry_run: bool,
 ) -> RetentionReport:
     """Apply ``policy`` as of ``now``. ``gold_tables``: (table, partition column) of incremental models."""
     report = RetentionReport(dry_run, now.isoformat())
@@ -132,7 +161,9 @@ def run_retention(
             run.partitioned_table(conn, "bronze", (Layer.BRONZE.schema, dataset), raw_cutoff)
             run.partitioned_table(conn, "quarantine", (layout.QUARANTINE_SCHEMA, dataset), raw_cutoff)
             run.unmapped_rows(conn, "bronze", (Layer.BRONZE.schema, dataset), raw_cutoff, layout.INGESTED_AT)
-            run.unmapped_rows(conn, "quarantine", (layout.QUARANTINE_SCHEMA, dataset), raw_cutoff, layout.QUARANTINED_AT)
+            run.unmapped_rows(
+                conn, "quarantine", (layout.QUARANTINE_SCHEMA, dataset), raw_cutoff, layout.QUARANTINED_AT
+            )
             run.partitioned_table(conn, "silver", (Layer.SILVER.schema, dataset), silver_cutoff)
             _raw_files(conn, run, contract, raw_cutoff)
             if contract.partitioning is not None:
@@ -147,10 +178,24 @@ def run_retention(
             conn.execute(
                 "INSERT INTO atlas_meta.retention_log (dry_run, layer, target, partition_key, cutoff, rows_deleted, "
                 "objects_deleted) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (dry_run, action.layer, action.target, action.partition_key, action.cutoff, action.rows, action.objects),
+                (
+                    dry_run,
+                    action.layer,
+                    action.target,
+                    action.partition_key,
+                    action.cutoff,
+                    action.rows,
+                    action.objects,
+                ),
             )
-    log.info("retention", dry_run=dry_run, now=now.isoformat(), rows=report.rows, objects=report.objects,
-             actions=len(report.actions))
+    log.info(
+        "retention",
+        dry_run=dry_run,
+        now=now.isoformat(),
+        rows=report.rows,
+        objects=report.objects,
+        actions=len(report.actions),
+    )
     return report
 
 
@@ -164,8 +209,11 @@ def _raw_files(conn: psycopg.Connection, run: _Run, contract: Contract, cutoff: 
     bucket = Layer.BRONZE.bucket
     keys: list[str] = []
     for sha, name in rows:
-        for key in (layout.raw_key(contract.dataset, sha, name), processed_key(contract.dataset, sha, name),
-                    layout.rejected_key(contract.dataset, sha, name)):
+        for key in (
+            layout.raw_key(contract.dataset, sha, name),
+            processed_key(contract.dataset, sha, name),
+            layout.rejected_key(contract.dataset, sha, name),
+        ):
             if run.lake.exists(bucket, key):
                 keys.append(key)
     run.delete_objects("bronze", bucket, keys, None, cutoff, f"{bucket}/{contract.dataset} raw files")
@@ -180,7 +228,7 @@ def _parquet_partitions(run: _Run, layer: Layer, table: str, cutoff: date) -> No
     prefix = f"{table}/partition="
     by_key: dict[str, list[str]] = {}
     for key in run.lake.list(bucket, prefix):
-        partition = key[len(prefix):].split("/", 1)[0]
+        partition = key[len(prefix) :].split("/", 1)[0]
         by_key.setdefault(partition, []).append(key)
     for partition in sorted(by_key):
         try:
@@ -198,12 +246,18 @@ def _gold_rows(conn: psycopg.Connection, run: _Run, table: str, column: str, cut
     col = sql.Identifier(column)
     rows = conn.execute(
         sql.SQL("SELECT {c}::date::text, count(*) FROM {t} WHERE {c} < %s GROUP BY 1 ORDER BY 1").format(
-            c=col, t=sql.Identifier(*target)), (cutoff,),
+            c=col, t=sql.Identifier(*target)
+        ),
+        (cutoff,),
     ).fetchall()
     for key, n in rows:
-        run.report.actions.append(RetentionAction("gold", ".".join(target), key, cutoff.isoformat(), rows=int(n)))
+        run.report.actions.append(
+            RetentionAction("gold", ".".join(target), key, cutoff.isoformat(), rows=int(n))
+        )
     if rows and not run.report.dry_run:
-        conn.execute(sql.SQL("DELETE FROM {t} WHERE {c} < %s").format(c=col, t=sql.Identifier(*target)), (cutoff,))
+        conn.execute(
+            sql.SQL("DELETE FROM {t} WHERE {c} < %s").format(c=col, t=sql.Identifier(*target)), (cutoff,)
+        )
 
 
 def _ai_ready_versions(run: _Run, cutoff: date) -> None:
@@ -242,11 +296,15 @@ def _orphaned_temporaries(run: _Run, now: datetime) -> None:
 
 
 def policy_from(days: dict[Layer, int], contracts: list[Contract]) -> RetentionPolicy:
-    return RetentionPolicy(days=days, dataset_days={c.dataset: c.retention_days for c in contracts if c.retention_days})
+    return RetentionPolicy(
+        days=days, dataset_days={c.dataset: c.retention_days for c in contracts if c.retention_days}
+    )
 
 
 def as_of(day: date | None) -> datetime:
     """``now`` for a retention run: the last instant of ``day`` in UTC, or the current time."""
     if day is None:
         return datetime.now(UTC)
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC) - timedelta(microseconds=1)
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC) - timedelta(
+        microseconds=1
+    )

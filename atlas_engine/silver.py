@@ -126,33 +126,65 @@ def build_silver(
                 raise QualityGateFailed(f"{dataset}: blocking rule(s) failed, nothing published: {listed}")
             standardized = counts.as_dict()
             if on_staged is not None:
-                on_staged(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan, standardized, repaired))
+                on_staged(
+                    StagedLoad(
+                        contract, staging, verdicts, keys, run_id, rows_in, plan, standardized, repaired
+                    )
+                )
             if transform_factory is not None:  # e.g. PII: classify from the staged rows, then transform
-                transform = transform_factory(StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan))
+                transform = transform_factory(
+                    StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan)
+                )
                 classified = getattr(getattr(transform_factory, "policy", None), "pii_columns", None)
                 if repaired and classified:  # columns found to hold PII: their repair values are not kept raw
                     protect_values(wh, repairs, sorted(classified), digest)
             quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
             rows_silver, rows_quarantined, schema = _publish(
-                wh, contract, transform, staging, verdicts, bronze, keys, quarantine_ids, run_id,
-                repairs if repairing(contract) else None, standardized,
+                wh,
+                contract,
+                transform,
+                staging,
+                verdicts,
+                bronze,
+                keys,
+                quarantine_ids,
+                run_id,
+                repairs if repairing(contract) else None,
+                standardized,
             )
         finally:
             drop_quietly(wh, (staging, verdicts, repairs))
-        result = SilverResult(dataset, keys, rows_in, rows_silver, rows_quarantined, failures, dims, schema,
-                              standardized=standardized, repaired_cells=repaired)
+        result = SilverResult(
+            dataset,
+            keys,
+            rows_in,
+            rows_silver,
+            rows_quarantined,
+            failures,
+            dims,
+            schema,
+            standardized=standardized,
+            repaired_cells=repaired,
+        )
         if lake is not None:
             result.lake_objects = export_parquet(wh, lake, contract, schema, keys)
     return result
 
 
 def _stage(
-    wh: Warehouse, contract: Contract, bronze: Table, staging: Table, where: sql.Composable, params: tuple,
+    wh: Warehouse,
+    contract: Contract,
+    bronze: Table,
+    staging: Table,
+    where: sql.Composable,
+    params: tuple,
     counts: StandardizeCounts | None = None,
 ) -> int:
     source_columns = [*contract.column_names, layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     source_schema = pa.schema([bronze_schema(contract).field(c) for c in source_columns])
-    query = _select(source_columns, bronze, sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE)))
+    query = _select(
+        source_columns, bronze, sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE))
+    )
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     with wh.connect(autocommit=True) as conn:
         ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
@@ -160,7 +192,9 @@ def _stage(
         # closing(): the stream is closed before its connection (a suspended COPY holds the connection's
         # lock, so leaving it open when the load fails would hang the rollback forever).
         with wh.connect() as reader, closing(wh.stream(query, source_schema, params, conn=reader)) as batches:
-            return Warehouse.copy_batches(conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches))
+            return Warehouse.copy_batches(
+                conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches)
+            )
 
 
 def _rule_failures(conn: psycopg.Connection, verdicts: Table) -> dict[str, int]:
@@ -236,12 +270,22 @@ def _publish(
         ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
         conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*silver), where), params)
         if passes_through(transform, arrow_schema(contract)):
-            rows_silver = conn.execute(sql.SQL("INSERT INTO {} ({}) {}").format(
-                sql.Identifier(*silver), sql.SQL(", ").join(sql.Identifier(c) for c in [*typed_columns, *meta]), passing,
-            ), (quarantine_ids,)).rowcount
+            rows_silver = conn.execute(
+                sql.SQL("INSERT INTO {} ({}) {}").format(
+                    sql.Identifier(*silver),
+                    sql.SQL(", ").join(sql.Identifier(c) for c in [*typed_columns, *meta]),
+                    passing,
+                ),
+                (quarantine_ids,),
+            ).rowcount
         else:
-            with wh.connect() as reader, closing(wh.stream(passing, stg_schema, (quarantine_ids,), conn=reader)) as batches:
-                rows_silver = Warehouse.copy_batches(conn, silver, _apply(transform, batches, typed_columns, meta))
+            with (
+                wh.connect() as reader,
+                closing(wh.stream(passing, stg_schema, (quarantine_ids,), conn=reader)) as batches,
+            ):
+                rows_silver = Warehouse.copy_batches(
+                    conn, silver, _apply(transform, batches, typed_columns, meta)
+                )
         conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*quarantine), where), params)
         raw_cols = sql.SQL(", ").join(sql.Identifier("b", c) for c in typed_columns)
         rows_quarantined = conn.execute(
@@ -276,23 +320,37 @@ def _publish(
 
 
 def record_standardization(
-    conn: psycopg.Connection, dataset: str, keys: list[str], run_id: str, standardized: dict[str, dict[str, int]]
+    conn: psycopg.Connection,
+    dataset: str,
+    keys: list[str],
+    run_id: str,
+    standardized: dict[str, dict[str, int]],
 ) -> None:
     """Changed cells per column and step of a load, in ``atlas_meta.standardizations``."""
-    rows = [(run_id, dataset, keys, column, step, n) for column, steps in standardized.items() for step, n in steps.items()]
+    rows = [
+        (run_id, dataset, keys, column, step, n)
+        for column, steps in standardized.items()
+        for step, n in steps.items()
+    ]
     if rows:
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO atlas_meta.standardizations (run_id, dataset, partition_keys, column_name, step, "
-                "changed_cells) VALUES (%s, %s, %s, %s, %s, %s)", rows)
+                "changed_cells) VALUES (%s, %s, %s, %s, %s, %s)",
+                rows,
+            )
 
 
 def _dimension_expression(contract: Contract) -> sql.Composable:
     """SQL computing the distinct dimensions of ``v._atlas_rule_ids``."""
     plan = compile_rules(contract)
-    pairs = sql.SQL(", ").join(
-        sql.SQL("({}, {})").format(sql.Literal(r.id), sql.Literal(r.dimension.value)) for r in plan.rules
-    ) if plan.rules else sql.SQL("(NULL, NULL)")
+    pairs = (
+        sql.SQL(", ").join(
+            sql.SQL("({}, {})").format(sql.Literal(r.id), sql.Literal(r.dimension.value)) for r in plan.rules
+        )
+        if plan.rules
+        else sql.SQL("(NULL, NULL)")
+    )
     return sql.SQL(
         "ARRAY(SELECT DISTINCT d.dim FROM unnest(v.{rules}) AS u(rule_id) "
         "JOIN (VALUES {pairs}) AS d(rule_id, dim) ON d.rule_id = u.rule_id ORDER BY 1)"
@@ -322,12 +380,19 @@ def _refresh_ingestion_counts(
             "UPDATE atlas_meta.ingestions i SET rows_silver = coalesce(s.n, 0), rows_quarantined = coalesce(q.n, 0) "
             "FROM touched t LEFT JOIN s ON s.id = t.id LEFT JOIN q ON q.id = t.id "
             "WHERE i.ingestion_id = t.id AND i.dataset = %s"
-        ).format(iid=iid, stg=sql.Identifier(*staging), silver=sql.Identifier(*silver), q=sql.Identifier(*quarantine)),
+        ).format(
+            iid=iid,
+            stg=sql.Identifier(*staging),
+            silver=sql.Identifier(*silver),
+            q=sql.Identifier(*quarantine),
+        ),
         (dataset,),
     )
 
 
-def export_parquet(wh: Warehouse, lake: Lake, contract: Contract, schema: pa.Schema, keys: list[str]) -> list[str]:
+def export_parquet(
+    wh: Warehouse, lake: Lake, contract: Contract, schema: pa.Schema, keys: list[str]
+) -> list[str]:
     """Write each silver partition to ``atlas-silver/<dataset>/[partition=KEY/]data.parquet``."""
     bucket = layout.Layer.SILVER.bucket
     lake.ensure_buckets([bucket])

@@ -34,12 +34,17 @@ def exclusive_build(wh: Warehouse, dataset: str) -> Iterator[list[str]]:
     conn = wh.connect(autocommit=True)
     try:
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"atlas-silver-build:{prefix}",))
-        orphans = [row[0] for row in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename ~ %s ORDER BY 1",
-            (layout.STAGING_SCHEMA, f"^{prefix}[0-9a-f]{{8}}(_v|_r)?$"),
-        )]
+        orphans = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename ~ %s ORDER BY 1",
+                (layout.STAGING_SCHEMA, f"^{prefix}[0-9a-f]{{8}}(_v|_r)?$"),
+            )
+        ]
         for name in orphans:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(layout.STAGING_SCHEMA, name)))
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(layout.STAGING_SCHEMA, name))
+            )
         if orphans:
             log.warning("silver_orphaned_staging_dropped", dataset=dataset, tables=orphans)
         yield orphans

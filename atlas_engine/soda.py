@@ -85,7 +85,9 @@ def data_source_yaml(postgres_url: str) -> str:
         "password": params.get("password") or "",
         "database": params.get("dbname") or "postgres",
     }
-    return yaml.safe_dump({"type": "postgres", "name": DATA_SOURCE_NAME, "connection": connection}, sort_keys=False)
+    return yaml.safe_dump(
+        {"type": "postgres", "name": DATA_SOURCE_NAME, "connection": connection}, sort_keys=False
+    )
 
 
 def qualified_name(wh: Warehouse, table: Table) -> str:
@@ -104,7 +106,11 @@ def _outcome(result: Any) -> str:
 
 
 def _numbers(values: dict[str, Any] | None) -> dict[str, float]:
-    return {k: float(v) for k, v in (values or {}).items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    return {
+        k: float(v)
+        for k, v in (values or {}).items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
 
 
 def _to_outcome(result: Any) -> SodaOutcome:
@@ -132,10 +138,15 @@ def soda_errors(session: Any) -> list[str]:
     error logged in the same thread (seen in CI: SQLAlchemy's pool logging "Exception during reset or
     similar" for a connection of Dagster's storage) would otherwise reject a valid contract.
     """
-    records = [*session.session_log_records,
-               *(r for result in session.contract_verification_results for r in (result.log_records or []))]
-    return [r.getMessage() for r in records
-            if r.levelno >= logging.ERROR and r.name.split(".")[0] in ("soda", "soda_core")]
+    records = [
+        *session.session_log_records,
+        *(r for result in session.contract_verification_results for r in (result.log_records or [])),
+    ]
+    return [
+        r.getMessage()
+        for r in records
+        if r.levelno >= logging.ERROR and r.name.split(".")[0] in ("soda", "soda_core")
+    ]
 
 
 def verify_table(
@@ -168,7 +179,9 @@ def verify_table(
     errors = soda_errors(checked)
     if errors:
         first = errors[0].strip().splitlines()[0]
-        raise ContractError(f"{contract.dataset}: generated Soda contract rejected (check quality.soda): {first}")
+        raise ContractError(
+            f"{contract.dataset}: generated Soda contract rejected (check quality.soda): {first}"
+        )
     with withheld_soda_logs():
         session = run(validate_only=False)
     return [_to_outcome(r) for cvr in session.contract_verification_results for r in cvr.check_results]

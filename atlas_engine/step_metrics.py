@@ -53,6 +53,7 @@ def record_step(postgres_url: str, record: StepRecord) -> None:
     It bypasses the warehouse client's circuit breaker on purpose: bookkeeping must not count as a
     failure of the step's own work, nor be refused because that work tripped the breaker.
     """
-    with psycopg.connect(pgurl.for_psycopg(postgres_url), connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        pgurl.for_psycopg(postgres_url), connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True
+    ) as conn:
         conn.execute(_INSERT, asdict(record))

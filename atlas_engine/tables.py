@@ -76,9 +76,7 @@ def ensure_table(
 ) -> None:
     """Create the table, or add columns a newer contract declares. A changed type is an error."""
     _lock(conn, schema, table)
-    wanted = {
-        f.name: ("text[]" if f.name in ARRAY_COLUMNS else pg_type(f.type)) for f in arrow_schema
-    }
+    wanted = {f.name: ("text[]" if f.name in ARRAY_COLUMNS else pg_type(f.type)) for f in arrow_schema}
     current = existing_columns(conn, schema, table)
     target = sql.Identifier(schema, table)
     if not current:

@@ -34,7 +34,10 @@ from atlas_resources.warehouse import column_types
 PIPELINE = "atlas_pipeline"
 ALL_ROLES = (PIPELINE, *DB_ROLES.values())
 ATLAS_SCHEMAS = (
-    *(layer.schema for layer in layout.LAYERS), layout.QUARANTINE_SCHEMA, layout.STAGING_SCHEMA, layout.META_SCHEMA,
+    *(layer.schema for layer in layout.LAYERS),
+    layout.QUARANTINE_SCHEMA,
+    layout.STAGING_SCHEMA,
+    layout.META_SCHEMA,
 )
 
 
@@ -87,8 +90,11 @@ def detected_pii(conn: psycopg.Connection) -> dict[str, dict[str, str | None]]:
         "ORDER BY dataset, created_at DESC, report_id DESC"
     ).fetchall()
     return {
-        dataset: {name: entry.get("strategy") for name, entry in (columns or {}).items()
-                  if isinstance(entry, dict) and entry.get("entity")}
+        dataset: {
+            name: entry.get("strategy")
+            for name, entry in (columns or {}).items()
+            if isinstance(entry, dict) and entry.get("entity")
+        }
         for dataset, columns in rows
     }
 
@@ -103,41 +109,70 @@ def apply_grants(postgres_url: str, contracts: Iterable[Contract]) -> list[str]:
     summary: list[str] = []
     with psycopg.connect(pgurl.for_psycopg(postgres_url), connect_timeout=10) as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('atlas db grants'))")
-        existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(ALL_ROLES),))}
+        existing = {
+            r[0]
+            for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (list(ALL_ROLES),))
+        }
         for role in ALL_ROLES:
             if role not in existing:
                 conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
                 summary.append(f"created role {role}")
-        schemas = [r[0] for r in conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(ATLAS_SCHEMAS),))]
+        schemas = [
+            r[0]
+            for r in conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (list(ATLAS_SCHEMAS),)
+            )
+        ]
         roles = _ids(ALL_ROLES)
         for schema in schemas:
             s = sql.Identifier(schema)
             # Start from nothing, so re-running after a policy change removes what is no longer allowed.
             conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(s, roles))
             conn.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(s, roles))
-            conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE ALL ON TABLES FROM {}").format(s, roles))
-            conn.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE)))
-            conn.execute(sql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE)))
-            conn.execute(sql.SQL("GRANT ALL ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE)))
-            conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT ALL ON TABLES TO {}").format(
-                s, sql.Identifier(PIPELINE)))
+            conn.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE ALL ON TABLES FROM {}").format(s, roles)
+            )
+            conn.execute(
+                sql.SQL("GRANT USAGE, CREATE ON SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE))
+            )
+            conn.execute(
+                sql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE))
+            )
+            conn.execute(
+                sql.SQL("GRANT ALL ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, sql.Identifier(PIPELINE))
+            )
+            conn.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT ALL ON TABLES TO {}").format(
+                    s, sql.Identifier(PIPELINE)
+                )
+            )
         for schema, readers in WHOLE_SCHEMA_READERS.items():
             if schema not in schemas:
                 continue
             s, r = sql.Identifier(schema), _ids(readers)
             conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r))
             conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(s, r))
-            conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(s, r))
+            conn.execute(
+                sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(s, r)
+            )
             summary.append(f"{schema}: SELECT for {', '.join(readers)}")
         detected = detected_pii(conn)
         for layer in (layout.Layer.BRONZE, layout.Layer.SILVER):
             if layer.schema not in schemas:
                 continue
-            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(layer.schema), _ids(COLUMN_READERS)))
-            tables = [r[0] for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE' "
-                "ORDER BY table_name", (layer.schema,))]
+            conn.execute(
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                    sql.Identifier(layer.schema), _ids(COLUMN_READERS)
+                )
+            )
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE' "
+                    "ORDER BY table_name",
+                    (layer.schema,),
+                )
+            ]
             for table in tables:
                 hidden = raw_columns(layer, by_dataset.get(table), detected.get(table, {}))
                 if "*" in hidden:
@@ -146,17 +181,34 @@ def apply_grants(postgres_url: str, contracts: Iterable[Contract]) -> list[str]:
                 all_columns = list(column_types(conn, (layer.schema, table)))
                 columns = [c for c in all_columns if c not in hidden]
                 if columns:
-                    conn.execute(sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
-                        _ids(columns), sql.Identifier(layer.schema, table), _ids(COLUMN_READERS)))
-                summary.append(f"{layer.schema}.{table}: {len(columns)} columns for {', '.join(COLUMN_READERS)}, "
-                               f"{len(all_columns) - len(columns)} raw (pipeline only)")
-        meta_tables = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (layout.META_SCHEMA,))}
+                    conn.execute(
+                        sql.SQL("GRANT SELECT ({}) ON {} TO {}").format(
+                            _ids(columns), sql.Identifier(layer.schema, table), _ids(COLUMN_READERS)
+                        )
+                    )
+                summary.append(
+                    f"{layer.schema}.{table}: {len(columns)} columns for {', '.join(COLUMN_READERS)}, "
+                    f"{len(all_columns) - len(columns)} raw (pipeline only)"
+                )
+        meta_tables = {
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (layout.META_SCHEMA,),
+            )
+        }
         meta_roles = sorted({r for readers in META_READERS.values() for r in readers})
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(layout.META_SCHEMA), _ids(meta_roles)))
+        conn.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                sql.Identifier(layout.META_SCHEMA), _ids(meta_roles)
+            )
+        )
         for table, readers in META_READERS.items():
             if table in meta_tables:
-                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
-                    sql.Identifier(layout.META_SCHEMA, table), _ids(readers)))
+                conn.execute(
+                    sql.SQL("GRANT SELECT ON {} TO {}").format(
+                        sql.Identifier(layout.META_SCHEMA, table), _ids(readers)
+                    )
+                )
                 summary.append(f"{layout.META_SCHEMA}.{table}: SELECT for {', '.join(readers)}")
     return summary

@@ -180,7 +180,8 @@ class LocalLake(Lake):
     def list_modified(self, bucket: str, prefix: str = "") -> ModifiedKeys:
         base = self.root / bucket
         return [
-            (key, datetime.fromtimestamp((base / key).stat().st_mtime, UTC)) for key in self.list(bucket, prefix)
+            (key, datetime.fromtimestamp((base / key).stat().st_mtime, UTC))
+            for key in self.list(bucket, prefix)
         ]
 
     def list_temporary(self, bucket: str) -> ModifiedKeys:
@@ -188,8 +189,11 @@ class LocalLake(Lake):
         tmp = base / TMP_PREFIX
         if not tmp.is_dir():
             return []
-        return sorted((path.relative_to(base).as_posix(), datetime.fromtimestamp(path.stat().st_mtime, UTC))
-                      for path in tmp.rglob("*") if path.is_file())
+        return sorted(
+            (path.relative_to(base).as_posix(), datetime.fromtimestamp(path.stat().st_mtime, UTC))
+            for path in tmp.rglob("*")
+            if path.is_file()
+        )
 
     def delete(self, bucket: str, key: str) -> None:
         path = self._path(bucket, key)
@@ -235,7 +239,11 @@ class S3Lake(Lake):
             maxsize=10,
         )
         self.client = Minio(
-            self.endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region,
+            self.endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
             http_client=http,
         )
 
@@ -254,7 +262,9 @@ class S3Lake(Lake):
                 raise AtlasError(f"s3://{what} does not exist") from exc
             raise AtlasError(f"S3 {exc.code} on s3://{what}: {exc.message}") from exc
         except (HTTPError, OSError) as exc:
-            raise ServiceUnavailable(f"S3 endpoint {self.endpoint} is unreachable ({type(exc).__name__})") from exc
+            raise ServiceUnavailable(
+                f"S3 endpoint {self.endpoint} is unreachable ({type(exc).__name__})"
+            ) from exc
 
     def uri(self, bucket: str, key: str = "") -> str:
         return f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
@@ -276,7 +286,9 @@ class S3Lake(Lake):
         tmp = TMP_PREFIX + uuid.uuid4().hex
         self._call(f"{bucket}/{key}", self.client.fput_object, bucket, tmp, str(path))
         try:
-            self._call(f"{bucket}/{key}", self.client.copy_object, bucket, _check_key(key), CopySource(bucket, tmp))
+            self._call(
+                f"{bucket}/{key}", self.client.copy_object, bucket, _check_key(key), CopySource(bucket, tmp)
+            )
         finally:
             self._call(f"{bucket}/{tmp}", self.client.remove_object, bucket, tmp)
 
@@ -307,24 +319,30 @@ class S3Lake(Lake):
 
     def list(self, bucket: str, prefix: str = "") -> list[str]:
         objects = self._call(
-            f"{bucket}/{prefix}", lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True))
+            f"{bucket}/{prefix}",
+            lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True)),
         )
         return sorted(o.object_name for o in objects if not o.object_name.startswith(TMP_PREFIX))
 
     def list_modified(self, bucket: str, prefix: str = "") -> ModifiedKeys:
         objects = self._call(
-            f"{bucket}/{prefix}", lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True))
+            f"{bucket}/{prefix}",
+            lambda: list(self.client.list_objects(bucket, prefix=prefix, recursive=True)),
         )
         return sorted(
             (o.object_name, o.last_modified.astimezone(UTC))
-            for o in objects if not o.object_name.startswith(TMP_PREFIX) and o.last_modified is not None
+            for o in objects
+            if not o.object_name.startswith(TMP_PREFIX) and o.last_modified is not None
         )
 
     def list_temporary(self, bucket: str) -> ModifiedKeys:
         objects = self._call(
-            f"{bucket}/{TMP_PREFIX}", lambda: list(self.client.list_objects(bucket, prefix=TMP_PREFIX, recursive=True))
+            f"{bucket}/{TMP_PREFIX}",
+            lambda: list(self.client.list_objects(bucket, prefix=TMP_PREFIX, recursive=True)),
         )
-        return sorted((o.object_name, o.last_modified.astimezone(UTC)) for o in objects if o.last_modified is not None)
+        return sorted(
+            (o.object_name, o.last_modified.astimezone(UTC)) for o in objects if o.last_modified is not None
+        )
 
     def delete(self, bucket: str, key: str) -> None:
         self._call(f"{bucket}/{key}", self.client.remove_object, bucket, key)
@@ -332,7 +350,9 @@ class S3Lake(Lake):
     def copy(self, bucket: str, src: str, dst: str) -> None:
         from minio.commonconfig import CopySource
 
-        self._call(f"{bucket}/{dst}", self.client.copy_object, bucket, _check_key(dst), CopySource(bucket, src))
+        self._call(
+            f"{bucket}/{dst}", self.client.copy_object, bucket, _check_key(dst), CopySource(bucket, src)
+        )
 
 
 def lake_from_settings(settings: AtlasSettings, root: Path | None = None) -> Lake:
@@ -340,7 +360,14 @@ def lake_from_settings(settings: AtlasSettings, root: Path | None = None) -> Lak
     (``root``, or the settings' lake root). The one place that choice is made."""
     if settings.s3_endpoint:
         if not (settings.s3_access_key and settings.s3_secret_key):
-            raise AtlasError("ATLAS_S3_ENDPOINT is set: ATLAS_S3_ACCESS_KEY and ATLAS_S3_SECRET_KEY are required")
-        return S3Lake(settings.s3_endpoint, settings.s3_access_key.get_secret_value(),
-                      settings.s3_secret_key.get_secret_value(), secure=settings.s3_secure, region=settings.s3_region)
+            raise AtlasError(
+                "ATLAS_S3_ENDPOINT is set: ATLAS_S3_ACCESS_KEY and ATLAS_S3_SECRET_KEY are required"
+            )
+        return S3Lake(
+            settings.s3_endpoint,
+            settings.s3_access_key.get_secret_value(),
+            settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
     return LocalLake(root or settings.lake_root)

@@ -87,7 +87,10 @@ class PresidioEngine(_EntityCatalog):
         from presidio_anonymizer import AnonymizerEngine
 
         provider = NlpEngineProvider(
-            nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": LANGUAGE, "model_name": model}]}
+            nlp_configuration={
+                "nlp_engine_name": "spacy",
+                "models": [{"lang_code": LANGUAGE, "model_name": model}],
+            }
         )
         self.nlp_engine: Any = cast(Any, provider.create_engine())  # a SpacyNlpEngine
         self.analyzer = AnalyzerEngine(nlp_engine=self.nlp_engine, supported_languages=[LANGUAGE])
@@ -166,7 +169,9 @@ class PresidioEngine(_EntityCatalog):
     def analyze_cell(self, text: str, entities: Sequence[str]) -> list[Span]:
         """One full Presidio call (whole spaCy pipeline, every requested recognizer) on one text."""
         with self._lock:
-            results = self.analyzer.analyze(text, LANGUAGE, entities=list(entities), score_threshold=MIN_SCORE)
+            results = self.analyzer.analyze(
+                text, LANGUAGE, entities=list(entities), score_threshold=MIN_SCORE
+            )
         return sorted(Span(r.start, r.end, r.entity_type, float(r.score)) for r in results)
 
 

@@ -72,8 +72,12 @@ class PiiResource(dg.ConfigurableResource):
     key_id: str = Field(default="k1", description="Id of the active key (ATLAS_PII_KEY_ID)")
     retired_keys: str | None = Field(default=None, description="'id:secret,...' still accepted to decrypt")
     environment: str = "development"
-    recognizers_file: str | None = Field(default=None, description="Custom recognizers YAML (pii/recognizers.yml)")
-    sample_size: int | None = Field(default=None, description="Values sampled per column (default: the contract's)")
+    recognizers_file: str | None = Field(
+        default=None, description="Custom recognizers YAML (pii/recognizers.yml)"
+    )
+    sample_size: int | None = Field(
+        default=None, description="Values sampled per column (default: the contract's)"
+    )
     n_process: int = Field(default=1, description="spaCy processes for free text")
     batch_size: int = Field(default=256, description="Texts per nlp.pipe batch")
 
@@ -98,8 +102,14 @@ class AlertsResource(dg.ConfigurableResource):
 
     def thresholds(self) -> AnomalyThresholds:
         """When quality, PII and duration anomalies alert (docs/quality.md#trends-and-anomaly-alerts)."""
-        return AnomalyThresholds(self.trend_loads, self.min_history, self.score_margin, self.pii_share_jump,
-                                 self.duration_factor, self.duration_min_extra_seconds)
+        return AnomalyThresholds(
+            self.trend_loads,
+            self.min_history,
+            self.score_margin,
+            self.pii_share_jump,
+            self.duration_factor,
+            self.duration_min_extra_seconds,
+        )
 
 
 class LineageResource(dg.ConfigurableResource):

@@ -55,8 +55,13 @@ class Warehouse:
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
         try:
             return breakers.guarded(
-                "PostgreSQL", self.host, psycopg.connect,
-                self.url, autocommit=autocommit, connect_timeout=self.connect_timeout, options="-c TimeZone=UTC",
+                "PostgreSQL",
+                self.host,
+                psycopg.connect,
+                self.url,
+                autocommit=autocommit,
+                connect_timeout=self.connect_timeout,
+                options="-c TimeZone=UTC",
             )
         except psycopg.OperationalError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -79,11 +84,15 @@ class Warehouse:
         rows = self.fetch_all(query, params)
         return rows[0][0] if rows else None
 
-    def fetch_all(self, query: sql.Composable | str, params: Sequence[object] | dict | None = None) -> list[tuple]:
+    def fetch_all(
+        self, query: sql.Composable | str, params: Sequence[object] | dict | None = None
+    ) -> list[tuple]:
         with self.connect(autocommit=True) as conn:
             # A connection lost mid-query counts against the breaker too (data errors do not).
             return breakers.guarded(
-                "PostgreSQL", self.host, lambda: list(conn.execute(query, params).fetchall())  # type: ignore[arg-type]
+                "PostgreSQL",
+                self.host,
+                lambda: list(conn.execute(query, params).fetchall()),  # type: ignore[arg-type]
             )
 
     def column_types(self, table: Table) -> dict[str, str]:
@@ -93,7 +102,9 @@ class Warehouse:
     def table_exists(self, table: Table) -> bool:
         return bool(self.scalar("SELECT to_regclass(%s) IS NOT NULL", (f'"{table[0]}"."{table[1]}"',)))
 
-    def count_rows(self, table: Table, where: sql.Composable | None = None, params: Sequence[object] = ()) -> int:
+    def count_rows(
+        self, table: Table, where: sql.Composable | None = None, params: Sequence[object] = ()
+    ) -> int:
         if not self.table_exists(table):
             return 0
         query = sql.SQL("SELECT count(*) FROM {}").format(ident(table))
@@ -176,7 +187,9 @@ class Warehouse:
         with self.transaction() as conn:
             self.create_table(conn, table, schema)
             conn.execute(
-                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(ident(table), sql.Identifier(partition_column)),
+                sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                    ident(table), sql.Identifier(partition_column)
+                ),
                 (list(partition_keys),),
             )
             return self.copy_batches(conn, table, batches)
@@ -213,8 +226,9 @@ class EncodeAhead:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=ENCODE_AHEAD)
         self._stop = threading.Event()
         context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._produce, batches),
-                                        name="atlas-copy-encode", daemon=True)
+        self._thread = threading.Thread(
+            target=context.run, args=(self._produce, batches), name="atlas-copy-encode", daemon=True
+        )
         self._thread.start()
 
     def _put(self, item: object) -> bool:

@@ -85,7 +85,9 @@ def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[by
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # a scripted dagster process must stay stoppable
         os.setpgrp()
 
-    return subprocess.Popen(cmd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, preexec_fn=preexec)
+    return subprocess.Popen(
+        cmd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, preexec_fn=preexec
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -98,8 +100,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-async def http_load(base: str, method: str, path: str, headers: dict[str, str], body: dict[str, Any] | None,
-                    clients: int, total: int, expect: int) -> dict[str, Any]:
+async def http_load(
+    base: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None,
+    clients: int,
+    total: int,
+    expect: int,
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     counter = iter(range(total))
@@ -132,8 +142,11 @@ def direct_launches(port: int, clients: int, total: int) -> dict[str, Any]:
         started = time.perf_counter()
         try:
             DagsterGraphQLClient("127.0.0.1", port_number=port).submit_job_execution(
-                "__ASSET_JOB", repository_location_name="atlas", repository_name="__repository__",
-                asset_selection=[ASSET], tags={"atlas/benchmark": "direct"},
+                "__ASSET_JOB",
+                repository_location_name="atlas",
+                repository_name="__repository__",
+                asset_selection=[ASSET],
+                tags={"atlas/benchmark": "direct"},
             )
         except Exception:
             errors += 1
@@ -149,25 +162,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=1000, help="GET /assets requests")
-    parser.add_argument("--launches", type=int, default=300, help="launches per phase (x2 rounds, API and direct)")
+    parser.add_argument(
+        "--launches", type=int, default=300, help="launches per phase (x2 rounds, API and direct)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch home")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="atlas-bench-api-", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
     webserver_port, api_port = free_port(), free_port()
-    env.update({
-        "ATLAS_HOME": str(home), "ATLAS_PROJECT_DIR": str(ROOT), "ATLAS_WEBSERVER_PORT": str(webserver_port),
-        "ATLAS_API_PORT": str(api_port), "ATLAS_API_TRIGGER_RATE_LIMIT": "1000000000",
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    })
+    env.update(
+        {
+            "ATLAS_HOME": str(home),
+            "ATLAS_PROJECT_DIR": str(ROOT),
+            "ATLAS_WEBSERVER_PORT": str(webserver_port),
+            "ATLAS_API_PORT": str(api_port),
+            "ATLAS_API_TRIGGER_RATE_LIMIT": "1000000000",
+            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+        }
+    )
     if os.environ.get("ATLAS_POSTGRES_URL"):
         env["ATLAS_POSTGRES_URL"] = os.environ["ATLAS_POSTGRES_URL"]
     processes: list[subprocess.Popen[bytes]] = []
     try:
         print("atlas demo ...", flush=True)
-        subprocess.run([str(BIN / "atlas"), "demo", "--quiet"], env=env, check=True, cwd=home,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BIN / "atlas"), "demo", "--quiet"], env=env, check=True, cwd=home, stdout=subprocess.DEVNULL
+        )
         # Resolve the runtime exactly as the CLI does (also keeps the embedded server alive for this process).
         os.environ.update(env)
         from atlas_core.settings import get_settings
@@ -176,26 +197,59 @@ def main() -> None:
         settings = get_settings()
         runtime = prepare_runtime(settings)
         dagster_env = {**env, **runtime.environment(settings)}
-        processes.append(start(
-            [str(BIN / "dagster-webserver"), "-w", str(ROOT / "workspace.yaml"), "-h", "127.0.0.1",
-             "-p", str(webserver_port)], dagster_env, home / "webserver.log"))
+        processes.append(
+            start(
+                [
+                    str(BIN / "dagster-webserver"),
+                    "-w",
+                    str(ROOT / "workspace.yaml"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(webserver_port),
+                ],
+                dagster_env,
+                home / "webserver.log",
+            )
+        )
         wait_http(f"http://127.0.0.1:{webserver_port}/server_info", processes[-1], 120)
-        subprocess.run([str(BIN / "atlas"), "users", "create", "--username", "bench", "--role", "data_engineer",
-                        "--password-stdin"], input=PASSWORD.encode(), env=dagster_env, check=True, cwd=home,
-                       stdout=subprocess.DEVNULL)
-        processes.append(start([str(BIN / "atlas"), "api", "--port", str(api_port)], dagster_env, home / "api.log"))
+        subprocess.run(
+            [
+                str(BIN / "atlas"),
+                "users",
+                "create",
+                "--username",
+                "bench",
+                "--role",
+                "data_engineer",
+                "--password-stdin",
+            ],
+            input=PASSWORD.encode(),
+            env=dagster_env,
+            check=True,
+            cwd=home,
+            stdout=subprocess.DEVNULL,
+        )
+        processes.append(
+            start([str(BIN / "atlas"), "api", "--port", str(api_port)], dagster_env, home / "api.log")
+        )
         base = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base}/ready", processes[-1], 60)
-        token = httpx.post(f"{base}/api/v1/auth/token",
-                           json={"username": "bench", "password": PASSWORD}).json()["access_token"]
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", json={"username": "bench", "password": PASSWORD}
+        ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
 
         print("GET /assets ...", flush=True)
         cold = time.perf_counter()
         assert httpx.get(f"{base}/api/v1/assets", headers=headers, timeout=60).status_code == 200
         cold_ms = (time.perf_counter() - cold) * 1000
-        asyncio.run(http_load(base, "GET", "/api/v1/assets", headers, None, args.clients, 100, 200))  # warm-up
-        assets = asyncio.run(http_load(base, "GET", "/api/v1/assets", headers, None, args.clients, args.requests, 200))
+        asyncio.run(
+            http_load(base, "GET", "/api/v1/assets", headers, None, args.clients, 100, 200)
+        )  # warm-up
+        assets = asyncio.run(
+            http_load(base, "GET", "/api/v1/assets", headers, None, args.clients, args.requests, 200)
+        )
         single = asyncio.run(http_load(base, "GET", "/api/v1/assets", headers, None, 1, 200, 200))
         health = asyncio.run(http_load(base, "GET", "/health", {}, None, args.clients, args.requests, 200))
 
@@ -206,7 +260,9 @@ def main() -> None:
         rounds = []
         for _ in range(2):
             direct = direct_launches(webserver_port, args.clients, args.launches)
-            api = asyncio.run(http_load(base, "POST", "/api/v1/runs", headers, body, args.clients, args.launches, 202))
+            api = asyncio.run(
+                http_load(base, "POST", "/api/v1/runs", headers, body, args.clients, args.launches, 202)
+            )
             rounds.append({"direct": direct, "api": api})
 
         def combined(kind: str, key: str) -> float:
@@ -214,7 +270,11 @@ def main() -> None:
 
         result = {
             "benchmark": "api_load",
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
             "clients": args.clients,
             "get_assets": {**assets, "cold_first_request_ms": round(cold_ms, 1)},
             "get_assets_one_client": single,
@@ -228,17 +288,25 @@ def main() -> None:
                 "ratio_p50_api_to_direct": round(combined("api", "p50_ms") / combined("direct", "p50_ms"), 3),
                 "ratio_p99_api_to_direct": round(combined("api", "p99_ms") / combined("direct", "p99_ms"), 3),
                 "ratio_throughput_api_to_direct": round(
-                    combined("api", "throughput_per_s") / combined("direct", "throughput_per_s"), 3),
+                    combined("api", "throughput_per_s") / combined("direct", "throughput_per_s"), 3
+                ),
             },
             "notes": "Loopback only; 2 shared cores; dagster-webserver without daemon (launched runs stay queued). "
-                     "GET /assets served from the in-process cache after the first request (keyed on the "
-                     "materialization watermark, re-read every 2 s).",
+            "GET /assets served from the in-process cache after the first request (keyed on the "
+            "materialization watermark, re-read every 2 s).",
         }
         out = ROOT / "benchmarks" / "results" / "api_load.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        print(json.dumps({k: result[k] for k in ("get_assets", "get_assets_one_client", "get_health_reference",
-                                                 "post_runs")}, indent=2))
+        print(
+            json.dumps(
+                {
+                    k: result[k]
+                    for k in ("get_assets", "get_assets_one_client", "get_health_reference", "post_runs")
+                },
+                indent=2,
+            )
+        )
         print(f"written to {out}")
     finally:
         for process in reversed(processes):

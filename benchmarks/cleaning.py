@@ -122,8 +122,15 @@ def ratio(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
-def evaluate_part(wh: Warehouse, contract: Contract, header: list[str], dirty: list[list[str]],
-                  clean: list[list[str]], scratch: Path, label: str) -> dict[str, Any]:
+def evaluate_part(
+    wh: Warehouse,
+    contract: Contract,
+    header: list[str],
+    dirty: list[list[str]],
+    clean: list[list[str]],
+    scratch: Path,
+    label: str,
+) -> dict[str, Any]:
     key = contract.primary_key[0]
     path = write_csv(scratch / f"{label}.csv", header, dirty)
     out = scratch / f"{label}.silver.csv"
@@ -135,7 +142,9 @@ def evaluate_part(wh: Warehouse, contract: Contract, header: list[str], dirty: l
     dirty_typed = typed(contract, header, dirty)
     clean_typed = typed(contract, header, clean)
     columns = [c for c in contract.column_names if c != key]
-    dependents = {c for fd in contract.rules.functional_dependencies if fd.on_fail == "repair" for c in fd.dependent}
+    dependents = {
+        c for fd in contract.rules.functional_dependencies if fd.on_fail == "repair" for c in fd.dependent
+    }
 
     silver_cells = silver_equal = 0
     flagged = erroneous = flagged_erroneous = 0
@@ -171,10 +180,20 @@ def evaluate_part(wh: Warehouse, contract: Contract, header: list[str], dirty: l
         "cells_differing_after_standardize": after_standardize,
         "standardized_cells": result.report["standardized"],
         "repaired_cells": result.report["repaired_cells"],
-        "detection": {"flagged_rows": flagged, "erroneous_rows": erroneous,
-                      "precision": ratio(flagged_erroneous, flagged), "recall": ratio(flagged_erroneous, erroneous)},
-        "repair": {"wrong_or_missing": wrong, "fixed": fixed, "recall": ratio(fixed, wrong),
-                   "changes": changes, "right": right, "precision": ratio(right, changes)},
+        "detection": {
+            "flagged_rows": flagged,
+            "erroneous_rows": erroneous,
+            "precision": ratio(flagged_erroneous, flagged),
+            "recall": ratio(flagged_erroneous, erroneous),
+        },
+        "repair": {
+            "wrong_or_missing": wrong,
+            "fixed": fixed,
+            "recall": ratio(fixed, wrong),
+            "changes": changes,
+            "right": right,
+            "precision": ratio(right, changes),
+        },
         "seconds": round(seconds, 3),
     }
 
@@ -191,8 +210,15 @@ def _replicate(path: Path, header: list[str], rows: list[list[str]], n: int) -> 
     return path
 
 
-def cost(wh: Warehouse, contract: Contract, header: list[str], dirty: list[list[str]], clean: list[list[str]],
-         rows: int, scratch: Path) -> dict[str, Any]:
+def cost(
+    wh: Warehouse,
+    contract: Contract,
+    header: list[str],
+    dirty: list[list[str]],
+    clean: list[list[str]],
+    rows: int,
+    scratch: Path,
+) -> dict[str, Any]:
     """The same 1M-row load with and without standardize steps (repair rules and primary key left out).
 
     ``dirty_with_steps``: the dirty beers rows, standardized; ``clean_without_steps``: the clean rows of
@@ -206,8 +232,11 @@ def cost(wh: Warehouse, contract: Contract, header: list[str], dirty: list[list[
     plain = without_steps(with_steps)
     dirty_file = _replicate(scratch / "beers_dirty_big.csv", header, dirty, rows)
     clean_file = _replicate(scratch / "beers_clean_big.csv", header, clean, rows)
-    configs = {"clean_without_steps": (plain, clean_file), "dirty_with_steps": (with_steps, dirty_file),
-               "clean_with_steps": (with_steps, clean_file)}
+    configs = {
+        "clean_without_steps": (plain, clean_file),
+        "dirty_with_steps": (with_steps, dirty_file),
+        "clean_with_steps": (with_steps, clean_file),
+    }
     load: dict[str, list[float]] = {k: [] for k in configs}
     silver: dict[str, list[float]] = {k: [] for k in configs}
     counts: dict[str, tuple[int, int]] = {}
@@ -226,7 +255,9 @@ def cost(wh: Warehouse, contract: Contract, header: list[str], dirty: list[list[
             counts[label] = (result.rows_silver, result.rows_quarantined)
             with wh.connect(autocommit=True) as conn:
                 for schema in ("atlas_bronze", "atlas_silver", "atlas_quarantine"):
-                    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, data["dataset"])))
+                    conn.execute(
+                        sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, data["dataset"]))
+                    )
     best = {k: min(v) for k, v in load.items()}
     best_silver = {k: min(v) for k, v in silver.items()}
     return {
@@ -257,7 +288,9 @@ def main() -> None:
     parser.add_argument("--postgres-url", default=None)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the cost measurement")
     parser.add_argument("--no-cost", action="store_true")
-    parser.add_argument("--only-cost", action="store_true", help="skip the accuracy part (keeps its last results)")
+    parser.add_argument(
+        "--only-cost", action="store_true", help="skip the accuracy part (keeps its last results)"
+    )
     args = parser.parse_args()
     import psycopg
 
@@ -269,9 +302,12 @@ def main() -> None:
     apply_migrations(url)
     wh = Warehouse(url)
     scratch = Path(tempfile.mkdtemp(prefix="atlas-cleaning-"))
-    out: dict[str, Any] = {"machine": platform.platform(), "source": "BigDaMa/raha datasets/ (Apache-2.0)",
-                           "split": "tune: beers/flights groups hashing even; held_out: odd groups + hospital",
-                           "tables": {}}
+    out: dict[str, Any] = {
+        "machine": platform.platform(),
+        "source": "BigDaMa/raha datasets/ (Apache-2.0)",
+        "split": "tune: beers/flights groups hashing even; held_out: odd groups + hospital",
+        "tables": {},
+    }
     try:
         if args.only_cost and RESULTS.exists():
             out["tables"] = json.loads(RESULTS.read_text())["tables"]

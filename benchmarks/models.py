@@ -83,8 +83,11 @@ def main() -> None:
         with wh.transaction() as conn:  # baseline: the bare SELECTs
             for model in models:
                 window = WINDOW if model.incremental else None
-                conn.execute(sql.SQL("CREATE TABLE {} AS {}").format(
-                    sql.Identifier("atlas_gold", model.name), model_select(model, window)))
+                conn.execute(
+                    sql.SQL("CREATE TABLE {} AS {}").format(
+                        sql.Identifier("atlas_gold", model.name), model_select(model, window)
+                    )
+                )
         baseline_gold = time.perf_counter() - t0
         with wh.connect(autocommit=True) as conn:
             for model in models:
@@ -93,22 +96,34 @@ def main() -> None:
         t1 = time.perf_counter()
         runs = [run_model(wh, m, WINDOW if m.incremental else None, rebuild=True) for m in models]
         gold_s = time.perf_counter() - t1
-        assert all(r.published for r in runs), [(r.model, r.blocking_failures) for r in runs if not r.published]
+        assert all(r.published for r in runs), [
+            (r.model, r.blocking_failures) for r in runs if not r.published
+        ]
 
         (spec,) = load_feature_sets(ROOT / "models")
         with wh.connect(autocommit=True) as conn:
-            spine_columns = [d.name for d in conn.execute(
-                sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine))).description or []]
+            spine_columns = [
+                d.name
+                for d in conn.execute(
+                    sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine))
+                ).description
+                or []
+            ]
             t2 = time.perf_counter()
-            conn.execute(sql.SQL("CREATE TABLE atlas_staging.bench_raw AS {}").format(
-                point_in_time_query(spec, spine_columns)))
+            conn.execute(
+                sql.SQL("CREATE TABLE atlas_staging.bench_raw AS {}").format(
+                    point_in_time_query(spec, spine_columns)
+                )
+            )
             baseline_features = time.perf_counter() - t2
         with tempfile.TemporaryDirectory(prefix="atlas-bm-lake-") as lake_dir:
             t3 = time.perf_counter()
             features = build_feature_set(wh, LocalLake(lake_dir), spec)
             features_s = time.perf_counter() - t3
             t4 = time.perf_counter()
-            exported = [export_model(wh, LocalLake(lake_dir), m, WINDOW if m.incremental else None) for m in models]
+            exported = [
+                export_model(wh, LocalLake(lake_dir), m, WINDOW if m.incremental else None) for m in models
+            ]
             export_s = time.perf_counter() - t4
             export_bytes = sum(p.stat().st_size for p in (Path(lake_dir) / "atlas-gold").rglob("*.parquet"))
 

@@ -65,8 +65,11 @@ def score(items: list[LabeledText], predicted: list[list[tuple[int, int, str]]],
     recall = found / gold_total if gold_total else 1.0
     f2 = 5 * precision * recall / (4 * precision + recall) if precision + recall else 0.0
     return {
-        "precision": round(precision, 4), "recall": round(recall, 4), "f2": round(f2, 4),
-        "gold_spans": gold_total, "predicted_spans": pred_total,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f2": round(f2, 4),
+        "gold_spans": gold_total,
+        "predicted_spans": pred_total,
         "recall_by_entity": {k: round(v[0] / v[1], 3) for k, v in sorted(per_entity.items())},
     }
 
@@ -109,12 +112,21 @@ def classification(engine) -> dict:
     for name, _, _, expected in labeled:
         d = decisions[name]
         got = "FREE_TEXT" if d.free_text and d.entity else d.entity
-        rows.append({"column": name, "expected": expected, "decided": got, "confidence": round(d.confidence, 3),
-                     "ok": got == expected})
+        rows.append(
+            {
+                "column": name,
+                "expected": expected,
+                "decided": got,
+                "confidence": round(d.confidence, 3),
+                "ok": got == expected,
+            }
+        )
     correct = sum(r["ok"] for r in rows)
     pii_expected = [r for r in rows if r["expected"]]
     return {
-        "columns": len(rows), "correct": correct, "accuracy": round(correct / len(rows), 4),
+        "columns": len(rows),
+        "correct": correct,
+        "accuracy": round(correct / len(rows), 4),
         "pii_columns_detected": round(sum(1 for r in pii_expected if r["decided"]) / len(pii_expected), 4),
         "false_positive_columns": [r["column"] for r in rows if not r["expected"] and r["decided"]],
         "mistakes": [r for r in rows if not r["ok"]],
@@ -132,7 +144,9 @@ def main() -> None:
     items = labeled_texts(args.texts)
     texts = [i.text for i in items]
     kinds = Counter(ent for i in items for _, _, ent in i.spans)
-    print(f"{len(items)} texts ({sum(1 for t in texts if not t)} empty), gold spans {dict(kinds)}", flush=True)
+    print(
+        f"{len(items)} texts ({sum(1 for t in texts if not t)} empty), gold spans {dict(kinds)}", flush=True
+    )
 
     started = time.perf_counter()
     fast = atlas_spans(engine, texts)
@@ -144,19 +158,29 @@ def main() -> None:
         "texts": len(items),
         "empty_texts": sum(1 for t in texts if not t),
         "gold_spans_by_entity": dict(sorted(kinds.items())),
-        "atlas_fast_path": {"seconds": round(fast_seconds, 2), "any_entity": score(items, fast, False),
-                            "same_entity": score(items, fast, True)},
-        "presidio_per_text": {"seconds": round(plain_seconds, 2), "any_entity": score(items, plain, False),
-                              "same_entity": score(items, plain, True)},
+        "atlas_fast_path": {
+            "seconds": round(fast_seconds, 2),
+            "any_entity": score(items, fast, False),
+            "same_entity": score(items, fast, True),
+        },
+        "presidio_per_text": {
+            "seconds": round(plain_seconds, 2),
+            "any_entity": score(items, plain, False),
+            "same_entity": score(items, plain, True),
+        },
         "column_classification": classification(engine),
     }
     for name in ("atlas_fast_path", "presidio_per_text"):
         a, s = result[name]["any_entity"], result[name]["same_entity"]
-        print(f"{name}: any entity P={a['precision']} R={a['recall']} F2={a['f2']}; "
-              f"same entity P={s['precision']} R={s['recall']} F2={s['f2']} ({result[name]['seconds']}s)")
+        print(
+            f"{name}: any entity P={a['precision']} R={a['recall']} F2={a['f2']}; "
+            f"same entity P={s['precision']} R={s['recall']} F2={s['f2']} ({result[name]['seconds']}s)"
+        )
     c = result["column_classification"]
-    print(f"column classification: {c['correct']}/{c['columns']} = {c['accuracy']}; mistakes: "
-          f"{[(m['column'], m['expected'], m['decided']) for m in c['mistakes']]}")
+    print(
+        f"column classification: {c['correct']}/{c['columns']} = {c['accuracy']}; mistakes: "
+        f"{[(m['column'], m['expected'], m['decided']) for m in c['mistakes']]}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"-> {args.out}")

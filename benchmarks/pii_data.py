@@ -38,15 +38,17 @@ def _fakers(seed: int) -> list[Faker]:
 
 def phone(rng: random.Random) -> str:
     a, b, c = rng.randint(201, 989), rng.randint(200, 999), rng.randint(0, 9999)
-    return rng.choice([
-        f"({a}) {b}-{c:04d}",
-        f"{a}-{b}-{c:04d}",
-        f"{a}.{b}.{c:04d}",
-        f"+1 {a} {b} {c:04d}",
-        f"+44 20 {rng.randint(7000, 8999)} {rng.randint(1000, 9999)}",
-        f"+49 30 {rng.randint(10000000, 99999999)}",
-        f"+33 1 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
-    ])
+    return rng.choice(
+        [
+            f"({a}) {b}-{c:04d}",
+            f"{a}-{b}-{c:04d}",
+            f"{a}.{b}.{c:04d}",
+            f"+1 {a} {b} {c:04d}",
+            f"+44 20 {rng.randint(7000, 8999)} {rng.randint(1000, 9999)}",
+            f"+49 30 {rng.randint(10000000, 99999999)}",
+            f"+33 1 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+        ]
+    )
 
 
 def card(fake: Faker, rng: random.Random) -> str:
@@ -54,11 +56,19 @@ def card(fake: Faker, rng: random.Random) -> str:
     style = rng.randint(0, 2)
     if style == 0 or len(number) != 16:
         return number
-    groups = [number[i:i + 4] for i in range(0, 16, 4)]
+    groups = [number[i : i + 4] for i in range(0, 16, 4)]
     return (" " if style == 1 else "-").join(groups)
 
 
-_IBAN_LOCALES = {"DE": "de_DE", "GB": "en_GB", "FR": "fr_FR", "ES": "es_ES", "NL": "nl_NL", "IT": "it_IT", "PL": "pl_PL"}
+_IBAN_LOCALES = {
+    "DE": "de_DE",
+    "GB": "en_GB",
+    "FR": "fr_FR",
+    "ES": "es_ES",
+    "NL": "nl_NL",
+    "IT": "it_IT",
+    "PL": "pl_PL",
+}
 _IBAN_FAKERS: dict[str, Faker] = {}
 _US = Faker("en_US")
 
@@ -72,7 +82,7 @@ def iban(rng: random.Random) -> str:
     fake.seed_instance(rng.getrandbits(32))  # drawn from the caller's rng: the same data on every call
     value = fake.iban()
     if rng.random() < 0.4:
-        return " ".join(value[i:i + 4] for i in range(0, len(value), 4))
+        return " ".join(value[i : i + 4] for i in range(0, len(value), 4))
     return value
 
 
@@ -103,7 +113,11 @@ def _note(fake: Faker, rng: random.Random) -> LabeledText:
     kind = rng.randint(0, 11)
     name = f"{fake.first_name()} {fake.last_name()}"  # no titles ("Frau", "pan"): they are not the name
     if kind == 0:
-        b.add("Called from "), b.add(phone(rng), "PHONE_NUMBER"), b.add(" about a late delivery; asked to be emailed at ")
+        (
+            b.add("Called from "),
+            b.add(phone(rng), "PHONE_NUMBER"),
+            b.add(" about a late delivery; asked to be emailed at "),
+        )
         b.add(fake.email(), "EMAIL_ADDRESS"), b.add(".")
     elif kind == 1:
         b.add(name, "PERSON"), b.add(" requested a copy of the last invoice.")
@@ -114,7 +128,11 @@ def _note(fake: Faker, rng: random.Random) -> LabeledText:
     elif kind == 4:
         b.add("Refund to IBAN "), b.add(iban(rng), "IBAN_CODE"), b.add(" approved by finance.")
     elif kind == 5:
-        b.add("Customer moved to "), b.add(" ".join(fake.street_address().split()), "LOCATION"), b.add(", please update the records.")
+        (
+            b.add("Customer moved to "),
+            b.add(" ".join(fake.street_address().split()), "LOCATION"),
+            b.add(", please update the records."),
+        )
     elif kind == 6:
         _US.seed_instance(rng.getrandbits(32))  # drawn from the caller's rng: the same data on every call
         b.add("Verified identity with SSN "), b.add(_US.ssn(), "US_SSN")
@@ -127,7 +145,12 @@ def _note(fake: Faker, rng: random.Random) -> LabeledText:
     elif kind == 9:
         b.add("Package left with neighbour; no further action needed.")
     elif kind == 10:
-        b.add("Please ask "), b.add(name, "PERSON"), b.add(" to call back at "), b.add(phone(rng), "PHONE_NUMBER")
+        (
+            b.add("Please ask "),
+            b.add(name, "PERSON"),
+            b.add(" to call back at "),
+            b.add(phone(rng), "PHONE_NUMBER"),
+        )
         b.add(" before Friday.")
     else:
         b.add("")
@@ -145,10 +168,25 @@ def mixed_table(rows: int, seed: int = 20261001) -> tuple[pa.Table, list[Labeled
     rng = random.Random(seed)
     fakers = _fakers(seed)
     us = fakers[0]
-    data: dict[str, list[str]] = {k: [] for k in (
-        "customer_id", "full_name", "email", "phone", "ssn", "date_of_birth", "street_address", "city",
-        "credit_card", "iban", "ip_address", "signup_ts", "amount", "notes",
-    )}
+    data: dict[str, list[str]] = {
+        k: []
+        for k in (
+            "customer_id",
+            "full_name",
+            "email",
+            "phone",
+            "ssn",
+            "date_of_birth",
+            "street_address",
+            "city",
+            "credit_card",
+            "iban",
+            "ip_address",
+            "signup_ts",
+            "amount",
+            "notes",
+        )
+    }
     notes: list[LabeledText] = []
     for i in range(rows):
         fake = rng.choice(fakers)
@@ -166,7 +204,9 @@ def mixed_table(rows: int, seed: int = 20261001) -> tuple[pa.Table, list[Labeled
             "credit_card": card(us, rng),
             "iban": iban(rng),
             "ip_address": fake.ipv4() if rng.random() < 0.8 else fake.ipv6(),
-            "signup_ts": us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "signup_ts": us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
             "amount": f"{rng.uniform(1, 999):.2f}",
             "notes": note.text,
         }
@@ -213,25 +253,79 @@ def labeled_columns(seed: int = 7) -> list[tuple[str, str, list[str], str | None
         ("account", "string", many(lambda: iban(rng)), "IBAN_CODE"),
         ("ip_address", "string", many(us.ipv4), "IP_ADDRESS"),
         ("client", "string", many(us.ipv4), "IP_ADDRESS"),
-        ("wallet", "string", many(lambda: rng.choice(["1BoatSLRHtKNngkdXEeobR76b53LETtpyT", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"])), "CRYPTO"),
-        ("position", "string", many(lambda: f"{rng.uniform(-80, 80):.5f}, {rng.uniform(-170, 170):.5f}"), "GPS_COORDINATES"),
+        (
+            "wallet",
+            "string",
+            many(
+                lambda: rng.choice(
+                    [
+                        "1BoatSLRHtKNngkdXEeobR76b53LETtpyT",
+                        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+                        "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+                    ]
+                )
+            ),
+            "CRYPTO",
+        ),
+        (
+            "position",
+            "string",
+            many(lambda: f"{rng.uniform(-80, 80):.5f}, {rng.uniform(-170, 170):.5f}"),
+            "GPS_COORDINATES",
+        ),
         ("badge", "string", many(lambda: f"EMP-{rng.randint(100000, 999999)}"), "EMPLOYEE_ID"),
         ("notes", "string", [t.text for t in labeled_texts(200, seed) if t.text], "FREE_TEXT"),
         # not PII
         ("customer_id", "integer", many(lambda: str(rng.randint(1, 10**6))), None),
         ("account_id", "string", many(ids_like_phones), None),
         ("order_number", "string", many(lambda: str(rng.randint(2_000_000_000, 9_999_999_999))), None),
-        ("signup_ts", "timestamp", many(lambda: us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).isoformat()), None),
-        ("created_at", "string", many(lambda: us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).strftime("%Y-%m-%dT%H:%M:%SZ")), None),
-        ("order_date", "date", many(lambda: us.date_between(REFERENCE_DATE - timedelta(days=365), REFERENCE_DATE).isoformat()), None),
+        (
+            "signup_ts",
+            "timestamp",
+            many(lambda: us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).isoformat()),
+            None,
+        ),
+        (
+            "created_at",
+            "string",
+            many(
+                lambda: us.date_time_between(THREE_YEARS_BEFORE, REFERENCE_NOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ),
+            None,
+        ),
+        (
+            "order_date",
+            "date",
+            many(lambda: us.date_between(REFERENCE_DATE - timedelta(days=365), REFERENCE_DATE).isoformat()),
+            None,
+        ),
         ("amount", "float", many(lambda: f"{rng.uniform(1, 999):.2f}"), None),
         ("status", "string", many(lambda: rng.choice(["placed", "shipped", "delivered", "cancelled"])), None),
-        ("product_name", "string", many(lambda: f"{us.color_name()} {us.word().title()} {rng.choice(['Lamp', 'Book', 'Toy', 'Hose'])}"), None),
+        (
+            "product_name",
+            "string",
+            many(
+                lambda: f"{us.color_name()} {us.word().title()} {rng.choice(['Lamp', 'Book', 'Toy', 'Hose'])}"
+            ),
+            None,
+        ),
         ("sku", "string", many(lambda: f"SKU-{rng.randint(1, 99999):05d}"), None),
         ("category", "string", many(lambda: rng.choice(["books", "garden", "toys", "home"])), None),
-        ("comment", "string", many(lambda: rng.choice(["Great product, would buy again.", "Arrived late but works fine.",
-                                                        "The colour is slightly different from the photo.",
-                                                        "Packaging was damaged, contents fine."])), None),
+        (
+            "comment",
+            "string",
+            many(
+                lambda: rng.choice(
+                    [
+                        "Great product, would buy again.",
+                        "Arrived late but works fine.",
+                        "The colour is slightly different from the photo.",
+                        "Packaging was damaged, contents fine.",
+                    ]
+                )
+            ),
+            None,
+        ),
         ("empty_column", "string", [], None),
         ("active", "boolean", many(lambda: rng.choice(["true", "false"])), None),
         ("zip", "string", many(us.zipcode), None),

@@ -55,16 +55,32 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 SCORED = ("person", "address", "place", "postal", "phone", "email", "card", "iban", "ssn", "ip", "licence")
 NEUTRAL = "neutral"
 PRESIDIO_RESEARCH = {
-    "PERSON": "person", "STREET_ADDRESS": "address", "GPE": "place", "ZIP_CODE": "postal",
-    "PHONE_NUMBER": "phone", "EMAIL_ADDRESS": "email", "CREDIT_CARD": "card", "IBAN_CODE": "iban",
-    "US_SSN": "ssn", "IP_ADDRESS": "ip", "US_DRIVER_LICENSE": "licence",
+    "PERSON": "person",
+    "STREET_ADDRESS": "address",
+    "GPE": "place",
+    "ZIP_CODE": "postal",
+    "PHONE_NUMBER": "phone",
+    "EMAIL_ADDRESS": "email",
+    "CREDIT_CARD": "card",
+    "IBAN_CODE": "iban",
+    "US_SSN": "ssn",
+    "IP_ADDRESS": "ip",
+    "US_DRIVER_LICENSE": "licence",
 }
 WNUT = {"person": "person", "location": "place"}
 # Detector entities -> category (for per-type precision only).
 DETECTED = {
-    "PERSON": "person", "LOCATION": "place", "STREET_ADDRESS": "address", "POSTAL_CODE": "postal",
-    "PHONE_NUMBER": "phone", "EMAIL_ADDRESS": "email", "CREDIT_CARD": "card", "IBAN_CODE": "iban",
-    "US_SSN": "ssn", "IP_ADDRESS": "ip", "US_DRIVER_LICENSE": "licence",
+    "PERSON": "person",
+    "LOCATION": "place",
+    "STREET_ADDRESS": "address",
+    "POSTAL_CODE": "postal",
+    "PHONE_NUMBER": "phone",
+    "EMAIL_ADDRESS": "email",
+    "CREDIT_CARD": "card",
+    "IBAN_CODE": "iban",
+    "US_SSN": "ssn",
+    "IP_ADDRESS": "ip",
+    "US_DRIVER_LICENSE": "licence",
 }
 WORD = re.compile(r"\w+")
 
@@ -85,8 +101,10 @@ class Doc:
 def load_presidio_research(path: Path) -> list[Doc]:
     docs = []
     for item in json.loads(path.read_text(encoding="utf-8")):
-        spans = [(s["start_position"], s["end_position"], PRESIDIO_RESEARCH.get(s["entity_type"], NEUTRAL))
-                 for s in item["spans"]]
+        spans = [
+            (s["start_position"], s["end_position"], PRESIDIO_RESEARCH.get(s["entity_type"], NEUTRAL))
+            for s in item["spans"]
+        ]
         docs.append(Doc("presidio_research", item["full_text"], spans))
     return docs
 
@@ -181,7 +199,9 @@ def score(docs: list[Doc], outputs: list[str], detected: list[list[tuple[int, in
         "labeled_words": total_words,
         "removed_words": removed_total,
         "recall_by_type": {c: {"recall": _ratio(*v), "words": v[1]} for c, v in in_span.items() if v[1]},
-        "precision_by_type": {c: {"precision": _ratio(*v), "words": v[1]} for c, v in flagged.items() if v[1]},
+        "precision_by_type": {
+            c: {"precision": _ratio(*v), "words": v[1]} for c, v in flagged.items() if v[1]
+        },
     }
 
 
@@ -256,7 +276,9 @@ def speed(docs: list[Doc], engine, keys, analyzer, anonymizer) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--presidio-research", type=Path, help="synth_dataset_v2.json of microsoft/presidio-research")
+    parser.add_argument(
+        "--presidio-research", type=Path, help="synth_dataset_v2.json of microsoft/presidio-research"
+    )
     parser.add_argument("--usaddress", type=Path, help="training/labeled.xml of datamade/usaddress")
     parser.add_argument("--wnut", type=Path, help="directory with the WNUT-17 .conll files")
     parser.add_argument("--part", choices=("dev", "test", "both"), default="both")
@@ -283,8 +305,12 @@ def main() -> None:
 
     keys = build_keyring(None, "dev", None, environment="development")
     engine = shared_engine(str(default_recognizers_path(ROOT)))
-    provider = NlpEngineProvider(nlp_configuration={
-        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": SPACY_MODEL}]})
+    provider = NlpEngineProvider(
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
+        }
+    )
     analyzer = AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
     anonymizer = AnonymizerEngine()
     systems = {"atlas": atlas_system(engine, keys)}
@@ -309,14 +335,18 @@ def main() -> None:
             results["parts"][part][system] = per_corpus
             for name, s in per_corpus.items():
                 by_type = " ".join(f"{c}={v['recall']}" for c, v in s["recall_by_type"].items())
-                print(f"{part:4} {system:16} {name:17} n={s['texts']:5} recall={s['recall']} "
-                      f"precision={s['precision']} | {by_type}")
+                print(
+                    f"{part:4} {system:16} {name:17} n={s['texts']:5} recall={s['recall']} "
+                    f"precision={s['precision']} | {by_type}"
+                )
     if "presidio_research" in corpora and not args.skip_presidio:
         results["speed"] = speed(corpora["presidio_research"], engine, keys, analyzer, anonymizer)
         sp = results["speed"]
-        print(f"speed: atlas pii scan {sp['atlas_pii_scan_seconds']}s, per-text Presidio "
-              f"{sp['presidio_per_text_seconds']}s: {sp['speedup']}x; scan recall "
-              f"{sp['scan_accuracy_all_parts']['recall']} precision {sp['scan_accuracy_all_parts']['precision']}")
+        print(
+            f"speed: atlas pii scan {sp['atlas_pii_scan_seconds']}s, per-text Presidio "
+            f"{sp['presidio_per_text_seconds']}s: {sp['speedup']}x; scan recall "
+            f"{sp['scan_accuracy_all_parts']['recall']} precision {sp['scan_accuracy_all_parts']['precision']}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

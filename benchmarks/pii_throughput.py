@@ -53,8 +53,19 @@ class Clock:
 
     def read(self) -> tuple[float, float]:
         return time.process_time() - self.cpu0, time.perf_counter() - self.wall0
-STRUCTURED_COLUMNS = ["full_name", "email", "phone", "ssn", "date_of_birth", "street_address", "credit_card", "iban",
-                      "ip_address"]
+
+
+STRUCTURED_COLUMNS = [
+    "full_name",
+    "email",
+    "phone",
+    "ssn",
+    "date_of_birth",
+    "street_address",
+    "credit_card",
+    "iban",
+    "ip_address",
+]
 
 
 def atlas_stage(engine, keys, table: pa.Table) -> tuple[tuple[float, float], dict, pa.Table]:
@@ -69,7 +80,9 @@ def atlas_stage(engine, keys, table: pa.Table) -> tuple[tuple[float, float], dic
     sample = table.take(pa.array(sorted(rows)))
     columns = []
     for name in table.column_names:
-        values = list(dict.fromkeys(v for v in sample.column(name).to_pylist() if v and v.strip()))[:SAMPLE_SIZE]
+        values = list(dict.fromkeys(v for v in sample.column(name).to_pylist() if v and v.strip()))[
+            :SAMPLE_SIZE
+        ]
         columns.append(ColumnInput(name, infer_kind(values), values))
     policy = classify_columns(columns, engine)
     classified, _ = clock.read()
@@ -93,7 +106,9 @@ def naive(engine, table: pa.Table) -> tuple[tuple[float, float], int]:
     return clock.read(), cells
 
 
-def presidio_structured(engine, table: pa.Table, sample: int | None) -> tuple[tuple[float, float], list[str], pa.Table]:
+def presidio_structured(
+    engine, table: pa.Table, sample: int | None
+) -> tuple[tuple[float, float], list[str], pa.Table]:
     from presidio_anonymizer.entities import OperatorConfig
     from presidio_structured import PandasAnalysisBuilder, PandasDataProcessor, StructuredEngine
 
@@ -134,7 +149,10 @@ def main() -> None:
 
     table, _ = mixed_table(args.rows)
     subset = table.slice(0, min(args.baseline_rows, table.num_rows))
-    print(f"table: {table.num_rows} rows x {table.num_columns} columns; baselines on {subset.num_rows} rows", flush=True)
+    print(
+        f"table: {table.num_rows} rows x {table.num_columns} columns; baselines on {subset.num_rows} rows",
+        flush=True,
+    )
 
     (atlas_cpu, atlas_wall), atlas_detail, atlas_out = atlas_stage(engine, keys, table)
     atlas_rps = table.num_rows / atlas_cpu
@@ -142,40 +160,63 @@ def main() -> None:
 
     (naive_cpu, naive_wall), naive_cells = naive(engine, subset)
     naive_rps = subset.num_rows / naive_cpu
-    print(f"naive per-cell Presidio: {naive_cpu:.2f} CPU s ({naive_wall:.2f} wall) for {naive_cells} cells, "
-          f"{naive_rps:,.1f} rows/s", flush=True)
+    print(
+        f"naive per-cell Presidio: {naive_cpu:.2f} CPU s ({naive_wall:.2f} wall) for {naive_cells} cells, "
+        f"{naive_rps:,.1f} rows/s",
+        flush=True,
+    )
 
     (ps_cpu, ps_wall), ps_columns, _ = presidio_structured(engine, subset, None)
     ps_rps = subset.num_rows / ps_cpu
-    print(f"presidio-structured (analyze all rows): {ps_cpu:.2f} CPU s ({ps_wall:.2f} wall), {ps_rps:,.1f} rows/s",
-          flush=True)
+    print(
+        f"presidio-structured (analyze all rows): {ps_cpu:.2f} CPU s ({ps_wall:.2f} wall), {ps_rps:,.1f} rows/s",
+        flush=True,
+    )
 
     (pss_cpu, pss_wall), pss_columns, pss_out = presidio_structured(engine, table, SAMPLE_SIZE)
     pss_rps = table.num_rows / pss_cpu
-    print(f"presidio-structured (500-row sample): {pss_cpu:.2f} CPU s ({pss_wall:.2f} wall), {pss_rps:,.1f} rows/s",
-          flush=True)
+    print(
+        f"presidio-structured (500-row sample): {pss_cpu:.2f} CPU s ({pss_wall:.2f} wall), {pss_rps:,.1f} rows/s",
+        flush=True,
+    )
 
     def timing(cpu: float, wall: float, rps: float) -> dict[str, float]:
-        return {"cpu_seconds": round(cpu, 3), "wall_seconds": round(wall, 3), "rows_per_second": round(rps, 2)}
+        return {
+            "cpu_seconds": round(cpu, 3),
+            "wall_seconds": round(wall, 3),
+            "rows_per_second": round(rps, 2),
+        }
 
     result = {
         "rows": table.num_rows,
         "columns": table.num_columns,
         "baseline_rows": subset.num_rows,
         "engine_load_seconds": round(load_seconds, 2),
-        "atlas": {**timing(atlas_cpu, atlas_wall, atlas_rps),
-                  "classify_cpu_seconds": atlas_detail["classify_cpu_seconds"],
-                  "pii_columns": {k: v["entity"] for k, v in atlas_detail["report"].items() if v["strategy"]},
-                  "residual_raw_values": residual(table, atlas_out)},
+        "atlas": {
+            **timing(atlas_cpu, atlas_wall, atlas_rps),
+            "classify_cpu_seconds": atlas_detail["classify_cpu_seconds"],
+            "pii_columns": {k: v["entity"] for k, v in atlas_detail["report"].items() if v["strategy"]},
+            "residual_raw_values": residual(table, atlas_out),
+        },
         "naive_per_cell": {**timing(naive_cpu, naive_wall, naive_rps), "cells": naive_cells},
         "presidio_structured": {**timing(ps_cpu, ps_wall, ps_rps), "pii_columns": ps_columns},
-        "presidio_structured_sampled": {**timing(pss_cpu, pss_wall, pss_rps), "sample_rows": SAMPLE_SIZE,
-                                        "pii_columns": pss_columns, "residual_raw_values": residual(table, pss_out)},
-        "speedup": {"vs_naive": round(atlas_rps / naive_rps, 1),
-                    "vs_presidio_structured": round(atlas_rps / ps_rps, 1),
-                    "vs_presidio_structured_sampled": round(atlas_rps / pss_rps, 1)},
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average": list(os.getloadavg())},
+        "presidio_structured_sampled": {
+            **timing(pss_cpu, pss_wall, pss_rps),
+            "sample_rows": SAMPLE_SIZE,
+            "pii_columns": pss_columns,
+            "residual_raw_values": residual(table, pss_out),
+        },
+        "speedup": {
+            "vs_naive": round(atlas_rps / naive_rps, 1),
+            "vs_presidio_structured": round(atlas_rps / ps_rps, 1),
+            "vs_presidio_structured_sampled": round(atlas_rps / pss_rps, 1),
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average": list(os.getloadavg()),
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

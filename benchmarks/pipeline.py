@@ -90,7 +90,9 @@ def io_floor(server: Server, csv: Path, scratch: Path) -> dict[str, float]:
         pq.write_table(table, scratch / "floor.parquet")
         t2 = time.perf_counter()
         with psycopg.connect(url) as conn:
-            conn.execute(sql.SQL("CREATE TABLE floor ({})").format(column_definitions(arrow_schema(contract))))
+            conn.execute(
+                sql.SQL("CREATE TABLE floor ({})").format(column_definitions(arrow_schema(contract)))
+            )
             t3 = time.perf_counter()
             # The generated file has a few deliberately bad values (e.g. "not-a-timestamp"): skipped.
             rows = copy_file(conn, "floor", csv, skip_bad_rows=True)
@@ -101,8 +103,13 @@ def io_floor(server: Server, csv: Path, scratch: Path) -> dict[str, float]:
         (scratch / "floor.parquet").unlink(missing_ok=True)
     assert rows > 0.99 * table.num_rows, (rows, table.num_rows)
     read_s, parquet_s, copy_s = t1 - t0, t2 - t1, t4 - t3
-    return {"rows": rows, "csv_read_s": round(read_s, 3), "parquet_write_s": round(parquet_s, 3),
-            "copy_s": round(copy_s, 3), "total_s": round(read_s + parquet_s + copy_s, 3)}
+    return {
+        "rows": rows,
+        "csv_read_s": round(read_s, 3),
+        "parquet_write_s": round(parquet_s, 3),
+        "copy_s": round(copy_s, 3),
+        "total_s": round(read_s + parquet_s + copy_s, 3),
+    }
 
 
 def print_table(title: str, rows: list[tuple[str, str]]) -> None:
@@ -146,12 +153,21 @@ def bench_e2e(server: Server, rows: int, keep: Scenario | None = None) -> tuple[
         "load_average_at_start": load_at_start,
         "machine": machine(),
     }
-    print_table(f"end to end, {rows:,} orders (atlas materialize --select '*')", [
-        ("IO floor (read + parquet + COPY)", f"{floor_s:8.2f} s  (before {before['total_s']:.2f}, after {after['total_s']:.2f})"),
-        ("atlas materialize (CLI wall)", f"{run.wall_s:8.2f} s  (run {run_s or 0:.2f} s, CPU {run.cpu_s:.1f} s)"),
-        ("ratio (goal <= 4)", f"{result['ratio']:8.2f}   (run only {result['ratio_run_only']})"),
-        *[(f"  step {k}", f"{v:8.2f} s") for k, v in result["steps_s"].items()],
-    ])
+    print_table(
+        f"end to end, {rows:,} orders (atlas materialize --select '*')",
+        [
+            (
+                "IO floor (read + parquet + COPY)",
+                f"{floor_s:8.2f} s  (before {before['total_s']:.2f}, after {after['total_s']:.2f})",
+            ),
+            (
+                "atlas materialize (CLI wall)",
+                f"{run.wall_s:8.2f} s  (run {run_s or 0:.2f} s, CPU {run.cpu_s:.1f} s)",
+            ),
+            ("ratio (goal <= 4)", f"{result['ratio']:8.2f}   (run only {result['ratio_run_only']})"),
+            *[(f"  step {k}", f"{v:8.2f} s") for k, v in result["steps_s"].items()],
+        ],
+    )
     write_result("e2e", result)
     return result, scenario
 
@@ -167,8 +183,13 @@ def bench_memory(server: Server, small: int, large: int, select: str) -> dict[st
                 status = scenario.cli("status")
                 measured["boot_only_max_rss_mb"] = round(status.max_rss_mb, 1)
             run = scenario.cli("materialize", "--select", select)
-            measured[label] = {"rows": rows, "max_rss_mb": round(run.max_rss_mb, 1), "wall_s": round(run.wall_s, 2),
-                               "cpu_s": round(run.cpu_s, 2), "load_average_after": machine()["load_average"]}
+            measured[label] = {
+                "rows": rows,
+                "max_rss_mb": round(run.max_rss_mb, 1),
+                "wall_s": round(run.wall_s, 2),
+                "cpu_s": round(run.cpu_s, 2),
+                "load_average_after": machine()["load_average"],
+            }
             print(f"{rows:>10,} rows: peak RSS {run.max_rss_mb:7.1f} MB in {run.wall_s:.1f}s", flush=True)
         finally:
             scenario.drop()
@@ -181,12 +202,15 @@ def bench_memory(server: Server, small: int, large: int, select: str) -> dict[st
         "goal_ratio": 1.3,
         "machine": machine(),
     }
-    print_table(f"peak RSS, atlas materialize --select {select!r}", [
-        ("boot only (atlas status)", f"{measured['boot_only_max_rss_mb']:8.1f} MB"),
-        (f"{small:,} rows", f"{measured['small']['max_rss_mb']:8.1f} MB"),
-        (f"{large:,} rows", f"{measured['large']['max_rss_mb']:8.1f} MB"),
-        ("ratio (goal <= 1.3)", f"{result['ratio']:8.3f}"),
-    ])
+    print_table(
+        f"peak RSS, atlas materialize --select {select!r}",
+        [
+            ("boot only (atlas status)", f"{measured['boot_only_max_rss_mb']:8.1f} MB"),
+            (f"{small:,} rows", f"{measured['small']['max_rss_mb']:8.1f} MB"),
+            (f"{large:,} rows", f"{measured['large']['max_rss_mb']:8.1f} MB"),
+            ("ratio (goal <= 1.3)", f"{result['ratio']:8.3f}"),
+        ],
+    )
     write_result("memory", result)
     return result
 
@@ -201,7 +225,9 @@ def bench_load(server: Server, rows: int, repeat: int) -> dict[str, Any]:
 
     csv = orders_file(server.root, rows)
     contract = load_contract(ROOT / "contracts" / "orders.yml")
-    text_columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(c)) for c in contract.column_names)
+    text_columns = sql.SQL(", ").join(
+        sql.SQL("{} text").format(sql.Identifier(c)) for c in contract.column_names
+    )
 
     def atlas_once(i: int) -> tuple[float, int]:
         url = server.database(f"atlas_load{i}")
@@ -220,17 +246,20 @@ def bench_load(server: Server, rows: int, repeat: int) -> dict[str, Any]:
     def warehouse_load(block_size: int) -> Callable[[int], tuple[float, int]]:
         """Warehouse.replace_table fed by Arrow batches read with ``block_size`` (the source's choice:
         Atlas's own sources read 1 MiB blocks in Warehouse.stream, 4 MiB in bronze's file reader)."""
+
         def once(i: int) -> tuple[float, int]:
             url = server.database(f"wh_load{i}")
             try:
                 started = time.perf_counter()
                 options = pacsv.ConvertOptions(column_types={c: pa.string() for c in contract.column_names})
-                reader = pacsv.open_csv(csv, convert_options=options,
-                                        read_options=pacsv.ReadOptions(block_size=block_size))
+                reader = pacsv.open_csv(
+                    csv, convert_options=options, read_options=pacsv.ReadOptions(block_size=block_size)
+                )
                 n = Warehouse(url).replace_table(("public", "loaded"), reader.schema, reader)
                 return time.perf_counter() - started, n
             finally:
                 server.drop(f"wh_load{i}")
+
         return once
 
     def raw_once(i: int) -> tuple[float, int]:
@@ -251,8 +280,11 @@ def bench_load(server: Server, rows: int, repeat: int) -> dict[str, Any]:
     warehouse_s: list[float] = []
     warehouse_4m_s: list[float] = []
     runs: list[tuple[str, Callable[[int], tuple[float, int]], list[float]]] = [
-        ("raw COPY", raw_once, raw_s), ("Warehouse load", warehouse_load(STREAM_BLOCK_BYTES), warehouse_s),
-        ("Warehouse 4MiB", warehouse_load(READ_BLOCK_BYTES), warehouse_4m_s), ("atlas ingest", atlas_once, atlas_s)]
+        ("raw COPY", raw_once, raw_s),
+        ("Warehouse load", warehouse_load(STREAM_BLOCK_BYTES), warehouse_s),
+        ("Warehouse 4MiB", warehouse_load(READ_BLOCK_BYTES), warehouse_4m_s),
+        ("atlas ingest", atlas_once, atlas_s),
+    ]
     for i in range(repeat):
         for label, fn, sink in runs if i % 2 == 0 else reversed(runs):  # alternate the order
             seconds, n = fn(i)
@@ -262,7 +294,11 @@ def bench_load(server: Server, rows: int, repeat: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     sha256_file(csv)
     sha_s = time.perf_counter() - t0
-    atlas_med, raw_med, warehouse_med = statistics.median(atlas_s), statistics.median(raw_s), statistics.median(warehouse_s)
+    atlas_med, raw_med, warehouse_med = (
+        statistics.median(atlas_s),
+        statistics.median(raw_s),
+        statistics.median(warehouse_s),
+    )
     warehouse_4m_med = statistics.median(warehouse_4m_s)
     result = {
         "rows": rows,
@@ -282,15 +318,18 @@ def bench_load(server: Server, rows: int, repeat: int) -> dict[str, Any]:
         "goal_ratio": 0.8,
         "machine": machine(),
     }
-    print_table(f"warehouse load, {rows:,} rows (median of {repeat})", [
-        ("raw COPY of the CSV bytes", f"{result['raw_copy_rows_per_s']:>12,} rows/s"),
-        ("Warehouse load (Arrow batches -> COPY)", f"{result['warehouse_rows_per_s']:>12,} rows/s"),
-        ("  the same, source read in 4 MiB blocks", f"{rows / warehouse_4m_med:>12,.0f} rows/s"),
-        ("Atlas bronze ingestion", f"{result['atlas_rows_per_s']:>12,} rows/s"),
-        ("Warehouse load ratio (goal >= 0.8)", f"{result['warehouse_ratio']:12.3f}"),
-        ("  with 4 MiB source blocks", f"{result['warehouse_4mib_blocks_ratio']:12.3f}"),
-        ("bronze ingestion ratio", f"{result['ratio']:12.3f}"),
-    ])
+    print_table(
+        f"warehouse load, {rows:,} rows (median of {repeat})",
+        [
+            ("raw COPY of the CSV bytes", f"{result['raw_copy_rows_per_s']:>12,} rows/s"),
+            ("Warehouse load (Arrow batches -> COPY)", f"{result['warehouse_rows_per_s']:>12,} rows/s"),
+            ("  the same, source read in 4 MiB blocks", f"{rows / warehouse_4m_med:>12,.0f} rows/s"),
+            ("Atlas bronze ingestion", f"{result['atlas_rows_per_s']:>12,} rows/s"),
+            ("Warehouse load ratio (goal >= 0.8)", f"{result['warehouse_ratio']:12.3f}"),
+            ("  with 4 MiB source blocks", f"{result['warehouse_4mib_blocks_ratio']:12.3f}"),
+            ("bronze ingestion ratio", f"{result['ratio']:12.3f}"),
+        ],
+    )
     write_result("load", result)
     return result
 
@@ -313,21 +352,37 @@ def bench_backfill(server: Server, rows: int, scenario: Scenario | None = None) 
     result = {
         "rows": rows,
         "chain": CHAIN,
-        "one_partition": {"cli_wall_s": [round(r.wall_s, 3) for r, _ in one_runs],
-                          "run_wall_s": [s["(run)"] for _, s in one_runs], "steps_s": one_runs[-1][1]},
-        "backfill_30": {"cli_wall_s": round(run.wall_s, 3), "run_wall_s": backfill_steps["(run)"], "steps_s": backfill_steps},
+        "one_partition": {
+            "cli_wall_s": [round(r.wall_s, 3) for r, _ in one_runs],
+            "run_wall_s": [s["(run)"] for _, s in one_runs],
+            "steps_s": one_runs[-1][1],
+        },
+        "backfill_30": {
+            "cli_wall_s": round(run.wall_s, 3),
+            "run_wall_s": backfill_steps["(run)"],
+            "steps_s": backfill_steps,
+        },
         "ratio": round(one_wall / run.wall_s, 3),
         "ratio_run_only": round(one_run / backfill_steps["(run)"], 3),
         "backfill_vs_30_single_runs": round(run.wall_s / (30 * one_wall), 3),
         "goal_ratio": 0.1,
         "machine": machine(),
     }
-    print_table(f"one partition vs 30-partition backfill, {rows:,} orders, chain of 4 assets", [
-        ("one partition (CLI wall, median of 2)", f"{one_wall:8.2f} s  (run {one_run:.2f} s)"),
-        ("30-partition backfill (CLI wall)", f"{run.wall_s:8.2f} s  (run {backfill_steps['(run)']:.2f} s)"),
-        ("ratio one / backfill (goal <= 0.1)", f"{result['ratio']:8.3f}  (run only {result['ratio_run_only']})"),
-        ("backfill / (30 x one partition)", f"{result['backfill_vs_30_single_runs']:8.3f}"),
-    ])
+    print_table(
+        f"one partition vs 30-partition backfill, {rows:,} orders, chain of 4 assets",
+        [
+            ("one partition (CLI wall, median of 2)", f"{one_wall:8.2f} s  (run {one_run:.2f} s)"),
+            (
+                "30-partition backfill (CLI wall)",
+                f"{run.wall_s:8.2f} s  (run {backfill_steps['(run)']:.2f} s)",
+            ),
+            (
+                "ratio one / backfill (goal <= 0.1)",
+                f"{result['ratio']:8.3f}  (run only {result['ratio_run_only']})",
+            ),
+            ("backfill / (30 x one partition)", f"{result['backfill_vs_30_single_runs']:8.3f}"),
+        ],
+    )
     write_result("backfill", result)
     return result
 
@@ -340,8 +395,12 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=5_000_000)
     parser.add_argument("--select", default="*", help="memory: the selection to materialize")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="Keep generated CSV files here (default: the temporary directory, removed at exit)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="Keep generated CSV files here (default: the temporary directory, removed at exit)",
+    )
     args = parser.parse_args()
     if args.data_dir:
         args.data_dir.mkdir(parents=True, exist_ok=True)

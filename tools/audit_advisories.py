@@ -90,15 +90,19 @@ def affects(record: dict, package: str, version: str) -> bool:
 
 
 def fixed_versions(record: dict, package: str) -> tuple[str, ...]:
-    return tuple(sorted({
-        event["fixed"]
-        for entry in record.get("affected", [])
-        if canonicalize_name(entry.get("package", {}).get("name", "")) == package
-        for rng in entry.get("ranges", [])
-        if rng.get("type") == "ECOSYSTEM"
-        for event in rng.get("events", [])
-        if "fixed" in event
-    }))
+    return tuple(
+        sorted(
+            {
+                event["fixed"]
+                for entry in record.get("affected", [])
+                if canonicalize_name(entry.get("package", {}).get("name", "")) == package
+                for rng in entry.get("ranges", [])
+                if rng.get("type") == "ECOSYSTEM"
+                for event in rng.get("events", [])
+                if "fixed" in event
+            }
+        )
+    )
 
 
 def audit(pins: dict[str, str], db: Path) -> list[Finding]:
@@ -112,8 +116,15 @@ def audit(pins: dict[str, str], db: Path) -> list[Finding]:
             record = yaml.safe_load(path.read_text(encoding="utf-8"))
             if record.get("withdrawn") or not affects(record, package, version):
                 continue
-            findings.append(Finding(record["id"], tuple(record.get("aliases") or ()), package, version,
-                                    fixed_versions(record, package)))
+            findings.append(
+                Finding(
+                    record["id"],
+                    tuple(record.get("aliases") or ()),
+                    package,
+                    version,
+                    fixed_versions(record, package),
+                )
+            )
     return findings
 
 
@@ -123,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lock", type=Path, default=Path("requirements.lock"))
     args = parser.parse_args(argv)
     if not (args.db / "vulns").is_dir():
-        print(f"error: {args.db}: no vulns/ folder (expected a checkout of pypa/advisory-database)", file=sys.stderr)
+        print(
+            f"error: {args.db}: no vulns/ folder (expected a checkout of pypa/advisory-database)",
+            file=sys.stderr,
+        )
         return 2
     if not args.lock.is_file():
         print(f"error: {args.lock}: no such lock file", file=sys.stderr)

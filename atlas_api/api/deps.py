@@ -63,12 +63,20 @@ def client_of(request: Request | WebSocket) -> str | None:
     return request.client.host if request.client else None
 
 
-async def record_auth_failure(services: Services, reason: str, request: Request | WebSocket, target: str | None = None) -> None:
+async def record_auth_failure(
+    services: Services, reason: str, request: Request | WebSocket, target: str | None = None
+) -> None:
     services.metrics.auth_failures.labels(reason).inc()
     async with services.pool.connection() as conn:
-        await crud.audit(conn, "auth.failure", "denied", target=target or request.url.path,
-                         detail={"reason": reason}, request_id=request.scope.get("state", {}).get("request_id"),
-                         client=client_of(request))
+        await crud.audit(
+            conn,
+            "auth.failure",
+            "denied",
+            target=target or request.url.path,
+            detail={"reason": reason},
+            request_id=request.scope.get("state", {}).get("request_id"),
+            client=client_of(request),
+        )
 
 
 async def _chat_principal(services: Services, chat_user: str | None) -> Principal | str:
@@ -138,9 +146,16 @@ def require(roles: frozenset[Role]) -> Callable[..., Coroutine[Any, Any, Princip
         if principal.chat_user:
             # Every request the bot relays is audited with the chat identity, reads included.
             async with services.pool.connection() as conn:
-                await crud.audit(conn, "chat.request", "ok" if allowed else "denied", principal=principal.audit_name,
-                                 role=principal.role.value, target=f"{request.method} {request.url.path}",
-                                 request_id=getattr(request.state, "request_id", None), client=client_of(request))
+                await crud.audit(
+                    conn,
+                    "chat.request",
+                    "ok" if allowed else "denied",
+                    principal=principal.audit_name,
+                    role=principal.role.value,
+                    target=f"{request.method} {request.url.path}",
+                    request_id=getattr(request.state, "request_id", None),
+                    client=client_of(request),
+                )
         if not allowed:
             raise forbidden(f"role {principal.role.value!r} may not do this")
         return principal
@@ -165,7 +180,10 @@ def rate_limited(bucket: str) -> Callable[..., Coroutine[Any, Any, None]]:
         wait = await services.limiter.hit(bucket, principal.log_id)
         if wait is not None:
             services.metrics.rate_limited.labels(bucket).inc()
-            raise Problem(429, f"rate limit of {services.limiter.per_minute} {bucket} per minute exceeded",
-                          headers={"Retry-After": str(wait)})
+            raise Problem(
+                429,
+                f"rate limit of {services.limiter.per_minute} {bucket} per minute exceeded",
+                headers={"Retry-After": str(wait)},
+            )
 
     return check

@@ -24,8 +24,14 @@ MAX_LOCAL_ENTRIES = 512
 
 class ResponseCache:
     def __init__(
-        self, *, ttl: float, check_seconds: float, namespace: str, redis_url: str | None,
-        watermark: Callable[[], Awaitable[str]], on_result: Callable[[str], None] | None = None,
+        self,
+        *,
+        ttl: float,
+        check_seconds: float,
+        namespace: str,
+        redis_url: str | None,
+        watermark: Callable[[], Awaitable[str]],
+        on_result: Callable[[str], None] | None = None,
     ) -> None:
         self.ttl = ttl
         self.check_seconds = check_seconds
@@ -78,7 +84,9 @@ class ResponseCache:
             except RedisError as exc:
                 log.warning("cache_invalidate_failed", error=type(exc).__name__)
 
-    async def get_or_compute(self, name: str, params: dict[str, Any], compute: Callable[[], Awaitable[Any]]) -> tuple[Any, str]:
+    async def get_or_compute(
+        self, name: str, params: dict[str, Any], compute: Callable[[], Awaitable[Any]]
+    ) -> tuple[Any, str]:
         """(value, where) with ``where`` one of ``memory``, ``redis``, ``miss``. Values must be JSON-able."""
         if self.ttl <= 0:
             return await compute(), "miss"

@@ -60,11 +60,19 @@ def _asset_from_node(node: dict[str, Any]) -> AssetInfo:
         for c in checks_or_error.get("checks", [])
     )
     return AssetInfo(
-        key=_key(path), path=path, layer=layer if layer in LAYER_NAMES else None, table=table, dataset=path[-1],
-        group=node.get("groupName") or "", description=node.get("description"), partition_keys=keys,
+        key=_key(path),
+        path=path,
+        layer=layer if layer in LAYER_NAMES else None,
+        table=table,
+        dataset=path[-1],
+        group=node.get("groupName") or "",
+        description=node.get("description"),
+        partition_keys=keys,
         upstream=tuple(sorted(_key(k["path"]) for k in node.get("dependencyKeys") or [])),
         downstream=tuple(sorted(_key(k["path"]) for k in node.get("dependedByKeys") or [])),
-        checks=checks, location=node["repository"]["location"]["name"], repository=node["repository"]["name"],
+        checks=checks,
+        location=node["repository"]["location"]["name"],
+        repository=node["repository"]["name"],
         kinds=tuple(node.get("kinds") or ()),
     )
 
@@ -85,7 +93,9 @@ class Catalog:
         unknown = [k for k in keys if k not in self.assets]
         if unknown:
             shown = ", ".join(repr(k[:80]) for k in unknown[:5])
-            raise unprocessable(f"unknown asset key(s): {shown}", unknown_assets=[k[:200] for k in unknown[:20]])
+            raise unprocessable(
+                f"unknown asset key(s): {shown}", unknown_assets=[k[:200] for k in unknown[:20]]
+            )
         return [self.assets[k] for k in dict.fromkeys(keys)]
 
     @staticmethod
@@ -93,14 +103,18 @@ class Catalog:
         """The partition keys shared by the partitioned assets of a selection (422 when they disagree)."""
         sets = {a.partition_keys for a in assets if a.partition_keys is not None}
         if len(sets) > 1:
-            raise unprocessable("the selected assets have different partitions; select them in separate requests")
+            raise unprocessable(
+                "the selected assets have different partitions; select them in separate requests"
+            )
         return next(iter(sets)) if sets else ()
 
     def validate_partition(self, assets: Sequence[AssetInfo], partition: str) -> None:
         partitioned = [a for a in assets if a.partitioned]
         if not partitioned:
-            raise unprocessable(f"partition {partition[:40]!r} given, but no selected asset is partitioned",
-                                unknown_partitions=[partition[:100]])
+            raise unprocessable(
+                f"partition {partition[:40]!r} given, but no selected asset is partitioned",
+                unknown_partitions=[partition[:100]],
+            )
         keys = self.partition_keys_of(partitioned)
         if partition not in keys:
             raise unprocessable(
@@ -111,14 +125,18 @@ class Catalog:
     def partition_range(self, assets: Sequence[AssetInfo], start: str, end: str) -> list[str]:
         unpartitioned = [a.key for a in assets if not a.partitioned]
         if unpartitioned:
-            raise unprocessable(f"{unpartitioned[0]} is not partitioned: launch it with POST /api/v1/runs",
-                                unknown_partitions=[])
+            raise unprocessable(
+                f"{unpartitioned[0]} is not partitioned: launch it with POST /api/v1/runs",
+                unknown_partitions=[],
+            )
         keys = self.partition_keys_of(assets)
         unknown = [k for k in (start, end) if k not in keys]
         if unknown:
             shown = ", ".join(repr(k[:40]) for k in dict.fromkeys(unknown))
-            raise unprocessable(f"unknown partition(s) {shown} for {assets[0].key} (valid: {keys[0]} .. {keys[-1]})",
-                                unknown_partitions=[k[:100] for k in dict.fromkeys(unknown)])
+            raise unprocessable(
+                f"unknown partition(s) {shown} for {assets[0].key} (valid: {keys[0]} .. {keys[-1]})",
+                unknown_partitions=[k[:100] for k in dict.fromkeys(unknown)],
+            )
         first, last = keys.index(start), keys.index(end)
         if first > last:
             raise unprocessable(f"partition_from {start!r} is after partition_to {end!r}")
@@ -145,8 +163,12 @@ class Catalog:
         nodes = [{"key": k, "layer": self.assets[k].layer, "dataset": self.assets[k].dataset} for k in keys]
         edges = [{"from": u, "to": k} for k in keys for u in self.assets[k].upstream if u in keys]
         return {
-            "dataset": dataset, "assets": sorted(seeds), "upstream": sorted(upstream - set(seeds)),
-            "downstream": sorted(downstream - set(seeds)), "nodes": nodes, "edges": edges,
+            "dataset": dataset,
+            "assets": sorted(seeds),
+            "upstream": sorted(upstream - set(seeds)),
+            "downstream": sorted(downstream - set(seeds)),
+            "nodes": nodes,
+            "edges": edges,
         }
 
     def _closure(self, seeds: Iterable[str], step: Any) -> set[str]:

@@ -25,7 +25,8 @@ class ApiSettings(AtlasSettings):
 
     api_host: str = "127.0.0.1"
     dagster_graphql_url: str | None = Field(
-        default=None, description="Dagster's GraphQL endpoint; default http://127.0.0.1:<webserver_port>/graphql"
+        default=None,
+        description="Dagster's GraphQL endpoint; default http://127.0.0.1:<webserver_port>/graphql",
     )
     api_pool_size: int = Field(default=10, ge=1, description="Max connections of the warehouse pool")
     api_submit_threads: int = Field(default=32, ge=1, description="Threads submitting runs to Dagster")

@@ -107,6 +107,7 @@ mutation AtlasTerminate($runId: String!) {
   }
 }"""
 
+
 def _json_body(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
@@ -143,10 +144,18 @@ class DagsterGateway:
         returns as data (``PythonError``). With ``refusal`` (mutations), such an answer is the mutation's
         result or, with only an error, :class:`InputRejected` (422) starting with ``refusal``."""
         try:
-            response = await self._http.post(self.graphql_url, json={"query": document, "variables": variables or {}})
+            response = await self._http.post(
+                self.graphql_url, json={"query": document, "variables": variables or {}}
+            )
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"Dagster GraphQL at {self.graphql_url} is unreachable ({type(exc).__name__})") from None
-        body = _json_body(response) if response.status_code < 400 or (response.status_code == 500 and refusal) else {}
+            raise ServiceUnavailable(
+                f"Dagster GraphQL at {self.graphql_url} is unreachable ({type(exc).__name__})"
+            ) from None
+        body = (
+            _json_body(response)
+            if response.status_code < 400 or (response.status_code == 500 and refusal)
+            else {}
+        )
         if not body:
             raise ServiceUnavailable(f"Dagster GraphQL answered HTTP {response.status_code}")
         data, errors = body.get("data"), body.get("errors")
@@ -170,8 +179,9 @@ class DagsterGateway:
         keys = [{"path": list(p)} for p in paths]
         return (await self.query(LATEST_INFO, {"keys": keys}))["assetsLatestInfo"]
 
-    async def runs(self, limit: int, statuses: Sequence[str] | None = None,
-                   tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    async def runs(
+        self, limit: int, statuses: Sequence[str] | None = None, tags: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         run_filter: dict[str, Any] = {}
         if statuses:
             run_filter["statuses"] = list(statuses)
@@ -193,18 +203,31 @@ class DagsterGateway:
         return data["events"], data["cursor"]
 
     async def submit_run(
-        self, paths: Sequence[Sequence[str]], tags: dict[str, str], location: str, repository: str,
+        self,
+        paths: Sequence[Sequence[str]],
+        tags: dict[str, str],
+        location: str,
+        repository: str,
         run_config: dict[str, Any] | None = None,
     ) -> str:
         """Launch one run of the implicit asset job through DagsterGraphQLClient (in a worker thread)."""
 
         def submit() -> str:
             # A client per call: gql's synchronous client cannot be shared between threads.
-            client = DagsterGraphQLClient(self._host, port_number=self._port, use_https=self._https,
-                                          path_prefix=self._prefix, timeout=60)
+            client = DagsterGraphQLClient(
+                self._host,
+                port_number=self._port,
+                use_https=self._https,
+                path_prefix=self._prefix,
+                timeout=60,
+            )
             return client.submit_job_execution(
-                ASSET_JOB, repository_location_name=location, repository_name=repository,
-                asset_selection=[list(p) for p in paths], tags=tags, run_config=run_config or {},
+                ASSET_JOB,
+                repository_location_name=location,
+                repository_name=repository,
+                asset_selection=[list(p) for p in paths],
+                tags=tags,
+                run_config=run_config or {},
             )
 
         try:
@@ -217,8 +240,11 @@ class DagsterGateway:
 
     async def reexecute(self, run_id: str, strategy: str, tags: dict[str, str]) -> str:
         """Launch a re-execution of a finished run (``FROM_FAILURE`` or ``ALL_STEPS``); returns the new run id."""
-        params = {"parentRunId": run_id, "strategy": strategy,
-                  "extraTags": [{"key": k, "value": v} for k, v in tags.items()]}
+        params = {
+            "parentRunId": run_id,
+            "strategy": strategy,
+            "extraTags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
         refusal = "Dagster refused the re-execution"
         result = (await self.query(REEXECUTE, {"params": params}, refusal=refusal))["launchRunReexecution"]
         if result["__typename"] != "LaunchRunSuccess":
@@ -247,7 +273,9 @@ class DagsterGateway:
         }
         result = (await self.query(LAUNCH_BACKFILL, {"params": params}))["launchPartitionBackfill"]
         if result["__typename"] != "LaunchBackfillSuccess":
-            raise InputRejected(f"Dagster refused the backfill: {str(result.get('message', result['__typename']))[:300]}")
+            raise InputRejected(
+                f"Dagster refused the backfill: {str(result.get('message', result['__typename']))[:300]}"
+            )
         return str(result["backfillId"])
 
     async def backfill(self, backfill_id: str) -> dict[str, Any] | None:

@@ -33,7 +33,8 @@ def make_pool(postgres_url: str, size: int) -> AsyncConnectionPool[Conn]:
 
 
 async def table_exists(conn: Conn, schema: str, table: str) -> bool:
-    cur = await conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL AS found",
-                             (schema, table))
+    cur = await conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL AS found", (schema, table)
+    )
     row = await cur.fetchone()
     return bool(row and row["found"])

@@ -45,8 +45,11 @@ def _route_template(scope: Scope) -> str:
 
 def request_trace_parent(scope: Scope) -> otel_context.Context:
     """The caller's ``traceparent`` when valid, else a new root (never the serving process' own span)."""
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers") or []
-               if k in (b"traceparent", b"tracestate")}
+    headers = {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in scope.get("headers") or []
+        if k in (b"traceparent", b"tracestate")
+    }
     return tracing.context_from_headers(headers) or otel_context.Context()
 
 
@@ -88,7 +91,9 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         method = scope.get("method", "WS")
         span = tracing.tracer().start_span(
-            method, context=request_trace_parent(scope), kind=trace.SpanKind.SERVER,
+            method,
+            context=request_trace_parent(scope),
+            kind=trace.SpanKind.SERVER,
             attributes={"http.request.method": method, "atlas.request_id": request_id},
         )
         token = otel_context.attach(trace.set_span_in_context(span))

@@ -22,7 +22,9 @@ async def read_snapshot(pool: AsyncConnectionPool[Conn]) -> PipelineSnapshot:
     try:
         async with pool.connection(timeout=STATEMENT_TIMEOUT_MS / 1000) as conn, conn.transaction():
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            await conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(STATEMENT_TIMEOUT_MS),))
+            await conn.execute(
+                "SELECT set_config('statement_timeout', %s, true)", (str(STATEMENT_TIMEOUT_MS),)
+            )
             for name, query in QUERIES.items():
                 cursor = await conn.execute(query.encode())
                 snapshot.rows[name] = await cursor.fetchall()

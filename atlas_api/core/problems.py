@@ -18,7 +18,9 @@ PROBLEM_JSON = "application/problem+json"
 class Problem(Exception):
     """An error response: ``status``, a one-line ``detail``, optional extra members and headers."""
 
-    def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = " ".join(detail.split())
@@ -46,8 +48,9 @@ def unprocessable(detail: str, **extra: Any) -> Problem:
     return Problem(422, detail, **extra)
 
 
-def problem_response(request: Request, status: int, detail: str, headers: dict[str, str] | None = None,
-                     **extra: Any) -> JSONResponse:
+def problem_response(
+    request: Request, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error",
@@ -62,8 +65,10 @@ def problem_response(request: Request, status: int, detail: str, headers: dict[s
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     # Only where and what: the submitted value (a password, a PII value) is never sent back.
-    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
-            for e in exc.errors()]
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -80,7 +85,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = _validation_errors(exc)
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(str(p) for p in first["loc"])
-        return problem_response(request, 422, f"{where}: {first['msg']}" if where else str(first["msg"]), errors=errors)
+        return problem_response(
+            request, 422, f"{where}: {first['msg']}" if where else str(first["msg"]), errors=errors
+        )
 
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:

@@ -52,11 +52,7 @@ async def table_columns(conn: Conn, schema: str, table: str) -> list[tuple[str, 
 def declared_pii_columns(contract: Contract | None) -> dict[str, dict[str, Any]]:
     if contract is None:
         return {}
-    return {
-        c.name: {"entity": c.pii.entity, "strategy": c.pii.strategy}
-        for c in contract.columns
-        if c.pii
-    }
+    return {c.name: {"entity": c.pii.entity, "strategy": c.pii.strategy} for c in contract.columns if c.pii}
 
 
 async def reported_pii_columns(conn: Conn, dataset: str) -> dict[str, str | None]:
@@ -89,7 +85,9 @@ async def read_page(
         sql.SQL("NULL AS {}").format(sql.Identifier(n)) if n in masked else sql.Identifier(n) for n in names
     )
     query = sql.SQL("SELECT {cols} FROM {table} ORDER BY {order} LIMIT %s OFFSET %s").format(
-        cols=select, table=sql.Identifier(schema, table), order=sql.Identifier(names[0]),
+        cols=select,
+        table=sql.Identifier(schema, table),
+        order=sql.Identifier(names[0]),
     )
     cur = await conn.execute(query, (limit + 1, offset))
     rows = [{k: json_value(v) for k, v in r.items()} for r in await cur.fetchall()]
@@ -150,7 +148,9 @@ async def quality_trend(conn: Conn, dataset: str, loads: int) -> list[dict[str, 
     cur = await conn.execute(TREND_SQL, {"dataset": dataset, "until": None, "loads": loads})
     points: dict[str, list[TrendPoint]] = {}
     for row in await cur.fetchall():
-        points.setdefault(row["dimension"], []).append(TrendPoint(row["run_id"], row["at"], float(row["score"])))
+        points.setdefault(row["dimension"], []).append(
+            TrendPoint(row["run_id"], row["at"], float(row["score"]))
+        )
     return [t.as_dict() for t in trends(points, loads)]
 
 

@@ -51,8 +51,15 @@ def verify_password(password: str, password_hash: str | None) -> bool:
 
 
 def encode_token(
-    secret: str, *, subject: str, role: Role, token_type: TokenType, family: str, lifetime: timedelta,
-    jti: str | None = None, now: datetime | None = None,
+    secret: str,
+    *,
+    subject: str,
+    role: Role,
+    token_type: TokenType,
+    family: str,
+    lifetime: timedelta,
+    jti: str | None = None,
+    now: datetime | None = None,
 ) -> tuple[str, TokenClaims]:
     issued = now or datetime.now(UTC)
     claims = TokenClaims(subject, role, token_type, jti or str(uuid.uuid4()), family, issued + lifetime)
@@ -73,7 +80,10 @@ def decode_token(secret: str, token: str, expected_type: TokenType) -> TokenClai
     """Verify signature (HS256 only: ``alg: none`` and others are refused), expiry, issuer and claims."""
     try:
         payload: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
             options={"require": ["exp", "iat", "jti", "sub", "role", "typ", "fam", "iss"]},
         )
     except jwt.ExpiredSignatureError:
@@ -88,8 +98,14 @@ def decode_token(secret: str, token: str, expected_type: TokenType) -> TokenClai
         jti = str(uuid.UUID(str(payload["jti"])))
     except ValueError:
         raise InvalidToken("invalid token claims") from None
-    return TokenClaims(str(payload["sub"]), role, expected_type, jti, family,
-                       datetime.fromtimestamp(int(payload["exp"]), UTC))
+    return TokenClaims(
+        str(payload["sub"]),
+        role,
+        expected_type,
+        jti,
+        family,
+        datetime.fromtimestamp(int(payload["exp"]), UTC),
+    )
 
 
 def new_api_key() -> str:

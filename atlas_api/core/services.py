@@ -40,7 +40,9 @@ class Services:
     async def catalog(self) -> Catalog:
         """The asset graph, re-read from Dagster at most once per cache TTL (definitions change rarely)."""
         now = time.monotonic()
-        if self._catalog is not None and now - self._catalog[0] < max(self.settings.api_cache_ttl_seconds, 1.0):
+        if self._catalog is not None and now - self._catalog[0] < max(
+            self.settings.api_cache_ttl_seconds, 1.0
+        ):
             return self._catalog[1]
         catalog = Catalog.from_nodes(await self.dagster.asset_nodes())
         self._catalog = (now, catalog)
@@ -49,7 +51,9 @@ class Services:
     async def watermark(self) -> str:
         """Latest materialization of every asset: changes whenever a new one lands."""
         catalog = await self.catalog()
-        infos: list[dict[str, Any]] = await self.dagster.latest_info([a.path for a in catalog.assets.values()])
+        infos: list[dict[str, Any]] = await self.dagster.latest_info(
+            [a.path for a in catalog.assets.values()]
+        )
         marks = sorted(
             f"{'/'.join(i['assetKey']['path'])}@{(i.get('latestMaterialization') or {}).get('timestamp')}"
             for i in infos

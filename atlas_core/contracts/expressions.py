@@ -92,8 +92,13 @@ def check_expression(text: str, columns: set[str] | None = None) -> None:
         raise ExpressionError("expression is empty")
     if len(text) > MAX_EXPRESSION_CHARS:
         raise ExpressionError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
-    for marker, what in ((";", "semicolons"), ("--", "comments"), ("/*", "comments"), ("$", "dollar quoting"),
-                         ("\\", "backslashes")):
+    for marker, what in (
+        (";", "semicolons"),
+        ("--", "comments"),
+        ("/*", "comments"),
+        ("$", "dollar quoting"),
+        ("\\", "backslashes"),
+    ):
         if marker in text:
             raise ExpressionError(f"{what} are not allowed: an expression is one predicate, not a statement")
     tokens = tokenize(text)
@@ -118,8 +123,23 @@ def check_expression(text: str, columns: set[str] | None = None) -> None:
         if word in STATEMENT_WORDS:
             raise ExpressionError(f"{value!r} is not allowed: an expression is a predicate over one row")
         if following == "(":
-            if word not in FUNCTIONS and word not in ("cast", "in", "not", "and", "or", "interval", "when", "then",
-                                                       "else", "between", "is", "distinct", "from", "as", "like"):
+            if word not in FUNCTIONS and word not in (
+                "cast",
+                "in",
+                "not",
+                "and",
+                "or",
+                "interval",
+                "when",
+                "then",
+                "else",
+                "between",
+                "is",
+                "distinct",
+                "from",
+                "as",
+                "like",
+            ):
                 raise ExpressionError(f"function {value!r} is not allowed")
             continue
         if previous in ("::", "as") and word in TYPE_NAMES:

@@ -21,7 +21,9 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     # pydantic adds the union member tag (e.g. "file") to the location of discriminated unions; a
     # standardize step's tag is also its only key ("replace.replace.pattern"): said once.
     parts = [str(p) for p in loc]
-    parts = [p for i, p in enumerate(parts) if not (p in STEP_NAMES and i + 1 < len(parts) and parts[i + 1] == p)]
+    parts = [
+        p for i, p in enumerate(parts) if not (p in STEP_NAMES and i + 1 < len(parts) and parts[i + 1] == p)
+    ]
     parts = [p for i, p in enumerate(parts) if not (p == "simple" and i > 0 and parts[i - 1].isdigit())]
     return ".".join(parts) or "<root>"
 
@@ -34,9 +36,10 @@ def _locate(loc: tuple[int | str, ...], message: str) -> tuple[tuple[int | str, 
     match = _STEP_PREFIX.match(message)
     if match is None:
         return loc, message
-    tail: tuple[int | str, ...] = (int(match.group(1)),) if loc and loc[-1] == "standardize" else (
-        "standardize", int(match.group(1)))
-    return (*loc, *tail), message[match.end():]
+    tail: tuple[int | str, ...] = (
+        (int(match.group(1)),) if loc and loc[-1] == "standardize" else ("standardize", int(match.group(1)))
+    )
+    return (*loc, *tail), message[match.end() :]
 
 
 def parse_contract(data: Any, origin: str) -> Contract:

@@ -27,7 +27,8 @@ class PiiSpec(StrictModel):
     deterministic: bool = False
     free_text: bool = False
     strategies: dict[str, Literal["replace", "redact", "mask", "hash", "encrypt", "keep"]] = Field(
-        default_factory=dict, description="Free text: strategy per entity found in the text (default: strategy)"
+        default_factory=dict,
+        description="Free text: strategy per entity found in the text (default: strategy)",
     )
 
 
@@ -45,9 +46,10 @@ class Column(StrictModel):
     max_length: int | None = Field(default=None, ge=0)
     format: str | None = Field(default=None, description="strptime format for date/timestamp/time columns")
     formats: list[str] | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="Accepted strptime formats for date/timestamp/time columns, tried in order "
-                    "(e.g. ['%Y-%m-%d', '%m/%d/%Y', '%d %b %Y'])",
+        "(e.g. ['%Y-%m-%d', '%m/%d/%Y', '%d %b %Y'])",
     )
     standardize: list[Step] = Field(
         default_factory=list,
@@ -96,7 +98,11 @@ class Column(StrictModel):
             raise ValueError("min is greater than max")
         if self.freshness and self.type not in (ColumnType.TIMESTAMP, ColumnType.DATE):
             raise ValueError("freshness applies to timestamp or date columns")
-        if (self.format or self.formats) and self.type not in (ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.TIME):
+        if (self.format or self.formats) and self.type not in (
+            ColumnType.DATE,
+            ColumnType.TIMESTAMP,
+            ColumnType.TIME,
+        ):
             raise ValueError("format/formats apply to date, timestamp or time columns")
         if self.format and self.formats:
             raise ValueError("give format or formats, not both")
@@ -149,7 +155,8 @@ class Quality(StrictModel):
     thresholds: dict[Dimension, float] = Field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     blocking: bool = True
     soda: list[dict[str, Any]] = Field(
-        default_factory=list, description="Extra Soda v4 dataset-level checks, passed through (tag a dimension in attributes)"
+        default_factory=list,
+        description="Extra Soda v4 dataset-level checks, passed through (tag a dimension in attributes)",
     )
 
     @field_validator("soda")
@@ -174,7 +181,8 @@ class DatasetPii(StrictModel):
     )
     sample_size: int = Field(default=500, ge=1)
     drift_severity: Literal["warn", "error"] = Field(
-        default="warn", description="Severity of the pii_drift check (a detected PII column the contract does not declare)"
+        default="warn",
+        description="Severity of the pii_drift check (a detected PII column the contract does not declare)",
     )
 
 
@@ -185,7 +193,8 @@ class Contract(StrictModel):
     description: str | None = None
     owner: str | None = None
     source: Source | None = Field(
-        default=None, description="Where files come from; optional when the file is given explicitly "
+        default=None,
+        description="Where files come from; optional when the file is given explicitly "
         "(atlas quality check, atlas ingest DATASET FILE)",
     )
     schema_version: int = Field(default=1, ge=1)

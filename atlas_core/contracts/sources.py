@@ -25,7 +25,8 @@ class LandingSource(StrictModel):
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: Literal["utf-8"] = "utf-8"
     partition_from: Literal["column", "filename"] = Field(
-        default="column", description="Partition rows by the partitioning column, or all rows by the file name's date"
+        default="column",
+        description="Partition rows by the partitioning column, or all rows by the file name's date",
     )
     filename_pattern: str = Field(
         default=r"(?P<date>\d{4}-\d{2}-\d{2})", description="Regex with a named group 'date' (YYYY-MM-DD)"
@@ -39,7 +40,9 @@ class LandingSource(StrictModel):
         except re.error as exc:
             raise ValueError(f"invalid regular expression: {exc}") from None
         if "date" not in compiled.groupindex:
-            raise ValueError("filename_pattern needs a named group 'date', e.g. (?P<date>\\d{4}-\\d{2}-\\d{2})")
+            raise ValueError(
+                "filename_pattern needs a named group 'date', e.g. (?P<date>\\d{4}-\\d{2}-\\d{2})"
+            )
         return value
 
 
@@ -67,7 +70,9 @@ class HttpSource(StrictModel):
     page_size: int = Field(default=100, ge=1)
     timeout_seconds: float = Field(default=30, gt=0)
     max_pages: int = Field(default=1000, ge=1)
-    max_retries: int = Field(default=4, ge=0, description="Retries per page on timeouts, 429 and 5xx (exponential backoff)")
+    max_retries: int = Field(
+        default=4, ge=0, description="Retries per page on timeouts, 429 and 5xx (exponential backoff)"
+    )
     headers_env: dict[str, str] = Field(default_factory=dict)
 
 

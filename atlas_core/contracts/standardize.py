@@ -87,8 +87,10 @@ class Replace(_Step):
 
 
 class Extract(_Step):
-    extract: str = Field(description="RE2 regular expression: the value becomes its first capture group (or the "
-                                     "whole match); a value that does not match is left unchanged")
+    extract: str = Field(
+        description="RE2 regular expression: the value becomes its first capture group (or the "
+        "whole match); a value that does not match is left unchanged"
+    )
 
     @field_validator("extract")
     @classmethod
@@ -101,7 +103,9 @@ class Extract(_Step):
 
 
 class StripUnits(_Step):
-    strip_units: list[str] = Field(min_length=1, description="Units removed after a number (case-insensitive)")
+    strip_units: list[str] = Field(
+        min_length=1, description="Units removed after a number (case-insensitive)"
+    )
 
     @field_validator("strip_units")
     @classmethod
@@ -117,7 +121,9 @@ class StripUnits(_Step):
 
 
 class MapStep(_Step):
-    map: dict[str, str | int | float | bool] = Field(min_length=1, description="Synonyms (case-insensitive) to values")
+    map: dict[str, str | int | float | bool] = Field(
+        min_length=1, description="Synonyms (case-insensitive) to values"
+    )
 
     @field_validator("map", mode="before")
     @classmethod
@@ -217,22 +223,39 @@ STEP_TYPES: dict[str, tuple[str, ...]] = {
 
 STEP_EXAMPLES: dict[str, tuple[str, Any]] = {
     "trim": ("remove leading/trailing whitespace: '  12 ' -> '12'", "trim"),
-    "collapse_spaces": ("runs of whitespace become one space: 'San  Francisco' -> 'San Francisco'", "collapse_spaces"),
+    "collapse_spaces": (
+        "runs of whitespace become one space: 'San  Francisco' -> 'San Francisco'",
+        "collapse_spaces",
+    ),
     "lower": ("lower-case: 'MALE' -> 'male'", "lower"),
     "upper": ("upper-case: 'ca' -> 'CA'", "upper"),
     "title": ("title-case: 'san francisco' -> 'San Francisco'", "title"),
-    "currency": ("drop a currency symbol or ISO code around a number: '$1,299.00' -> '1,299.00', '12 EUR' -> '12'",
-                 "currency"),
-    "percent": ("a number followed by % becomes a fraction: '5%' -> '0.05' (a number without % is unchanged)",
-                "percent"),
+    "currency": (
+        "drop a currency symbol or ISO code around a number: '$1,299.00' -> '1,299.00', '12 EUR' -> '12'",
+        "currency",
+    ),
+    "percent": (
+        "a number followed by % becomes a fraction: '5%' -> '0.05' (a number without % is unchanged)",
+        "percent",
+    ),
     "replace": ("RE2 regex replacement: 'AA-1733' -> 'AA1733'", {"replace": {"pattern": "-", "with": ""}}),
-    "extract": ("keep the first capture group of the first match (unmatched values unchanged): "
-                "'12 oz can' -> '12'", {"extract": r"(\d+(?:\.\d+)?)"}),
-    "strip_units": ("drop a unit after a number (case-insensitive, optional space): '12.0 OZ.' -> '12.0'",
-                    {"strip_units": ["oz", "oz.", "ounce", "%"]}),
-    "map": ("case-insensitive synonyms: 'M', 'Male', 'm' -> 'male'", {"map": {"M": "male", "Male": "male", "F": "female"}}),
+    "extract": (
+        "keep the first capture group of the first match (unmatched values unchanged): '12 oz can' -> '12'",
+        {"extract": r"(\d+(?:\.\d+)?)"},
+    ),
+    "strip_units": (
+        "drop a unit after a number (case-insensitive, optional space): '12.0 OZ.' -> '12.0'",
+        {"strip_units": ["oz", "oz.", "ounce", "%"]},
+    ),
+    "map": (
+        "case-insensitive synonyms: 'M', 'Male', 'm' -> 'male'",
+        {"map": {"M": "male", "Male": "male", "F": "female"}},
+    ),
     "number": ("locale numbers: '1.234,5' -> '1234.5'", {"number": {"decimal": ",", "thousands": "."}}),
-    "boolean": ("extra words for true/false: 'ja' -> 'true'", {"boolean": {"true": ["ja", "oui"], "false": ["nein", "non"]}}),
+    "boolean": (
+        "extra words for true/false: 'ja' -> 'true'",
+        {"boolean": {"true": ["ja", "oui"], "false": ["nein", "non"]}},
+    ),
 }
 
 
@@ -280,7 +303,9 @@ def check_step_shapes(value: Any) -> Any:
                 raise ValueError(f"step {index}: unknown step {item!r}{hint}; steps: {', '.join(STEP_NAMES)}")
         elif isinstance(item, dict):
             if len(item) != 1:
-                raise ValueError(f"step {index}: a step is a name or a mapping with one key, got {sorted(map(str, item))}")
+                raise ValueError(
+                    f"step {index}: a step is a name or a mapping with one key, got {sorted(map(str, item))}"
+                )
             key = next(iter(item))
             if key not in MAPPING_STEPS:
                 hint = f" (write it as the plain name {key!r})" if key in SIMPLE_STEPS else ""

@@ -37,7 +37,9 @@ def _source_cte(spec: FeatureSetSpec, source_name: str, features: list[tuple[int
         elif ref.expression is not None:
             extra.append(sql.SQL("({}) AS {}").format(render(ref.expression), Id(_value_column(index))))
         if isinstance(ref, Aggregate) and ref.filter is not None:
-            extra.append(sql.SQL("coalesce(({}), FALSE) AS {}").format(render(ref.filter), Id(_filter_column(index))))
+            extra.append(
+                sql.SQL("coalesce(({}), FALSE) AS {}").format(render(ref.filter), Id(_filter_column(index)))
+            )
     select_list = sql.SQL(", ").join([sql.SQL("s.*"), *extra])
     source = spec.sources[source_name]
     if source.sql is not None:
@@ -48,14 +50,18 @@ def _source_cte(spec: FeatureSetSpec, source_name: str, features: list[tuple[int
     return sql.SQL("SELECT {} FROM ({}) AS s").format(select_list, rows)
 
 
-def _aggregate_expression(index: int, agg: Aggregate, ts: sql.Composable, src_ts: sql.Composable) -> sql.Composed:
+def _aggregate_expression(
+    index: int, agg: Aggregate, ts: sql.Composable, src_ts: sql.Composable
+) -> sql.Composed:
     value = sql.Identifier("x", _value_column(index))
     conditions: list[sql.Composable] = []
     if agg.filter is not None:
         conditions.append(sql.Identifier("x", _filter_column(index)))
     if agg.window is not None:
         conditions.append(sql.SQL("{} >= {} - {}").format(src_ts, ts, sql.Literal(parse_window(agg.window))))
-    where = sql.SQL(" FILTER (WHERE {})").format(sql.SQL(" AND ").join(conditions)) if conditions else sql.SQL("")
+    where = (
+        sql.SQL(" FILTER (WHERE {})").format(sql.SQL(" AND ").join(conditions)) if conditions else sql.SQL("")
+    )
     if agg.function == "count":
         core = sql.SQL("count({})").format(value if agg.column or agg.expression else src_ts)
     elif agg.function == "count_distinct":
@@ -92,8 +98,11 @@ def point_in_time_query(spec: FeatureSetSpec, spine_columns: list[str]) -> sql.C
     base_columns: list[sql.Composable] = [sql.SQL("sp.*")]
     for s_index, source_name in enumerate(spec.sources):
         source = spec.sources[source_name]
-        used = [(i, f) for i, f in enumerate(spec.features) if (f.aggregate or f.latest) and
-                (f.aggregate or f.latest).source == source_name]  # type: ignore[union-attr]
+        used = [
+            (i, f)
+            for i, f in enumerate(spec.features)
+            if (f.aggregate or f.latest) and (f.aggregate or f.latest).source == source_name
+        ]  # type: ignore[union-attr]
         if not used:
             continue
         src_key = sql.Identifier("x", source.entity_key or key)
@@ -108,11 +117,16 @@ def point_in_time_query(spec: FeatureSetSpec, spine_columns: list[str]) -> sql.C
                 sql.SQL("{} AS {}").format(_aggregate_expression(i, f.aggregate, sp_ts, src_ts), Id(f.name))  # type: ignore[arg-type]
                 for i, f in aggregates
             ]
-            ctes.append(sql.SQL(
-                "{} AS (SELECT {} AS __k, {} AS __ts, {} FROM spine AS sp JOIN {} AS x ON {} GROUP BY {}, {})"
-            ).format(agg_cte, sp_key, sp_ts, sql.SQL(", ").join(columns), src_cte, before, sp_key, sp_ts))
-            joins.append(sql.SQL("LEFT JOIN {} ON {}.__k = {} AND {}.__ts = {}").format(
-                agg_cte, agg_cte, sp_key, agg_cte, sp_ts))
+            ctes.append(
+                sql.SQL(
+                    "{} AS (SELECT {} AS __k, {} AS __ts, {} FROM spine AS sp JOIN {} AS x ON {} GROUP BY {}, {})"
+                ).format(agg_cte, sp_key, sp_ts, sql.SQL(", ").join(columns), src_cte, before, sp_key, sp_ts)
+            )
+            joins.append(
+                sql.SQL("LEFT JOIN {} ON {}.__k = {} AND {}.__ts = {}").format(
+                    agg_cte, agg_cte, sp_key, agg_cte, sp_ts
+                )
+            )
             for _, f in aggregates:
                 value: sql.Composable = sql.Identifier(f"agg_{s_index}", f.name)
                 if f.aggregate and f.aggregate.function in ("count", "count_distinct"):
@@ -122,28 +136,55 @@ def point_in_time_query(spec: FeatureSetSpec, spine_columns: list[str]) -> sql.C
         if latest:
             lat_cte = sql.Identifier(f"lat_{s_index}")
             columns = [sql.SQL("x.{} AS {}").format(Id(_value_column(i)), Id(f.name)) for i, f in latest]
-            ctes.append(sql.SQL(
-                "{} AS (SELECT DISTINCT ON ({}, {}) {} AS __k, {} AS __ts, {} FROM spine AS sp JOIN {} AS x ON {} "
-                "ORDER BY {}, {}, {} DESC, x::text DESC)"
-            ).format(lat_cte, sp_key, sp_ts, sp_key, sp_ts, sql.SQL(", ").join(columns), src_cte, before,
-                     sp_key, sp_ts, src_ts))
-            joins.append(sql.SQL("LEFT JOIN {} ON {}.__k = {} AND {}.__ts = {}").format(
-                lat_cte, lat_cte, sp_key, lat_cte, sp_ts))
+            ctes.append(
+                sql.SQL(
+                    "{} AS (SELECT DISTINCT ON ({}, {}) {} AS __k, {} AS __ts, {} FROM spine AS sp JOIN {} AS x ON {} "
+                    "ORDER BY {}, {}, {} DESC, x::text DESC)"
+                ).format(
+                    lat_cte,
+                    sp_key,
+                    sp_ts,
+                    sp_key,
+                    sp_ts,
+                    sql.SQL(", ").join(columns),
+                    src_cte,
+                    before,
+                    sp_key,
+                    sp_ts,
+                    src_ts,
+                )
+            )
+            joins.append(
+                sql.SQL("LEFT JOIN {} ON {}.__k = {} AND {}.__ts = {}").format(
+                    lat_cte, lat_cte, sp_key, lat_cte, sp_ts
+                )
+            )
             for _, f in latest:
-                base_columns.append(sql.SQL("{} AS {}").format(_with_fill(sql.Identifier(f"lat_{s_index}", f.name), f), Id(f.name)))
-    ctes.append(sql.SQL("layer_0 AS (SELECT {} FROM spine AS sp {})").format(
-        sql.SQL(", ").join(base_columns), sql.SQL(" ").join(joins)))
+                base_columns.append(
+                    sql.SQL("{} AS {}").format(
+                        _with_fill(sql.Identifier(f"lat_{s_index}", f.name), f), Id(f.name)
+                    )
+                )
+    ctes.append(
+        sql.SQL("layer_0 AS (SELECT {} FROM spine AS sp {})").format(
+            sql.SQL(", ").join(base_columns), sql.SQL(" ").join(joins)
+        )
+    )
     layer = 0
     for feature in spec.features:
         if feature.expression is None:
             continue
         expression = _with_fill(sql.SQL("({})").format(render(feature.expression)), feature)
-        ctes.append(sql.SQL("{} AS (SELECT l.*, {} AS {} FROM {} AS l)").format(
-            Id(f"layer_{layer + 1}"), expression, Id(feature.name), Id(f"layer_{layer}")))
+        ctes.append(
+            sql.SQL("{} AS (SELECT l.*, {} AS {} FROM {} AS l)").format(
+                Id(f"layer_{layer + 1}"), expression, Id(feature.name), Id(f"layer_{layer}")
+            )
+        )
         layer += 1
     split = split_sql(sql.Identifier("l", key), spec.split.seed, spec.split.fractions)
     return sql.SQL("WITH {} SELECT l.*, {} AS split FROM {} AS l").format(
-        sql.SQL(",\n").join(ctes), split, Id(f"layer_{layer}"))
+        sql.SQL(",\n").join(ctes), split, Id(f"layer_{layer}")
+    )
 
 
 def _with_fill(value: sql.Composable, feature: Feature) -> sql.Composable:

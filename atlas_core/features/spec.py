@@ -56,7 +56,9 @@ class Source(_Strict):
 
     sql: str | None = None
     model: str | None = Field(default=None, description="gold.<table>")
-    timestamp: str = Field(description="when each row became known; only rows strictly before a spine row count")
+    timestamp: str = Field(
+        description="when each row became known; only rows strictly before a spine row count"
+    )
     entity_key: str | None = Field(default=None, description="defaults to the feature set's entity_key")
 
     @model_validator(mode="after")
@@ -119,19 +121,27 @@ class Transform(_Strict):
         if isinstance(data, str):
             return {"kind": data}
         if isinstance(data, dict) and len(data) == 1 and "kind" not in data:
-            (kind, options), = data.items()
+            ((kind, options),) = data.items()
             return {"kind": kind, **(options or {})}
         return data
 
     @model_validator(mode="after")
     def _options(self) -> Transform:
-        if self.kind == "bucketize" and (not self.boundaries or self.boundaries != sorted(set(self.boundaries))):
+        if self.kind == "bucketize" and (
+            not self.boundaries or self.boundaries != sorted(set(self.boundaries))
+        ):
             raise ValueError("bucketize needs strictly increasing boundaries")
         return self
 
     @property
     def suffix(self) -> str:
-        return {"standardize": "_z", "min_max": "_minmax", "log": "_log", "bucketize": "_bucket", "one_hot": "__"}[self.kind]
+        return {
+            "standardize": "_z",
+            "min_max": "_minmax",
+            "log": "_log",
+            "bucketize": "_bucket",
+            "one_hot": "__",
+        }[self.kind]
 
 
 class Fill(_Strict):
@@ -187,7 +197,9 @@ class Feature(_Strict):
 
 class Split(_Strict):
     seed: int | str = 42
-    fractions: dict[str, float] = Field(default_factory=lambda: {"train": 0.7, "validation": 0.15, "test": 0.15})
+    fractions: dict[str, float] = Field(
+        default_factory=lambda: {"train": 0.7, "validation": 0.15, "test": 0.15}
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> Split:
@@ -210,7 +222,9 @@ class FeatureSetSpec(_Strict):
     owners: list[str] = Field(default_factory=list)
     entity_key: str
     event_timestamp: str = "event_timestamp"
-    spine: str = Field(description="SELECT returning entity_key, event_timestamp (and labels, passed through)")
+    spine: str = Field(
+        description="SELECT returning entity_key, event_timestamp (and labels, passed through)"
+    )
     sources: dict[str, Source] = Field(default_factory=dict)
     features: list[Feature]
     split: Split = Field(default_factory=Split)

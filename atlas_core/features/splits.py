@@ -48,7 +48,9 @@ def split_bucket(key: object, seed: int | str) -> int:
     return int.from_bytes(digest[: BUCKET_BITS // 8], "big")
 
 
-def assign_splits(keys: Sequence[object], seed: int | str, fractions: Mapping[str, float] | None = None) -> list[str]:
+def assign_splits(
+    keys: Sequence[object], seed: int | str, fractions: Mapping[str, float] | None = None
+) -> list[str]:
     """Assign each entity key to a split by hashing; stable when rows are added."""
     bounds = split_thresholds(fractions)
     return [next(name for name, bound in bounds if split_bucket(key, seed) < bound) for key in keys]
@@ -78,5 +80,7 @@ def spec_hash(spec: object) -> str:
 
 def dataset_version(content_hash: str, transform_spec_hash: str, upstream: Mapping[str, str]) -> str:
     """Same upstream data, same spec, same content -> same version."""
-    payload = canonical_json({"content": content_hash, "spec": transform_spec_hash, "upstream": dict(upstream)})
+    payload = canonical_json(
+        {"content": content_hash, "spec": transform_spec_hash, "upstream": dict(upstream)}
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

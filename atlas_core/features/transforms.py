@@ -35,7 +35,9 @@ def output_columns(feature: Feature, transform: Transform, stats: Mapping[str, A
         return [f"{feature.name}{transform.suffix}"[:63]]
     names: list[str] = []
     for i, category in enumerate([*stats.get("categories", []), None]):
-        name = category_column(feature.name, category) if category is not None else f"{feature.name}__other"[:63]
+        name = (
+            category_column(feature.name, category) if category is not None else f"{feature.name}__other"[:63]
+        )
         if name in names:  # two categories with the same slug
             name = f"{name[:58]}_{i}"
         names.append(name)
@@ -57,18 +59,23 @@ def validate_types(spec: FeatureSetSpec, types: Mapping[str, str]) -> None:
 
 # -- fitting (SQL over the raw table, train rows only) --------------------------------------------------
 
+
 def fill_query(feature: Feature, raw: tuple[str, str]) -> sql.Composed | None:
     if feature.fill is None or not feature.fill.fitted:
         return None
     col = sql.Identifier(feature.name)
     train = sql.SQL("split = 'train' AND {} IS NOT NULL").format(col)
     if feature.fill.strategy == "mean":
-        return sql.SQL("SELECT avg({}::numeric)::double precision FROM {} WHERE {}").format(col, sql.Identifier(*raw), train)
+        return sql.SQL("SELECT avg({}::numeric)::double precision FROM {} WHERE {}").format(
+            col, sql.Identifier(*raw), train
+        )
     if feature.fill.strategy == "median":
-        return sql.SQL("SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {}::double precision) FROM {} WHERE {}").format(
-            col, sql.Identifier(*raw), train)
+        return sql.SQL(
+            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {}::double precision) FROM {} WHERE {}"
+        ).format(col, sql.Identifier(*raw), train)
     return sql.SQL("SELECT {} FROM {} WHERE {} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1").format(
-        col, sql.Identifier(*raw), train)
+        col, sql.Identifier(*raw), train
+    )
 
 
 def filled(feature: Feature, stats: Mapping[str, Any]) -> sql.Composable:
@@ -86,7 +93,9 @@ def numeric_stats_query(feature: Feature, raw: tuple[str, str], stats: Mapping[s
     ).format(v=value, t=sql.Identifier(*raw))
 
 
-def categories_query(feature: Feature, transform: Transform, raw: tuple[str, str], stats: Mapping[str, Any]) -> sql.Composed:
+def categories_query(
+    feature: Feature, transform: Transform, raw: tuple[str, str], stats: Mapping[str, Any]
+) -> sql.Composed:
     value = sql.SQL("({})::text").format(filled(feature, stats))
     return sql.SQL(
         "SELECT {v} FROM {t} WHERE split = 'train' AND {v} IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {k}"
@@ -105,34 +114,52 @@ def finish_numeric(row: tuple[Any, ...] | None) -> dict[str, float]:
 
 # -- applying in SQL --------------------------------------------------------------------------------------
 
+
 def _transform_sql(feature: Feature, transform: Transform, stats: Mapping[str, Any]) -> list[sql.Composable]:
     value = sql.SQL("({})::double precision").format(filled(feature, stats))
     names = output_columns(feature, transform, stats)
     if transform.kind == "standardize":
-        expr: sql.Composable = sql.SQL("({} - {}) / {}").format(value, sql.Literal(stats["mean"]), sql.Literal(stats["std"]))
+        expr: sql.Composable = sql.SQL("({} - {}) / {}").format(
+            value, sql.Literal(stats["mean"]), sql.Literal(stats["std"])
+        )
     elif transform.kind == "min_max":
         span = stats["max"] - stats["min"]
-        expr = sql.SQL("({} - {}) / {}").format(value, sql.Literal(stats["min"]), sql.Literal(span)) if span else \
-            sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE 0.0::double precision END").format(value)
+        expr = (
+            sql.SQL("({} - {}) / {}").format(value, sql.Literal(stats["min"]), sql.Literal(span))
+            if span
+            else sql.SQL("CASE WHEN {} IS NULL THEN NULL ELSE 0.0::double precision END").format(value)
+        )
     elif transform.kind == "log":
         expr = sql.SQL("ln(1.0::double precision + greatest({}, 0.0))").format(value)
     elif transform.kind == "bucketize":
         expr = sql.SQL("width_bucket({}, {}::double precision[])::bigint").format(
-            value, sql.Literal([float(b) for b in transform.boundaries]))
+            value, sql.Literal([float(b) for b in transform.boundaries])
+        )
     else:
         text = sql.SQL("({})::text").format(filled(feature, stats))
         categories = list(stats.get("categories", []))
-        columns = [sql.SQL("coalesce({} = {}, FALSE)::int::bigint AS {}").format(text, sql.Literal(c), sql.Identifier(n))
-                   for c, n in zip(categories, names, strict=False)]
+        columns = [
+            sql.SQL("coalesce({} = {}, FALSE)::int::bigint AS {}").format(
+                text, sql.Literal(c), sql.Identifier(n)
+            )
+            for c, n in zip(categories, names, strict=False)
+        ]
         other = sql.SQL("(NOT coalesce({} = ANY({}::text[]), FALSE))::int::bigint AS {}").format(
-            text, sql.Literal(categories), sql.Identifier(names[-1]))
+            text, sql.Literal(categories), sql.Identifier(names[-1])
+        )
         return [*columns, other]
     return [sql.SQL("{} AS {}").format(expr, sql.Identifier(names[0]))]
 
 
-def final_query(spec: FeatureSetSpec, raw: tuple[str, str], spine_columns: list[str], types: Mapping[str, str],
-                stats: Stats) -> sql.Composed:
+def final_query(
+    spec: FeatureSetSpec,
+    raw: tuple[str, str],
+    spine_columns: list[str],
+    types: Mapping[str, str],
+    stats: Stats,
+) -> sql.Composed:
     """Spine columns, output features (fitted fills applied), transformed columns, split."""
+
     def typed(name: str, value: sql.Composable, averaged_fill: bool = False) -> sql.Composable:
         t = types.get(name)
         if name == spec.event_timestamp:
@@ -141,7 +168,14 @@ def final_query(spec: FeatureSetSpec, raw: tuple[str, str], spine_columns: list[
             return sql.SQL("({})::double precision").format(value)
         if t in ("integer", "smallint"):
             return sql.SQL("({})::bigint").format(value)
-        if t not in NUMERIC_TYPES | {"text", "boolean", "date", "timestamp with time zone", "double precision", "bigint"}:
+        if t not in NUMERIC_TYPES | {
+            "text",
+            "boolean",
+            "date",
+            "timestamp with time zone",
+            "double precision",
+            "bigint",
+        }:
             return sql.SQL("({})::text").format(value)
         return value
 
@@ -153,8 +187,11 @@ def final_query(spec: FeatureSetSpec, raw: tuple[str, str], spine_columns: list[
             continue
         s = stats.get(feature.name, {})
         averaged = feature.fill is not None and feature.fill.strategy in ("mean", "median")
-        columns.append(sql.SQL("{} AS {}").format(typed(feature.name, filled(feature, s), averaged),
-                                                  sql.Identifier(feature.name)))
+        columns.append(
+            sql.SQL("{} AS {}").format(
+                typed(feature.name, filled(feature, s), averaged), sql.Identifier(feature.name)
+            )
+        )
         for transform in feature.transforms:
             columns.extend(_transform_sql(feature, transform, s))
     columns.append(sql.SQL("split"))
@@ -162,6 +199,7 @@ def final_query(spec: FeatureSetSpec, raw: tuple[str, str], spine_columns: list[
 
 
 # -- applying in Arrow (serving) --------------------------------------------------------------------------
+
 
 def _floats(column: pa.Array | pa.ChunkedArray) -> list[float | None]:
     return [None if v is None else float(v) for v in column.to_pylist()]
@@ -176,16 +214,23 @@ def apply_transforms(table: pa.Table, spec: FeatureSetSpec, stats: Stats) -> pa.
         s = stats.get(feature.name, {})
         raw = out.column(feature.name)
         if s.get("fill") is not None:
-            raw = pc.fill_null(raw, pa.scalar(s["fill"]).cast(raw.type) if raw.type != pa.null() else s["fill"])
+            raw = pc.fill_null(
+                raw, pa.scalar(s["fill"]).cast(raw.type) if raw.type != pa.null() else s["fill"]
+            )
             out = out.set_column(out.schema.get_field_index(feature.name), feature.name, raw)
         for transform in feature.transforms:
             names = output_columns(feature, transform, s)
             if transform.kind == "one_hot":
-                texts = [None if v is None else (str(v).lower() if isinstance(v, bool) else str(v)) for v in raw.to_pylist()]
+                texts = [
+                    None if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
+                    for v in raw.to_pylist()
+                ]
                 categories = list(s.get("categories", []))
                 for category, name in zip(categories, names, strict=False):
                     out = out.append_column(name, pa.array([int(v == category) for v in texts], pa.int64()))
-                out = out.append_column(names[-1], pa.array([int(v not in categories) for v in texts], pa.int64()))
+                out = out.append_column(
+                    names[-1], pa.array([int(v not in categories) for v in texts], pa.int64())
+                )
                 continue
             values = _floats(raw)
             result: list[Any]

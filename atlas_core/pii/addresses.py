@@ -30,8 +30,10 @@ SCORE = 0.6
 _W = r"[^\W\d_][\w'’.-]*"  # a word starting with a letter
 _CAP = r"[^\W\d_a-zß-ÿ][\w'’.-]*"  # a capitalized word
 _NUM = r"\d{1,6}[A-Za-z]?(?:[-/]\d{1,4}[A-Za-z]?)?"
-_UNIT = (r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|Bldg|Piso|Puerta|Interno|"
-         r"Wohnung|Lgh|Whg)\.?\s?#?\s?\d{1,5}[A-Za-z]?")
+_UNIT = (
+    r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|Bldg|Piso|Puerta|Interno|"
+    r"Wohnung|Lgh|Whg)\.?\s?#?\s?\d{1,5}[A-Za-z]?"
+)
 _SUFFIX = (
     r"(?:Alley|Aly|Avenue|Ave|Av|Bend|Blvd|Boulevard|Bypass|Byp|Causeway|Circle|Cir|Close|Court|Ct|Cove|Crescent|"
     r"Cres|Crest|Crossing|Drive|Dr|Expressway|Expy|Freeway|Fwy|Gardens|Gdns|Grove|Gr|Heights|Hts|Highway|Hwy|"
@@ -59,10 +61,14 @@ _MARKER = (
 )
 _FLAGS = re.IGNORECASE
 _ORD = r"\d{1,3}(?:st|nd|rd|th|ST|ND|RD|TH)"
-_STATES = (r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
-           r"NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR)")
-_US_STREET = (rf"\b{_NUM}\s+(?:{_DIRECTION}\s+)?(?:(?:{_W}|{_ORD})\s+){{0,4}}{_SUFFIX}\b\.?(?:\s+\d{{1,4}}\b)?"
-              rf"(?:\s+{_DIRECTION}(?![\w]))?")
+_STATES = (
+    r"(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
+    r"NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR)"
+)
+_US_STREET = (
+    rf"\b{_NUM}\s+(?:{_DIRECTION}\s+)?(?:(?:{_W}|{_ORD})\s+){{0,4}}{_SUFFIX}\b\.?(?:\s+\d{{1,4}}\b)?"
+    rf"(?:\s+{_DIRECTION}(?![\w]))?"
+)
 # Text written all in capitals or all in lower case: street types and state codes in any case.
 US_STREET_ANY_CASE = re.compile(_US_STREET, _FLAGS)
 STATE_ZIP_ANY_CASE = re.compile(rf"\b{_STATES}\.?,?\s+\d{{5}}(?:-\d{{4}})?\b", _FLAGS)
@@ -79,22 +85,33 @@ ANCHORS = [
     re.compile(rf"\b\d{{1,6}}\s+{_CAP}(?:\s+{_CAP}){{0,3}}\s+{_NUM}\b"),
     # units and PO boxes
     re.compile(rf"\b{_UNIT}\b", _FLAGS),
-    re.compile(r"\b(?:P\.?\s?O\.?\s?B(?:o)?x|(?:RR|HC)\s?\d{1,3}\s+Box|Post(?:al)?\s+Office\s+Box|Postfach|Apartado(?:\s+de\s+Correos)?|"
-               r"Caixa\s+Postal|Casilla)\s*#?\s*\d{1,7}\b", _FLAGS),
+    re.compile(
+        r"\b(?:P\.?\s?O\.?\s?B(?:o)?x|(?:RR|HC)\s?\d{1,3}\s+Box|Post(?:al)?\s+Office\s+Box|Postfach|Apartado(?:\s+de\s+Correos)?|"
+        r"Caixa\s+Postal|Casilla)\s*#?\s*\d{1,7}\b",
+        _FLAGS,
+    ),
     # Piroska u. 97 / Luite tee 87 (street type after the name, as a word of its own)
-    re.compile(rf"\b{_CAP}(?:\s{_CAP}){{0,2}}\s(?:u\.|utca|út|útja|tér|körút|tee|tänav|iela|gatve|sokak|sk\.|"
-               rf"caddesi|cd\.|street|st\.|road|rd\.|avenue|ave\.)\s?{_NUM}\b"),
+    re.compile(
+        rf"\b{_CAP}(?:\s{_CAP}){{0,2}}\s(?:u\.|utca|út|útja|tér|körút|tee|tänav|iela|gatve|sokak|sk\.|"
+        rf"caddesi|cd\.|street|st\.|road|rd\.|avenue|ave\.)\s?{_NUM}\b"
+    ),
     # the corner of Kuusiku 7 and Alexander Flat
-    re.compile(rf"\b(?:the\s+)?corner\s+of\s+(?:[\w.'’-]+\s+){{1,4}}(?:and|&)\s+(?:{_W})(?:\s+{_W}){{0,3}}", _FLAGS),
+    re.compile(
+        rf"\b(?:the\s+)?corner\s+of\s+(?:[\w.'’-]+\s+){{1,4}}(?:and|&)\s+(?:{_W})(?:\s+{_W}){{0,3}}", _FLAGS
+    ),
     # military addresses: PSC 0272, Box 1651 / APO AA 94530
     re.compile(r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{1,5}|\b(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}\b"),
     # Highway 34 East / 1100 Hwy 1807 / Route 9 (numbered roads)
-    re.compile(rf"\b(?:{_NUM}\s+)?(?:Highway|Hwy|State\s+Route|Route|Rte|County\s+Road|Farm\s+to\s+Market|FM|"
-               rf"Interstate)\s+\d{{1,4}}\b(?:\s+{_DIRECTION}(?!\w))?"),
+    re.compile(
+        rf"\b(?:{_NUM}\s+)?(?:Highway|Hwy|State\s+Route|Route|Rte|County\s+Road|Farm\s+to\s+Market|FM|"
+        rf"Interstate)\s+\d{{1,4}}\b(?:\s+{_DIRECTION}(?!\w))?"
+    ),
     # 1705 N. Rutherford / 212 W. Washington (number, direction, street name)
     re.compile(rf"\b{_NUM}\s+{_DIRECTION}\s+(?:{_CAP}|{_ORD})\b"),
     # Chicago, IL 60707 / Sioux Falls, South Dakota 57104
-    re.compile(rf"(?:\b{_CAP}(?:\s{_CAP}){{0,2}},?\s+)?\b(?:{_STATES}|[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"),
+    re.compile(
+        rf"(?:\b{_CAP}(?:\s{_CAP}){{0,2}},?\s+)?\b(?:{_STATES}|[A-Z][a-z]+(?:\s[A-Z][a-z]+)?)\.?,?\s+\d{{5}}(?:-\d{{4}})?\b"
+    ),
 ]
 # "address: ...", "lives at ...": the rest of the line / sentence, when it holds a number.
 CUE = re.compile(
@@ -103,7 +120,9 @@ CUE = re.compile(
     r"moved\s+to|based\s+at)\s+",
     _FLAGS,
 )
-_DATE = re.compile(r"\d{1,4}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?,?\s+\d{1,4}", re.IGNORECASE)
+_DATE = re.compile(
+    r"\d{1,4}\s+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?,?\s+\d{1,4}", re.IGNORECASE
+)
 _TRAILING_WORDS = re.compile(r"(?:\s+[a-z]+)+\s*$")
 _CUE_TAIL = re.compile(r"[^\n.!?;]{3,90}")
 _SEP = re.compile(r"(?:[ \t]*(?:[,;\n]|\r\n)[ \t]*(?:[>?*|•·–-]+[ \t]*)*)+|[ \t]+")
@@ -114,7 +133,9 @@ POSTAL = re.compile(
 REGION_CODE = re.compile(r"[A-Z]{2,3}\.?(?![\w])")
 REGION_CODE_ANY_CASE = re.compile(r"[A-Za-z]{2}\.?(?![\w])")
 _CAP_RUN = re.compile(rf"{_CAP}(?:[ -](?:{_CAP}|de|del|la|le|di|da|do|du|nad|van|von|der|sur))*")
-_ANY_RUN = re.compile(r"[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}(?=\s*(?:,|\n|$|[A-Za-z]{2}\.?\s+\d{5}|\d{5}\b))")
+_ANY_RUN = re.compile(
+    r"[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}(?=\s*(?:,|\n|$|[A-Za-z]{2}\.?\s+\d{5}|\d{5}\b))"
+)
 # Pieces that continue an address but would be too loose alone: "# 228", "16th Floor", "Unit B", "lockbox 9351".
 _MORE_UNIT = re.compile(
     r"#\s?\d{1,6}[A-Za-z]?\b|(?:\d{1,3}(?:st|nd|rd|th)|first|second|third|fourth|fifth|ground|lower|upper)\s+(?:floor|level)\b|"

@@ -124,7 +124,12 @@ def _from_contract(name: str, declared: object, strategies: dict[str, Strategy])
     if strategy is None:
         strategy = E.FREE_TEXT_STRATEGY if free_text else E.default_strategy(entity, strategies)
     return ColumnDecision(
-        name, entity, 1.0, strategy, free_text, "contract",
+        name,
+        entity,
+        1.0,
+        strategy,
+        free_text,
+        "contract",
         pseudonym=bool(declared.pseudonym),  # type: ignore[attr-defined]
         deterministic=bool(declared.deterministic),  # type: ignore[attr-defined]
         key_id=getattr(declared, "key_id", None),
@@ -147,13 +152,21 @@ def pre_decision(column: ColumnInput, strategies: dict[str, Strategy]) -> Column
     hint = E.name_hint(name)
     if kind == "boolean":
         return ColumnDecision(name, None, 1.0, None, source="type")
-    if kind in ("date", "timestamp") or (kind == "string" and E.is_event_time_name(name) and
-                                          infer_kind(column.values) in ("date", "timestamp")):
+    if kind in ("date", "timestamp") or (
+        kind == "string" and E.is_event_time_name(name) and infer_kind(column.values) in ("date", "timestamp")
+    ):
         if hint == E.DATE_TIME:
             share = 1.0 if column.values else 0.5
-            return ColumnDecision(name, E.DATE_TIME, 0.5 + 0.5 * share, E.default_strategy(E.DATE_TIME, strategies),
-                                  source="name")
-        return ColumnDecision(name, None, 1.0, None, source="event_time" if E.is_event_time_name(name) else "type")
+            return ColumnDecision(
+                name,
+                E.DATE_TIME,
+                0.5 + 0.5 * share,
+                E.default_strategy(E.DATE_TIME, strategies),
+                source="name",
+            )
+        return ColumnDecision(
+            name, None, 1.0, None, source="event_time" if E.is_event_time_name(name) else "type"
+        )
     if kind in ("integer", "float") and hint is None:
         return ColumnDecision(name, None, 1.0, None, source="type")
     if not column.values:
@@ -220,7 +233,9 @@ def decide(
         name_like = hint in (E.PERSON, E.LOCATION) and _mostly_words(values)
         dominated = best is not None and best != hint and best_share >= max(threshold, hinted + 0.3)
         if (hinted >= 0.1 or name_like) and not dominated:
-            return ColumnDecision(name, hint, 0.5 + 0.5 * hinted, E.default_strategy(hint, strategies), source="name")
+            return ColumnDecision(
+                name, hint, 0.5 + 0.5 * hinted, E.default_strategy(hint, strategies), source="name"
+            )
     if best is not None and best_share >= threshold:
         return ColumnDecision(name, best, best_share, E.default_strategy(best, strategies), source="detected")
     return ColumnDecision(name, None, best_share, None, source="none")

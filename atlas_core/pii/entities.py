@@ -55,7 +55,9 @@ FALLBACK_STRATEGY: Strategy = "hash"
 FREE_TEXT_STRATEGY: Strategy = "replace"
 
 # Entities whose recognizers validate a checksum or an unambiguous shape: believable in any column.
-SELF_VALIDATING = frozenset({"EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "CRYPTO", "IP_ADDRESS", "GPS_COORDINATES"})
+SELF_VALIDATING = frozenset(
+    {"EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "CRYPTO", "IP_ADDRESS", "GPS_COORDINATES"}
+)
 # Entities a string of digits can imitate (ids, counters, codes).
 # (A grouped SSN, 123-45-6789, is a shape ids rarely take: it stays believable in id-like columns.)
 DIGIT_LOOKALIKES = frozenset({"PHONE_NUMBER", "US_PASSPORT", "US_DRIVER_LICENSE", DATE_TIME})
@@ -80,13 +82,44 @@ NAME_HINTS: list[tuple[str, re.Pattern[str]]] = [
     ("US_DRIVER_LICENSE", _words("drivers?_licen[cs]e(?:_number)?", "dl_number")),
     ("GPS_COORDINATES", _words("gps", "coordinates", "lat_?lon", "lat_?lng", "geo_?point")),
     ("DATE_TIME", _words("dob", "birth", "birthday", "birthdate", "date_of_birth", "born", "birth_date")),
-    ("LOCATION", _words("address", "street", "street_address", "addr", "address_line_?\\d?", "home_address",
-                        "city", "town", "municipality", "place_of_birth")),
+    (
+        "LOCATION",
+        _words(
+            "address",
+            "street",
+            "street_address",
+            "addr",
+            "address_line_?\\d?",
+            "home_address",
+            "city",
+            "town",
+            "municipality",
+            "place_of_birth",
+        ),
+    ),
     (
         "PERSON",
-        _words("first_?name", "last_?name", "full_?name", "given_?name", "surname", "family_?name",
-               "middle_?name", "maiden_?name", "contact_?name", "customer_?name", "person", "patient",
-               "vorname", "nachname", "prenom", "nom_de_famille", "nombre", "apellidos?", "cognome"),
+        _words(
+            "first_?name",
+            "last_?name",
+            "full_?name",
+            "given_?name",
+            "surname",
+            "family_?name",
+            "middle_?name",
+            "maiden_?name",
+            "contact_?name",
+            "customer_?name",
+            "person",
+            "patient",
+            "vorname",
+            "nachname",
+            "prenom",
+            "nom_de_famille",
+            "nombre",
+            "apellidos?",
+            "cognome",
+        ),
     ),
 ]
 

@@ -110,7 +110,7 @@ _lock = threading.Lock()
 @lru_cache(maxsize=1)
 def _load() -> Gazetteers:
     places, countries, regions, states = _places()
-    first = (_census("dist.male.first") | _census("dist.female.first"))
+    first = _census("dist.male.first") | _census("dist.female.first")
     surnames = _census("dist.all.last")
     return Gazetteers(
         places=frozenset(places),

@@ -126,9 +126,7 @@ def parse_retired(text: str | None) -> tuple[PiiKey, ...]:
     return tuple(keys)
 
 
-def build_keyring(
-    key: str | None, key_id: str, retired: str | None, *, environment: str
-) -> KeyRing:
+def build_keyring(key: str | None, key_id: str, retired: str | None, *, environment: str) -> KeyRing:
     """The key ring from configuration values; the development key only outside production."""
     production = environment == "production"
     if key is None or not key.strip():
@@ -136,8 +134,12 @@ def build_keyring(
             raise PiiKeyError("ATLAS_PII_KEY is required when ATLAS_ENVIRONMENT=production")
         return KeyRing(PiiKey(DEV_KEY_ID, DEV_KEY.encode()), parse_retired(retired))
     if production and (key.strip() == DEV_KEY or key_id == DEV_KEY_ID):
-        raise PiiKeyError("the development PII key (or key id 'dev') is refused when ATLAS_ENVIRONMENT=production")
-    return KeyRing(PiiKey(_key_id(key_id, "ATLAS_PII_KEY_ID"), _secret(key, "ATLAS_PII_KEY")), parse_retired(retired))
+        raise PiiKeyError(
+            "the development PII key (or key id 'dev') is refused when ATLAS_ENVIRONMENT=production"
+        )
+    return KeyRing(
+        PiiKey(_key_id(key_id, "ATLAS_PII_KEY_ID"), _secret(key, "ATLAS_PII_KEY")), parse_retired(retired)
+    )
 
 
 def keyring_from_settings(settings: AtlasSettings) -> KeyRing:

@@ -58,7 +58,8 @@ POSSESSIVE = re.compile(rf"\b{_CAPW} {_CAPW}(?=['’]s\b)")
 # A line holding only 2-3 capitalized words (a signature or the first line of an address block).
 _PARTICLE = r"(?:van|von|de|der|den|ten|ter|te|da|di|do|dos|du|del|della|la|le|bin|ibn|al|el)"
 NAME_LINE = re.compile(
-    rf"^[ \t>?*|•-]*({_CAPW}(?: (?:{_PARTICLE} ){{0,2}}(?:{_CAPW}|[^\W\d_a-zß-ÿ]\.?)){{1,2}})[ \t]*$", re.MULTILINE
+    rf"^[ \t>?*|•-]*({_CAPW}(?: (?:{_PARTICLE} ){{0,2}}(?:{_CAPW}|[^\W\d_a-zß-ÿ]\.?)){{1,2}})[ \t]*$",
+    re.MULTILINE,
 )
 PARTICLES = frozenset(_PARTICLE[3:-1].split("|"))
 # "Zuzana: ..." a speaker at the start of a line.
@@ -72,8 +73,9 @@ FIELD_LABELS = frozenset(
     company organisation organization department dept occupation birthday born age gender sex
     """.split()
 )
-STOP = frozenset(
-    """
+STOP = (
+    frozenset(
+        """
     a an and are as at be but by for from has have he her here his i if in is it its me my no not of on or our
     she so that the their them then there they this to up was we were what when where which who will with you
     your yes ok okay hi hello dear thanks thank please sir madam team all everyone customer customers
@@ -81,7 +83,9 @@ STOP = frozenset(
     january february march april may june july august september october november december
     monday tuesday wednesday thursday friday saturday sunday today tomorrow tonight
     """.split()
-) | STOP_WORDS
+    )
+    | STOP_WORDS
+)
 
 
 def find_persons(text: str, gaz: Gazetteers, ner: Sequence[Span] = ()) -> list[Span]:
@@ -127,7 +131,9 @@ def _repeated(text: str, spans: Sequence[Span]) -> list[Span]:
                 known.add(word)
     if not known:
         return []
-    pattern = re.compile(r"(?<![\w])(?:" + "|".join(re.escape(w) for w in sorted(known, key=len, reverse=True)) + r")(?![\w])")
+    pattern = re.compile(
+        r"(?<![\w])(?:" + "|".join(re.escape(w) for w in sorted(known, key=len, reverse=True)) + r")(?![\w])"
+    )
     return [Span(m.start(), m.end(), PERSON, SCORE) for m in pattern.finditer(text)]
 
 
@@ -155,7 +161,9 @@ def _name_words(text: str, at: int, limit: int, *, capitalized: bool, gaz: Gazet
 
 def _first_name_runs(text: str, gaz: Gazetteers, no_caps: bool) -> list[Span]:
     spans = []
-    words = [(m.start(), m.end() - m.group().endswith("."), m.group().rstrip(".")) for m in WORD.finditer(text)]
+    words = [
+        (m.start(), m.end() - m.group().endswith("."), m.group().rstrip(".")) for m in WORD.finditer(text)
+    ]
     i = 0
     while i < len(words):
         start, end, word = words[i]
@@ -186,8 +194,12 @@ def _first_name_runs(text: str, gaz: Gazetteers, no_caps: bool) -> list[Span]:
             nxt = words[j][2]
             if nxt[:1].isupper() and fold(nxt) not in STOP:
                 j += 1
-            elif nxt in PARTICLES and j + 1 < len(words) and words[j + 1][2][:1].isupper() \
-                    and _gap_ok(text, words[j][1], words[j + 1][0]):
+            elif (
+                nxt in PARTICLES
+                and j + 1 < len(words)
+                and words[j + 1][2][:1].isupper()
+                and _gap_ok(text, words[j][1], words[j + 1][0])
+            ):
                 j += 2
             else:
                 break

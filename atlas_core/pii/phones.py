@@ -20,8 +20,34 @@ import phonenumbers
 from atlas_core.pii.analysis import Span
 
 PHONE = "PHONE_NUMBER"
-REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "BE", "CH", "AT", "SE", "NO", "DK", "FI", "PL", "CZ", "PT",
-           "IE", "BR", "MX", "AU", "IN", "CA", "NZ", "ZA", "IS")
+REGIONS = (
+    "US",
+    "GB",
+    "DE",
+    "FR",
+    "IT",
+    "ES",
+    "NL",
+    "BE",
+    "CH",
+    "AT",
+    "SE",
+    "NO",
+    "DK",
+    "FI",
+    "PL",
+    "CZ",
+    "PT",
+    "IE",
+    "BR",
+    "MX",
+    "AU",
+    "IN",
+    "CA",
+    "NZ",
+    "ZA",
+    "IS",
+)
 CANDIDATE = re.compile(
     r"(?<![\w+.,/-])(?:\+|00)?\d{0,4}[ .-]?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{1,6}){0,5}"
     r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?(?![\w/]|-\d|[.,]\d)",

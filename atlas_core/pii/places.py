@@ -19,8 +19,38 @@ from atlas_core.pii.gazetteers import Gazetteers, fold
 LOCATION = "LOCATION"
 WORD = re.compile(r"[^\W\d_](?:[\w'’-]*[^\W_])?")
 # Lower-case words allowed inside a multi-word place name ("Villafranca del Cid", "Stratford-upon-Avon").
-CONNECTORS = frozenset({"de", "del", "la", "le", "les", "di", "da", "do", "dos", "das", "du", "van", "von", "der",
-                        "den", "nad", "pod", "am", "an", "im", "sur", "sous", "en", "y", "i", "of", "upon", "on"})
+CONNECTORS = frozenset(
+    {
+        "de",
+        "del",
+        "la",
+        "le",
+        "les",
+        "di",
+        "da",
+        "do",
+        "dos",
+        "das",
+        "du",
+        "van",
+        "von",
+        "der",
+        "den",
+        "nad",
+        "pod",
+        "am",
+        "an",
+        "im",
+        "sur",
+        "sous",
+        "en",
+        "y",
+        "i",
+        "of",
+        "upon",
+        "on",
+    }
+)
 SCORE = 0.5
 
 

@@ -78,7 +78,9 @@ class RecognizerSpec(_Strict):
     @classmethod
     def _valid_entity(cls, value: str) -> str:
         if not _ENTITY_RE.match(value):
-            raise ValueError(f"invalid entity {value!r}: upper-case letters, digits, underscores (e.g. EMPLOYEE_ID)")
+            raise ValueError(
+                f"invalid entity {value!r}: upper-case letters, digits, underscores (e.g. EMPLOYEE_ID)"
+            )
         return value
 
 
@@ -122,7 +124,9 @@ def load_recognizers(path: Path) -> list[RecognizerSpec]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise RecognizerConfigError(f"{path}: YAML error{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}") from None
+        raise RecognizerConfigError(
+            f"{path}: YAML error{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}"
+        ) from None
     return parse_recognizers(data, str(path))
 
 

@@ -108,7 +108,9 @@ class Anonymizer:
     def decrypt(self, token: str) -> str:
         parts = token.strip().split(":")
         if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
-            raise DecryptionError(f"not an Atlas encryption token (expected '{TOKEN_PREFIX}:<key id>:<data>')")
+            raise DecryptionError(
+                f"not an Atlas encryption token (expected '{TOKEN_PREFIX}:<key id>:<data>')"
+            )
         _, kid, body = parts
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))

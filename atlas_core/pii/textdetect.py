@@ -30,7 +30,9 @@ _DIGIT = re.compile(r"\d")
 # Card numbers of 12-19 digits (compact or grouped) that pass the Luhn check; Presidio's pattern
 # knows fewer issuer ranges and lengths.
 CARD = re.compile(r"(?<![\w-])\d{4}(?:[ -]?\d{2,4}){2,4}(?:[ -]?\d{1,3})?(?![\w-])")
-CARD_CONTEXT = re.compile(r"\b(?:card|credit|debit|visa|mastercard|amex|maestro|jcb|diners|discover|cc)\b", re.IGNORECASE)
+CARD_CONTEXT = re.compile(
+    r"\b(?:card|credit|debit|visa|mastercard|amex|maestro|jcb|diners|discover|cc)\b", re.IGNORECASE
+)
 
 
 def detect(text: str, entities: Sequence[str], ner: Sequence[Span] = ()) -> list[Span]:
@@ -52,8 +54,10 @@ def detect(text: str, entities: Sequence[str], ner: Sequence[Span] = ()) -> list
     if "CREDIT_CARD" in wanted and has_digit:
         for m in CARD.finditer(text):
             digits = re.sub(r"\D", "", m.group())
-            if 12 <= len(digits) <= 19 and luhn_valid(digits) and (
-                len(digits) >= 15 or CARD_CONTEXT.search(text[max(0, m.start() - 40) : m.start()])
+            if (
+                12 <= len(digits) <= 19
+                and luhn_valid(digits)
+                and (len(digits) >= 15 or CARD_CONTEXT.search(text[max(0, m.start() - 40) : m.start()]))
             ):
                 spans.append(Span(m.start(), m.end(), "CREDIT_CARD", 0.6))
     if "PERSON" in wanted:

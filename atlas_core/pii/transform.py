@@ -36,7 +36,11 @@ class PiiTransform:
         fields = []
         for f in schema:
             decision = self.policy.decisions.get(f.name)
-            if decision is not None and decision.is_pii and (decision.free_text or _rule(decision).output_is_text):
+            if (
+                decision is not None
+                and decision.is_pii
+                and (decision.free_text or _rule(decision).output_is_text)
+            ):
                 fields.append(pa.field(f.name, pa.string()))
             else:
                 fields.append(f)
@@ -106,7 +110,9 @@ class PiiTransform:
             if not spans:
                 out.append(text)
                 continue
-            new = anonymize_text(text, spans, lambda span, original: self._replace_span(span, original, decision))
+            new = anonymize_text(
+                text, spans, lambda span, original: self._replace_span(span, original, decision)
+            )
             changed += new != text
             out.append(new)
         return pa.array(out, pa.string()), changed
@@ -121,7 +127,9 @@ class PiiTransform:
 
 def _rule(decision: ColumnDecision) -> Rule:
     assert decision.entity is not None and decision.strategy is not None
-    return Rule(decision.entity, decision.strategy, decision.pseudonym, decision.deterministic, decision.key_id)
+    return Rule(
+        decision.entity, decision.strategy, decision.pseudonym, decision.deterministic, decision.key_id
+    )
 
 
 def _text(value: object) -> str:

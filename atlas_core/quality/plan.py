@@ -72,7 +72,8 @@ class RulePlan:
 
     def ids(self, dimension: Dimension | None = None, on_fail: OnFail | None = None) -> list[str]:
         return [
-            r.id for r in self.rules
+            r.id
+            for r in self.rules
             if (dimension is None or r.dimension == dimension) and (on_fail is None or r.on_fail == on_fail)
         ]
 

@@ -45,8 +45,14 @@ def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RuleP
             "GROUP BY {det}, {dep} ORDER BY {det}, count(*) DESC, min(ARRAY[-{iid}, {rno}])) AS {alias} ON {on}"
         ).format(
             det=det_cols,
-            det_as=sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.Identifier(c), sql.Identifier(k)) for c, k in zip(det, keys, strict=True)),
-            dep_as=sql.SQL(", ").join(sql.SQL("{} AS {}").format(sql.Identifier(c), sql.Identifier(m)) for c, m in zip(dep, modes, strict=True)),
+            det_as=sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(sql.Identifier(c), sql.Identifier(k))
+                for c, k in zip(det, keys, strict=True)
+            ),
+            dep_as=sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(sql.Identifier(c), sql.Identifier(m))
+                for c, m in zip(dep, modes, strict=True)
+            ),
             dep=sql.SQL(", ").join(sql.Identifier(c) for c in dep),
             stg=staging,
             not_null=sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in det),
@@ -54,26 +60,57 @@ def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RuleP
             rno=rno,
             alias=sql.Identifier(alias),
             on=sql.SQL(" AND ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(alias, k), sql.Identifier("s", c)) for c, k in zip(det, keys, strict=True)
+                sql.SQL("{} = {}").format(sql.Identifier(alias, k), sql.Identifier("s", c))
+                for c, k in zip(det, keys, strict=True)
             ),
         )
 
     plan.staged_joins.append(join)
-    flag = add_flag(plan, f"_x{alias}", sql.SQL("{} IS NOT NULL AND {} IS DISTINCT FROM {}").format(
-        sql.Identifier(alias, keys[0]), row_of(dep, "s"), row_of(modes, alias)
-    ))
+    flag = add_flag(
+        plan,
+        f"_x{alias}",
+        sql.SQL("{} IS NOT NULL AND {} IS DISTINCT FROM {}").format(
+            sql.Identifier(alias, keys[0]), row_of(dep, "s"), row_of(modes, alias)
+        ),
+    )
     description = f"({', '.join(dep)}) must be the most frequent value for each ({', '.join(det)})"
     if fd.on_fail != "repair":
-        plan.add(Rule(rule_id, Dimension.CONSISTENCY, "functional_dependency", (*det, *dep), flag, fd.on_fail,
-                      description=description))
+        plan.add(
+            Rule(
+                rule_id,
+                Dimension.CONSISTENCY,
+                "functional_dependency",
+                (*det, *dep),
+                flag,
+                fd.on_fail,
+                description=description,
+            )
+        )
         return
     # Repair ran before evaluation (atlas_engine.repair): rows still differing could not be repaired (tie, or
     # no valid value) and are quarantined; repaired rows pass to silver but still count as inconsistent input.
-    plan.add(Rule(rule_id, Dimension.CONSISTENCY, "functional_dependency", (*det, *dep), flag, "quarantine",
-                  description=description + " (not repairable)"))
-    plan.add(Rule(repaired_rule_id(fd), Dimension.CONSISTENCY, "repair", (*det, *dep),
-                  sql.SQL("{} = ANY({})").format(sql.Literal(rule_id), evaluated(REPAIRED)), "repair",
-                  description=f"({', '.join(dep)}) repaired to the plurality value of each ({', '.join(det)})"))
+    plan.add(
+        Rule(
+            rule_id,
+            Dimension.CONSISTENCY,
+            "functional_dependency",
+            (*det, *dep),
+            flag,
+            "quarantine",
+            description=description + " (not repairable)",
+        )
+    )
+    plan.add(
+        Rule(
+            repaired_rule_id(fd),
+            Dimension.CONSISTENCY,
+            "repair",
+            (*det, *dep),
+            sql.SQL("{} = ANY({})").format(sql.Literal(rule_id), evaluated(REPAIRED)),
+            "repair",
+            description=f"({', '.join(dep)}) repaired to the plurality value of each ({', '.join(det)})",
+        )
+    )
 
 
 def fd_rule_id(fd: FunctionalDependency) -> str:
@@ -120,8 +157,15 @@ def reference_rule(ref: Reference, index: int, target: ReferenceTarget, plan: Ru
     """Rows whose (non-null) key is not found among the referenced rows fail (MATCH SIMPLE semantics)."""
     rule_id = reference_rule_id(ref)
     if target.skip_reason is not None or (target.table is None and not target.include_staged):
-        plan.skipped.append(SkippedRule(rule_id, ref.dimension, "reference", tuple(ref.columns),
-                                        target.skip_reason or "no referenced rows available"))
+        plan.skipped.append(
+            SkippedRule(
+                rule_id,
+                ref.dimension,
+                "reference",
+                tuple(ref.columns),
+                target.skip_reason or "no referenced rows available",
+            )
+        )
         return
     alias = f"_ref_{index}"
     keys = [f"k{i}" for i in range(len(ref.columns))]
@@ -129,9 +173,13 @@ def reference_rule(ref: Reference, index: int, target: ReferenceTarget, plan: Ru
     def key_items(prefix: str | None) -> sql.Composable:
         cols = [sql.Identifier(prefix, c) if prefix else sql.Identifier(c) for c in ref.ref_columns]
         rendered = [sql.SQL("{}::text").format(c) if target.compare_as_text else c for c in cols]
-        return sql.SQL(", ").join(sql.SQL("{} AS {}").format(c, sql.Identifier(k)) for c, k in zip(rendered, keys, strict=True))
+        return sql.SQL(", ").join(
+            sql.SQL("{} AS {}").format(c, sql.Identifier(k)) for c, k in zip(rendered, keys, strict=True)
+        )
 
-    not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in ref.ref_columns)
+    not_null = sql.SQL(" AND ").join(
+        sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in ref.ref_columns
+    )
 
     def join(staging: sql.Composable) -> sql.Composable:
         parts: list[sql.Composable] = []
@@ -141,7 +189,11 @@ def reference_rule(ref: Reference, index: int, target: ReferenceTarget, plan: Ru
                 where = sql.SQL("{} AND NOT ({} = ANY({}))").format(
                     not_null, sql.Identifier(layout.PARTITION), sql.Literal(list(target.exclude_partitions))
                 )
-            parts.append(sql.SQL("SELECT {} FROM {} WHERE {}").format(key_items(None), sql.Identifier(*target.table), where))
+            parts.append(
+                sql.SQL("SELECT {} FROM {} WHERE {}").format(
+                    key_items(None), sql.Identifier(*target.table), where
+                )
+            )
         if target.include_staged:
             parts.append(sql.SQL("SELECT {} FROM {} WHERE {}").format(key_items(None), staging, not_null))
         local = [sql.Identifier("s", c) for c in ref.columns]
@@ -150,11 +202,29 @@ def reference_rule(ref: Reference, index: int, target: ReferenceTarget, plan: Ru
         return sql.SQL("LEFT JOIN (SELECT DISTINCT * FROM ({}) AS u) AS {} ON {}").format(
             sql.SQL(" UNION ALL ").join(parts),
             sql.Identifier(alias),
-            sql.SQL(" AND ").join(sql.SQL("{} = {}").format(sql.Identifier(alias, k), c) for k, c in zip(keys, local, strict=True)),
+            sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(alias, k), c)
+                for k, c in zip(keys, local, strict=True)
+            ),
         )
 
     plan.staged_joins.append(join)
-    local_not_null = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier("s", c)) for c in ref.columns)
-    flag = add_flag(plan, f"_x{alias}", sql.SQL("{} AND {} IS NULL").format(local_not_null, sql.Identifier(alias, keys[0])))
-    plan.add(Rule(rule_id, ref.dimension, "reference", tuple(ref.columns), flag, ref.on_fail,
-                  description=f"({', '.join(ref.columns)}) must exist in {ref.dataset} ({', '.join(ref.ref_columns)})"))
+    local_not_null = sql.SQL(" AND ").join(
+        sql.SQL("{} IS NOT NULL").format(sql.Identifier("s", c)) for c in ref.columns
+    )
+    flag = add_flag(
+        plan,
+        f"_x{alias}",
+        sql.SQL("{} AND {} IS NULL").format(local_not_null, sql.Identifier(alias, keys[0])),
+    )
+    plan.add(
+        Rule(
+            rule_id,
+            ref.dimension,
+            "reference",
+            tuple(ref.columns),
+            flag,
+            ref.on_fail,
+            description=f"({', '.join(ref.columns)}) must exist in {ref.dataset} ({', '.join(ref.ref_columns)})",
+        )
+    )

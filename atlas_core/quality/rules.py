@@ -35,39 +35,83 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
     cast_failed = cast_error(name, "r")
     if required:
         # Missing values only: a present value that did not cast is a validity failure, not a completeness one.
-        plan.add(Rule(f"{name}.required", Dimension.COMPLETENESS, "required", (name,),
-                      sql.SQL("{} IS NULL AND NOT {}").format(c, cast_failed), description=f"{name} must not be null"))
+        plan.add(
+            Rule(
+                f"{name}.required",
+                Dimension.COMPLETENESS,
+                "required",
+                (name,),
+                sql.SQL("{} IS NULL AND NOT {}").format(c, cast_failed),
+                description=f"{name} must not be null",
+            )
+        )
     if column.type != ColumnType.STRING:
-        plan.add(Rule(
-            f"{name}.type", Dimension.VALIDITY, "type", (name,), cast_failed,
-            description=f"{name} must be a valid {column.type.value}",
-        ))
+        plan.add(
+            Rule(
+                f"{name}.type",
+                Dimension.VALIDITY,
+                "type",
+                (name,),
+                cast_failed,
+                description=f"{name} must be a valid {column.type.value}",
+            )
+        )
     text_value = c if column.type == ColumnType.STRING else sql.SQL("{}::text").format(c)
     if column.pattern is not None:
-        plan.add(Rule(f"{name}.pattern", Dimension.VALIDITY, "pattern", (name,),
-                      sql.SQL("{} !~ {}").format(text_value, sql.Literal(column.pattern)),
-                      description=f"{name} must match {column.pattern}"))
+        plan.add(
+            Rule(
+                f"{name}.pattern",
+                Dimension.VALIDITY,
+                "pattern",
+                (name,),
+                sql.SQL("{} !~ {}").format(text_value, sql.Literal(column.pattern)),
+                description=f"{name} must match {column.pattern}",
+            )
+        )
     if column.allowed_values is not None:
         allowed = [str(v).lower() if isinstance(v, bool) else str(v) for v in column.allowed_values]
-        plan.add(Rule(f"{name}.allowed_values", Dimension.VALIDITY, "allowed_values", (name,),
-                      sql.SQL("NOT ({} = ANY({}::text[]))").format(text_value, sql.Literal(allowed)),
-                      description=f"{name} must be one of the allowed values"))
+        plan.add(
+            Rule(
+                f"{name}.allowed_values",
+                Dimension.VALIDITY,
+                "allowed_values",
+                (name,),
+                sql.SQL("NOT ({} = ANY({}::text[]))").format(text_value, sql.Literal(allowed)),
+                description=f"{name} must be one of the allowed values",
+            )
+        )
     if column.min is not None or column.max is not None:
         parts = []
         if column.min is not None:
             parts.append(sql.SQL("{} < {}").format(c, _bound(column, column.min)))
         if column.max is not None:
             parts.append(sql.SQL("{} > {}").format(c, _bound(column, column.max)))
-        plan.add(Rule(f"{name}.range", Dimension.VALIDITY, "range", (name,),
-                      sql.SQL(" OR ").join(parts), description=f"{name} must be within [{column.min}, {column.max}]"))
+        plan.add(
+            Rule(
+                f"{name}.range",
+                Dimension.VALIDITY,
+                "range",
+                (name,),
+                sql.SQL(" OR ").join(parts),
+                description=f"{name} must be within [{column.min}, {column.max}]",
+            )
+        )
     if column.min_length is not None or column.max_length is not None:
         parts = []
         if column.min_length is not None:
             parts.append(sql.SQL("char_length({}) < {}").format(text_value, sql.Literal(column.min_length)))
         if column.max_length is not None:
             parts.append(sql.SQL("char_length({}) > {}").format(text_value, sql.Literal(column.max_length)))
-        plan.add(Rule(f"{name}.length", Dimension.VALIDITY, "length", (name,), sql.SQL(" OR ").join(parts),
-                      description=f"{name} length out of bounds"))
+        plan.add(
+            Rule(
+                f"{name}.length",
+                Dimension.VALIDITY,
+                "length",
+                (name,),
+                sql.SQL(" OR ").join(parts),
+                description=f"{name} length out of bounds",
+            )
+        )
 
 
 def cast_error(name: str, alias: str | None) -> sql.Composable:
@@ -102,15 +146,32 @@ def uniqueness_rule(rule_id: str, columns: list[str], plan: RulePlan) -> None:
             "(PARTITION BY {keys} ORDER BY {iid} DESC, {rno}) AS n FROM {stg} WHERE {not_null}) AS ranked "
             "WHERE n > 1) AS {alias} ON {a_iid} = {s_iid} AND {a_rno} = {s_rno}"
         ).format(
-            iid=iid, rno=rno, keys=keys, stg=staging, not_null=not_null, alias=sql.Identifier(alias),
-            a_iid=sql.Identifier(alias, layout.INGESTION_ID), s_iid=sql.Identifier("s", layout.INGESTION_ID),
-            a_rno=sql.Identifier(alias, layout.ROW_NUMBER), s_rno=sql.Identifier("s", layout.ROW_NUMBER),
+            iid=iid,
+            rno=rno,
+            keys=keys,
+            stg=staging,
+            not_null=not_null,
+            alias=sql.Identifier(alias),
+            a_iid=sql.Identifier(alias, layout.INGESTION_ID),
+            s_iid=sql.Identifier("s", layout.INGESTION_ID),
+            a_rno=sql.Identifier(alias, layout.ROW_NUMBER),
+            s_rno=sql.Identifier("s", layout.ROW_NUMBER),
         )
 
     plan.staged_joins.append(join)
-    flag = add_flag(plan, f"_x{alias}", sql.SQL("{} IS NOT NULL").format(sql.Identifier(alias, layout.ROW_NUMBER)))
-    plan.add(Rule(rule_id, Dimension.UNIQUENESS, "unique", tuple(columns), flag,
-                  description=f"({', '.join(columns)}) must be unique; the first occurrence is kept"))
+    flag = add_flag(
+        plan, f"_x{alias}", sql.SQL("{} IS NOT NULL").format(sql.Identifier(alias, layout.ROW_NUMBER))
+    )
+    plan.add(
+        Rule(
+            rule_id,
+            Dimension.UNIQUENESS,
+            "unique",
+            tuple(columns),
+            flag,
+            description=f"({', '.join(columns)}) must be unique; the first occurrence is kept",
+        )
+    )
 
 
 def expression_rule(expr: Expression, contract: Contract, plan: RulePlan) -> None:
@@ -122,8 +183,17 @@ def expression_rule(expr: Expression, contract: Contract, plan: RulePlan) -> Non
     columns = tuple(expression_columns(expr.sql, set(contract.column_names)))
     # Validated predicate text (allow-listed tokens only): composed as SQL on purpose.
     predicate = sql.SQL("({}) IS FALSE").format(sql.SQL(expr.sql))
-    plan.add(Rule(f"expr.{expr.name}", expr.dimension, "expression", columns, predicate, expr.on_fail,
-                  description=expr.description or expr.sql))
+    plan.add(
+        Rule(
+            f"expr.{expr.name}",
+            expr.dimension,
+            "expression",
+            columns,
+            predicate,
+            expr.on_fail,
+            description=expr.description or expr.sql,
+        )
+    )
 
 
 def _as_timestamptz(column: Column) -> sql.Composable:
@@ -144,13 +214,18 @@ def partition_starts(keys: list[str], plan: RulePlan) -> sql.Composable:
     values = sql.SQL(", ").join(
         sql.SQL("({}, {}::timestamptz)").format(sql.Literal(k), sql.Literal(f"{k} 00:00:00+00")) for k in days
     )
-    plan.joins.append(sql.SQL("LEFT JOIN (VALUES {}) AS _p(key, start) ON _p.key = {}").format(
-        values, sql.Identifier("s", layout.PARTITION)))
+    plan.joins.append(
+        sql.SQL("LEFT JOIN (VALUES {}) AS _p(key, start) ON _p.key = {}").format(
+            values, sql.Identifier("s", layout.PARTITION)
+        )
+    )
     plan.windows.append(sql.SQL("_p.start AS _x_partition_start"))
     return evaluated("_x_partition_start")
 
 
-def freshness_rule(column: Column, contract: Contract, plan: RulePlan, start: sql.Composable | None = None) -> None:
+def freshness_rule(
+    column: Column, contract: Contract, plan: RulePlan, start: sql.Composable | None = None
+) -> None:
     """Timeliness; ``warn`` (a stale row is kept, it lowers the score).
 
     Unpartitioned: the value must be at most ``freshness`` older than now. Partitioned: the value must
@@ -162,7 +237,9 @@ def freshness_rule(column: Column, contract: Contract, plan: RulePlan, start: sq
     value = _as_timestamptz(column)
     if contract.is_partitioned:
         start = start if start is not None else partition_starts([], plan)
-        day_and_allowance = sql.SQL("make_interval(secs => {})").format(sql.Literal(86400 + window.total_seconds()))
+        day_and_allowance = sql.SQL("make_interval(secs => {})").format(
+            sql.Literal(86400 + window.total_seconds())
+        )
         failing = sql.SQL("{v} IS NOT NULL AND ({v} < {start} OR {v} >= {start} + {allow})").format(
             v=value, start=start, allow=day_and_allowance
         )
@@ -170,8 +247,17 @@ def freshness_rule(column: Column, contract: Contract, plan: RulePlan, start: sq
     else:
         failing = sql.SQL("{v} IS NOT NULL AND {v} < now() - {allow}").format(v=value, allow=allowance)
         description = f"{column.name} must be at most {column.freshness} old"
-    plan.add(Rule(f"{column.name}.freshness", Dimension.TIMELINESS, "freshness", (column.name,), failing, "warn",
-                  description=description))
+    plan.add(
+        Rule(
+            f"{column.name}.freshness",
+            Dimension.TIMELINESS,
+            "freshness",
+            (column.name,),
+            failing,
+            "warn",
+            description=description,
+        )
+    )
 
 
 def row_key_columns(contract: Contract) -> list[str]:
@@ -218,9 +304,14 @@ def compile_rules(
 
 def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str, str]) -> sql.Composed:
     """``CREATE TABLE verdicts AS`` the failing rows: row identity, partition, row key, and the ids of failed rules."""
-    cases = sql.SQL(", ").join(
-        sql.SQL("CASE WHEN ({}) THEN {} END").format(rule.failing, sql.Literal(rule.id)) for rule in plan.rules
-    ) if plan.rules else sql.SQL("NULL")
+    cases = (
+        sql.SQL(", ").join(
+            sql.SQL("CASE WHEN ({}) THEN {} END").format(rule.failing, sql.Literal(rule.id))
+            for rule in plan.rules
+        )
+        if plan.rules
+        else sql.SQL("NULL")
+    )
     windows = sql.SQL("").join(sql.SQL(", ") + w for w in plan.windows)
     staged = sql.Identifier(*staging)
     joins = sql.SQL(" ").join([*plan.joins, *(make(staged) for make in plan.staged_joins)])
@@ -229,7 +320,11 @@ def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str
         for c in (layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION, *plan.key_columns)
     )
     # Most rows pass: filter on "any rule fails" first, build the list of rule ids only for failing rows.
-    any_fails = sql.SQL(" OR ").join(sql.SQL("({})").format(r.failing) for r in plan.rules) if plan.rules else sql.SQL("false")
+    any_fails = (
+        sql.SQL(" OR ").join(sql.SQL("({})").format(r.failing) for r in plan.rules)
+        if plan.rules
+        else sql.SQL("false")
+    )
     return sql.SQL(
         "CREATE TABLE {verdicts} AS WITH r AS (SELECT s.*{windows} FROM {staging} s {joins}), "
         "v AS (SELECT {identity}, array_remove(ARRAY[{cases}]::text[], NULL) AS {rule_ids} FROM r WHERE {any_fails}) "

@@ -55,7 +55,12 @@ def _tag(dimension: Dimension, check_id: str, extra: dict[str, Any] | None = Non
 
 
 def _percent(contract: Contract, dimension: Dimension) -> dict[str, Any]:
-    return {"threshold": {"metric": "percent", "must_be_less_than_or_equal": _percent_allowed(contract, dimension)}}
+    return {
+        "threshold": {
+            "metric": "percent",
+            "must_be_less_than_or_equal": _percent_allowed(contract, dimension),
+        }
+    }
 
 
 def _validity(column: Column) -> dict[str, Any]:
@@ -80,20 +85,36 @@ def _validity(column: Column) -> dict[str, Any]:
     return valid
 
 
-def column_checks(contract: Contract, column: Column, references: list[ReferenceData]) -> list[dict[str, Any]]:
+def column_checks(
+    contract: Contract, column: Column, references: list[ReferenceData]
+) -> list[dict[str, Any]]:
     checks: list[dict[str, Any]] = []
     name = column.name
     if column.required or name in contract.primary_key:
         body = _percent(contract, Dimension.COMPLETENESS)
         if column.type != ColumnType.STRING:
             # A present value that did not cast is null in staging: a validity failure, not a missing value.
-            body["filter"] = f'"{layout.CAST_ERRORS}" IS NULL OR strpos(\';\' || "{layout.CAST_ERRORS}" || \';\', \';{name};\') = 0'
+            body["filter"] = (
+                f"\"{layout.CAST_ERRORS}\" IS NULL OR strpos(';' || \"{layout.CAST_ERRORS}\" || ';', ';{name};') = 0"
+            )
         checks.append({"missing": _tag(Dimension.COMPLETENESS, f"{name}.missing", body)})
     valid = _validity(column)
     if valid:
-        checks.append({"invalid": _tag(Dimension.VALIDITY, f"{name}.invalid", {**valid, **_percent(contract, Dimension.VALIDITY)})})
+        checks.append(
+            {
+                "invalid": _tag(
+                    Dimension.VALIDITY, f"{name}.invalid", {**valid, **_percent(contract, Dimension.VALIDITY)}
+                )
+            }
+        )
     if column.unique or contract.primary_key == [name]:
-        checks.append({"duplicate": _tag(Dimension.UNIQUENESS, f"{name}.duplicate", _percent(contract, Dimension.UNIQUENESS))})
+        checks.append(
+            {
+                "duplicate": _tag(
+                    Dimension.UNIQUENESS, f"{name}.duplicate", _percent(contract, Dimension.UNIQUENESS)
+                )
+            }
+        )
     for ref in references:
         if ref.column == name:
             body = {
@@ -109,16 +130,31 @@ def dataset_checks(contract: Contract, *, partitioned_freshness: bool) -> list[d
     checks: list[dict[str, Any]] = [
         {"row_count": _tag(Dimension.COMPLETENESS, "row_count", {"threshold": {"must_be_greater_than": 0}})},
         {"schema": _tag(Dimension.VALIDITY, "schema", {"allow_extra_columns": True})},
-        {"failed_rows": _tag(Dimension.VALIDITY, "type_casts", {
-            "name": "values cast to their declared types",
-            "expression": f'"{layout.CAST_ERRORS}" IS NOT NULL',
-            **_percent(contract, Dimension.VALIDITY),
-        })},
+        {
+            "failed_rows": _tag(
+                Dimension.VALIDITY,
+                "type_casts",
+                {
+                    "name": "values cast to their declared types",
+                    "expression": f'"{layout.CAST_ERRORS}" IS NOT NULL',
+                    **_percent(contract, Dimension.VALIDITY),
+                },
+            )
+        },
     ]
     if len(contract.primary_key) > 1:
-        checks.append({"duplicate": _tag(Dimension.UNIQUENESS, "primary_key.duplicate", {
-            "columns": list(contract.primary_key), **_percent(contract, Dimension.UNIQUENESS),
-        })})
+        checks.append(
+            {
+                "duplicate": _tag(
+                    Dimension.UNIQUENESS,
+                    "primary_key.duplicate",
+                    {
+                        "columns": list(contract.primary_key),
+                        **_percent(contract, Dimension.UNIQUENESS),
+                    },
+                )
+            }
+        )
     for column in contract.columns:
         window = column.freshness_window
         if window is None:
@@ -132,14 +168,22 @@ def dataset_checks(contract: Contract, *, partitioned_freshness: bool) -> list[d
         body["threshold"] = {"unit": "hour", "must_be_less_than": hours}
         checks.append({"freshness": _tag(Dimension.TIMELINESS, f"{column.name}.freshness", body)})
     for expr in contract.rules.expressions:
-        checks.append({"failed_rows": _tag(expr.dimension, f"expr.{expr.name}", {
-            "name": expr.name,
-            "qualifier": expr.name,
-            "expression": f"NOT ({expr.sql})",
-            **_percent(contract, expr.dimension),
-        })})
+        checks.append(
+            {
+                "failed_rows": _tag(
+                    expr.dimension,
+                    f"expr.{expr.name}",
+                    {
+                        "name": expr.name,
+                        "qualifier": expr.name,
+                        "expression": f"NOT ({expr.sql})",
+                        **_percent(contract, expr.dimension),
+                    },
+                )
+            }
+        )
     for index, item in enumerate(contract.quality.soda):
-        (check_type, body_in), = item.items()
+        ((check_type, body_in),) = item.items()
         body_out = dict(body_in or {})
         # A qualifier keeps a pass-through check distinct from a generated one of the same type.
         body_out.setdefault("qualifier", f"extra{index}")

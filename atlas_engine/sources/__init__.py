@@ -33,9 +33,18 @@ class PullResult:
 
 
 def pull_source(
-    wh: Warehouse, lake: Lake, contract: Contract, *, project_dir: Path, run_id: str | None = None,
-    batch_rows: int = 50_000, landing_keys: list[str] | None = None, env: Mapping[str, str] | None = None,
-    stop_on_rejection: bool = True, files: list[Path] | None = None, source_system: str | None = None,
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    *,
+    project_dir: Path,
+    run_id: str | None = None,
+    batch_rows: int = 50_000,
+    landing_keys: list[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stop_on_rejection: bool = True,
+    files: list[Path] | None = None,
+    source_system: str | None = None,
 ) -> PullResult:
     """Bring the contract's source into bronze. File sources raise on the first rejected file
     (``stop_on_rejection``); landing objects are independent, their rejections are collected.
@@ -45,17 +54,34 @@ def pull_source(
     from atlas_engine.sources.http import pull_http
     from atlas_engine.sources.landing import ingest_pending
     from atlas_engine.sources.postgres import pull_postgres
+
     source = contract.source
     result = PullResult()
     if files is not None or (landing_keys is not None and not isinstance(source, LandingSource)):
         if landing_keys:
             result.records, result.rejected = ingest_pending(
-                wh, lake, contract, landing_keys, run_id=run_id, batch_rows=batch_rows,
-                source_system=source_system or "landing")
+                wh,
+                lake,
+                contract,
+                landing_keys,
+                run_id=run_id,
+                batch_rows=batch_rows,
+                source_system=source_system or "landing",
+            )
         for path in files or []:
             try:
-                result.records.append(ingest_file(wh, lake, contract, path, run_id=run_id, batch_rows=batch_rows,
-                                                  source_system=source_system or "file", record_duplicate=True))
+                result.records.append(
+                    ingest_file(
+                        wh,
+                        lake,
+                        contract,
+                        path,
+                        run_id=run_id,
+                        batch_rows=batch_rows,
+                        source_system=source_system or "file",
+                        record_duplicate=True,
+                    )
+                )
             except InputRejected as exc:
                 result.rejected.append(str(exc))
     elif isinstance(source, FileSource):
@@ -64,14 +90,23 @@ def pull_source(
             raise InputRejected(f"{contract.dataset}: no source file matches {source.path}")
         for path in files:
             try:
-                result.records.append(ingest_file(wh, lake, contract, path, run_id=run_id, batch_rows=batch_rows))
+                result.records.append(
+                    ingest_file(wh, lake, contract, path, run_id=run_id, batch_rows=batch_rows)
+                )
             except InputRejected as exc:
                 if stop_on_rejection:
                     raise
                 result.rejected.append(str(exc))
     elif isinstance(source, LandingSource):
-        result.records, result.rejected = ingest_pending(wh, lake, contract, landing_keys, run_id=run_id,
-                                                         batch_rows=batch_rows, source_system=source_system or "landing")
+        result.records, result.rejected = ingest_pending(
+            wh,
+            lake,
+            contract,
+            landing_keys,
+            run_id=run_id,
+            batch_rows=batch_rows,
+            source_system=source_system or "landing",
+        )
     elif isinstance(source, PostgresSource):
         record = pull_postgres(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
         result.records = [record] if record is not None else []

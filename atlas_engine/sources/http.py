@@ -81,7 +81,9 @@ def _with_params(url: str, params: Mapping[str, object]) -> str:
 class HttpPuller:
     """Fetches the pages of one ``http`` source."""
 
-    def __init__(self, source: HttpSource, env: Mapping[str, str] | None = None, *, max_wait: float = 10.0) -> None:
+    def __init__(
+        self, source: HttpSource, env: Mapping[str, str] | None = None, *, max_wait: float = 10.0
+    ) -> None:
         self.source = source
         environ = os.environ if env is None else env
         self.headers = {"Accept": "application/json", "User-Agent": "atlas-platform"}
@@ -105,7 +107,9 @@ class HttpPuller:
                 self.requests += 1
                 response = client.get(url)
                 if response.status_code in TRANSIENT_HTTP_STATUS:
-                    raise TransientHttpError(f"GET {url} answered {response.status_code}", response.status_code)
+                    raise TransientHttpError(
+                        f"GET {url} answered {response.status_code}", response.status_code
+                    )
                 if response.status_code >= 400:
                     raise AtlasError(f"GET {url} answered {response.status_code}")
                 try:
@@ -134,7 +138,9 @@ class HttpPuller:
                     raise ServiceUnavailable(f"GET {request_url} failed: {type(exc).__name__}") from exc
                 records = dig(body, source.records_path)
                 if not isinstance(records, list):
-                    raise InputRejected(f"GET {request_url}: no list of records at {source.records_path or 'the top level'!r}")
+                    raise InputRejected(
+                        f"GET {request_url}: no list of records at {source.records_path or 'the top level'!r}"
+                    )
                 yield [r for r in records if isinstance(r, dict)]
                 if source.next_path:
                     nxt = dig(body, source.next_path)
@@ -151,8 +157,14 @@ class HttpPuller:
 
 
 def pull_http(
-    wh: Warehouse, lake: Lake, contract: Contract, *, run_id: str | None = None, batch_rows: int = 50_000,
-    env: Mapping[str, str] | None = None, max_wait: float = 10.0,
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    *,
+    run_id: str | None = None,
+    batch_rows: int = 50_000,
+    env: Mapping[str, str] | None = None,
+    max_wait: float = 10.0,
 ) -> IngestionRecord | None:
     """Pull every page into one CSV snapshot and ingest it; ``None`` when the API returned no records."""
     source = contract.source
@@ -173,4 +185,6 @@ def pull_http(
         log.info("http_source_pulled", dataset=contract.dataset, rows=rows, requests=puller.requests)
         if rows == 0:
             return None
-        return ingest_file(wh, lake, contract, path, source_system="http", run_id=run_id, batch_rows=batch_rows)
+        return ingest_file(
+            wh, lake, contract, path, source_system="http", run_id=run_id, batch_rows=batch_rows
+        )

@@ -49,8 +49,12 @@ def pending_objects(lake: Lake, contract: Contract) -> list[str]:
     waiting for their own run, and folders' markers skipped)."""
     prefix = landing_prefix(contract)
     keys = lake.list(BUCKET, prefix)
-    return [k for k in keys if not k.endswith("/")
-            and not any(part.startswith(".") for part in PurePosixPath(k.removeprefix(prefix)).parts)]
+    return [
+        k
+        for k in keys
+        if not k.endswith("/")
+        and not any(part.startswith(".") for part in PurePosixPath(k.removeprefix(prefix)).parts)
+    ]
 
 
 @dataclass
@@ -74,7 +78,13 @@ def scan_object(lake: Lake, contract: Contract, key: str) -> LandingScan:
 
 
 def ingest_landing_object(
-    wh: Warehouse, lake: Lake, contract: Contract, key: str, *, run_id: str | None = None, batch_rows: int = 50_000,
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    key: str,
+    *,
+    run_id: str | None = None,
+    batch_rows: int = 50_000,
     source_system: str = "landing",
 ) -> IngestionRecord:
     """Ingest one landing object and move it out of the landing prefix (raises InputRejected when rejected)."""
@@ -91,9 +101,18 @@ def ingest_landing_object(
             raise
         try:
             record = ingest_file(
-                wh, lake, contract, path, source_system=source_system, run_id=run_id, record_duplicate=True,
-                batch_rows=batch_rows, raw_key=processed_key(dataset, sha, name), copy_from=key,
-                partition_key=fixed, sha256=sha,
+                wh,
+                lake,
+                contract,
+                path,
+                source_system=source_system,
+                run_id=run_id,
+                record_duplicate=True,
+                batch_rows=batch_rows,
+                raw_key=processed_key(dataset, sha, name),
+                copy_from=key,
+                partition_key=fixed,
+                sha256=sha,
             )
         except InputRejected:
             lake.delete(BUCKET, key)  # ingest_file moved its raw copy to rejected/
@@ -110,18 +129,40 @@ def ingest_landing_object(
 
 
 def _reject(
-    wh: Warehouse, lake: Lake, contract: Contract, key: str, sha: str, reason: str, run_id: str | None,
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    key: str,
+    sha: str,
+    reason: str,
+    run_id: str | None,
     source_system: str,
 ) -> None:
     rejected = layout.rejected_key(contract.dataset, sha, PurePosixPath(key).name)
     lake.move(BUCKET, key, rejected)
-    record_outcome(wh, contract.dataset, PurePosixPath(key).name, sha, "rejected", reason,
-                   str(contract.schema_version), source_system, lake.uri(BUCKET, rejected), run_id)
+    record_outcome(
+        wh,
+        contract.dataset,
+        PurePosixPath(key).name,
+        sha,
+        "rejected",
+        reason,
+        str(contract.schema_version),
+        source_system,
+        lake.uri(BUCKET, rejected),
+        run_id,
+    )
 
 
 def ingest_pending(
-    wh: Warehouse, lake: Lake, contract: Contract, keys: list[str] | None = None, *,
-    run_id: str | None = None, batch_rows: int = 50_000, source_system: str = "landing",
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    keys: list[str] | None = None,
+    *,
+    run_id: str | None = None,
+    batch_rows: int = 50_000,
+    source_system: str = "landing",
 ) -> tuple[list[IngestionRecord], list[str]]:
     """Ingest the given landing objects (default: every pending one; named ones work for any source kind,
     e.g. uploads). Returns records and rejection reasons."""
@@ -131,8 +172,11 @@ def ingest_pending(
         if not lake.exists(BUCKET, key):
             continue  # already processed by an earlier attempt of this run
         try:
-            records.append(ingest_landing_object(wh, lake, contract, key, run_id=run_id, batch_rows=batch_rows,
-                                                 source_system=source_system))
+            records.append(
+                ingest_landing_object(
+                    wh, lake, contract, key, run_id=run_id, batch_rows=batch_rows, source_system=source_system
+                )
+            )
         except InputRejected as exc:
             rejected.append(str(exc))
     return records, rejected

@@ -53,7 +53,9 @@ def _select_list(conn: psycopg.Connection, relation: sql.Composable, columns: li
         ident = sql.Identifier(column)
         item: sql.Composable
         if desc.type_code == TIMESTAMPTZ_OID:
-            item = sql.SQL("""to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS {}""").format(ident, ident)
+            item = sql.SQL(
+                """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS {}"""
+            ).format(ident, ident)
         elif desc.type_code == TIMESTAMP_OID:
             item = sql.SQL("""to_char({}, 'YYYY-MM-DD"T"HH24:MI:SS.US') AS {}""").format(ident, ident)
         else:
@@ -77,7 +79,12 @@ def _save_watermark(conn: psycopg.Connection, dataset: str, watermark: str | Non
 
 
 def pull_postgres(
-    wh: Warehouse, lake: Lake, contract: Contract, *, run_id: str | None = None, batch_rows: int = 50_000,
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    *,
+    run_id: str | None = None,
+    batch_rows: int = 50_000,
     env: Mapping[str, str] | None = None,
 ) -> IngestionRecord | None:
     """Pull new rows into bronze; ``None`` when the source has nothing new."""
@@ -86,7 +93,9 @@ def pull_postgres(
     environ = os.environ if env is None else env
     url = environ.get(source.url_env)
     if not url:
-        raise AtlasError(f"{contract.dataset}: environment variable {source.url_env} (source.url_env) is not set")
+        raise AtlasError(
+            f"{contract.dataset}: environment variable {source.url_env} (source.url_env) is not set"
+        )
     url = pgurl.for_psycopg(url)
     relation = _relation(source)
     last = read_watermark(wh, contract.dataset) if source.watermark_column else None
@@ -101,21 +110,42 @@ def pull_postgres(
             if source.watermark_column:
                 _save_watermark(conn, contract.dataset, high, record.rows_bronze)
 
-        record = ingest_file(wh, lake, contract, path, source_system="postgres", run_id=run_id,
-                             batch_rows=batch_rows, before_commit=advance)
+        record = ingest_file(
+            wh,
+            lake,
+            contract,
+            path,
+            source_system="postgres",
+            run_id=run_id,
+            batch_rows=batch_rows,
+            before_commit=advance,
+        )
     return record
 
 
 def _extract(
-    url: str, relation: sql.Composable, contract: Contract, source: PostgresSource, last: str | None, path: Path
+    url: str,
+    relation: sql.Composable,
+    contract: Contract,
+    source: PostgresSource,
+    last: str | None,
+    path: Path,
 ) -> tuple[str | None, int]:
     """COPY the new rows to ``path`` as CSV with a header; returns (new watermark, rows)."""
     target = pgurl.describe_host(url)
     try:
-        conn = breakers.guarded("PostgreSQL", target, psycopg.connect, url, connect_timeout=10,
-                                options="-c TimeZone=UTC -c DateStyle=ISO")
+        conn = breakers.guarded(
+            "PostgreSQL",
+            target,
+            psycopg.connect,
+            url,
+            connect_timeout=10,
+            options="-c TimeZone=UTC -c DateStyle=ISO",
+        )
     except psycopg.OperationalError as exc:
-        raise ServiceUnavailable(f"source PostgreSQL at {pgurl.redact(url)} is unreachable: {str(exc).strip()[:200]}") from exc
+        raise ServiceUnavailable(
+            f"source PostgreSQL at {pgurl.redact(url)} is unreachable: {str(exc).strip()[:200]}"
+        ) from exc
     with conn:
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         columns = _select_list(conn, relation, contract.column_names)
@@ -133,9 +163,9 @@ def _extract(
                 return last, 0
             where = sql.SQL("{} AND {} <= {}").format(above, wm, sql.Literal(high))
             order = sql.SQL(" ORDER BY {}").format(wm)
-        copy = sql.SQL("COPY (SELECT {} FROM {} AS src WHERE {}{}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(
-            columns, relation, where, order
-        )
+        copy = sql.SQL(
+            "COPY (SELECT {} FROM {} AS src WHERE {}{}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+        ).format(columns, relation, where, order)
         rows = 0
         with open(path, "wb") as out, conn.cursor() as cur, cur.copy(copy) as stream:
             for chunk in stream:

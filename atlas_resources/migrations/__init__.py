@@ -17,9 +17,7 @@ _LOCK_ID = 0x41_54_4C_41_53  # "ATLAS"
 
 def migration_files() -> list[tuple[str, str]]:
     files = resources.files(__name__)
-    return sorted(
-        (f.name, f.read_text(encoding="utf-8")) for f in files.iterdir() if f.name.endswith(".sql")
-    )
+    return sorted((f.name, f.read_text(encoding="utf-8")) for f in files.iterdir() if f.name.endswith(".sql"))
 
 
 def apply_migrations(postgres_url: str) -> list[str]:

@@ -46,7 +46,9 @@ def require_redis() -> str:
         with socket.create_connection(("127.0.0.1", 6379), timeout=1):
             return REDIS_URL
     except OSError:
-        pytest.fail("no Redis answers on 127.0.0.1:6379: the API's shared cache and rate limiter are tested on it")
+        pytest.fail(
+            "no Redis answers on 127.0.0.1:6379: the API's shared cache and rate limiter are tested on it"
+        )
 
 
 def make_settings(postgres_url: str, **overrides: object) -> ApiSettings:
@@ -67,7 +69,9 @@ def create_users(postgres_url: str, prefix: str) -> dict[Role, str]:
 
     async def create() -> dict[Role, str]:
         names = {}
-        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True, row_factory=dict_row) as conn:
+        async with await psycopg.AsyncConnection.connect(
+            postgres_url, autocommit=True, row_factory=dict_row
+        ) as conn:
             for role in Role:
                 name = f"{prefix}_{role.value}"
                 await crud.create_user(conn, name, PASSWORD, role)
@@ -140,9 +144,18 @@ class Stack:
     def graphql(self) -> str:
         return f"http://127.0.0.1:{self.webserver_port}/graphql"
 
-    def atlas(self, *args: str, stdin: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(ATLAS), *args], env=self.env, input=stdin, capture_output=True, text=True,
-                              timeout=timeout, cwd=self.home)
+    def atlas(
+        self, *args: str, stdin: str | None = None, timeout: float = 180
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ATLAS), *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+        )
 
 
 def _restore_sigint() -> None:
@@ -158,7 +171,9 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     webserver_port, api_port = free_port(), free_port()
     env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, TEST_SECRET)
     env["ATLAS_API_CACHE_CHECK_SECONDS"] = "0.5"
-    env["ATLAS_LINEAGE_FILE"] = str(home / "lineage.jsonl")  # live OpenLineage of the demo and the daemon's runs
+    env["ATLAS_LINEAGE_FILE"] = str(
+        home / "lineage.jsonl"
+    )  # live OpenLineage of the demo and the daemon's runs
     env["ATLAS_LINEAGE_INTERVAL_SECONDS"] = "1"
     env["ATLAS_REDIS_URL"] = require_redis()
     s = Stack(env, home, warehouse, dagster_db, webserver_port, api_port)
@@ -169,10 +184,19 @@ def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         pytest.fail(f"atlas demo failed: {demo.stderr[-2000:]}")
     log = home / "up.log"
     with open(log, "wb") as out:
-        s.process = subprocess.Popen([str(ATLAS), "up"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home,
-                                     preexec_fn=_restore_sigint, start_new_session=True)
+        s.process = subprocess.Popen(
+            [str(ATLAS), "up"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+            preexec_fn=_restore_sigint,
+            start_new_session=True,
+        )
     try:
-        wait_http_ok(f"http://127.0.0.1:{webserver_port}/server_info", s.process, 240, log)  # 2 shared cores: slow
+        wait_http_ok(
+            f"http://127.0.0.1:{webserver_port}/server_info", s.process, 240, log
+        )  # 2 shared cores: slow
         wait_http_ok(f"{s.api}/ready", s.process, 60, log)
         yield s
     finally:

@@ -88,7 +88,11 @@ def test_login_returns_a_bearer_pair_and_wrong_passwords_are_401_and_audited(
     refresh_claims = jwt.decode(pair["refresh_token"], TEST_SECRET, algorithms=["HS256"], issuer="atlas")
     assert refresh_claims["exp"] - refresh_claims["iat"] == 7 * 24 * 3600
     me = app_client.get("/api/v1/me", headers=bearer(pair["access_token"]))
-    assert me.status_code == 200 and me.json() == {"kind": "user", "name": users[Role.VIEWER], "role": "viewer"}
+    assert me.status_code == 200 and me.json() == {
+        "kind": "user",
+        "name": users[Role.VIEWER],
+        "role": "viewer",
+    }
 
     before = len(audit_rows(api_db, "auth.failure"))
     for username, password in ((users[Role.VIEWER], "wrong password"), ("nobody", PASSWORD)):
@@ -97,7 +101,9 @@ def test_login_returns_a_bearer_pair_and_wrong_passwords_are_401_and_audited(
         assert response.json()["detail"] == "wrong username or password"
     failures = audit_rows(api_db, "auth.failure")
     assert len(failures) == before + 2
-    assert all(PASSWORD not in json.dumps(d) and "wrong password" not in json.dumps(d) for _, _, d in failures)
+    assert all(
+        PASSWORD not in json.dumps(d) and "wrong password" not in json.dumps(d) for _, _, d in failures
+    )
 
 
 def test_refresh_rotates_and_reuse_revokes_the_whole_family(
@@ -120,7 +126,8 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_family(
     with psycopg.connect(api_db) as conn:
         reason = conn.execute(
             "SELECT revoked_reason FROM atlas_meta.token_families f JOIN atlas_meta.users u USING (user_id) "
-            "WHERE u.username = %s AND revoked_at IS NOT NULL", (users[Role.DATA_ANALYST],)
+            "WHERE u.username = %s AND revoked_at IS NOT NULL",
+            (users[Role.DATA_ANALYST],),
         ).fetchall()
     assert reason == [("refresh token reuse",)]
     assert any("reused" in d["reason"] for _, _, d in audit_rows(api_db, "auth.failure"))
@@ -152,14 +159,25 @@ def test_token_attacks_are_401(app_client: TestClient, users: dict[Role, str]) -
     assert app_client.get("/api/v1/me", headers=bearer(good)).status_code == 200
 
     header, payload, signature = good.split(".")
-    tampered_sig = f"{header}.{payload}.{signature[:-4]}{'AAAA' if not signature.endswith('AAAA') else 'BBBB'}"
-    elevated = base64.urlsafe_b64encode(json.dumps({**claims, "role": "admin"}).encode()).rstrip(b"=").decode()
+    tampered_sig = (
+        f"{header}.{payload}.{signature[:-4]}{'AAAA' if not signature.endswith('AAAA') else 'BBBB'}"
+    )
+    elevated = (
+        base64.urlsafe_b64encode(json.dumps({**claims, "role": "admin"}).encode()).rstrip(b"=").decode()
+    )
     tampered_payload = f"{header}.{elevated}.{signature}"
     alg_none = _forge({**claims, "role": "admin"}, {"alg": "none", "typ": "JWT"})
     wrong_key = jwt.encode({**claims}, "another-secret-" + "y" * 40, algorithm="HS256")
     past = datetime.now(UTC) - timedelta(hours=3)
-    expired, _ = security.encode_token(TEST_SECRET, subject=users[Role.VIEWER], role=Role.VIEWER, token_type="access",
-                                       family=claims["fam"], lifetime=timedelta(minutes=60), now=past)
+    expired, _ = security.encode_token(
+        TEST_SECRET,
+        subject=users[Role.VIEWER],
+        role=Role.VIEWER,
+        token_type="access",
+        family=claims["fam"],
+        lifetime=timedelta(minutes=60),
+        now=past,
+    )
     # Signed with the real secret (defence in depth): a role the user does not have, or no such role at all.
     wrong_role = jwt.encode({**claims, "role": "admin"}, TEST_SECRET, algorithm="HS256")
     unknown_role = jwt.encode({**claims, "role": "superuser"}, TEST_SECRET, algorithm="HS256")
@@ -168,9 +186,16 @@ def test_token_attacks_are_401(app_client: TestClient, users: dict[Role, str]) -
         warnings.simplefilter("ignore")
         hs512 = jwt.encode({**claims}, TEST_SECRET, algorithm="HS512")  # right secret, algorithm not allowed
     for name, token in {
-        "tampered signature": tampered_sig, "tampered payload": tampered_payload, "alg none": alg_none,
-        "wrong key": wrong_key, "expired": expired, "wrong role claim": wrong_role, "unknown role": unknown_role,
-        "refresh token as access token": refresh_as_access, "HS512": hs512, "garbage": "not.a.jwt",
+        "tampered signature": tampered_sig,
+        "tampered payload": tampered_payload,
+        "alg none": alg_none,
+        "wrong key": wrong_key,
+        "expired": expired,
+        "wrong role claim": wrong_role,
+        "unknown role": unknown_role,
+        "refresh token as access token": refresh_as_access,
+        "HS512": hs512,
+        "garbage": "not.a.jwt",
     }.items():
         response = app_client.get("/api/v1/assets", headers=bearer(token))
         assert response.status_code == 401, (name, response.text)
@@ -179,14 +204,22 @@ def test_token_attacks_are_401(app_client: TestClient, users: dict[Role, str]) -
     assert_401(app_client.get("/api/v1/assets"))
     assert_401(app_client.get("/api/v1/assets", headers={"X-API-Key": "atlas_not-a-real-key"}))
     # A tampered role never reaches the role check: 401, not 403 or 200.
-    assert app_client.post("/api/v1/users", json={"username": "mallory", "password": "x" * 12, "role": "admin"},
-                           headers=bearer(alg_none)).status_code == 401
+    assert (
+        app_client.post(
+            "/api/v1/users",
+            json={"username": "mallory", "password": "x" * 12, "role": "admin"},
+            headers=bearer(alg_none),
+        ).status_code
+        == 401
+    )
 
 
 # -- users and API keys ------------------------------------------------------------------------------------
 
 
-def test_admins_create_users_others_get_403(app_client: TestClient, users: dict[Role, str], api_db: str) -> None:
+def test_admins_create_users_others_get_403(
+    app_client: TestClient, users: dict[Role, str], api_db: str
+) -> None:
     admin = login(app_client, users[Role.ADMIN])["access_token"]
     body = {"username": "carol", "password": "s3cret-password", "role": "data_engineer"}
     created = app_client.post("/api/v1/users", json=body, headers=bearer(admin))
@@ -197,16 +230,21 @@ def test_admins_create_users_others_get_403(app_client: TestClient, users: dict[
     assert again.status_code == 409 and "exists" in again.json()["detail"]
     assert login(app_client, "carol", "s3cret-password")["token_type"] == "bearer"
     with psycopg.connect(api_db) as conn:
-        stored = conn.execute("SELECT password_hash FROM atlas_meta.users WHERE username = 'carol'").fetchone()[0]
+        stored = conn.execute(
+            "SELECT password_hash FROM atlas_meta.users WHERE username = 'carol'"
+        ).fetchone()[0]
     assert stored.startswith("$argon2id$") and "s3cret" not in stored
 
-    short = app_client.post("/api/v1/users", json={**body, "username": "dave", "password": "pw7Zq"},
-                            headers=bearer(admin))
+    short = app_client.post(
+        "/api/v1/users", json={**body, "username": "dave", "password": "pw7Zq"}, headers=bearer(admin)
+    )
     assert short.status_code == 422 and short.headers["content-type"].startswith(PROBLEM)
     assert "pw7Zq" not in short.text  # the submitted password is not echoed
     for role in (Role.DATA_ENGINEER, Role.DATA_ANALYST, Role.ML_ENGINEER, Role.VIEWER):
         token = login(app_client, users[role])["access_token"]
-        forbidden = app_client.post("/api/v1/users", json={**body, "username": f"x{role.value}"}, headers=bearer(token))
+        forbidden = app_client.post(
+            "/api/v1/users", json={**body, "username": f"x{role.value}"}, headers=bearer(token)
+        )
         assert forbidden.status_code == 403 and forbidden.headers["content-type"].startswith(PROBLEM), role
 
 
@@ -214,22 +252,34 @@ def test_api_keys_are_created_once_listed_without_secret_and_revoked(
     app_client: TestClient, users: dict[Role, str], api_db: str
 ) -> None:
     admin = bearer(login(app_client, users[Role.ADMIN])["access_token"])
-    created = app_client.post("/api/v1/api-keys", json={"name": "etl-bot", "role": "data_engineer"}, headers=admin)
+    created = app_client.post(
+        "/api/v1/api-keys", json={"name": "etl-bot", "role": "data_engineer"}, headers=admin
+    )
     assert created.status_code == 201, created.text
     key = created.json()["api_key"]
     key_id = created.json()["key_id"]
     assert key.startswith("atlas_") and len(key) > 40
     me = app_client.get("/api/v1/me", headers={"X-API-Key": key})
-    assert me.status_code == 200 and me.json() == {"kind": "api_key", "name": "etl-bot", "role": "data_engineer"}
+    assert me.status_code == 200 and me.json() == {
+        "kind": "api_key",
+        "name": "etl-bot",
+        "role": "data_engineer",
+    }
 
     listed = app_client.get("/api/v1/api-keys", headers=admin)
     assert listed.status_code == 200 and key not in listed.text
     assert [k["name"] for k in listed.json()] == ["etl-bot"] and listed.json()[0]["prefix"] == key[:12]
     with psycopg.connect(api_db) as conn:
-        stored = conn.execute("SELECT key_hash FROM atlas_meta.api_keys WHERE key_id = %s", (key_id,)).fetchone()[0]
+        stored = conn.execute(
+            "SELECT key_hash FROM atlas_meta.api_keys WHERE key_id = %s", (key_id,)
+        ).fetchone()[0]
     assert stored == security.api_key_hash(key) and key not in stored
-    assert app_client.post("/api/v1/api-keys", json={"name": "etl-bot", "role": "viewer"},
-                           headers=admin).status_code == 409
+    assert (
+        app_client.post(
+            "/api/v1/api-keys", json={"name": "etl-bot", "role": "viewer"}, headers=admin
+        ).status_code
+        == 409
+    )
     # The key's own role (data_engineer) may not manage keys.
     assert app_client.get("/api/v1/api-keys", headers={"X-API-Key": key}).status_code == 403
 
@@ -248,7 +298,9 @@ def test_trigger_rate_limit_is_429_with_retry_after(app_client: TestClient, user
     # The app under test allows 5 triggers per minute per principal; an empty selection is refused (422)
     # by validation, which runs after the limiter, so no run is launched anywhere.
     away_from_window_edge()
-    statuses = [app_client.post("/api/v1/runs", json={"assets": []}, headers=token).status_code for _ in range(5)]
+    statuses = [
+        app_client.post("/api/v1/runs", json={"assets": []}, headers=token).status_code for _ in range(5)
+    ]
     assert statuses == [422] * 5
     limited = app_client.post("/api/v1/runs", json={"assets": []}, headers=token)
     assert limited.status_code == 429, limited.text
@@ -282,15 +334,23 @@ def test_request_ids_cors_health_and_readiness(app_client: TestClient) -> None:
     docs = app_client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     paths = app_client.get("/openapi.json").json()["paths"]
-    assert {"/api/v1/assets", "/api/v1/runs", "/api/v1/backfills", "/api/v1/pii/decrypt",
-            "/api/v1/data/gold/{table}", "/api/v1/datasets/{dataset}/files"} <= set(paths)
+    assert {
+        "/api/v1/assets",
+        "/api/v1/runs",
+        "/api/v1/backfills",
+        "/api/v1/pii/decrypt",
+        "/api/v1/data/gold/{table}",
+        "/api/v1/datasets/{dataset}/files",
+    } <= set(paths)
 
 
 def test_websocket_needs_credentials(app_client: TestClient, users: dict[Role, str], api_db: str) -> None:
     run_id = str(uuid.uuid4())
-    for url, first in ((f"/api/v1/runs/{run_id}/events?token=forged.token.here", None),
-                       (f"/api/v1/runs/{run_id}/events", {"token": "nope"}),
-                       (f"/api/v1/runs/{run_id}/events", "not json")):
+    for url, first in (
+        (f"/api/v1/runs/{run_id}/events?token=forged.token.here", None),
+        (f"/api/v1/runs/{run_id}/events", {"token": "nope"}),
+        (f"/api/v1/runs/{run_id}/events", "not json"),
+    ):
         with app_client.websocket_connect(url) as ws:
             if first is not None:
                 ws.send_text(json.dumps(first) if isinstance(first, dict) else first)
@@ -307,13 +367,19 @@ def test_access_logs_are_json_without_tokens_or_passwords(
 ) -> None:
     pair = login(app_client, users[Role.VIEWER])
     app_client.get("/api/v1/me", headers=bearer(pair["access_token"]))
-    with app_client.websocket_connect(f"/api/v1/runs/{uuid.uuid4()}/events?token=secret-token-in-query") as ws:
+    with app_client.websocket_connect(
+        f"/api/v1/runs/{uuid.uuid4()}/events?token=secret-token-in-query"
+    ) as ws:
         ws.receive_json()
     text = log_stream.getvalue()
     entries = [json.loads(line) for line in text.splitlines() if line.strip()]
     requests = [e for e in entries if e.get("event") == "http_request"]
-    assert requests and all({"request_id", "route", "status", "duration_ms", "method"} <= set(e) for e in requests)
-    assert any(e["route"] == "/api/v1/me" and e["principal"] == f"user:{users[Role.VIEWER]}" for e in requests)
+    assert requests and all(
+        {"request_id", "route", "status", "duration_ms", "method"} <= set(e) for e in requests
+    )
+    assert any(
+        e["route"] == "/api/v1/me" and e["principal"] == f"user:{users[Role.VIEWER]}" for e in requests
+    )
     assert any(e.get("event") == "websocket" for e in entries)
     for secret in (pair["access_token"], pair["refresh_token"], PASSWORD, "secret-token-in-query"):
         assert secret not in text
@@ -332,6 +398,7 @@ def test_metrics_count_requests_and_auth_failures(app_client: TestClient) -> Non
 
 def test_cache_in_process_and_in_redis_invalidated_by_a_new_watermark() -> None:
     require_redis()
+
     async def scenario() -> None:
         marks = {"value": "mat-1"}
         computed: list[int] = []
@@ -344,13 +411,22 @@ def test_cache_in_process_and_in_redis_invalidated_by_a_new_watermark() -> None:
             return {"n": len(computed)}
 
         namespace = f"atlas:test:{uuid.uuid4().hex[:8]}"
-        first = ResponseCache(ttl=30, check_seconds=0, namespace=namespace, redis_url=REDIS_URL, watermark=watermark)
-        second = ResponseCache(ttl=30, check_seconds=0, namespace=namespace, redis_url=REDIS_URL, watermark=watermark)
-        local_only = ResponseCache(ttl=30, check_seconds=0, namespace=namespace, redis_url=None, watermark=watermark)
+        first = ResponseCache(
+            ttl=30, check_seconds=0, namespace=namespace, redis_url=REDIS_URL, watermark=watermark
+        )
+        second = ResponseCache(
+            ttl=30, check_seconds=0, namespace=namespace, redis_url=REDIS_URL, watermark=watermark
+        )
+        local_only = ResponseCache(
+            ttl=30, check_seconds=0, namespace=namespace, redis_url=None, watermark=watermark
+        )
         try:
             assert await first.get_or_compute("assets", {}, compute) == ({"n": 1}, "miss")
             assert await first.get_or_compute("assets", {}, compute) == ({"n": 1}, "memory")
-            assert await second.get_or_compute("assets", {}, compute) == ({"n": 1}, "redis")  # another process
+            assert await second.get_or_compute("assets", {}, compute) == (
+                {"n": 1},
+                "redis",
+            )  # another process
             assert await local_only.get_or_compute("assets", {}, compute) == ({"n": 2}, "miss")
             assert await local_only.get_or_compute("assets", {}, compute) == ({"n": 2}, "memory")
             marks["value"] = "mat-2"  # a new materialization landed
@@ -368,14 +444,19 @@ def test_cache_in_process_and_in_redis_invalidated_by_a_new_watermark() -> None:
 
 def test_rate_limiter_shares_counts_through_redis() -> None:
     require_redis()
+
     async def scenario() -> None:
         namespace = f"atlas:test:{uuid.uuid4().hex[:8]}"
         a = RateLimiter(3, namespace, REDIS_URL)
         b = RateLimiter(3, namespace, REDIS_URL)
         try:
             away_from_window_edge()
-            results = [await a.hit("triggers", "user:x"), await b.hit("triggers", "user:x"),
-                       await a.hit("triggers", "user:x"), await b.hit("triggers", "user:x")]
+            results = [
+                await a.hit("triggers", "user:x"),
+                await b.hit("triggers", "user:x"),
+                await a.hit("triggers", "user:x"),
+                await b.hit("triggers", "user:x"),
+            ]
             assert results[:3] == [None, None, None]
             assert results[3] is not None and 1 <= results[3] <= 60
             assert await a.hit("triggers", "user:y") is None
@@ -386,11 +467,14 @@ def test_rate_limiter_shares_counts_through_redis() -> None:
     asyncio.run(scenario())
 
 
-def test_unstorable_text_is_refused_not_a_server_error(app_client: TestClient, users: dict[Role, str]) -> None:
+def test_unstorable_text_is_refused_not_a_server_error(
+    app_client: TestClient, users: dict[Role, str]
+) -> None:
     # Found by schemathesis: NUL and lone surrogates cannot be stored by PostgreSQL / encoded as UTF-8.
     for body in ({"username": "a\u0000b", "password": "x"}, {"username": "alice", "password": "\ud800"}):
-        response = app_client.post("/api/v1/auth/token", content=json.dumps(body),
-                                   headers={"Content-Type": "application/json"})
+        response = app_client.post(
+            "/api/v1/auth/token", content=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
         assert response.status_code == 422, response.text
     admin = bearer(login(app_client, users[Role.ADMIN])["access_token"])
     decrypt = {"dataset": "customers", "column": "ssn", "values": ["x"], "reason": "why\u0000not"}

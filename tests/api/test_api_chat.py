@@ -37,8 +37,11 @@ def link(url: str, chat_user: str, username: str) -> chat_links.ChatLink:
 
 def audit(url: str, action: str) -> list[tuple[str, str, str, str]]:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT outcome, principal, coalesce(role, ''), target FROM atlas_meta.audit "
-                            "WHERE action = %s ORDER BY audit_id", (action,)).fetchall()
+        return conn.execute(
+            "SELECT outcome, principal, coalesce(role, ''), target FROM atlas_meta.audit "
+            "WHERE action = %s ORDER BY audit_id",
+            (action,),
+        ).fetchall()
 
 
 def test_relay_key_acts_only_for_linked_identities_with_their_role(
@@ -47,7 +50,10 @@ def test_relay_key_acts_only_for_linked_identities_with_their_role(
     key = relay_key(api_db)
     headers = {"X-API-Key": key}
     alone = app_client.get("/api/v1/me", headers=headers)
-    assert alone.status_code == 401 and alone.json()["detail"] == "a chat relay key needs the X-Atlas-Chat-User header"
+    assert (
+        alone.status_code == 401
+        and alone.json()["detail"] == "a chat relay key needs the X-Atlas-Chat-User header"
+    )
     unlinked = app_client.get("/api/v1/ingestions", headers={**headers, CHAT: "websocket:mallory"})
     assert unlinked.status_code == 401
     assert unlinked.json()["detail"] == "chat user 'websocket:mallory' is not linked to an Atlas user"
@@ -56,11 +62,19 @@ def test_relay_key_acts_only_for_linked_identities_with_their_role(
     made = link(api_db, "websocket:vera", users[Role.VIEWER])
     assert made.role is Role.VIEWER
     me = app_client.get("/api/v1/me", headers={**headers, CHAT: "websocket:vera"})
-    assert me.json() == {"kind": "user", "name": users[Role.VIEWER], "role": "viewer", "chat_user": "websocket:vera"}
+    assert me.json() == {
+        "kind": "user",
+        "name": users[Role.VIEWER],
+        "role": "viewer",
+        "chat_user": "websocket:vera",
+    }
     read = app_client.get("/api/v1/ingestions", headers={**headers, CHAT: "websocket:vera"})
     assert read.status_code == 200 and read.json() == {"items": []}
-    refused = app_client.post("/api/v1/users", json={"username": "x_chat", "password": "p" * 12, "role": "viewer"},
-                              headers={**headers, CHAT: "websocket:vera"})
+    refused = app_client.post(
+        "/api/v1/users",
+        json={"username": "x_chat", "password": "p" * 12, "role": "viewer"},
+        headers={**headers, CHAT: "websocket:vera"},
+    )
     assert refused.status_code == 403 and refused.json()["detail"] == "role 'viewer' may not do this"
     principal = f"user:{users[Role.VIEWER]} chat:websocket:vera"
     assert audit(api_db, "chat.request") == [
@@ -70,23 +84,35 @@ def test_relay_key_acts_only_for_linked_identities_with_their_role(
     failures = [row for row in audit(api_db, "auth.failure") if "websocket:mallory" in str(row)]
     assert failures == []  # the reason (with the identity) is in detail, not the principal column
     with psycopg.connect(api_db) as conn:
-        reasons = [r[0] for r in conn.execute("SELECT detail->>'reason' FROM atlas_meta.audit WHERE action = "
-                                              "'auth.failure' ORDER BY audit_id").fetchall()]
+        reasons = [
+            r[0]
+            for r in conn.execute(
+                "SELECT detail->>'reason' FROM atlas_meta.audit WHERE action = "
+                "'auth.failure' ORDER BY audit_id"
+            ).fetchall()
+        ]
     assert "chat user 'websocket:mallory' is not linked to an Atlas user" in reasons
 
     # Re-linking takes effect on the next request: the linked user's role, never the key's.
     link(api_db, "websocket:vera", users[Role.ADMIN])
-    created = app_client.post("/api/v1/users", json={"username": "x_chat", "password": "p" * 12, "role": "viewer"},
-                              headers={**headers, CHAT: "websocket:vera"})
+    created = app_client.post(
+        "/api/v1/users",
+        json={"username": "x_chat", "password": "p" * 12, "role": "viewer"},
+        headers={**headers, CHAT: "websocket:vera"},
+    )
     assert created.status_code == 201, created.text
     with psycopg.connect(api_db) as conn:
-        conn.execute("UPDATE atlas_meta.users SET disabled_at = now() WHERE username = %s", (users[Role.ADMIN],))
+        conn.execute(
+            "UPDATE atlas_meta.users SET disabled_at = now() WHERE username = %s", (users[Role.ADMIN],)
+        )
     try:
         disabled = app_client.get("/api/v1/me", headers={**headers, CHAT: "websocket:vera"})
         assert disabled.status_code == 401
     finally:
         with psycopg.connect(api_db) as conn:
-            conn.execute("UPDATE atlas_meta.users SET disabled_at = NULL WHERE username = %s", (users[Role.ADMIN],))
+            conn.execute(
+                "UPDATE atlas_meta.users SET disabled_at = NULL WHERE username = %s", (users[Role.ADMIN],)
+            )
     assert run(api_db, lambda conn: chat_links.unlink(conn, "websocket:vera")) is True
     assert app_client.get("/api/v1/me", headers={**headers, CHAT: "websocket:vera"}).status_code == 401
 
@@ -98,18 +124,27 @@ def test_the_chat_header_needs_a_relay_key_and_rotation_revokes_the_old_one(
     token = login(app_client, users[Role.ADMIN])["access_token"]
     with_jwt = app_client.get("/api/v1/me", headers={**bearer(token), CHAT: "websocket:erin"})
     assert with_jwt.status_code == 401 and "only with a chat relay key" in with_jwt.json()["detail"]
-    plain = app_client.post("/api/v1/api-keys", json={"name": "plain-key", "role": "admin"}, headers=bearer(token))
-    with_plain_key = app_client.get("/api/v1/me", headers={"X-API-Key": plain.json()["api_key"], CHAT: "websocket:erin"})
+    plain = app_client.post(
+        "/api/v1/api-keys", json={"name": "plain-key", "role": "admin"}, headers=bearer(token)
+    )
+    with_plain_key = app_client.get(
+        "/api/v1/me", headers={"X-API-Key": plain.json()["api_key"], CHAT: "websocket:erin"}
+    )
     assert with_plain_key.status_code == 401
 
     old = relay_key(api_db, "bot-rotate")
-    assert app_client.get("/api/v1/me", headers={"X-API-Key": old, CHAT: "websocket:erin"}).json()["role"] == "data_engineer"
+    assert (
+        app_client.get("/api/v1/me", headers={"X-API-Key": old, CHAT: "websocket:erin"}).json()["role"]
+        == "data_engineer"
+    )
     new = relay_key(api_db, "bot-rotate")
     assert app_client.get("/api/v1/me", headers={"X-API-Key": old, CHAT: "websocket:erin"}).status_code == 401
     assert app_client.get("/api/v1/me", headers={"X-API-Key": new, CHAT: "websocket:erin"}).status_code == 200
 
 
-def test_links_need_an_enabled_user_and_a_connector_qualified_identity(users: dict[Role, str], api_db: str) -> None:
+def test_links_need_an_enabled_user_and_a_connector_qualified_identity(
+    users: dict[Role, str], api_db: str
+) -> None:
     with pytest.raises(InputRejected, match="no enabled Atlas user 'ghost'"):
         link(api_db, "websocket:ghost", "ghost")
     for bad in ("alice", "Slack:U1", "websocket:", "websocket:two words", "x" * 40 + ":a"):
@@ -122,9 +157,13 @@ def test_ingestions_are_listed_newest_first_and_filtered_by_dataset(
     app_client: TestClient, users: dict[Role, str], api_db: str
 ) -> None:
     with psycopg.connect(api_db) as conn:
-        for i, (dataset, status, reason) in enumerate([("orders", "accepted", None),
-                                                      ("customers", "rejected", "c.csv: file is empty"),
-                                                      ("orders", "duplicate", None)]):
+        for i, (dataset, status, reason) in enumerate(
+            [
+                ("orders", "accepted", None),
+                ("customers", "rejected", "c.csv: file is empty"),
+                ("orders", "duplicate", None),
+            ]
+        ):
             conn.execute(
                 "INSERT INTO atlas_meta.ingestions (dataset, source_system, source_file, sha256, schema_version, "
                 "status, reason, rows_bronze, ingested_at) VALUES (%s, 'test', %s, %s, '1', %s, %s, %s, "
@@ -133,10 +172,18 @@ def test_ingestions_are_listed_newest_first_and_filtered_by_dataset(
             )
     headers = bearer(login(app_client, users[Role.VIEWER])["access_token"])
     items = app_client.get("/api/v1/ingestions", headers=headers).json()["items"]
-    assert [(i["file"], i["status"]) for i in items] == [("f2.csv", "duplicate"), ("f1.csv", "rejected"),
-                                                         ("f0.csv", "accepted")]
+    assert [(i["file"], i["status"]) for i in items] == [
+        ("f2.csv", "duplicate"),
+        ("f1.csv", "rejected"),
+        ("f0.csv", "accepted"),
+    ]
     assert items[1]["reason"] == "c.csv: file is empty" and items[1]["rows_bronze"] == 10
-    only = app_client.get("/api/v1/ingestions", params={"dataset": "orders", "limit": 1}, headers=headers).json()
+    only = app_client.get(
+        "/api/v1/ingestions", params={"dataset": "orders", "limit": 1}, headers=headers
+    ).json()
     assert [i["file"] for i in only["items"]] == ["f2.csv"]
-    assert app_client.get("/api/v1/ingestions", params={"dataset": "Bad-Name"}, headers=headers).status_code == 422
+    assert (
+        app_client.get("/api/v1/ingestions", params={"dataset": "Bad-Name"}, headers=headers).status_code
+        == 422
+    )
     assert app_client.get("/api/v1/ingestions").status_code == 401

@@ -45,14 +45,24 @@ class BotStack:
     def api(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def atlas(self, *args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(ATLAS), *args], env=self.env, input=stdin, capture_output=True, text=True,
-                              timeout=timeout, cwd=self.home)
+    def atlas(
+        self, *args: str, stdin: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ATLAS), *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+        )
 
     def audit(self, where: str, *params: str) -> list[tuple[str, ...]]:
         with psycopg.connect(self.warehouse_url) as conn:
-            query = sql.SQL("SELECT action, outcome, principal, target FROM atlas_meta.audit WHERE {} "
-                            "ORDER BY audit_id").format(sql.SQL(where))
+            query = sql.SQL(
+                "SELECT action, outcome, principal, target FROM atlas_meta.audit WHERE {} ORDER BY audit_id"
+            ).format(sql.SQL(where))
             return [tuple(r) for r in conn.execute(query, params).fetchall()]
 
 
@@ -87,8 +97,14 @@ def bot_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     dagster_db = pg.create_database(pg_server, "dagster_bots", migrate=False)
     api_port, bot_port = free_port(), free_port()
     env = stack_env(home, warehouse, dagster_db, free_port(), api_port, TEST_SECRET)
-    env.update({"ATLAS_REDIS_URL": require_redis(), "ATLAS_BOT_ENABLED": "true", "ATLAS_BOT_PORT": str(bot_port),
-                "ATLAS_BOT_POLL_SECONDS": "1"})
+    env.update(
+        {
+            "ATLAS_REDIS_URL": require_redis(),
+            "ATLAS_BOT_ENABLED": "true",
+            "ATLAS_BOT_PORT": str(bot_port),
+            "ATLAS_BOT_POLL_SECONDS": "1",
+        }
+    )
     stack = BotStack(env, home, warehouse, api_port, bot_port)
     # The whole graph on the sample data: minutes on a busy 2-core machine.
     demo = stack.atlas("demo", "--quiet", timeout=900)
@@ -98,14 +114,29 @@ def bot_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         pytest.fail(f"atlas demo failed: {demo.stderr[-2000:]}")
     log = home / "up.log"
     with open(log, "wb") as out:
-        up = subprocess.Popen([str(ATLAS), "up"], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=home,
-                              start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        up = subprocess.Popen(
+            [str(ATLAS), "up"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     try:
         wait_http_ok(f"{stack.api}/ready", up, 180, log)
         wait_http_ok(f"http://127.0.0.1:{bot_port}/", up, 60, log)
         for name, role in (("bot_viewer", "viewer"), ("bot_engineer", "data_engineer")):
-            made = stack.atlas("users", "create", "--username", name, "--role", role, "--password-stdin",
-                               stdin=PASSWORD + "\n")
+            made = stack.atlas(
+                "users",
+                "create",
+                "--username",
+                name,
+                "--role",
+                role,
+                "--password-stdin",
+                stdin=PASSWORD + "\n",
+            )
             assert made.returncode == 0, made.stderr
         yield stack
     finally:
@@ -124,7 +155,9 @@ def test_atlas_up_starts_the_bot_on_loopback_with_a_relay_key(bot_stack: BotStac
     log = (bot_stack.home / "up.log").read_text(errors="replace")
     assert f"http://127.0.0.1:{bot_stack.bot_port}/connector/websocket" in log
     with psycopg.connect(bot_stack.warehouse_url) as conn:
-        keys = conn.execute("SELECT name, created_by FROM atlas_meta.api_keys WHERE chat_relay AND revoked_at IS NULL").fetchall()
+        keys = conn.execute(
+            "SELECT name, created_by FROM atlas_meta.api_keys WHERE chat_relay AND revoked_at IS NULL"
+        ).fetchall()
     assert keys == [("atlas-bot-up", "atlas up")]
 
 
@@ -143,9 +176,13 @@ def test_unlinked_user_is_refused_in_one_line(bot_stack: BotStack) -> None:
 
 def test_linking_needs_an_existing_user_and_a_qualified_identity(bot_stack: BotStack) -> None:
     unknown = bot_stack.atlas("bot", "link", "websocket:nobody", "--username", "no_such_user")
-    assert unknown.returncode == 2 and unknown.stderr.startswith("error: no enabled Atlas user 'no_such_user'")
+    assert unknown.returncode == 2 and unknown.stderr.startswith(
+        "error: no enabled Atlas user 'no_such_user'"
+    )
     bare = bot_stack.atlas("bot", "link", "vera", "--username", "bot_viewer")
-    assert bare.returncode == 2 and "invalid chat user 'vera'" in bare.stderr and "Traceback" not in bare.stderr
+    assert (
+        bare.returncode == 2 and "invalid chat user 'vera'" in bare.stderr and "Traceback" not in bare.stderr
+    )
     linked = bot_stack.atlas("bot", "link", "websocket:vera", "--username", "bot_viewer")
     assert linked.returncode == 0 and linked.stdout.strip() == "linked websocket:vera to bot_viewer (viewer)"
     linked = bot_stack.atlas("bot", "link", "websocket:erin", "--username", "bot_engineer")
@@ -163,7 +200,9 @@ def test_viewer_reads_status_but_cannot_materialize(bot_stack: BotStack) -> None
         lines = status.splitlines()
         assert lines[0] == "Atlas status:"
         for layer in ("bronze", "silver", "gold", "ai_ready"):
-            assert any(re.match(rf"  {layer}: \d+ assets?, last materialized 20\d\d-", line) for line in lines), status
+            assert any(
+                re.match(rf"  {layer}: \d+ assets?, last materialized 20\d\d-", line) for line in lines
+            ), status
         assert lines[-1].startswith("Failing checks: ")
         refused = chat.say("materialize gold/daily_revenue")
         assert refused == "Not allowed: role 'viewer' may not do this.", refused
@@ -186,8 +225,13 @@ def test_reads_show_runs_quality_lineage_and_ingestions(bot_stack: BotStack) -> 
         lineage = chat.say("lineage orders")
         assert "  assets: bronze/orders, silver/orders" in lineage and "gold/daily_revenue" in lineage
         ingestions = chat.say("ingestions")
-        assert ingestions.startswith("Last 3 files:") and re.search(r"orders/orders\.csv\s+accepted \(\d+ rows", ingestions)
-        assert chat.say("quality no_such_dataset") == "Atlas refused that (404): unknown dataset 'no_such_dataset'"
+        assert ingestions.startswith("Last 3 files:") and re.search(
+            r"orders/orders\.csv\s+accepted \(\d+ rows", ingestions
+        )
+        assert (
+            chat.say("quality no_such_dataset")
+            == "Atlas refused that (404): unknown dataset 'no_such_dataset'"
+        )
     finally:
         chat.close()
 
@@ -207,7 +251,9 @@ def test_engineer_materializes_daily_revenue_and_hears_success(bot_stack: BotSta
     chat = Chat(bot_stack, "erin")
     try:
         started = chat.say("materialize gold/daily_revenue")
-        match = re.fullmatch(rf"Started run ({RUN_ID}) for gold/daily_revenue\. I'll post here when it ends\.", started)
+        match = re.fullmatch(
+            rf"Started run ({RUN_ID}) for gold/daily_revenue\. I'll post here when it ends\.", started
+        )
         assert match, started
         run_id = match.group(1)
         ended = chat.hear(timeout=600)
@@ -234,10 +280,15 @@ def test_cancel_stops_a_running_run(bot_stack: BotStack) -> None:
             assert time.monotonic() < deadline, "the run never started"
             time.sleep(1.5)
         cancelled = chat.say(f"cancel {run_id}")
-        assert re.fullmatch(rf"Cancel requested for run {run_id}: now (CANCELING|CANCELED)\.", cancelled), cancelled
+        assert re.fullmatch(rf"Cancel requested for run {run_id}: now (CANCELING|CANCELED)\.", cancelled), (
+            cancelled
+        )
         assert chat.hear(timeout=180) == f"Run {run_id} ended: CANCELED"
         again = chat.say(f"cancel {run_id}")
-        assert again == f"Atlas refused that (409): run {run_id} is CANCELED; only a queued or running run can be cancelled"
+        assert (
+            again
+            == f"Atlas refused that (409): run {run_id} is CANCELED; only a queued or running run can be cancelled"
+        )
     finally:
         chat.close()
     cancels = bot_stack.audit("action = 'run.cancel' AND target = %s", f"run:{run_id}")
@@ -250,12 +301,17 @@ def test_engineer_backfills_a_range_and_hears_the_outcome(bot_stack: BotStack) -
     chat = Chat(bot_stack, "erin")
     try:
         started = chat.say("backfill silver/orders 2026-10-03 2026-10-04")
-        match = re.fullmatch(r"Started backfill (\w+) of silver/orders over 2026-10-03\.\.2026-10-04 \(2 partitions\)\. "
-                             r"I'll post here when it ends\.", started)
+        match = re.fullmatch(
+            r"Started backfill (\w+) of silver/orders over 2026-10-03\.\.2026-10-04 \(2 partitions\)\. "
+            r"I'll post here when it ends\.",
+            started,
+        )
         assert match, started
         ended = chat.hear(timeout=600)
         assert re.fullmatch(rf"Backfill {match.group(1)} ended: SUCCESS \(runs: {RUN_ID}\)", ended), ended
-        assert chat.say("backfill silver/orders 2026-10-09 2026-10-02").startswith("Atlas refused that (422): ")
+        assert chat.say("backfill silver/orders 2026-10-09 2026-10-02").startswith(
+            "Atlas refused that (422): "
+        )
     finally:
         chat.close()
     launched = bot_stack.audit("action = 'backfill.launch' AND target = %s", f"backfill:{match.group(1)}")
@@ -286,5 +342,7 @@ def test_a_revoked_relay_key_stops_the_bot_for_everyone(bot_stack: BotStack) -> 
         reply = chat.say("status")
     finally:
         chat.close()
-    assert reply == ("The Atlas API refused my own key, so I can't do anything right now; "
-                     "an admin can fix it (atlas bot key).")
+    assert reply == (
+        "The Atlas API refused my own key, so I can't do anything right now; "
+        "an admin can fix it (atlas bot key)."
+    )

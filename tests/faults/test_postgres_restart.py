@@ -70,12 +70,14 @@ def test_postgres_restart_during_a_silver_publish(
 ) -> None:
     expected = write_events(tmp_path / "events.csv", ROWS)
     isolated_env.update(write_project(tmp_path / "project", "{kind: landing}"))
-    isolated_env.update({
-        "ATLAS_HOME": str(tmp_path / "home"),
-        "ATLAS_POSTGRES_URL": restartable_pg.url("atlas"),
-        "ATLAS_DAGSTER_POSTGRES_URL": restartable_pg.url("dagster"),
-        "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
-    })
+    isolated_env.update(
+        {
+            "ATLAS_HOME": str(tmp_path / "home"),
+            "ATLAS_POSTGRES_URL": restartable_pg.url("atlas"),
+            "ATLAS_DAGSTER_POSTGRES_URL": restartable_pg.url("dagster"),
+            "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
+        }
+    )
     breakers.reset()
     atlas = boot()  # the project's default retry policy and breaker settings
     url = atlas.runtime.postgres_url
@@ -87,13 +89,23 @@ def test_postgres_restart_during_a_silver_publish(
 
     # Rebuild the same range; stop the server while the rows are being published.
     holder: dict[str, RunOutcome] = {}
-    run = threading.Thread(target=lambda: holder.update(outcome=execute(
-        atlas.instance, atlas.definitions, [SILVER], partition_range=RANGE, show_progress=False)))
+    run = threading.Thread(
+        target=lambda: holder.update(
+            outcome=execute(
+                atlas.instance, atlas.definitions, [SILVER], partition_range=RANGE, show_progress=False
+            )
+        )
+    )
     with psycopg.connect(restartable_pg.admin_url, autocommit=True) as monitor:
         run.start()
-        wait_until(lambda: monitor.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query ~ %s", (PUBLISHING,)).fetchall(),
-            timeout=120, interval=0.02, what="silver publishing")
+        wait_until(
+            lambda: monitor.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query ~ %s", (PUBLISHING,)
+            ).fetchall(),
+            timeout=120,
+            interval=0.02,
+            what="silver publishing",
+        )
     restartable_pg.stop()
     stopped = time.monotonic()
 
@@ -148,5 +160,7 @@ def test_postgres_restart_during_a_silver_publish(
     after = assert_nothing_lost_nothing_duplicated(url, expected)
     assert after.per_partition == reference.per_partition
     assert after.staging_tables == []
-    print(f"\nfault run success={outcome.success} after {retries} retries; warehouse usable "
-          f"{recovered_after:.1f}s after the restart")
+    print(
+        f"\nfault run success={outcome.success} after {retries} retries; warehouse usable "
+        f"{recovered_after:.1f}s after the restart"
+    )

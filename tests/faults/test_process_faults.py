@@ -67,8 +67,14 @@ class FaultStack:
 
     def start_api(self) -> None:
         with open(self.home / "api.log", "ab") as log:
-            self.api_process = subprocess.Popen([str(ATLAS), "api"], env=self.env, stdout=log,
-                                                stderr=subprocess.STDOUT, cwd=self.home, preexec_fn=preexec_new_group)
+            self.api_process = subprocess.Popen(
+                [str(ATLAS), "api"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.home,
+                preexec_fn=preexec_new_group,
+            )
         wait_http_ok(f"{self.api}/ready", self.api_process, 90, self.home / "api.log")
 
     def token(self, http: httpx.Client) -> dict[str, str]:
@@ -77,11 +83,15 @@ class FaultStack:
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
-        body = httpx.post(self.graphql, json={"query": RUN_LOGS, "variables": {"runId": run_id}}, timeout=30).json()
+        body = httpx.post(
+            self.graphql, json={"query": RUN_LOGS, "variables": {"runId": run_id}}, timeout=30
+        ).json()
         return body["data"]["logsForRun"].get("events") or []
 
     def run_info(self, run_id: str) -> dict[str, Any]:
-        body = httpx.post(self.graphql, json={"query": RUN_PARENT, "variables": {"runId": run_id}}, timeout=30).json()
+        body = httpx.post(
+            self.graphql, json={"query": RUN_PARENT, "variables": {"runId": run_id}}, timeout=30
+        ).json()
         return body["data"]["runOrError"]  # type: ignore[no-any-return]
 
 
@@ -96,17 +106,41 @@ def fault_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     expected = write_events(home / "events.csv", ROWS)
 
     def atlas(*args: str, stdin: str | None = None) -> None:
-        done = subprocess.run([str(ATLAS), *args], env=env, input=stdin, capture_output=True, text=True,
-                              timeout=300, cwd=home)
+        done = subprocess.run(
+            [str(ATLAS), *args], env=env, input=stdin, capture_output=True, text=True, timeout=300, cwd=home
+        )
         assert done.returncode == 0, done.stderr[-2000:]
 
     atlas("ingest", DATASET, str(home / "events.csv"))
-    atlas("users", "create", "--username", "engineer", "--role", "data_engineer", "--password-stdin", stdin=PASSWORD)
+    atlas(
+        "users",
+        "create",
+        "--username",
+        "engineer",
+        "--role",
+        "data_engineer",
+        "--password-stdin",
+        stdin=PASSWORD,
+    )
     with open(home / "up.log", "wb") as log:
-        dagster = subprocess.Popen([str(ATLAS), "up", "--no-api"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   cwd=home, preexec_fn=preexec_new_group)
-    stack = FaultStack(env, home, warehouse, f"http://127.0.0.1:{webserver_port}/graphql",
-                       f"http://127.0.0.1:{api_port}", expected, dagster, dagster)
+        dagster = subprocess.Popen(
+            [str(ATLAS), "up", "--no-api"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+            preexec_fn=preexec_new_group,
+        )
+    stack = FaultStack(
+        env,
+        home,
+        warehouse,
+        f"http://127.0.0.1:{webserver_port}/graphql",
+        f"http://127.0.0.1:{api_port}",
+        expected,
+        dagster,
+        dagster,
+    )
     try:
         wait_http_ok(f"http://127.0.0.1:{webserver_port}/server_info", dagster, 120, home / "up.log")
         stack.start_api()
@@ -124,8 +158,9 @@ def _status(http: httpx.Client, headers: dict[str, str], run_id: str) -> dict[st
     return response.json()  # type: ignore[no-any-return]
 
 
-def _wait_status(http: httpx.Client, headers: dict[str, str], run_id: str, statuses: set[str],
-                 timeout: float) -> dict[str, Any]:
+def _wait_status(
+    http: httpx.Client, headers: dict[str, str], run_id: str, statuses: set[str], timeout: float
+) -> dict[str, Any]:
     run: dict[str, Any] = {}
 
     def reached() -> bool:
@@ -140,8 +175,15 @@ def _silver_partitions_whole(url: str, expected: dict[str, tuple[int, int]]) -> 
     """Whatever silver partitions a reader sees are complete (the killed step published nothing partial)."""
     with psycopg.connect(url) as conn:
         exists = conn.execute("SELECT to_regclass('atlas_silver.events') IS NOT NULL").fetchone()[0]  # type: ignore[index]
-        rows = dict(conn.execute(
-            "SELECT _atlas_partition, count(*) FROM atlas_silver.events GROUP BY 1").fetchall()) if exists else {}
+        rows = (
+            dict(
+                conn.execute(
+                    "SELECT _atlas_partition, count(*) FROM atlas_silver.events GROUP BY 1"
+                ).fetchall()
+            )
+            if exists
+            else {}
+        )
     assert all(rows[key] == expected[key][0] for key in rows), rows
 
 
@@ -157,9 +199,14 @@ def test_run_worker_killed_mid_step_fails_the_run_and_a_rerun_from_failure_compl
         # The run worker announces its pid; kill it (and the step process it runs) once the silver step started.
         def started() -> int | None:
             events = fault_stack.events(run_id)
-            pids = [int(e["message"].split("pid: ")[1].rstrip(").")) for e in events
-                    if e["__typename"] == "EngineEvent" and e["message"].startswith("Started process for run")]
-            begun = any(e["__typename"] == "ExecutionStepStartEvent" and e["stepKey"] == SILVER_STEP for e in events)
+            pids = [
+                int(e["message"].split("pid: ")[1].rstrip(")."))
+                for e in events
+                if e["__typename"] == "EngineEvent" and e["message"].startswith("Started process for run")
+            ]
+            begun = any(
+                e["__typename"] == "ExecutionStepStartEvent" and e["stepKey"] == SILVER_STEP for e in events
+            )
             return pids[0] if pids and begun else None
 
         pid = wait_until(started, timeout=180, interval=0.1, what="silver step started")
@@ -173,12 +220,18 @@ def test_run_worker_killed_mid_step_fails_the_run_and_a_rerun_from_failure_compl
         assert failed["status"] == "FAILURE", failed
         events = fault_stack.events(run_id)
         messages = [e.get("message") or "" for e in events]
-        assert any(f"Run execution process for {run_id} was terminated by signal 9 (SIGKILL)" in m for m in messages)
-        assert not any(e["__typename"] == "ExecutionStepSuccessEvent" and e["stepKey"] == SILVER_STEP for e in events)
+        assert any(
+            f"Run execution process for {run_id} was terminated by signal 9 (SIGKILL)" in m for m in messages
+        )
+        assert not any(
+            e["__typename"] == "ExecutionStepSuccessEvent" and e["stepKey"] == SILVER_STEP for e in events
+        )
         _silver_partitions_whole(fault_stack.warehouse_url, fault_stack.expected)
 
         # Not yet finished runs cannot be re-executed; the failed one is, from failure, over the API.
-        rerun = http.post(f"/api/v1/runs/{run_id}/reexecute", json={"strategy": "FROM_FAILURE"}, headers=headers)
+        rerun = http.post(
+            f"/api/v1/runs/{run_id}/reexecute", json={"strategy": "FROM_FAILURE"}, headers=headers
+        )
         assert rerun.status_code == 202, rerun.text
         rerun_id = rerun.json()["run_id"]
         busy = http.post(f"/api/v1/runs/{rerun_id}/reexecute", json={}, headers=headers)
@@ -192,8 +245,10 @@ def test_run_worker_killed_mid_step_fails_the_run_and_a_rerun_from_failure_compl
         assert "not failed or canceled" in refused.json()["detail"], refused.text
         seen = assert_nothing_lost_nothing_duplicated(fault_stack.warehouse_url, fault_stack.expected)
         assert seen.staging_tables == []  # the killed attempt's staging tables were swept by the rerun
-        print(f"\nrun worker pid {pid} killed with {len(victims) - 1} step process(es); run FAILURE; "
-              f"rerun {rerun_id} SUCCESS, silver {seen.silver_rows} rows")
+        print(
+            f"\nrun worker pid {pid} killed with {len(victims) - 1} step process(es); run FAILURE; "
+            f"rerun {rerun_id} SUCCESS, silver {seen.silver_rows} rows"
+        )
 
 
 def test_api_restarted_while_its_run_is_in_flight(fault_stack: FaultStack) -> None:
@@ -207,7 +262,10 @@ def test_api_restarted_while_its_run_is_in_flight(fault_stack: FaultStack) -> No
         fault_stack.api_process.send_signal(signal.SIGKILL)
         fault_stack.api_process.wait(timeout=10)
         killed_at = time.time()
-        assert fault_stack.run_info(run_id)["status"] in ("STARTED", "SUCCESS")  # Dagster runs on without the API
+        assert fault_stack.run_info(run_id)["status"] in (
+            "STARTED",
+            "SUCCESS",
+        )  # Dagster runs on without the API
         with pytest.raises(httpx.TransportError):
             http.get("/health")
 
@@ -216,7 +274,9 @@ def test_api_restarted_while_its_run_is_in_flight(fault_stack: FaultStack) -> No
         finished = _wait_status(http, headers, run_id, {"FAILURE", "SUCCESS", "CANCELED"}, timeout=300)
         assert finished["status"] == "SUCCESS", finished
         assert finished["run_id"] == run_id and finished["assets"] == [f"silver/{DATASET}"]
-        assert datetime.fromisoformat(finished["ended_at"]).timestamp() >= killed_at, "the run had finished before the API was killed"
+        assert datetime.fromisoformat(finished["ended_at"]).timestamp() >= killed_at, (
+            "the run had finished before the API was killed"
+        )
         listed = http.get("/api/v1/runs", params={"limit": 5}, headers=headers).json()["items"]
         assert run_id in [r["run_id"] for r in listed]
     seen = assert_nothing_lost_nothing_duplicated(fault_stack.warehouse_url, fault_stack.expected)

@@ -70,8 +70,13 @@ def test_s3_killed_while_silver_exports_parquet(
 ) -> None:
     expected = write_events(tmp_path / "events.csv", ROWS)
     atlas_env.update(write_project(tmp_path / "project", "{kind: landing}"))
-    atlas_env.update({"ATLAS_S3_ENDPOINT": own_seaweed.endpoint, "ATLAS_S3_ACCESS_KEY": own_seaweed.access_key,
-                      "ATLAS_S3_SECRET_KEY": own_seaweed.secret_key})
+    atlas_env.update(
+        {
+            "ATLAS_S3_ENDPOINT": own_seaweed.endpoint,
+            "ATLAS_S3_ACCESS_KEY": own_seaweed.access_key,
+            "ATLAS_S3_SECRET_KEY": own_seaweed.secret_key,
+        }
+    )
     breakers.reset()
     atlas = boot()
     lake = atlas.lake
@@ -82,12 +87,21 @@ def test_s3_killed_while_silver_exports_parquet(
     assert record.status == "accepted"
 
     holder: dict[str, RunOutcome] = {}
-    run = threading.Thread(target=lambda: holder.update(outcome=execute(
-        atlas.instance, atlas.definitions, [SILVER], partition_range=RANGE, show_progress=False)))
+    run = threading.Thread(
+        target=lambda: holder.update(
+            outcome=execute(
+                atlas.instance, atlas.definitions, [SILVER], partition_range=RANGE, show_progress=False
+            )
+        )
+    )
     run.start()
     # Partitions are exported one after another: kill the server once the first object shows up.
-    wait_until(lambda: next(iter(lake.client.list_objects(Layer.SILVER.bucket, recursive=True)), None),
-               timeout=180, interval=0.02, what="Parquet export")
+    wait_until(
+        lambda: next(iter(lake.client.list_objects(Layer.SILVER.bucket, recursive=True)), None),
+        timeout=180,
+        interval=0.02,
+        what="Parquet export",
+    )
     own_seaweed.stop()  # SIGKILL
 
     # The breaker opens with one clear line (the run's own failed calls count too); then calls fail at once.
@@ -98,8 +112,12 @@ def test_s3_killed_while_silver_exports_parquet(
             lake.exists(Layer.SILVER.bucket, "events/partition=2026-10-01/data.parquet")
         messages.append(str(failure.value))
     endpoint = re.escape(own_seaweed.endpoint)
-    assert re.fullmatch(rf"circuit open: S3 at {endpoint} failed \d+ times; retry after \d+s", messages[-1]), messages
-    assert all(re.fullmatch(rf"S3 endpoint {endpoint} is unreachable \(\w+\)", m) for m in messages[:-1]), messages
+    assert re.fullmatch(
+        rf"circuit open: S3 at {endpoint} failed \d+ times; retry after \d+s", messages[-1]
+    ), messages
+    assert all(re.fullmatch(rf"S3 endpoint {endpoint} is unreachable \(\w+\)", m) for m in messages[:-1]), (
+        messages
+    )
 
     own_seaweed.start()  # same data directory and ports
     run.join(timeout=180)
@@ -107,8 +125,10 @@ def test_s3_killed_while_silver_exports_parquet(
     outcome = holder["outcome"]
     step_errors = _retried_errors(atlas.instance, outcome.run_id)
     assert step_errors, "the S3 failure was not retried"
-    assert all(re.fullmatch(rf"(S3 endpoint {endpoint} is unreachable \(\w+\)|circuit open: S3 at .*)", e)
-               for e in step_errors), step_errors
+    assert all(
+        re.fullmatch(rf"(S3 endpoint {endpoint} is unreachable \(\w+\)|circuit open: S3 at .*)", e)
+        for e in step_errors
+    ), step_errors
 
     rerun = execute(atlas.instance, atlas.definitions, [SILVER], partition_range=RANGE, show_progress=False)
     assert rerun.success, rerun.failures
@@ -127,5 +147,7 @@ def test_s3_killed_while_silver_exports_parquet(
     raw = lake.list(Layer.BRONZE.bucket, f"raw/{DATASET}/")
     assert raw == [f"raw/{DATASET}/{record.sha256}/events.csv"]
     assert hashlib.sha256(lake.get_bytes(Layer.BRONZE.bucket, raw[0])).hexdigest() == record.sha256
-    print(f"\nfault run success={outcome.success} after {len(step_errors)} retries ({step_errors[0]}); "
-          f"breaker opened after {len(messages) - 1} failed calls; {len(hidden)} orphaned _tmp/ objects (never listed; retention removes them after a day)")
+    print(
+        f"\nfault run success={outcome.success} after {len(step_errors)} retries ({step_errors[0]}); "
+        f"breaker opened after {len(messages) - 1} failed calls; {len(hidden)} orphaned _tmp/ objects (never listed; retention removes them after a day)"
+    )

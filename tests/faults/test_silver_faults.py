@@ -58,7 +58,9 @@ def _loaded(warehouse_url: str, tmp_path: Path) -> tuple[Warehouse, Contract, di
     env = write_project(tmp_path / "project", "{kind: landing}")
     contract = load_contract(Path(env["ATLAS_CONTRACTS_DIR"]) / f"{DATASET}.yml")
     wh = Warehouse(warehouse_url, batch_size=1_000)  # many batches: the failure lands mid-stream
-    assert ingest_file(wh, LocalLake(tmp_path / "lake"), contract, tmp_path / "events.csv").status == "accepted"
+    assert (
+        ingest_file(wh, LocalLake(tmp_path / "lake"), contract, tmp_path / "events.csv").status == "accepted"
+    )
     return wh, contract, expected
 
 
@@ -81,7 +83,9 @@ def test_a_publish_failing_mid_stream_fails_at_once_and_leaves_the_previous_part
     assert after.staging_tables == []
 
 
-def test_two_builds_of_the_same_partitions_at_once_publish_each_row_once(warehouse_url: str, tmp_path: Path) -> None:
+def test_two_builds_of_the_same_partitions_at_once_publish_each_row_once(
+    warehouse_url: str, tmp_path: Path
+) -> None:
     wh, contract, expected = _loaded(warehouse_url, tmp_path)
     build_silver(wh, None, contract, DAYS, run_id="first", transform=SlowTransform())  # silver exists
     errors: list[BaseException] = []

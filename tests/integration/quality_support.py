@@ -49,7 +49,11 @@ def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
 
 
 def contract_for(dataset: str, csv_path: Path, columns: list[dict[str, Any]], **extra: Any) -> Contract:
-    data: dict[str, Any] = {"dataset": dataset, "source": {"kind": "file", "path": str(csv_path)}, "columns": columns}
+    data: dict[str, Any] = {
+        "dataset": dataset,
+        "source": {"kind": "file", "path": str(csv_path)},
+        "columns": columns,
+    }
     data.update(extra)
     return parse_contract(data, f"{dataset}.yml")
 
@@ -70,10 +74,13 @@ def load(
     ingest_file(wh, lake, contract, source)
     keys = partitions
     if contract.is_partitioned and keys is None:
-        keys = [r[0] for r in wh.fetch_all(
-            f'SELECT DISTINCT _atlas_partition FROM atlas_bronze."{contract.dataset}" '  # noqa: S608 - test name
-            "WHERE _atlas_partition IS NOT NULL ORDER BY 1"
-        )]
+        keys = [
+            r[0]
+            for r in wh.fetch_all(
+                f'SELECT DISTINCT _atlas_partition FROM atlas_bronze."{contract.dataset}" '  # noqa: S608 - test name
+                "WHERE _atlas_partition IS NOT NULL ORDER BY 1"
+            )
+        ]
     reports: list[QualityReport] = []
     hook = (lambda staged: reports.append(evaluate(wh, staged, run_soda=soda))) if evaluate_quality else None
     result = build_silver(wh, None, contract, keys, run_id=run_id, on_staged=hook)

@@ -25,7 +25,9 @@ def wh(warehouse_url: str) -> Warehouse:
 
 
 def ingestions(wh: Warehouse) -> list[tuple]:
-    return wh.fetch_all("SELECT status, reason, record_count, sha256 FROM atlas_meta.ingestions ORDER BY ingestion_id")
+    return wh.fetch_all(
+        "SELECT status, reason, record_count, sha256 FROM atlas_meta.ingestions ORDER BY ingestion_id"
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,7 +67,9 @@ def test_same_content_is_ingested_once(wh: Warehouse, tmp_path: Path) -> None:
     assert [row[0] for row in ingestions(wh)] == ["accepted"]
 
 
-def test_rows_longer_than_the_small_read_block_are_loaded_by_a_second_pass(wh: Warehouse, tmp_path: Path) -> None:
+def test_rows_longer_than_the_small_read_block_are_loaded_by_a_second_pass(
+    wh: Warehouse, tmp_path: Path
+) -> None:
     """Bronze reads 1 MiB blocks; a file with a longer row is loaded again from its start with 4 MiB
     blocks, and the first attempt leaves nothing behind: every row exactly once, one ingestion record."""
     lake = LocalLake(tmp_path / "lake")
@@ -73,16 +77,27 @@ def test_rows_longer_than_the_small_read_block_are_loaded_by_a_second_pass(wh: W
     # 3.2 MB of row once CSV-quoted (over two 1 MiB blocks, under 4 MiB), each field under 1 MiB
     name, category, sku = "n" * 1_000_000, 'c"' * 450_000, "s" * 900_000
     small = [f"{i},SKU-{i:05d},Lamp {i},home,1.00,true\n" for i in range(1, 30_001)]  # > 1 MiB before it
-    path.write_text("product_id,sku,name,category,unit_price,active\n" + "".join(small)
-                    + f'30001,{sku},{name},"{category.replace(chr(34), chr(34) * 2)}",2.00,false\n'
-                    + "30002,SKU-30002,Cup,home,3.00,true\n", encoding="utf-8")
-    with pytest.raises(RowExceedsBlock, match="a row is longer than 1024 KiB"):  # the first pass cannot read it
+    path.write_text(
+        "product_id,sku,name,category,unit_price,active\n"
+        + "".join(small)
+        + f'30001,{sku},{name},"{category.replace(chr(34), chr(34) * 2)}",2.00,false\n'
+        + "30002,SKU-30002,Cup,home,3.00,true\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        RowExceedsBlock, match="a row is longer than 1024 KiB"
+    ):  # the first pass cannot read it
         list(iter_csv_batches(path, PRODUCTS.column_names, block_size=SMALL_READ_BLOCK_BYTES))
     record = ingest_file(wh, lake, PRODUCTS, path)
     assert (record.status, record.rows_bronze, record.rows_quarantined) == ("accepted", 30_002, 0)
     assert wh.count_rows(("atlas_bronze", "products")) == 30_002
-    assert wh.fetch_all("SELECT count(DISTINCT _atlas_row_number), min(_atlas_row_number), max(_atlas_row_number) "
-                        "FROM atlas_bronze.products") == [(30_002, 1, 30_002)]
-    assert wh.fetch_all("SELECT length(name), length(sku), category = %s FROM atlas_bronze.products "
-                        "WHERE product_id = '30001'", (category,)) == [(1_000_000, 900_000, True)]
+    assert wh.fetch_all(
+        "SELECT count(DISTINCT _atlas_row_number), min(_atlas_row_number), max(_atlas_row_number) "
+        "FROM atlas_bronze.products"
+    ) == [(30_002, 1, 30_002)]
+    assert wh.fetch_all(
+        "SELECT length(name), length(sku), category = %s FROM atlas_bronze.products "
+        "WHERE product_id = '30001'",
+        (category,),
+    ) == [(1_000_000, 900_000, True)]
     assert [(status, count) for status, _, count, _ in ingestions(wh)] == [("accepted", 30_002)]

@@ -48,12 +48,15 @@ def workers(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
     broker = f"redis://127.0.0.1:6379/{REDIS_DB_BROKER}"
     backend = f"redis://127.0.0.1:6379/{REDIS_DB_BACKEND}"
     atlas_env.update(write_project(tmp_path, contract=CONTRACT, model=None))
-    atlas_env.update({"ATLAS_EXECUTOR": "celery", "ATLAS_CELERY_BROKER_URL": broker,
-                      "ATLAS_CELERY_BACKEND_URL": backend})
+    atlas_env.update(
+        {"ATLAS_EXECUTOR": "celery", "ATLAS_CELERY_BROKER_URL": broker, "ATLAS_CELERY_BACKEND_URL": backend}
+    )
     atlas = boot()
     config = tmp_path / "celery.yaml"
-    config.write_text(f"execution:\n  config:\n    broker: {broker}\n    backend: {backend}\n"
-                      f"    config_source:\n      task_default_queue: pipeline\n      worker_prefetch_multiplier: 1\n")
+    config.write_text(
+        f"execution:\n  config:\n    broker: {broker}\n    backend: {backend}\n"
+        f"    config_source:\n      task_default_queue: pipeline\n      worker_prefetch_multiplier: 1\n"
+    )
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     suffix = uuid.uuid4().hex[:6]
     names = {"pipeline": f"atlas-pipeline-{suffix}", "pii": f"atlas-pii-{suffix}"}
@@ -64,11 +67,32 @@ def workers(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
     processes = []
     for role, queues in commands.items():
         log = open(tmp_path / f"worker-{role}.log", "wb")
-        processes.append(subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-             "-y", str(config), "-n", names[role], *queues, "--", "--concurrency", "1", "--pool", "solo"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_preexec, cwd=tmp_path,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "dagster-celery"),
+                    "worker",
+                    "start",
+                    "-A",
+                    "dagster_celery.app",
+                    "-y",
+                    str(config),
+                    "-n",
+                    names[role],
+                    *queues,
+                    "--",
+                    "--concurrency",
+                    "1",
+                    "--pool",
+                    "solo",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_preexec,
+                cwd=tmp_path,
+            )
+        )
     try:
         app = __import__("celery").Celery(broker=broker, backend=backend)
         deadline = time.monotonic() + 120
@@ -95,8 +119,10 @@ def workers(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
 
 def _silver_digest(url: str) -> tuple[int, str]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT event_id, event_ts, kind, amount, email, _atlas_partition FROM atlas_silver.events "
-                            "ORDER BY event_id").fetchall()
+        rows = conn.execute(
+            "SELECT event_id, event_ts, kind, amount, email, _atlas_partition FROM atlas_silver.events "
+            "ORDER BY event_id"
+        ).fetchall()
     return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
@@ -104,7 +130,9 @@ def _silver_digest(url: str) -> tuple[int, str]:
 def test_backfill_on_two_celery_workers_equals_the_in_process_run(workers: dict) -> None:
     atlas = workers["atlas"]
     atlas.lake.put_bytes(BUCKET, "landing/events/oct.csv", events_csv(range(1, 8), 4).encode())
-    plan = plan_backfill(atlas.definitions, "key:bronze/events or key:silver/events", "2026-10-02", "2026-10-05")
+    plan = plan_backfill(
+        atlas.definitions, "key:bronze/events or key:silver/events", "2026-10-02", "2026-10-05"
+    )
     outcome = run_backfill(atlas.instance, atlas.definitions, plan, port=None, wait=True)
     assert outcome.status == "COMPLETED_SUCCESS", outcome
     (run,) = outcome.runs
@@ -127,7 +155,12 @@ def test_backfill_on_two_celery_workers_equals_the_in_process_run(workers: dict)
     from atlas_assets.definitions import build_definitions
 
     local = build_definitions(atlas.settings.model_copy(update={"executor": "default"}))
-    in_process = run_backfill(atlas.instance, local, plan_backfill(local, "key:silver/events", "2026-10-02", "2026-10-05"),
-                              port=None, wait=True)
+    in_process = run_backfill(
+        atlas.instance,
+        local,
+        plan_backfill(local, "key:silver/events", "2026-10-02", "2026-10-05"),
+        port=None,
+        wait=True,
+    )
     assert in_process.status == "COMPLETED_SUCCESS"
     assert _silver_digest(url) == on_workers

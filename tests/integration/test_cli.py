@@ -78,8 +78,16 @@ def test_every_command_has_help(cli_env: dict[str, str]) -> None:
     assert {"demo", "up", "materialize", "status", "generate"} <= {p[0] for p in paths if p}
     assert ["contract", "validate"] in paths and ["db", "migrate"] in paths
     running = [
-        (path, subprocess.Popen([str(ATLAS), *path, "--help"], env=cli_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True))
+        (
+            path,
+            subprocess.Popen(
+                [str(ATLAS), *path, "--help"],
+                env=cli_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
         for path in paths
     ]
     for path, process in running:
@@ -92,7 +100,9 @@ def test_every_command_has_help(cli_env: dict[str, str]) -> None:
 
 def test_invalid_contract_file_is_one_line_exit_2(cli_env: dict[str, str], tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
-    bad.write_text("dataset: orders\nsource: {kind: file, path: x.csv}\ncolumns:\n  - {name: id, type: decimal}\n")
+    bad.write_text(
+        "dataset: orders\nsource: {kind: file, path: x.csv}\ncolumns:\n  - {name: id, type: decimal}\n"
+    )
     result = atlas(cli_env, "contract", "validate", str(bad))
     assert_one_line_error(result, str(bad), "columns.0.type")
     good = atlas(cli_env, "contract", "validate", str(PROJECT_DIR / "contracts" / "orders.yml"))
@@ -117,7 +127,9 @@ def test_generate_writes_the_requested_rows(cli_env: dict[str, str], tmp_path: P
 
 @pytest.mark.slow
 def test_bad_selection_and_unknown_partition_are_one_line_exit_2(cli_env: dict[str, str]) -> None:
-    assert_one_line_error(atlas(cli_env, "materialize", "--select", "key:nowhere/nothing"), "matches no asset")
+    assert_one_line_error(
+        atlas(cli_env, "materialize", "--select", "key:nowhere/nothing"), "matches no asset"
+    )
     assert_one_line_error(atlas(cli_env, "materialize", "--select", "silver/orders(("), "invalid selection")
     assert_one_line_error(
         atlas(cli_env, "materialize", "--select", "silver/orders", "--partition", "2020-01-01"),
@@ -137,8 +149,15 @@ def test_status_json_after_materializing_bronze_products(cli_env: dict[str, str]
     assert isinstance(report["schedules"], list) and isinstance(report["sensors"], list)
     assets = {a["key"]: a for a in report["assets"]}
     for asset in assets.values():
-        assert set(asset) >= {"key", "layer", "partitioned", "partitions_total", "partitions_materialized",
-                              "last_materialization", "rows"}
+        assert set(asset) >= {
+            "key",
+            "layer",
+            "partitioned",
+            "partitions_total",
+            "partitions_materialized",
+            "last_materialization",
+            "rows",
+        }
     products = assets["bronze/products"]
     assert products["layer"] == "bronze" and products["partitioned"] is False
     assert products["rows"] == 200

@@ -46,7 +46,11 @@ def run_config(env_overrides: dict[str, str | None], *args: str) -> subprocess.C
     env["HOME"] = tempfile.gettempdir()  # the binary reads ~/.docker; keep it away from the real home
     return subprocess.run(
         [str(BINARY), "--project-directory", str(PROJECT_DIR), "-f", str(COMPOSE_FILE), "config", *args],
-        env=env, capture_output=True, text=True, timeout=60, cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_DIR,
     )
 
 
@@ -65,8 +69,17 @@ def test_compose_file_is_valid() -> None:
 
 def test_every_long_running_service_has_a_healthcheck(rendered: dict) -> None:
     services = rendered["services"]
-    assert {"postgres", "minio", "minio-init", "redis", "dagster-code", "dagster-webserver",
-            "dagster-daemon", "atlas-api", "atlas-migrate"} <= set(services)
+    assert {
+        "postgres",
+        "minio",
+        "minio-init",
+        "redis",
+        "dagster-code",
+        "dagster-webserver",
+        "dagster-daemon",
+        "atlas-api",
+        "atlas-migrate",
+    } <= set(services)
     for name, service in services.items():
         if name in ONE_SHOT:
             assert service.get("restart") == "no", name
@@ -141,8 +154,10 @@ def test_no_password_is_hard_coded() -> None:
         assert f"${{{variable}:?" in text, f"{variable} is not required"
 
 
-@pytest.mark.parametrize("missing", ["POSTGRES_PASSWORD", "ATLAS_JWT_SECRET", "ATLAS_PII_KEY", "MINIO_ROOT_PASSWORD",
-                                     "MINIO_KMS_SECRET_KEY"])
+@pytest.mark.parametrize(
+    "missing",
+    ["POSTGRES_PASSWORD", "ATLAS_JWT_SECRET", "ATLAS_PII_KEY", "MINIO_ROOT_PASSWORD", "MINIO_KMS_SECRET_KEY"],
+)
 def test_missing_secret_makes_config_fail(missing: str) -> None:
     result = run_config({missing: None})
     assert result.returncode != 0

@@ -21,8 +21,9 @@ REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 
 
 def batch(start: int, n: int, label: str = "x") -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([pa.array(range(start, start + n), pa.int64()), pa.array([label] * n)],
-                                      schema=SCHEMA)
+    return pa.RecordBatch.from_arrays(
+        [pa.array(range(start, start + n), pa.int64()), pa.array([label] * n)], schema=SCHEMA
+    )
 
 
 def create(conn: psycopg.Connection, id_type: str = "bigint") -> None:

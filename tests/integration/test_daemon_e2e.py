@@ -56,17 +56,35 @@ def _preexec() -> None:
 def dagster_dev(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
     port = free_port()
     atlas_env.update(write_project(tmp_path, contract=CONTRACT, model=None))
-    atlas_env.update({
-        "ATLAS_WEBSERVER_PORT": str(port), "ATLAS_LANDING_INTERVAL_SECONDS": "2", "ATLAS_SENSOR_INTERVAL_SECONDS": "2",
-        "ATLAS_LINEAGE_INTERVAL_SECONDS": "2",
-        "ATLAS_LINEAGE_FILE": str(tmp_path / "lineage.jsonl"),
-    })
+    atlas_env.update(
+        {
+            "ATLAS_WEBSERVER_PORT": str(port),
+            "ATLAS_LANDING_INTERVAL_SECONDS": "2",
+            "ATLAS_SENSOR_INTERVAL_SECONDS": "2",
+            "ATLAS_LINEAGE_INTERVAL_SECONDS": "2",
+            "ATLAS_LINEAGE_FILE": str(tmp_path / "lineage.jsonl"),
+        }
+    )
     atlas = boot()  # services up, environment exported for the child processes
     log = open(tmp_path / "dagster-dev.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", "127.0.0.1",
-         "-p", str(port)],
-        cwd=PROJECT_DIR, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, preexec_fn=_preexec,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(PROJECT_DIR / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=PROJECT_DIR,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_preexec,
     )
     try:
         deadline = time.monotonic() + 120
@@ -80,14 +98,18 @@ def dagster_dev(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
         log.close()
 
 
-def _wait_for_run(instance: dg.DagsterInstance, tags: dict[str, str], log: Path, timeout: float = 180) -> dg.DagsterRun:
+def _wait_for_run(
+    instance: dg.DagsterInstance, tags: dict[str, str], log: Path, timeout: float = 180
+) -> dg.DagsterRun:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = instance.get_runs(filters=dg.RunsFilter(tags=tags))
         if runs and runs[0].is_finished:
             return runs[0]
         time.sleep(1)
-    raise AssertionError(f"no finished run tagged {tags} in {timeout}s; dagster dev log:\n{log.read_text()[-3000:]}")
+    raise AssertionError(
+        f"no finished run tagged {tags} in {timeout}s; dagster dev log:\n{log.read_text()[-3000:]}"
+    )
 
 
 def test_a_landed_file_runs_through_the_daemon(dagster_dev: dict) -> None:
@@ -101,7 +123,9 @@ def test_a_landed_file_runs_through_the_daemon(dagster_dev: dict) -> None:
     assert atlas.lake.list(BUCKET, "landing/events/") == []
     url = os.environ["ATLAS_POSTGRES_URL"]
     with psycopg.connect(url) as conn:
-        silver = conn.execute("SELECT _atlas_partition, count(*) FROM atlas_silver.events GROUP BY 1 ORDER BY 1").fetchall()
+        silver = conn.execute(
+            "SELECT _atlas_partition, count(*) FROM atlas_silver.events GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     assert silver == [("2026-10-02", 5), ("2026-10-03", 5)]
 
     # The daemon's lineage sensor emits the daemon-launched run's events.
@@ -110,11 +134,19 @@ def test_a_landed_file_runs_through_the_daemon(dagster_dev: dict) -> None:
     while time.monotonic() < deadline and not instance.get_run_by_id(run.run_id).tags.get("atlas/lineage"):
         time.sleep(1)
     events = [json.loads(line) for line in lineage.read_text().splitlines()]
-    mine = [e for e in events if e["run"]["runId"] == run.run_id
-            or e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == run.run_id]
+    mine = [
+        e
+        for e in events
+        if e["run"]["runId"] == run.run_id
+        or e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == run.run_id
+    ]
     assert {(e["job"]["name"], e["eventType"]) for e in mine} >= {
-        (run.job_name, "START"), ("bronze.events", "START"), ("bronze.events", "COMPLETE"),
-        ("silver.events", "COMPLETE"), (run.job_name, "COMPLETE")}
+        (run.job_name, "START"),
+        ("bronze.events", "START"),
+        ("bronze.events", "COMPLETE"),
+        ("silver.events", "COMPLETE"),
+        (run.job_name, "COMPLETE"),
+    }
     keys = [(e["run"]["runId"], e["eventType"]) for e in mine]
     assert len(keys) == len(set(keys))  # polled live by the sensor, each event once
     for event in mine:
@@ -122,7 +154,9 @@ def test_a_landed_file_runs_through_the_daemon(dagster_dev: dict) -> None:
 
     # atlas backfill with a daemon reachable: a real Dagster backfill, waited for.
     plan = plan_backfill(atlas.definitions, "key:silver/events", "2026-10-02", "2026-10-03")
-    outcome = run_backfill(instance, atlas.definitions, plan, port=dagster_dev["port"], wait=True, timeout_seconds=180)
+    outcome = run_backfill(
+        instance, atlas.definitions, plan, port=dagster_dev["port"], wait=True, timeout_seconds=180
+    )
     assert outcome.mode == "daemon" and outcome.status in ("COMPLETED", "COMPLETED_SUCCESS"), outcome
     backfill_runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": outcome.backfill_id}))
     assert backfill_runs and all(r.status == dg.DagsterRunStatus.SUCCESS for r in backfill_runs)

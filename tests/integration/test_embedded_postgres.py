@@ -79,7 +79,8 @@ def test_atlas_starts_its_own_embedded_postgres_and_a_later_command_reuses_it(ho
     first = _atlas(home, "db", "migrate")
     assert first.returncode == 0, first.stderr
     assert [line for line in first.stdout.splitlines() if line.startswith("applied ")] == [
-        f"applied {name}" for name in MIGRATIONS]
+        f"applied {name}" for name in MIGRATIONS
+    ]
     assert "dagster storage: ready" in first.stdout and "Traceback" not in first.stdout + first.stderr
     assert (pgdata / "PG_VERSION").read_text().strip() == "18"
     assert _running(pgdata) is None  # the last process using it exited: the server stopped with it
@@ -91,7 +92,9 @@ def test_atlas_starts_its_own_embedded_postgres_and_a_later_command_reuses_it(ho
     with psycopg.connect(_socket_url(pgdata, "atlas")) as conn:
         applied = [r[0] for r in conn.execute("SELECT name FROM atlas_meta.schema_migrations ORDER BY name")]
         identity = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
-        schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_%'")}
+        schemas = {
+            r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_%'")
+        }
     assert applied == MIGRATIONS
     assert {"atlas_meta", "atlas_bronze", "atlas_silver", "atlas_gold", "atlas_ai_ready"} <= schemas
     with psycopg.connect(_socket_url(pgdata, "dagster")) as conn:  # Dagster's storage, created by the command
@@ -104,7 +107,9 @@ def test_atlas_starts_its_own_embedded_postgres_and_a_later_command_reuses_it(ho
     assert _running(pgdata) == pid  # still the same server, left running for its other user
     with psycopg.connect(_socket_url(pgdata, "atlas")) as conn:
         assert conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone() == identity
-        assert conn.execute("SELECT count(*) FROM atlas_meta.schema_migrations").fetchone() == (len(MIGRATIONS),)
+        assert conn.execute("SELECT count(*) FROM atlas_meta.schema_migrations").fetchone() == (
+            len(MIGRATIONS),
+        )
     assert sorted(p.name for p in home.iterdir()) == ["dagster", "lake", "postgres"]  # one data directory
 
     _stop(pgdata)  # as docs/configuration.md describes: pg_ctl stop, as the server's system user when root

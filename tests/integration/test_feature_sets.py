@@ -66,7 +66,14 @@ def background(first: int, last: int) -> tuple[list[tuple], list[tuple], list[tu
     events, labels, profiles = [], [], []
     for c in range(first, last + 1):
         for j in range(c % 4 + 1):
-            events.append((c, at(1 + (c * 7 + j * 3) % 20 + 0.25), float((c * 37 + j * 11) % 300 + 1), CHANNELS[(c + j) % 3]))
+            events.append(
+                (
+                    c,
+                    at(1 + (c * 7 + j * 3) % 20 + 0.25),
+                    float((c * 37 + j * 11) % 300 + 1),
+                    CHANNELS[(c + j) % 3],
+                )
+            )
         labels.append((c, at(22), c % 5 == 0))
         profiles.append((c, at(0), ["north", "south", "east"][c % 3]))
     return events, labels, profiles
@@ -80,9 +87,11 @@ TRAP_PROFILES = [(1, at(0), "north"), (1, at(14), "south")]
 
 def load(url: str, events: list[tuple], labels: list[tuple], profiles: list[tuple]) -> None:
     with psycopg.connect(url) as conn:
-        for ddl in ("events (customer_id bigint, event_ts timestamptz, amount double precision, channel text)",
-                    "labels (customer_id bigint, as_of timestamptz, churned boolean)",
-                    "profiles (customer_id bigint, updated_at timestamptz, region text)"):
+        for ddl in (
+            "events (customer_id bigint, event_ts timestamptz, amount double precision, channel text)",
+            "labels (customer_id bigint, as_of timestamptz, churned boolean)",
+            "profiles (customer_id bigint, updated_at timestamptz, region text)",
+        ):
             conn.execute(f"DROP TABLE IF EXISTS atlas_gold.{ddl.split()[0]}")
             conn.execute(f"CREATE TABLE atlas_gold.{ddl}")
         for table, rows in (("events", events), ("labels", labels), ("profiles", profiles)):
@@ -105,7 +114,9 @@ def seeded(url: str, last: int = 60) -> None:
 
 def rows(url: str, where: str = "TRUE") -> list[dict[str, object]]:
     with psycopg.connect(url) as conn:
-        cur = conn.execute(f"SELECT * FROM atlas_ai_ready.trap WHERE {where} ORDER BY customer_id, event_timestamp")  # noqa: S608 - test literal
+        cur = conn.execute(
+            f"SELECT * FROM atlas_ai_ready.trap WHERE {where} ORDER BY customer_id, event_timestamp"  # noqa: S608 - test literal
+        )
         names = [d.name for d in cur.description or []]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
@@ -122,8 +133,12 @@ def test_point_in_time_features_ignore_the_future(warehouse_url: str, tmp_path: 
     assert (late["spend"], late["events_n"], late["spend_7d"], late["web_events"]) == (15099.0, 3, 9999.0, 1)
     assert late["last_channel"] == "mobile" and late["region"] == "south"
     # Removing the future rows does not change the early row at all: no leakage.
-    load(warehouse_url, TRAP_EVENTS[:1] + background(2, 60)[0], TRAP_LABELS + background(2, 60)[1],
-         TRAP_PROFILES[:1] + background(2, 60)[2])
+    load(
+        warehouse_url,
+        TRAP_EVENTS[:1] + background(2, 60)[0],
+        TRAP_LABELS + background(2, 60)[1],
+        TRAP_PROFILES[:1] + background(2, 60)[2],
+    )
     build_feature_set(Warehouse(warehouse_url), None, spec_file(tmp_path))
     again = rows(warehouse_url, "customer_id = 1")[0]
     raw = ["spend", "events_n", "spend_7d", "web_events", "last_channel", "region", "avg_spend"]
@@ -138,8 +153,12 @@ def test_versions_are_reproducible_and_recorded(warehouse_url: str, tmp_path: Pa
     first = build_feature_set(wh, lake, spec, run_id="run-1")
     # Same content loaded in another physical order: the same upstream fingerprints, the same version.
     events, labels, profiles = background(2, 60)
-    load(warehouse_url, list(reversed(TRAP_EVENTS + events)), list(reversed(TRAP_LABELS + labels)),
-         list(reversed(TRAP_PROFILES + profiles)))
+    load(
+        warehouse_url,
+        list(reversed(TRAP_EVENTS + events)),
+        list(reversed(TRAP_LABELS + labels)),
+        list(reversed(TRAP_PROFILES + profiles)),
+    )
     second = build_feature_set(wh, lake, spec, run_id="run-2")
     assert second.version == first.version and second.upstream == first.upstream and second.reused_export
     assert set(first.upstream) == {"gold.events", "gold.labels", "gold.profiles"}
@@ -151,10 +170,17 @@ def test_versions_are_reproducible_and_recorded(warehouse_url: str, tmp_path: Pa
 
     # The export: Parquet + Arrow IPC + spec.json (statistics), laid out for a Feast file source.
     prefix = f"trap/{first.version}"
-    assert lake.list("atlas-ai-ready", "trap/") == [f"{prefix}/data.arrow", f"{prefix}/data.parquet", f"{prefix}/spec.json"]
+    assert lake.list("atlas-ai-ready", "trap/") == [
+        f"{prefix}/data.arrow",
+        f"{prefix}/data.parquet",
+        f"{prefix}/spec.json",
+    ]
     document = json.loads(lake.get_bytes("atlas-ai-ready", f"{prefix}/spec.json"))
     assert document["statistics"] == first.stats and document["upstream"] == first.upstream
-    assert document["feast"]["file_source"] == {"path": f"{prefix}/data.parquet", "timestamp_field": "event_timestamp"}
+    assert document["feast"]["file_source"] == {
+        "path": f"{prefix}/data.parquet",
+        "timestamp_field": "event_timestamp",
+    }
     parquet = pq.read_table(tmp_path / "lake" / "atlas-ai-ready" / prefix / "data.parquet")
     assert parquet.schema.field("event_timestamp").type == pa.timestamp("us", tz="UTC")
     assert parquet.schema.field("customer_id").type == pa.int64()
@@ -163,17 +189,28 @@ def test_versions_are_reproducible_and_recorded(warehouse_url: str, tmp_path: Pa
     assert parquet.num_rows == 61 and "version" not in parquet.schema.names
 
     # New upstream rows -> a new version; a new spec -> a new spec hash and version.
-    load(warehouse_url, TRAP_EVENTS + events + [(5, at(3), 1.0, "web")], TRAP_LABELS + labels, TRAP_PROFILES + profiles)
+    load(
+        warehouse_url,
+        TRAP_EVENTS + events + [(5, at(3), 1.0, "web")],
+        TRAP_LABELS + labels,
+        TRAP_PROFILES + profiles,
+    )
     third = build_feature_set(wh, lake, spec)
     assert third.version != first.version and third.upstream["gold.events"] != first.upstream["gold.events"]
     assert third.upstream["gold.labels"] == first.upstream["gold.labels"]
     changed = spec_file(tmp_path, SPEC.replace("seed: 7", "seed: 8"))
     fourth = build_feature_set(wh, lake, changed)
     assert fourth.spec_hash != spec.spec_hash and fourth.version not in (first.version, third.version)
-    assert [v["version"] for v in dataset_versions(wh, "trap")] == [fourth.version, third.version, first.version]
+    assert [v["version"] for v in dataset_versions(wh, "trap")] == [
+        fourth.version,
+        third.version,
+        first.version,
+    ]
 
 
-def test_statistics_are_fitted_on_train_only_and_serving_reproduces_them(warehouse_url: str, tmp_path: Path) -> None:
+def test_statistics_are_fitted_on_train_only_and_serving_reproduces_them(
+    warehouse_url: str, tmp_path: Path
+) -> None:
     seeded(warehouse_url)
     spec = spec_file(tmp_path)
     lake = LocalLake(tmp_path / "lake")
@@ -193,8 +230,18 @@ def test_statistics_are_fitted_on_train_only_and_serving_reproduces_them(warehou
     # Serving: raw features + the statistics stored with the version give the same transformed values.
     exported = pq.read_table(tmp_path / "lake" / "atlas-ai-ready" / "trap" / result.version / "data.parquet")
     stats = json.loads(lake.get_bytes("atlas-ai-ready", f"trap/{result.version}/spec.json"))["statistics"]
-    raw_names = ["customer_id", "event_timestamp", "churned", "spend", "events_n", "spend_7d", "web_events",
-                 "last_channel", "region", "avg_spend"]
+    raw_names = [
+        "customer_id",
+        "event_timestamp",
+        "churned",
+        "spend",
+        "events_n",
+        "spend_7d",
+        "web_events",
+        "last_channel",
+        "region",
+        "avg_spend",
+    ]
     served = apply_transforms(exported.select(raw_names), spec, stats)
     for name in exported.schema.names:
         if name in ("split",):
@@ -226,8 +273,11 @@ def test_splits_stay_put_when_rows_are_appended(warehouse_url: str, tmp_path: Pa
 
 def test_bad_spines_are_refused_with_one_line(warehouse_url: str, tmp_path: Path) -> None:
     seeded(warehouse_url)
-    duplicated = SPEC.replace("FROM atlas_gold.labels", "FROM atlas_gold.labels UNION ALL SELECT customer_id, as_of, "
-                              "churned FROM atlas_gold.labels WHERE customer_id = 1")
+    duplicated = SPEC.replace(
+        "FROM atlas_gold.labels",
+        "FROM atlas_gold.labels UNION ALL SELECT customer_id, as_of, "
+        "churned FROM atlas_gold.labels WHERE customer_id = 1",
+    )
     with pytest.raises(AtlasError, match=r"spine: 2 duplicate \(customer_id, event_timestamp\) rows"):
         build_feature_set(Warehouse(warehouse_url), None, spec_file(tmp_path, duplicated))
     typed = SPEC.replace("transforms: [{one_hot: {top_k: 2}}]", "transforms: [standardize]")
@@ -235,7 +285,9 @@ def test_bad_spines_are_refused_with_one_line(warehouse_url: str, tmp_path: Path
         build_feature_set(Warehouse(warehouse_url), None, spec_file(tmp_path, typed))
     assert "feature 'last_channel': standardize needs a numeric feature (it is text)" in str(excinfo.value)
     with psycopg.connect(warehouse_url) as conn:  # nothing left behind in staging
-        assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'atlas_staging'").fetchone() == (0,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'atlas_staging'"
+        ).fetchone() == (0,)
 
 
 def test_cli_lists_versions(atlas_env: dict[str, str], tmp_path: Path) -> None:

@@ -57,26 +57,33 @@ def test_forget_rewrites_raw_files_and_parquet_objects_on_both_lakes(lake: Lake,
     lake.put_bytes("atlas-bronze", f"raw/{dataset}/2026-11-01/a.csv", csv_bytes(rows))
     lake.put_bytes("atlas-bronze", f"raw/{dataset}/2026-11-02/b.csv.gz", gzip.compress(csv_bytes(rows)))
     lake.put_bytes("atlas-bronze", f"raw/{dataset}/2026-11-03/c.csv", csv_bytes([header, rows[2]]))
-    table = pa.table({"customer_id": pa.array([subject, other, other + 1], pa.int64()),
-                      "email_hash": ["h1", "h2", "h3"]})
+    table = pa.table(
+        {"customer_id": pa.array([subject, other, other + 1], pa.int64()), "email_hash": ["h1", "h2", "h3"]}
+    )
     lake.write_parquet("atlas-silver", f"{dataset}/part-1.parquet", table.to_batches(), table.schema)
-    lake.write_parquet("atlas-ai-ready", f"{dataset}_features/v1/train.parquet", table.to_batches(), table.schema)
+    lake.write_parquet(
+        "atlas-ai-ready", f"{dataset}_features/v1/train.parquet", table.to_batches(), table.schema
+    )
 
     rewritten = scrub_lake(lake, contract, "customer_id", {str(subject)})
 
-    assert sorted(rewritten) == sorted([
-        lake.uri("atlas-bronze", f"raw/{dataset}/2026-11-01/a.csv"),
-        lake.uri("atlas-bronze", f"raw/{dataset}/2026-11-02/b.csv.gz"),
-        lake.uri("atlas-silver", f"{dataset}/part-1.parquet"),
-        lake.uri("atlas-ai-ready", f"{dataset}_features/v1/train.parquet"),
-    ])  # the file without the subject is left alone
+    assert sorted(rewritten) == sorted(
+        [
+            lake.uri("atlas-bronze", f"raw/{dataset}/2026-11-01/a.csv"),
+            lake.uri("atlas-bronze", f"raw/{dataset}/2026-11-02/b.csv.gz"),
+            lake.uri("atlas-silver", f"{dataset}/part-1.parquet"),
+            lake.uri("atlas-ai-ready", f"{dataset}_features/v1/train.parquet"),
+        ]
+    )  # the file without the subject is left alone
     plain = lake.get_bytes("atlas-bronze", f"raw/{dataset}/2026-11-01/a.csv").decode()
     packed = gzip.decompress(lake.get_bytes("atlas-bronze", f"raw/{dataset}/2026-11-02/b.csv.gz")).decode()
     for text in (plain, packed):
         assert "gone@example.com" not in text and str(subject) not in text
         assert list(csv.reader(io.StringIO(text))) == [header, rows[2]]
-    for bucket, key in [("atlas-silver", f"{dataset}/part-1.parquet"),
-                        ("atlas-ai-ready", f"{dataset}_features/v1/train.parquet")]:
+    for bucket, key in [
+        ("atlas-silver", f"{dataset}/part-1.parquet"),
+        ("atlas-ai-ready", f"{dataset}_features/v1/train.parquet"),
+    ]:
         back = pa.Table.from_batches(list(lake.read_parquet(bucket, key)))
         assert back.schema == table.schema
         assert back.column("customer_id").to_pylist() == [other, other + 1]

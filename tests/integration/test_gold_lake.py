@@ -80,7 +80,9 @@ def warehouse_rows(url: str, table: str, order: str) -> list[tuple[object, ...]]
 
 
 def as_rows(table: pa.Table, order: str) -> list[tuple[object, ...]]:
-    return sorted((tuple(r.values()) for r in table.to_pylist()), key=lambda r: r[table.schema.names.index(order)])
+    return sorted(
+        (tuple(r.values()) for r in table.to_pylist()), key=lambda r: r[table.schema.names.index(order)]
+    )
 
 
 def test_incremental_models_are_daily_partitions_and_table_models_one_object(
@@ -96,29 +98,54 @@ def test_incremental_models_are_daily_partitions_and_table_models_one_object(
     assert lake.list(BUCKET, f"{fact.name}/") == keys
     first = parquet(lake, keys[0])
     assert dict(zip(first.schema.names, first.schema.types, strict=True)) == {
-        "order_id": pa.int64(), "customer_id": pa.int64(), "order_ts": pa.timestamp("us", tz="UTC"),
-        "order_date": pa.date32(), "total": pa.float64(), "amount": pa.decimal128(38, 9),
-        "amount_2dp": pa.decimal128(38, 2), "status": pa.string(), "returned": pa.bool_(), "tags": pa.string(),
+        "order_id": pa.int64(),
+        "customer_id": pa.int64(),
+        "order_ts": pa.timestamp("us", tz="UTC"),
+        "order_date": pa.date32(),
+        "total": pa.float64(),
+        "amount": pa.decimal128(38, 9),
+        "amount_2dp": pa.decimal128(38, 2),
+        "status": pa.string(),
+        "returned": pa.bool_(),
+        "tags": pa.string(),
     }
     lake_rows = [row for k in keys for row in as_rows(parquet(lake, k), "order_id")]
     db_rows = warehouse_rows(warehouse_url, fact.name, "order_id")
     assert [r[:5] + r[6:8] + r[8:9] for r in lake_rows] == [r[:5] + r[6:8] + r[8:9] for r in db_rows]
     assert [r[5] for r in lake_rows] == [Decimal(str(r[5])) for r in db_rows]  # numeric: exact decimals
-    assert [r[9] for r in lake_rows] == ["{placed}", "{placed}", "{placed}", "{shipped}", "{placed}", "{returned}"]
+    assert [r[9] for r in lake_rows] == [
+        "{placed}",
+        "{placed}",
+        "{placed}",
+        "{shipped}",
+        "{placed}",
+        "{returned}",
+    ]
     assert {str(r[3]) for r in lake_rows if r[0] in (3, 4)} == {"2026-10-02"}  # each row in its day's object
 
     assert run_model(wh, spend).published
     assert export_model(wh, lake, spend, None) == [lake.uri(BUCKET, f"{spend.name}/data.parquet")]
     assert as_rows(parquet(lake, f"{spend.name}/data.parquet"), "customer_id") == [
-        (c, n, Decimal(str(s)).quantize(Decimal("1e-9"))) for c, n, s in warehouse_rows(warehouse_url, spend.name, "1")]
+        (c, n, Decimal(str(s)).quantize(Decimal("1e-9")))
+        for c, n, s in warehouse_rows(warehouse_url, spend.name, "1")
+    ]
 
     # Day 2 is re-materialized with changed data: its object is replaced, days 1 and 3 are not touched.
     before = {k: lake.get_bytes(BUCKET, k) for k in keys}
-    seed_orders(warehouse_url, [(i, c, d, t + 1, s) for i, c, d, t, s in ORDERS] + [(7, 13, 2, 5.0, "placed")])
+    seed_orders(
+        warehouse_url, [(i, c, d, t + 1, s) for i, c, d, t, s in ORDERS] + [(7, 13, 2, 5.0, "placed")]
+    )
     assert run_model(wh, fact, day(2)).published
     assert export_model(wh, lake, fact, day(2)) == [lake.uri(BUCKET, keys[1])]
-    assert lake.get_bytes(BUCKET, keys[0]) == before[keys[0]] and lake.get_bytes(BUCKET, keys[2]) == before[keys[2]]
-    assert [(r[0], r[4]) for r in as_rows(parquet(lake, keys[1]), "order_id")] == [(3, 21.0), (4, 501.0), (7, 5.0)]
+    assert (
+        lake.get_bytes(BUCKET, keys[0]) == before[keys[0]]
+        and lake.get_bytes(BUCKET, keys[2]) == before[keys[2]]
+    )
+    assert [(r[0], r[4]) for r in as_rows(parquet(lake, keys[1]), "order_id")] == [
+        (3, 21.0),
+        (4, 501.0),
+        (7, 5.0),
+    ]
     assert not [k for k, _ in lake.list_temporary(BUCKET) if fact.name in k]
 
 
@@ -193,7 +220,10 @@ def test_s3_partition_is_replaced_atomically(seaweed: SeaweedS3, warehouse_url: 
     with pytest.raises(AtlasError) as excinfo:
         export_model(wh, lake, fact, day(2))
     message = str(excinfo.value)
-    assert message.startswith(f"Parquet export of gold.{fact.name} partition 2026-10-02: ") and "\n" not in message
+    assert (
+        message.startswith(f"Parquet export of gold.{fact.name} partition 2026-10-02: ")
+        and "\n" not in message
+    )
     assert "overflow" in message
     assert lake.get_bytes(BUCKET, key) == final
     assert lake.list(BUCKET, f"{fact.name}/") == [key]
@@ -217,12 +247,15 @@ def test_retention_deletes_expired_gold_partitions_from_the_lake(
 
     dry = run_retention(wh, lake, [], gold_tables, policy, now=now, dry_run=True)
     assert [(a.layer, a.target, a.partition_key, a.objects) for a in dry.actions if a.objects] == [
-        ("gold", f"{BUCKET}/{fact.name}", "2026-10-01", 1)]
+        ("gold", f"{BUCKET}/{fact.name}", "2026-10-01", 1)
+    ]
     assert len(lake.list(BUCKET, f"{fact.name}/")) == 3
 
     run_retention(wh, lake, [], gold_tables, policy, now=now, dry_run=False)
     assert lake.list(BUCKET, f"{fact.name}/") == [
-        f"{fact.name}/partition=2026-10-02/data.parquet", f"{fact.name}/partition=2026-10-03/data.parquet"]
+        f"{fact.name}/partition=2026-10-02/data.parquet",
+        f"{fact.name}/partition=2026-10-03/data.parquet",
+    ]
     assert [r[0] for r in warehouse_rows(warehouse_url, fact.name, "order_id")] == [3, 4, 5, 6]
     assert lake.exists(BUCKET, f"{spend.name}/data.parquet")  # table models have no partitions to expire
 

@@ -14,8 +14,12 @@ from atlas_engine.gold import run_model
 from atlas_resources.warehouse import Warehouse
 
 ORDERS = [  # order_id, customer_id, day, total, status
-    (1, 10, 1, 50.0, "placed"), (2, 11, 1, 150.0, "placed"), (3, 10, 2, 20.0, "placed"),
-    (4, 12, 2, 500.0, "shipped"), (5, 11, 3, 75.0, "placed"), (6, 12, 3, 99.0, "returned"),
+    (1, 10, 1, 50.0, "placed"),
+    (2, 11, 1, 150.0, "placed"),
+    (3, 10, 2, 20.0, "placed"),
+    (4, 12, 2, 500.0, "shipped"),
+    (5, 11, 3, 75.0, "placed"),
+    (6, 12, 3, 99.0, "returned"),
 ]
 
 FACT = """/* ---
@@ -59,8 +63,10 @@ def write_models(directory: Path, **files: str) -> dict[str, SqlModel]:
 def seed_orders(url: str, rows: list[tuple[int, int, int, float, str]]) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("DROP TABLE IF EXISTS atlas_silver.orders")
-        conn.execute("CREATE TABLE atlas_silver.orders (order_id bigint, customer_id bigint, order_ts timestamptz, "
-                     "total double precision, status text)")
+        conn.execute(
+            "CREATE TABLE atlas_silver.orders (order_id bigint, customer_id bigint, order_ts timestamptz, "
+            "total double precision, status text)"
+        )
         with conn.cursor().copy("COPY atlas_silver.orders FROM STDIN") as copy:
             for order_id, customer, day, total, status in rows:
                 copy.write_row((order_id, customer, f"2026-10-0{day} 12:00:00+00", total, status))
@@ -75,8 +81,10 @@ ALL_DAYS = (date(2026, 10, 1), date(2026, 10, 4))
 
 def rows_by_day(url: str) -> dict[str, list[tuple[object, ...]]]:
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT order_date::text, order_id, xmin::text, total, review, band FROM atlas_gold.fact "
-                            "ORDER BY order_id").fetchall()
+        rows = conn.execute(
+            "SELECT order_date::text, order_id, xmin::text, total, review, band FROM atlas_gold.fact "
+            "ORDER BY order_id"
+        ).fetchall()
     out: dict[str, list[tuple[object, ...]]] = {}
     for row in rows:
         out.setdefault(str(row[0]), []).append(tuple(row[1:]))
@@ -94,7 +102,9 @@ def test_incremental_run_replaces_exactly_one_partition(warehouse_url: str, tmp_
     assert [r[3] for r in before["2026-10-02"]] == [False, True]  # the review flag
 
     # Day 2 changes upstream; days 1 and 3 change too but are NOT rerun: they must stay as they were.
-    changed = [(i, c, d, t * 2 if d != 2 else t + 1, s) for i, c, d, t, s in ORDERS] + [(7, 13, 2, 5.0, "placed")]
+    changed = [(i, c, d, t * 2 if d != 2 else t + 1, s) for i, c, d, t, s in ORDERS] + [
+        (7, 13, 2, 5.0, "placed")
+    ]
     seed_orders(warehouse_url, changed)
     second = run_model(wh, fact, day(2))
     assert second.published and second.rows == 3
@@ -110,10 +120,16 @@ def test_incremental_run_replaces_exactly_one_partition(warehouse_url: str, tmp_
     assert (hits["review"].hits, hits["review"].rows) == (1, 3)
     assert hits["band"].value_counts == {"low": 2, "high": 1}
     with psycopg.connect(warehouse_url) as conn:
-        history = conn.execute("SELECT rule, partition_start::text, hits, rows_evaluated FROM atlas_meta.rule_hits "
-                               "WHERE model = 'fact' ORDER BY id").fetchall()
-    assert history == [("review", "2026-10-01", 2, 6), ("band", "2026-10-01", 6, 6),
-                       ("review", "2026-10-02", 1, 3), ("band", "2026-10-02", 3, 3)]
+        history = conn.execute(
+            "SELECT rule, partition_start::text, hits, rows_evaluated FROM atlas_meta.rule_hits "
+            "WHERE model = 'fact' ORDER BY id"
+        ).fetchall()
+    assert history == [
+        ("review", "2026-10-01", 2, 6),
+        ("band", "2026-10-01", 6, 6),
+        ("review", "2026-10-02", 1, 3),
+        ("band", "2026-10-02", 3, 3),
+    ]
 
 
 def test_warn_tests_report_and_error_tests_roll_back(warehouse_url: str, tmp_path: Path) -> None:
@@ -135,20 +151,30 @@ def test_warn_tests_report_and_error_tests_roll_back(warehouse_url: str, tmp_pat
     assert [r[0] for r in rows_by_day(warehouse_url)["2026-10-03"]] == [5, 6]
 
     # A table model failing its test keeps the previous table.
-    broken = write_models(tmp_path, customers=CUSTOMERS.replace("GROUP BY customer_id", "GROUP BY customer_id, status"))
+    broken = write_models(
+        tmp_path, customers=CUSTOMERS.replace("GROUP BY customer_id", "GROUP BY customer_id, status")
+    )
     result = run_model(wh, broken["customers"])
     assert not result.published and [c.check.name for c in result.blocking_failures] == ["unique_customer_id"]
     with psycopg.connect(warehouse_url) as conn:
-        assert conn.execute("SELECT customer_id, spend FROM atlas_gold.customers ORDER BY 1").fetchall() == published
-        assert conn.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_new\\_%'").fetchone() == (0,)
+        assert (
+            conn.execute("SELECT customer_id, spend FROM atlas_gold.customers ORDER BY 1").fetchall()
+            == published
+        )
+        assert conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE '\\_new\\_%'"
+        ).fetchone() == (0,)
 
 
 def test_changed_columns_need_a_full_rebuild(warehouse_url: str, tmp_path: Path) -> None:
     seed_orders(warehouse_url, ORDERS)
     wh = Warehouse(warehouse_url)
     run_model(wh, write_models(tmp_path, fact=FACT)["fact"], ALL_DAYS, rebuild=True)
-    extra_rule = FACT.replace("rules:\n", "rules:\n  - {name: tiny, kind: flag, expression: total < 30, "
-                                          "description: tiny orders, owner: ops}\n")
+    extra_rule = FACT.replace(
+        "rules:\n",
+        "rules:\n  - {name: tiny, kind: flag, expression: total < 30, "
+        "description: tiny orders, owner: ops}\n",
+    )
     changed = write_models(tmp_path, fact=extra_rule)["fact"]
     with pytest.raises(AtlasError, match="model fact: its columns changed .*rematerialize all partitions"):
         run_model(wh, changed, day(2))
@@ -160,7 +186,9 @@ def test_changed_columns_need_a_full_rebuild(warehouse_url: str, tmp_path: Path)
 
 def test_sql_errors_are_one_line_and_name_the_model(warehouse_url: str, tmp_path: Path) -> None:
     seed_orders(warehouse_url, ORDERS)
-    bad = write_models(tmp_path, bad="/* ---\ndescription: x\n--- */\nSELECT no_such_column FROM atlas_silver.orders")
+    bad = write_models(
+        tmp_path, bad="/* ---\ndescription: x\n--- */\nSELECT no_such_column FROM atlas_silver.orders"
+    )
     with pytest.raises(AtlasError) as excinfo:
         run_model(Warehouse(warehouse_url), bad["bad"])
     assert "model bad (" in str(excinfo.value) and "no_such_column" in str(excinfo.value)

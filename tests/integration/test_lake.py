@@ -60,7 +60,9 @@ def test_no_temporary_objects_are_left_or_listed(lake: Lake, prefix: str) -> Non
     assert lake.list("atlas-silver", TMP_PREFIX) == []
 
 
-def test_retention_removes_only_old_orphaned_temporary_objects(lake: Lake, prefix: str, warehouse_url: str) -> None:
+def test_retention_removes_only_old_orphaned_temporary_objects(
+    lake: Lake, prefix: str, warehouse_url: str
+) -> None:
     """A write interrupted between upload and publish leaves an object under ``_tmp/``: never listed,
     removed by retention once older than a day (younger ones may be uploads in progress)."""
     lake.ensure_buckets()
@@ -72,8 +74,15 @@ def test_retention_removes_only_old_orphaned_temporary_objects(lake: Lake, prefi
     wh = Warehouse(warehouse_url)
 
     def retention(days_later: int, dry_run: bool) -> list[str]:
-        report = run_retention(wh, lake, [], [], RetentionPolicy(), now=datetime.now(UTC) + timedelta(days=days_later),
-                               dry_run=dry_run)
+        report = run_retention(
+            wh,
+            lake,
+            [],
+            [],
+            RetentionPolicy(),
+            now=datetime.now(UTC) + timedelta(days=days_later),
+            dry_run=dry_run,
+        )
         return [a.target for a in report.actions if a.layer == "lake"]
 
     assert "atlas-silver/_tmp/" not in retention(0, dry_run=False)  # too young: perhaps still uploading
@@ -83,16 +92,22 @@ def test_retention_removes_only_old_orphaned_temporary_objects(lake: Lake, prefi
     assert "atlas-silver/_tmp/" in retention(2, dry_run=False)
     assert orphan not in [key for key, _ in lake.list_temporary("atlas-silver")]
     assert lake.list("atlas-silver", prefix) == [f"{prefix}/data.parquet"]
-    logged = wh.fetch_all("SELECT dry_run, objects_deleted FROM atlas_meta.retention_log WHERE layer = 'lake' "
-                          "AND target = 'atlas-silver/_tmp/' ORDER BY 1")
+    logged = wh.fetch_all(
+        "SELECT dry_run, objects_deleted FROM atlas_meta.retention_log WHERE layer = 'lake' "
+        "AND target = 'atlas-silver/_tmp/' ORDER BY 1"
+    )
     assert [d for d, _ in logged] == [False, True] and all(n >= 1 for _, n in logged)
 
 
 def test_parquet_round_trip_streams_batches(lake: Lake, prefix: str) -> None:
     lake.ensure_buckets()
     schema = pa.schema([("id", pa.int64()), ("name", pa.string())])
-    batches = (pa.record_batch({"id": list(range(i, i + 1000)), "name": [f"n{j}" for j in range(1000)]}, schema=schema)
-               for i in range(0, 5000, 1000))
+    batches = (
+        pa.record_batch(
+            {"id": list(range(i, i + 1000)), "name": [f"n{j}" for j in range(1000)]}, schema=schema
+        )
+        for i in range(0, 5000, 1000)
+    )
     rows = lake.write_parquet("atlas-gold", f"{prefix}/t.parquet", batches, schema)
     assert rows == 5000
     read = list(lake.read_parquet("atlas-gold", f"{prefix}/t.parquet", batch_size=700))

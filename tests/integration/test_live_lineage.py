@@ -40,7 +40,9 @@ def _wait_for(path: Path, predicate: Callable[[list[dict]], bool], timeout: floa
         if predicate(events):
             return events
         time.sleep(0.2)
-    raise AssertionError(f"lineage file never matched; it holds {[(e['job']['name'], e['eventType']) for e in _events(path)]}")
+    raise AssertionError(
+        f"lineage file never matched; it holds {[(e['job']['name'], e['eventType']) for e in _events(path)]}"
+    )
 
 
 def _has(job: str, state: str, after: int) -> Callable[[list[dict]], bool]:
@@ -63,21 +65,36 @@ def test_events_are_emitted_while_the_run_runs(atlas_env: dict[str, str], tmp_pa
     with psycopg.connect(atlas_env["ATLAS_POSTGRES_URL"]) as blocker:
         # The silver step cannot publish (nor read its table) until this transaction ends.
         blocker.execute("LOCK TABLE atlas_silver.events IN ACCESS EXCLUSIVE MODE")
-        runner = threading.Thread(target=lambda: outcome.setdefault("run", execute(
-            atlas.instance, atlas.definitions, [SILVER], partition_range=("2026-10-01", "2026-10-03"),
-            show_progress=False)))
+        runner = threading.Thread(
+            target=lambda: outcome.setdefault(
+                "run",
+                execute(
+                    atlas.instance,
+                    atlas.definitions,
+                    [SILVER],
+                    partition_range=("2026-10-01", "2026-10-03"),
+                    show_progress=False,
+                ),
+            )
+        )
         runner.start()
         try:
             events = _wait_for(lineage, _has("silver.events", "RUNNING", before))
             live = events[before:]
             run_start = live[0]
-            assert (run_start["job"]["facets"]["jobType"]["jobType"], run_start["eventType"]) == ("JOB", "START")
+            assert (run_start["job"]["facets"]["jobType"]["jobType"], run_start["eventType"]) == (
+                "JOB",
+                "START",
+            )
             run = atlas.instance.get_run_by_id(run_start["run"]["runId"])
             assert run is not None and run.status == dg.DagsterRunStatus.STARTED and runner.is_alive()
             assert live[1]["job"]["name"] == "silver.events" and live[1]["eventType"] == "START"
             assert {(e["job"]["name"], e["eventType"]) for e in live} <= {
-                ("__ASSET_JOB", "START"), ("__ASSET_JOB", "RUNNING"), ("silver.events", "START"),
-                ("silver.events", "RUNNING")}
+                ("__ASSET_JOB", "START"),
+                ("__ASSET_JOB", "RUNNING"),
+                ("silver.events", "START"),
+                ("silver.events", "RUNNING"),
+            }
             assert not any(e["eventType"] in ("COMPLETE", "FAIL", "ABORT") for e in live)
         finally:
             blocker.rollback()
@@ -91,7 +108,9 @@ def test_events_are_emitted_while_the_run_runs(atlas_env: dict[str, str], tmp_pa
     assert len({(e["run"]["runId"], e["eventType"]) for e in finished}) == len(finished)  # each event once
     assert pairs[-1] == ("__ASSET_JOB", "COMPLETE")
     assert ("silver.events", "COMPLETE") in pairs and ("silver.events.checks", "COMPLETE") in pairs
-    complete = next(e for e in finished if e["job"]["name"] == "silver.events" and e["eventType"] == "COMPLETE")
+    complete = next(
+        e for e in finished if e["job"]["name"] == "silver.events" and e["eventType"] == "COMPLETE"
+    )
     output = complete["outputs"][0]
     assert output["facets"]["dataQualityMetrics"]["rowCount"] == 15
     assert output["facets"]["columnLineage"]["fields"]["email"]["transformationType"] == "MASKED"

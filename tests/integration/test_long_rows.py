@@ -26,13 +26,21 @@ ROWS = 30_000
 
 @pytest.fixture
 def events() -> Contract:
-    return Contract.model_validate({
-        "dataset": "events", "source": {"kind": "landing"}, "primary_key": ["event_id"],
-        "partitioning": {"column": "event_ts", "start": "2026-10-01", "end": "2026-10-15"},
-        "columns": [{"name": "event_id", "type": "integer", "required": True, "unique": True},
-                    {"name": "event_ts", "type": "timestamp", "required": True},
-                    {"name": "kind", "required": True}, {"name": "note"}, {"name": "memo"}],
-    })
+    return Contract.model_validate(
+        {
+            "dataset": "events",
+            "source": {"kind": "landing"},
+            "primary_key": ["event_id"],
+            "partitioning": {"column": "event_ts", "start": "2026-10-01", "end": "2026-10-15"},
+            "columns": [
+                {"name": "event_id", "type": "integer", "required": True, "unique": True},
+                {"name": "event_ts", "type": "timestamp", "required": True},
+                {"name": "kind", "required": True},
+                {"name": "note"},
+                {"name": "memo"},
+            ],
+        }
+    )
 
 
 @pytest.fixture
@@ -42,7 +50,9 @@ def long_row_csv(tmp_path: Path) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(COLUMNS)
-        writer.writerows([i, f"2026-10-{1 + i % 14:02d}T10:00:00Z", "view", f"n{i}", ""] for i in range(1, ROWS + 1))
+        writer.writerows(
+            [i, f"2026-10-{1 + i % 14:02d}T10:00:00Z", "view", f"n{i}", ""] for i in range(1, ROWS + 1)
+        )
         writer.writerow([ROWS + 1, "2026-10-14T10:00:00Z", "k" * 900_000, 'q"' * 450_000, "m" * 1_000_000])
         writer.writerow([ROWS + 2, "2026-10-14T11:00:00Z", "buy", "last", ""])
     with pytest.raises(RowExceedsBlock):
@@ -50,7 +60,9 @@ def long_row_csv(tmp_path: Path) -> Path:
     return path
 
 
-def test_landing_scan_reads_a_file_with_a_long_row(events: Contract, long_row_csv: Path, tmp_path: Path) -> None:
+def test_landing_scan_reads_a_file_with_a_long_row(
+    events: Contract, long_row_csv: Path, tmp_path: Path
+) -> None:
     lake = LocalLake(tmp_path / "lake")
     lake.put_file(BUCKET, "landing/events/long.csv", long_row_csv)
     scan = scan_object(lake, events, "landing/events/long.csv")
@@ -58,17 +70,24 @@ def test_landing_scan_reads_a_file_with_a_long_row(events: Contract, long_row_cs
     assert scan.partition_keys == [f"2026-10-{day:02d}" for day in range(1, 15)]
 
 
-def test_quality_check_of_a_file_with_a_long_row(events: Contract, long_row_csv: Path, warehouse_url: str) -> None:
+def test_quality_check_of_a_file_with_a_long_row(
+    events: Contract, long_row_csv: Path, warehouse_url: str
+) -> None:
     result = check_file(Warehouse(warehouse_url), events, long_row_csv, run_soda=False)
     assert result.report["rows"] == ROWS + 2
     assert result.quarantined_rows == 0
 
 
-def test_pii_scan_of_a_file_with_a_long_row(presidio_engine, keys, long_row_csv: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_pii_scan_of_a_file_with_a_long_row(
+    presidio_engine, keys, long_row_csv: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "scanned.csv"
     result = scan_csv(long_row_csv, out, presidio_engine, keys, sample_size=50)
     assert result.rows == ROWS + 2
-    written = pacsv.read_csv(out, read_options=pacsv.ReadOptions(block_size=8 << 20),
-                             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.string())))
+    written = pacsv.read_csv(
+        out,
+        read_options=pacsv.ReadOptions(block_size=8 << 20),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(COLUMNS, pa.string())),
+    )
     assert written.column_names == COLUMNS and written.num_rows == ROWS + 2
     assert written.column("event_id").to_pylist()[-3:] == [str(ROWS), str(ROWS + 1), str(ROWS + 2)]

@@ -68,8 +68,10 @@ def models_dir(tmp_path: Path) -> Path:
 def seed_orders(url: str, rows: list[tuple[int, int, float, str]]) -> None:
     with psycopg.connect(url) as conn:
         conn.execute("DROP TABLE IF EXISTS atlas_silver.orders")
-        conn.execute("CREATE TABLE atlas_silver.orders (order_id bigint, customer_id bigint, total double precision, "
-                     "status text)")
+        conn.execute(
+            "CREATE TABLE atlas_silver.orders (order_id bigint, customer_id bigint, total double precision, "
+            "status text)"
+        )
         with conn.cursor().copy("COPY atlas_silver.orders FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
@@ -92,12 +94,17 @@ def test_files_alone_add_assets_with_edges_and_checks(isolated_env: dict[str, st
     assert graph.get(KEYS[1]).parent_keys == {KEYS[0]}
     assert graph.get(dg.AssetKey(["ai_ready", "spend_features"])).parent_keys == {KEYS[1]}
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    assert {("gold/base_orders", "unique_order_id"), ("gold/base_orders", "accepted_values_status"),
-            ("gold/customer_spend", "not_null_customer_id")} <= checks
+    assert {
+        ("gold/base_orders", "unique_order_id"),
+        ("gold/base_orders", "accepted_values_status"),
+        ("gold/customer_spend", "not_null_customer_id"),
+    } <= checks
 
 
 def check_evaluations(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[bool, str]]:
-    records = instance.get_records_for_run(run_id=run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    records = instance.get_records_for_run(
+        run_id=run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
     out = {}
     for record in records:
         evaluation = record.event_log_entry.dagster_event.event_specific_data  # type: ignore[union-attr]
@@ -123,16 +130,23 @@ def test_failing_model_test_blocks_downstream(atlas_env: dict[str, str], tmp_pat
     seed_orders(url, [*GOOD, (3, 12, 999.0, "placed")])  # a duplicate order id
     failed = execute(atlas.instance, atlas.definitions, KEYS, show_progress=False)
     assert not failed.success and failed.materialized == 0
-    assert failed.failures == ["gold__base_orders: gold.base_orders: blocking tests failed: unique_order_id "
-                               "(1 failing); nothing published"]
+    assert failed.failures == [
+        "gold__base_orders: gold.base_orders: blocking tests failed: unique_order_id "
+        "(1 failing); nothing published"
+    ]
     assert check_evaluations(atlas.instance, failed.run_id)["unique_order_id"] == (False, "ERROR")
     for key in KEYS:  # neither the failing model nor its dependent recorded a new materialization
         latest = atlas.instance.get_latest_materialization_event(key)
         assert latest is not None and latest.run_id == ok.run_id
-    started = atlas.instance.get_records_for_run(run_id=failed.run_id, of_type=dg.DagsterEventType.STEP_START).records
+    started = atlas.instance.get_records_for_run(
+        run_id=failed.run_id, of_type=dg.DagsterEventType.STEP_START
+    ).records
     assert [r.event_log_entry.step_key for r in started] == ["gold__base_orders"]  # the dependent never ran
     with psycopg.connect(url) as conn:  # readers still see the last good table
-        assert conn.execute("SELECT count(*), max(total) FROM atlas_gold.base_orders").fetchone() == (3, 150.0)
+        assert conn.execute("SELECT count(*), max(total) FROM atlas_gold.base_orders").fetchone() == (
+            3,
+            150.0,
+        )
 
 
 def free_port() -> int:
@@ -148,8 +162,9 @@ RELOAD = """mutation { reloadRepositoryLocation(repositoryLocationName: "atlas")
 
 
 def graphql(port: int, query: str, variables: dict[str, object] | None = None) -> dict[str, object]:
-    response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}},
-                          timeout=60)
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
+    )
     response.raise_for_status()
     body = response.json()
     assert "errors" not in body, body
@@ -159,12 +174,17 @@ def graphql(port: int, query: str, variables: dict[str, object] | None = None) -
 def stale(port: int) -> dict[str, tuple[str, set[str]]]:
     data = graphql(port, STALE_QUERY, {"keys": [{"path": k.path} for k in KEYS]})
     return {
-        "/".join(node["assetKey"]["path"]): (node["staleStatus"], {c["category"] for c in node["staleCauses"]})
+        "/".join(node["assetKey"]["path"]): (
+            node["staleStatus"],
+            {c["category"] for c in node["staleCauses"]},
+        )
         for node in data["assetNodes"]  # type: ignore[union-attr]
     }
 
 
-def test_editing_a_rule_makes_the_model_and_its_dependents_stale(atlas_env: dict[str, str], tmp_path: Path) -> None:
+def test_editing_a_rule_makes_the_model_and_its_dependents_stale(
+    atlas_env: dict[str, str], tmp_path: Path
+) -> None:
     root = models_dir(tmp_path)
     atlas_env["ATLAS_MODELS_DIR"] = str(root)
     atlas = boot()
@@ -174,9 +194,22 @@ def test_editing_a_rule_makes_the_model_and_its_dependents_stale(atlas_env: dict
     port = free_port()
     log = open(tmp_path / "webserver.log", "wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port), "-w",
-         str(PROJECT_DIR / "workspace.yaml")],
-        env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(PROJECT_DIR / "workspace.yaml"),
+        ],
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90
@@ -192,10 +225,15 @@ def test_editing_a_rule_makes_the_model_and_its_dependents_stale(atlas_env: dict
         assert stale(port) == {"gold/base_orders": ("FRESH", set()), "gold/customer_spend": ("FRESH", set())}
 
         # The owner edits the rule's threshold: only the sidecar file changes.
-        (root / "gold" / "base_orders.rules.yml").write_text(BASE_RULES.replace("total >= 100", "total >= 40"))
+        (root / "gold" / "base_orders.rules.yml").write_text(
+            BASE_RULES.replace("total >= 100", "total >= 40")
+        )
         assert graphql(port, RELOAD) == {"reloadRepositoryLocation": {"__typename": "WorkspaceLocationEntry"}}
         # Code versions hash the model lineage, so the dependent reports a code change right away.
-        assert stale(port) == {"gold/base_orders": ("STALE", {"CODE"}), "gold/customer_spend": ("STALE", {"CODE"})}
+        assert stale(port) == {
+            "gold/base_orders": ("STALE", {"CODE"}),
+            "gold/customer_spend": ("STALE", {"CODE"}),
+        }
     finally:
         stop_group(server)
         log.close()

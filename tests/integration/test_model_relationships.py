@@ -16,10 +16,16 @@ def _check(column: str, parent: tuple[str, str, str]) -> ModelCheck:
 def test_relationships_count_orphans_once_each(warehouse_url: str) -> None:
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute("CREATE TABLE atlas_gold.parent (id bigint)")
-        conn.execute("INSERT INTO atlas_gold.parent VALUES (1), (1), (2), (NULL)")  # duplicate parents count once
-        conn.execute("CREATE TABLE atlas_gold.child (id bigint, parent_id bigint, manager_id bigint, day date)")
-        conn.execute("INSERT INTO atlas_gold.child VALUES (1, 1, NULL, '2026-10-01'), (2, 2, 1, '2026-10-01'), "
-                     "(3, 3, 9, '2026-10-02'), (4, NULL, 2, '2026-10-02'), (5, 3, 3, '2026-10-03')")
+        conn.execute(
+            "INSERT INTO atlas_gold.parent VALUES (1), (1), (2), (NULL)"
+        )  # duplicate parents count once
+        conn.execute(
+            "CREATE TABLE atlas_gold.child (id bigint, parent_id bigint, manager_id bigint, day date)"
+        )
+        conn.execute(
+            "INSERT INTO atlas_gold.child VALUES (1, 1, NULL, '2026-10-01'), (2, 2, 1, '2026-10-01'), "
+            "(3, 3, 9, '2026-10-02'), (4, NULL, 2, '2026-10-02'), (5, 3, 3, '2026-10-03')"
+        )
         target = ("atlas_gold", "child")
 
         def run(check: ModelCheck, window: tuple[date, date] | None = None) -> tuple[int, int]:

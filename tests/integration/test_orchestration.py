@@ -2,7 +2,6 @@
 receiver, schedule and automation evaluation, retries, ``atlas ingest``/``backfill``/``retention`` and
 the OpenLineage events they emit (validated against the official 2-0-2 schemas)."""
 
-
 import json
 import socket
 from collections.abc import Iterator
@@ -57,7 +56,9 @@ def _rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
         return conn.execute(query, params).fetchall()
 
 
-def test_landing_sensor_requests_one_run_and_settles_rejections(project: dict[str, str], receiver: HttpReceiver) -> None:
+def test_landing_sensor_requests_one_run_and_settles_rejections(
+    project: dict[str, str], receiver: HttpReceiver
+) -> None:
     atlas = boot()
     defs, lake = atlas.definitions, atlas.lake
     lake.put_bytes(BUCKET, "landing/events/day1-2.csv", events_csv(range(1, 3), 6).encode())
@@ -65,33 +66,51 @@ def test_landing_sensor_requests_one_run_and_settles_rejections(project: dict[st
     lake.put_bytes(BUCKET, "landing/events/broken.csv", b"event_id;kind\n1;view\n")
     sensor = defs.resolve_sensor_def("landing_events")
 
-    tick = sensor.evaluate_tick(dg.build_sensor_context(instance=atlas.instance, definitions=defs, resources=defs.resources))
+    tick = sensor.evaluate_tick(
+        dg.build_sensor_context(instance=atlas.instance, definitions=defs, resources=defs.resources)
+    )
     assert len(tick.run_requests or []) == 1
     request = (tick.run_requests or [])[0]
     assert request.asset_selection == [BRONZE, SILVER]
     assert request.tags["dagster/asset_partition_range_start"] == "2026-10-01"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-10-04"
     assert request.run_config["ops"]["bronze__events"]["config"]["landing_keys"] == [
-        "landing/events/day1-2.csv", "landing/events/day4.csv"]
+        "landing/events/day1-2.csv",
+        "landing/events/day4.csv",
+    ]
     # The broken file needed no run: recorded, moved to rejected/, alerted.
     assert lake.list(BUCKET, "rejected/events/")[0].endswith("/broken.csv")
     (alert,) = receiver.posts("/hooks/slack")
     assert "broken.csv: missing column(s)" in alert.json()["text"] and alert.json()["blocks"]
 
-    again = sensor.evaluate_tick(dg.build_sensor_context(instance=atlas.instance, definitions=defs, cursor=tick.cursor, resources=defs.resources))
+    again = sensor.evaluate_tick(
+        dg.build_sensor_context(
+            instance=atlas.instance, definitions=defs, cursor=tick.cursor, resources=defs.resources
+        )
+    )
     assert not again.run_requests and again.skip_message  # requested once only
 
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=atlas.instance, asset_selection=request.asset_selection,
-                                    run_config=request.run_config, tags=request.tags, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=atlas.instance,
+        asset_selection=request.asset_selection,
+        run_config=request.run_config,
+        tags=request.tags,
+        raise_on_error=False,
+    )
     assert result.success
     assert pending_objects(lake, _contract(atlas)) == []
     assert len(lake.list(BUCKET, "processed/events/")) == 2
     url = project["ATLAS_POSTGRES_URL"]
     assert _rows(url, "SELECT _atlas_partition, count(*) FROM atlas_silver.events GROUP BY 1 ORDER BY 1") == [
-        ("2026-10-01", 6), ("2026-10-02", 6), ("2026-10-04", 6)]
+        ("2026-10-01", 6),
+        ("2026-10-02", 6),
+        ("2026-10-04", 6),
+    ]
     assert _rows(url, "SELECT status, count(*) FROM atlas_meta.ingestions GROUP BY 1 ORDER BY 1") == [
-        ("accepted", 2), ("rejected", 1)]
+        ("accepted", 2),
+        ("rejected", 1),
+    ]
 
 
 def _contract(atlas: object) -> object:
@@ -100,10 +119,16 @@ def _contract(atlas: object) -> object:
     return load_contracts(atlas.settings.resolved_contracts_dir())[0]  # type: ignore[attr-defined]
 
 
-def test_failed_run_and_failed_checks_post_alerts(project: dict[str, str], receiver: HttpReceiver, tmp_path: Path) -> None:
+def test_failed_run_and_failed_checks_post_alerts(
+    project: dict[str, str], receiver: HttpReceiver, tmp_path: Path
+) -> None:
     atlas = boot()
     quality = atlas.definitions.resolve_sensor_def("atlas_quality_alerts")
-    start = quality.evaluate_tick(dg.build_sensor_context(instance=atlas.instance, definitions=atlas.definitions, resources=atlas.definitions.resources))
+    start = quality.evaluate_tick(
+        dg.build_sensor_context(
+            instance=atlas.instance, definitions=atlas.definitions, resources=atlas.definitions.resources
+        )
+    )
     bad = tmp_path / "bad_day.csv"
     bad.write_text(events_csv(range(1, 2), 10, bad_rows=5))  # half of the day fails validity: blocking check
     result = ingest_now(atlas, "events", bad)
@@ -112,17 +137,31 @@ def test_failed_run_and_failed_checks_post_alerts(project: dict[str, str], recei
     run = atlas.instance.get_run_by_id(result.silver.run_id)
     assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
     # A failed blocking check is a data error: never retried.
-    assert not atlas.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY).records
-    failure = atlas.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records[0]
+    assert not atlas.instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+    ).records
+    failure = atlas.instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records[
+        0
+    ]
     context = dg.build_run_status_sensor_context(
-        sensor_name="atlas_run_failure_alerts", dagster_event=failure.event_log_entry.dagster_event,  # type: ignore[arg-type]
-        dagster_instance=atlas.instance, dagster_run=run,
-        resources={"alerts": atlas.definitions.resources["alerts"], "warehouse": WarehouseResource(
-            postgres_url=project["ATLAS_POSTGRES_URL"])},
+        sensor_name="atlas_run_failure_alerts",
+        dagster_event=failure.event_log_entry.dagster_event,  # type: ignore[arg-type]
+        dagster_instance=atlas.instance,
+        dagster_run=run,
+        resources={
+            "alerts": atlas.definitions.resources["alerts"],
+            "warehouse": WarehouseResource(postgres_url=project["ATLAS_POSTGRES_URL"]),
+        },
     ).for_run_failure()
     run_failure_alerts(context)
-    tick = quality.evaluate_tick(dg.build_sensor_context(instance=atlas.instance, definitions=atlas.definitions, resources=atlas.definitions.resources,
-                                                         cursor=start.cursor))
+    tick = quality.evaluate_tick(
+        dg.build_sensor_context(
+            instance=atlas.instance,
+            definitions=atlas.definitions,
+            resources=atlas.definitions.resources,
+            cursor=start.cursor,
+        )
+    )
     assert tick.cursor != start.cursor
 
     bodies = [p.json() for p in receiver.posts("/hooks/slack")]
@@ -131,7 +170,10 @@ def test_failed_run_and_failed_checks_post_alerts(project: dict[str, str], recei
     assert "silver/events · validity (ERROR" in bodies[1]["text"]
     for body in bodies:  # names and counts only, never values
         assert email_of(1) not in json.dumps(body)
-    recorded = _rows(project["ATLAS_POSTGRES_URL"], "SELECT kind, delivered, status_code FROM atlas_meta.alerts ORDER BY id")
+    recorded = _rows(
+        project["ATLAS_POSTGRES_URL"],
+        "SELECT kind, delivered, status_code FROM atlas_meta.alerts ORDER BY id",
+    )
     assert recorded == [("run_failure", True, 200), ("quality_failure", True, 200)]
     assert run_failure_alerts.name == "atlas_run_failure_alerts" and quality.name == "atlas_quality_alerts"
 
@@ -144,9 +186,13 @@ def test_daily_schedule_automation_and_freshness(project: dict[str, str]) -> Non
     instance = dg.DagsterInstance.ephemeral()
     schedule = defs.resolve_schedule_def("atlas_daily")
     assert schedule.cron_schedule == "0 2 * * *"
-    tick = schedule.evaluate_tick(dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=datetime(2026, 11, 26, 2, tzinfo=UTC),
-        repository_def=defs.get_repository_def()))
+    tick = schedule.evaluate_tick(
+        dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 11, 26, 2, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
+        )
+    )
     (request,) = tick.run_requests or []
     assert request.partition_key == "2026-10-14"  # the latest complete partition
     assert set(request.asset_selection or []) == {BRONZE, SILVER, GOLD}
@@ -210,8 +256,11 @@ def test_transient_failures_wait_the_pinned_exponential_backoff() -> None:
 
     result = dg.materialize([unreachable], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert result.success and attempts == [0, 1, 2, 3]
-    waits = [e.event_specific_data.seconds_to_wait  # type: ignore[union-attr]
-             for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    waits = [
+        e.event_specific_data.seconds_to_wait  # type: ignore[union-attr]
+        for e in result.all_events
+        if e.event_type_value == "STEP_UP_FOR_RETRY"
+    ]
     assert len(waits) == 3
     # Jitter (PLUS_MINUS) is random: only the window of each wait is deterministic.
     for n, wait in enumerate(waits, start=1):
@@ -219,7 +268,9 @@ def test_transient_failures_wait_the_pinned_exponential_backoff() -> None:
         assert centre - 2 <= wait <= centre + 2, (n, waits)
 
 
-def test_ingest_backfill_retention_and_lineage_through_the_cli(project: dict[str, str], tmp_path: Path) -> None:
+def test_ingest_backfill_retention_and_lineage_through_the_cli(
+    project: dict[str, str], tmp_path: Path
+) -> None:
     url = project["ATLAS_POSTGRES_URL"]
     runner = CliRunner()
     good = tmp_path / "october.csv"
@@ -227,12 +278,27 @@ def test_ingest_backfill_retention_and_lineage_through_the_cli(project: dict[str
     ingested = runner.invoke(app, ["ingest", "events", str(good)])
     assert ingested.exit_code == 0, ingested.output
     record = json.loads(ingested.stdout.strip().splitlines()[-1])
-    assert set(record) == {"dataset", "file", "sha256", "status", "reason", "rows_bronze", "rows_silver",
-                           "rows_quarantined", "ingested_at"}
+    assert set(record) == {
+        "dataset",
+        "file",
+        "sha256",
+        "status",
+        "reason",
+        "rows_bronze",
+        "rows_silver",
+        "rows_quarantined",
+        "ingested_at",
+    }
     assert (record["status"], record["rows_bronze"], record["rows_silver"], record["rows_quarantined"]) == (
-        "accepted", 84, 84, 0)
+        "accepted",
+        84,
+        84,
+        0,
+    )
     # One run holds both steps: bronze and silver are materializations of it.
-    [ingest_run] = boot().instance.get_runs(filters=dg.RunsFilter(tags={"atlas/trigger": "cli", "atlas/landing": "events"}))
+    [ingest_run] = boot().instance.get_runs(
+        filters=dg.RunsFilter(tags={"atlas/trigger": "cli", "atlas/landing": "events"})
+    )
     steps = {(s.step_key, s.status.value) for s in boot().instance.get_run_step_stats(ingest_run.run_id)}
     assert steps >= {("bronze__events", "SUCCESS"), ("silver__events", "SUCCESS")}
 
@@ -240,20 +306,48 @@ def test_ingest_backfill_retention_and_lineage_through_the_cli(project: dict[str
     broken.write_text("event_id,event_ts\n1,2026-10-01T00:00:00Z\n")
     rejected = runner.invoke(app, ["ingest", "events", str(broken)])
     assert rejected.exit_code == 2
-    assert rejected.stderr.strip().splitlines() == ["error: broken.csv: missing column(s) 'kind', 'amount', 'email'"]
+    assert rejected.stderr.strip().splitlines() == [
+        "error: broken.csv: missing column(s) 'kind', 'amount', 'email'"
+    ]
     listed = json.loads(runner.invoke(app, ["ingestions", "--json"]).stdout)
-    assert [(r["file"], r["status"]) for r in listed] == [("october.csv", "accepted"), ("broken.csv", "rejected")]
+    assert [(r["file"], r["status"]) for r in listed] == [
+        ("october.csv", "accepted"),
+        ("broken.csv", "rejected"),
+    ]
     assert listed[1]["reason"].startswith("broken.csv: missing column")
 
     xmin = "SELECT _atlas_partition, min(xmin::text), count(*) FROM atlas_silver.events GROUP BY 1 ORDER BY 1"
     before = dict((k, (x, n)) for k, x, n in _rows(url, xmin))
-    unknown = runner.invoke(app, ["backfill", "--select", "key:silver/events", "--from", "2026-10-03", "--to",
-                                  "2026-10-20", "--in-process"])
+    unknown = runner.invoke(
+        app,
+        [
+            "backfill",
+            "--select",
+            "key:silver/events",
+            "--from",
+            "2026-10-03",
+            "--to",
+            "2026-10-20",
+            "--in-process",
+        ],
+    )
     assert unknown.exit_code == 2
-    assert unknown.stderr.strip() == ("error: unknown partition '2026-10-20' for --to "
-                                      "(valid: 2026-10-01 .. 2026-10-14)")
-    backfill = runner.invoke(app, ["backfill", "--select", "key:silver/events", "--from", "2026-10-03", "--to",
-                                   "2026-10-09", "--in-process"])
+    assert unknown.stderr.strip() == (
+        "error: unknown partition '2026-10-20' for --to (valid: 2026-10-01 .. 2026-10-14)"
+    )
+    backfill = runner.invoke(
+        app,
+        [
+            "backfill",
+            "--select",
+            "key:silver/events",
+            "--from",
+            "2026-10-03",
+            "--to",
+            "2026-10-09",
+            "--in-process",
+        ],
+    )
     assert backfill.exit_code == 0, backfill.output
     assert "(in_process): COMPLETED_SUCCESS, 7 partitions 2026-10-03..2026-10-09" in backfill.stdout
     after = dict((k, (x, n)) for k, x, n in _rows(url, xmin))
@@ -265,8 +359,9 @@ def test_ingest_backfill_retention_and_lineage_through_the_cli(project: dict[str
     backfill_run = atlas.instance.get_runs(filters=dg.RunsFilter(tags={"atlas/trigger": "backfill"}))[0]
     materialized = sorted(
         r.event_log_entry.dagster_event.event_specific_data.materialization.partition  # type: ignore[union-attr]
-        for r in atlas.instance.get_records_for_run(backfill_run.run_id,
-                                                    of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+        for r in atlas.instance.get_records_for_run(
+            backfill_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
     )
     assert materialized == sorted(window)
     gold = runner.invoke(app, ["materialize", "--select", "gold/event_daily"])
@@ -289,7 +384,9 @@ def _check_lineage(path: Path, atlas: object) -> None:
         by_job.setdefault(event["job"]["name"], []).append(event)
     silver = [e for e in by_job["silver.events"] if e["eventType"] == "COMPLETE"]
     assert len(silver) == 2  # ingest + backfill
-    assert [(i["namespace"], i["name"].split(".", 1)[1]) for i in silver[0]["inputs"]] == [(namespace, "atlas_bronze.events")]
+    assert [(i["namespace"], i["name"].split(".", 1)[1]) for i in silver[0]["inputs"]] == [
+        (namespace, "atlas_bronze.events")
+    ]
     output = silver[0]["outputs"][0]
     assert output["name"].endswith("atlas_silver.events")
     assert output["facets"]["columnLineage"]["fields"]["email"]["transformationType"] == "MASKED"
@@ -298,7 +395,10 @@ def _check_lineage(path: Path, atlas: object) -> None:
     assert output["facets"]["dataQualityMetrics"]["rowCount"] == 84
     backfill_complete = silver[1]
     nominal = backfill_complete["run"]["facets"]["nominalTime"]
-    assert (nominal["nominalStartTime"], nominal["nominalEndTime"]) == ("2026-10-03T00:00:00.000Z", "2026-10-10T00:00:00.000Z")
+    assert (nominal["nominalStartTime"], nominal["nominalEndTime"]) == (
+        "2026-10-03T00:00:00.000Z",
+        "2026-10-10T00:00:00.000Z",
+    )
     (gold_complete,) = [e for e in by_job["gold.event_daily"] if e["eventType"] == "COMPLETE"]
     assert [i["name"].split(".", 1)[1] for i in gold_complete["inputs"]] == ["atlas_silver.events"]
     # Gold column lineage from the model's SQL: event_date computed from event_ts, events counted.
@@ -316,18 +416,28 @@ def _check_lineage(path: Path, atlas: object) -> None:
     children = [e for e in events if "parent" in e["run"]["facets"]]
     parents = {e["run"]["facets"]["parent"]["run"]["runId"] for e in children}
     # Each Dagster run is itself a JOB run: START before its steps, its final event after theirs.
-    runs = {e["run"]["runId"]: e for e in events if e["job"]["facets"]["jobType"]["jobType"] == "JOB"
-            and e["eventType"] in ("COMPLETE", "FAIL")}
+    runs = {
+        e["run"]["runId"]: e
+        for e in events
+        if e["job"]["facets"]["jobType"]["jobType"] == "JOB" and e["eventType"] in ("COMPLETE", "FAIL")
+    }
     assert parents <= set(runs)
     # The rejected file's ingestion is a run too (issue 19): it ends FAIL, its bronze step FAIL.
     failed = {run_id for run_id, e in runs.items() if e["eventType"] == "FAIL"}
     assert len(failed) == 1
-    assert [(e["eventType"], e["job"]["name"]) for e in children
-            if e["run"]["facets"]["parent"]["run"]["runId"] in failed] == [("START", "bronze.events"),
-                                                                          ("FAIL", "bronze.events")]
+    assert [
+        (e["eventType"], e["job"]["name"])
+        for e in children
+        if e["run"]["facets"]["parent"]["run"]["runId"] in failed
+    ] == [("START", "bronze.events"), ("FAIL", "bronze.events")]
     for parent in parents:
-        mine = [i for i, e in enumerate(events) if e["run"]["runId"] == parent or e in children
-                and e["run"]["facets"]["parent"]["run"]["runId"] == parent]
+        mine = [
+            i
+            for i, e in enumerate(events)
+            if e["run"]["runId"] == parent
+            or e in children
+            and e["run"]["facets"]["parent"]["run"]["runId"] == parent
+        ]
         assert events[mine[0]]["eventType"] == "START" and events[mine[0]]["run"]["runId"] == parent
         final = "FAIL" if parent in failed else "COMPLETE"
         assert events[mine[-1]]["eventType"] == final and events[mine[-1]]["run"]["runId"] == parent
@@ -342,7 +452,13 @@ def _check_retention(runner: CliRunner, url: str) -> None:
     assert dry.exit_code == 0, dry.output
     report = json.loads(dry.stdout)
     bronze = [a for a in report["actions"] if a["layer"] == "bronze" and a["partition_key"]]
-    assert [a["partition_key"] for a in bronze] == ["2026-10-01", "2026-10-02", "2026-10-03", "2026-10-04", "2026-10-05"]
+    assert [a["partition_key"] for a in bronze] == [
+        "2026-10-01",
+        "2026-10-02",
+        "2026-10-03",
+        "2026-10-04",
+        "2026-10-05",
+    ]
     assert all(a["rows"] == 6 and a["cutoff"] == "2026-10-06" for a in bronze)
     assert not [a for a in report["actions"] if a["layer"] in ("silver", "gold")]
     assert _rows(url, count) == [(30,)]
@@ -351,17 +467,27 @@ def _check_retention(runner: CliRunner, url: str) -> None:
     assert "deleted 30 rows" in real.stdout
     assert _rows(url, count) == [(0,)]
     assert _rows(url, "SELECT count(*) FROM atlas_silver.events") == [(84,)]
-    assert _rows(url, "SELECT dry_run, count(*), sum(rows_deleted) FROM atlas_meta.retention_log "
-                      "WHERE layer = 'bronze' GROUP BY 1 ORDER BY 1") == [(False, 5, 30), (True, 5, 30)]
+    assert _rows(
+        url,
+        "SELECT dry_run, count(*), sum(rows_deleted) FROM atlas_meta.retention_log "
+        "WHERE layer = 'bronze' GROUP BY 1 ORDER BY 1",
+    ) == [(False, 5, 30), (True, 5, 30)]
 
 
 def test_http_lineage_transport_is_bounded_and_never_raises(receiver: HttpReceiver) -> None:
     from atlas_core.lineage import DatasetRef, StepFacts, build_events
 
     now = datetime.now(UTC)
-    facts = StepFacts("silver.events", "r1:silver__events", "2a0e0d7e-1c1b-4a8e-9f32-0d3d1b7c2f11", "__ASSET_JOB",
-                      now - timedelta(seconds=3), now, "COMPLETE",
-                      inputs=[DatasetRef("postgres://localhost:5432", "atlas.atlas_bronze.events")])
+    facts = StepFacts(
+        "silver.events",
+        "r1:silver__events",
+        "2a0e0d7e-1c1b-4a8e-9f32-0d3d1b7c2f11",
+        "__ASSET_JOB",
+        now - timedelta(seconds=3),
+        now,
+        "COMPLETE",
+        inputs=[DatasetRef("postgres://localhost:5432", "atlas.atlas_bronze.events")],
+    )
     events = build_events(facts, namespace="atlas", dagster_version=dg.__version__)
     stats = LineageEmitter.configured(receiver.url, None, timeout=2).emit(events)
     assert (stats.emitted, stats.failed) == (2, 0)
@@ -376,7 +502,9 @@ def test_http_lineage_transport_is_bounded_and_never_raises(receiver: HttpReceiv
     assert failing.emitted == 0 and failing.failed + failing.skipped == 2
 
 
-def test_an_upload_is_one_run_and_the_landing_sensor_leaves_it_alone(project: dict[str, str], tmp_path: Path) -> None:
+def test_an_upload_is_one_run_and_the_landing_sensor_leaves_it_alone(
+    project: dict[str, str], tmp_path: Path
+) -> None:
     """What ``POST /datasets/{dataset}/files`` launches, executed here through the instance: the landed
     upload (a hidden folder of the landing prefix) is ingested by one run of bronze + silver over its
     partitions; a second upload of the same bytes fails its run at bronze with the duplicate's reason."""
@@ -399,22 +527,45 @@ def test_an_upload_is_one_run_and_the_landing_sensor_leaves_it_alone(project: di
         scan = scan_file(events, upload)
         plan = upload_run(events, scan, trigger="api", source_system="api", landing_key=key, require_new=True)
         assert plan.partition_range == ("2026-10-03", "2026-10-04")
-        outcomes.append(execute(atlas.instance, atlas.definitions, [dg.AssetKey(a) for a in plan.assets],
-                                partition_range=plan.partition_range, tags=plan.tags, run_config=plan.run_config,
-                                show_progress=False))
+        outcomes.append(
+            execute(
+                atlas.instance,
+                atlas.definitions,
+                [dg.AssetKey(a) for a in plan.assets],
+                partition_range=plan.partition_range,
+                tags=plan.tags,
+                run_config=plan.run_config,
+                show_progress=False,
+            )
+        )
         assert not atlas.lake.exists(BUCKET, key)  # taken out of the landing area by its run
     first, again = outcomes
     assert first.success, first.failures
-    records = atlas.instance.get_records_for_run(first.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
-    materialized = {(r.event_log_entry.dagster_event.asset_key.to_user_string(),  # type: ignore[union-attr]
-                     r.event_log_entry.dagster_event.partition) for r in records}  # type: ignore[union-attr]
-    assert materialized == {(a, p) for a in ("bronze/events", "silver/events") for p in ("2026-10-03", "2026-10-04")}
-    assert not again.success and again.failures and again.failures[0].startswith("bronze__events: duplicate: ")
+    records = atlas.instance.get_records_for_run(
+        first.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    materialized = {
+        (
+            r.event_log_entry.dagster_event.asset_key.to_user_string(),  # type: ignore[union-attr]
+            r.event_log_entry.dagster_event.partition,
+        )
+        for r in records
+    }  # type: ignore[union-attr]
+    assert materialized == {
+        (a, p) for a in ("bronze/events", "silver/events") for p in ("2026-10-03", "2026-10-04")
+    }
+    assert (
+        not again.success and again.failures and again.failures[0].startswith("bronze__events: duplicate: ")
+    )
     with psycopg.connect(project["ATLAS_POSTGRES_URL"]) as conn:
-        ledger = conn.execute("SELECT status, source_system, run_id, rows_bronze, rows_silver, reason "
-                              "FROM atlas_meta.ingestions ORDER BY ingestion_id").fetchall()
+        ledger = conn.execute(
+            "SELECT status, source_system, run_id, rows_bronze, rows_silver, reason "
+            "FROM atlas_meta.ingestions ORDER BY ingestion_id"
+        ).fetchall()
     assert ledger[0][:5] == ("accepted", "api", first.run_id, 8, 8)
-    assert ledger[1][:3] == ("duplicate", "api", again.run_id) and ledger[1][5].startswith("same content as ingestion")
+    assert ledger[1][:3] == ("duplicate", "api", again.run_id) and ledger[1][5].startswith(
+        "same content as ingestion"
+    )
     assert ledger[1][5] in again.failures[0]
     sha = scan.sha256
     assert atlas.lake.exists(BUCKET, f"processed/events/{sha}/upload.csv")

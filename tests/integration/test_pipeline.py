@@ -60,7 +60,14 @@ def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None
     checks = first["checks"]
     assert checks["evaluations"] == checks["passed"] > 0 and checks["failed"] == []
     assert set(checks["by_asset"]["silver/orders"]) == {
-        "completeness", "validity", "consistency", "accuracy", "timeliness", "uniqueness", "pii_drift"}
+        "completeness",
+        "validity",
+        "consistency",
+        "accuracy",
+        "timeliness",
+        "uniqueness",
+        "pii_drift",
+    }
     assert checks["by_asset"]["silver/orders"]["validity"]["passed"] >= 30  # the range, and each partition
     assert {layer: set(tables) for layer, tables in first["layers"].items()} == EXPECTED_TABLES
     for layer, tables in first["layers"].items():
@@ -72,7 +79,9 @@ def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None
     # Nothing lost: every bronze row is in silver or in quarantine.
     for dataset, bronze_rows in first["layers"]["bronze"].items():
         assert bronze_rows == first["layers"]["silver"][dataset] + first["quarantine"][dataset]
-    summary_file = json.loads((__import__("pathlib").Path(atlas_env["ATLAS_HOME"]) / "demo" / "summary.json").read_text())
+    summary_file = json.loads(
+        (__import__("pathlib").Path(atlas_env["ATLAS_HOME"]) / "demo" / "summary.json").read_text()
+    )
     assert summary_file["layers"] == first["layers"]
 
     assert_gold_in_lake(LocalLake(Path(atlas_env["ATLAS_HOME"]) / "lake"), first)
@@ -81,11 +90,19 @@ def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None
     assert second["layers"] == first["layers"]
     assert second["quarantine"] == first["quarantine"]
     with psycopg.connect(url) as conn:
-        statuses = conn.execute("SELECT dataset, status, count(*) FROM atlas_meta.ingestions GROUP BY 1, 2").fetchall()
-    assert sorted(statuses) == [("customers", "accepted", 1), ("orders", "accepted", 1), ("products", "accepted", 1)]
+        statuses = conn.execute(
+            "SELECT dataset, status, count(*) FROM atlas_meta.ingestions GROUP BY 1, 2"
+        ).fetchall()
+    assert sorted(statuses) == [
+        ("customers", "accepted", 1),
+        ("orders", "accepted", 1),
+        ("products", "accepted", 1),
+    ]
     with psycopg.connect(url) as conn:  # same data and spec: the same feature set version, materialized twice
-        versions = conn.execute("SELECT version, materializations FROM atlas_meta.dataset_versions "
-                                "WHERE dataset = 'customer_features'").fetchall()
+        versions = conn.execute(
+            "SELECT version, materializations FROM atlas_meta.dataset_versions "
+            "WHERE dataset = 'customer_features'"
+        ).fetchall()
     assert len(versions) == 1 and versions[0][1] == 2
 
     # Dagster's runs and events are in the dagster database.
@@ -126,7 +143,9 @@ def test_single_partition_rematerialization_replaces_only_that_partition(atlas_e
             "WHERE _atlas_partition <> '2026-10-05' GROUP BY 1 ORDER BY 1"
         ).fetchall()
         revenue_after = conn.execute("SELECT * FROM atlas_gold.daily_revenue ORDER BY order_date").fetchall()
-        restored = conn.execute("SELECT count(*) FROM atlas_silver.orders WHERE _atlas_partition = '2026-10-05'").fetchone()
+        restored = conn.execute(
+            "SELECT count(*) FROM atlas_silver.orders WHERE _atlas_partition = '2026-10-05'"
+        ).fetchone()
     assert other_after == other_before  # untouched rows keep their transaction ids
     assert revenue_after == revenue_before
     assert restored is not None and restored[0] > 0

@@ -31,29 +31,42 @@ def _project(root: Path) -> tuple[Path, Path]:
     contracts, models = root / "contracts", root / "models" / "gold"
     contracts.mkdir(parents=True)
     models.mkdir(parents=True)
-    rows = "id,name\n" + "".join(f"{i},{'' if i % 2 else f'n{i}'}\n" for i in range(1, 11))  # half the names missing
+    rows = "id,name\n" + "".join(
+        f"{i},{'' if i % 2 else f'n{i}'}\n" for i in range(1, 11)
+    )  # half the names missing
     (root / "items.csv").write_text(rows)
     for name, blocking in (("strict_items", True), ("lenient_items", False)):
-        (contracts / f"{name}.yml").write_text(yaml.safe_dump({
-            "dataset": name,
-            "source": {"kind": "file", "path": str(root / "items.csv")},
-            "primary_key": ["id"],
-            "columns": [{"name": "id", "type": "integer"}, {"name": "name", "required": True}],
-            "quality": {"blocking": blocking},
-        }))
+        (contracts / f"{name}.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "dataset": name,
+                    "source": {"kind": "file", "path": str(root / "items.csv")},
+                    "primary_key": ["id"],
+                    "columns": [{"name": "id", "type": "integer"}, {"name": "name", "required": True}],
+                    "quality": {"blocking": blocking},
+                }
+            )
+        )
         (models / f"{name}_summary.sql").write_text(GOLD.format(name=name))
     (root / "daily.csv").write_text(
         "id,ts,amount\n1,2026-10-01T01:00:00Z,5\n2,2026-10-01T02:00:00Z,-1\n3,2026-10-02T01:00:00Z,7\n"
     )
-    (contracts / "daily_items.yml").write_text(yaml.safe_dump({
-        "dataset": "daily_items",
-        "source": {"kind": "file", "path": str(root / "daily.csv")},
-        "primary_key": ["id"],
-        "partitioning": {"column": "ts", "start": "2026-10-01", "end": "2026-10-03"},
-        "columns": [{"name": "id", "type": "integer"}, {"name": "ts", "type": "timestamp"},
-                    {"name": "amount", "type": "integer", "min": 0}],
-        "quality": {"blocking": False},
-    }))
+    (contracts / "daily_items.yml").write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "daily_items",
+                "source": {"kind": "file", "path": str(root / "daily.csv")},
+                "primary_key": ["id"],
+                "partitioning": {"column": "ts", "start": "2026-10-01", "end": "2026-10-03"},
+                "columns": [
+                    {"name": "id", "type": "integer"},
+                    {"name": "ts", "type": "timestamp"},
+                    {"name": "amount", "type": "integer", "min": 0},
+                ],
+                "quality": {"blocking": False},
+            }
+        )
+    )
     return contracts, models.parent
 
 
@@ -61,7 +74,9 @@ def _materialized(instance: dg.DagsterInstance, key: list[str]) -> bool:
     return instance.get_latest_materialization_event(dg.AssetKey(key)) is not None
 
 
-def test_blocking_failure_stops_downstream_and_warning_does_not(atlas_env: dict[str, str], tmp_path: Path) -> None:
+def test_blocking_failure_stops_downstream_and_warning_does_not(
+    atlas_env: dict[str, str], tmp_path: Path
+) -> None:
     contracts, models = _project(tmp_path)
     atlas_env.update({"ATLAS_CONTRACTS_DIR": str(contracts), "ATLAS_MODELS_DIR": str(models)})
     atlas = boot()
@@ -84,10 +99,7 @@ def test_blocking_failure_stops_downstream_and_warning_does_not(atlas_env: dict[
     assert not _materialized(instance, ["gold", "strict_items_summary"])  # ...but nothing downstream ran
     assert _materialized(instance, ["gold", "lenient_items_summary"])
 
-    evaluations = {
-        (e.asset_key.path[1], e.check_name): e
-        for e in _evaluations(instance, outcome.run_id)
-    }
+    evaluations = {(e.asset_key.path[1], e.check_name): e for e in _evaluations(instance, outcome.run_id)}
     strict_completeness = evaluations[("strict_items", "completeness")]
     assert not strict_completeness.passed and strict_completeness.severity == dg.AssetCheckSeverity.ERROR
     assert strict_completeness.metadata["score"].value == pytest.approx(0.5)
@@ -101,21 +113,33 @@ def test_blocking_failure_stops_downstream_and_warning_does_not(atlas_env: dict[
     with psycopg.connect(atlas_env["ATLAS_POSTGRES_URL"]) as conn:
         history = conn.execute(
             "SELECT dataset, dimension, score, passed, blocking FROM atlas_meta.quality_results "
-            "WHERE run_id = %s AND dimension = 'completeness' ORDER BY dataset", (outcome.run_id,),
+            "WHERE run_id = %s AND dimension = 'completeness' ORDER BY dataset",
+            (outcome.run_id,),
         ).fetchall()
-    assert history == [("lenient_items", "completeness", 0.5, False, False),
-                       ("strict_items", "completeness", 0.5, False, True)]
+    assert history == [
+        ("lenient_items", "completeness", 0.5, False, False),
+        ("strict_items", "completeness", 0.5, False, True),
+    ]
     log = (Path(atlas_env["ATLAS_HOME"]) / "logs" / "atlas.log").read_text()
     assert '"event": "quality_check_failed"' in log and '"dataset": "strict_items"' in log
 
     # A partition range: one evaluation per partition, plus the run's result for the whole range.
     daily = dg.AssetKey(["silver", "daily_items"])
-    ranged = execute(instance, defs, [dg.AssetKey(["bronze", "daily_items"]), daily],
-                     partition_range=("2026-10-01", "2026-10-02"), show_progress=False)
+    ranged = execute(
+        instance,
+        defs,
+        [dg.AssetKey(["bronze", "daily_items"]), daily],
+        partition_range=("2026-10-01", "2026-10-02"),
+        show_progress=False,
+    )
     assert ranged.success, ranged.failures  # warn-only
     validity = [e for e in _evaluations(instance, ranged.run_id) if e.check_name == "validity"]
     by_partition = {e.partition: e for e in validity}
-    assert {p: e.passed for p, e in by_partition.items()} == {"2026-10-01": False, "2026-10-02": False, None: False}
+    assert {p: e.passed for p, e in by_partition.items()} == {
+        "2026-10-01": False,
+        "2026-10-02": False,
+        None: False,
+    }
     assert by_partition["2026-10-01"].metadata["score"].value == pytest.approx(0.5)
     # 2026-10-02 has no invalid row, but Soda's dataset-level check failed for the load it was part of
     assert by_partition["2026-10-02"].metadata["score"].value == 1.0
@@ -127,5 +151,7 @@ def test_blocking_failure_stops_downstream_and_warning_does_not(atlas_env: dict[
 
 
 def _evaluations(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetCheckEvaluation]:
-    records = instance.get_records_for_run(run_id=run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    records = instance.get_records_for_run(
+        run_id=run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
     return [r.event_log_entry.dagster_event.event_specific_data for r in records]

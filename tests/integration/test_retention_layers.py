@@ -44,8 +44,12 @@ GOLD = dg.AssetKey(["gold", "event_daily"])
 DAYS = [f"2026-10-{d:02d}" for d in range(1, 15)]
 AS_OF = "2026-10-20"
 # Windows: silver 10 days -> cutoff 2026-10-10; gold 14 -> 2026-10-06; ai_ready 7 -> 2026-10-13; bronze 90 (nothing).
-WINDOWS = {"ATLAS_RETENTION_SILVER_DAYS": "10", "ATLAS_RETENTION_GOLD_DAYS": "14",
-           "ATLAS_RETENTION_AI_READY_DAYS": "7", "ATLAS_RETENTION_BRONZE_DAYS": "90"}
+WINDOWS = {
+    "ATLAS_RETENTION_SILVER_DAYS": "10",
+    "ATLAS_RETENTION_GOLD_DAYS": "14",
+    "ATLAS_RETENTION_AI_READY_DAYS": "7",
+    "ATLAS_RETENTION_BRONZE_DAYS": "90",
+}
 VERSIONS = {  # ai_ready version folder -> modification day of its objects
     "customer_features/v1": "2026-09-01",  # older than the cutoff: deleted
     "customer_features/v2": "2026-10-14",  # younger than the cutoff: kept
@@ -61,9 +65,15 @@ def _rows(url: str, query: str) -> list[tuple]:
 
 def _state(url: str, lake: LocalLake) -> dict[str, object]:
     return {
-        "bronze": _rows(url, "SELECT _atlas_partition, count(*) FROM atlas_bronze.events GROUP BY 1 ORDER BY 1"),
-        "silver": _rows(url, "SELECT _atlas_partition, count(*) FROM atlas_silver.events GROUP BY 1 ORDER BY 1"),
-        "gold": _rows(url, "SELECT event_date::text, count(*) FROM atlas_gold.event_daily GROUP BY 1 ORDER BY 1"),
+        "bronze": _rows(
+            url, "SELECT _atlas_partition, count(*) FROM atlas_bronze.events GROUP BY 1 ORDER BY 1"
+        ),
+        "silver": _rows(
+            url, "SELECT _atlas_partition, count(*) FROM atlas_silver.events GROUP BY 1 ORDER BY 1"
+        ),
+        "gold": _rows(
+            url, "SELECT event_date::text, count(*) FROM atlas_gold.event_daily GROUP BY 1 ORDER BY 1"
+        ),
         "silver_objects": lake.list(Layer.SILVER.bucket, "events/"),
         "ai_ready_objects": lake.list(Layer.AI_READY.bucket),
         "raw_objects": len(lake.list(Layer.BRONZE.bucket)),
@@ -79,10 +89,14 @@ def test_retention_deletes_exactly_the_expired_silver_gold_and_ai_ready_partitio
     lake, url = atlas.lake, atlas_env["ATLAS_POSTGRES_URL"]
     assert isinstance(lake, LocalLake)
     source = tmp_path / "october.csv"
-    source.write_text(events_csv(range(1, 15), 6))  # 6 events on each of 2026-10-01 .. 2026-10-14, 3 kinds a day
+    source.write_text(
+        events_csv(range(1, 15), 6)
+    )  # 6 events on each of 2026-10-01 .. 2026-10-14, 3 kinds a day
     ingested = ingest_now(atlas, "events", source)
     assert ingested.silver is not None and ingested.silver.success, ingested.silver
-    gold = execute(atlas.instance, atlas.definitions, [GOLD], partition_range=(DAYS[0], DAYS[-1]), show_progress=False)
+    gold = execute(
+        atlas.instance, atlas.definitions, [GOLD], partition_range=(DAYS[0], DAYS[-1]), show_progress=False
+    )
     assert gold.success, gold.failures
     for version, day in VERSIONS.items():
         for name in ("data.parquet", "manifest.json"):
@@ -106,8 +120,10 @@ def test_retention_deletes_exactly_the_expired_silver_gold_and_ai_ready_partitio
     assert dry.exit_code == 0, dry.output
     report = json.loads(dry.stdout)
     assert (report["dry_run"], report["now"]) == (True, "2026-10-20T23:59:59.999999+00:00")
-    assert [(a["layer"], a["target"], a["partition_key"], a["cutoff"], a["rows"], a["objects"])
-            for a in report["actions"]] == expected
+    assert [
+        (a["layer"], a["target"], a["partition_key"], a["cutoff"], a["rows"], a["objects"])
+        for a in report["actions"]
+    ] == expected
     assert (report["rows"], report["objects"]) == (9 * 6 + 5 * 3, 9 + 2)
     assert _state(url, lake) == before  # a dry run deletes nothing
 
@@ -116,14 +132,23 @@ def test_retention_deletes_exactly_the_expired_silver_gold_and_ai_ready_partitio
     assert real.stdout.strip().splitlines()[-1] == "deleted 69 rows and 11 objects"
 
     after = _state(url, lake)
-    assert after["bronze"] == before["bronze"] and after["raw_objects"] == before["raw_objects"]  # 90-day window
+    assert (
+        after["bronze"] == before["bronze"] and after["raw_objects"] == before["raw_objects"]
+    )  # 90-day window
     assert after["silver"] == [(d, 6) for d in DAYS[9:]]
     assert after["silver_objects"] == [f"events/partition={d}/data.parquet" for d in DAYS[9:]]
     assert after["gold"] == [(d, 3) for d in DAYS[5:]]
-    assert after["ai_ready_objects"] == [f"{v}/{n}" for v in sorted(VERSIONS) if v != "customer_features/v1"
-                                         for n in ("data.parquet", "manifest.json")]
-    logged = _rows(url, "SELECT dry_run, layer, target, partition_key, cutoff::text, rows_deleted, objects_deleted "
-                        "FROM atlas_meta.retention_log ORDER BY id")
+    assert after["ai_ready_objects"] == [
+        f"{v}/{n}"
+        for v in sorted(VERSIONS)
+        if v != "customer_features/v1"
+        for n in ("data.parquet", "manifest.json")
+    ]
+    logged = _rows(
+        url,
+        "SELECT dry_run, layer, target, partition_key, cutoff::text, rows_deleted, objects_deleted "
+        "FROM atlas_meta.retention_log ORDER BY id",
+    )
     assert logged == [(True, *e) for e in expected] + [(False, *e) for e in expected]
 
     again = runner.invoke(app, ["retention", "run", "--as-of", AS_OF, "--json"])  # nothing left to expire

@@ -33,9 +33,9 @@ COLUMNS = [
 ROWS = [
     [1, "2026-10-01T01:00:00Z", "1.5", "true", "a"],
     [2, "2026-10-01T02:30:00.123456Z", "0.1", "f", "b"],
-    [3, "2026-10-02 23:59:59", "-4", "yes", "a"],         # negative amount: quarantined
-    [3, "2026-10-02T10:00:00Z", "7e2", "", "c"],          # duplicate id: quarantined
-    [4, "2026-10-02T11:00:00+02:00", "abc", "n", "b"],    # cast error: quarantined
+    [3, "2026-10-02 23:59:59", "-4", "yes", "a"],  # negative amount: quarantined
+    [3, "2026-10-02T10:00:00Z", "7e2", "", "c"],  # duplicate id: quarantined
+    [4, "2026-10-02T11:00:00+02:00", "abc", "n", "b"],  # cast error: quarantined
     [5, "2026-10-03T00:00:00Z", "", "", 'quote "x", comma'],  # not an allowed value: quarantined
     [6, "2026-10-03T12:00:00Z", "12345678.25", "0", ""],
     [7, "2026-10-03T13:00:00Z", "0.30000000000000004", "1", "c"],
@@ -55,16 +55,22 @@ class StreamedIdentity:
 
 def _snapshot(wh: Warehouse) -> tuple[list[tuple], list[tuple], list[tuple]]:
     silver = wh.fetch_all("SELECT * FROM atlas_silver.pub ORDER BY _atlas_partition, _atlas_row_number")
-    quarantine = wh.fetch_all("SELECT _atlas_row_number, _atlas_partition, _atlas_rule_ids FROM atlas_quarantine.pub "
-                              "ORDER BY 1")
+    quarantine = wh.fetch_all(
+        "SELECT _atlas_row_number, _atlas_partition, _atlas_rule_ids FROM atlas_quarantine.pub ORDER BY 1"
+    )
     counts = wh.fetch_all("SELECT rows_bronze, rows_silver, rows_quarantined FROM atlas_meta.ingestions")
     return silver, quarantine, counts
 
 
 def test_server_side_and_streamed_publish_write_identical_silver(warehouse_url: str, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "pub.csv", [c["name"] for c in COLUMNS], ROWS)
-    contract = contract_for("pub", path, COLUMNS, primary_key=["id"],
-                            partitioning={"column": "day", "start": "2026-10-01", "end": "2026-10-31"})
+    contract = contract_for(
+        "pub",
+        path,
+        COLUMNS,
+        primary_key=["id"],
+        partitioning={"column": "day", "start": "2026-10-01", "end": "2026-10-31"},
+    )
     wh = Warehouse(warehouse_url)
     ingest_file(wh, LocalLake(tmp_path / "lake"), contract, path)
 
@@ -73,7 +79,9 @@ def test_server_side_and_streamed_publish_write_identical_silver(warehouse_url: 
     second = build_silver(wh, None, contract, DAYS, run_id="streamed", transform=StreamedIdentity())
     streamed = _snapshot(wh)
 
-    assert (first.rows_silver, first.rows_quarantined) == (second.rows_silver, second.rows_quarantined) == (4, 4)
+    assert (
+        (first.rows_silver, first.rows_quarantined) == (second.rows_silver, second.rows_quarantined) == (4, 4)
+    )
     assert server_side == streamed
     assert [r[0] for r in server_side[0]] == [1, 2, 6, 7]  # ordered by partition, then row
     assert server_side[2] == [(8, 4, 4)]
@@ -92,6 +100,6 @@ def test_only_transforms_declaring_it_pass_rows_through() -> None:
 
     assert passes_through(IdentityTransform(), typed)
     assert not passes_through(StreamedIdentity(), typed)
-    assert passes_through(pii(None), typed)       # nothing classified as PII
-    assert passes_through(pii("keep"), typed)     # PII kept as is (declared so in the contract)
+    assert passes_through(pii(None), typed)  # nothing classified as PII
+    assert passes_through(pii("keep"), typed)  # PII kept as is (declared so in the contract)
     assert not passes_through(pii("hash"), typed)

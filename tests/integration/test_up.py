@@ -85,7 +85,9 @@ def test_up_serves_the_webserver_and_stops_everything_on_sigterm(pg_server: str,
         }
     )
     log = open(tmp_path / "up.log", "wb")
-    process = subprocess.Popen([str(ATLAS), "up"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    process = subprocess.Popen(
+        [str(ATLAS), "up"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path
+    )
     children: list[psutil.Process] = []
     try:
         waited = wait_for_webserver(process, f"http://127.0.0.1:{port}/server_info", timeout=90)
@@ -104,7 +106,9 @@ def test_up_serves_the_webserver_and_stops_everything_on_sigterm(pg_server: str,
         while alive(children) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert alive(children) == [], "processes left behind by atlas up"
-        print(f"atlas up: webserver ready after {waited:.1f}s, stopped in {took:.1f}s, {len(children)} children")
+        print(
+            f"atlas up: webserver ready after {waited:.1f}s, stopped in {took:.1f}s, {len(children)} children"
+        )
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2)
     finally:

@@ -55,10 +55,19 @@ def tricky_table() -> pa.Table:
         {
             "id": pa.array(range(1, n + 1), pa.int64()),
             "text": pa.array(TRICKY_STRINGS, pa.string()),
-            "amount": pa.array([0.1, -2.5, 1 / 3, 1e300, -1e-300, None, 0.0, 123456789.125, -0.5, 2.0, 3.0, 4.0]),
+            "amount": pa.array(
+                [0.1, -2.5, 1 / 3, 1e300, -1e-300, None, 0.0, 123456789.125, -0.5, 2.0, 3.0, 4.0]
+            ),
             "flag": pa.array([True, False, None, True, False, True, False, None, True, False, True, False]),
             "day": pa.array(
-                [date(2026, 10, 1), date(1970, 1, 1), None, date(2000, 2, 29), date(1900, 1, 1), date(9999, 12, 31)]
+                [
+                    date(2026, 10, 1),
+                    date(1970, 1, 1),
+                    None,
+                    date(2000, 2, 29),
+                    date(1900, 1, 1),
+                    date(9999, 12, 31),
+                ]
                 + [date(2026, 10, i) for i in range(2, 8)],
                 pa.date32(),
             ),
@@ -105,7 +114,9 @@ def wh(database: str) -> Warehouse:
 
 def read_all(wh: Warehouse, table: tuple[str, str], schema: pa.Schema, order_by: str = "id") -> pa.Table:
     query = sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
-        sql.SQL(", ").join(sql.Identifier(f.name) for f in schema), sql.Identifier(*table), sql.Identifier(order_by)
+        sql.SQL(", ").join(sql.Identifier(f.name) for f in schema),
+        sql.Identifier(*table),
+        sql.Identifier(order_by),
     )
     return pa.Table.from_batches(list(wh.stream(query, schema)), schema=schema)
 
@@ -125,17 +136,23 @@ def test_copy_round_trip_keeps_every_value_of_every_type(wh: Warehouse) -> None:
         assert back.column(name).to_pylist() == original.column(name).to_pylist(), name
     # Empty string and NULL stay different inside PostgreSQL too, not only after the round trip.
     assert wh.fetch_all(
-        sql.SQL("SELECT id FROM {} WHERE text = '' UNION ALL SELECT -id FROM {} WHERE text IS NULL ORDER BY 1").format(
-            sql.Identifier(*TABLE), sql.Identifier(*TABLE)
-        )
+        sql.SQL(
+            "SELECT id FROM {} WHERE text = '' UNION ALL SELECT -id FROM {} WHERE text IS NULL ORDER BY 1"
+        ).format(sql.Identifier(*TABLE), sql.Identifier(*TABLE))
     ) == [(-2,), (1,)]
-    types = dict(wh.fetch_all(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-        TABLE,
-    ))
+    types = dict(
+        wh.fetch_all(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            TABLE,
+        )
+    )
     assert types == {
-        "id": "bigint", "text": "text", "amount": "double precision", "flag": "boolean",
-        "day": "date", "at": "timestamp with time zone",
+        "id": "bigint",
+        "text": "text",
+        "amount": "double precision",
+        "flag": "boolean",
+        "day": "date",
+        "at": "timestamp with time zone",
     }
 
 
@@ -161,7 +178,11 @@ def test_stream_carries_rows_larger_than_its_read_block(wh: Warehouse) -> None:
     """Rows are read in 1 MiB blocks (bounded memory); a longer row (a 1 MiB field CSV-quoted, quotes
     doubled) starts a segment with a larger block instead of failing, and nothing is lost or reordered."""
     schema = pa.schema([pa.field("n", pa.int64()), pa.field("body", pa.string())])
-    huge = {3000: 'x"' * (STREAM_BLOCK_BYTES // 2 + 7), 3001: "y" * (3 * STREAM_BLOCK_BYTES), 4000: "z" * 900_000}
+    huge = {
+        3000: 'x"' * (STREAM_BLOCK_BYTES // 2 + 7),
+        3001: "y" * (3 * STREAM_BLOCK_BYTES),
+        4000: "z" * 900_000,
+    }
     query = sql.SQL(
         "SELECT n, CASE n WHEN 3000 THEN %s WHEN 3001 THEN %s WHEN 4000 THEN %s"
         " ELSE repeat('a', 300) || n END FROM generate_series(1, 9000) AS n ORDER BY n"
@@ -192,7 +213,9 @@ def partitioned(days: list[str], per_day: int, tag: str) -> pa.Table:
     )
 
 
-PART_SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("part", pa.string()), pa.field("tag", pa.string())])
+PART_SCHEMA = pa.schema(
+    [pa.field("id", pa.int64()), pa.field("part", pa.string()), pa.field("tag", pa.string())]
+)
 
 
 def by_partition(wh: Warehouse) -> dict[str, tuple[int, str]]:
@@ -206,7 +229,9 @@ def by_partition(wh: Warehouse) -> dict[str, tuple[int, str]]:
 
 def test_replace_partitions_replaces_exactly_the_given_partitions(wh: Warehouse) -> None:
     days = ["2026-10-01", "2026-10-02", "2026-10-03"]
-    assert wh.replace_partitions(TABLE, PART_SCHEMA, "part", days, partitioned(days, 4, "v1").to_batches()) == 12
+    assert (
+        wh.replace_partitions(TABLE, PART_SCHEMA, "part", days, partitioned(days, 4, "v1").to_batches()) == 12
+    )
     # New rows for day 2 (fewer) and day 3 (more); day 1 is not named and must not change.
     new = pa.concat_tables([partitioned(["2026-10-02"], 2, "v2"), partitioned(["2026-10-03"], 6, "v2")])
     assert wh.replace_partitions(TABLE, PART_SCHEMA, "part", days[1:], new.to_batches()) == 8
@@ -216,7 +241,9 @@ def test_replace_partitions_replaces_exactly_the_given_partitions(wh: Warehouse)
     assert by_partition(wh) == {"2026-10-01": (4, "v1"), "2026-10-03": (6, "v2")}
 
 
-def test_failed_partition_load_leaves_previous_contents_intact_and_visible(wh: Warehouse, database: str) -> None:
+def test_failed_partition_load_leaves_previous_contents_intact_and_visible(
+    wh: Warehouse, database: str
+) -> None:
     days = ["2026-10-01", "2026-10-02"]
     wh.replace_partitions(TABLE, PART_SCHEMA, "part", days, partitioned(days, 3, "v1").to_batches())
     seen_during_load: list[dict[str, tuple[int, str]]] = []
@@ -232,7 +259,9 @@ def test_failed_partition_load_leaves_previous_contents_intact_and_visible(wh: W
     assert seen_during_load == [before]
     assert by_partition(wh) == before
     with psycopg.connect(database) as conn:  # nothing left locked or half-done for other clients
-        assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*TABLE))).fetchone() == (6,)
+        assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*TABLE))).fetchone() == (
+            6,
+        )
 
 
 def test_replace_table_swaps_atomically(wh: Warehouse) -> None:
@@ -260,11 +289,21 @@ def test_migrations_apply_once_in_order(server: str) -> None:
         assert apply_migrations(url) == names
         assert apply_migrations(url) == []
         with psycopg.connect(url) as conn:
-            recorded = [r[0] for r in conn.execute("SELECT name FROM atlas_meta.schema_migrations ORDER BY name")]
-            schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_%'")}
+            recorded = [
+                r[0] for r in conn.execute("SELECT name FROM atlas_meta.schema_migrations ORDER BY name")
+            ]
+            schemas = {
+                r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'atlas_%'")
+            }
         assert recorded == names
-        assert {"atlas_bronze", "atlas_silver", "atlas_gold", "atlas_ai_ready", "atlas_meta",
-                "atlas_quarantine"} <= schemas
+        assert {
+            "atlas_bronze",
+            "atlas_silver",
+            "atlas_gold",
+            "atlas_ai_ready",
+            "atlas_meta",
+            "atlas_quarantine",
+        } <= schemas
     finally:
         pg.drop_database(url)
 

@@ -38,11 +38,21 @@ class CliRun:
 def run_atlas(args: list[str], env: dict[str, str], cwd: Path, limit: float) -> CliRun:
     """``atlas *args``; killed (process group) after ``limit`` seconds. Peak RSS is the CLI's own, measured
     by ``tests/support/peak_rss.py`` (a ``wait4`` from a tiny parent, so this process's size does not leak in)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-            tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.NamedTemporaryFile(mode="r", suffix=".rss") as rss,
+    ):
         started = time.monotonic()
-        process = subprocess.Popen([sys.executable, str(PEAK_RSS), rss.name, str(ATLAS), *args], stdout=out,
-                                   stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, str(PEAK_RSS), rss.name, str(ATLAS), *args],
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
         expired = threading.Event()
 
         def kill() -> None:
@@ -61,5 +71,12 @@ def run_atlas(args: list[str], env: dict[str, str], cwd: Path, limit: float) -> 
         err.seek(0)
         text = rss.read()
         peak_kib = json.loads(text)["max_rss_kib"] if text else 0
-        return CliRun(args, process.returncode, out.read().decode("utf-8", "replace"),
-                      err.read().decode("utf-8", "replace"), seconds, peak_kib / 1024, expired.is_set())
+        return CliRun(
+            args,
+            process.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+            seconds,
+            peak_kib / 1024,
+            expired.is_set(),
+        )

@@ -38,11 +38,20 @@ CONTRACT = Path(__file__).with_name("corpus.yml")
 DATASET = "corpus"
 WALL_LIMIT_REJECTED = 30.0  # seconds; typically ~2 s (process start + boot)
 WALL_LIMIT_ACCEPTED = 90.0  # typically ~6 s (bronze + an in-process Dagster silver run), two at a time
-RSS_CAP_MB = 480.0  # ~290 MB for any file (the ingestion is an in-process Dagster run), ~430 MB when a long row
+RSS_CAP_MB = (
+    480.0  # ~290 MB for any file (the ingestion is an in-process Dagster run), ~430 MB when a long row
+)
 # makes the readers fall back to 4 MiB blocks; spaCy is not loaded: no column needs it
 WORKERS = 2
 CASES = [*ACCEPTED, DUPLICATE, *REJECTED]
-WAREHOUSE_SCHEMAS = ["atlas_bronze", "atlas_silver", "atlas_quarantine", "atlas_gold", "atlas_ai_ready", "atlas_meta"]
+WAREHOUSE_SCHEMAS = [
+    "atlas_bronze",
+    "atlas_silver",
+    "atlas_quarantine",
+    "atlas_gold",
+    "atlas_ai_ready",
+    "atlas_meta",
+]
 
 
 def case_inputs(index: int) -> tuple[str, int]:
@@ -67,19 +76,24 @@ class Corpus:
             return conn.execute(query, params).fetchall()
 
     def tables(self) -> set[tuple[str, str]]:
-        found = self.rows("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = ANY(%s)",
-                          (WAREHOUSE_SCHEMAS,))
+        found = self.rows(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = ANY(%s)",
+            (WAREHOUSE_SCHEMAS,),
+        )
         return {(s, t) for s, t in found}
 
     def ingestion_id(self, name: str, status: str = "accepted") -> int:
         path = self.files[name]
-        [(iid,)] = self.rows("SELECT ingestion_id FROM atlas_meta.ingestions WHERE source_file = %s AND status = %s",
-                             (path.name, status))
+        [(iid,)] = self.rows(
+            "SELECT ingestion_id FROM atlas_meta.ingestions WHERE source_file = %s AND status = %s",
+            (path.name, status),
+        )
         return int(iid)
 
     def count(self, schema: str, ingestion_id: int) -> int:
         query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s").format(
-            sql.Identifier(schema, DATASET), sql.Identifier(layout.INGESTION_ID))
+            sql.Identifier(schema, DATASET), sql.Identifier(layout.INGESTION_ID)
+        )
         return int(self.rows(query, (ingestion_id,))[0][0])
 
     def counts(self, ingestion_id: int) -> dict[str, int]:
@@ -101,11 +115,17 @@ def corpus(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     warehouse = pg.create_database(pg_server, "atlas_corpus", migrate=False)
     dagster_db = pg.create_database(pg_server, "dagster_corpus", migrate=False)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
-    env.update({
-        "ATLAS_HOME": str(home), "ATLAS_POSTGRES_URL": warehouse, "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
-        "ATLAS_PROJECT_DIR": str(PROJECT_DIR), "ATLAS_CONTRACTS_DIR": str(contracts), "ATLAS_MODELS_DIR": str(models),
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    })
+    env.update(
+        {
+            "ATLAS_HOME": str(home),
+            "ATLAS_POSTGRES_URL": warehouse,
+            "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
+            "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
+            "ATLAS_CONTRACTS_DIR": str(contracts),
+            "ATLAS_MODELS_DIR": str(models),
+            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+        }
+    )
     state = Corpus(env, home, warehouse)
     for index, case in enumerate(CASES):
         day, base = case_inputs(0 if case is DUPLICATE else index)
@@ -118,14 +138,33 @@ def corpus(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         state.baseline_counts = state.counts(state.ingestion_id("baseline"))
         formula_file = str(state.files["formula_injection"])
         exports = {
-            "quality_check": ["quality", "check", formula_file, "--contract", str(CONTRACT), "--no-soda",
-                              "--quarantine", str(home / "exports" / "Q.csv")],
-            "pii_scan": ["pii", "scan", formula_file, "--contract", str(CONTRACT), "--out", str(home / "exports" / "OUT.csv"),
-                         "--report", str(home / "exports" / "scan.json")],
+            "quality_check": [
+                "quality",
+                "check",
+                formula_file,
+                "--contract",
+                str(CONTRACT),
+                "--no-soda",
+                "--quarantine",
+                str(home / "exports" / "Q.csv"),
+            ],
+            "pii_scan": [
+                "pii",
+                "scan",
+                formula_file,
+                "--contract",
+                str(CONTRACT),
+                "--out",
+                str(home / "exports" / "OUT.csv"),
+                "--report",
+                str(home / "exports" / "scan.json"),
+            ],
         }
         with ThreadPoolExecutor(WORKERS) as pool:
             futures = {case.name: pool.submit(ingest, state, case) for case in CASES[1:]}
-            export_futures = {k: pool.submit(run_atlas, args, env, home, WALL_LIMIT_ACCEPTED) for k, args in exports.items()}
+            export_futures = {
+                k: pool.submit(run_atlas, args, env, home, WALL_LIMIT_ACCEPTED) for k, args in exports.items()
+            }
             state.runs.update({name: f.result() for name, f in futures.items()})
             state.exports = {name: f.result() for name, f in export_futures.items()}
         ledger = run_atlas(["ingestions", "--json", "--dataset", DATASET], env, home, WALL_LIMIT_REJECTED)
@@ -183,34 +222,62 @@ def test_case(corpus: Corpus, case: Case) -> None:
     assert printed["rows_bronze"] == case.bronze and printed["rows_silver"] == case.silver
     assert (lake / layout.raw_key(DATASET, str(sha), path.name)).read_bytes() == path.read_bytes()
     iid = corpus.ingestion_id(case.name)
-    assert corpus.counts(iid) == {"atlas_bronze": case.bronze, "atlas_silver": case.silver,
-                                  "atlas_quarantine": case.quarantined}
+    assert corpus.counts(iid) == {
+        "atlas_bronze": case.bronze,
+        "atlas_silver": case.silver,
+        "atlas_quarantine": case.quarantined,
+    }
     if case.quarantine_rules:
-        rules = corpus.rows(sql.SQL("SELECT DISTINCT unnest({}) FROM {} WHERE {} = %s").format(
-            sql.Identifier(layout.RULE_IDS), sql.Identifier(layout.QUARANTINE_SCHEMA, DATASET),
-            sql.Identifier(layout.INGESTION_ID)), (iid,))
+        rules = corpus.rows(
+            sql.SQL("SELECT DISTINCT unnest({}) FROM {} WHERE {} = %s").format(
+                sql.Identifier(layout.RULE_IDS),
+                sql.Identifier(layout.QUARANTINE_SCHEMA, DATASET),
+                sql.Identifier(layout.INGESTION_ID),
+            ),
+            (iid,),
+        )
         assert {r[0] for r in rules} == set(case.quarantine_rules)
     for column, values in case.verbatim.items():
         for schema in ("atlas_bronze", "atlas_silver"):
-            kept = corpus.rows(sql.SQL("SELECT {}::text FROM {} WHERE {} = %s").format(
-                sql.Identifier(column), sql.Identifier(schema, DATASET), sql.Identifier(layout.INGESTION_ID)), (iid,))
+            kept = corpus.rows(
+                sql.SQL("SELECT {}::text FROM {} WHERE {} = %s").format(
+                    sql.Identifier(column),
+                    sql.Identifier(schema, DATASET),
+                    sql.Identifier(layout.INGESTION_ID),
+                ),
+                (iid,),
+            )
             assert set(values) <= {r[0] for r in kept}, (schema, column)
 
 
 def test_the_database_is_intact_afterwards(corpus: Corpus) -> None:
     # Same tables as right after the first file: nothing created or dropped by names or values of the corpus.
     assert corpus.tables() == corpus.tables_after_baseline
-    assert {(s, DATASET) for s in ("atlas_bronze", "atlas_silver", "atlas_quarantine")} <= corpus.tables_after_baseline
+    assert {
+        (s, DATASET) for s in ("atlas_bronze", "atlas_silver", "atlas_quarantine")
+    } <= corpus.tables_after_baseline
     assert ("atlas_meta", "ingestions") in corpus.tables_after_baseline
-    assert corpus.counts(corpus.ingestion_id("baseline")) == corpus.baseline_counts == {
-        "atlas_bronze": 3, "atlas_silver": 3, "atlas_quarantine": 0}
+    assert (
+        corpus.counts(corpus.ingestion_id("baseline"))
+        == corpus.baseline_counts
+        == {"atlas_bronze": 3, "atlas_silver": 3, "atlas_quarantine": 0}
+    )
     # Every row of every table belongs to an accepted ingestion, in the numbers its record states.
     by_id = {corpus.ingestion_id(c.name): c for c in ACCEPTED}
     for schema in ("atlas_bronze", "atlas_silver", "atlas_quarantine"):
-        per_ingestion = dict(corpus.rows(sql.SQL("SELECT {iid}, count(*) FROM {t} GROUP BY {iid}").format(
-            iid=sql.Identifier(layout.INGESTION_ID), t=sql.Identifier(schema, DATASET))))
-        expected = {iid: {"atlas_bronze": c.bronze, "atlas_silver": c.silver, "atlas_quarantine": c.quarantined}[schema]
-                    for iid, c in by_id.items()}
+        per_ingestion = dict(
+            corpus.rows(
+                sql.SQL("SELECT {iid}, count(*) FROM {t} GROUP BY {iid}").format(
+                    iid=sql.Identifier(layout.INGESTION_ID), t=sql.Identifier(schema, DATASET)
+                )
+            )
+        )
+        expected = {
+            iid: {"atlas_bronze": c.bronze, "atlas_silver": c.silver, "atlas_quarantine": c.quarantined}[
+                schema
+            ]
+            for iid, c in by_id.items()
+        }
         assert per_ingestion == {k: v for k, v in expected.items() if v}, schema
     assert len(corpus.ledger) == len(CASES)
 

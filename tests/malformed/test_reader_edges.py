@@ -39,12 +39,15 @@ def csv_path(tmp_path: Path) -> Path:
     return tmp_path / "input.csv"
 
 
-@pytest.mark.parametrize("data", [
-    b'id,name\n1,ada\n2,"never closed\n3,grace\n4,linus\n',  # the last column swallows two rows
-    b'id,name\n1,ada\n2,"never closed',                     # no newline at the end
-    b'id,name\n1,"a""b"\n2,"x""',                           # an escaped quote, then nothing closes
-    b'id,name\n"1,ada\n2,grace\n',                          # a middle column: one short record
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'id,name\n1,ada\n2,"never closed\n3,grace\n4,linus\n',  # the last column swallows two rows
+        b'id,name\n1,ada\n2,"never closed',  # no newline at the end
+        b'id,name\n1,"a""b"\n2,"x""',  # an escaped quote, then nothing closes
+        b'id,name\n"1,ada\n2,grace\n',  # a middle column: one short record
+    ],
+)
 def test_a_quote_still_open_at_the_end_of_the_file_is_rejected(csv_path: Path, data: bytes) -> None:
     message = rejected(csv_path, data)
     assert "unterminated quoted field" in message and "swallow the rest of the file" in message
@@ -79,8 +82,19 @@ def test_homoglyph_column_names_are_shown_escaped(csv_path: Path) -> None:
 
 
 FORMULA_CASES = {
-    "=cmd|' /C calc'!A0": True, "+1+1": True, "-2+3": True, "@SUM(A1)": True, "\tx": True, "\rx": True,
-    "-12.5": False, "+3": False, "1e-3": False, "-.5": False, "ok": False, "": False, "a=b": False,
+    "=cmd|' /C calc'!A0": True,
+    "+1+1": True,
+    "-2+3": True,
+    "@SUM(A1)": True,
+    "\tx": True,
+    "\rx": True,
+    "-12.5": False,
+    "+3": False,
+    "1e-3": False,
+    "-.5": False,
+    "ok": False,
+    "": False,
+    "a=b": False,
     "+49 30 1234": True,
 }
 
@@ -99,7 +113,8 @@ def test_arrow_and_postgres_neutralise_exactly_like_python(pg_server: str) -> No
     assert neutralise_array(numbers) is numbers
     with psycopg.connect(pg_server) as conn:
         query = sql.SQL("SELECT {} FROM unnest(%s::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n").format(
-            neutralised_sql(sql.Identifier("v")))
+            neutralised_sql(sql.Identifier("v"))
+        )
         assert [r[0] for r in conn.execute(query, (values,)).fetchall()] == expected
 
 

@@ -19,17 +19,38 @@ from atlas_core.identifiers import check_identifier
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PACKAGES = ["atlas_core", "atlas_engine", "atlas_resources", "atlas_assets", "atlas_cli", "atlas_api"]
-QUERY_METHODS = {"execute", "executemany", "fetch_all", "fetch_one", "fetchval", "scalar", "copy", "stream", "mogrify"}
+QUERY_METHODS = {
+    "execute",
+    "executemany",
+    "fetch_all",
+    "fetch_one",
+    "fetchval",
+    "scalar",
+    "copy",
+    "stream",
+    "mogrify",
+}
 TRUSTED_SQL_TEXT = {
-    ("atlas_core/features/point_in_time.py", "agg.function"): "an aggregate name from the feature spec's Literal enum",
+    (
+        "atlas_core/features/point_in_time.py",
+        "agg.function",
+    ): "an aggregate name from the feature spec's Literal enum",
     ("atlas_core/sql_models.py", "sql_text[position:match.start()]"): "gold model SQL files are project code",
     ("atlas_core/sql_models.py", "sql_text[position:]"): "gold model SQL files are project code",
-    ("atlas_core/quality/rules.py", "expr.sql"): "contract expression, allow-listed tokens only (check_expression)",
+    (
+        "atlas_core/quality/rules.py",
+        "expr.sql",
+    ): "contract expression, allow-listed tokens only (check_expression)",
     ("atlas_engine/quality.py", "expr.sql"): "the same validated expression, type-checked read-only",
     ("atlas_engine/quality.py", "pg_type(ARROW_TYPES[c.type])"): "a PostgreSQL type name from a fixed map",
-    ("atlas_engine/repair.py", "pg_type(ARROW_TYPES[contract.column(column).type])"):
-        "a PostgreSQL type name from a fixed map",
-    ("atlas_engine/sources/postgres.py", "source.query.strip().rstrip(';')"): "the operator's source query (contract)",
+    (
+        "atlas_engine/repair.py",
+        "pg_type(ARROW_TYPES[contract.column(column).type])",
+    ): "a PostgreSQL type name from a fixed map",
+    (
+        "atlas_engine/sources/postgres.py",
+        "source.query.strip().rstrip(';')",
+    ): "the operator's source query (contract)",
     ("atlas_engine/tables.py", "pgt"): "a PostgreSQL type name from a fixed map",
     ("atlas_resources/arrowpg.py", "pg_type(f.type)"): "a PostgreSQL type name from a fixed map",
     ("atlas_resources/warehouse.py", "extra"): "table options passed by Atlas code",
@@ -48,8 +69,10 @@ def _is_formatted_text(node: ast.expr) -> bool:
         return isinstance(node.left, ast.Constant | ast.JoinedStr)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         sides = (node.left, node.right)
-        has_text = any(isinstance(s, ast.Constant) and isinstance(s.value, str) or isinstance(s, ast.JoinedStr)
-                       for s in sides)
+        has_text = any(
+            isinstance(s, ast.Constant) and isinstance(s.value, str) or isinstance(s, ast.JoinedStr)
+            for s in sides
+        )
         return has_text and any(not isinstance(s, ast.Constant) for s in sides)
     if isinstance(node, ast.Call) and _name(node.func) == "format":
         return isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Constant)
@@ -75,26 +98,49 @@ def scan() -> tuple[list[str], set[tuple[str, str]]]:
 def test_no_query_text_is_built_by_string_formatting() -> None:
     formatted, sql_text = scan()
     assert formatted == []
-    assert sql_text - set(TRUSTED_SQL_TEXT) == set(), "new sql.SQL(<not a literal>): validate it or use Identifier/Literal"
+    assert sql_text - set(TRUSTED_SQL_TEXT) == set(), (
+        "new sql.SQL(<not a literal>): validate it or use Identifier/Literal"
+    )
 
 
 def test_the_guard_finds_what_it_looks_for(tmp_path: Path) -> None:
     code = 'conn.execute(f"SELECT * FROM {t}")\ncur.execute("DELETE FROM x WHERE id = %s" % v)\nsql.SQL(f"DROP {x}")\n'
-    calls = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call) and _name(n.func) in ("execute", "SQL")]
+    calls = [
+        n
+        for n in ast.walk(ast.parse(code))
+        if isinstance(n, ast.Call) and _name(n.func) in ("execute", "SQL")
+    ]
     assert all(_is_formatted_text(c.args[0]) for c in calls) and len(calls) == 3
     safe = 'conn.execute(sql.SQL("SELECT {} FROM t").format(sql.Identifier(c)), (v,))\nwh.fetch_all(Q + sql.SQL(" x"))\n'
-    calls = [n for n in ast.walk(ast.parse(safe)) if isinstance(n, ast.Call) and _name(n.func) in ("execute", "fetch_all")]
+    calls = [
+        n
+        for n in ast.walk(ast.parse(safe))
+        if isinstance(n, ast.Call) and _name(n.func) in ("execute", "fetch_all")
+    ]
     assert not any(_is_formatted_text(c.args[0]) for c in calls)
 
 
-@pytest.mark.parametrize("name", [
-    'x"; DROP SCHEMA atlas_silver CASCADE; --', "Robert'); DROP TABLE t;--", "n\u0430me", "name ", "Name",
-    "_atlas_row_number", "1st", "a" * 64, "", "pg_catalog.pg_class",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        'x"; DROP SCHEMA atlas_silver CASCADE; --',
+        "Robert'); DROP TABLE t;--",
+        "n\u0430me",
+        "name ",
+        "Name",
+        "_atlas_row_number",
+        "1st",
+        "a" * 64,
+        "",
+        "pg_catalog.pg_class",
+    ],
+)
 def test_identifiers_from_data_or_contracts_are_validated(name: str, tmp_path: Path) -> None:
     with pytest.raises(InputRejected):
         check_identifier(name, "column name")
     contract = tmp_path / "c.yml"
-    contract.write_text(f"dataset: d\nsource: {{kind: file, path: x.csv}}\ncolumns:\n  - name: {name!r}\n", encoding="utf-8")
+    contract.write_text(
+        f"dataset: d\nsource: {{kind: file, path: x.csv}}\ncolumns:\n  - name: {name!r}\n", encoding="utf-8"
+    )
     with pytest.raises(InputRejected):
         load_contract(contract)

@@ -13,7 +13,9 @@ from atlas_core.pii.policy import classify_columns
 
 
 def _phone_shaped(rng: random.Random, n: int, sep: str = "-") -> list[str]:
-    return [f"{rng.randint(200, 999)}{sep}{rng.randint(200, 999)}{sep}{rng.randint(1000, 9999)}" for _ in range(n)]
+    return [
+        f"{rng.randint(200, 999)}{sep}{rng.randint(200, 999)}{sep}{rng.randint(1000, 9999)}" for _ in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,11 @@ def tricky(presidio_engine):
         ColumnInput("backup_contact", "string", ["ann@example.com", "zoë@exämple.de", "x_y@corp.io"]),
         ColumnInput("contact", "string", full_names),
         ColumnInput("first_name", "string", first_names),
-        ColumnInput("product_name", "string", ["Red Word Book", "Lavender Thank Toy", "Blue Garden Hose", "Ivory Lamp"] * 20),
+        ColumnInput(
+            "product_name",
+            "string",
+            ["Red Word Book", "Lavender Thank Toy", "Blue Garden Hose", "Ivory Lamp"] * 20,
+        ),
         ColumnInput("status", "string", ["placed", "shipped", "delivered"]),
         ColumnInput("quantity", "integer", ["1", "2", "3"]),
         ColumnInput("marketing_consent", "boolean", ["true", "false"]),
@@ -47,14 +53,23 @@ def tricky(presidio_engine):
         ColumnInput("bank", "string", ["DE89370400440532013000", "GB82WEST12345698765432"] * 5),
         ColumnInput("badge", "string", ["EMP-123456", "EMP-654321"] * 5),
         ColumnInput("position", "string", ["48.85837, 2.29448", "-33.8688,151.2093"] * 5),
-        ColumnInput("comments", "string", [
-            "Customer asked about the refund status, nothing else to add.",
-            "Meeting with Jürgen Weiß at the Berlin office next week.",
-            "Please send the invoice again to the usual address.",
-            "No issues were reported by the customer today.",
-        ] * 10),
-        ColumnInput("notes_opt_out", "string", ["Call Jürgen Weiß at 030 1234567 please"] * 5, declared=False),
-        ColumnInput("code_name", "string", ["alpha", "beta"], declared=PiiSpec(entity="PERSON", strategy="hash")),
+        ColumnInput(
+            "comments",
+            "string",
+            [
+                "Customer asked about the refund status, nothing else to add.",
+                "Meeting with Jürgen Weiß at the Berlin office next week.",
+                "Please send the invoice again to the usual address.",
+                "No issues were reported by the customer today.",
+            ]
+            * 10,
+        ),
+        ColumnInput(
+            "notes_opt_out", "string", ["Call Jürgen Weiß at 030 1234567 please"] * 5, declared=False
+        ),
+        ColumnInput(
+            "code_name", "string", ["alpha", "beta"], declared=PiiSpec(entity="PERSON", strategy="hash")
+        ),
     ]
     return classify_columns(columns, presidio_engine).decisions
 
@@ -80,7 +95,9 @@ def test_empty_and_sparse_columns(tricky) -> None:
     assert tricky["ssn"].confidence == 0.5
     assert tricky["misc"].entity is None
     # three values only, all e-mail addresses (one non-ASCII): detected from the values
-    assert tricky["backup_contact"].entity == "EMAIL_ADDRESS" and tricky["backup_contact"].source == "detected"
+    assert (
+        tricky["backup_contact"].entity == "EMAIL_ADDRESS" and tricky["backup_contact"].source == "detected"
+    )
 
 
 def test_non_ascii_names(tricky) -> None:
@@ -100,7 +117,9 @@ def test_types_and_contract_decide_without_analysis(tricky) -> None:
 def test_checksummed_and_custom_entities(tricky) -> None:
     assert tricky["card"].entity == "CREDIT_CARD"
     assert tricky["bank"].entity == "IBAN_CODE"
-    assert tricky["badge"].entity == "EMPLOYEE_ID" and tricky["badge"].strategy == "hash"  # from recognizers.yml
+    assert (
+        tricky["badge"].entity == "EMPLOYEE_ID" and tricky["badge"].strategy == "hash"
+    )  # from recognizers.yml
     assert tricky["position"].entity == "GPS_COORDINATES" and tricky["position"].strategy == "redact"
 
 
@@ -124,11 +143,20 @@ def test_drift_is_a_detected_pii_column_the_contract_does_not_declare() -> None:
     from atlas_core.contracts.loader import parse_contract
     from atlas_engine.pii import pii_drift
 
-    contract = parse_contract({
-        "dataset": "people", "source": {"kind": "file", "path": "x.csv"},
-        "columns": [{"name": "id", "type": "integer"}, {"name": "email", "pii": {"entity": "EMAIL_ADDRESS"}},
-                    {"name": "contact"}, {"name": "nickname", "pii": False}, {"name": "status"}],
-    }, "people.yml")
+    contract = parse_contract(
+        {
+            "dataset": "people",
+            "source": {"kind": "file", "path": "x.csv"},
+            "columns": [
+                {"name": "id", "type": "integer"},
+                {"name": "email", "pii": {"entity": "EMAIL_ADDRESS"}},
+                {"name": "contact"},
+                {"name": "nickname", "pii": False},
+                {"name": "status"},
+            ],
+        },
+        "people.yml",
+    )
     report = {
         "id": {"entity": None, "confidence": 1.0},
         "email": {"entity": "EMAIL_ADDRESS", "confidence": 1.0},

@@ -34,7 +34,7 @@ ENTITIES = ("CRYPTO", "US_PASSPORT", "US_DRIVER_LICENSE")
 
 def _spans(engine, text: str) -> set[tuple[str, str]]:
     (spans,) = engine.analyze_texts([text], engine.entities)
-    return {(s.entity, text[s.start:s.end]) for s in spans}
+    return {(s.entity, text[s.start : s.end]) for s in spans}
 
 
 def _scores(engine, text: str, entity: str) -> list[float]:
@@ -45,9 +45,13 @@ def _scores(engine, text: str, entity: str) -> list[float]:
 def test_the_three_entities_are_known_and_hashed_by_default(presidio_engine) -> None:
     assert set(ENTITIES) <= set(DEFAULT_ENTITIES) and set(ENTITIES) <= set(presidio_engine.entities)
     assert {e: DEFAULT_STRATEGY[e] for e in ENTITIES} == dict.fromkeys(ENTITIES, "hash")
-    assert [name_hint(n) for n in ("wallet", "btc_address", "crypto_address", "payout_wallet")] == ["CRYPTO"] * 4
+    assert [name_hint(n) for n in ("wallet", "btc_address", "crypto_address", "payout_wallet")] == [
+        "CRYPTO"
+    ] * 4
     assert [name_hint(n) for n in ("passport", "passport_number", "passport_no")] == ["US_PASSPORT"] * 3
-    assert [name_hint(n) for n in ("driver_license", "drivers_licence_number", "dl_number")] == ["US_DRIVER_LICENSE"] * 3
+    assert [name_hint(n) for n in ("driver_license", "drivers_licence_number", "dl_number")] == [
+        "US_DRIVER_LICENSE"
+    ] * 3
 
 
 def test_bitcoin_addresses_are_detected_only_with_a_valid_checksum(presidio_engine) -> None:
@@ -63,11 +67,17 @@ def test_bitcoin_addresses_are_detected_only_with_a_valid_checksum(presidio_engi
 def test_passport_and_licence_numbers_need_their_context_words(presidio_engine) -> None:
     # Alone, the patterns are weak (a nine-digit number is many things); a context word raises them.
     assert _scores(presidio_engine, "912803456", "US_PASSPORT") == [0.05]
-    assert _scores(presidio_engine, "Her passport number is 912803456.", "US_PASSPORT") == [pytest.approx(0.4)]
+    assert _scores(presidio_engine, "Her passport number is 912803456.", "US_PASSPORT") == [
+        pytest.approx(0.4)
+    ]
     assert _scores(presidio_engine, "A12345678", "US_PASSPORT") == [0.1]
-    assert _scores(presidio_engine, "Traveller passport A12345678 at the gate", "US_PASSPORT") == [pytest.approx(0.45)]
+    assert _scores(presidio_engine, "Traveller passport A12345678 at the gate", "US_PASSPORT") == [
+        pytest.approx(0.45)
+    ]
     assert _scores(presidio_engine, "D1234567", "US_DRIVER_LICENSE") == [0.3]
-    assert _scores(presidio_engine, "His driver license D1234567 expired", "US_DRIVER_LICENSE") == [pytest.approx(0.65)]
+    assert _scores(presidio_engine, "His driver license D1234567 expired", "US_DRIVER_LICENSE") == [
+        pytest.approx(0.65)
+    ]
 
 
 def test_columns_are_classified_by_values_and_names(presidio_engine) -> None:
@@ -82,8 +92,10 @@ def test_columns_are_classified_by_values_and_names(presidio_engine) -> None:
         ColumnInput("drivers_license", "string", LICENSES * 5),
         ColumnInput("dl_number", "string", LICENSES * 5),
     ]
-    got = {n: (d.entity, d.strategy, d.source, round(d.confidence, 3))
-           for n, d in classify_columns(columns, presidio_engine).decisions.items()}
+    got = {
+        n: (d.entity, d.strategy, d.source, round(d.confidence, 3))
+        for n, d in classify_columns(columns, presidio_engine).decisions.items()
+    }
     assert got == {
         "wallet": ("CRYPTO", "hash", "name", 1.0),
         "payout_to": ("CRYPTO", "hash", "detected", 1.0),
@@ -99,20 +111,30 @@ def test_columns_are_classified_by_values_and_names(presidio_engine) -> None:
 
 
 def test_values_are_replaced_by_keyed_hashes_and_named_in_free_text(presidio_engine, keys: KeyRing) -> None:
-    batch = pa.record_batch({
-        "wallet": [WALLETS[0], WALLETS[1], WALLETS[0], WALLETS[1]],
-        "passport_no": [*OLD_PASSPORTS, "287654321"],
-        "drivers_license": LICENSES,
-        "notes": [f"Refund sent to wallet {WALLETS[2]} as agreed with the customer.",
-                  f"Second refund went to {WALLETS[3]} by mistake.",
-                  "The passport A12345678 was checked at the gate.",
-                  "A new driver license D1234567 was issued to the customer."],
-    })
-    columns = [ColumnInput(name, "string", [str(v) for v in batch.column(name).to_pylist()])
-               for name in batch.schema.names]
+    batch = pa.record_batch(
+        {
+            "wallet": [WALLETS[0], WALLETS[1], WALLETS[0], WALLETS[1]],
+            "passport_no": [*OLD_PASSPORTS, "287654321"],
+            "drivers_license": LICENSES,
+            "notes": [
+                f"Refund sent to wallet {WALLETS[2]} as agreed with the customer.",
+                f"Second refund went to {WALLETS[3]} by mistake.",
+                "The passport A12345678 was checked at the gate.",
+                "A new driver license D1234567 was issued to the customer.",
+            ],
+        }
+    )
+    columns = [
+        ColumnInput(name, "string", [str(v) for v in batch.column(name).to_pylist()])
+        for name in batch.schema.names
+    ]
     policy = classify_columns(columns, presidio_engine)
     assert {n: d.entity for n, d in policy.decisions.items()} == {
-        "wallet": "CRYPTO", "passport_no": "US_PASSPORT", "drivers_license": "US_DRIVER_LICENSE", "notes": "CRYPTO"}
+        "wallet": "CRYPTO",
+        "passport_no": "US_PASSPORT",
+        "drivers_license": "US_DRIVER_LICENSE",
+        "notes": "CRYPTO",
+    }
     assert policy.decisions["notes"].free_text
     out = PiiTransform(policy, Anonymizer(keys), presidio_engine)(batch)
 
@@ -120,7 +142,8 @@ def test_values_are_replaced_by_keyed_hashes_and_named_in_free_text(presidio_eng
     for name in ("wallet", "passport_no", "drivers_license"):
         raw = batch.column(name).to_pylist()
         assert out.column(name).to_pylist() == [
-            hmac.new(subkey, v.encode(), hashlib.sha256).hexdigest() for v in raw], name
+            hmac.new(subkey, v.encode(), hashlib.sha256).hexdigest() for v in raw
+        ], name
     assert out.column("notes").to_pylist() == [
         "Refund sent to wallet <CRYPTO> as agreed with the customer.",
         "Second refund went to <CRYPTO> by mistake.",

@@ -38,7 +38,9 @@ def _scan(presidio_engine, monkeypatch: pytest.MonkeyPatch, *args: str):
 
 def test_scan_without_contract(presidio_engine, customers_csv: Path, tmp_path: Path, monkeypatch) -> None:
     out, report = tmp_path / "out.csv", tmp_path / "r.json"
-    result = _scan(presidio_engine, monkeypatch, str(customers_csv), "--out", str(out), "--report", str(report))
+    result = _scan(
+        presidio_engine, monkeypatch, str(customers_csv), "--out", str(out), "--report", str(report)
+    )
     assert result.exit_code == 0, result.output
     before, after = _rows(customers_csv), _rows(out)
     assert list(after[0]) == list(before[0])  # same columns, same order
@@ -49,9 +51,16 @@ def test_scan_without_contract(presidio_engine, customers_csv: Path, tmp_path: P
     assert list(data["columns"]) == list(before[0])
     assert all(set(c) == REPORT_KEYS for c in data["columns"].values())
     cols = data["columns"]
-    assert {n: cols[n]["entity"] for n in ("email", "phone", "ssn", "first_name", "date_of_birth", "street_address")} == {
-        "email": "EMAIL_ADDRESS", "phone": "PHONE_NUMBER", "ssn": "US_SSN", "first_name": "PERSON",
-        "date_of_birth": "DATE_TIME", "street_address": "LOCATION",
+    assert {
+        n: cols[n]["entity"]
+        for n in ("email", "phone", "ssn", "first_name", "date_of_birth", "street_address")
+    } == {
+        "email": "EMAIL_ADDRESS",
+        "phone": "PHONE_NUMBER",
+        "ssn": "US_SSN",
+        "first_name": "PERSON",
+        "date_of_birth": "DATE_TIME",
+        "street_address": "LOCATION",
     }
     assert cols["notes"]["free_text"] and cols["notes"]["strategy"] == "replace"
     for name in ("customer_id", "signup_ts", "updated_at", "marketing_consent", "zip"):
@@ -67,11 +76,21 @@ def test_scan_without_contract(presidio_engine, customers_csv: Path, tmp_path: P
         assert row["email"] == "" or row["email"] not in text
 
 
-def test_scan_with_contract_encrypts_and_round_trips(presidio_engine, customers_csv: Path, tmp_path: Path,
-                                                     monkeypatch) -> None:
+def test_scan_with_contract_encrypts_and_round_trips(
+    presidio_engine, customers_csv: Path, tmp_path: Path, monkeypatch
+) -> None:
     out, report = tmp_path / "out.csv", tmp_path / "r.json"
-    result = _scan(presidio_engine, monkeypatch, str(customers_csv), "--out", str(out), "--report", str(report),
-                   "--contract", str(PROJECT_DIR / "contracts" / "customers.yml"))
+    result = _scan(
+        presidio_engine,
+        monkeypatch,
+        str(customers_csv),
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+        "--contract",
+        str(PROJECT_DIR / "contracts" / "customers.yml"),
+    )
     assert result.exit_code == 0, result.output
     cols = json.loads(report.read_text())["columns"]
     assert cols["ssn"]["strategy"] == "encrypt" and cols["phone"]["strategy"] == "mask"
@@ -82,33 +101,55 @@ def test_scan_with_contract_encrypts_and_round_trips(presidio_engine, customers_
     pseudonyms = {}
     for b, a in zip(before, after, strict=True):  # consistent pseudonyms: same name, same pseudonym
         assert pseudonyms.setdefault(b["first_name"], a["first_name"]) == a["first_name"]
-    assert all(a["phone"].startswith("*") and a["phone"][-4:] == b["phone"][-4:] for b, a in zip(before, after, strict=True))
+    assert all(
+        a["phone"].startswith("*") and a["phone"][-4:] == b["phone"][-4:]
+        for b, a in zip(before, after, strict=True)
+    )
 
 
 def test_scan_of_a_missing_file_is_one_line(presidio_engine, tmp_path: Path, monkeypatch) -> None:
-    result = _scan(presidio_engine, monkeypatch, str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o.csv"),
-                   "--report", str(tmp_path / "r.json"))
+    result = _scan(
+        presidio_engine,
+        monkeypatch,
+        str(tmp_path / "nope.csv"),
+        "--out",
+        str(tmp_path / "o.csv"),
+        "--report",
+        str(tmp_path / "r.json"),
+    )
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [f"error: {tmp_path / 'nope.csv'}: no such file"]
 
 
 MALFORMED = {
-    "nul.csv": (b"name,email\nAda,ada@example.org\n\x00\x00\x00\n", r"binary content \(NUL bytes\)|not valid UTF-8"),
-    "open_quote.csv": (b'name,email\nAda,ada@example.org\n"Grace Hopper,grace@example.org\n', "unterminated quoted field"),
-    "ragged.csv": (b"name,email\nAda,ada@example.org\nGrace,grace@example.org,extra,secret-value\nLin,lin@example.org\n",
-                   r"row 3 \(counting the header\) does not have the 2 fields of the header"),
+    "nul.csv": (
+        b"name,email\nAda,ada@example.org\n\x00\x00\x00\n",
+        r"binary content \(NUL bytes\)|not valid UTF-8",
+    ),
+    "open_quote.csv": (
+        b'name,email\nAda,ada@example.org\n"Grace Hopper,grace@example.org\n',
+        "unterminated quoted field",
+    ),
+    "ragged.csv": (
+        b"name,email\nAda,ada@example.org\nGrace,grace@example.org,extra,secret-value\nLin,lin@example.org\n",
+        r"row 3 \(counting the header\) does not have the 2 fields of the header",
+    ),
     "utf16.csv": ("name,email\nAda,ada@example.org\n".encode("utf-16"), "UTF-16"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
-def test_scan_refuses_malformed_files_in_one_line(presidio_engine, tmp_path: Path, monkeypatch, name: str) -> None:
+def test_scan_refuses_malformed_files_in_one_line(
+    presidio_engine, tmp_path: Path, monkeypatch, name: str
+) -> None:
     import re
 
     content, reason = MALFORMED[name]
     source, out = tmp_path / name, tmp_path / "out.csv"
     source.write_bytes(content)
-    result = _scan(presidio_engine, monkeypatch, str(source), "--out", str(out), "--report", str(tmp_path / "r.json"))
+    result = _scan(
+        presidio_engine, monkeypatch, str(source), "--out", str(out), "--report", str(tmp_path / "r.json")
+    )
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {name}: ") and re.search(reason, lines[0]), lines
@@ -116,13 +157,17 @@ def test_scan_refuses_malformed_files_in_one_line(presidio_engine, tmp_path: Pat
     assert not out.exists() and not list(tmp_path.glob(".out.csv*"))  # nothing partial left behind
 
 
-def test_scan_reads_gzip_bom_and_crlf(presidio_engine, customers_csv: Path, tmp_path: Path, monkeypatch) -> None:
+def test_scan_reads_gzip_bom_and_crlf(
+    presidio_engine, customers_csv: Path, tmp_path: Path, monkeypatch
+) -> None:
     import gzip
 
     source = tmp_path / "customers.csv.gz"
     source.write_bytes(gzip.compress(b"\xef\xbb\xbf" + customers_csv.read_bytes().replace(b"\n", b"\r\n")))
     out = tmp_path / "out.csv"
-    result = _scan(presidio_engine, monkeypatch, str(source), "--out", str(out), "--report", str(tmp_path / "r.json"))
+    result = _scan(
+        presidio_engine, monkeypatch, str(source), "--out", str(out), "--report", str(tmp_path / "r.json")
+    )
     assert result.exit_code == 0, result.output
     original, scanned = _rows(customers_csv), _rows(out)
     assert list(scanned[0]) == list(original[0]) and len(scanned) == len(original)

@@ -125,8 +125,11 @@ def test_settings_carry_the_keys_as_secrets() -> None:
     from atlas_core.pii.keys import keyring_from_settings
     from atlas_core.settings import AtlasSettings
 
-    settings = AtlasSettings(pii_key="settings-secret-0123456789", pii_key_id="s1",  # type: ignore[arg-type]
-                             pii_keys="s0:old-settings-secret-012345")  # type: ignore[arg-type]
+    settings = AtlasSettings(
+        pii_key="settings-secret-0123456789",
+        pii_key_id="s1",  # type: ignore[arg-type]
+        pii_keys="s0:old-settings-secret-012345",
+    )  # type: ignore[arg-type]
     assert "settings-secret" not in repr(settings)
     ring = keyring_from_settings(settings)
     assert ring.key_ids == ["s1", "s0"]

@@ -46,14 +46,26 @@ def test_gazetteers_hold_places_and_census_names() -> None:
     ("text", "address"),
     [
         ("Send it to 431 Marietta St NW, Atlanta, GA 30303 please.", "431 Marietta St NW, Atlanta, GA 30303"),
-        ("Bill to: 12 Main Street Apt. 4\nSpringfield, IL 62704", "12 Main Street Apt. 4\nSpringfield, IL 62704"),
+        (
+            "Bill to: 12 Main Street Apt. 4\nSpringfield, IL 62704",
+            "12 Main Street Apt. 4\nSpringfield, IL 62704",
+        ),
         ("Our office: Hauptstrasse 5, 8001 Zürich, Switzerland", "Hauptstrasse 5, 8001 Zürich, Switzerland"),
-        ("Ela mieszka przy ul. Długa 7\n> Apt. 3\n> Gdańsk\n> Poland 80-831", "ul. Długa 7\n> Apt. 3\n> Gdańsk\n> Poland 80-831"),
+        (
+            "Ela mieszka przy ul. Długa 7\n> Apt. 3\n> Gdańsk\n> Poland 80-831",
+            "ul. Długa 7\n> Apt. 3\n> Gdańsk\n> Poland 80-831",
+        ),
         ("Write to P.O. Box 1234, Austin, TX 78701.", "P.O. Box 1234, Austin, TX 78701"),
         ("She lives at 63 Rue de la Paix, Paris", "63 Rue de la Paix, Paris"),
         ("1919 n. flager dr. west palm beach fl 33407", "1919 n. flager dr. west palm beach fl 33407"),
-        ("Mail it to 250 Broadway, 16th Floor, New York, NY 10007", "250 Broadway, 16th Floor, New York, NY 10007"),
-        ("2711 n sepulveda blvd # 228 manhattan beach ca 90266", "2711 n sepulveda blvd # 228 manhattan beach ca 90266"),
+        (
+            "Mail it to 250 Broadway, 16th Floor, New York, NY 10007",
+            "250 Broadway, 16th Floor, New York, NY 10007",
+        ),
+        (
+            "2711 n sepulveda blvd # 228 manhattan beach ca 90266",
+            "2711 n sepulveda blvd # 228 manhattan beach ca 90266",
+        ),
     ],
 )
 def test_addresses_grow_to_the_whole_address(text: str, address: str) -> None:
@@ -63,14 +75,24 @@ def test_addresses_grow_to_the_whole_address(text: str, address: str) -> None:
 
 
 def test_text_without_an_address_has_none() -> None:
-    for text in ("We shipped 12 boxes on Monday.", "Version 2 of the app has 3 new screens.", "Room for 4 people"):
+    for text in (
+        "We shipped 12 boxes on Monday.",
+        "Version 2 of the app has 3 new screens.",
+        "Room for 4 people",
+    ):
         assert find_addresses(text, gazetteers()) == []
 
 
 @pytest.mark.parametrize(
     "phone",
-    ["+41 (0)62 585 51 90", "0487 98 11 92", "(64) 3591-3246", "345-899-3560x4587", "+44 20 7946 0958",
-     "07700 063 966"],
+    [
+        "+41 (0)62 585 51 90",
+        "0487 98 11 92",
+        "(64) 3591-3246",
+        "345-899-3560x4587",
+        "+44 20 7946 0958",
+        "07700 063 966",
+    ],
 )
 def test_international_phone_numbers(phone: str) -> None:
     text = f"You can reach me on {phone} after six."
@@ -78,8 +100,12 @@ def test_international_phone_numbers(phone: str) -> None:
 
 
 def test_digits_that_are_not_phone_numbers() -> None:
-    for text in ("Order 2021-05-06 shipped", "Server 192.168.10.20 is down", "It costs 1,250,000 dollars",
-                 "Logged at 2017 - 01 - 25 01 : 00"):
+    for text in (
+        "Order 2021-05-06 shipped",
+        "Server 192.168.10.20 is down",
+        "It costs 1,250,000 dollars",
+        "Logged at 2017 - 01 - 25 01 : 00",
+    ):
         assert find_phones(text) == [], text
 
 
@@ -116,7 +142,10 @@ def test_a_lone_first_name_that_is_an_everyday_word_is_not_a_name() -> None:
 
 def test_cards_need_the_luhn_check() -> None:
     valid, invalid = "4111 1111 1111 1111", "4111 1111 1111 1112"
-    assert covered(f"card {valid} expired", detect(f"card {valid} expired", ALL), "CREDIT_CARD") >= {"4111", "1111"}
+    assert covered(f"card {valid} expired", detect(f"card {valid} expired", ALL), "CREDIT_CARD") >= {
+        "4111",
+        "1111",
+    }
     assert not [s for s in detect(f"card {invalid} expired", ALL) if s.entity == "CREDIT_CARD"]
 
 

@@ -30,17 +30,41 @@ def settings(**values: object) -> AtlasSettings:
     return AtlasSettings(**values)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("values", "found"), [
-    ({"s3_access_key": "minioadmin", "s3_secret_key": "minioadmin"}, ["ATLAS_S3_SECRET_KEY"]),
-    ({"s3_access_key": "atlas-lake", "s3_secret_key": "atlas-lake"}, ["ATLAS_S3_SECRET_KEY"]),  # key = its id
-    ({"s3_access_key": "atlas-lake", "s3_secret_key": "ChangeMe"}, ["ATLAS_S3_SECRET_KEY"]),
-    ({"postgres_url": "postgresql://postgres:postgres@db:5432/atlas"}, ["ATLAS_POSTGRES_URL"]),
-    ({"postgres_url": "postgresql://atlas:atlas@db/atlas", "dagster_postgres_url": "postgresql://d:password@db/d"},
-     ["ATLAS_POSTGRES_URL", "ATLAS_DAGSTER_POSTGRES_URL"]),
-    ({"postgres_url": "postgresql://atlas:p%61ssword@db/atlas"}, ["ATLAS_POSTGRES_URL"]),  # percent-encoded
-    ({"s3_access_key": "atlas-lake", "s3_secret_key": STRONG, "postgres_url": f"postgresql://atlas:{STRONG}@db/a"}, []),
-    ({"postgres_url": "postgresql://atlas@/atlas?host=/run/postgresql"}, []),  # peer/trust auth: no password
-])
+@pytest.mark.parametrize(
+    ("values", "found"),
+    [
+        ({"s3_access_key": "minioadmin", "s3_secret_key": "minioadmin"}, ["ATLAS_S3_SECRET_KEY"]),
+        (
+            {"s3_access_key": "atlas-lake", "s3_secret_key": "atlas-lake"},
+            ["ATLAS_S3_SECRET_KEY"],
+        ),  # key = its id
+        ({"s3_access_key": "atlas-lake", "s3_secret_key": "ChangeMe"}, ["ATLAS_S3_SECRET_KEY"]),
+        ({"postgres_url": "postgresql://postgres:postgres@db:5432/atlas"}, ["ATLAS_POSTGRES_URL"]),
+        (
+            {
+                "postgres_url": "postgresql://atlas:atlas@db/atlas",
+                "dagster_postgres_url": "postgresql://d:password@db/d",
+            },
+            ["ATLAS_POSTGRES_URL", "ATLAS_DAGSTER_POSTGRES_URL"],
+        ),
+        (
+            {"postgres_url": "postgresql://atlas:p%61ssword@db/atlas"},
+            ["ATLAS_POSTGRES_URL"],
+        ),  # percent-encoded
+        (
+            {
+                "s3_access_key": "atlas-lake",
+                "s3_secret_key": STRONG,
+                "postgres_url": f"postgresql://atlas:{STRONG}@db/a",
+            },
+            [],
+        ),
+        (
+            {"postgres_url": "postgresql://atlas@/atlas?host=/run/postgresql"},
+            [],
+        ),  # peer/trust auth: no password
+    ],
+)
 def test_well_known_service_credentials_are_found(values: dict[str, str], found: list[str]) -> None:
     assert default_credentials(settings(**values)) == found
     refuse_default_credentials(settings(**values))  # development: allowed
@@ -64,25 +88,50 @@ def production(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     dagster_db = pg.create_database(pg_server, "dagster_cred", migrate=False)
     home = tmp_path_factory.mktemp("cred-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
-    env.update({"ATLAS_ENVIRONMENT": "production", "ATLAS_HOME": str(home), "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
-                "ATLAS_POSTGRES_URL": warehouse, "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
-                "ATLAS_PII_KEY": STRONG, "ATLAS_JWT_SECRET": STRONG, "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": ""})
+    env.update(
+        {
+            "ATLAS_ENVIRONMENT": "production",
+            "ATLAS_HOME": str(home),
+            "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
+            "ATLAS_POSTGRES_URL": warehouse,
+            "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
+            "ATLAS_PII_KEY": STRONG,
+            "ATLAS_JWT_SECRET": STRONG,
+            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+        }
+    )
     yield env
     for url in (warehouse, dagster_db):
         pg.drop_database(url)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("command", "overrides", "expected"), [
-    (["db", "migrate"], {"ATLAS_S3_ENDPOINT": "127.0.0.1:9", "ATLAS_S3_ACCESS_KEY": "minioadmin",
-                         "ATLAS_S3_SECRET_KEY": "minioadmin"}, "ATLAS_S3_SECRET_KEY: a well-known default credential"),
-    (["status"], {"ATLAS_PII_KEY": None}, "ATLAS_PII_KEY is required when ATLAS_ENVIRONMENT=production"),
-    (["status"], {"ATLAS_PII_KEY": DEV_KEY}, "the development PII key (or key id 'dev') is refused"),
-    (["api", "--port", "9"], {"ATLAS_JWT_SECRET": DEVELOPMENT_JWT_SECRET}, "ATLAS_JWT_SECRET must be set to a random"),
-    (["api", "--port", "9"], {"ATLAS_JWT_SECRET": None}, "ATLAS_JWT_SECRET must be set to a random"),
-], ids=["s3-minioadmin", "pii-key-missing", "pii-dev-key", "jwt-dev-secret", "jwt-secret-missing"])
-def test_the_cli_refuses_defaults_in_production(production: dict[str, str], command: list[str],
-                                                overrides: dict[str, str | None], expected: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "overrides", "expected"),
+    [
+        (
+            ["db", "migrate"],
+            {
+                "ATLAS_S3_ENDPOINT": "127.0.0.1:9",
+                "ATLAS_S3_ACCESS_KEY": "minioadmin",
+                "ATLAS_S3_SECRET_KEY": "minioadmin",
+            },
+            "ATLAS_S3_SECRET_KEY: a well-known default credential",
+        ),
+        (["status"], {"ATLAS_PII_KEY": None}, "ATLAS_PII_KEY is required when ATLAS_ENVIRONMENT=production"),
+        (["status"], {"ATLAS_PII_KEY": DEV_KEY}, "the development PII key (or key id 'dev') is refused"),
+        (
+            ["api", "--port", "9"],
+            {"ATLAS_JWT_SECRET": DEVELOPMENT_JWT_SECRET},
+            "ATLAS_JWT_SECRET must be set to a random",
+        ),
+        (["api", "--port", "9"], {"ATLAS_JWT_SECRET": None}, "ATLAS_JWT_SECRET must be set to a random"),
+    ],
+    ids=["s3-minioadmin", "pii-key-missing", "pii-dev-key", "jwt-dev-secret", "jwt-secret-missing"],
+)
+def test_the_cli_refuses_defaults_in_production(
+    production: dict[str, str], command: list[str], overrides: dict[str, str | None], expected: str
+) -> None:
     env = dict(production)
     for key, value in overrides.items():
         if value is None:

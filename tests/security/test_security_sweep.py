@@ -57,7 +57,9 @@ query Sweep($selector: RepositorySelector!) {
 def _with_password(url: str, password: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{quote(parts.username or 'postgres')}:{quote(password)}@{host}"))
+    return urlunsplit(
+        parts._replace(netloc=f"{quote(parts.username or 'postgres')}:{quote(password)}@{host}")
+    )
 
 
 def _free_port() -> int:
@@ -91,10 +93,15 @@ class Sweep:
 def _dump(url: str, schemas: list[str]) -> str:
     parts = []
     with psycopg.connect(url) as conn:
-        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                              "WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE'", (schemas,)).fetchall()
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE'",
+            (schemas,),
+        ).fetchall()
         for schema, table in tables:
-            copy_sql = sql.SQL("COPY (SELECT * FROM {}) TO STDOUT WITH (FORMAT csv)").format(sql.Identifier(schema, table))
+            copy_sql = sql.SQL("COPY (SELECT * FROM {}) TO STDOUT WITH (FORMAT csv)").format(
+                sql.Identifier(schema, table)
+            )
             with conn.cursor().copy(copy_sql) as copy:
                 parts.append(b"".join(bytes(chunk) for chunk in copy).decode("utf-8", "replace"))
     return "\n".join(parts)
@@ -138,7 +145,11 @@ def _read_everything(sweep: Sweep, http: httpx.Client, headers: dict[str, str]) 
             layer = path.split("/")[4]
             targets = [path.replace("{table}", t) for t in values.get(f"table@{layer}", [])]
         elif names[0] in values:
-            options = values.get(f"{names[0]}@lineage", values[names[0]]) if "/lineage/" in path else values[names[0]]
+            options = (
+                values.get(f"{names[0]}@lineage", values[names[0]])
+                if "/lineage/" in path
+                else values[names[0]]
+            )
             targets = [path.replace(f"{{{names[0]}}}", quote(v, safe="")) for v in options]
         else:  # e.g. a backfill id: the demo launched none; a made-up id must answer 404 without leaking
             targets = [path.replace(f"{{{names[0]}}}", "does-not-exist")]
@@ -149,8 +160,12 @@ def _read_everything(sweep: Sweep, http: httpx.Client, headers: dict[str, str]) 
                 response = http.get(target, params=params, headers=headers)
                 key = f"GET {target}" + (f"?offset={offset}" if offset else "")
                 sweep.responses[key], sweep.statuses[key] = response.text, response.status_code
-                rows = response.json().get("rows") if response.headers.get("content-type", "").startswith(
-                    "application/json") and "/data/" in target else None
+                rows = (
+                    response.json().get("rows")
+                    if response.headers.get("content-type", "").startswith("application/json")
+                    and "/data/" in target
+                    else None
+                )
                 if not rows or len(rows) < 1000 or offset >= 4000:
                     break
                 offset += 1000
@@ -182,45 +197,61 @@ def sweep(pg_server: str, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathF
         "admin password": "pw-" + secrets.token_hex(12),
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_", "OPENLINEAGE"))}
-    env.update({
-        "ATLAS_ENVIRONMENT": "production",
-        "ATLAS_HOME": str(home),
-        "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
-        "ATLAS_POSTGRES_URL": with_password[warehouse],
-        "ATLAS_DAGSTER_POSTGRES_URL": with_password[dagster_db],
-        "ATLAS_S3_ENDPOINT": seaweed.endpoint,
-        "ATLAS_S3_ACCESS_KEY": seaweed.access_key,
-        "ATLAS_S3_SECRET_KEY": seaweed.secret_key,
-        "ATLAS_JWT_SECRET": values["ATLAS_JWT_SECRET"],
-        "ATLAS_PII_KEY": values["ATLAS_PII_KEY"],
-        "ATLAS_PII_KEY_ID": "k7",
-        "ATLAS_PII_KEYS": f"k6:{values['retired PII key']}",
-        "ATLAS_ALERT_WEBHOOK": f"http://127.0.0.1:9/hooks/{values['webhook token']}",
-        "ATLAS_LINEAGE_FILE": str(home / "lineage" / "events.jsonl"),
-        "ATLAS_WEBSERVER_PORT": str(_free_port()),
-        "ATLAS_API_PORT": str(_free_port()),
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    })
+    env.update(
+        {
+            "ATLAS_ENVIRONMENT": "production",
+            "ATLAS_HOME": str(home),
+            "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
+            "ATLAS_POSTGRES_URL": with_password[warehouse],
+            "ATLAS_DAGSTER_POSTGRES_URL": with_password[dagster_db],
+            "ATLAS_S3_ENDPOINT": seaweed.endpoint,
+            "ATLAS_S3_ACCESS_KEY": seaweed.access_key,
+            "ATLAS_S3_SECRET_KEY": seaweed.secret_key,
+            "ATLAS_JWT_SECRET": values["ATLAS_JWT_SECRET"],
+            "ATLAS_PII_KEY": values["ATLAS_PII_KEY"],
+            "ATLAS_PII_KEY_ID": "k7",
+            "ATLAS_PII_KEYS": f"k6:{values['retired PII key']}",
+            "ATLAS_ALERT_WEBHOOK": f"http://127.0.0.1:9/hooks/{values['webhook token']}",
+            "ATLAS_LINEAGE_FILE": str(home / "lineage" / "events.jsonl"),
+            "ATLAS_WEBSERVER_PORT": str(_free_port()),
+            "ATLAS_API_PORT": str(_free_port()),
+            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+        }
+    )
     sweep = Sweep(env, home, warehouse, dagster_db, values)
     process: subprocess.Popen[bytes] | None = None
     try:
         demo = run_atlas(["demo", "--quiet"], env, home, 300)
         sweep.demo_output = demo.output
         assert demo.returncode == 0, demo.output[-3000:]
-        created = subprocess.run([str(ATLAS), "users", "create", "--username", ADMIN, "--role", "admin",
-                                  "--password-stdin"], input=values["admin password"] + "\n", env=env, cwd=home,
-                                 capture_output=True, text=True, timeout=120)
+        created = subprocess.run(
+            [str(ATLAS), "users", "create", "--username", ADMIN, "--role", "admin", "--password-stdin"],
+            input=values["admin password"] + "\n",
+            env=env,
+            cwd=home,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert created.returncode == 0, created.stderr
         log = home / "up.log"
         with open(log, "wb") as out:
-            process = subprocess.Popen([str(ATLAS), "up"], env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                [str(ATLAS), "up"],
+                env=env,
+                cwd=home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         sweep.api = f"http://127.0.0.1:{env['ATLAS_API_PORT']}"
         sweep.graphql = f"http://127.0.0.1:{env['ATLAS_WEBSERVER_PORT']}/graphql"
         wait_http_ok(sweep.graphql.replace("/graphql", "/server_info"), process, 180, log)
         wait_http_ok(f"{sweep.api}/ready", process, 90, log)
         with httpx.Client(base_url=sweep.api, timeout=60) as http:
-            login = http.post("/api/v1/auth/token", json={"username": ADMIN, "password": values["admin password"]})
+            login = http.post(
+                "/api/v1/auth/token", json={"username": ADMIN, "password": values["admin password"]}
+            )
             assert login.status_code == 200, login.text
             first = login.json()
             rotated = http.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
@@ -229,20 +260,30 @@ def sweep(pg_server: str, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathF
             bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
             key = http.post("/api/v1/api-keys", json={"name": "sweep-bot", "role": "admin"}, headers=bearer)
             assert key.status_code == 201, key.text
-            sweep.secrets.update({
-                "first access token": first["access_token"], "first refresh token": first["refresh_token"],
-                "access token": tokens["access_token"], "refresh token": tokens["refresh_token"],
-                "API key": key.json()["api_key"],
-            })
+            sweep.secrets.update(
+                {
+                    "first access token": first["access_token"],
+                    "first refresh token": first["refresh_token"],
+                    "access token": tokens["access_token"],
+                    "refresh token": tokens["refresh_token"],
+                    "API key": key.json()["api_key"],
+                }
+            )
             _read_everything(sweep, http, bearer)
             me = http.get("/api/v1/me", headers={"X-API-Key": key.json()["api_key"]})
-            sweep.responses["GET /api/v1/me (API key)"], sweep.statuses["GET /api/v1/me (API key)"] = me.text, me.status_code
+            sweep.responses["GET /api/v1/me (API key)"], sweep.statuses["GET /api/v1/me (API key)"] = (
+                me.text,
+                me.status_code,
+            )
             # A wrong password and a forged token are logged as failures: their text must not be.
-            http.post("/api/v1/auth/token", json={"username": ADMIN, "password": values["admin password"] + "x"})
+            http.post(
+                "/api/v1/auth/token", json={"username": ADMIN, "password": values["admin password"] + "x"}
+            )
             http.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}x"})
         selector = {"repositoryLocationName": "atlas", "repositoryName": "__repository__"}
-        answer = httpx.post(sweep.graphql, json={"query": GRAPHQL_RESOURCES, "variables": {"selector": selector}},
-                            timeout=60)
+        answer = httpx.post(
+            sweep.graphql, json={"query": GRAPHQL_RESOURCES, "variables": {"selector": selector}}, timeout=60
+        )
         sweep.ui = answer.json()
     finally:
         if process is not None:
@@ -267,20 +308,28 @@ def _places(sweep: Sweep) -> dict[str, str]:
         "output of atlas up (webserver, daemon, API)": sweep.up_output,
         "output of atlas demo": sweep.demo_output,
         "Dagster database (event log, runs, schedules, ...)": _dump(sweep.dagster, ["public"]),
-        "warehouse metadata (audit, ingestions, reports, users, api keys)": _dump(sweep.warehouse, ["atlas_meta"]),
+        "warehouse metadata (audit, ingestions, reports, users, api keys)": _dump(
+            sweep.warehouse, ["atlas_meta"]
+        ),
         "Dagster UI (resources, env vars, instance config)": json.dumps(sweep.ui),
     }
 
 
 def test_the_sweep_exercised_a_live_production_stack(sweep: Sweep) -> None:
     # Every secret was in use: a failure of the searches below would be a real leak, not a dead setting.
-    claims = jwt.decode(sweep.secrets["access token"], sweep.secrets["ATLAS_JWT_SECRET"], algorithms=["HS256"])
+    claims = jwt.decode(
+        sweep.secrets["access token"], sweep.secrets["ATLAS_JWT_SECRET"], algorithms=["HS256"]
+    )
     assert claims["sub"]
-    tokens = sweep.rows(sweep.warehouse, "SELECT ssn FROM atlas_silver.customers WHERE ssn IS NOT NULL LIMIT 5")
+    tokens = sweep.rows(
+        sweep.warehouse, "SELECT ssn FROM atlas_silver.customers WHERE ssn IS NOT NULL LIMIT 5"
+    )
     assert tokens and all(t[0].startswith("enc1:k7:") for t in tokens)  # encrypted with ATLAS_PII_KEY (id k7)
     from atlas_resources.lake import S3Lake
 
-    lake = S3Lake(sweep.env["ATLAS_S3_ENDPOINT"], sweep.env["ATLAS_S3_ACCESS_KEY"], sweep.env["ATLAS_S3_SECRET_KEY"])
+    lake = S3Lake(
+        sweep.env["ATLAS_S3_ENDPOINT"], sweep.env["ATLAS_S3_ACCESS_KEY"], sweep.env["ATLAS_S3_SECRET_KEY"]
+    )
     assert lake.list("atlas-silver", "customers/")  # the lake is the S3 one, reached with the secret key
     reads = {k: s for k, s in sweep.statuses.items() if k.startswith("GET /api/v1/")}
     assert len(reads) >= 20
@@ -296,10 +345,14 @@ def test_no_raw_pii_in_api_responses_or_logs(sweep: Sweep) -> None:
     control = raw.hits(_dump(sweep.warehouse, ["atlas_bronze"]))
     assert len(control["email"]) > 1900 and len(control["ssn"]) > 1900  # the search does find raw values
     silver = json.loads(sweep.responses["GET /api/v1/data/silver/customers"])
-    assert len(silver["rows"]) == 1000 and "email" in [c["name"] for c in silver["columns"]]  # served, anonymized
+    assert len(silver["rows"]) == 1000 and "email" in [
+        c["name"] for c in silver["columns"]
+    ]  # served, anonymized
     assert all(row["email"] and "@" not in row["email"] for row in silver["rows"])
     places = _places(sweep)
-    del places["warehouse metadata (audit, ingestions, reports, users, api keys)"]  # searched by the PII suite
+    del places[
+        "warehouse metadata (audit, ingestions, reports, users, api keys)"
+    ]  # searched by the PII suite
     leaks = {where: raw.hits(text) for where, text in places.items()}
     assert {where: found for where, found in leaks.items() if found} == {}
 
@@ -307,15 +360,22 @@ def test_no_raw_pii_in_api_responses_or_logs(sweep: Sweep) -> None:
 def test_no_secret_in_logs_events_responses_or_the_dagster_ui(sweep: Sweep) -> None:
     places = _places(sweep)
     assert all(len(text) > 100 for text in places.values()), {k: len(v) for k, v in places.items()}
-    found = {(name, where) for name, value in sweep.secrets.items() for where, text in places.items() if value in text}
+    found = {
+        (name, where)
+        for name, value in sweep.secrets.items()
+        for where, text in places.items()
+        if value in text
+    }
     # The login and refresh responses carry tokens by design; they are POSTs, not in the searched GETs.
     assert found == set()
 
 
 def test_the_dagster_ui_shows_env_var_names_for_secret_resource_fields(sweep: Sweep) -> None:
     data = sweep.ui["data"]
-    resources = {r["name"]: {v["key"]: (v["type"], v["value"]) for v in r["configuredValues"]}
-                 for r in data["allTopLevelResourceDetailsOrError"]["results"]}
+    resources = {
+        r["name"]: {v["key"]: (v["type"], v["value"]) for v in r["configuredValues"]}
+        for r in data["allTopLevelResourceDetailsOrError"]["results"]
+    }
     expected = {
         ("warehouse", "postgres_url"): "ATLAS_POSTGRES_URL",
         ("lake", "access_key"): "ATLAS_S3_ACCESS_KEY",
@@ -325,7 +385,13 @@ def test_the_dagster_ui_shows_env_var_names_for_secret_resource_fields(sweep: Sw
         ("alerts", "webhook"): "ATLAS_ALERT_WEBHOOK",
     }
     for (resource, key), variable in expected.items():
-        assert resources[resource][key] == ("ENV_VAR", variable), (resource, key, resources[resource].get(key))
+        assert resources[resource][key] == ("ENV_VAR", variable), (
+            resource,
+            key,
+            resources[resource].get(key),
+        )
     used = {r["envVarName"] for r in data["utilizedEnvVarsOrError"]["results"]}
     assert set(expected.values()) <= used
-    assert "run_storage: PostgresRunStorage" in data["instance"]["info"]  # the UI's instance config was searched
+    assert (
+        "run_storage: PostgresRunStorage" in data["instance"]["info"]
+    )  # the UI's instance config was searched

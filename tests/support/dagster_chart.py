@@ -41,8 +41,10 @@ BOOLEAN = {"type": "boolean"}
 INTEGER = {"type": "integer"}
 OPTIONAL_STRING = {"type": ["string", "null"]}
 PULL_POLICY = {"enum": ["Always", "IfNotPresent", "Never"]}
-IMAGE = closed({"repository": STRING, "tag": {"type": ["string", "integer", "null"]}, "pullPolicy": PULL_POLICY},
-               ["repository", "pullPolicy"])
+IMAGE = closed(
+    {"repository": STRING, "tag": {"type": ["string", "integer", "null"]}, "pullPolicy": PULL_POLICY},
+    ["repository", "pullPolicy"],
+)
 STRING_MAP = {"type": "object", "additionalProperties": STRING}
 ENV = {"anyOf": [STRING_MAP, {"type": "array", "items": k8s("io.k8s.api.core.v1.EnvVar")}]}
 CONFIG_MAPS = {"type": "array", "items": k8s("io.k8s.api.core.v1.ConfigMapEnvSource")}
@@ -53,116 +55,260 @@ RESOURCES = k8s("io.k8s.api.core.v1.ResourceRequirements")
 PROBE = k8s("io.k8s.api.core.v1.Probe")
 SOURCE_OR_STRING = {"anyOf": [STRING, closed({"env": STRING}, ["env"]), {"type": "null"}]}
 
-USER_DEPLOYMENT = closed({
-    "name": STRING, "image": IMAGE,
-    "dagsterApiGrpcArgs": {"type": "array", "items": STRING}, "codeServerArgs": {"type": "array", "items": STRING},
-    "includeConfigInLaunchedRuns": closed({"enabled": BOOLEAN}, ["enabled"]),
-    "deploymentNamespace": STRING, "port": INTEGER, "env": ENV, "envConfigMaps": CONFIG_MAPS, "envSecrets": SECRETS,
-    "annotations": STRING_MAP, "labels": STRING_MAP, "nodeSelector": STRING_MAP,
-    "affinity": k8s("io.k8s.api.core.v1.Affinity"),
-    "tolerations": {"type": "array", "items": k8s("io.k8s.api.core.v1.Toleration")},
-    "podSecurityContext": POD_SECURITY, "securityContext": SECURITY, "resources": RESOURCES,
-    "livenessProbe": PROBE, "readinessProbe": PROBE, "startupProbe": PROBE,
-    "volumeMounts": {"type": "array", "items": k8s("io.k8s.api.core.v1.VolumeMount")},
-    "volumes": {"type": "array", "items": k8s("io.k8s.api.core.v1.Volume")},
-    "schedulerName": STRING,
-}, ["name", "image", "port"])
+USER_DEPLOYMENT = closed(
+    {
+        "name": STRING,
+        "image": IMAGE,
+        "dagsterApiGrpcArgs": {"type": "array", "items": STRING},
+        "codeServerArgs": {"type": "array", "items": STRING},
+        "includeConfigInLaunchedRuns": closed({"enabled": BOOLEAN}, ["enabled"]),
+        "deploymentNamespace": STRING,
+        "port": INTEGER,
+        "env": ENV,
+        "envConfigMaps": CONFIG_MAPS,
+        "envSecrets": SECRETS,
+        "annotations": STRING_MAP,
+        "labels": STRING_MAP,
+        "nodeSelector": STRING_MAP,
+        "affinity": k8s("io.k8s.api.core.v1.Affinity"),
+        "tolerations": {"type": "array", "items": k8s("io.k8s.api.core.v1.Toleration")},
+        "podSecurityContext": POD_SECURITY,
+        "securityContext": SECURITY,
+        "resources": RESOURCES,
+        "livenessProbe": PROBE,
+        "readinessProbe": PROBE,
+        "startupProbe": PROBE,
+        "volumeMounts": {"type": "array", "items": k8s("io.k8s.api.core.v1.VolumeMount")},
+        "volumes": {"type": "array", "items": k8s("io.k8s.api.core.v1.Volume")},
+        "schedulerName": STRING,
+    },
+    ["name", "image", "port"],
+)
 
-K8S_RUN_LAUNCHER = closed({
-    "image": {"anyOf": [IMAGE, {"type": "null"}]}, "imagePullPolicy": PULL_POLICY, "jobNamespace": OPTIONAL_STRING,
-    "loadInclusterConfig": BOOLEAN, "kubeconfigFile": OPTIONAL_STRING, "envConfigMaps": CONFIG_MAPS,
-    "envSecrets": SECRETS, "envVars": {"type": "array", "items": STRING},
-    "volumeMounts": {"type": "array", "items": k8s("io.k8s.api.core.v1.VolumeMount")},
-    "volumes": {"type": "array", "items": k8s("io.k8s.api.core.v1.Volume")},
-    "labels": {"anyOf": [STRING_MAP, {"type": "null"}]}, "failPodOnRunFailure": {"type": ["boolean", "null"]},
-    "resources": {"anyOf": [RESOURCES, {"type": "null"}]}, "schedulerName": OPTIONAL_STRING,
-    "securityContext": {"anyOf": [SECURITY, {"type": "null"}]},
-    "runK8sConfig": closed({
-        # Free-form in the chart (dicts handed to dagster-k8s); checked as Kubernetes types by the test.
-        "containerConfig": {"type": "object"}, "podSpecConfig": {"type": "object"},
-        "podTemplateSpecMetadata": {"type": "object"}, "jobSpecConfig": {"type": "object"},
-        "jobMetadata": {"type": "object"},
-    }),
-}, ["imagePullPolicy", "loadInclusterConfig", "envConfigMaps", "envSecrets", "envVars", "volumeMounts", "volumes"])
+K8S_RUN_LAUNCHER = closed(
+    {
+        "image": {"anyOf": [IMAGE, {"type": "null"}]},
+        "imagePullPolicy": PULL_POLICY,
+        "jobNamespace": OPTIONAL_STRING,
+        "loadInclusterConfig": BOOLEAN,
+        "kubeconfigFile": OPTIONAL_STRING,
+        "envConfigMaps": CONFIG_MAPS,
+        "envSecrets": SECRETS,
+        "envVars": {"type": "array", "items": STRING},
+        "volumeMounts": {"type": "array", "items": k8s("io.k8s.api.core.v1.VolumeMount")},
+        "volumes": {"type": "array", "items": k8s("io.k8s.api.core.v1.Volume")},
+        "labels": {"anyOf": [STRING_MAP, {"type": "null"}]},
+        "failPodOnRunFailure": {"type": ["boolean", "null"]},
+        "resources": {"anyOf": [RESOURCES, {"type": "null"}]},
+        "schedulerName": OPTIONAL_STRING,
+        "securityContext": {"anyOf": [SECURITY, {"type": "null"}]},
+        "runK8sConfig": closed(
+            {
+                # Free-form in the chart (dicts handed to dagster-k8s); checked as Kubernetes types by the test.
+                "containerConfig": {"type": "object"},
+                "podSpecConfig": {"type": "object"},
+                "podTemplateSpecMetadata": {"type": "object"},
+                "jobSpecConfig": {"type": "object"},
+                "jobMetadata": {"type": "object"},
+            }
+        ),
+    },
+    [
+        "imagePullPolicy",
+        "loadInclusterConfig",
+        "envConfigMaps",
+        "envSecrets",
+        "envVars",
+        "volumeMounts",
+        "volumes",
+    ],
+)
 
-TAG_LIMIT = closed({"key": STRING, "value": {"anyOf": [STRING, closed({"applyLimitPerUniqueValue": BOOLEAN},
-                                                                      ["applyLimitPerUniqueValue"]), {"type": "null"}]},
-                    "limit": INTEGER}, ["key", "limit"])
+TAG_LIMIT = closed(
+    {
+        "key": STRING,
+        "value": {
+            "anyOf": [
+                STRING,
+                closed({"applyLimitPerUniqueValue": BOOLEAN}, ["applyLimitPerUniqueValue"]),
+                {"type": "null"},
+            ]
+        },
+        "limit": INTEGER,
+    },
+    ["key", "limit"],
+)
 
 VALUES_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    **closed({
-        "global": closed({"postgresqlSecretName": STRING, "dagsterHome": STRING, "serviceAccountName": STRING,
-                          "celeryConfigSecretName": STRING}),
-        "dagster-user-deployments": closed({
-            "enabled": BOOLEAN, "enableSubchart": BOOLEAN,
+    **closed(
+        {
+            "global": closed(
+                {
+                    "postgresqlSecretName": STRING,
+                    "dagsterHome": STRING,
+                    "serviceAccountName": STRING,
+                    "celeryConfigSecretName": STRING,
+                }
+            ),
+            "dagster-user-deployments": closed(
+                {
+                    "enabled": BOOLEAN,
+                    "enableSubchart": BOOLEAN,
+                    "imagePullSecrets": {
+                        "type": "array",
+                        "items": k8s("io.k8s.api.core.v1.LocalObjectReference"),
+                    },
+                    "deployments": {"type": "array", "minItems": 1, "items": USER_DEPLOYMENT},
+                }
+            ),
+            "postgresql": closed(
+                {
+                    "enabled": BOOLEAN,
+                    "postgresqlHost": STRING,
+                    "postgresqlUsername": STRING,
+                    "postgresqlPassword": STRING,
+                    "postgresqlDatabase": STRING,
+                    "postgresqlParams": {"type": "object"},
+                    "postgresqlScheme": STRING,
+                    "service": closed({"port": INTEGER}, ["port"]),
+                    "image": IMAGE,
+                }
+            ),
+            "generatePostgresqlPasswordSecret": BOOLEAN,
+            "generateCeleryConfigSecret": BOOLEAN,
+            "rabbitmq": {"type": "object", "properties": {"enabled": BOOLEAN}},
+            "redis": {"type": "object", "properties": {"enabled": BOOLEAN}},
+            "flower": {"type": "object", "properties": {"enabled": BOOLEAN}},
+            "ingress": {"type": "object", "properties": {"enabled": BOOLEAN}},
             "imagePullSecrets": {"type": "array", "items": k8s("io.k8s.api.core.v1.LocalObjectReference")},
-            "deployments": {"type": "array", "minItems": 1, "items": USER_DEPLOYMENT},
-        }),
-        "postgresql": closed({
-            "enabled": BOOLEAN, "postgresqlHost": STRING, "postgresqlUsername": STRING,
-            "postgresqlPassword": STRING, "postgresqlDatabase": STRING, "postgresqlParams": {"type": "object"},
-            "postgresqlScheme": STRING, "service": closed({"port": INTEGER}, ["port"]), "image": IMAGE,
-        }),
-        "generatePostgresqlPasswordSecret": BOOLEAN,
-        "generateCeleryConfigSecret": BOOLEAN,
-        "rabbitmq": {"type": "object", "properties": {"enabled": BOOLEAN}},
-        "redis": {"type": "object", "properties": {"enabled": BOOLEAN}},
-        "flower": {"type": "object", "properties": {"enabled": BOOLEAN}},
-        "ingress": {"type": "object", "properties": {"enabled": BOOLEAN}},
-        "imagePullSecrets": {"type": "array", "items": k8s("io.k8s.api.core.v1.LocalObjectReference")},
-        "runLauncher": {
-            **closed({"type": {"enum": ["CeleryK8sRunLauncher", "K8sRunLauncher", "CustomRunLauncher"]},
-                      "config": closed({"k8sRunLauncher": K8S_RUN_LAUNCHER,
-                                        "celeryK8sRunLauncher": {"type": "object"},
-                                        "customRunLauncher": {"type": "object"}})},
-                     ["type", "config"]),
-            "if": {"properties": {"type": {"const": "K8sRunLauncher"}}},
-            "then": {"properties": {"config": {"required": ["k8sRunLauncher"]}}},
-        },
-        "computeLogManager": {
-            **closed({"type": {"enum": ["NoOpComputeLogManager", "AzureBlobComputeLogManager",
-                                        "GCSComputeLogManager", "S3ComputeLogManager", "CustomComputeLogManager"]},
-                      "config": closed({"s3ComputeLogManager": closed({
-                          "bucket": SOURCE_OR_STRING, "localDir": SOURCE_OR_STRING, "prefix": SOURCE_OR_STRING,
-                          "useSsl": {"type": ["boolean", "null"]}, "verify": {"type": ["boolean", "null"]},
-                          "verifyCertPath": SOURCE_OR_STRING, "endpointUrl": SOURCE_OR_STRING,
-                          "skipEmptyFiles": {"type": ["boolean", "null"]}, "uploadInterval": {"type": ["integer", "null"]},
-                          "uploadExtraArgs": {"type": ["object", "null"]}, "showUrlOnly": {"type": ["boolean", "null"]},
-                          "region": SOURCE_OR_STRING,
-                      }, ["bucket"])})},
-                     ["type", "config"]),
-            "if": {"properties": {"type": {"const": "S3ComputeLogManager"}}},
-            "then": {"properties": {"config": {"required": ["s3ComputeLogManager"]}}},
-        },
-        "dagsterWebserver": closed({
-            "replicaCount": INTEGER, "image": IMAGE, "env": ENV, "envConfigMaps": CONFIG_MAPS, "envSecrets": SECRETS,
-            "labels": STRING_MAP, "annotations": STRING_MAP, "nodeSelector": STRING_MAP,
-            "podSecurityContext": POD_SECURITY, "securityContext": SECURITY, "resources": RESOURCES,
-            "readinessProbe": PROBE, "livenessProbe": PROBE, "startupProbe": PROBE,
-            "enableReadOnly": BOOLEAN, "logLevel": OPTIONAL_STRING, "pathPrefix": OPTIONAL_STRING,
-        }),
-        "dagsterDaemon": closed({
-            "enabled": BOOLEAN, "image": IMAGE, "heartbeatTolerance": INTEGER, "env": ENV,
-            "envConfigMaps": CONFIG_MAPS, "envSecrets": SECRETS, "labels": STRING_MAP, "annotations": STRING_MAP,
-            "podSecurityContext": POD_SECURITY, "securityContext": SECURITY, "resources": RESOURCES,
-            "readinessProbe": PROBE, "livenessProbe": PROBE, "startupProbe": PROBE,
-            "runCoordinator": closed({
-                "enabled": BOOLEAN, "type": {"enum": ["QueuedRunCoordinator", "CustomRunCoordinator"]},
-                "config": {"type": "object"},
-            }, ["enabled", "type"]),
-            "runMonitoring": {"type": "object"}, "runRetries": {"type": "object"},
-        }),
-        "telemetry": closed({"enabled": BOOLEAN}, ["enabled"]),
-        "concurrency": closed({
-            "enabled": BOOLEAN,
-            "pools": closed({"defaultLimit": {"type": ["integer", "null"]}, "granularity": {"enum": ["run", "op", None]},
-                             "opGranularityRunBuffer": {"type": ["integer", "null"]}}),
-            "runs": closed({"maxConcurrentRuns": {"type": ["integer", "null"]},
-                            "tagConcurrencyLimits": {"type": "array", "items": TAG_LIMIT}}),
-        }),
-        "additionalInstanceConfig": {"type": ["object", "null"]},
-    }),
+            "runLauncher": {
+                **closed(
+                    {
+                        "type": {"enum": ["CeleryK8sRunLauncher", "K8sRunLauncher", "CustomRunLauncher"]},
+                        "config": closed(
+                            {
+                                "k8sRunLauncher": K8S_RUN_LAUNCHER,
+                                "celeryK8sRunLauncher": {"type": "object"},
+                                "customRunLauncher": {"type": "object"},
+                            }
+                        ),
+                    },
+                    ["type", "config"],
+                ),
+                "if": {"properties": {"type": {"const": "K8sRunLauncher"}}},
+                "then": {"properties": {"config": {"required": ["k8sRunLauncher"]}}},
+            },
+            "computeLogManager": {
+                **closed(
+                    {
+                        "type": {
+                            "enum": [
+                                "NoOpComputeLogManager",
+                                "AzureBlobComputeLogManager",
+                                "GCSComputeLogManager",
+                                "S3ComputeLogManager",
+                                "CustomComputeLogManager",
+                            ]
+                        },
+                        "config": closed(
+                            {
+                                "s3ComputeLogManager": closed(
+                                    {
+                                        "bucket": SOURCE_OR_STRING,
+                                        "localDir": SOURCE_OR_STRING,
+                                        "prefix": SOURCE_OR_STRING,
+                                        "useSsl": {"type": ["boolean", "null"]},
+                                        "verify": {"type": ["boolean", "null"]},
+                                        "verifyCertPath": SOURCE_OR_STRING,
+                                        "endpointUrl": SOURCE_OR_STRING,
+                                        "skipEmptyFiles": {"type": ["boolean", "null"]},
+                                        "uploadInterval": {"type": ["integer", "null"]},
+                                        "uploadExtraArgs": {"type": ["object", "null"]},
+                                        "showUrlOnly": {"type": ["boolean", "null"]},
+                                        "region": SOURCE_OR_STRING,
+                                    },
+                                    ["bucket"],
+                                )
+                            }
+                        ),
+                    },
+                    ["type", "config"],
+                ),
+                "if": {"properties": {"type": {"const": "S3ComputeLogManager"}}},
+                "then": {"properties": {"config": {"required": ["s3ComputeLogManager"]}}},
+            },
+            "dagsterWebserver": closed(
+                {
+                    "replicaCount": INTEGER,
+                    "image": IMAGE,
+                    "env": ENV,
+                    "envConfigMaps": CONFIG_MAPS,
+                    "envSecrets": SECRETS,
+                    "labels": STRING_MAP,
+                    "annotations": STRING_MAP,
+                    "nodeSelector": STRING_MAP,
+                    "podSecurityContext": POD_SECURITY,
+                    "securityContext": SECURITY,
+                    "resources": RESOURCES,
+                    "readinessProbe": PROBE,
+                    "livenessProbe": PROBE,
+                    "startupProbe": PROBE,
+                    "enableReadOnly": BOOLEAN,
+                    "logLevel": OPTIONAL_STRING,
+                    "pathPrefix": OPTIONAL_STRING,
+                }
+            ),
+            "dagsterDaemon": closed(
+                {
+                    "enabled": BOOLEAN,
+                    "image": IMAGE,
+                    "heartbeatTolerance": INTEGER,
+                    "env": ENV,
+                    "envConfigMaps": CONFIG_MAPS,
+                    "envSecrets": SECRETS,
+                    "labels": STRING_MAP,
+                    "annotations": STRING_MAP,
+                    "podSecurityContext": POD_SECURITY,
+                    "securityContext": SECURITY,
+                    "resources": RESOURCES,
+                    "readinessProbe": PROBE,
+                    "livenessProbe": PROBE,
+                    "startupProbe": PROBE,
+                    "runCoordinator": closed(
+                        {
+                            "enabled": BOOLEAN,
+                            "type": {"enum": ["QueuedRunCoordinator", "CustomRunCoordinator"]},
+                            "config": {"type": "object"},
+                        },
+                        ["enabled", "type"],
+                    ),
+                    "runMonitoring": {"type": "object"},
+                    "runRetries": {"type": "object"},
+                }
+            ),
+            "telemetry": closed({"enabled": BOOLEAN}, ["enabled"]),
+            "concurrency": closed(
+                {
+                    "enabled": BOOLEAN,
+                    "pools": closed(
+                        {
+                            "defaultLimit": {"type": ["integer", "null"]},
+                            "granularity": {"enum": ["run", "op", None]},
+                            "opGranularityRunBuffer": {"type": ["integer", "null"]},
+                        }
+                    ),
+                    "runs": closed(
+                        {
+                            "maxConcurrentRuns": {"type": ["integer", "null"]},
+                            "tagConcurrencyLimits": {"type": "array", "items": TAG_LIMIT},
+                        }
+                    ),
+                }
+            ),
+            "additionalInstanceConfig": {"type": ["object", "null"]},
+        }
+    ),
 }
 """Keys of the chart's values not listed here (scheduler, pythonLogs, busybox, migrate, serviceAccount,
 retention) keep the chart's defaults; listing them in the values file fails the test until they are added."""

@@ -14,12 +14,19 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-SPEC_DIR = Path(os.environ.get("ATLAS_OPENLINEAGE_SPEC", Path(__file__).resolve().parents[1] / "resources" / "openlineage-spec"))
+SPEC_DIR = Path(
+    os.environ.get(
+        "ATLAS_OPENLINEAGE_SPEC", Path(__file__).resolve().parents[1] / "resources" / "openlineage-spec"
+    )
+)
 
 
 @cache
 def _registry() -> tuple[Registry, dict[str, dict], dict]:
-    documents = [json.loads(p.read_text()) for p in [SPEC_DIR / "OpenLineage.json", *sorted((SPEC_DIR / "facets").glob("*.json"))]]
+    documents = [
+        json.loads(p.read_text())
+        for p in [SPEC_DIR / "OpenLineage.json", *sorted((SPEC_DIR / "facets").glob("*.json"))]
+    ]
     registry = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in documents)
     facets = {d["$id"].rsplit("/", 1)[1].removesuffix(".json"): d for d in documents[1:]}
     return registry, facets, documents[0]
@@ -30,7 +37,9 @@ def validate_event(event: dict) -> None:
     against its own facet schema (resolved locally)."""
     registry, facets, core = _registry()
     run_event = {"$ref": core["$id"] + "#/$defs/RunEvent"}
-    Draft202012Validator(run_event, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(event)
+    Draft202012Validator(
+        run_event, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
+    ).validate(event)
     for facet in _facets(event):
         url = facet["_schemaURL"]
         document_id, _, pointer = url.partition("#")

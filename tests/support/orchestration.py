@@ -34,7 +34,9 @@ GROUP BY 1, 2
 """
 
 
-def write_project(root: Path, *, contract: str = EVENTS_CONTRACT, model: str | None = DAILY_MODEL) -> dict[str, str]:
+def write_project(
+    root: Path, *, contract: str = EVENTS_CONTRACT, model: str | None = DAILY_MODEL
+) -> dict[str, str]:
     contracts, models = root / "contracts", root / "models"
     (models / "gold").mkdir(parents=True, exist_ok=True)
     contracts.mkdir(parents=True, exist_ok=True)

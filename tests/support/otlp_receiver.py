@@ -58,11 +58,18 @@ class OtlpReceiver(LoopbackServer):
                 service = _attributes(resource_spans.resource.attributes).get("service.name", "")
                 for scope_spans in resource_spans.scope_spans:
                     for span in scope_spans.spans:
-                        self.spans.append(ReceivedSpan(
-                            service, span.name, span.trace_id.hex(), span.span_id.hex(), span.parent_span_id.hex(),
-                            _attributes(span.attributes), span.status.code,
-                            [(e.name, _attributes(e.attributes)) for e in span.events],
-                        ))
+                        self.spans.append(
+                            ReceivedSpan(
+                                service,
+                                span.name,
+                                span.trace_id.hex(),
+                                span.span_id.hex(),
+                                span.parent_span_id.hex(),
+                                _attributes(span.attributes),
+                                span.status.code,
+                                [(e.name, _attributes(e.attributes)) for e in span.events],
+                            )
+                        )
 
 
 def start_otlp_receiver() -> OtlpReceiver:

@@ -26,21 +26,24 @@ def stop_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
         process.wait()
 
 
-def stack_env(home: Path, warehouse_url: str, dagster_url: str, webserver_port: int, api_port: int,
-              jwt_secret: str) -> dict[str, str]:
+def stack_env(
+    home: Path, warehouse_url: str, dagster_url: str, webserver_port: int, api_port: int, jwt_secret: str
+) -> dict[str, str]:
     """The environment of an isolated ``atlas up`` / ``atlas api`` stack: this process's variables without
     any ATLAS_* or DAGSTER_* one, plus its own home, databases, ports and JWT secret."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
-    env.update({
-        "ATLAS_HOME": str(home),
-        "ATLAS_POSTGRES_URL": warehouse_url,
-        "ATLAS_DAGSTER_POSTGRES_URL": dagster_url,
-        "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
-        "ATLAS_WEBSERVER_PORT": str(webserver_port),
-        "ATLAS_API_PORT": str(api_port),
-        "ATLAS_JWT_SECRET": jwt_secret,
-        "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    })
+    env.update(
+        {
+            "ATLAS_HOME": str(home),
+            "ATLAS_POSTGRES_URL": warehouse_url,
+            "ATLAS_DAGSTER_POSTGRES_URL": dagster_url,
+            "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
+            "ATLAS_WEBSERVER_PORT": str(webserver_port),
+            "ATLAS_API_PORT": str(api_port),
+            "ATLAS_JWT_SECRET": jwt_secret,
+            "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+        }
+    )
     return env
 
 

@@ -83,18 +83,37 @@ def start_seaweed(directory: Path) -> SeaweedS3:
     directory.mkdir(parents=True, exist_ok=True)
     access, secret = "atlas-test", "atlas-test-secret-key"
     config = directory / "identities.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "atlas", "credentials": [{"accessKey": access, "secretKey": secret}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "atlas",
+                        "credentials": [{"accessKey": access, "secretKey": secret}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
     s3_port = free_port()
     args = [
-        weed_binary(), "server", f"-dir={directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        "-s3", f"-s3.port={s3_port}", f"-s3.config={config}",
+        weed_binary(),
+        "server",
+        f"-dir={directory}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-s3",
+        f"-s3.port={s3_port}",
+        f"-s3.config={config}",
         # No Iceberg/Lance side servers: they listen on fixed ports (8181, 9101), so a second server fails.
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-master.port={free_port()}", f"-volume.port={free_port()}", f"-filer.port={free_port()}",
-        "-master.volumeSizeLimitMB=64", "-volume.max=50",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-master.port={free_port()}",
+        f"-volume.port={free_port()}",
+        f"-filer.port={free_port()}",
+        "-master.volumeSizeLimitMB=64",
+        "-volume.max=50",
     ]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"127.0.0.1:{s3_port}"

@@ -11,22 +11,36 @@ from tools.audit_advisories import main
 
 ADVISORIES = {
     "requests/PYSEC-0001.yaml": {  # introduced 0 .. fixed
-        "id": "PYSEC-0001", "aliases": ["CVE-0001"],
-        "affected": [{"package": {"name": "requests", "ecosystem": "PyPI"},
-                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.31.0"}]},
-                                 {"type": "GIT", "repo": "x", "events": [{"introduced": "0"}, {"fixed": "abc123"}]}]}],
+        "id": "PYSEC-0001",
+        "aliases": ["CVE-0001"],
+        "affected": [
+            {
+                "package": {"name": "requests", "ecosystem": "PyPI"},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.31.0"}]},
+                    {"type": "GIT", "repo": "x", "events": [{"introduced": "0"}, {"fixed": "abc123"}]},
+                ],
+            }
+        ],
     },
     "jinja2/PYSEC-0002.yaml": {  # introduced x .. last_affected (inclusive)
         "id": "PYSEC-0002",
-        "affected": [{"package": {"name": "Jinja2", "ecosystem": "PyPI"},
-                      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "3.0.0"}, {"last_affected": "3.1.2"}]}]}],
+        "affected": [
+            {
+                "package": {"name": "Jinja2", "ecosystem": "PyPI"},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "3.0.0"}, {"last_affected": "3.1.2"}]}
+                ],
+            }
+        ],
     },
     "pyyaml/PYSEC-0003.yaml": {  # listed versions only
         "id": "PYSEC-0003",
         "affected": [{"package": {"name": "PyYAML", "ecosystem": "PyPI"}, "versions": ["5.3"]}],
     },
     "pyyaml/PYSEC-0004.yaml": {  # withdrawn: never reported
-        "id": "PYSEC-0004", "withdrawn": "2024-01-01T00:00:00Z",
+        "id": "PYSEC-0004",
+        "withdrawn": "2024-01-01T00:00:00Z",
         "affected": [{"package": {"name": "PyYAML", "ecosystem": "PyPI"}, "versions": ["5.3"]}],
     },
 }
@@ -46,7 +60,9 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], lock_text: str) -> t
 def test_affected_pins_are_reported_with_their_fixed_releases(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, lines = run(tmp_path, capsys, "requests==2.20.0\njinja2==3.1.2\nPyYAML==5.3 ; python_version >= '3'\n")
+    code, lines = run(
+        tmp_path, capsys, "requests==2.20.0\njinja2==3.1.2\nPyYAML==5.3 ; python_version >= '3'\n"
+    )
     assert code == 1
     assert lines == [
         "PYSEC-0002: jinja2==3.1.2, fixed in no fixed release",

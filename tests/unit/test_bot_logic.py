@@ -28,27 +28,49 @@ def matches(text: str) -> dict[str, dict[str, str | None]]:
     return found
 
 
-@pytest.mark.parametrize("text, name, groups", [
-    ("help", "help", {}),
-    ("  Status ", "status", {}),
-    ("atlas: runs 5", "runs", {"limit": "5"}),
-    ("materialize gold/daily_revenue", "materialize", {"asset": "gold/daily_revenue", "partition": None}),
-    ("@atlas materialise silver/orders 2026-10-20", "materialize", {"asset": "silver/orders", "partition": "2026-10-20"}),
-    ("backfill silver/orders 2026-10-01 2026-10-07", "backfill",
-     {"asset": "silver/orders", "start": "2026-10-01", "end": "2026-10-07"}),
-    (f"cancel {RUN}", "cancel", {"run_id": RUN}),
-    ("quality orders", "quality", {"dataset": "orders"}),
-    ("lineage customers", "lineage", {"dataset": "customers"}),
-    ("ingestions", "ingestions", {"dataset": None}),
-])
-def test_each_command_matches_exactly_one_matcher(text: str, name: str, groups: dict[str, str | None]) -> None:
+@pytest.mark.parametrize(
+    "text, name, groups",
+    [
+        ("help", "help", {}),
+        ("  Status ", "status", {}),
+        ("atlas: runs 5", "runs", {"limit": "5"}),
+        ("materialize gold/daily_revenue", "materialize", {"asset": "gold/daily_revenue", "partition": None}),
+        (
+            "@atlas materialise silver/orders 2026-10-20",
+            "materialize",
+            {"asset": "silver/orders", "partition": "2026-10-20"},
+        ),
+        (
+            "backfill silver/orders 2026-10-01 2026-10-07",
+            "backfill",
+            {"asset": "silver/orders", "start": "2026-10-01", "end": "2026-10-07"},
+        ),
+        (f"cancel {RUN}", "cancel", {"run_id": RUN}),
+        ("quality orders", "quality", {"dataset": "orders"}),
+        ("lineage customers", "lineage", {"dataset": "customers"}),
+        ("ingestions", "ingestions", {"dataset": None}),
+    ],
+)
+def test_each_command_matches_exactly_one_matcher(
+    text: str, name: str, groups: dict[str, str | None]
+) -> None:
     assert matches(text) == {name: groups}
 
 
-@pytest.mark.parametrize("text", [
-    "materialize", "materialize ../../etc", "cancel 123", "quality ../users", "runs 10000", "status please",
-    "backfill silver/orders 2026-10-01", "lineage Orders;DROP", "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "materialize",
+        "materialize ../../etc",
+        "cancel 123",
+        "quality ../users",
+        "runs 10000",
+        "status please",
+        "backfill silver/orders 2026-10-01",
+        "lineage Orders;DROP",
+        "",
+    ],
+)
 def test_malformed_commands_match_nothing(text: str) -> None:
     assert matches(text) == {}
 
@@ -74,13 +96,27 @@ def test_frames_are_json_or_plain_text_and_never_fail() -> None:
 
 def test_status_groups_layers_and_names_failing_checks() -> None:
     assets: list[dict[str, Any]] = [
-        {"key": "bronze/orders", "layer": "bronze", "check_status": "none", "checks": [],
-         "last_materialization": {"timestamp": "2026-10-21T10:00:00+00:00"}},
-        {"key": "silver/orders", "layer": "silver", "check_status": "failed",
-         "checks": [{"name": "soda_orders", "status": "FAILED"}, {"name": "rows", "status": "SUCCEEDED"}],
-         "last_materialization": {"timestamp": "2026-10-21T11:30:00+00:00"}},
-        {"key": "silver/customers", "layer": "silver", "check_status": "passed", "checks": [],
-         "last_materialization": None},
+        {
+            "key": "bronze/orders",
+            "layer": "bronze",
+            "check_status": "none",
+            "checks": [],
+            "last_materialization": {"timestamp": "2026-10-21T10:00:00+00:00"},
+        },
+        {
+            "key": "silver/orders",
+            "layer": "silver",
+            "check_status": "failed",
+            "checks": [{"name": "soda_orders", "status": "FAILED"}, {"name": "rows", "status": "SUCCEEDED"}],
+            "last_materialization": {"timestamp": "2026-10-21T11:30:00+00:00"},
+        },
+        {
+            "key": "silver/customers",
+            "layer": "silver",
+            "check_status": "passed",
+            "checks": [],
+            "last_materialization": None,
+        },
     ]
     assert replies.status(assets).splitlines() == [
         "Atlas status:",
@@ -93,8 +129,10 @@ def test_status_groups_layers_and_names_failing_checks() -> None:
 def test_quality_trend_comes_from_the_api_when_offered_else_from_history() -> None:
     report = {
         "dataset": "orders",
-        "dimensions": [{"dimension": "validity", "score": 0.98, "threshold": 0.95, "passed": True},
-                       {"dimension": "timeliness", "score": None}],
+        "dimensions": [
+            {"dimension": "validity", "score": 0.98, "threshold": 0.95, "passed": True},
+            {"dimension": "timeliness", "score": None},
+        ],
         "history": [{"scores": {"validity": 0.98}}, {"scores": {"validity": 0.99}}],
     }
     assert replies.quality(report).splitlines() == [
@@ -112,36 +150,56 @@ def test_backfill_outcome_needs_every_run_to_succeed() -> None:
     assert replies.backfill_outcome({"status": "COMPLETED", "runs": runs}) == "FAILURE"
     assert replies.backfill_outcome({"status": "CANCELED", "runs": []}) == "CANCELED"
     assert replies.backfill_finished({"status": "COMPLETED_SUCCESS", "runs": runs})
-    assert not replies.backfill_finished({"status": "COMPLETED", "runs": [{"run_id": "c", "status": "STARTED"}]})
+    assert not replies.backfill_finished(
+        {"status": "COMPLETED", "runs": [{"run_id": "c", "status": "STARTED"}]}
+    )
     assert not replies.backfill_finished({"status": "REQUESTED", "runs": []})
-    assert replies.backfill_ended({"backfill_id": "x1", "status": "FAILED", "runs": runs}) == \
-        "Backfill x1 ended: FAILURE (runs: a, b)"
+    assert (
+        replies.backfill_ended({"backfill_id": "x1", "status": "FAILED", "runs": runs})
+        == "Backfill x1 ended: FAILURE (runs: a, b)"
+    )
 
 
 def test_ingestion_reasons_are_cut_to_one_short_line() -> None:
-    items = [{"file": "/landing/orders/o.csv", "dataset": "orders", "status": "rejected", "rows_bronze": 0,
-              "reason": "o.csv: broken quoting (" + "x" * 300 + ")\nsecond line", "ingested_at": "2026-10-21T10:00:00Z"}]
+    items = [
+        {
+            "file": "/landing/orders/o.csv",
+            "dataset": "orders",
+            "status": "rejected",
+            "rows_bronze": 0,
+            "reason": "o.csv: broken quoting (" + "x" * 300 + ")\nsecond line",
+            "ingested_at": "2026-10-21T10:00:00Z",
+        }
+    ]
     line = replies.ingestions(items).splitlines()[1]
-    assert line.startswith("  2026-10-21 10:00 UTC  orders/o.csv  rejected (0 rows) - o.csv: broken quoting (")
+    assert line.startswith(
+        "  2026-10-21 10:00 UTC  orders/o.csv  rejected (0 rows) - o.csv: broken quoting ("
+    )
     assert len(line) < 200 and "second line" not in line
 
 
-def test_config_binds_the_websocket_connector_to_loopback_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_binds_the_websocket_connector_to_loopback_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = get_settings(home=tmp_path, bot_port=18123, api_port=18124)
     config = opsdroid_config(settings)
     assert config["web"] == {"host": "127.0.0.1", "port": 18123}
-    assert config["connectors"] == {"websocket": {"module": "atlas_bot.websocket", "max-connections": 50,
-                                                  "connection-timeout": 60}}
+    assert config["connectors"] == {
+        "websocket": {"module": "atlas_bot.websocket", "max-connections": 50, "connection-timeout": 60}
+    }
     assert config["skills"]["atlas"]["module"] == "atlas_bot.skills"
     assert config["skills"]["atlas"]["api-url"] == "http://127.0.0.1:18124"
     with pytest.raises(InputRejected, match="loopback only"):
         opsdroid_config(get_settings(home=tmp_path, bot_host="0.0.0.0"))
 
     extra = tmp_path / "connectors.yml"
-    extra.write_text("connectors:\n  slack:\n    bot-token: $SLACK_BOT_TOKEN\n    default-room: '#data-ops'\n")
+    extra.write_text(
+        "connectors:\n  slack:\n    bot-token: $SLACK_BOT_TOKEN\n    default-room: '#data-ops'\n"
+    )
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
-    config = opsdroid_config(get_settings(home=tmp_path, bot_host="10.0.0.5", bot_websocket=False,
-                                          bot_connectors_file=extra))
+    config = opsdroid_config(
+        get_settings(home=tmp_path, bot_host="10.0.0.5", bot_websocket=False, bot_connectors_file=extra)
+    )
     assert config["connectors"] == {"slack": {"bot-token": "xoxb-test", "default-room": "#data-ops"}}
     extra.write_text("connectors:\n  websocket: {}\n")
     with pytest.raises(InputRejected, match="connectors.websocket"):

@@ -15,10 +15,14 @@ from atlas_core.contracts.model import Column
 from atlas_core.layout import CAST_ERRORS
 
 
-def cast(kind: str, raw: Sequence[str | None], null_values: list[str] | None = None, **options: object) -> list:
+def cast(
+    kind: str, raw: Sequence[str | None], null_values: list[str] | None = None, **options: object
+) -> list:
     """``(value, is_error)`` per input."""
     column = Column(name="x", type=ColumnType(kind), **options)  # type: ignore[arg-type]
-    typed, errors = cast_column(pa.array(list(raw), pa.string()), column, null_values if null_values is not None else [""])
+    typed, errors = cast_column(
+        pa.array(list(raw), pa.string()), column, null_values if null_values is not None else [""]
+    )
     assert len(typed) == len(errors) == len(raw)
     return list(zip(typed.to_pylist(), errors.to_pylist(), strict=True))
 
@@ -34,43 +38,109 @@ NULL = (None, False)
 def test_integers_are_strict() -> None:
     raw = ["1", "-2", "+3", " 4 ", "007", "", None, "1.0", "1e3", "abc", "0x10", "1_000", "１２", "+-3"]
     assert cast("integer", raw) == [
-        ok(1), ok(-2), ok(3), ok(4), ok(7), NULL, NULL, ERROR, ERROR, ERROR, ERROR, ERROR, ERROR, ERROR,
+        ok(1),
+        ok(-2),
+        ok(3),
+        ok(4),
+        ok(7),
+        NULL,
+        NULL,
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
     ]
 
 
 def test_integer_overflow_is_an_error() -> None:
-    raw = ["9223372036854775807", "-9223372036854775808", "9223372036854775808", "-9223372036854775809",
-           "99999999999999999999", "5"]
+    raw = [
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999",
+        "5",
+    ]
     assert cast("integer", raw) == [
-        ok(2**63 - 1), ok(-(2**63)), ERROR, ERROR, ERROR, ok(5),
+        ok(2**63 - 1),
+        ok(-(2**63)),
+        ERROR,
+        ERROR,
+        ERROR,
+        ok(5),
     ]
 
 
 def test_floats() -> None:
     raw = ["1.5", "-2", ".5", "5.", "1e3", "1E-3", "+2.5", "1,5", "nan", "inf", "1e400", "-1e400", "", "x"]
     assert cast("float", raw) == [
-        ok(1.5), ok(-2.0), ok(0.5), ok(5.0), ok(1000.0), ok(0.001), ok(2.5),
-        ERROR, ERROR, ERROR, ERROR, ERROR, NULL, ERROR,
+        ok(1.5),
+        ok(-2.0),
+        ok(0.5),
+        ok(5.0),
+        ok(1000.0),
+        ok(0.001),
+        ok(2.5),
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        NULL,
+        ERROR,
     ]
 
 
 def test_booleans() -> None:
     raw = ["true", "False", "T", "f", "YES", "no", "y", "N", "1", "0", "maybe", "2", ""]
     assert cast("boolean", raw) == [
-        ok(True), ok(False), ok(True), ok(False), ok(True), ok(False), ok(True), ok(False), ok(True), ok(False),
-        ERROR, ERROR, NULL,
+        ok(True),
+        ok(False),
+        ok(True),
+        ok(False),
+        ok(True),
+        ok(False),
+        ok(True),
+        ok(False),
+        ok(True),
+        ok(False),
+        ERROR,
+        ERROR,
+        NULL,
     ]
 
 
 def test_dates_are_calendar_checked() -> None:
-    raw = ["2026-02-28", "2024-02-29", "2026-02-30", "2023-02-29", "2026-13-01", "2026-1-1", "20260101",
-           "2026-02-28T00:00:00", " 2026-10-01 "]
+    raw = [
+        "2026-02-28",
+        "2024-02-29",
+        "2026-02-30",
+        "2023-02-29",
+        "2026-13-01",
+        "2026-1-1",
+        "20260101",
+        "2026-02-28T00:00:00",
+        " 2026-10-01 ",
+    ]
     assert cast("date", raw) == [
-        ok(date(2026, 2, 28)), ok(date(2024, 2, 29)), ERROR, ERROR, ERROR, ERROR, ERROR, ERROR, ok(date(2026, 10, 1)),
+        ok(date(2026, 2, 28)),
+        ok(date(2024, 2, 29)),
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        ok(date(2026, 10, 1)),
     ]
 
 
-def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, micro: int = 0
+) -> datetime:
     return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
@@ -97,7 +167,10 @@ def test_iso_timestamps_with_z_offsets_and_naive_values() -> None:
         ok(utc(2026, 10, 1, 12)),
         ok(utc(2026, 10, 1)),
         ok(utc(2026, 10, 1, 12, 0, 0, 123456)),
-        ERROR, ERROR, ERROR, ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
+        ERROR,
     ]
     assert result == expected
     assert all(v is None or v.utcoffset() == timedelta(0) for v, _ in result)
@@ -105,17 +178,26 @@ def test_iso_timestamps_with_z_offsets_and_naive_values() -> None:
 
 def test_custom_formats() -> None:
     assert cast("date", ["01/02/2026", "31/02/2026", "2026-01-02", ""], format="%d/%m/%Y") == [
-        ok(date(2026, 2, 1)), ERROR, ERROR, NULL,
+        ok(date(2026, 2, 1)),
+        ERROR,
+        ERROR,
+        NULL,
     ]
     assert cast("timestamp", ["01/02/2026 10:11", "01/02/2026 25:11"], format="%d/%m/%Y %H:%M") == [
-        ok(utc(2026, 2, 1, 10, 11)), ERROR,
+        ok(utc(2026, 2, 1, 10, 11)),
+        ERROR,
     ]
     zoned = cast("timestamp", ["2026-10-01 10:11 +0200"], format="%Y-%m-%d %H:%M %z")
     assert zoned == [ok(datetime(2026, 10, 1, 10, 11, tzinfo=timezone(timedelta(hours=2))))]
 
 
 def test_null_tokens_come_from_the_contract() -> None:
-    assert cast("integer", ["NULL", "", "n/a", "1"], null_values=["NULL", "n/a"]) == [NULL, ERROR, NULL, ok(1)]
+    assert cast("integer", ["NULL", "", "n/a", "1"], null_values=["NULL", "n/a"]) == [
+        NULL,
+        ERROR,
+        NULL,
+        ok(1),
+    ]
     # Strings are never cast: only the null tokens become null.
     assert cast("string", ["NULL", "", " x "], null_values=["NULL"]) == [NULL, ok(""), ok(" x ")]
 

@@ -18,7 +18,9 @@ def test_only_the_uncastable_values_of_a_large_batch_become_errors() -> None:
     for i in bad:
         values[i] = "2026-02-30T10:00:00Z"  # well-formed, but no such day
     values[100] = None
-    typed, errors = cast_column(pa.array(values, pa.string()), Column(name="at", type=ColumnType.TIMESTAMP), [""])
+    typed, errors = cast_column(
+        pa.array(values, pa.string()), Column(name="at", type=ColumnType.TIMESTAMP), [""]
+    )
     assert set(pc.indices_nonzero(errors).to_pylist()) == bad
     assert typed.null_count == len(bad) + 1
     assert typed[1].as_py() == datetime(2026, 10, 2, 1, tzinfo=UTC)

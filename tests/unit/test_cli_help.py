@@ -33,8 +33,13 @@ def test_every_help_page_has_no_bool_placeholder_or_rst_markup() -> None:
 
 def test_a_command_prints_no_warning_without_xdg_runtime_dir() -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": "/root"}  # no XDG_RUNTIME_DIR, as in CI and containers
-    result = subprocess.run([sys.executable, "-m", "atlas_cli.main", "contract", "schema"],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "atlas_cli.main", "contract", "schema"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == "", result.stderr
     assert result.stdout.lstrip().startswith("{")

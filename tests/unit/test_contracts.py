@@ -101,7 +101,10 @@ BAD_CONTRACTS = {
         "columns.0.name: '_atlas_row_number' is not a valid name",
     ),
     "unknown_source_kind": (lambda d: d["source"].update(kind="ftp"), "source: Input tag 'ftp'"),
-    "min_on_string": (lambda d: d["columns"][7].update(min=1), "columns.7: min/max apply to integer or float"),
+    "min_on_string": (
+        lambda d: d["columns"][7].update(min=1),
+        "columns.7: min/max apply to integer or float",
+    ),
     "partition_end_before_start": (
         lambda d: d["partitioning"].update(end="2026-09-01"),
         "partitioning: end must be after start",
@@ -169,8 +172,13 @@ def test_two_contracts_for_one_dataset_are_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("30s", timedelta(seconds=30)), ("15m", timedelta(minutes=15)), (" 2h ", timedelta(hours=2)),
-     ("1d", timedelta(days=1)), ("3w", timedelta(weeks=3))],
+    [
+        ("30s", timedelta(seconds=30)),
+        ("15m", timedelta(minutes=15)),
+        (" 2h ", timedelta(hours=2)),
+        ("1d", timedelta(days=1)),
+        ("3w", timedelta(weeks=3)),
+    ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected

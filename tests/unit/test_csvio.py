@@ -16,7 +16,9 @@ from atlas_core.errors import InputRejected
 COLUMNS = ["id", "name"]
 
 
-def read(path: Path, data: bytes, columns: list[str] = COLUMNS, **kwargs: object) -> tuple[list[dict], CsvReadStats]:
+def read(
+    path: Path, data: bytes, columns: list[str] = COLUMNS, **kwargs: object
+) -> tuple[list[dict], CsvReadStats]:
     path.write_bytes(data)
     stats = CsvReadStats()
     batches = list(iter_csv_batches(path, columns, stats=stats, **kwargs))  # type: ignore[arg-type]
@@ -66,7 +68,11 @@ def test_quoted_newlines_quotes_and_delimiters_stay_inside_values(csv_path: Path
     data = b'id,name\n1,"line one\nline two"\n2,"say ""hi"", then go"\n3,"a,b"\n4,""\n5,\n'
     rows, stats = read(csv_path, data)
     assert values(rows) == [
-        ("1", "line one\nline two"), ("2", 'say "hi", then go'), ("3", "a,b"), ("4", ""), ("5", ""),
+        ("1", "line one\nline two"),
+        ("2", 'say "hi", then go'),
+        ("3", "a,b"),
+        ("4", ""),
+        ("5", ""),
     ]
     assert stats.rows == 5
 
@@ -170,7 +176,9 @@ def test_field_larger_than_the_cap_is_rejected(csv_path: Path) -> None:
 
 def test_twenty_thousand_column_header_is_rejected(csv_path: Path) -> None:
     header = ",".join(f"c{i}" for i in range(20_000)).encode()
-    assert f"20000 columns exceeds the limit of {csvio.MAX_COLUMNS}" in rejected(csv_path, header + b"\n1,2\n")
+    assert f"20000 columns exceeds the limit of {csvio.MAX_COLUMNS}" in rejected(
+        csv_path, header + b"\n1,2\n"
+    )
     quoted = ",".join(f'"c{i}"' for i in range(20_000)).encode()
     assert "20000 columns exceeds the limit" in rejected(csv_path, quoted + b"\n1,2\n")
 

@@ -19,8 +19,11 @@ def test_readme_opens_with_make_demo_and_make_test() -> None:
 
 
 def test_readme_documents_every_setting() -> None:
-    missing = [f"ATLAS_{name.upper()}" for name in AtlasSettings.model_fields
-               if f"`ATLAS_{name.upper()}`" not in README]
+    missing = [
+        f"ATLAS_{name.upper()}"
+        for name in AtlasSettings.model_fields
+        if f"`ATLAS_{name.upper()}`" not in README
+    ]
     assert missing == [], f"add these to the README configuration table: {missing}"
 
 

@@ -39,18 +39,36 @@ def test_shipped_customer_features() -> None:
     assert spec.name == "customer_features" and spec.entity_key == "customer_id"
     assert spec.refs == [("gold", "dim_customer"), ("gold", "dim_product"), ("gold", "fact_orders")]
     outputs = {f.name for f in spec.features if f.output}
-    assert {"recency_days", "frequency", "monetary", "avg_order_value", "distinct_products", "tenure_days",
-            "cancel_rate"} <= outputs
-    assert all(any(t.kind == "standardize" for t in f.transforms) for f in spec.features if f.name in outputs
-               and f.name not in ("preferred_channel", "top_category"))
+    assert {
+        "recency_days",
+        "frequency",
+        "monetary",
+        "avg_order_value",
+        "distinct_products",
+        "tenure_days",
+        "cancel_rate",
+    } <= outputs
+    assert all(
+        any(t.kind == "standardize" for t in f.transforms)
+        for f in spec.features
+        if f.name in outputs and f.name not in ("preferred_channel", "top_category")
+    )
     assert spec.split.seed == 42 and spec.split.fractions == {"train": 0.7, "validation": 0.15, "test": 0.15}
     assert spec.spec_hash == load_feature_set(Path(spec.path)).spec_hash
 
 
 def test_spec_hash_follows_content_not_formatting(tmp_path: Path) -> None:
     first = load_feature_set(write(tmp_path, MINIMAL))
-    reformatted = load_feature_set(write(tmp_path, "# comment\n" + MINIMAL.replace("{model: gold.orders, timestamp: order_ts}",
-                                                                                  "\n    model: gold.orders\n    timestamp: order_ts")))
+    reformatted = load_feature_set(
+        write(
+            tmp_path,
+            "# comment\n"
+            + MINIMAL.replace(
+                "{model: gold.orders, timestamp: order_ts}",
+                "\n    model: gold.orders\n    timestamp: order_ts",
+            ),
+        )
+    )
     assert reformatted.spec_hash == first.spec_hash
     changed = load_feature_set(write(tmp_path, MINIMAL.replace("function: sum", "function: avg")))
     assert changed.spec_hash != first.spec_hash
@@ -61,14 +79,29 @@ def test_spec_hash_follows_content_not_formatting(tmp_path: Path) -> None:
     [
         (("source: orders, function", "source: returns, function"), "unknown source 'returns'"),
         (("{model: gold.orders", "{model: silver.orders"), "feature sets read gold only"),
-        (("FROM atlas_gold.labels", "FROM atlas_silver.customers"), "reads atlas_silver.customers: feature sets read gold models only"),
+        (
+            ("FROM atlas_gold.labels", "FROM atlas_silver.customers"),
+            "reads atlas_silver.customers: feature sets read gold models only",
+        ),
         (("column: total}", "column: total, window: 3 months}"), "window '3 months'"),
         (("function: sum, column: total", "function: sum"), "sum needs a column or an expression"),
         (("name: spend", "name: split"), "feature name 'split' is reserved"),
-        (("column: total}", "column: total}\n    transforms: [{bucketize: {boundaries: [5, 1]}}]"), "strictly increasing"),
+        (
+            ("column: total}", "column: total}\n    transforms: [{bucketize: {boundaries: [5, 1]}}]"),
+            "strictly increasing",
+        ),
         (("column: total}", "column: total}\n    transforms: [scale]"), "features.0.transforms.0.kind"),
-        (("column: total}", "column: total}\n    output: false\n    transforms: [log]"), "output: false cannot have transforms"),
-        (("entity_key: customer_id", "entity_key: customer_id\nsplit: {fractions: {train: 0.5, test: 0.4}}"), "must sum to 1"),
+        (
+            ("column: total}", "column: total}\n    output: false\n    transforms: [log]"),
+            "output: false cannot have transforms",
+        ),
+        (
+            (
+                "entity_key: customer_id",
+                "entity_key: customer_id\nsplit: {fractions: {train: 0.5, test: 0.4}}",
+            ),
+            "must sum to 1",
+        ),
         (("entity_key: customer_id", "entity_key: customer_id\ncolour: blue"), "colour: Extra inputs"),
     ],
 )
@@ -91,14 +124,21 @@ def test_shorthands() -> None:
 
 
 def test_arrow_transforms_follow_the_stored_statistics(tmp_path: Path) -> None:
-    text = MINIMAL.replace("column: total}", "column: total}\n    fill: mean\n"
-                           "    transforms: [standardize, min_max, log, {bucketize: {boundaries: [0, 10]}}]\n"
-                           "  - name: channel\n    latest: {source: orders, column: channel}\n"
-                           "    transforms: [{one_hot: {top_k: 2}}]")
+    text = MINIMAL.replace(
+        "column: total}",
+        "column: total}\n    fill: mean\n"
+        "    transforms: [standardize, min_max, log, {bucketize: {boundaries: [0, 10]}}]\n"
+        "  - name: channel\n    latest: {source: orders, column: channel}\n"
+        "    transforms: [{one_hot: {top_k: 2}}]",
+    )
     spec = load_feature_set(write(tmp_path, text))
-    stats = {"spend": {"fill": 4.0, "mean": 2.0, "std": 4.0, "min": -2.0, "max": 18.0},
-             "channel": {"categories": ["Web Shop", "store"]}}
-    table = pa.table({"spend": pa.array([-2.0, None, 10.0, 30.0]), "channel": ["store", None, "Web Shop", "fax"]})
+    stats = {
+        "spend": {"fill": 4.0, "mean": 2.0, "std": 4.0, "min": -2.0, "max": 18.0},
+        "channel": {"categories": ["Web Shop", "store"]},
+    }
+    table = pa.table(
+        {"spend": pa.array([-2.0, None, 10.0, 30.0]), "channel": ["store", None, "Web Shop", "fax"]}
+    )
     out = apply_transforms(table, spec, stats)
     assert out.column("spend").to_pylist() == [-2.0, 4.0, 10.0, 30.0]  # fitted fill applied
     assert out.column("spend_z").to_pylist() == [-1.0, 0.5, 2.0, 7.0]

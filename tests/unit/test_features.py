@@ -73,5 +73,7 @@ def test_versions_change_with_content_spec_and_upstream_only() -> None:
     base = dataset_version("c1", spec_hash(spec), {"silver/orders": "u1", "silver/customers": "u2"})
     assert base == dataset_version("c1", spec_hash(spec), {"silver/customers": "u2", "silver/orders": "u1"})
     assert base != dataset_version("c2", spec_hash(spec), {"silver/orders": "u1", "silver/customers": "u2"})
-    assert base != dataset_version("c1", spec_hash({**spec, "seed": 8}), {"silver/orders": "u1", "silver/customers": "u2"})
+    assert base != dataset_version(
+        "c1", spec_hash({**spec, "seed": 8}), {"silver/orders": "u1", "silver/customers": "u2"}
+    )
     assert base != dataset_version("c1", spec_hash(spec), {"silver/orders": "u9", "silver/customers": "u2"})

@@ -68,8 +68,13 @@ def validate_fragment(fragment: dict[str, Any], definition: str) -> None:
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_manifests_are_valid_kubernetes_objects(version: str) -> None:
     found = objects()
-    assert set(found) == {("ConfigMap", "atlas-config"), ("Job", "atlas-migrate"), ("ServiceAccount", "atlas-api"),
-                          ("Deployment", "atlas-api"), ("Service", "atlas-api")}
+    assert set(found) == {
+        ("ConfigMap", "atlas-config"),
+        ("Job", "atlas-migrate"),
+        ("ServiceAccount", "atlas-api"),
+        ("Deployment", "atlas-api"),
+        ("Service", "atlas-api"),
+    }
     for obj in found.values():
         assert kubernetes_validate.validate(obj, version, strict=True) == version.rsplit(".", 1)[0]
     assert not [k for k in found if k[0] == "Secret"]  # secrets are created with kubectl, never committed
@@ -96,14 +101,21 @@ def test_api_deployment_probes_ports_security_and_secrets() -> None:
 
     # Probes hit the API's real health routes, on the container's named port.
     routes = {route.path for route in health_router.routes}  # type: ignore[attr-defined]
-    for probe, path in (("livenessProbe", "/health"), ("startupProbe", "/health"), ("readinessProbe", "/ready")):
+    for probe, path in (
+        ("livenessProbe", "/health"),
+        ("startupProbe", "/health"),
+        ("readinessProbe", "/ready"),
+    ):
         assert container[probe]["httpGet"]["path"] == path and path in routes
         assert container[probe]["httpGet"]["port"] in ports
     # The command serves on that port and reaches the webserver Service the chart creates for the release.
     command = container["command"]
     assert command[:2] == ["atlas", "api"]
-    assert int(command[command.index("--port") + 1]) == ports["http"] == int(
-        found[("ConfigMap", "atlas-config")]["data"]["ATLAS_API_PORT"])
+    assert (
+        int(command[command.index("--port") + 1])
+        == ports["http"]
+        == int(found[("ConfigMap", "atlas-config")]["data"]["ATLAS_API_PORT"])
+    )
     assert command[command.index("--dagster-url") + 1] == f"http://{RELEASE}-dagster-webserver:80/graphql"
     # The Service selects the pods and targets the named port.
     assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
@@ -129,7 +141,9 @@ def test_api_deployment_probes_ports_security_and_secrets() -> None:
     secret_like = [n for n in env if re.search(r"KEY|SECRET|PASSWORD|_URL$", n)]
     assert secret_like and all("secretKeyRef" in env[n].get("valueFrom", {}) for n in secret_like)
     assert not [n for n, e in env.items() if "value" in e]
-    assert not [k for k in found[("ConfigMap", "atlas-config")]["data"] if re.search(r"KEY|SECRET|PASSWORD|_URL$", k)]
+    assert not [
+        k for k in found[("ConfigMap", "atlas-config")]["data"] if re.search(r"KEY|SECRET|PASSWORD|_URL$", k)
+    ]
 
 
 def test_helm_values_match_the_dagster_chart_structure() -> None:
@@ -173,24 +187,39 @@ def test_helm_values_wire_the_atlas_code_location_and_instance() -> None:
         assert args[args.index(flag) + 1] == code[code.index(flag) + 1]
     assert location["port"] == int(code[code.index("--port") + 1])
     assert location["includeConfigInLaunchedRuns"]["enabled"] is True
-    assert {"name": "atlas-config"} in location["envConfigMaps"] and {"name": "atlas-secrets"} in location["envSecrets"]
+    assert {"name": "atlas-config"} in location["envConfigMaps"] and {"name": "atlas-secrets"} in location[
+        "envSecrets"
+    ]
     assert location["podSecurityContext"]["runAsUser"] == dockerfile_uid()
     assert location["podSecurityContext"]["runAsNonRoot"] is True
 
     # One Kubernetes Job per run; Dagster's PostgreSQL password only from a Secret.
     assert chart_values["runLauncher"]["type"] == "K8sRunLauncher"
-    assert chart_values["runLauncher"]["config"]["k8sRunLauncher"]["securityContext"]["runAsUser"] == dockerfile_uid()
-    assert chart_values["postgresql"]["enabled"] is False and "postgresqlPassword" not in chart_values["postgresql"]
-    assert chart_values["generatePostgresqlPasswordSecret"] is False and chart_values["global"]["postgresqlSecretName"]
+    assert (
+        chart_values["runLauncher"]["config"]["k8sRunLauncher"]["securityContext"]["runAsUser"]
+        == dockerfile_uid()
+    )
+    assert (
+        chart_values["postgresql"]["enabled"] is False
+        and "postgresqlPassword" not in chart_values["postgresql"]
+    )
+    assert (
+        chart_values["generatePostgresqlPasswordSecret"] is False
+        and chart_values["global"]["postgresqlSecretName"]
+    )
 
     # The run queue and op pools are those of the instance Atlas runs with everywhere else.
-    instance = yaml.safe_load((PROJECT / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))["concurrency"]
+    instance = yaml.safe_load((PROJECT / "dagster_home" / "dagster.yaml").read_text(encoding="utf-8"))[
+        "concurrency"
+    ]
     concurrency = chart_values["concurrency"]
     assert concurrency["enabled"] is True
     assert concurrency["runs"]["maxConcurrentRuns"] == instance["runs"]["max_concurrent_runs"]
     assert concurrency["runs"]["tagConcurrencyLimits"] == instance["runs"]["tag_concurrency_limits"]
     assert (concurrency["pools"]["defaultLimit"], concurrency["pools"]["granularity"]) == (
-        instance["pools"]["default_limit"], instance["pools"]["granularity"])
+        instance["pools"]["default_limit"],
+        instance["pools"]["granularity"],
+    )
     assert "config" not in chart_values["dagsterDaemon"]["runCoordinator"]  # Dagster refuses limits in both
 
 
@@ -216,12 +245,17 @@ def test_every_secret_is_documented_and_none_is_committed() -> None:
         wanted.setdefault(name, set())
     scaling = (PROJECT / "docs" / "scaling.md").read_text(encoding="utf-8")
     for secret, keys in wanted.items():
-        command = re.search(rf"kubectl (?:-n \S+ )?create secret generic {re.escape(secret)}\b(.*?)(?:\n\n|```)", scaling,
-                            re.S)
+        command = re.search(
+            rf"kubectl (?:-n \S+ )?create secret generic {re.escape(secret)}\b(.*?)(?:\n\n|```)",
+            scaling,
+            re.S,
+        )
         assert command, f"docs/scaling.md: no `kubectl create secret generic {secret}`"
         documented = set(re.findall(r"--from-literal=([A-Za-z0-9_.-]+)=", command.group(1)))
         assert keys <= documented, f"{secret}: document {sorted(keys - documented)}"
     assert optional and all(f"--from-literal={key}=" in scaling for key in optional)
     text = "\n".join(p.read_text(encoding="utf-8") for p in DEPLOY.glob("*.yaml"))
     assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", text)  # no credentials inside URLs
-    assert not re.search(r"(?i)(password|secret[_-]?key|access[_-]?key)\s*:\s*\S", text.replace("postgresqlSecretName", ""))
+    assert not re.search(
+        r"(?i)(password|secret[_-]?key|access[_-]?key)\s*:\s*\S", text.replace("postgresqlSecretName", "")
+    )

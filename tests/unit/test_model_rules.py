@@ -48,14 +48,22 @@ tests:
 """
     model = load_model(write(tmp_path, "orders_x", "SELECT * FROM atlas_silver.orders", header))
     checks = {c.name: c for c in model.checks()}
-    assert list(checks) == ["unique_order_id", "not_null_order_id", "not_null_total", "accepted_values_status",
-                            "relationships_customer_id", "row_count"]
+    assert list(checks) == [
+        "unique_order_id",
+        "not_null_order_id",
+        "not_null_total",
+        "accepted_values_status",
+        "relationships_customer_id",
+        "row_count",
+    ]
     assert checks["accepted_values_status"].values == ("open", "closed", "true")
     assert not checks["accepted_values_status"].blocking and checks["unique_order_id"].blocking
     assert checks["relationships_customer_id"].parent == ("silver", "customers", "customer_id")
     assert model.test_refs == [("silver", "customers")]
     assert ("silver", "customers") in model.all_refs
-    query = check_query(checks["row_count"], ("atlas_gold", "orders_x"), model_name="orders_x").as_string(None)
+    query = check_query(checks["row_count"], ("atlas_gold", "orders_x"), model_name="orders_x").as_string(
+        None
+    )
     assert '"atlas_gold"."orders_x"' in query and "n < 1" in query and "n > 10" in query
 
 
@@ -67,10 +75,16 @@ tests:
         ("tests:\n  - not_null: [a]\n  - not_null: [a]\n", "check 'not_null_a' is declared twice"),
         ("tests:\n  - severity: fatal\n    unique: [a]\n", "tests.0.severity"),
         ("rules:\n  - {name: Bad-Name, expression: '1', description: d, owner: o}\n", "invalid rule name"),
-        ("rules:\n  - {name: r, expression: '1; DROP TABLE x', description: d, owner: o}\n", "one SQL expression"),
+        (
+            "rules:\n  - {name: r, expression: '1; DROP TABLE x', description: d, owner: o}\n",
+            "one SQL expression",
+        ),
         ("rules:\n  - {name: r, expression: '1'}\n", "rules.0.description: Field required"),
-        ("rules:\n  - {name: r, expression: '1', description: d, owner: o}\n"
-         "  - {name: r, expression: '2', description: d, owner: o}\n", "rule 'r' is defined twice"),
+        (
+            "rules:\n  - {name: r, expression: '1', description: d, owner: o}\n"
+            "  - {name: r, expression: '2', description: d, owner: o}\n",
+            "rule 'r' is defined twice",
+        ),
     ],
 )
 def test_bad_tests_and_rules_are_one_line_errors(tmp_path: Path, header: str, expected: str) -> None:
@@ -95,8 +109,10 @@ def test_sidecar_rules_merge_and_change_the_code_version(tmp_path: Path) -> None
     path = write(tmp_path, "clv", "SELECT * FROM atlas_silver.orders", RULES)
     before = load_model(path).code_version
     sidecar = path.with_name("clv.rules.yml")
-    sidecar.write_text("rules:\n  - {name: discount, expression: \"CASE tier WHEN 'a' THEN 10 ELSE 0 END\", "
-                       "description: Discount policy, owner: pricing}\n")
+    sidecar.write_text(
+        "rules:\n  - {name: discount, expression: \"CASE tier WHEN 'a' THEN 10 ELSE 0 END\", "
+        "description: Discount policy, owner: pricing}\n"
+    )
     with_sidecar = load_model(path)
     assert [r.name for r in with_sidecar.rules] == ["big", "tier", "discount"]
     assert with_sidecar.code_version != before
@@ -123,8 +139,12 @@ def test_dependency_order_and_cycles(tmp_path: Path) -> None:
     write(tmp_path, "a_base", "SELECT 1 AS x FROM atlas_silver.orders")
     assert [m.name for m in load_models(tmp_path)] == ["a_base", "b_mid", "c_top"]
     # A relationship test is an edge too: a_base testing against c_top closes a cycle.
-    write(tmp_path, "a_base", "SELECT 1 AS x FROM atlas_silver.orders",
-          "tests:\n  - relationships: {x: gold.c_top.x}\n")
+    write(
+        tmp_path,
+        "a_base",
+        "SELECT 1 AS x FROM atlas_silver.orders",
+        "tests:\n  - relationships: {x: gold.c_top.x}\n",
+    )
     with pytest.raises(ContractError) as excinfo:
         load_models(tmp_path)
     message = str(excinfo.value)
@@ -136,7 +156,9 @@ def test_two_model_cycle_names_both(tmp_path: Path) -> None:
     write(tmp_path, "x1", "SELECT * FROM atlas_gold.x2")
     write(tmp_path, "x2", "SELECT * FROM atlas_gold.x1")
     with pytest.raises(ContractError, match=r"dependency cycle x1 -> x2 -> x1"):
-        topological_order([load_model(tmp_path / "gold" / "x1.sql"), load_model(tmp_path / "gold" / "x2.sql")])
+        topological_order(
+            [load_model(tmp_path / "gold" / "x1.sql"), load_model(tmp_path / "gold" / "x2.sql")]
+        )
 
 
 def test_table_models_refuse_partition_placeholders(tmp_path: Path) -> None:
@@ -161,8 +183,12 @@ def test_lineage_code_versions_follow_data_changes_only(tmp_path: Path) -> None:
     write(tmp_path, "c_other", "SELECT 1 AS one FROM atlas_silver.customers")
     before = lineage_code_versions(load_models(tmp_path))
     # Documentation and tests do not change rows: no version changes.
-    write(tmp_path, "a_base", "SELECT total FROM atlas_silver.orders",
-          RULES.replace("Big orders", "Orders to review") + "owners: [risk]\ntests:\n  - not_null: [total]\n")
+    write(
+        tmp_path,
+        "a_base",
+        "SELECT total FROM atlas_silver.orders",
+        RULES.replace("Big orders", "Orders to review") + "owners: [risk]\ntests:\n  - not_null: [total]\n",
+    )
     assert lineage_code_versions(load_models(tmp_path)) == before
     # A rule's expression does: the model and everything downstream get new versions, the rest not.
     write(tmp_path, "a_base", "SELECT total FROM atlas_silver.orders", RULES.replace(">= 100", ">= 90"))

@@ -35,14 +35,21 @@ def test_shipped_models_load_with_their_dependencies() -> None:
     assert {"dim_customer", "dim_product", "fact_orders", "daily_revenue"} <= set(models)
     assert ("silver", "customers") in models["dim_customer"].refs
     assert ("gold", "fact_orders") in models["daily_revenue"].refs
-    assert models["daily_revenue"].incremental and models["daily_revenue"].header.partition_column == "order_date"
+    assert (
+        models["daily_revenue"].incremental
+        and models["daily_revenue"].header.partition_column == "order_date"
+    )
     assert not models["dim_product"].incremental
     assert all(len(m.code_version) == 16 for m in models.values())
 
 
 def test_valid_model(tmp_path: Path) -> None:
-    path = write(tmp_path, "revenue", "SELECT 1 AS one FROM atlas_silver.orders;\n",
-                 "primary_key: [one]\nowners: [finance]\ntests:\n  - unique: [one]\n")
+    path = write(
+        tmp_path,
+        "revenue",
+        "SELECT 1 AS one FROM atlas_silver.orders;\n",
+        "primary_key: [one]\nowners: [finance]\ntests:\n  - unique: [one]\n",
+    )
     model = load_model(path)
     assert model.name == "revenue"
     assert model.sql == "SELECT 1 AS one FROM atlas_silver.orders"
@@ -58,10 +65,15 @@ def test_valid_model(tmp_path: Path) -> None:
         ("-- comment\n/* ---\ndescription: x\n--- */\nSELECT 1", "YAML header"),
         ("/* ---\nowners: [a]\n--- */\nSELECT 1", "description: Field required"),
         ("/* ---\ndescription: x\ncolour: blue\n--- */\nSELECT 1", "colour: Extra inputs are not permitted"),
-        ("/* ---\ndescription: x\nmaterialization: view\n--- */\nSELECT 1", "materialization: Input should be"),
+        (
+            "/* ---\ndescription: x\nmaterialization: view\n--- */\nSELECT 1",
+            "materialization: Input should be",
+        ),
         ("/* ---\ndescription: [unclosed\n--- */\nSELECT 1", "while parsing a flow sequence"),
-        ("/* ---\ndescription: x\nmaterialization: incremental\n--- */\nSELECT 1",
-         "partition_column: required for incremental models"),
+        (
+            "/* ---\ndescription: x\nmaterialization: incremental\n--- */\nSELECT 1",
+            "partition_column: required for incremental models",
+        ),
         ("/* ---\ndescription: x\n--- */\nDELETE FROM atlas_silver.orders", "must be a single SELECT"),
         ("/* ---\ndescription: x\ntests:\n  - unique: id\n--- */\nSELECT 1", "tests.0.unique"),
     ],
@@ -89,7 +101,10 @@ def test_refs_parsing() -> None:
         WHERE 'atlas_bronze.orders' IS NOT NULL
     """
     assert parse_refs(sql) == [
-        ("gold", "dim_customer"), ("gold", "dim_product"), ("silver", "customers"), ("silver", "orders"),
+        ("gold", "dim_customer"),
+        ("gold", "dim_product"),
+        ("silver", "customers"),
+        ("silver", "orders"),
     ]
 
 

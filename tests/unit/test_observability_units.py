@@ -20,7 +20,9 @@ from atlas_core.pipeline_metrics import PipelineCollector, PipelineSnapshot
 def test_export_only_when_the_standard_variables_ask_for_it() -> None:
     assert not tracing.tracing_requested({})
     assert tracing.tracing_requested({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
-    assert tracing.tracing_requested({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"})
+    assert tracing.tracing_requested(
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4318/v1/traces"}
+    )
     endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
     assert not tracing.tracing_requested({**endpoint, "OTEL_SDK_DISABLED": "true"})
     assert not tracing.tracing_requested({**endpoint, "OTEL_TRACES_EXPORTER": "none"})
@@ -51,10 +53,28 @@ def test_traceparent_round_trip_links_parent_and_child() -> None:
 
 def test_pipeline_families_from_rows_and_when_the_warehouse_is_down() -> None:
     rows = {
-        "steps": [{"layer": "silver", "dataset": "orders", "status": "success", "runs": 2, "seconds": 3.5,
-                   "processed": 100, "written": 90, "quarantined": 10},
-                  {"layer": "silver", "dataset": "orders", "status": "failure", "runs": 1, "seconds": 0.5,
-                   "processed": 0, "written": 0, "quarantined": 0}],
+        "steps": [
+            {
+                "layer": "silver",
+                "dataset": "orders",
+                "status": "success",
+                "runs": 2,
+                "seconds": 3.5,
+                "processed": 100,
+                "written": 90,
+                "quarantined": 10,
+            },
+            {
+                "layer": "silver",
+                "dataset": "orders",
+                "status": "failure",
+                "runs": 1,
+                "seconds": 0.5,
+                "processed": 0,
+                "written": 0,
+                "quarantined": 0,
+            },
+        ],
         "pii": [{"dataset": "customers", "entity": "EMAIL_ADDRESS", "strategy": "hash", "cells": 7}],
     }
     registry = CollectorRegistry(auto_describe=False)
@@ -65,7 +85,10 @@ def test_pipeline_families_from_rows_and_when_the_warehouse_is_down() -> None:
     assert 'atlas_step_runs_total{dataset="orders",layer="silver",status="failure"} 1.0' in text
     assert 'atlas_step_duration_seconds_count{dataset="orders",layer="silver"} 3.0' in text
     assert 'atlas_step_duration_seconds_sum{dataset="orders",layer="silver"} 4.0' in text
-    assert 'atlas_pii_cells_changed_total{dataset="customers",entity="EMAIL_ADDRESS",strategy="hash"} 7.0' in text
+    assert (
+        'atlas_pii_cells_changed_total{dataset="customers",entity="EMAIL_ADDRESS",strategy="hash"} 7.0'
+        in text
+    )
     down = CollectorRegistry(auto_describe=False)
     down.register(PipelineCollector(PipelineSnapshot(up=False)))
     assert "atlas_pipeline_metrics_up 0.0" in generate_latest(down).decode()
@@ -77,7 +100,11 @@ def test_foreign_stdlib_records_are_json_too() -> None:
     logging.getLogger("uvicorn.error").warning("port %s in use", 8000)
     get_logger("atlas.unit").info("hello", rows=3)
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
-    assert first["logger"] == "uvicorn.error" and first["level"] == "warning" and first["event"] == "port 8000 in use"
+    assert (
+        first["logger"] == "uvicorn.error"
+        and first["level"] == "warning"
+        and first["event"] == "port 8000 in use"
+    )
     assert second == {**second, "logger": "atlas.unit", "event": "hello", "rows": 3}
     assert "trace_id" not in second  # no recording span
     assert not trace.get_current_span().is_recording()

@@ -65,10 +65,16 @@ def _s3_error(code: str, status: int) -> Exception:
 
 
 def test_slack_payload_has_text_and_blocks() -> None:
-    payload = slack_payload("Atlas run failed: job", "• silver__orders: blocking rule(s) failed",
-                            {"run": "abc", "partition": "", "trigger": "cli"})
+    payload = slack_payload(
+        "Atlas run failed: job",
+        "• silver__orders: blocking rule(s) failed",
+        {"run": "abc", "partition": "", "trigger": "cli"},
+    )
     assert payload["text"].startswith("Atlas run failed: job: ")
-    assert payload["blocks"][0] == {"type": "header", "text": {"type": "plain_text", "text": "Atlas run failed: job"}}
+    assert payload["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Atlas run failed: job"},
+    }
     assert "*run:* abc" in payload["blocks"][2]["text"]["text"]
     assert "partition" not in payload["blocks"][2]["text"]["text"]  # empty fields are dropped
     json.dumps(payload)
@@ -82,12 +88,18 @@ def test_retention_windows_per_layer_and_dataset() -> None:
     assert policy.cutoff(Layer.GOLD, now) == date(2025, 1, 15)
     assert policy.cutoff(Layer.BRONZE, now, "orders") == date(2026, 12, 16)
     assert policy.cutoff(Layer.GOLD, now, "orders") == date(2025, 1, 15)  # gold is not per dataset
-    assert expired_keys(KEYS + ["", "not-a-date"], date(2026, 10, 4)) == ["2026-10-01", "2026-10-02", "2026-10-03"]
+    assert expired_keys(KEYS + ["", "not-a-date"], date(2026, 10, 4)) == [
+        "2026-10-01",
+        "2026-10-02",
+        "2026-10-03",
+    ]
 
 
 def test_backfill_range_is_validated() -> None:
     assert validate_partition_range(KEYS, "2026-10-03", "2026-10-09") == KEYS[2:9]
-    with pytest.raises(InputRejected, match=r"unknown partition '2026-11-01' for --to \(valid: 2026-10-01 .. 2026-10-30\)"):
+    with pytest.raises(
+        InputRejected, match=r"unknown partition '2026-11-01' for --to \(valid: 2026-10-01 .. 2026-10-30\)"
+    ):
         validate_partition_range(KEYS, "2026-10-03", "2026-11-01")
     with pytest.raises(InputRejected, match="--from 2026-10-09 is after --to 2026-10-03"):
         validate_partition_range(KEYS, "2026-10-09", "2026-10-03")
@@ -113,16 +125,18 @@ def test_a_row_larger_than_the_read_block_is_refused_with_a_size_message(tmp_pat
         list(iter_csv_batches(path, ["a", "b"]))
 
 
-CONTRACT = Contract.model_validate({
-    "dataset": "people",
-    "source": {"kind": "landing"},
-    "columns": [
-        {"name": "person_id", "type": "integer"},
-        {"name": "email", "pii": {"entity": "EMAIL_ADDRESS", "strategy": "hash"}},
-        {"name": "city"},
-        {"name": "nickname", "pii": {"entity": "PERSON", "strategy": "keep"}},
-    ],
-})
+CONTRACT = Contract.model_validate(
+    {
+        "dataset": "people",
+        "source": {"kind": "landing"},
+        "columns": [
+            {"name": "person_id", "type": "integer"},
+            {"name": "email", "pii": {"entity": "EMAIL_ADDRESS", "strategy": "hash"}},
+            {"name": "city"},
+            {"name": "nickname", "pii": {"entity": "PERSON", "strategy": "keep"}},
+        ],
+    }
+)
 
 
 def _facts(outcome: str | None, ended: datetime | None) -> StepFacts:
@@ -130,19 +144,37 @@ def _facts(outcome: str | None, ended: datetime | None) -> StepFacts:
     silver = DatasetRef("postgres://localhost:5432", "atlas.atlas_silver.people")
     start = datetime(2026, 11, 1, 10, tzinfo=UTC)
     return StepFacts(
-        job_name="silver.people", run_key="run-1:silver__people", parent_run_id="0b4d4b4e-0000-4000-8000-000000000001",
-        parent_job_name="__ASSET_JOB", started_at=start, ended_at=ended, outcome=outcome, inputs=[bronze],
-        outputs=[OutputFacts(silver, [("person_id", "bigint"), ("email", "text")], 10, {"email": 2},
-                             silver_column_lineage(CONTRACT, bronze))],
+        job_name="silver.people",
+        run_key="run-1:silver__people",
+        parent_run_id="0b4d4b4e-0000-4000-8000-000000000001",
+        parent_job_name="__ASSET_JOB",
+        started_at=start,
+        ended_at=ended,
+        outcome=outcome,
+        inputs=[bronze],
+        outputs=[
+            OutputFacts(
+                silver,
+                [("person_id", "bigint"), ("email", "text")],
+                10,
+                {"email": 2},
+                silver_column_lineage(CONTRACT, bronze),
+            )
+        ],
         assertions={silver: [Assertion("email_valid", False, "ERROR", "email")]},
-        nominal=(start, start + timedelta(days=1)), error="silver__people: blocking rule(s) failed",
+        nominal=(start, start + timedelta(days=1)),
+        error="silver__people: blocking rule(s) failed",
     )
 
 
 def test_events_are_valid_openlineage_2_0_2_with_masked_pii_lineage() -> None:
     start = datetime(2026, 11, 1, 10, tzinfo=UTC)
-    events = build_events(_facts("COMPLETE", start + timedelta(minutes=3)), namespace="atlas",
-                          dagster_version="1.13.27", running_after=timedelta(seconds=60))
+    events = build_events(
+        _facts("COMPLETE", start + timedelta(minutes=3)),
+        namespace="atlas",
+        dagster_version="1.13.27",
+        running_after=timedelta(seconds=60),
+    )
     assert [e.eventType.value for e in events] == ["START", "RUNNING", "COMPLETE"]  # type: ignore[union-attr]
     documents = [json.loads(Serde.to_json(e)) for e in events]
     for document in documents:
@@ -167,7 +199,9 @@ def test_events_are_valid_openlineage_2_0_2_with_masked_pii_lineage() -> None:
 
 def test_failed_step_gets_an_error_facet_and_a_running_step_no_final_event() -> None:
     start = datetime(2026, 11, 1, 10, tzinfo=UTC)
-    failed = build_events(_facts("FAIL", start + timedelta(seconds=5)), namespace="atlas", dagster_version="1.13.27")
+    failed = build_events(
+        _facts("FAIL", start + timedelta(seconds=5)), namespace="atlas", dagster_version="1.13.27"
+    )
     assert [e.eventType.value for e in failed] == ["START", "FAIL"]  # type: ignore[union-attr]
     document = json.loads(Serde.to_json(failed[-1]))
     validate_event(document)

@@ -67,7 +67,11 @@ def test_rejected_expressions(text: str, why: str) -> None:
 
 
 def test_expression_columns_in_order_of_use() -> None:
-    assert expression_columns("abs(total - quantity * unit_price) < 0.01", COLUMNS) == ["total", "quantity", "unit_price"]
+    assert expression_columns("abs(total - quantity * unit_price) < 0.01", COLUMNS) == [
+        "total",
+        "quantity",
+        "unit_price",
+    ]
 
 
 def _contract(**extra: object) -> dict:
@@ -88,17 +92,29 @@ def _contract(**extra: object) -> dict:
 
 def test_bad_expression_is_a_one_line_contract_error_naming_the_rule(tmp_path: Path) -> None:
     path = tmp_path / "items.yml"
-    path.write_text(yaml.safe_dump(_contract(rules={"expressions": [
-        {"name": "total_ok", "sql": "total = qty * price; DELETE FROM atlas_silver.items"}
-    ]})))
+    path.write_text(
+        yaml.safe_dump(
+            _contract(
+                rules={
+                    "expressions": [
+                        {"name": "total_ok", "sql": "total = qty * price; DELETE FROM atlas_silver.items"}
+                    ]
+                }
+            )
+        )
+    )
     with pytest.raises(ContractError) as info:
         load_contract(path)
     message = str(info.value)
     assert "\n" not in message
     assert "rules.expressions.0.sql" in message and "'total_ok'" in message and "semicolons" in message
 
-    path.write_text(yaml.safe_dump(_contract(rules={"expressions": [{"name": "total_ok", "sql": "totl = qty * price"}]})))
-    with pytest.raises(ContractError, match=r"rules\.expressions\.0 \(total_ok\): unknown column or keyword 'totl'"):
+    path.write_text(
+        yaml.safe_dump(_contract(rules={"expressions": [{"name": "total_ok", "sql": "totl = qty * price"}]}))
+    )
+    with pytest.raises(
+        ContractError, match=r"rules\.expressions\.0 \(total_ok\): unknown column or keyword 'totl'"
+    ):
         load_contract(path)
 
 
@@ -106,24 +122,32 @@ def test_passthrough_soda_checks_are_validated() -> None:
     with pytest.raises(ContractError, match=r"quality\.soda\.0: unknown Soda dataset check 'drop_table'"):
         parse_contract(_contract(quality={"soda": [{"drop_table": {}}]}), "items.yml")
     with pytest.raises(ContractError, match=r"attributes\.dimension: 'speed' is not a quality dimension"):
-        parse_contract(_contract(quality={"soda": [{"row_count": {"attributes": {"dimension": "speed"}}}]}), "items.yml")
+        parse_contract(
+            _contract(quality={"soda": [{"row_count": {"attributes": {"dimension": "speed"}}}]}), "items.yml"
+        )
 
 
 def test_compile_rules_covers_every_kind_and_skips_unresolvable_references() -> None:
-    contract = parse_contract(_contract(
-        columns=[
-            {"name": "id", "type": "integer", "required": True},
-            {"name": "zip"}, {"name": "city"},
-            {"name": "parent_id", "type": "integer"},
-            {"name": "updated_at", "type": "timestamp", "freshness": "2h"},
-            {"name": "total", "type": "float"},
-        ],
-        rules={
-            "functional_dependencies": [{"determinant": ["zip"], "dependent": ["city"]}],
-            "references": [{"columns": ["parent_id"], "dataset": "parents", "ref_columns": ["id"]}],
-            "expressions": [{"name": "positive", "sql": "total > 0", "dimension": "accuracy", "on_fail": "warn"}],
-        },
-    ), "items.yml")
+    contract = parse_contract(
+        _contract(
+            columns=[
+                {"name": "id", "type": "integer", "required": True},
+                {"name": "zip"},
+                {"name": "city"},
+                {"name": "parent_id", "type": "integer"},
+                {"name": "updated_at", "type": "timestamp", "freshness": "2h"},
+                {"name": "total", "type": "float"},
+            ],
+            rules={
+                "functional_dependencies": [{"determinant": ["zip"], "dependent": ["city"]}],
+                "references": [{"columns": ["parent_id"], "dataset": "parents", "ref_columns": ["id"]}],
+                "expressions": [
+                    {"name": "positive", "sql": "total > 0", "dimension": "accuracy", "on_fail": "warn"}
+                ],
+            },
+        ),
+        "items.yml",
+    )
     plan = compile_rules(contract)
     kinds = {r.id: (r.kind, r.dimension, r.on_fail) for r in plan.rules}
     assert kinds["fd.zip->city"] == ("functional_dependency", Dimension.CONSISTENCY, "quarantine")
@@ -133,15 +157,21 @@ def test_compile_rules_covers_every_kind_and_skips_unresolvable_references() -> 
     assert kinds["primary_key.unique"][1] == Dimension.UNIQUENESS
     assert plan.key_columns == ["id"]
 
-    skipped = compile_rules(contract, resolve_reference=lambda ref: ReferenceTarget(None, skip_reason="no table"))
+    skipped = compile_rules(
+        contract, resolve_reference=lambda ref: ReferenceTarget(None, skip_reason="no table")
+    )
     assert "ref.parent_id->parents" not in skipped.by_id()
     assert [(s.id, s.reason) for s in skipped.skipped] == [("ref.parent_id->parents", "no table")]
 
 
 def test_pii_primary_keys_are_not_used_as_sample_keys() -> None:
-    contract = parse_contract(_contract(
-        primary_key=["email"], columns=[{"name": "email", "pii": {"entity": "EMAIL_ADDRESS", "strategy": "hash"}}],
-    ), "items.yml")
+    contract = parse_contract(
+        _contract(
+            primary_key=["email"],
+            columns=[{"name": "email", "pii": {"entity": "EMAIL_ADDRESS", "strategy": "hash"}}],
+        ),
+        "items.yml",
+    )
     assert compile_rules(contract).key_columns == []
 
 
@@ -150,7 +180,9 @@ def test_generated_soda_contract_tags_every_check_with_a_dimension() -> None:
     for contract in load_contracts(PROJECT / "contracts"):
         document = soda_contract(contract, f"atlas/db/atlas_staging/{contract.dataset}")
         json.dumps(document)  # plain data; Soda itself validates it in the integration tests
-        checks = [c for c in document["checks"]] + [c for col in document["columns"] for c in col.get("checks", [])]
+        checks = [c for c in document["checks"]] + [
+            c for col in document["columns"] for c in col.get("checks", [])
+        ]
         assert checks
         for check in checks:
             (body,) = check.values()
@@ -161,10 +193,17 @@ def test_generated_soda_contract_tags_every_check_with_a_dimension() -> None:
     types = [next(iter(c)) for c in document["checks"]]
     assert {"row_count", "schema", "freshness", "failed_rows"} <= set(types)
     freshness = next(c["freshness"] for c in document["checks"] if "freshness" in c)
-    assert freshness["now_variable"] == "ATLAS_WINDOW_END" and document["variables"] == {"ATLAS_WINDOW_END": None}
-    accuracy = next(c["failed_rows"] for c in document["checks"] if c.get("failed_rows", {}).get("name") == "total_matches")
+    assert freshness["now_variable"] == "ATLAS_WINDOW_END" and document["variables"] == {
+        "ATLAS_WINDOW_END": None
+    }
+    accuracy = next(
+        c["failed_rows"]
+        for c in document["checks"]
+        if c.get("failed_rows", {}).get("name") == "total_matches"
+    )
     assert accuracy["attributes"]["dimension"] == "accuracy"
     assert accuracy["expression"] == "NOT (abs(total - quantity * unit_price) < 0.01)"
-    passthrough = [c["row_count"] for c in document["checks"] if "row_count" in c and c["row_count"].get("qualifier")]
+    passthrough = [
+        c["row_count"] for c in document["checks"] if "row_count" in c and c["row_count"].get("qualifier")
+    ]
     assert passthrough and passthrough[0]["attributes"]["dimension"] == "completeness"
-

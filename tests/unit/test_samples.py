@@ -15,8 +15,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 
 def read(path: Path):
-    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=False,
-                                                                     column_types={}, check_utf8=True))
+    return pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(strings_can_be_null=False, column_types={}, check_utf8=True),
+    )
 
 
 @pytest.mark.parametrize(("dataset", "rows"), [("customers", 150), ("products", 40), ("orders", 3000)])
@@ -69,8 +71,16 @@ def test_shipped_samples_are_reproduced_by_the_generator(tmp_path: Path, dataset
 
 def test_customers_carry_pii_and_deliberate_defects() -> None:
     table = samples.generate_customers(500)
-    assert {"first_name", "last_name", "email", "phone", "ssn", "date_of_birth", "street_address",
-            "notes"} <= set(table.column_names)
+    assert {
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "ssn",
+        "date_of_birth",
+        "street_address",
+        "notes",
+    } <= set(table.column_names)
     emails = table.column("email")
     assert pc.sum(pc.match_substring(emails, "_at_")).as_py() >= 1  # invalid email at a fixed position
     ssns = table.column("ssn").to_pylist()
@@ -87,7 +97,9 @@ def test_shipped_samples_do_not_depend_on_the_clock(tmp_path: Path, today: str) 
     for dataset in ("customers", "products", "orders"):
         with time_machine.travel(today, tick=False):
             samples.generate(dataset, samples.DEFAULT_ROWS[dataset], tmp_path / f"{dataset}.csv")
-        assert (tmp_path / f"{dataset}.csv").read_bytes() == (SHIPPED / f"{dataset}.csv").read_bytes(), dataset
+        assert (tmp_path / f"{dataset}.csv").read_bytes() == (SHIPPED / f"{dataset}.csv").read_bytes(), (
+            dataset
+        )
 
 
 def test_benchmark_pii_data_does_not_depend_on_the_clock() -> None:

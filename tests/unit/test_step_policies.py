@@ -34,9 +34,11 @@ def test_every_step_kind_has_its_pinned_retry_policy_pool_and_queue(isolated_env
             continue
         policy = assets_def.op.retry_policy
         assert policy is not None, assets_def.node_def.name
-        seen.setdefault(_kind(assets_def), set()).add((
-            (policy.max_retries, policy.delay, policy.backoff, policy.jitter),
-            assets_def.op.pool,
-            assets_def.op.tags.get("dagster-celery/queue"),
-        ))
+        seen.setdefault(_kind(assets_def), set()).add(
+            (
+                (policy.max_retries, policy.delay, policy.backoff, policy.jitter),
+                assets_def.op.pool,
+                assets_def.op.tags.get("dagster-celery/queue"),
+            )
+        )
     assert seen == {kind: {expected} for kind, expected in EXPECTED.items()}

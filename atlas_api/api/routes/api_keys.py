@@ -14,16 +14,28 @@ from atlas_api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 
 
-@router.post("", status_code=201, response_model=ApiKeyCreated, responses={409: {"description": "Name in use"}})
-async def create_api_key(body: ApiKeyCreate, principal: AdminDep, conn: ConnDep, request: Request) -> ApiKeyCreated:
+@router.post(
+    "", status_code=201, response_model=ApiKeyCreated, responses={409: {"description": "Name in use"}}
+)
+async def create_api_key(
+    body: ApiKeyCreate, principal: AdminDep, conn: ConnDep, request: Request
+) -> ApiKeyCreated:
     """Create a key; the response is the only place the secret ever appears."""
     try:
         record, secret = await crud.create_api_key(conn, body.name, body.role, principal.audit_name)
     except crud.AlreadyExists as exc:
         raise Problem(409, str(exc)) from None
-    await crud.audit(conn, "api_key.create", "ok", principal=principal.audit_name, role=principal.role.value,
-                     target=f"api_key:{record.key_id}", detail={"name": record.name, "role": record.role.value},
-                     request_id=request.state.request_id, client=client_of(request))
+    await crud.audit(
+        conn,
+        "api_key.create",
+        "ok",
+        principal=principal.audit_name,
+        role=principal.role.value,
+        target=f"api_key:{record.key_id}",
+        detail={"name": record.name, "role": record.role.value},
+        request_id=request.state.request_id,
+        client=client_of(request),
+    )
     return ApiKeyCreated(**record.model_dump(), api_key=secret)
 
 
@@ -33,13 +45,23 @@ async def list_api_keys(principal: AdminDep, conn: ConnDep) -> list[ApiKeyOut]:
     return await crud.list_api_keys(conn)
 
 
-@router.delete("/{key_id}", status_code=204, response_class=Response, responses={404: {"description": "No such key"}})
+@router.delete(
+    "/{key_id}", status_code=204, response_class=Response, responses={404: {"description": "No such key"}}
+)
 async def revoke_api_key(
     key_id: Annotated[int, Path(ge=1, le=2**62)], principal: AdminDep, conn: ConnDep, request: Request
 ) -> Response:
     """Revoke a key: requests with it get 401 from now on."""
     if not await crud.revoke_api_key(conn, key_id):
         raise not_found(f"no active API key {key_id}")
-    await crud.audit(conn, "api_key.revoke", "ok", principal=principal.audit_name, role=principal.role.value,
-                     target=f"api_key:{key_id}", request_id=request.state.request_id, client=client_of(request))
+    await crud.audit(
+        conn,
+        "api_key.revoke",
+        "ok",
+        principal=principal.audit_name,
+        role=principal.role.value,
+        target=f"api_key:{key_id}",
+        request_id=request.state.request_id,
+        client=client_of(request),
+    )
     return Response(status_code=204)

@@ -41,26 +41,33 @@ async def build_asset_list(services: Services) -> dict[str, Any]:
     items = []
     for asset in catalog.assets.values():
         mat = last.get(asset.key)
-        items.append({
-            "key": asset.key,
-            "layer": asset.layer,
-            "table": asset.table,
-            "dataset": asset.dataset,
-            "group": asset.group,
-            "description": asset.description,
-            "partitioned": asset.partitioned,
-            "partitions_total": len(asset.partition_keys) if asset.partition_keys is not None else None,
-            "upstream": list(asset.upstream),
-            "downstream": list(asset.downstream),
-            "last_materialization": (
-                {"timestamp": _millis(mat["timestamp"]).isoformat(), "run_id": mat["runId"], "partition": mat["partition"]}
-                if mat else None
-            ),
-            "checks": list(asset.checks),
-            "check_status": _check_status(asset),
-            # Scores are measured on loads past bronze (silver rules, gold/ai_ready checks when present).
-            "quality_score": scores.get(asset.dataset) if asset.layer != "bronze" else None,
-        })
+        items.append(
+            {
+                "key": asset.key,
+                "layer": asset.layer,
+                "table": asset.table,
+                "dataset": asset.dataset,
+                "group": asset.group,
+                "description": asset.description,
+                "partitioned": asset.partitioned,
+                "partitions_total": len(asset.partition_keys) if asset.partition_keys is not None else None,
+                "upstream": list(asset.upstream),
+                "downstream": list(asset.downstream),
+                "last_materialization": (
+                    {
+                        "timestamp": _millis(mat["timestamp"]).isoformat(),
+                        "run_id": mat["runId"],
+                        "partition": mat["partition"],
+                    }
+                    if mat
+                    else None
+                ),
+                "checks": list(asset.checks),
+                "check_status": _check_status(asset),
+                # Scores are measured on loads past bronze (silver rules, gold/ai_ready checks when present).
+                "quality_score": scores.get(asset.dataset) if asset.layer != "bronze" else None,
+            }
+        )
     return {"items": items}
 
 

@@ -23,15 +23,29 @@ me_router = APIRouter(tags=["auth"])
 async def _issue_pair(conn: Conn, services: Services, username: str, role: Role, family: str) -> TokenPair:
     s = services.settings
     secret = s.jwt_secret.get_secret_value()
-    access, _ = security.encode_token(secret, subject=username, role=role, token_type="access", family=family,
-                                      lifetime=timedelta(minutes=s.access_token_minutes))
-    refresh, claims = security.encode_token(secret, subject=username, role=role, token_type="refresh",
-                                            family=family, lifetime=timedelta(days=s.refresh_token_days))
+    access, _ = security.encode_token(
+        secret,
+        subject=username,
+        role=role,
+        token_type="access",
+        family=family,
+        lifetime=timedelta(minutes=s.access_token_minutes),
+    )
+    refresh, claims = security.encode_token(
+        secret,
+        subject=username,
+        role=role,
+        token_type="refresh",
+        family=family,
+        lifetime=timedelta(days=s.refresh_token_days),
+    )
     await crud.store_refresh_token(conn, claims)
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=s.access_token_minutes * 60)
 
 
-@router.post("/token", response_model=TokenPair, responses={401: {"description": "Wrong username or password"}})
+@router.post(
+    "/token", response_model=TokenPair, responses={401: {"description": "Wrong username or password"}}
+)
 async def login(body: LoginRequest, request: Request, services: ServicesDep, conn: ConnDep) -> TokenPair:
     """Exchange a username and password for an access token (60 min) and a refresh token (7 days)."""
     found = await crud.user_credentials(conn, body.username)
@@ -45,11 +59,15 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep, con
         return await _issue_pair(conn, services, body.username, role, family)
 
 
-@router.post("/refresh", response_model=TokenPair, responses={401: {"description": "Invalid, expired or reused"}})
+@router.post(
+    "/refresh", response_model=TokenPair, responses={401: {"description": "Invalid, expired or reused"}}
+)
 async def refresh(body: RefreshRequest, request: Request, services: ServicesDep, conn: ConnDep) -> TokenPair:
     """A new pair for a refresh token. The old one dies; presenting it again revokes the whole family."""
     try:
-        claims = security.decode_token(services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh")
+        claims = security.decode_token(
+            services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh"
+        )
     except security.InvalidToken as exc:
         await record_auth_failure(services, f"refresh: {exc}", request)
         raise unauthorized(str(exc)) from None
@@ -71,18 +89,31 @@ async def refresh(body: RefreshRequest, request: Request, services: ServicesDep,
     raise unauthorized(reason)
 
 
-@router.post("/logout", status_code=204, response_class=Response,
-             responses={401: {"description": "Invalid refresh token"}})
+@router.post(
+    "/logout",
+    status_code=204,
+    response_class=Response,
+    responses={401: {"description": "Invalid refresh token"}},
+)
 async def logout(body: RefreshRequest, request: Request, services: ServicesDep, conn: ConnDep) -> Response:
     """Revoke the refresh token's family (its access tokens stop working too)."""
     try:
-        claims = security.decode_token(services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh")
+        claims = security.decode_token(
+            services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh"
+        )
     except security.InvalidToken as exc:
         await record_auth_failure(services, f"logout: {exc}", request)
         raise unauthorized(str(exc)) from None
     await crud.revoke_family(conn, claims.family, "logout")
-    await crud.audit(conn, "auth.logout", "ok", principal=f"user:{claims.subject}", role=claims.role.value,
-                     request_id=request.state.request_id, client=client_of(request))
+    await crud.audit(
+        conn,
+        "auth.logout",
+        "ok",
+        principal=f"user:{claims.subject}",
+        role=claims.role.value,
+        request_id=request.state.request_id,
+        client=client_of(request),
+    )
     return Response(status_code=204)
 
 

@@ -19,7 +19,9 @@ BackfillIdPath = Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$")]
 
 
 @router.post(
-    "", status_code=202, response_model=BackfillAccepted,
+    "",
+    status_code=202,
+    response_model=BackfillAccepted,
     dependencies=[Depends(rate_limited("triggers"))],
     responses={422: {"description": "Unknown asset key or partition"}, 429: {"description": "Rate limited"}},
 )
@@ -34,30 +36,55 @@ async def launch_backfill(
     title = f"atlas api: {', '.join(a.key for a in assets)[:80]} {partitions[0]}..{partitions[-1]}"
     async with services.pool.connection() as conn:
         try:
-            backfill_id = await services.dagster.launch_backfill([a.path for a in assets], partitions, tags, title)
+            backfill_id = await services.dagster.launch_backfill(
+                [a.path for a in assets], partitions, tags, title
+            )
         except Exception as exc:
-            await crud.audit(conn, "backfill.launch", "error", principal=principal.audit_name,
-                             role=principal.role.value, target=",".join(a.key for a in assets),
-                             detail={"error": type(exc).__name__}, request_id=request.state.request_id,
-                             client=client_of(request))
+            await crud.audit(
+                conn,
+                "backfill.launch",
+                "error",
+                principal=principal.audit_name,
+                role=principal.role.value,
+                target=",".join(a.key for a in assets),
+                detail={"error": type(exc).__name__},
+                request_id=request.state.request_id,
+                client=client_of(request),
+            )
             raise
-        await crud.audit(conn, "backfill.launch", "ok", principal=principal.audit_name, role=principal.role.value,
-                         target=f"backfill:{backfill_id}",
-                         detail={"assets": [a.key for a in assets], "from": partitions[0], "to": partitions[-1],
-                                 "partitions": len(partitions)},
-                         request_id=request.state.request_id, client=client_of(request))
+        await crud.audit(
+            conn,
+            "backfill.launch",
+            "ok",
+            principal=principal.audit_name,
+            role=principal.role.value,
+            target=f"backfill:{backfill_id}",
+            detail={
+                "assets": [a.key for a in assets],
+                "from": partitions[0],
+                "to": partitions[-1],
+                "partitions": len(partitions),
+            },
+            request_id=request.state.request_id,
+            client=client_of(request),
+        )
     services.metrics.triggers.labels("backfill").inc()
     return BackfillAccepted(backfill_id=backfill_id, partitions=partitions)
 
 
-@router.get("/{backfill_id}", response_model=BackfillOut, responses={404: {"description": "Unknown backfill"}})
-async def get_backfill(backfill_id: BackfillIdPath, principal: ReaderDep, services: ServicesDep) -> BackfillOut:
+@router.get(
+    "/{backfill_id}", response_model=BackfillOut, responses={404: {"description": "Unknown backfill"}}
+)
+async def get_backfill(
+    backfill_id: BackfillIdPath, principal: ReaderDep, services: ServicesDep
+) -> BackfillOut:
     """Status of a backfill and the runs it launched."""
     found = await services.dagster.backfill(backfill_id)
     if found is None:
         raise not_found(f"unknown backfill {backfill_id}")
     return BackfillOut(
-        backfill_id=found["id"], status=found["status"],
+        backfill_id=found["id"],
+        status=found["status"],
         assets=["/".join(k["path"]) for k in found.get("assetSelection") or []],
         partitions=found.get("partitionNames") or [],
         runs=[{"run_id": r["runId"], "status": r["status"]} for r in found.get("runs") or []],

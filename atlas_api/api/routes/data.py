@@ -46,7 +46,9 @@ async def masked_columns(services: Services, layer: str, dataset: str) -> set[st
     return {layout.RAW_LINE} | {c for c, strategy in strategies.items() if strategy in (None, "keep")}
 
 
-async def page(services: Services, layer: str, table: str, limit: int, offset: int, response: Response) -> dict[str, Any]:
+async def page(
+    services: Services, layer: str, table: str, limit: int, offset: int, response: Response
+) -> dict[str, Any]:
     catalog = await services.catalog()
     asset = catalog.table(layer, table)
     if asset is None:
@@ -74,13 +76,21 @@ def _route(layer: str) -> None:
     reader = require(DATA_ACCESS[layer])
 
     async def read(
-        table: TablePath, services: ServicesDep, response: Response, limit: Limit = 100, offset: Offset = 0,
+        table: TablePath,
+        services: ServicesDep,
+        response: Response,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         return await page(services, layer, table, limit, offset, response)
 
     read.__doc__ = f"Rows of atlas_{layer}.<table>, ordered by its first column."
     router.add_api_route(
-        f"/{layer}/{{table}}", read, methods=["GET"], response_model=TablePage, name=f"read_{layer}",
+        f"/{layer}/{{table}}",
+        read,
+        methods=["GET"],
+        response_model=TablePage,
+        name=f"read_{layer}",
         dependencies=[Depends(reader)],
         responses={404: {"description": "Unknown table"}},
     )

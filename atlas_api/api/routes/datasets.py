@@ -73,14 +73,23 @@ async def _spool(upload: UploadFile, target: FsPath, max_bytes: int) -> int:
 
 
 @router.post(
-    "/{dataset}/files", status_code=202, response_model=UploadAccepted,
+    "/{dataset}/files",
+    status_code=202,
+    response_model=UploadAccepted,
     dependencies=[Depends(rate_limited("triggers"))],
-    responses={404: {"description": "Unknown dataset"}, 413: {"description": "Too large"},
-               422: {"description": "Unusable file name"}, 503: {"description": "Dagster unreachable"}},
+    responses={
+        404: {"description": "Unknown dataset"},
+        413: {"description": "Too large"},
+        422: {"description": "Unusable file name"},
+        503: {"description": "Dagster unreachable"},
+    },
 )
 async def upload_file(
-    dataset: DatasetPath, file: Annotated[UploadFile, File(description="A CSV file of the dataset")],
-    principal: TriggerDep, services: ServicesDep, request: Request,
+    dataset: DatasetPath,
+    file: Annotated[UploadFile, File(description="A CSV file of the dataset")],
+    principal: TriggerDep,
+    services: ServicesDep,
+    request: Request,
 ) -> UploadAccepted:
     """Land the file and launch its ingestion as a Dagster run (bronze, then silver for its partitions).
 
@@ -105,25 +114,46 @@ async def upload_file(
         scan, landing_uri = await asyncio.to_thread(_scan_and_land, services, contract, path, key)
         landed = True
         detail["sha256"] = scan.sha256
-        plan = upload_run(contract, scan, trigger="api", source_system="api", landing_key=key, require_new=True)
-        tags = {**plan.tags, **plan.partition_tags, TRIGGERED_BY: principal.audit_name,
-                REQUEST_TAG: request.state.request_id, **trace_tags()}
-        run_id = await services.dagster.submit_run(plan.assets, tags, bronze.location, bronze.repository,
-                                                   run_config=plan.run_config)
+        plan = upload_run(
+            contract, scan, trigger="api", source_system="api", landing_key=key, require_new=True
+        )
+        tags = {
+            **plan.tags,
+            **plan.partition_tags,
+            TRIGGERED_BY: principal.audit_name,
+            REQUEST_TAG: request.state.request_id,
+            **trace_tags(),
+        }
+        run_id = await services.dagster.submit_run(
+            plan.assets, tags, bronze.location, bronze.repository, run_config=plan.run_config
+        )
         outcome, detail["run_id"] = "launched", run_id
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if landed and outcome != "launched":
             await asyncio.to_thread(_unland, services, key)
         async with services.pool.connection() as conn:
-            await crud.audit(conn, "dataset.upload", outcome, principal=principal.audit_name,
-                             role=principal.role.value, target=f"dataset:{dataset}", detail=detail,
-                             request_id=request.state.request_id, client=client_of(request))
+            await crud.audit(
+                conn,
+                "dataset.upload",
+                outcome,
+                principal=principal.audit_name,
+                role=principal.role.value,
+                target=f"dataset:{dataset}",
+                detail=detail,
+                request_id=request.state.request_id,
+                client=client_of(request),
+            )
     services.metrics.triggers.labels("upload").inc()
     base = str(request.base_url).rstrip("/")
     return UploadAccepted(
-        run_id=run_id, dataset=dataset, file=filename, sha256=scan.sha256, landing_uri=landing_uri,
-        assets=["/".join(a) for a in plan.assets], partition_keys=scan.partition_keys,
+        run_id=run_id,
+        dataset=dataset,
+        file=filename,
+        sha256=scan.sha256,
+        landing_uri=landing_uri,
+        assets=["/".join(a) for a in plan.assets],
+        partition_keys=scan.partition_keys,
         run_url=f"{base}/api/v1/runs/{run_id}",
         events_url=f"{base.replace('http', 'ws', 1)}/api/v1/runs/{run_id}/events",
         ingestions_url=f"{base}/api/v1/ingestions?run_id={run_id}",

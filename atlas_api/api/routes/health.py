@@ -22,7 +22,9 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness, "description": "Not ready"}})
+@router.get(
+    "/ready", response_model=Readiness, responses={503: {"model": Readiness, "description": "Not ready"}}
+)
 async def ready(services: ServicesDep) -> JSONResponse:
     """Ready when the warehouse answers ``SELECT 1`` and Dagster's GraphQL API answers."""
 

@@ -24,9 +24,12 @@ SELECT = sql.SQL(
 
 @router.get("", response_model=IngestionList)
 async def list_ingestions(
-    principal: LedgerReaderDep, services: ServicesDep,
+    principal: LedgerReaderDep,
+    services: ServicesDep,
     dataset: Annotated[str | None, Query(pattern=IDENTIFIER_RE.pattern)] = None,
-    run_id: Annotated[str | None, Query(pattern=RUN_ID_PATTERN, description="Only the files of this run")] = None,
+    run_id: Annotated[
+        str | None, Query(pattern=RUN_ID_PATTERN, description="Only the files of this run")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> IngestionList:
     """Ingestion records, newest first (file names and reasons; never row values)."""
@@ -40,11 +43,21 @@ async def list_ingestions(
     async with services.pool.connection() as conn:
         cur = await conn.execute(query, [*params, limit])
         rows = await cur.fetchall()
-    return IngestionList(items=[
-        IngestionOut(
-            dataset=r["dataset"], file=r["source_file"], sha256=r["sha256"], status=r["status"], reason=r["reason"],
-            rows_bronze=int(r["rows_bronze"] or 0), rows_silver=r["rows_silver"], rows_quarantined=r["rows_quarantined"],
-            source_system=r["source_system"], run_id=r["run_id"], ingested_at=r["ingested_at"].isoformat(),
-        )
-        for r in rows
-    ])
+    return IngestionList(
+        items=[
+            IngestionOut(
+                dataset=r["dataset"],
+                file=r["source_file"],
+                sha256=r["sha256"],
+                status=r["status"],
+                reason=r["reason"],
+                rows_bronze=int(r["rows_bronze"] or 0),
+                rows_silver=r["rows_silver"],
+                rows_quarantined=r["rows_quarantined"],
+                source_system=r["source_system"],
+                run_id=r["run_id"],
+                ingested_at=r["ingested_at"].isoformat(),
+            )
+            for r in rows
+        ]
+    )

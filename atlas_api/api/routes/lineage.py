@@ -15,7 +15,9 @@ router = APIRouter(prefix="/lineage", tags=["lineage"])
 
 
 @router.get("/{dataset}", response_model=LineageOut, responses={404: {"description": "Unknown dataset"}})
-async def lineage(dataset: DatasetPath, principal: ReaderDep, services: ServicesDep, response: Response) -> dict[str, Any]:
+async def lineage(
+    dataset: DatasetPath, principal: ReaderDep, services: ServicesDep, response: Response
+) -> dict[str, Any]:
     """Upstream/downstream graph of a dataset (nodes and edges between asset keys)."""
     catalog = await services.catalog()
     graph = catalog.lineage(dataset)

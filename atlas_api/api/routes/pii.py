@@ -18,7 +18,9 @@ router = APIRouter(prefix="/pii", tags=["pii"])
 
 
 @router.get("/{dataset}", response_model=PiiReportOut, responses={404: {"description": "Unknown dataset"}})
-async def pii_report(dataset: DatasetPath, principal: RawReaderDep, services: ServicesDep, request: Request) -> PiiReportOut:
+async def pii_report(
+    dataset: DatasetPath, principal: RawReaderDep, services: ServicesDep, request: Request
+) -> PiiReportOut:
     """PII columns (declared in the contract or detected) and the latest reports. Every read is audited."""
     if dataset not in services.contracts:
         raise not_found(f"unknown dataset {dataset!r}")
@@ -26,15 +28,28 @@ async def pii_report(dataset: DatasetPath, principal: RawReaderDep, services: Se
     async with services.pool.connection() as conn:
         reports = await reads.pii_reports(conn, dataset)
         detected = await reads.reported_pii_columns(conn, dataset)
-        await crud.audit(conn, "pii.report_read", "ok", principal=principal.audit_name, role=principal.role.value,
-                         target=f"dataset:{dataset}", detail={"reports": len(reports)},
-                         request_id=request.state.request_id, client=client_of(request))
+        await crud.audit(
+            conn,
+            "pii.report_read",
+            "ok",
+            principal=principal.audit_name,
+            role=principal.role.value,
+            target=f"dataset:{dataset}",
+            detail={"reports": len(reports)},
+            request_id=request.state.request_id,
+            client=client_of(request),
+        )
     return PiiReportOut(
         dataset=dataset,
-        columns=[PiiColumn(column=c, entity=d["entity"], strategy=d["strategy"] or detected.get(c), declared=True)
-                 for c, d in sorted(declared.items())]
-        + [PiiColumn(column=c, strategy=strategy, declared=False) for c, strategy in sorted(detected.items())
-           if c not in declared],
+        columns=[
+            PiiColumn(column=c, entity=d["entity"], strategy=d["strategy"] or detected.get(c), declared=True)
+            for c, d in sorted(declared.items())
+        ]
+        + [
+            PiiColumn(column=c, strategy=strategy, declared=False)
+            for c, strategy in sorted(detected.items())
+            if c not in declared
+        ],
         reports=reports,
     )
 
@@ -45,13 +60,19 @@ def _decrypt(services: Services, body: DecryptRequest, actor: str) -> list[str]:
     from atlas_resources.warehouse import Warehouse
 
     warehouse = Warehouse(services.settings.postgres_url or "", batch_size=services.settings.batch_size)
-    return decrypt_values(warehouse, services.settings, body.dataset, body.column, list(body.values), actor,
-                          reason=body.reason)
+    return decrypt_values(
+        warehouse, services.settings, body.dataset, body.column, list(body.values), actor, reason=body.reason
+    )
 
 
-@router.post("/decrypt", response_model=DecryptOut,
-             responses={404: {"description": "Unknown dataset"}, 422: {"description": "Not decryptable"}})
-async def decrypt(body: DecryptRequest, principal: AdminDep, services: ServicesDep, request: Request) -> DecryptOut:
+@router.post(
+    "/decrypt",
+    response_model=DecryptOut,
+    responses={404: {"description": "Unknown dataset"}, 422: {"description": "Not decryptable"}},
+)
+async def decrypt(
+    body: DecryptRequest, principal: AdminDep, services: ServicesDep, request: Request
+) -> DecryptOut:
     """Decrypt tokens of an ``encrypt``-strategy column (admin only).
 
     Audited twice: in ``atlas_meta.audit`` (who, column, count, reason) and by the PII engine in
@@ -70,8 +91,15 @@ async def decrypt(body: DecryptRequest, principal: AdminDep, services: ServicesD
         raise unprocessable(str(exc)) from None
     finally:
         async with services.pool.connection() as conn:
-            await crud.audit(conn, "pii.decrypt", outcome, principal=principal.audit_name, role=principal.role.value,
-                             target=f"{body.dataset}.{body.column}",
-                             detail={"values": len(body.values), "reason": body.reason},
-                             request_id=request.state.request_id, client=client_of(request))
+            await crud.audit(
+                conn,
+                "pii.decrypt",
+                outcome,
+                principal=principal.audit_name,
+                role=principal.role.value,
+                target=f"{body.dataset}.{body.column}",
+                detail={"values": len(body.values), "reason": body.reason},
+                request_id=request.state.request_id,
+                client=client_of(request),
+            )
     return DecryptOut(dataset=body.dataset, column=body.column, values=list(values))

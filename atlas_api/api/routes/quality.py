@@ -23,7 +23,9 @@ async def build_quality(services: Services, dataset: str) -> dict[str, Any]:
         history = await reads.quality_history(conn, dataset)
         trend = await reads.quality_trend(conn, dataset, services.settings.quality_trend_loads)
     dimensions = [
-        {k: reads.json_value(v) for k, v in latest[d].items()} if d in latest else {"dimension": d, "score": None}
+        {k: reads.json_value(v) for k, v in latest[d].items()}
+        if d in latest
+        else {"dimension": d, "score": None}
         for d in reads.DIMENSIONS
     ]
     checks = [c for a in catalog.assets.values() if a.dataset == dataset for c in a.checks]
@@ -37,13 +39,16 @@ async def build_quality(services: Services, dataset: str) -> dict[str, Any]:
 
 
 @router.get("/{dataset}", response_model=QualityOut, responses={404: {"description": "Unknown dataset"}})
-async def quality(dataset: DatasetPath, principal: ReaderDep, services: ServicesDep, response: Response) -> dict[str, Any]:
+async def quality(
+    dataset: DatasetPath, principal: ReaderDep, services: ServicesDep, response: Response
+) -> dict[str, Any]:
     """Completeness, validity, consistency, accuracy, timeliness, uniqueness: latest scores, history, and the
     trend of each dimension over the last loads (``ATLAS_QUALITY_TREND_LOADS``) with its trailing median."""
     catalog = await services.catalog()
     if dataset not in catalog.datasets():
         raise not_found(f"unknown dataset {dataset!r}")
-    value, where = await services.cache.get_or_compute("quality", {"dataset": dataset},
-                                                        lambda: build_quality(services, dataset))
+    value, where = await services.cache.get_or_compute(
+        "quality", {"dataset": dataset}, lambda: build_quality(services, dataset)
+    )
     response.headers[CACHE_HEADER] = where
     return value

@@ -22,13 +22,26 @@ from atlas_api.core.services import Services
 router = APIRouter(prefix="/runs", tags=["runs"])
 POLL_SECONDS = 0.5
 AUTH_TIMEOUT_SECONDS = 10.0
-FORWARDED_EVENTS = frozenset({
-    "RunEnqueuedEvent", "RunDequeuedEvent", "RunStartingEvent", "RunStartEvent", "RunSuccessEvent",
-    "RunFailureEvent", "RunCancelingEvent", "RunCanceledEvent",
-    "ExecutionStepStartEvent", "ExecutionStepSuccessEvent", "ExecutionStepFailureEvent",
-    "ExecutionStepSkippedEvent", "ExecutionStepUpForRetryEvent", "ExecutionStepRestartEvent",
-    "MaterializationEvent", "AssetCheckEvaluationEvent",
-})
+FORWARDED_EVENTS = frozenset(
+    {
+        "RunEnqueuedEvent",
+        "RunDequeuedEvent",
+        "RunStartingEvent",
+        "RunStartEvent",
+        "RunSuccessEvent",
+        "RunFailureEvent",
+        "RunCancelingEvent",
+        "RunCanceledEvent",
+        "ExecutionStepStartEvent",
+        "ExecutionStepSuccessEvent",
+        "ExecutionStepFailureEvent",
+        "ExecutionStepSkippedEvent",
+        "ExecutionStepUpForRetryEvent",
+        "ExecutionStepRestartEvent",
+        "MaterializationEvent",
+        "AssetCheckEvaluationEvent",
+    }
+)
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 
 
@@ -71,8 +84,9 @@ async def run_events(websocket: WebSocket, run_id: str) -> None:
     services: Services = websocket.app.state.services
     await websocket.accept()
     token, api_key = await _credentials(websocket)
-    principal = await authenticate(services, token if isinstance(token, str) else None,
-                                   api_key if isinstance(api_key, str) else None)
+    principal = await authenticate(
+        services, token if isinstance(token, str) else None, api_key if isinstance(api_key, str) else None
+    )
     if not isinstance(principal, Principal):
         await record_auth_failure(services, principal, websocket, target="websocket:run_events")
         await websocket.send_json({"type": "error", "status": 401, "detail": principal})

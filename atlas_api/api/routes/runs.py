@@ -23,7 +23,9 @@ from atlas_core import run_tags
 from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/runs", tags=["runs"])
-RunStatus = Literal["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"]
+RunStatus = Literal[
+    "QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"
+]
 TRIGGERED_BY = "atlas/triggered_by"
 REQUEST_TAG = "atlas/request_id"
 
@@ -35,17 +37,22 @@ def _time(value: float | None) -> datetime | None:
 def run_out(run: dict[str, Any]) -> RunOut:
     tags = {t["key"]: t["value"] for t in run.get("tags") or []}
     return RunOut(
-        run_id=run["runId"], status=run["status"], job_name=run["jobName"],
+        run_id=run["runId"],
+        status=run["status"],
+        job_name=run["jobName"],
         assets=["/".join(k["path"]) for k in run.get("assetSelection") or []],
-        partition=tags.get("dagster/partition"), backfill_id=tags.get("dagster/backfill"),
-        created_at=_time(run.get("creationTime")), started_at=_time(run.get("startTime")),
+        partition=tags.get("dagster/partition"),
+        backfill_id=tags.get("dagster/backfill"),
+        created_at=_time(run.get("creationTime")),
+        started_at=_time(run.get("startTime")),
         ended_at=_time(run.get("endTime")),
     )
 
 
 @router.get("", response_model=RunList)
 async def list_runs(
-    principal: ReaderDep, services: ServicesDep,
+    principal: ReaderDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     status: Annotated[RunStatus | None, Query(description="Only runs with this Dagster status")] = None,
 ) -> RunList:
@@ -64,11 +71,15 @@ async def get_run(run_id: RunIdPath, principal: ReaderDep, services: ServicesDep
 
 
 @router.post(
-    "", status_code=202, response_model=RunAccepted,
+    "",
+    status_code=202,
+    response_model=RunAccepted,
     dependencies=[Depends(rate_limited("triggers"))],
     responses={422: {"description": "Unknown asset key or partition"}, 429: {"description": "Rate limited"}},
 )
-async def launch_run(body: RunRequest, principal: TriggerDep, services: ServicesDep, request: Request) -> RunAccepted:
+async def launch_run(
+    body: RunRequest, principal: TriggerDep, services: ServicesDep, request: Request
+) -> RunAccepted:
     """Launch a run of the given assets (one partition, when given). Keys are validated before launching."""
     catalog = await services.catalog()
     assets = catalog.resolve(body.assets)
@@ -90,23 +101,44 @@ async def launch_run(body: RunRequest, principal: TriggerDep, services: Services
         try:
             run_id = await services.dagster.submit_run([a.path for a in assets], tags, location, repository)
         except Exception as exc:
-            await crud.audit(conn, "run.launch", "error", principal=principal.audit_name, role=principal.role.value,
-                             target=",".join(a.key for a in assets), detail={"error": type(exc).__name__},
-                             request_id=request.state.request_id, client=client_of(request))
+            await crud.audit(
+                conn,
+                "run.launch",
+                "error",
+                principal=principal.audit_name,
+                role=principal.role.value,
+                target=",".join(a.key for a in assets),
+                detail={"error": type(exc).__name__},
+                request_id=request.state.request_id,
+                client=client_of(request),
+            )
             raise
-        await crud.audit(conn, "run.launch", "ok", principal=principal.audit_name, role=principal.role.value,
-                         target=f"run:{run_id}",
-                         detail={"assets": [a.key for a in assets], "partition": body.partition},
-                         request_id=request.state.request_id, client=client_of(request))
+        await crud.audit(
+            conn,
+            "run.launch",
+            "ok",
+            principal=principal.audit_name,
+            role=principal.role.value,
+            target=f"run:{run_id}",
+            detail={"assets": [a.key for a in assets], "partition": body.partition},
+            request_id=request.state.request_id,
+            client=client_of(request),
+        )
     services.metrics.triggers.labels("run").inc()
     return RunAccepted(run_id=run_id)
 
 
 @router.post(
-    "/{run_id}/reexecute", status_code=202, response_model=RunAccepted,
+    "/{run_id}/reexecute",
+    status_code=202,
+    response_model=RunAccepted,
     dependencies=[Depends(rate_limited("triggers"))],
-    responses={404: {"description": "Unknown run"}, 409: {"description": "The run has not finished"},
-               422: {"description": "Dagster refused the re-execution"}, 429: {"description": "Rate limited"}},
+    responses={
+        404: {"description": "Unknown run"},
+        409: {"description": "The run has not finished"},
+        422: {"description": "Dagster refused the re-execution"},
+        429: {"description": "Rate limited"},
+    },
 )
 async def reexecute_run(
     run_id: RunIdPath, body: RunReexecution, principal: TriggerDep, services: ServicesDep, request: Request
@@ -123,23 +155,46 @@ async def reexecute_run(
         try:
             new_run = await services.dagster.reexecute(run_id, body.strategy, tags)
         except Exception as exc:
-            await crud.audit(conn, "run.reexecute", "error", principal=principal.audit_name,
-                             role=principal.role.value, target=f"run:{run_id}", detail={"error": type(exc).__name__},
-                             request_id=request.state.request_id, client=client_of(request))
+            await crud.audit(
+                conn,
+                "run.reexecute",
+                "error",
+                principal=principal.audit_name,
+                role=principal.role.value,
+                target=f"run:{run_id}",
+                detail={"error": type(exc).__name__},
+                request_id=request.state.request_id,
+                client=client_of(request),
+            )
             raise
-        await crud.audit(conn, "run.reexecute", "ok", principal=principal.audit_name, role=principal.role.value,
-                         target=f"run:{new_run}", detail={"parent": run_id, "strategy": body.strategy},
-                         request_id=request.state.request_id, client=client_of(request))
+        await crud.audit(
+            conn,
+            "run.reexecute",
+            "ok",
+            principal=principal.audit_name,
+            role=principal.role.value,
+            target=f"run:{new_run}",
+            detail={"parent": run_id, "strategy": body.strategy},
+            request_id=request.state.request_id,
+            client=client_of(request),
+        )
     services.metrics.triggers.labels("reexecution").inc()
     return RunAccepted(run_id=new_run)
 
 
 @router.post(
-    "/{run_id}/cancel", status_code=202, response_model=RunOut,
-    responses={404: {"description": "Unknown run"}, 409: {"description": "The run has already finished"},
-               422: {"description": "Dagster refused to cancel the run"}},
+    "/{run_id}/cancel",
+    status_code=202,
+    response_model=RunOut,
+    responses={
+        404: {"description": "Unknown run"},
+        409: {"description": "The run has already finished"},
+        422: {"description": "Dagster refused to cancel the run"},
+    },
 )
-async def cancel_run(run_id: RunIdPath, principal: TriggerDep, services: ServicesDep, request: Request) -> RunOut:
+async def cancel_run(
+    run_id: RunIdPath, principal: TriggerDep, services: ServicesDep, request: Request
+) -> RunOut:
     """Cancel a queued or running run through Dagster's terminate mutation. Answers with the run as Dagster
     reports it right after the request (``CANCELING`` until its process has stopped, then ``CANCELED``)."""
     run = await services.dagster.run(run_id)
@@ -151,13 +206,29 @@ async def cancel_run(run_id: RunIdPath, principal: TriggerDep, services: Service
         try:
             await services.dagster.terminate(run_id)
         except Exception as exc:
-            await crud.audit(conn, "run.cancel", "error", principal=principal.audit_name, role=principal.role.value,
-                             target=f"run:{run_id}", detail={"error": type(exc).__name__},
-                             request_id=request.state.request_id, client=client_of(request))
+            await crud.audit(
+                conn,
+                "run.cancel",
+                "error",
+                principal=principal.audit_name,
+                role=principal.role.value,
+                target=f"run:{run_id}",
+                detail={"error": type(exc).__name__},
+                request_id=request.state.request_id,
+                client=client_of(request),
+            )
             raise
-        await crud.audit(conn, "run.cancel", "ok", principal=principal.audit_name, role=principal.role.value,
-                         target=f"run:{run_id}", detail={}, request_id=request.state.request_id,
-                         client=client_of(request))
+        await crud.audit(
+            conn,
+            "run.cancel",
+            "ok",
+            principal=principal.audit_name,
+            role=principal.role.value,
+            target=f"run:{run_id}",
+            detail={},
+            request_id=request.state.request_id,
+            client=client_of(request),
+        )
     services.metrics.triggers.labels("cancel").inc()
     refreshed = await services.dagster.run(run_id)
     return run_out(refreshed or run)

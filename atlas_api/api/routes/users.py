@@ -19,7 +19,15 @@ async def create_user(body: UserCreate, principal: AdminDep, conn: ConnDep, requ
         user = await crud.create_user(conn, body.username, body.password, body.role)
     except crud.AlreadyExists as exc:
         raise Problem(409, str(exc)) from None
-    await crud.audit(conn, "user.create", "ok", principal=principal.audit_name, role=principal.role.value,
-                     target=f"user:{user.username}", detail={"role": user.role.value},
-                     request_id=request.state.request_id, client=client_of(request))
+    await crud.audit(
+        conn,
+        "user.create",
+        "ok",
+        principal=principal.audit_name,
+        role=principal.role.value,
+        target=f"user:{user.username}",
+        detail={"role": user.role.value},
+        request_id=request.state.request_id,
+        client=client_of(request),
+    )
     return user
