@@ -4,6 +4,7 @@ lineage from the contracts, models and feature sets (:class:`LineageCatalog`). :
 turns them into events as runs progress."""
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,9 +250,9 @@ class LineageCatalog:
     def of(
         cls,
         contracts: list[Contract],
-        models: list[SqlModel] = (),  # type: ignore[assignment]
-        feature_sets: list[FeatureSetSpec] = (),
-    ) -> "LineageCatalog":  # type: ignore[assignment]
+        models: Sequence[SqlModel] = (),
+        feature_sets: Sequence[FeatureSetSpec] = (),
+    ) -> "LineageCatalog":
         return cls(
             {c.dataset: c for c in contracts}, {m.name: m for m in models}, {f.name: f for f in feature_sets}
         )

@@ -101,8 +101,8 @@ def point_in_time_query(spec: FeatureSetSpec, spine_columns: list[str]) -> sql.C
         used = [
             (i, f)
             for i, f in enumerate(spec.features)
-            if (f.aggregate or f.latest) and (f.aggregate or f.latest).source == source_name
-        ]  # type: ignore[union-attr]
+            if (f.aggregate or f.latest) and (f.aggregate or f.latest).source == source_name  # type: ignore[union-attr]
+        ]
         if not used:
             continue
         src_key = sql.Identifier("x", source.entity_key or key)
