@@ -75,6 +75,7 @@ def _state(url: str, lake: LocalLake) -> dict[str, object]:
             url, "SELECT event_date::text, count(*) FROM atlas_gold.event_daily GROUP BY 1 ORDER BY 1"
         ),
         "silver_objects": lake.list(Layer.SILVER.bucket, "events/"),
+        "gold_objects": lake.list(Layer.GOLD.bucket, "event_daily/"),
         "ai_ready_objects": lake.list(Layer.AI_READY.bucket),
         "raw_objects": len(lake.list(Layer.BRONZE.bucket)),
     }
@@ -108,11 +109,13 @@ def test_retention_deletes_exactly_the_expired_silver_gold_and_ai_ready_partitio
     assert before["bronze"] == before["silver"] == [(d, 6) for d in DAYS]
     assert before["gold"] == [(d, 3) for d in DAYS]
     assert before["silver_objects"] == [f"events/partition={d}/data.parquet" for d in DAYS]
+    assert before["gold_objects"] == [f"event_daily/partition={d}/data.parquet" for d in DAYS]
 
     expected = (
         [("silver", "atlas_silver.events", d, "2026-10-10", 6, 0) for d in DAYS[:9]]
         + [("silver", f"{Layer.SILVER.bucket}/events", d, "2026-10-10", 0, 1) for d in DAYS[:9]]
         + [("gold", "atlas_gold.event_daily", d, "2026-10-06", 3, 0) for d in DAYS[:5]]
+        + [("gold", f"{Layer.GOLD.bucket}/event_daily", d, "2026-10-06", 0, 1) for d in DAYS[:5]]
         + [("ai_ready", f"{Layer.AI_READY.bucket}/customer_features/v1", None, "2026-10-13", 0, 2)]
     )
     runner = CliRunner()
@@ -124,12 +127,12 @@ def test_retention_deletes_exactly_the_expired_silver_gold_and_ai_ready_partitio
         (a["layer"], a["target"], a["partition_key"], a["cutoff"], a["rows"], a["objects"])
         for a in report["actions"]
     ] == expected
-    assert (report["rows"], report["objects"]) == (9 * 6 + 5 * 3, 9 + 2)
+    assert (report["rows"], report["objects"]) == (9 * 6 + 5 * 3, 9 + 5 + 2)
     assert _state(url, lake) == before  # a dry run deletes nothing
 
     real = runner.invoke(app, ["retention", "run", "--as-of", AS_OF])
     assert real.exit_code == 0, real.output
-    assert real.stdout.strip().splitlines()[-1] == "deleted 69 rows and 11 objects"
+    assert real.stdout.strip().splitlines()[-1] == "deleted 69 rows and 16 objects"
 
     after = _state(url, lake)
     assert (
@@ -138,6 +141,7 @@ def test_retention_deletes_exactly_the_expired_silver_gold_and_ai_ready_partitio
     assert after["silver"] == [(d, 6) for d in DAYS[9:]]
     assert after["silver_objects"] == [f"events/partition={d}/data.parquet" for d in DAYS[9:]]
     assert after["gold"] == [(d, 3) for d in DAYS[5:]]
+    assert after["gold_objects"] == [f"event_daily/partition={d}/data.parquet" for d in DAYS[5:]]
     assert after["ai_ready_objects"] == [
         f"{v}/{n}"
         for v in sorted(VERSIONS)
