@@ -24,7 +24,8 @@ from atlas_core.contracts.sources import FileSource
 from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file, with_block_fallback
 from atlas_core.errors import InputRejected
 from atlas_core.file_scan import PartitionMapper, source_delimiter
-from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
+from atlas_engine.quarantine import insert_head, quarantine_schema, quarantine_table
+from atlas_engine.tables import bronze_schema, ensure_table
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Warehouse
 
@@ -349,23 +350,17 @@ def _quarantine_unmapped(
 ) -> int:
     """Rows no partition can be derived for (or with the wrong field count) go to quarantine right away."""
     raw_columns = sql.SQL(", ").join(sql.Identifier(c) for c in contract.column_names)
-    query = sql.SQL(
-        "INSERT INTO {quarantine} ({cols}, {iid}, {rno}, {part}, {raw}, {rules}, {dims}, {run}, {at}) "
+    query = insert_head(quarantine_table(contract), contract.column_names) + sql.SQL(
         "SELECT {cols}, {iid}, {rno}, NULL, {raw}, "
         "CASE WHEN {raw} IS NOT NULL THEN ARRAY[{malformed}] ELSE ARRAY[{unmappable}] END, "
         "ARRAY['validity'], %s, now() FROM {bronze} WHERE {iid} = %s AND {part} IS NULL"
     ).format(
-        quarantine=sql.Identifier(layout.QUARANTINE_SCHEMA, contract.dataset),
         bronze=sql.Identifier(layout.Layer.BRONZE.schema, contract.dataset),
         cols=raw_columns,
         iid=sql.Identifier(layout.INGESTION_ID),
         rno=sql.Identifier(layout.ROW_NUMBER),
         part=sql.Identifier(layout.PARTITION),
         raw=sql.Identifier(layout.RAW_LINE),
-        rules=sql.Identifier(layout.RULE_IDS),
-        dims=sql.Identifier(layout.DIMENSIONS),
-        run=sql.Identifier(layout.RUN_ID),
-        at=sql.Identifier(layout.QUARANTINED_AT),
         malformed=sql.Literal(RULE_MALFORMED),
         unmappable=sql.Literal(RULE_UNMAPPABLE),
     )

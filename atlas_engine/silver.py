@@ -24,6 +24,7 @@ from atlas_core.quality.plan import RulePlan
 from atlas_core.quality.rules import compile_rules, verdicts_query
 from atlas_core.standardize import StandardizeCounts
 from atlas_engine.quality import plan_for_load
+from atlas_engine.quarantine import insert_head, quarantine_schema
 from atlas_engine.repair import Digest, RepairSources, protect_values, publish_repairs, repair_load, repairing
 from atlas_engine.silver_guard import drop_quietly, exclusive_build
 from atlas_engine.staging import (
@@ -34,7 +35,7 @@ from atlas_engine.staging import (
     passes_through,
     staging_schema,
 )
-from atlas_engine.tables import bronze_schema, ensure_table, quarantine_schema
+from atlas_engine.tables import bronze_schema, ensure_table
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
 
@@ -289,23 +290,18 @@ def _publish(
         conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*quarantine), where), params)
         raw_cols = sql.SQL(", ").join(sql.Identifier("b", c) for c in typed_columns)
         rows_quarantined = conn.execute(
-            sql.SQL(
-                "INSERT INTO {q} ({cols}, {iid}, {rno}, {part}, {raw}, {rules}, {dims}, {run}, {at}) "
+            insert_head(quarantine, typed_columns)
+            + sql.SQL(
                 "SELECT {raw_cols}, b.{iid}, b.{rno}, b.{part}, b.{raw}, v.{rules}, {dim_expr}, %s, now() "
                 "FROM {ver} v JOIN {bronze} b ON b.{iid} = v.{iid} AND b.{rno} = v.{rno} "
                 "WHERE v.{rules} && %s::text[]"
             ).format(
-                q=sql.Identifier(*quarantine),
-                cols=sql.SQL(", ").join(sql.Identifier(c) for c in typed_columns),
                 raw_cols=raw_cols,
                 iid=iid,
                 rno=rno,
                 part=sql.Identifier(layout.PARTITION),
                 raw=sql.Identifier(layout.RAW_LINE),
                 rules=sql.Identifier(layout.RULE_IDS),
-                dims=sql.Identifier(layout.DIMENSIONS),
-                run=sql.Identifier(layout.RUN_ID),
-                at=sql.Identifier(layout.QUARANTINED_AT),
                 dim_expr=_dimension_expression(contract),
                 ver=sql.Identifier(*verdicts),
                 bronze=sql.Identifier(*bronze),

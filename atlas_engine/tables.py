@@ -26,22 +26,6 @@ def bronze_schema(contract: Contract) -> pa.Schema:
     )
 
 
-def quarantine_schema(contract: Contract) -> pa.Schema:
-    return pa.schema(
-        [
-            *(pa.field(name, pa.string()) for name in contract.column_names),
-            pa.field(layout.INGESTION_ID, pa.int64()),
-            pa.field(layout.ROW_NUMBER, pa.int64()),
-            pa.field(layout.PARTITION, pa.string()),
-            pa.field(layout.RAW_LINE, pa.string()),
-            pa.field(layout.RULE_IDS, pa.string()),  # text[] in the table, see ensure_table
-            pa.field(layout.DIMENSIONS, pa.string()),
-            pa.field(layout.RUN_ID, pa.string()),
-            pa.field(layout.QUARANTINED_AT, pa.timestamp("us", tz="UTC")),
-        ]
-    )
-
-
 ARRAY_COLUMNS = {layout.RULE_IDS, layout.DIMENSIONS}
 
 

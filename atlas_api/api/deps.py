@@ -63,6 +63,30 @@ def client_of(request: Request | WebSocket) -> str | None:
     return request.client.host if request.client else None
 
 
+async def audit_action(
+    conn: Conn,
+    request: Request,
+    principal: Principal,
+    action: str,
+    outcome: str,
+    *,
+    target: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit row for an action a principal asked for through this request (who, role, request id, client)."""
+    await crud.audit(
+        conn,
+        action,
+        outcome,
+        principal=principal.audit_name,
+        role=principal.role.value,
+        target=target,
+        detail=detail,
+        request_id=request.state.request_id,
+        client=client_of(request),
+    )
+
+
 async def record_auth_failure(
     services: Services, reason: str, request: Request | WebSocket, target: str | None = None
 ) -> None:

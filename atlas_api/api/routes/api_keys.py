@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from atlas_api import crud
-from atlas_api.api.deps import AdminDep, ConnDep, client_of
+from atlas_api.api.deps import AdminDep, ConnDep, audit_action
 from atlas_api.core.problems import Problem, not_found
 from atlas_api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 
@@ -25,16 +25,14 @@ async def create_api_key(
         record, secret = await crud.create_api_key(conn, body.name, body.role, principal.audit_name)
     except crud.AlreadyExists as exc:
         raise Problem(409, str(exc)) from None
-    await crud.audit(
+    await audit_action(
         conn,
+        request,
+        principal,
         "api_key.create",
         "ok",
-        principal=principal.audit_name,
-        role=principal.role.value,
         target=f"api_key:{record.key_id}",
         detail={"name": record.name, "role": record.role.value},
-        request_id=request.state.request_id,
-        client=client_of(request),
     )
     return ApiKeyCreated(**record.model_dump(), api_key=secret)
 
@@ -54,14 +52,5 @@ async def revoke_api_key(
     """Revoke a key: requests with it get 401 from now on."""
     if not await crud.revoke_api_key(conn, key_id):
         raise not_found(f"no active API key {key_id}")
-    await crud.audit(
-        conn,
-        "api_key.revoke",
-        "ok",
-        principal=principal.audit_name,
-        role=principal.role.value,
-        target=f"api_key:{key_id}",
-        request_id=request.state.request_id,
-        client=client_of(request),
-    )
+    await audit_action(conn, request, principal, "api_key.revoke", "ok", target=f"api_key:{key_id}")
     return Response(status_code=204)

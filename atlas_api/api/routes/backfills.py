@@ -7,8 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from atlas_api import crud
-from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, client_of, rate_limited
+from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audit_action, rate_limited
 from atlas_api.api.routes.runs import REQUEST_TAG, TRIGGERED_BY
 from atlas_api.core.problems import not_found
 from atlas_api.models import BackfillAccepted, BackfillOut, BackfillRequest
@@ -40,24 +39,22 @@ async def launch_backfill(
                 [a.path for a in assets], partitions, tags, title
             )
         except Exception as exc:
-            await crud.audit(
+            await audit_action(
                 conn,
+                request,
+                principal,
                 "backfill.launch",
                 "error",
-                principal=principal.audit_name,
-                role=principal.role.value,
                 target=",".join(a.key for a in assets),
                 detail={"error": type(exc).__name__},
-                request_id=request.state.request_id,
-                client=client_of(request),
             )
             raise
-        await crud.audit(
+        await audit_action(
             conn,
+            request,
+            principal,
             "backfill.launch",
             "ok",
-            principal=principal.audit_name,
-            role=principal.role.value,
             target=f"backfill:{backfill_id}",
             detail={
                 "assets": [a.key for a in assets],
@@ -65,8 +62,6 @@ async def launch_backfill(
                 "to": partitions[-1],
                 "partitions": len(partitions),
             },
-            request_id=request.state.request_id,
-            client=client_of(request),
         )
     services.metrics.triggers.labels("backfill").inc()
     return BackfillAccepted(backfill_id=backfill_id, partitions=partitions)

@@ -21,14 +21,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
-from atlas_api import crud
-from atlas_api.api.deps import (
-    DatasetPath,
-    ServicesDep,
-    TriggerDep,
-    client_of,
-    rate_limited,
-)
+from atlas_api.api.deps import DatasetPath, ServicesDep, TriggerDep, audit_action, rate_limited
 from atlas_api.api.routes.runs import REQUEST_TAG, TRIGGERED_BY
 from atlas_api.core.problems import Problem, not_found, unprocessable
 from atlas_api.core.services import Services
@@ -133,16 +126,14 @@ async def upload_file(
         if landed and outcome != "launched":
             await asyncio.to_thread(_unland, services, key)
         async with services.pool.connection() as conn:
-            await crud.audit(
+            await audit_action(
                 conn,
+                request,
+                principal,
                 "dataset.upload",
                 outcome,
-                principal=principal.audit_name,
-                role=principal.role.value,
                 target=f"dataset:{dataset}",
                 detail=detail,
-                request_id=request.state.request_id,
-                client=client_of(request),
             )
     services.metrics.triggers.labels("upload").inc()
     base = str(request.base_url).rstrip("/")

@@ -6,8 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Request
 
-from atlas_api import crud
-from atlas_api.api.deps import AdminDep, DatasetPath, RawReaderDep, ServicesDep, client_of
+from atlas_api.api.deps import AdminDep, DatasetPath, RawReaderDep, ServicesDep, audit_action
 from atlas_api.core import reads
 from atlas_api.core.problems import not_found, unprocessable
 from atlas_api.core.services import Services
@@ -28,16 +27,14 @@ async def pii_report(
     async with services.pool.connection() as conn:
         reports = await reads.pii_reports(conn, dataset)
         detected = await reads.reported_pii_columns(conn, dataset)
-        await crud.audit(
+        await audit_action(
             conn,
+            request,
+            principal,
             "pii.report_read",
             "ok",
-            principal=principal.audit_name,
-            role=principal.role.value,
             target=f"dataset:{dataset}",
             detail={"reports": len(reports)},
-            request_id=request.state.request_id,
-            client=client_of(request),
         )
     return PiiReportOut(
         dataset=dataset,
@@ -91,15 +88,13 @@ async def decrypt(
         raise unprocessable(str(exc)) from None
     finally:
         async with services.pool.connection() as conn:
-            await crud.audit(
+            await audit_action(
                 conn,
+                request,
+                principal,
                 "pii.decrypt",
                 outcome,
-                principal=principal.audit_name,
-                role=principal.role.value,
                 target=f"{body.dataset}.{body.column}",
                 detail={"values": len(body.values), "reason": body.reason},
-                request_id=request.state.request_id,
-                client=client_of(request),
             )
     return DecryptOut(dataset=body.dataset, column=body.column, values=list(values))

@@ -7,13 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from atlas_api import crud
 from atlas_api.api.deps import (
     ReaderDep,
     RunIdPath,
     ServicesDep,
     TriggerDep,
-    client_of,
+    audit_action,
     rate_limited,
 )
 from atlas_api.core.dagster import TERMINAL_STATUSES
@@ -101,28 +100,24 @@ async def launch_run(
         try:
             run_id = await services.dagster.submit_run([a.path for a in assets], tags, location, repository)
         except Exception as exc:
-            await crud.audit(
+            await audit_action(
                 conn,
+                request,
+                principal,
                 "run.launch",
                 "error",
-                principal=principal.audit_name,
-                role=principal.role.value,
                 target=",".join(a.key for a in assets),
                 detail={"error": type(exc).__name__},
-                request_id=request.state.request_id,
-                client=client_of(request),
             )
             raise
-        await crud.audit(
+        await audit_action(
             conn,
+            request,
+            principal,
             "run.launch",
             "ok",
-            principal=principal.audit_name,
-            role=principal.role.value,
             target=f"run:{run_id}",
             detail={"assets": [a.key for a in assets], "partition": body.partition},
-            request_id=request.state.request_id,
-            client=client_of(request),
         )
     services.metrics.triggers.labels("run").inc()
     return RunAccepted(run_id=run_id)
@@ -155,28 +150,24 @@ async def reexecute_run(
         try:
             new_run = await services.dagster.reexecute(run_id, body.strategy, tags)
         except Exception as exc:
-            await crud.audit(
+            await audit_action(
                 conn,
+                request,
+                principal,
                 "run.reexecute",
                 "error",
-                principal=principal.audit_name,
-                role=principal.role.value,
                 target=f"run:{run_id}",
                 detail={"error": type(exc).__name__},
-                request_id=request.state.request_id,
-                client=client_of(request),
             )
             raise
-        await crud.audit(
+        await audit_action(
             conn,
+            request,
+            principal,
             "run.reexecute",
             "ok",
-            principal=principal.audit_name,
-            role=principal.role.value,
             target=f"run:{new_run}",
             detail={"parent": run_id, "strategy": body.strategy},
-            request_id=request.state.request_id,
-            client=client_of(request),
         )
     services.metrics.triggers.labels("reexecution").inc()
     return RunAccepted(run_id=new_run)
@@ -206,29 +197,17 @@ async def cancel_run(
         try:
             await services.dagster.terminate(run_id)
         except Exception as exc:
-            await crud.audit(
+            await audit_action(
                 conn,
+                request,
+                principal,
                 "run.cancel",
                 "error",
-                principal=principal.audit_name,
-                role=principal.role.value,
                 target=f"run:{run_id}",
                 detail={"error": type(exc).__name__},
-                request_id=request.state.request_id,
-                client=client_of(request),
             )
             raise
-        await crud.audit(
-            conn,
-            "run.cancel",
-            "ok",
-            principal=principal.audit_name,
-            role=principal.role.value,
-            target=f"run:{run_id}",
-            detail={},
-            request_id=request.state.request_id,
-            client=client_of(request),
-        )
+        await audit_action(conn, request, principal, "run.cancel", "ok", target=f"run:{run_id}", detail={})
     services.metrics.triggers.labels("cancel").inc()
     refreshed = await services.dagster.run(run_id)
     return run_out(refreshed or run)

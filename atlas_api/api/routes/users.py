@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from atlas_api import crud
-from atlas_api.api.deps import AdminDep, ConnDep, client_of
+from atlas_api.api.deps import AdminDep, ConnDep, audit_action
 from atlas_api.core.problems import Problem
 from atlas_api.models import UserCreate, UserOut
 
@@ -19,15 +19,13 @@ async def create_user(body: UserCreate, principal: AdminDep, conn: ConnDep, requ
         user = await crud.create_user(conn, body.username, body.password, body.role)
     except crud.AlreadyExists as exc:
         raise Problem(409, str(exc)) from None
-    await crud.audit(
+    await audit_action(
         conn,
+        request,
+        principal,
         "user.create",
         "ok",
-        principal=principal.audit_name,
-        role=principal.role.value,
         target=f"user:{user.username}",
         detail={"role": user.role.value},
-        request_id=request.state.request_id,
-        client=client_of(request),
     )
     return user
