@@ -25,7 +25,7 @@ from atlas_api.core.config import ApiSettings, get_api_settings
 from atlas_api.main import create_app
 from atlas_core.roles import Role
 from tests.support import postgres as pg
-from tests.support.processes import stack_env, wait_http_ok
+from tests.support.processes import run_atlas, stack_env, wait_http_ok
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ATLAS = Path(sys.executable).parent / "atlas"
@@ -147,15 +147,7 @@ class Stack:
     def atlas(
         self, *args: str, stdin: str | None = None, timeout: float = 180
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(ATLAS), *args],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=self.home,
-        )
+        return run_atlas(ATLAS, args, self.env, self.home, stdin, timeout)
 
 
 def _restore_sigint() -> None:

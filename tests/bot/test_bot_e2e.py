@@ -26,7 +26,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.api.conftest import ATLAS, PASSWORD, TEST_SECRET, free_port, require_redis
 from tests.support import postgres as pg
-from tests.support.processes import PROJECT_DIR, stack_env, wait_http_ok
+from tests.support.processes import PROJECT_DIR, run_atlas, stack_env, wait_http_ok
 
 pytestmark = pytest.mark.slow
 RUN_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -48,15 +48,7 @@ class BotStack:
     def atlas(
         self, *args: str, stdin: str | None = None, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(ATLAS), *args],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=self.home,
-        )
+        return run_atlas(ATLAS, args, self.env, self.home, stdin, timeout)
 
     def audit(self, where: str, *params: str) -> list[tuple[str, ...]]:
         with psycopg.connect(self.warehouse_url) as conn:

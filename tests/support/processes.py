@@ -52,3 +52,12 @@ def wait_http_ok(url: str, process: subprocess.Popen[bytes], timeout: float, log
     problem = wait_until_ready(url, process, timeout)
     if problem is not None:
         pytest.fail(f"{problem}: {log.read_text(errors='replace')[-3000:]}")
+
+
+def run_atlas(
+    atlas: Path, args: tuple[str, ...], env: dict[str, str], home: Path, stdin: str | None, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """One ``atlas`` command of a test stack, its output captured as text."""
+    return subprocess.run(
+        [str(atlas), *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=home
+    )
