@@ -326,7 +326,7 @@ def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str
         else sql.SQL("false")
     )
     return sql.SQL(
-        "CREATE TABLE {verdicts} AS WITH r AS (SELECT s.*{windows} FROM {staging} s {joins}), "
+        "CREATE UNLOGGED TABLE {verdicts} AS WITH r AS (SELECT s.*{windows} FROM {staging} s {joins}), "
         "v AS (SELECT {identity}, array_remove(ARRAY[{cases}]::text[], NULL) AS {rule_ids} FROM r WHERE {any_fails}) "
         "SELECT * FROM v WHERE cardinality({rule_ids}) > 0"
     ).format(
