@@ -47,7 +47,9 @@ def resource_definitions(settings: AtlasSettings) -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(
-                postgres_url=dg.EnvVar("ATLAS_POSTGRES_URL"), batch_size=settings.batch_size
+                postgres_url=dg.EnvVar("ATLAS_POSTGRES_URL"),
+                batch_size=settings.batch_size,
+                work_mem=settings.warehouse_work_mem,
             ),
             "lake": lake_resource(bool(settings.s3_endpoint), settings.s3_secure),
             "project": ProjectResource(project_dir=str(settings.project_dir), batch_size=settings.batch_size),

@@ -300,14 +300,13 @@ def _publish(
     iid, rno = sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
     passing = sql.SQL(
         "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {ver} v WHERE v.{iid} = s.{iid} "
-        "AND v.{rno} = s.{rno} AND v.{rules} && %s::text[]) ORDER BY s.{part}, s.{iid} DESC, s.{rno}"
+        "AND v.{rno} = s.{rno} AND v.{rules} && %s::text[])"
     ).format(
         cols=sql.SQL(", ").join(sql.Identifier("s", c) for c in [*typed_columns, *meta]),
         stg=sql.Identifier(*staging),
         ver=sql.Identifier(*verdicts),
         iid=iid,
         rno=rno,
-        part=sql.Identifier(layout.PARTITION),
         rules=sql.Identifier(layout.RULE_IDS),
     )
     where, params = partition_filter(keys)
@@ -444,7 +443,17 @@ def export_parquet(
     table: Table = (layout.Layer.SILVER.schema, contract.dataset)
     written = []
     for key in keys:
-        query = _select(schema.names, table, sql.SQL("{} = %s").format(sql.Identifier(layout.PARTITION)))
+        # Newest ingestion first, file order within it: the lake's row order does not depend on how
+        # PostgreSQL laid out the table.
+        query = _select(
+            schema.names,
+            table,
+            sql.SQL("{} = %s ORDER BY {} DESC, {}").format(
+                sql.Identifier(layout.PARTITION),
+                sql.Identifier(layout.INGESTION_ID),
+                sql.Identifier(layout.ROW_NUMBER),
+            ),
+        )
         object_key = layout.parquet_key(contract.dataset, key or None)
         lake.write_parquet(bucket, object_key, wh.stream(query, schema, (key,)), schema)
         written.append(lake.uri(bucket, object_key))

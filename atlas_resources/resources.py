@@ -12,7 +12,7 @@ from atlas_core.anomalies import AnomalyThresholds
 from atlas_core.pii.keys import KeyRing, build_keyring
 from atlas_resources.lake import Lake, LocalLake, S3Lake
 from atlas_resources.presidio import LazyPresidioEngine
-from atlas_resources.warehouse import Warehouse
+from atlas_resources.warehouse import WORK_MEM, Warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -20,9 +20,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
     postgres_url: str = Field(description="libpq URI of the warehouse database")
     batch_size: int = Field(default=50_000, description="Rows per Arrow batch when streaming")
+    work_mem: str = Field(default=WORK_MEM, description="PostgreSQL work_mem of the warehouse sessions")
 
     def client(self) -> Warehouse:
-        return Warehouse(self.postgres_url, batch_size=self.batch_size)
+        return Warehouse(self.postgres_url, batch_size=self.batch_size, work_mem=self.work_mem)
 
 
 class LakeResource(dg.ConfigurableResource):
