@@ -342,7 +342,7 @@ def _publish(
             + sql.SQL(
                 "SELECT {raw_cols}, b.{iid}, b.{rno}, b.{part}, b.{raw}, v.{rules}, {dim_expr}, %s, now() "
                 "FROM {ver} v JOIN {bronze} b ON b.{iid} = v.{iid} AND b.{rno} = v.{rno} "
-                "WHERE v.{rules} && %s::text[]"
+                "WHERE v.{rules} && %s::text[] AND b.{part} = ANY(%s)"  # the load's days: a partition index scan
             ).format(
                 raw_cols=raw_cols,
                 iid=iid,
@@ -354,7 +354,7 @@ def _publish(
                 ver=sql.Identifier(*verdicts),
                 bronze=sql.Identifier(*bronze),
             ),
-            (run_id, quarantine_ids),
+            (run_id, quarantine_ids, keys),
         ).rowcount
         _refresh_ingestion_counts(conn, dataset, silver, quarantine, staging)
         if repairs is not None:
