@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Header, Path, Request, WebSocket
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -20,6 +20,7 @@ from atlas_core.roles import ADMIN_ONLY, EVERYONE, INGESTION_LEDGER, RAW_DATA, T
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/token")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Service-account API key")
 CHAT_USER_HEADER = "X-Atlas-Chat-User"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,33 @@ async def audit_action(
         request_id=request.state.request_id,
         client=client_of(request),
     )
+
+
+async def audited_trigger(
+    services: Services,
+    request: Request,
+    principal: Principal,
+    action: str,
+    call: Awaitable[T],
+    *,
+    target: str,
+    done: Callable[[T], str],
+    detail: dict[str, Any],
+    metric: str,
+) -> T:
+    """Await a Dagster trigger ``call`` and audit ``action``: ``error`` (exception type only, on ``target``)
+    and re-raise, or ``ok`` on ``done(result)`` with ``detail``; then count it in the ``metric`` triggers."""
+    async with services.pool.connection() as conn:
+        try:
+            result = await call
+        except Exception as exc:
+            await audit_action(
+                conn, request, principal, action, "error", target=target, detail={"error": type(exc).__name__}
+            )
+            raise
+        await audit_action(conn, request, principal, action, "ok", target=done(result), detail=detail)
+    services.metrics.triggers.labels(metric).inc()
+    return result
 
 
 async def record_auth_failure(

@@ -43,6 +43,19 @@ async def _issue_pair(conn: Conn, services: Services, username: str, role: Role,
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=s.access_token_minutes * 60)
 
 
+async def _refresh_claims(
+    body: RefreshRequest, request: Request, services: Services, action: str
+) -> security.TokenClaims:
+    """The claims of a valid refresh token; an invalid one is an audited auth failure (401)."""
+    try:
+        return security.decode_token(
+            services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh"
+        )
+    except security.InvalidToken as exc:
+        await record_auth_failure(services, f"{action}: {exc}", request)
+        raise unauthorized(str(exc)) from None
+
+
 @router.post(
     "/token", response_model=TokenPair, responses={401: {"description": "Wrong username or password"}}
 )
@@ -64,13 +77,7 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep, con
 )
 async def refresh(body: RefreshRequest, request: Request, services: ServicesDep, conn: ConnDep) -> TokenPair:
     """A new pair for a refresh token. The old one dies; presenting it again revokes the whole family."""
-    try:
-        claims = security.decode_token(
-            services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh"
-        )
-    except security.InvalidToken as exc:
-        await record_auth_failure(services, f"refresh: {exc}", request)
-        raise unauthorized(str(exc)) from None
+    claims = await _refresh_claims(body, request, services, "refresh")
     reason: str | None = None
     async with conn.transaction():
         state = await crud.claim_refresh_token(conn, claims)
@@ -97,13 +104,7 @@ async def refresh(body: RefreshRequest, request: Request, services: ServicesDep,
 )
 async def logout(body: RefreshRequest, request: Request, services: ServicesDep, conn: ConnDep) -> Response:
     """Revoke the refresh token's family (its access tokens stop working too)."""
-    try:
-        claims = security.decode_token(
-            services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh"
-        )
-    except security.InvalidToken as exc:
-        await record_auth_failure(services, f"logout: {exc}", request)
-        raise unauthorized(str(exc)) from None
+    claims = await _refresh_claims(body, request, services, "logout")
     await crud.revoke_family(conn, claims.family, "logout")
     await crud.audit(
         conn,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audit_action, rate_limited
+from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audited_trigger, rate_limited
 from atlas_api.api.routes.runs import REQUEST_TAG, TRIGGERED_BY
 from atlas_api.core.problems import not_found
 from atlas_api.models import BackfillAccepted, BackfillOut, BackfillRequest
@@ -33,37 +33,22 @@ async def launch_backfill(
     partitions = catalog.partition_range(assets, body.partition_from, body.partition_to)
     tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
     title = f"atlas api: {', '.join(a.key for a in assets)[:80]} {partitions[0]}..{partitions[-1]}"
-    async with services.pool.connection() as conn:
-        try:
-            backfill_id = await services.dagster.launch_backfill(
-                [a.path for a in assets], partitions, tags, title
-            )
-        except Exception as exc:
-            await audit_action(
-                conn,
-                request,
-                principal,
-                "backfill.launch",
-                "error",
-                target=",".join(a.key for a in assets),
-                detail={"error": type(exc).__name__},
-            )
-            raise
-        await audit_action(
-            conn,
-            request,
-            principal,
-            "backfill.launch",
-            "ok",
-            target=f"backfill:{backfill_id}",
-            detail={
-                "assets": [a.key for a in assets],
-                "from": partitions[0],
-                "to": partitions[-1],
-                "partitions": len(partitions),
-            },
-        )
-    services.metrics.triggers.labels("backfill").inc()
+    backfill_id = await audited_trigger(
+        services,
+        request,
+        principal,
+        "backfill.launch",
+        services.dagster.launch_backfill([a.path for a in assets], partitions, tags, title),
+        target=",".join(a.key for a in assets),
+        done=lambda backfill: f"backfill:{backfill}",
+        detail={
+            "assets": [a.key for a in assets],
+            "from": partitions[0],
+            "to": partitions[-1],
+            "partitions": len(partitions),
+        },
+        metric="backfill",
+    )
     return BackfillAccepted(backfill_id=backfill_id, partitions=partitions)
 
 

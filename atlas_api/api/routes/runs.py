@@ -12,7 +12,7 @@ from atlas_api.api.deps import (
     RunIdPath,
     ServicesDep,
     TriggerDep,
-    audit_action,
+    audited_trigger,
     rate_limited,
 )
 from atlas_api.core.dagster import TERMINAL_STATUSES
@@ -96,30 +96,17 @@ async def launch_run(
     if len(locations) > 1:
         raise unprocessable("the selected assets live in different code locations; launch them separately")
     location, repository = locations.pop()
-    async with services.pool.connection() as conn:
-        try:
-            run_id = await services.dagster.submit_run([a.path for a in assets], tags, location, repository)
-        except Exception as exc:
-            await audit_action(
-                conn,
-                request,
-                principal,
-                "run.launch",
-                "error",
-                target=",".join(a.key for a in assets),
-                detail={"error": type(exc).__name__},
-            )
-            raise
-        await audit_action(
-            conn,
-            request,
-            principal,
-            "run.launch",
-            "ok",
-            target=f"run:{run_id}",
-            detail={"assets": [a.key for a in assets], "partition": body.partition},
-        )
-    services.metrics.triggers.labels("run").inc()
+    run_id = await audited_trigger(
+        services,
+        request,
+        principal,
+        "run.launch",
+        services.dagster.submit_run([a.path for a in assets], tags, location, repository),
+        target=",".join(a.key for a in assets),
+        done=lambda launched: f"run:{launched}",
+        detail={"assets": [a.key for a in assets], "partition": body.partition},
+        metric="run",
+    )
     return RunAccepted(run_id=run_id)
 
 
@@ -146,30 +133,17 @@ async def reexecute_run(
     if run["status"] not in TERMINAL_STATUSES:
         raise conflict(f"run {run_id} is {run['status']}; only a finished run can be re-executed")
     tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
-    async with services.pool.connection() as conn:
-        try:
-            new_run = await services.dagster.reexecute(run_id, body.strategy, tags)
-        except Exception as exc:
-            await audit_action(
-                conn,
-                request,
-                principal,
-                "run.reexecute",
-                "error",
-                target=f"run:{run_id}",
-                detail={"error": type(exc).__name__},
-            )
-            raise
-        await audit_action(
-            conn,
-            request,
-            principal,
-            "run.reexecute",
-            "ok",
-            target=f"run:{new_run}",
-            detail={"parent": run_id, "strategy": body.strategy},
-        )
-    services.metrics.triggers.labels("reexecution").inc()
+    new_run = await audited_trigger(
+        services,
+        request,
+        principal,
+        "run.reexecute",
+        services.dagster.reexecute(run_id, body.strategy, tags),
+        target=f"run:{run_id}",
+        done=lambda launched: f"run:{launched}",
+        detail={"parent": run_id, "strategy": body.strategy},
+        metric="reexecution",
+    )
     return RunAccepted(run_id=new_run)
 
 
@@ -193,21 +167,16 @@ async def cancel_run(
         raise not_found(f"unknown run {run_id}")
     if run["status"] in TERMINAL_STATUSES:
         raise conflict(f"run {run_id} is {run['status']}; only a queued or running run can be cancelled")
-    async with services.pool.connection() as conn:
-        try:
-            await services.dagster.terminate(run_id)
-        except Exception as exc:
-            await audit_action(
-                conn,
-                request,
-                principal,
-                "run.cancel",
-                "error",
-                target=f"run:{run_id}",
-                detail={"error": type(exc).__name__},
-            )
-            raise
-        await audit_action(conn, request, principal, "run.cancel", "ok", target=f"run:{run_id}", detail={})
-    services.metrics.triggers.labels("cancel").inc()
+    await audited_trigger(
+        services,
+        request,
+        principal,
+        "run.cancel",
+        services.dagster.terminate(run_id),
+        target=f"run:{run_id}",
+        done=lambda _status: f"run:{run_id}",
+        detail={},
+        metric="cancel",
+    )
     refreshed = await services.dagster.run(run_id)
     return run_out(refreshed or run)
