@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from atlas_core.features.point_in_time import point_in_time_query  # noqa: E402
 from atlas_core.features.spec import load_feature_sets  # noqa: E402
 from atlas_core.model_rules import model_select  # noqa: E402
-from atlas_core.sql_models import load_models, render  # noqa: E402
-from atlas_engine.ai_ready import build_feature_set  # noqa: E402
+from atlas_core.sql_models import load_models  # noqa: E402
+from atlas_engine.ai_ready import build_feature_set, spine_column_names  # noqa: E402
 from atlas_engine.gold import run_model  # noqa: E402
 from atlas_engine.gold_lake import export_model  # noqa: E402
 from atlas_resources.lake import LocalLake  # noqa: E402
@@ -102,13 +102,7 @@ def main() -> None:
 
         (spec,) = load_feature_sets(ROOT / "models")
         with wh.connect(autocommit=True) as conn:
-            spine_columns = [
-                d.name
-                for d in conn.execute(
-                    sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine))
-                ).description
-                or []
-            ]
+            spine_columns = spine_column_names(conn, spec)
             t2 = time.perf_counter()
             conn.execute(
                 sql.SQL("CREATE TABLE atlas_staging.bench_raw AS {}").format(
