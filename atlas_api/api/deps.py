@@ -16,10 +16,13 @@ from atlas_api.core.problems import Problem, forbidden, unauthorized
 from atlas_api.core.services import Services
 from atlas_core.identifiers import IDENTIFIER_RE
 from atlas_core.roles import ADMIN_ONLY, EVERYONE, INGESTION_LEDGER, RAW_DATA, TRIGGER, Role
+from atlas_core.tracing import trace_tags
 
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/token")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Service-account API key")
 CHAT_USER_HEADER = "X-Atlas-Chat-User"
+TRIGGERED_BY = "atlas/triggered_by"
+REQUEST_TAG = "atlas/request_id"
 T = TypeVar("T")
 
 
@@ -86,6 +89,11 @@ async def audit_action(
         request_id=request.state.request_id,
         client=client_of(request),
     )
+
+
+def trigger_tags(principal: Principal, request: Request) -> dict[str, str]:
+    """Tags of a run the API launches: who asked, through which request, in which trace."""
+    return {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
 
 
 async def audited_trigger(

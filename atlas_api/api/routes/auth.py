@@ -23,22 +23,14 @@ me_router = APIRouter(tags=["auth"])
 async def _issue_pair(conn: Conn, services: Services, username: str, role: Role, family: str) -> TokenPair:
     s = services.settings
     secret = s.jwt_secret.get_secret_value()
-    access, _ = security.encode_token(
-        secret,
-        subject=username,
-        role=role,
-        token_type="access",
-        family=family,
-        lifetime=timedelta(minutes=s.access_token_minutes),
-    )
-    refresh, claims = security.encode_token(
-        secret,
-        subject=username,
-        role=role,
-        token_type="refresh",
-        family=family,
-        lifetime=timedelta(days=s.refresh_token_days),
-    )
+
+    def encode(token_type: security.TokenType, lifetime: timedelta) -> tuple[str, security.TokenClaims]:
+        return security.encode_token(
+            secret, subject=username, role=role, token_type=token_type, family=family, lifetime=lifetime
+        )
+
+    access, _ = encode("access", timedelta(minutes=s.access_token_minutes))
+    refresh, claims = encode("refresh", timedelta(days=s.refresh_token_days))
     await crud.store_refresh_token(conn, claims)
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=s.access_token_minutes * 60)
 

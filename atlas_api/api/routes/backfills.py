@@ -7,11 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audited_trigger, rate_limited
-from atlas_api.api.routes.runs import REQUEST_TAG, TRIGGERED_BY
+from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audited_trigger, rate_limited, trigger_tags
 from atlas_api.core.problems import not_found
 from atlas_api.models import BackfillAccepted, BackfillOut, BackfillRequest
-from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/backfills", tags=["backfills"])
 BackfillIdPath = Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$")]
@@ -31,7 +29,7 @@ async def launch_backfill(
     catalog = await services.catalog()
     assets = catalog.resolve(body.assets)
     partitions = catalog.partition_range(assets, body.partition_from, body.partition_to)
-    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
+    tags = trigger_tags(principal, request)
     title = f"atlas api: {', '.join(a.key for a in assets)[:80]} {partitions[0]}..{partitions[-1]}"
     backfill_id = await audited_trigger(
         services,

@@ -14,19 +14,17 @@ from atlas_api.api.deps import (
     TriggerDep,
     audited_trigger,
     rate_limited,
+    trigger_tags,
 )
 from atlas_api.core.dagster import TERMINAL_STATUSES
 from atlas_api.core.problems import conflict, not_found, unprocessable
 from atlas_api.models import RunAccepted, RunList, RunOut, RunReexecution, RunRequest
 from atlas_core import run_tags
-from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 RunStatus = Literal[
     "QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"
 ]
-TRIGGERED_BY = "atlas/triggered_by"
-REQUEST_TAG = "atlas/request_id"
 
 
 def _time(value: float | None) -> datetime | None:
@@ -82,7 +80,7 @@ async def launch_run(
     """Launch a run of the given assets (one partition, when given). Keys are validated before launching."""
     catalog = await services.catalog()
     assets = catalog.resolve(body.assets)
-    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
+    tags = trigger_tags(principal, request)
     if body.partition is not None:
         catalog.validate_partition(assets, body.partition)
         tags[run_tags.PARTITION] = body.partition
@@ -132,7 +130,7 @@ async def reexecute_run(
         raise not_found(f"unknown run {run_id}")
     if run["status"] not in TERMINAL_STATUSES:
         raise conflict(f"run {run_id} is {run['status']}; only a finished run can be re-executed")
-    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
+    tags = trigger_tags(principal, request)
     new_run = await audited_trigger(
         services,
         request,
