@@ -14,7 +14,6 @@ Results go to ``benchmarks/results/models.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -36,7 +35,8 @@ from atlas_engine.gold import run_model  # noqa: E402
 from atlas_engine.gold_lake import export_model  # noqa: E402
 from atlas_resources.lake import LocalLake  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
-from benchmarks.scratch_db import scratch_database  # noqa: E402
+from benchmarks.results import write_result  # noqa: E402
+from benchmarks.scratch_db import scratch_benchmark_args, scratch_database  # noqa: E402
 
 WINDOW = (date(2026, 10, 1), date(2026, 10, 31))
 SILVER = """
@@ -66,11 +66,7 @@ ANALYZE atlas_silver.customers; ANALYZE atlas_silver.products; ANALYZE atlas_sil
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--postgres-url", default=None, help="A server to use (default: an embedded one)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "models.json")
-    args = parser.parse_args()
+    args = scratch_benchmark_args(__doc__, rows=200_000, result="models.json")
 
     with scratch_database(args.postgres_url) as url:
         wh = Warehouse(url)
@@ -137,8 +133,7 @@ def main() -> None:
             "features_s": round(features_s, 3),
             "features_ratio": round(features_s / baseline_features, 2),
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(args.out, result)
         print(json.dumps(result, indent=2))
 
 
