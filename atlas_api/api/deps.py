@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Path, Request, WebSocket
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -23,7 +24,6 @@ api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="S
 CHAT_USER_HEADER = "X-Atlas-Chat-User"
 TRIGGERED_BY = "atlas/triggered_by"
 REQUEST_TAG = "atlas/request_id"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,31 +96,37 @@ def trigger_tags(principal: Principal, request: Request) -> dict[str, str]:
     return {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
 
 
+@dataclass
+class TriggerOutcome:
+    """What a successful trigger audits: its target and detail (set with :meth:`ok`)."""
+
+    target: str | None = None
+    detail: dict[str, Any] | None = None
+
+    def ok(self, target: str, detail: dict[str, Any]) -> None:
+        self.target, self.detail = target, detail
+
+
+@asynccontextmanager
 async def audited_trigger(
-    services: Services,
-    request: Request,
-    principal: Principal,
-    action: str,
-    call: Awaitable[T],
-    *,
-    target: str,
-    done: Callable[[T], str],
-    detail: dict[str, Any],
-    metric: str,
-) -> T:
-    """Await a Dagster trigger ``call`` and audit ``action``: ``error`` (exception type only, on ``target``)
-    and re-raise, or ``ok`` on ``done(result)`` with ``detail``; then count it in the ``metric`` triggers."""
+    services: Services, request: Request, principal: Principal, action: str, *, target: str, metric: str
+) -> AsyncIterator[TriggerOutcome]:
+    """Audit the Dagster trigger done in the block as ``action``: ``error`` on ``target`` (exception type
+    only) and re-raise, or ``ok`` with what the block passed to ``ok()``; then count it in ``metric``."""
+    outcome = TriggerOutcome()
     async with services.pool.connection() as conn:
         try:
-            result = await call
+            yield outcome
         except Exception as exc:
             await audit_action(
                 conn, request, principal, action, "error", target=target, detail={"error": type(exc).__name__}
             )
             raise
-        await audit_action(conn, request, principal, action, "ok", target=done(result), detail=detail)
+        assert outcome.target is not None, "a trigger block ends with ok()"
+        await audit_action(
+            conn, request, principal, action, "ok", target=outcome.target, detail=outcome.detail
+        )
     services.metrics.triggers.labels(metric).inc()
-    return result
 
 
 async def record_auth_failure(
@@ -233,6 +239,19 @@ DatasetPath = Annotated[str, Path(pattern=IDENTIFIER_RE.pattern, description="Da
 TablePath = Annotated[str, Path(pattern=IDENTIFIER_RE.pattern, description="Table name")]
 RUN_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 RunIdPath = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
+
+
+def launch_route() -> dict[str, Any]:
+    """Keyword arguments of ``router.post`` for the endpoints launching Dagster work on named assets: 202,
+    counted against the ``triggers`` rate limit, 422 for unknown assets or partitions."""
+    return {
+        "status_code": 202,
+        "dependencies": [Depends(rate_limited("triggers"))],
+        "responses": {
+            422: {"description": "Unknown asset key or partition"},
+            429: {"description": "Rate limited"},
+        },
+    }
 
 
 def rate_limited(bucket: str) -> Callable[..., Coroutine[Any, Any, None]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 
-from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audited_trigger, rate_limited, trigger_tags
+from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audited_trigger, launch_route, trigger_tags
 from atlas_api.core.problems import not_found
 from atlas_api.models import BackfillAccepted, BackfillOut, BackfillRequest
 
@@ -15,13 +15,7 @@ router = APIRouter(prefix="/backfills", tags=["backfills"])
 BackfillIdPath = Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$")]
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=BackfillAccepted,
-    dependencies=[Depends(rate_limited("triggers"))],
-    responses={422: {"description": "Unknown asset key or partition"}, 429: {"description": "Rate limited"}},
-)
+@router.post("", response_model=BackfillAccepted, **launch_route())
 async def launch_backfill(
     body: BackfillRequest, principal: TriggerDep, services: ServicesDep, request: Request
 ) -> BackfillAccepted:
@@ -31,22 +25,17 @@ async def launch_backfill(
     partitions = catalog.partition_range(assets, body.partition_from, body.partition_to)
     tags = trigger_tags(principal, request)
     title = f"atlas api: {', '.join(a.key for a in assets)[:80]} {partitions[0]}..{partitions[-1]}"
-    backfill_id = await audited_trigger(
-        services,
-        request,
-        principal,
-        "backfill.launch",
-        services.dagster.launch_backfill([a.path for a in assets], partitions, tags, title),
-        target=",".join(a.key for a in assets),
-        done=lambda backfill: f"backfill:{backfill}",
-        detail={
-            "assets": [a.key for a in assets],
-            "from": partitions[0],
-            "to": partitions[-1],
-            "partitions": len(partitions),
-        },
-        metric="backfill",
-    )
+    keys = [a.key for a in assets]
+    async with audited_trigger(
+        services, request, principal, "backfill.launch", target=",".join(keys), metric="backfill"
+    ) as audit:
+        backfill_id = await services.dagster.launch_backfill(
+            [a.path for a in assets], partitions, tags, title
+        )
+        audit.ok(
+            f"backfill:{backfill_id}",
+            {"assets": keys, "from": partitions[0], "to": partitions[-1], "partitions": len(partitions)},
+        )
     return BackfillAccepted(backfill_id=backfill_id, partitions=partitions)
 
 

@@ -13,6 +13,7 @@ from atlas_api.api.deps import (
     ServicesDep,
     TriggerDep,
     audited_trigger,
+    launch_route,
     rate_limited,
     trigger_tags,
 )
@@ -67,13 +68,7 @@ async def get_run(run_id: RunIdPath, principal: ReaderDep, services: ServicesDep
     return run_out(run)
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=RunAccepted,
-    dependencies=[Depends(rate_limited("triggers"))],
-    responses={422: {"description": "Unknown asset key or partition"}, 429: {"description": "Rate limited"}},
-)
+@router.post("", response_model=RunAccepted, **launch_route())
 async def launch_run(
     body: RunRequest, principal: TriggerDep, services: ServicesDep, request: Request
 ) -> RunAccepted:
@@ -94,17 +89,11 @@ async def launch_run(
     if len(locations) > 1:
         raise unprocessable("the selected assets live in different code locations; launch them separately")
     location, repository = locations.pop()
-    run_id = await audited_trigger(
-        services,
-        request,
-        principal,
-        "run.launch",
-        services.dagster.submit_run([a.path for a in assets], tags, location, repository),
-        target=",".join(a.key for a in assets),
-        done=lambda launched: f"run:{launched}",
-        detail={"assets": [a.key for a in assets], "partition": body.partition},
-        metric="run",
-    )
+    async with audited_trigger(
+        services, request, principal, "run.launch", target=",".join(a.key for a in assets), metric="run"
+    ) as audit:
+        run_id = await services.dagster.submit_run([a.path for a in assets], tags, location, repository)
+        audit.ok(f"run:{run_id}", {"assets": [a.key for a in assets], "partition": body.partition})
     return RunAccepted(run_id=run_id)
 
 
@@ -131,17 +120,11 @@ async def reexecute_run(
     if run["status"] not in TERMINAL_STATUSES:
         raise conflict(f"run {run_id} is {run['status']}; only a finished run can be re-executed")
     tags = trigger_tags(principal, request)
-    new_run = await audited_trigger(
-        services,
-        request,
-        principal,
-        "run.reexecute",
-        services.dagster.reexecute(run_id, body.strategy, tags),
-        target=f"run:{run_id}",
-        done=lambda launched: f"run:{launched}",
-        detail={"parent": run_id, "strategy": body.strategy},
-        metric="reexecution",
-    )
+    async with audited_trigger(
+        services, request, principal, "run.reexecute", target=f"run:{run_id}", metric="reexecution"
+    ) as audit:
+        new_run = await services.dagster.reexecute(run_id, body.strategy, tags)
+        audit.ok(f"run:{new_run}", {"parent": run_id, "strategy": body.strategy})
     return RunAccepted(run_id=new_run)
 
 
@@ -165,16 +148,10 @@ async def cancel_run(
         raise not_found(f"unknown run {run_id}")
     if run["status"] in TERMINAL_STATUSES:
         raise conflict(f"run {run_id} is {run['status']}; only a queued or running run can be cancelled")
-    await audited_trigger(
-        services,
-        request,
-        principal,
-        "run.cancel",
-        services.dagster.terminate(run_id),
-        target=f"run:{run_id}",
-        done=lambda _status: f"run:{run_id}",
-        detail={},
-        metric="cancel",
-    )
+    async with audited_trigger(
+        services, request, principal, "run.cancel", target=f"run:{run_id}", metric="cancel"
+    ) as audit:
+        await services.dagster.terminate(run_id)
+        audit.ok(f"run:{run_id}", {})
     refreshed = await services.dagster.run(run_id)
     return run_out(refreshed or run)
