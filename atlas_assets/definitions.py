@@ -4,6 +4,8 @@ Loaded lazily by Dagster (``@dg.definitions``): contracts and models are read, a
 implementation chosen, when a code location loads, never at import.
 """
 
+from dataclasses import asdict
+
 import dagster as dg
 
 from atlas_assets.ai_ready import ai_ready_definitions
@@ -65,12 +67,7 @@ def orchestration_resources(settings: AtlasSettings) -> dict[str, dg.Configurabl
         "alerts": AlertsResource(
             webhook=dg.EnvVar("ATLAS_ALERT_WEBHOOK") if settings.alert_webhook else "",
             timeout_seconds=settings.alert_timeout_seconds,
-            trend_loads=settings.quality_trend_loads,
-            min_history=settings.alert_min_history,
-            score_margin=settings.alert_score_margin,
-            pii_share_jump=settings.alert_pii_share_jump,
-            duration_factor=settings.alert_duration_factor,
-            duration_min_extra_seconds=settings.alert_duration_min_extra_seconds,
+            **asdict(settings.anomaly_thresholds()),
         ),
         "lineage": LineageResource(
             url=settings.openlineage_url or "",

@@ -5,6 +5,8 @@ Values are bound (with ``EnvVar``) only where Definitions are built: ``atlas_ass
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import dagster as dg
 from pydantic import Field
 
@@ -103,14 +105,8 @@ class AlertsResource(dg.ConfigurableResource):
 
     def thresholds(self) -> AnomalyThresholds:
         """When quality, PII and duration anomalies alert (docs/quality.md#trends-and-anomaly-alerts)."""
-        return AnomalyThresholds(
-            self.trend_loads,
-            self.min_history,
-            self.score_margin,
-            self.pii_share_jump,
-            self.duration_factor,
-            self.duration_min_extra_seconds,
-        )
+        # The resource's threshold fields are named as AnomalyThresholds' fields.
+        return AnomalyThresholds(**{f.name: getattr(self, f.name) for f in fields(AnomalyThresholds)})
 
 
 class LineageResource(dg.ConfigurableResource):

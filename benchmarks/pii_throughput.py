@@ -41,6 +41,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 import pyarrow as pa  # noqa: E402
 
 from benchmarks.pii_data import mixed_table  # noqa: E402
+from benchmarks.results import write_result  # noqa: E402
 
 SAMPLE_SIZE = 500
 
@@ -218,8 +219,7 @@ def main() -> None:
             "load_average": list(os.getloadavg()),
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(json.dumps(result["speedup"]), f"-> {args.out}")
 
 
