@@ -40,7 +40,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 import pyarrow as pa  # noqa: E402
 
-from benchmarks.pii_data import mixed_table  # noqa: E402
+from benchmarks.pii_data import STRUCTURED_COLUMNS, mixed_table  # noqa: E402
 from benchmarks.results import write_result  # noqa: E402
 
 SAMPLE_SIZE = 500
@@ -54,19 +54,6 @@ class Clock:
 
     def read(self) -> tuple[float, float]:
         return time.process_time() - self.cpu0, time.perf_counter() - self.wall0
-
-
-STRUCTURED_COLUMNS = [
-    "full_name",
-    "email",
-    "phone",
-    "ssn",
-    "date_of_birth",
-    "street_address",
-    "credit_card",
-    "iban",
-    "ip_address",
-]
 
 
 def atlas_stage(engine, keys, table: pa.Table) -> tuple[tuple[float, float], dict, pa.Table]:
