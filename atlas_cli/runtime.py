@@ -16,7 +16,7 @@ from atlas_resources.lake import Lake, lake_from_settings
 from atlas_resources.warehouse import Warehouse
 
 # Extra storage connections the CLI's threads (run, live lineage poll, progress) may hold at once.
-POOL_OVERFLOW = 4
+POOL_OVERFLOW = 8
 
 
 def quiet_warnings() -> None:
