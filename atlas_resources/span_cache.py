@@ -18,6 +18,7 @@ from collections.abc import Collection, Sequence
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from atlas_core.logs import get_logger
 from atlas_core.pii.analysis import Span
@@ -58,6 +59,10 @@ def analyzer_fingerprint(recognizers_file: str | None) -> str:
     return digest.hexdigest()
 
 
+# {requested entities: {text: [[start, end, entity, score], ...]}}, as stored in the JSON file
+Entries = dict[str, dict[str, list[list[Any]]]]
+
+
 def _entities_key(entities: Sequence[str]) -> str:
     return ",".join(entities)
 
@@ -69,7 +74,7 @@ class SpanCache:
         self.path = path
         self.fingerprint = fingerprint
         self.public = frozenset(public)
-        self._entries: dict[str, dict[str, list[list[object]]]] | None = None
+        self._entries: Entries | None = None
 
     def covers(self, texts: Sequence[str]) -> bool:
         """Whether every non-empty text is one the cache may hold."""
@@ -85,7 +90,7 @@ class SpanCache:
             if not text or not text.strip():
                 out.append([])
             elif text in known:
-                out.append([Span(int(s), int(e), str(n), float(c)) for s, e, n, c in known[text]])  # type: ignore[call-overload]
+                out.append([Span(int(s), int(e), str(n), float(c)) for s, e, n, c in known[text]])
             else:
                 return None
         return out
@@ -100,7 +105,7 @@ class SpanCache:
         if not fresh:
             return
         entries = self._read()
-        entries.setdefault(_entities_key(entities), {}).update(fresh)  # type: ignore[arg-type]
+        entries.setdefault(_entities_key(entities), {}).update(fresh)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".pii-spans-")
@@ -110,7 +115,7 @@ class SpanCache:
         except OSError as exc:
             log.warning("pii_span_cache_not_written", path=str(self.path), error=type(exc).__name__)
 
-    def _read(self) -> dict[str, dict[str, list[list[object]]]]:
+    def _read(self) -> Entries:
         if self._entries is None:
             self._entries = {}
             try:
