@@ -19,7 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Collection, Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -228,7 +228,7 @@ class LazyPresidioEngine(_EntityCatalog):
         return shared_engine(*self._args)
 
     def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
-        cache = self._span_cache()
+        cache = self._span_cache
         if cache is None or not any(t in cache.public for t in texts):
             return self.loaded.analyze_texts(texts, entities)
         cached = cache.lookup(texts, entities)
@@ -238,6 +238,7 @@ class LazyPresidioEngine(_EntityCatalog):
         cache.store(texts, entities, spans)
         return spans
 
+    @cached_property
     def _span_cache(self) -> SpanCache | None:
         if not self._cache_file or not self._public_texts:
             return None
