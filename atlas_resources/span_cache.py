@@ -102,10 +102,12 @@ class SpanCache:
             for t, found in zip(texts, spans, strict=True)
             if t and t.strip() and t in self.public
         }
-        if not fresh:
-            return
         entries = self._read()
-        entries.setdefault(_entities_key(entities), {}).update(fresh)
+        known = entries.setdefault(_entities_key(entities), {})
+        if all(known.get(t) == found for t, found in fresh.items()):
+            return
+        known.update(fresh)
+        tmp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".pii-spans-")
@@ -114,6 +116,8 @@ class SpanCache:
             os.replace(tmp, self.path)
         except OSError as exc:
             log.warning("pii_span_cache_not_written", path=str(self.path), error=type(exc).__name__)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
 
     def _read(self) -> Entries:
         if self._entries is None:
