@@ -33,6 +33,8 @@ from atlas_resources.resources import (
     WarehouseResource,
 )
 
+PII_SPAN_CACHE = "pii-spans.json"  # under $ATLAS_HOME/cache (atlas_resources.span_cache)
+
 
 def lake_resource(use_s3: bool, secure: bool = False) -> LakeResource:
     if use_s3:
@@ -92,6 +94,7 @@ def pii_resource(settings: AtlasSettings) -> PiiResource:
         sample_size=settings.pii_sample_size if "pii_sample_size" in settings.model_fields_set else None,
         n_process=settings.pii_n_process,
         batch_size=settings.pii_batch_size,
+        span_cache_file=str(settings.resolved_home() / "cache" / PII_SPAN_CACHE),
     )
 
 

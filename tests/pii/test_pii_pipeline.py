@@ -334,6 +334,25 @@ def test_decryption_is_audited(demo) -> None:
     ] == ["granted", "refused"]
 
 
+def test_a_daily_load_of_enumerated_values_is_classified_from_the_span_cache(demo) -> None:
+    """orders' analyzed columns (status, channel) hold only contract values: the demo cached their spans,
+    and a later daily load classifies from them exactly as the analyzer did."""
+    cache = Path(demo["home"]) / "cache" / "pii-spans.json"  # type: ignore[arg-type]
+    cached = next(iter(json.loads(cache.read_text())["spans"].values()))
+    assert {"placed", "shipped", "web", "store"} <= set(cached)
+    result = CliRunner().invoke(
+        app, ["materialize", "--select", "silver/orders", "--partition", "2026-10-15"]
+    )
+    assert result.exit_code == 0, result.output
+    reports = _rows(
+        str(demo["warehouse"]),
+        "SELECT partition_key, columns FROM atlas_meta.pii_reports WHERE dataset = 'orders' ORDER BY report_id",
+    )
+    (_, whole), (partition, daily) = reports[0], reports[-1]
+    assert partition == "2026-10-15" and len(reports) == 2
+    assert daily == whole and daily["status"]["entity"] is None and daily["channel"]["strategy"] is None
+
+
 def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(
     demo, raw_pii: RawPii, tmp_path: Path
 ) -> None:
