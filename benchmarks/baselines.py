@@ -74,7 +74,14 @@ def bench_handsql(server: Server, orders_csv: Path, rows: int) -> dict[str, Any]
     with psycopg.connect(scenario.warehouse_url) as conn:
         atlas_rows = {
             t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]  # noqa: S608
-            for t in ("atlas_silver.orders", "atlas_quarantine.orders", "atlas_gold.fact_orders")
+            for t in (
+                "atlas_silver.orders",
+                "atlas_quarantine.orders",
+                "atlas_silver.customers",
+                "atlas_quarantine.customers",
+                "atlas_gold.fact_orders",
+                "atlas_gold.customer_lifetime_value",
+            )
         }
     per_stage = {
         stage: {"atlas_s": steps.get(step), "handsql_s": stages.get(stage)} for step, stage in STEP.items()

@@ -164,22 +164,25 @@ def silver_statement(
     cases = ", ".join(f"CASE WHEN {pred} THEN '{rid}' END" for rid, pred in rules)
     key = cols[0]
     raw = ", ".join(cols)
-    raw_as = ", ".join(f"{c} AS raw_{c}" for c in cols)
-    raw_cols = ", ".join(f"raw_{c}" for c in cols)
+    raw_b = ", ".join(f"b.{c}" for c in cols)
     target, select = insert
     blocking = "ARRAY[" + ", ".join(f"'{rid}'" for rid, _ in rules if rid not in warn) + "]::text[]"
+    # t: typed once (materialized: the typed columns are read by many rules); f: the surviving occurrence
+    # of each key, found on a narrow sort; quarantined rows take their raw text back from bronze.
     return f"""
-WITH v AS (SELECT {raw_as}, _ingestion_id, _row_number, {values} FROM hb_bronze.{dataset}
-           WHERE _ingestion_id = %(iid)s),
-t AS MATERIALIZED (SELECT v.*, {typed} FROM v),
-r AS (SELECT t.*, CASE WHEN {key} IS NOT NULL THEN row_number() OVER (PARTITION BY {key}
-          ORDER BY _ingestion_id DESC, _row_number) END AS dup_n FROM t),
+WITH t AS MATERIALIZED (SELECT v.*, {typed} FROM (SELECT _ingestion_id, _row_number, {values}
+           FROM hb_bronze.{dataset} WHERE _ingestion_id = %(iid)s) AS v),
+f AS (SELECT DISTINCT ON ({key}) {key} AS first_key, _ingestion_id AS first_iid, _row_number AS first_rno
+      FROM t WHERE {key} IS NOT NULL ORDER BY {key}, _ingestion_id DESC, _row_number),
+r AS (SELECT t.*, first_key IS NOT NULL AND (first_iid, first_rno) IS DISTINCT FROM (t._ingestion_id, t._row_number) AS is_dup
+      FROM t LEFT JOIN f ON first_key = t.{key}),
 c AS (SELECT r.*, array_remove(ARRAY[{cases}]::text[], NULL) AS rule_ids FROM r {joins}),
 published AS (INSERT INTO {target} SELECT {select} FROM c WHERE NOT (rule_ids && {blocking}) RETURNING 1),
 counted AS (INSERT INTO hm_meta.rule_failures SELECT '{dataset}', rule_id, count(*)
             FROM c, unnest(rule_ids) AS rule_id GROUP BY rule_id RETURNING 1)
 INSERT INTO hq_quarantine.{dataset} ({raw}, _ingestion_id, _row_number, rule_ids)
-SELECT {raw_cols}, _ingestion_id, _row_number, rule_ids FROM c WHERE rule_ids && {blocking}
+SELECT {raw_b}, c._ingestion_id, c._row_number, c.rule_ids FROM c JOIN hb_bronze.{dataset} AS b
+    ON b._ingestion_id = c._ingestion_id AND b._row_number = c._row_number WHERE c.rule_ids && {blocking}
 """
 
 
@@ -203,7 +206,7 @@ def allowed(column: str, values: list[str]) -> tuple[str, str]:
     return ("allowed_values", f"NOT ({column} = ANY('{{{','.join(values)}}}'::text[]))")
 
 
-PK = ("primary_key.unique", "dup_n > 1")
+PK = ("primary_key.unique", "is_dup")
 
 
 def silver_products(conn: psycopg.Connection, iid: uuid.UUID) -> None:
