@@ -157,9 +157,13 @@ def silver_statement(
     """One statement: type, evaluate ``rules`` [(rule id, failing predicate)], publish and quarantine."""
     cols = COLUMNS[dataset]
     null_list = ", ".join(_lit(n) for n in nulls)
-    values = ", ".join(
-        f"CASE WHEN btrim({c}) IN ({null_list}) THEN NULL ELSE btrim({c}) END AS v_{c}" for c in cols
-    )
+    if nulls == [""]:
+        values = ", ".join(f"NULLIF(btrim({c}), '') AS v_{c}" for c in cols)
+    else:
+        values = ", ".join(
+            f"CASE WHEN btrim({c}) IN ({null_list}) THEN NULL ELSE btrim({c}) END AS v_{c}" for c in cols
+        )
+    missing = ", ".join(f"v_{c} IS NULL AS miss_{c}" for c in cols)
     typed = ", ".join(_typed(c, types.get(c, "text")) for c in cols)
     cases = ", ".join(f"CASE WHEN {pred} THEN '{rid}' END" for rid, pred in rules)
     key = cols[0]
@@ -167,10 +171,12 @@ def silver_statement(
     raw_b = ", ".join(f"b.{c}" for c in cols)
     target, select = insert
     blocking = "ARRAY[" + ", ".join(f"'{rid}'" for rid, _ in rules if rid not in warn) + "]::text[]"
-    # t: typed once (materialized: the typed columns are read by many rules); f: the surviving occurrence
+    # t: typed once, narrow (materialized: the typed columns are read by many rules; a flag per column
+    # keeps "missing" apart from "did not type"); f: the surviving occurrence
     # of each key, found on a narrow sort; quarantined rows take their raw text back from bronze.
     return f"""
-WITH t AS MATERIALIZED (SELECT v.*, {typed} FROM (SELECT _ingestion_id, _row_number, {values}
+WITH t AS MATERIALIZED (SELECT _ingestion_id, _row_number, {typed}, {missing}
+           FROM (SELECT _ingestion_id, _row_number, {values}
            FROM hb_bronze.{dataset} WHERE _ingestion_id = %(iid)s) AS v),
 f AS (SELECT DISTINCT ON ({key}) {key} AS first_key, _ingestion_id AS first_iid, _row_number AS first_rno
       FROM t WHERE {key} IS NOT NULL ORDER BY {key}, _ingestion_id DESC, _row_number),
@@ -190,9 +196,9 @@ def column_rules(column: str, *, kind: str = "text", required: bool = False, ext
     """required / type rules of a column, plus ``extra`` [(suffix, predicate on the typed value)]."""
     out = []
     if required:
-        out.append((f"{column}.required", f"v_{column} IS NULL"))
+        out.append((f"{column}.required", f"miss_{column}"))
     if kind != "text":
-        out.append((f"{column}.type", f"v_{column} IS NOT NULL AND {column} IS NULL"))
+        out.append((f"{column}.type", f"NOT miss_{column} AND {column} IS NULL"))
     for suffix, pred in extra:
         out.append((f"{column}.{suffix}", pred))
     return out
@@ -588,6 +594,8 @@ def run(url: str, files: dict[str, Path], lake: Path) -> dict[str, float]:
 
     with psycopg.connect(url) as conn:
         conn.execute("SET TimeZone = 'UTC'")
+        # A batch session's usual setting: sorts and the materialized CTE of 1M rows stay in memory.
+        conn.execute("SET work_mem = '64MB'")
         conn.execute(SCHEMA + "".join(_bronze_and_quarantine(d) for d in COLUMNS))
         conn.commit()
         ids: dict[str, uuid.UUID] = {}
