@@ -34,7 +34,8 @@ import io
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -192,7 +193,9 @@ SELECT {raw_b}, c._ingestion_id, c._row_number, c.rule_ids FROM c JOIN hb_bronze
 """
 
 
-def column_rules(column: str, *, kind: str = "text", required: bool = False, extra: str = "") -> list:
+def column_rules(
+    column: str, *, kind: str = "text", required: bool = False, extra: Sequence[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
     """required / type rules of a column, plus ``extra`` [(suffix, predicate on the typed value)]."""
     out = []
     if required:
@@ -584,15 +587,16 @@ def run(url: str, files: dict[str, Path], lake: Path) -> dict[str, float]:
     """Run every stage in order on ``url`` (a fresh database); returns seconds per stage."""
     seconds: dict[str, float] = {}
     key = secrets.token_hex(16)
-
-    def stage(name: str, fn: Callable[[], object]) -> object:
-        started = time.perf_counter()
-        out = fn()
-        conn.commit()
-        seconds[name] = round(time.perf_counter() - started, 3)
-        return out
-
+    silver = lake / "silver"
     with psycopg.connect(url) as conn:
+
+        @contextmanager
+        def stage(name: str) -> Iterator[None]:
+            started = time.perf_counter()
+            yield
+            conn.commit()
+            seconds[name] = round(time.perf_counter() - started, 3)
+
         conn.execute("SET TimeZone = 'UTC'")
         # A batch session's usual setting: sorts and the materialized CTE of 1M rows stay in memory.
         conn.execute("SET work_mem = '64MB'")
@@ -600,39 +604,24 @@ def run(url: str, files: dict[str, Path], lake: Path) -> dict[str, float]:
         conn.commit()
         ids: dict[str, uuid.UUID] = {}
         for dataset in ("customers", "products", "orders"):
-            ids[dataset], _ = stage(  # type: ignore[misc]
-                f"bronze/{dataset}", lambda d=dataset: ingest(conn, d, files[d], lake)
-            )
-        silver = lake / "silver"
-        stage(
-            "silver/products",
-            lambda: (
-                silver_products(conn, ids["products"]),
-                export(conn, "SELECT * FROM hs_silver.products", silver / "products"),
-            ),
-        )
-        stage(
-            "silver/customers",
-            lambda: (
-                silver_customers(conn, ids["customers"], key),
-                export(conn, "SELECT * FROM hs_silver.customers", silver / "customers"),
-            ),
-        )
-        stage("silver/orders", lambda: silver_orders(conn, ids["orders"]))
-        stage(
-            "silver/orders parquet",
-            lambda: export(conn, "SELECT * FROM hs_silver.orders", silver / "orders", by_day="order_date"),
-        )
-        for model in (
-            "dim_customer",
-            "dim_product",
-            "fact_orders",
-            "daily_revenue",
-            "customer_lifetime_value",
-        ):
-            failing = stage(f"gold/{model}", lambda m=model: gold_model(conn, m, lake))
+            with stage(f"bronze/{dataset}"):
+                ids[dataset], _ = ingest(conn, dataset, files[dataset], lake)
+        with stage("silver/products"):
+            silver_products(conn, ids["products"])
+            export(conn, "SELECT * FROM hs_silver.products", silver / "products")
+        with stage("silver/customers"):
+            silver_customers(conn, ids["customers"], key)
+            export(conn, "SELECT * FROM hs_silver.customers", silver / "customers")
+        with stage("silver/orders"):
+            silver_orders(conn, ids["orders"])
+        with stage("silver/orders parquet"):
+            export(conn, "SELECT * FROM hs_silver.orders", silver / "orders", by_day="order_date")
+        for model in GOLD:
+            with stage(f"gold/{model}"):
+                failing = gold_model(conn, model, lake)
             assert failing == 0, (model, failing)
-        stage("ai_ready/customer_features", lambda: customer_features(conn, lake))
+        with stage("ai_ready/customer_features"):
+            customer_features(conn, lake)
     return seconds
 
 
