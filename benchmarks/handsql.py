@@ -6,8 +6,9 @@ layers and rules as ``contracts/*.yml``, ``models/gold/*.sql`` and ``models/ai_r
 - bronze: each file is read once in Python (sha256 with hashlib and a raw copy to the lake while
   reading) and its bytes COPYed into a table of text columns; ingestion id, source file and
   ingested_at come from column defaults, the row number from an identity column.
-- silver: one set-based statement per dataset (data-modifying CTEs) types strictly (regex-guarded
-  casts plus ``pg_input_is_valid``, PostgreSQL >= 16), evaluates the contract's rules (required, type,
+- silver: one set-based statement per dataset (data-modifying CTEs) types strictly
+  (``pg_input_is_valid``, PostgreSQL >= 16, plus a character-class guard against forms PostgreSQL accepts
+  and Atlas does not), evaluates the contract's rules (required, type,
   pattern, allowed values, ranges, primary key uniqueness - the first occurrence is kept -, the
   functional dependency, the expressions, both foreign keys), inserts passing rows into the typed
   silver table, the others with their failed rule ids into a quarantine table, and the failure count
@@ -23,6 +24,8 @@ layers and rules as ``contracts/*.yml``, ``models/gold/*.sql`` and ``models/ai_r
   each exported to Parquet (per day for the incremental models).
 - ai_ready: the customer feature table (point-in-time aggregates, fills and transforms fitted on the
   train split, the deterministic sha256 split), exported to Parquet.
+
+The session sets ``work_mem = '64MB'`` (Atlas runs with the server default).
 """
 
 # SQL text here is composed from this file's own constants (table names, rules), never from input.
@@ -105,7 +108,7 @@ def ingest(conn: psycopg.Connection, dataset: str, path: Path, lake: Path) -> tu
     raw.parent.mkdir(parents=True, exist_ok=True)
     table = f"hb_bronze.{dataset}"
     conn.execute(f"ALTER TABLE {table} ALTER _ingestion_id SET DEFAULT '{iid}'")
-    conn.execute(f"ALTER TABLE {table} ALTER _source_file SET DEFAULT %s".replace("%s", _lit(str(path))))
+    conn.execute(f"ALTER TABLE {table} ALTER _source_file SET DEFAULT {_lit(str(path))}")
     with conn.cursor() as cur, open(path, "rb") as fh, open(raw, "wb") as out:
         cols = ", ".join(COLUMNS[dataset])
         with cur.copy(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
