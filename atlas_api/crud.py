@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from atlas_api.core import security
 from atlas_api.core.db import Conn
 from atlas_api.models import ApiKeyOut, UserOut
-from atlas_core.errors import AtlasError, InputRejected
+from atlas_core.errors import AlreadyExists, AtlasError, InputRejected
 from atlas_core.roles import Role
-
-
-class AlreadyExists(InputRejected):
-    """A user or API key with that name exists."""
 
 
 @dataclass(frozen=True)
@@ -35,20 +33,31 @@ class RefreshState:
     used: bool
 
 
-async def create_user(conn: Conn, username: str, password: str, role: Role) -> UserOut:
-    password_hash = security.hash_password(password)
+async def _insert_named(
+    conn: Conn, query: LiteralString, params: tuple[Any, ...], *, what: str, name: str, name_label: str
+) -> AsyncCursor[DictRow]:
+    """Run an INSERT of a named row; a taken name is AlreadyExists, a malformed one InputRejected."""
     try:
-        cur = await conn.execute(
-            "INSERT INTO atlas_meta.users (username, password_hash, role) VALUES (%s, %s, %s) "
-            "RETURNING user_id, created_at",
-            (username, password_hash, role.value),
-        )
+        return await conn.execute(query, params)
     except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"user {username!r} already exists") from None
+        raise AlreadyExists(f"{what} {name!r} already exists") from None
     except psycopg.errors.CheckViolation:
         raise InputRejected(
-            f"invalid username {username!r}: use 2-63 lower-case letters, digits, '_', '.', '-'"
+            f"invalid {name_label} {name!r}: use 2-63 lower-case letters, digits, '_', '.', '-'"
         ) from None
+
+
+async def create_user(conn: Conn, username: str, password: str, role: Role) -> UserOut:
+    password_hash = security.hash_password(password)
+    cur = await _insert_named(
+        conn,
+        "INSERT INTO atlas_meta.users (username, password_hash, role) VALUES (%s, %s, %s) "
+        "RETURNING user_id, created_at",
+        (username, password_hash, role.value),
+        what="user",
+        name=username,
+        name_label="username",
+    )
     row = await cur.fetchone()
     assert row is not None
     return UserOut(user_id=row["user_id"], username=username, role=role, created_at=row["created_at"])
@@ -129,18 +138,15 @@ async def user_id_of(conn: Conn, username: str) -> int | None:
 async def create_api_key(conn: Conn, name: str, role: Role, created_by: str | None) -> tuple[ApiKeyOut, str]:
     """Returns the key record and the secret key, which is shown once and never stored."""
     key = security.new_api_key()
-    try:
-        cur = await conn.execute(
-            "INSERT INTO atlas_meta.api_keys (name, prefix, key_hash, role, created_by) VALUES (%s, %s, %s, %s, %s) "
-            "RETURNING key_id, created_at",
-            (name, security.api_key_display_prefix(key), security.api_key_hash(key), role.value, created_by),
-        )
-    except psycopg.errors.UniqueViolation:
-        raise AlreadyExists(f"API key {name!r} already exists") from None
-    except psycopg.errors.CheckViolation:
-        raise InputRejected(
-            f"invalid API key name {name!r}: use 2-63 lower-case letters, digits, '_', '.', '-'"
-        ) from None
+    cur = await _insert_named(
+        conn,
+        "INSERT INTO atlas_meta.api_keys (name, prefix, key_hash, role, created_by) VALUES (%s, %s, %s, %s, %s) "
+        "RETURNING key_id, created_at",
+        (name, security.api_key_display_prefix(key), security.api_key_hash(key), role.value, created_by),
+        what="API key",
+        name=name,
+        name_label="API key name",
+    )
     row: Any = await cur.fetchone()
     record = ApiKeyOut(
         key_id=row["key_id"],

@@ -8,7 +8,7 @@ tagged ``atlas/anomalies=<n> alerted``. Decisions: ``atlas_core.anomalies``; rea
 
 import dagster as dg
 
-from atlas_assets.runs_tail import FINISHED, finished_runs
+from atlas_assets.runs_tail import FINISHED, atlas_sensor, finished_runs
 from atlas_core.anomalies import AnomalyThresholds
 from atlas_core.errors import one_line
 from atlas_core.logs import get_logger
@@ -43,11 +43,10 @@ def alert_run_anomalies(
 
 
 def anomaly_alerts_sensor(interval_seconds: int = 30) -> dg.SensorDefinition:
-    @dg.sensor(
-        name="atlas_anomaly_alerts",
-        minimum_interval_seconds=interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Posts an alert when a finished run's quality scores fall below their trailing median, a "
+    @atlas_sensor(
+        "atlas_anomaly_alerts",
+        interval_seconds,
+        "Posts an alert when a finished run's quality scores fall below their trailing median, a "
         "column's detected PII share shifts, or a step runs k times slower than usual.",
     )
     def _anomalies(

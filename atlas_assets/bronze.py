@@ -4,8 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
-from atlas_assets.policies import layer_policies
+from atlas_assets.partitions import partitions_for, selected_partition_keys
+from atlas_assets.policies import contract_asset_options
 from atlas_assets.steps import atlas_step
 from atlas_core import layout
 from atlas_core.contracts import Contract
@@ -52,11 +52,7 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
             f"per file in atlas_meta.ingestions (source, time, file, rows, sha256, schema version). A file "
             f"already ingested is a no-op. Partitions whose rows arrived are reported as materialized."
         ),
-        partitions_def=partitions,
-        backfill_policy=backfill_policy_for(partitions),
-        code_version=contract.fingerprint,
-        kinds={"postgres", "parquet"},
-        **layer_policies(layout.Layer.BRONZE),
+        **contract_asset_options(contract, partitions, layout.Layer.BRONZE),
         metadata={
             "dagster/table_name": f"atlas_bronze.{contract.dataset}",
             "atlas/layer": "bronze",

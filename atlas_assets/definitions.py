@@ -4,6 +4,8 @@ Loaded lazily by Dagster (``@dg.definitions``): contracts and models are read, a
 implementation chosen, when a code location loads, never at import.
 """
 
+from dataclasses import asdict
+
 import dagster as dg
 
 from atlas_assets.ai_ready import ai_ready_definitions
@@ -47,7 +49,9 @@ def resource_definitions(settings: AtlasSettings) -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": WarehouseResource(
-                postgres_url=dg.EnvVar("ATLAS_POSTGRES_URL"), batch_size=settings.batch_size
+                postgres_url=dg.EnvVar("ATLAS_POSTGRES_URL"),
+                batch_size=settings.batch_size,
+                work_mem=settings.warehouse_work_mem,
             ),
             "lake": lake_resource(bool(settings.s3_endpoint), settings.s3_secure),
             "project": ProjectResource(project_dir=str(settings.project_dir), batch_size=settings.batch_size),
@@ -63,12 +67,7 @@ def orchestration_resources(settings: AtlasSettings) -> dict[str, dg.Configurabl
         "alerts": AlertsResource(
             webhook=dg.EnvVar("ATLAS_ALERT_WEBHOOK") if settings.alert_webhook else "",
             timeout_seconds=settings.alert_timeout_seconds,
-            trend_loads=settings.quality_trend_loads,
-            min_history=settings.alert_min_history,
-            score_margin=settings.alert_score_margin,
-            pii_share_jump=settings.alert_pii_share_jump,
-            duration_factor=settings.alert_duration_factor,
-            duration_min_extra_seconds=settings.alert_duration_min_extra_seconds,
+            **asdict(settings.anomaly_thresholds()),
         ),
         "lineage": LineageResource(
             url=settings.openlineage_url or "",

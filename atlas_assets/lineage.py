@@ -32,7 +32,7 @@ from atlas_assets.lineage_facts import (
     RunLog,
     run_step_facts,
 )
-from atlas_assets.runs_tail import FINISHED, finished_runs
+from atlas_assets.runs_tail import FINISHED, atlas_sensor, finished_runs
 from atlas_core.contracts import Contract
 from atlas_core.errors import one_line
 from atlas_core.features.spec import FeatureSetSpec
@@ -172,11 +172,10 @@ def build_lineage_sensor(
 ) -> dg.SensorDefinition:
     catalog = LineageCatalog.of(contracts, models, feature_sets)
 
-    @dg.sensor(
-        name="atlas_lineage",
-        minimum_interval_seconds=interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Emits OpenLineage events of daemon-launched runs while they run: START, RUNNING, "
+    @atlas_sensor(
+        "atlas_lineage",
+        interval_seconds,
+        "Emits OpenLineage events of daemon-launched runs while they run: START, RUNNING, "
         "COMPLETE/FAIL, ABORT for cancelled runs.",
     )
     def _lineage(

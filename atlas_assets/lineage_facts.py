@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -350,18 +351,16 @@ def _asset_facts(
         output.column_lineage = derived_column_lineage(
             feature_set_column_lineage(catalog.feature_sets[name], columns), naming.qualified
         )
-    return StepFacts(
-        job_name=".".join(key.path),
-        run_key=f"{run.run_id}:{step.key}:{key.to_user_string()}",
-        parent_run_id=run.run_id,
-        parent_job_name=run.job_name,
-        started_at=step.started,
-        ended_at=ended,
-        outcome=outcome,
+    return _step_facts(
+        run,
+        step,
+        ".".join(key.path),
+        key.to_user_string(),
+        outcome,
+        ended,
         inputs=inputs,
         outputs=outputs,
         nominal=_nominal(run, node.partitions_def),  # type: ignore[attr-defined]
-        error=step.error,
     )
 
 
@@ -383,15 +382,37 @@ def _check_facts(
         grouped[ref][evaluation.check_name] = Assertion(evaluation.check_name, success, severity)
     checked = sorted({e.asset_key for e in step.checks}, key=str)
     base = ".".join(keys[0].path) if len(keys) == 1 else ".".join(checked[0].path) if checked else step.key
+    return _step_facts(
+        run,
+        step,
+        f"{base}.checks",
+        "checks",
+        outcome,
+        ended,
+        job_type="ASSET_CHECK",
+        assertions={ref: list(items.values()) for ref, items in grouped.items()},
+    )
+
+
+def _step_facts(
+    run: dg.DagsterRun,
+    step: _Step,
+    job_name: str,
+    part: str,
+    outcome: str | None,
+    ended: datetime | None,
+    **facts: Any,
+) -> StepFacts:
+    """One job run of a step (its ``part``: an asset key or ``checks``), child of the Dagster run."""
+    assert step.started is not None
     return StepFacts(
-        job_name=f"{base}.checks",
-        run_key=f"{run.run_id}:{step.key}:checks",
+        job_name=job_name,
+        run_key=f"{run.run_id}:{step.key}:{part}",
         parent_run_id=run.run_id,
         parent_job_name=run.job_name,
         started_at=step.started,
         ended_at=ended,
         outcome=outcome,
-        job_type="ASSET_CHECK",
-        assertions={ref: list(items.values()) for ref, items in grouped.items()},
         error=step.error,
+        **facts,
     )

@@ -19,6 +19,8 @@ from typing import Any
 
 import dagster as dg
 
+from atlas_assets.partitions import backfill_policy_for
+from atlas_core.contracts import Contract
 from atlas_core.layout import Layer
 
 POOLS = {
@@ -44,6 +46,20 @@ RETRY_POLICY = dg.RetryPolicy(
 def layer_policies(layer: Layer) -> dict[str, Any]:
     """Keyword arguments for ``@dg.asset`` common to all assets of ``layer``."""
     return {"pool": POOLS[layer], "retry_policy": RETRY_POLICY, "op_tags": {CELERY_QUEUE_TAG: QUEUES[layer]}}
+
+
+def contract_asset_options(
+    contract: Contract, partitions: dg.PartitionsDefinition | None, layer: Layer
+) -> dict[str, Any]:
+    """Keyword arguments for ``@dg.asset`` common to a contract's bronze and silver assets: partitioned like the
+    contract, versioned by its fingerprint, stored in Postgres and Parquet, with the ``layer``'s policies."""
+    return {
+        "partitions_def": partitions,
+        "backfill_policy": backfill_policy_for(partitions),
+        "code_version": contract.fingerprint,
+        "kinds": {"postgres", "parquet"},
+        **layer_policies(layer),
+    }
 
 
 def check_policies() -> dict[str, Any]:

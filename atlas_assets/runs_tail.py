@@ -1,6 +1,9 @@
-"""Tail finished runs from the instance's event log with a cursor (for lineage and quality sensors)."""
+"""What Atlas sensors share: their defaults, and the tail of finished runs read from the instance's event log
+with a cursor (for the lineage, quality and anomaly sensors)."""
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 
@@ -9,6 +12,19 @@ FINISHED = (
     dg.DagsterEventType.RUN_FAILURE,
     dg.DagsterEventType.RUN_CANCELED,
 )
+
+
+def atlas_sensor(
+    name: str, interval_seconds: int, description: str, **options: Any
+) -> Callable[[Callable[..., Any]], dg.SensorDefinition]:
+    """``dg.sensor`` as every Atlas sensor is declared: running by default, evaluated every ``interval_seconds``."""
+    return dg.sensor(
+        name=name,
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+        **options,
+    )
 
 
 def finished_runs(

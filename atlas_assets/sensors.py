@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 
 from atlas_assets.bronze import bronze_key, bronze_op_name
-from atlas_assets.runs_tail import FINISHED, finished_runs
+from atlas_assets.runs_tail import FINISHED, atlas_sensor, finished_runs
 from atlas_core.alerts import slack_payload
 from atlas_core.contracts import Contract
 from atlas_core.contracts.sources import LandingSource
@@ -61,12 +61,11 @@ def landing_run_request(contract: Contract, scans: list[LandingScan]) -> dg.RunR
 def build_landing_sensor(contract: Contract, interval_seconds: int, max_files: int) -> dg.SensorDefinition:
     assert isinstance(contract.source, LandingSource)
 
-    @dg.sensor(
-        name=f"landing_{contract.dataset}",
-        minimum_interval_seconds=interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+    @atlas_sensor(
+        f"landing_{contract.dataset}",
+        interval_seconds,
+        f"Ingests new files under the landing prefix of {contract.dataset} exactly once.",
         asset_selection=[bronze_key(contract.dataset), silver_asset_key(contract.dataset)],
-        description=f"Ingests new files under the landing prefix of {contract.dataset} exactly once.",
     )
     def _landing(
         context: dg.SensorEvaluationContext,
@@ -106,13 +105,7 @@ def build_landing_sensor(contract: Contract, interval_seconds: int, max_files: i
                     str(exc),
                     {"dataset": contract.dataset, "object": key, "sha256": scan.sha256[:16]},
                 )
-                send_alert(
-                    "file_rejected",
-                    payload,
-                    webhook=alerts.webhook or None,
-                    timeout=alerts.timeout_seconds,
-                    wh=wh,
-                )
+                _post(alerts, "file_rejected", payload, wh)
         cursor = json.dumps({"requested": requested}, sort_keys=True)
         if not to_run:
             return dg.SensorResult(skip_reason=f"no new files to run ({len(pending)} pending)", cursor=cursor)
@@ -128,6 +121,11 @@ def _already_accepted(wh: Warehouse, contract: Contract, sha: str) -> bool:
             (contract.dataset, sha),
         )
     )
+
+
+def _post(alerts: AlertsResource, kind: str, payload: dict[str, Any], wh: Warehouse) -> None:
+    """Send one alert to the configured webhook (recorded in ``atlas_meta.alerts`` either way)."""
+    send_alert(kind, payload, webhook=alerts.webhook or None, timeout=alerts.timeout_seconds, wh=wh)
 
 
 def _step_errors(context: dg.RunFailureSensorContext) -> list[str]:
@@ -158,13 +156,7 @@ def run_failure_alerts(
         "\n".join(f"• {e}" for e in errors[:10]),
         {"run": run.run_id, "partition": partition, "trigger": run.tags.get("atlas/trigger", "")},
     )
-    send_alert(
-        "run_failure",
-        payload,
-        webhook=alerts.webhook or None,
-        timeout=alerts.timeout_seconds,
-        wh=warehouse.client(),
-    )
+    _post(alerts, "run_failure", payload, warehouse.client())
 
 
 def failed_checks_of_run(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
@@ -213,13 +205,7 @@ def quality_alerts(
             "\n".join(lines[:20]),
             {"run": run.run_id, "status": run.status.value},
         )
-        send_alert(
-            "quality_failure",
-            payload,
-            webhook=alerts.webhook or None,
-            timeout=alerts.timeout_seconds,
-            wh=warehouse.client(),
-        )
+        _post(alerts, "quality_failure", payload, warehouse.client())
         sent += 1
     if not sent:
         return dg.SensorResult(skip_reason=f"{len(runs)} finished run(s), no failed checks", cursor=cursor)
@@ -227,11 +213,10 @@ def quality_alerts(
 
 
 def quality_alerts_sensor(interval_seconds: int = 30) -> dg.SensorDefinition:
-    return dg.sensor(
-        name="atlas_quality_alerts",
-        minimum_interval_seconds=interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Posts one alert per finished run whose asset checks failed.",
+    return atlas_sensor(
+        "atlas_quality_alerts",
+        interval_seconds,
+        "Posts one alert per finished run whose asset checks failed.",
     )(quality_alerts)
 
 

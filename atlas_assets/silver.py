@@ -5,9 +5,9 @@ from psycopg import sql
 
 from atlas_assets.bronze import bronze_key
 from atlas_assets.metadata import column_schema, preview
-from atlas_assets.partitions import backfill_policy_for, partitions_for, selected_partition_keys
+from atlas_assets.partitions import partitions_for, selected_partition_keys
 from atlas_assets.pii import pii_hidden_columns, pii_metadata, pii_stage
-from atlas_assets.policies import layer_policies
+from atlas_assets.policies import contract_asset_options
 from atlas_assets.quality_checks import QualityGate, quality_check_specs, referenced_datasets
 from atlas_assets.steps import atlas_step
 from atlas_core import layout
@@ -39,11 +39,7 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
             f"{contract.primary_key or 'nothing'}; failing rows go to atlas_quarantine.{contract.dataset}. "
             f"Also written as Parquet to atlas-silver/{contract.dataset}/."
         ),
-        partitions_def=partitions,
-        backfill_policy=backfill_policy_for(partitions),
-        code_version=contract.fingerprint,
-        kinds={"postgres", "parquet"},
-        **layer_policies(layout.Layer.SILVER),
+        **contract_asset_options(contract, partitions, layout.Layer.SILVER),
         metadata={"dagster/table_name": f"atlas_silver.{contract.dataset}", "atlas/layer": "silver"},
     )
     @atlas_step

@@ -9,7 +9,7 @@ import functools
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import dagster as dg
 
@@ -40,15 +40,18 @@ def atlas_step(fn: F) -> F:
     Each call is also observed (logs, span, ``atlas_meta.step_metrics``): see ``atlas_assets.observability``.
     """
 
-    def failed(step: Any, exc: Exception) -> BaseException:
-        """Record the failure on the step; what to raise (``exc`` itself when Dagster may retry it)."""
+    def failed(step: Any, exc: Exception) -> NoReturn:
+        """Record the failure on the step and raise: ``exc`` itself when Dagster may retry it, else a
+        non-retryable ``dg.Failure`` carrying only the safe message."""
         error = (
             exc
             if isinstance(exc, dg.Failure) or is_transient(exc)
             else dg.Failure(description=safe_message(exc), allow_retries=False)
         )
         step.fail(exc, safe_message(exc), retryable=is_retryable(error))
-        return error
+        if error is exc:
+            raise exc
+        raise error from None
 
     if inspect.isgeneratorfunction(fn):  # assets that yield results and check results
 
@@ -59,10 +62,7 @@ def atlas_step(fn: F) -> F:
                     for item in fn(*args, **kwargs):
                         yield step.saw(item)
                 except Exception as exc:
-                    error = failed(step, exc)
-                    if error is exc:
-                        raise
-                    raise error from None
+                    failed(step, exc)
 
         return generator  # type: ignore[return-value]
 
@@ -72,9 +72,6 @@ def atlas_step(fn: F) -> F:
             try:
                 return step.saw(fn(*args, **kwargs))
             except Exception as exc:
-                error = failed(step, exc)
-                if error is exc:
-                    raise
-                raise error from None
+                failed(step, exc)
 
     return wrapper  # type: ignore[return-value]

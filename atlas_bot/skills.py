@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from opsdroid.events import Message
 from opsdroid.matchers import match_catchall, match_regex
@@ -23,6 +23,7 @@ from atlas_core.settings import get_settings
 
 _LOGGER = logging.getLogger(__name__)
 CANCEL_WAIT_SECONDS = 60.0
+T = TypeVar("T")
 
 
 def command(name: str) -> Callable[[Any], Any]:
@@ -84,21 +85,24 @@ class AtlasSkill(Skill):
 
         await self._answer(message, act)
 
-    @command("status")
-    async def status(self, message: Message) -> None:
+    async def _show(
+        self, message: Message, fetch: Callable[[str], Awaitable[T]], render: Callable[[T], str]
+    ) -> None:
+        """Answer with ``render`` of what ``fetch`` reads as the chat identity."""
+
         async def act(chat_user: str) -> str:
-            return replies.status(await self.client.assets(chat_user))
+            return render(await fetch(chat_user))
 
         await self._answer(message, act)
+
+    @command("status")
+    async def status(self, message: Message) -> None:
+        await self._show(message, self.client.assets, replies.status)
 
     @command("runs")
     async def runs(self, message: Message) -> None:
         limit = min(max(int(_group(message, "limit") or 10), 1), 50)
-
-        async def act(chat_user: str) -> str:
-            return replies.runs(await self.client.runs(chat_user, limit))
-
-        await self._answer(message, act)
+        await self._show(message, lambda chat_user: self.client.runs(chat_user, limit), replies.runs)
 
     @command("materialize")
     async def materialize(self, message: Message) -> None:
@@ -129,38 +133,24 @@ class AtlasSkill(Skill):
     @command("cancel")
     async def cancel(self, message: Message) -> None:
         run_id = str(_group(message, "run_id"))
-
-        async def act(chat_user: str) -> str:
-            return replies.run_cancelled(await self._cancel(chat_user, run_id))
-
-        await self._answer(message, act)
+        await self._show(message, lambda chat_user: self._cancel(chat_user, run_id), replies.run_cancelled)
 
     @command("quality")
     async def quality(self, message: Message) -> None:
         dataset = str(_group(message, "dataset"))
-
-        async def act(chat_user: str) -> str:
-            return replies.quality(await self.client.quality(chat_user, dataset))
-
-        await self._answer(message, act)
+        await self._show(message, lambda chat_user: self.client.quality(chat_user, dataset), replies.quality)
 
     @command("lineage")
     async def lineage(self, message: Message) -> None:
         dataset = str(_group(message, "dataset"))
-
-        async def act(chat_user: str) -> str:
-            return replies.lineage(await self.client.lineage(chat_user, dataset))
-
-        await self._answer(message, act)
+        await self._show(message, lambda chat_user: self.client.lineage(chat_user, dataset), replies.lineage)
 
     @command("ingestions")
     async def ingestions(self, message: Message) -> None:
         dataset = _group(message, "dataset")
-
-        async def act(chat_user: str) -> str:
-            return replies.ingestions(await self.client.ingestions(chat_user, dataset, 10))
-
-        await self._answer(message, act)
+        await self._show(
+            message, lambda chat_user: self.client.ingestions(chat_user, dataset, 10), replies.ingestions
+        )
 
     @match_catchall(messages_only=True)
     async def unknown(self, message: Message) -> None:

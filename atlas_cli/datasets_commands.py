@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from atlas_cli.errors import fail, one_line_errors
+from atlas_cli.options import JsonOutput
 
 datasets_app = typer.Typer(
     help="AI-ready feature sets: versions, hashes, splits, exports.", no_args_is_help=True
@@ -37,7 +38,7 @@ def _warehouse_and_specs() -> tuple[object, list[str]]:
 @one_line_errors
 def versions(
     name: Annotated[str, typer.Argument(help="Feature set name, e.g. customer_features")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """List the recorded versions of a feature set, newest first."""
     from atlas_engine.ai_ready import dataset_versions

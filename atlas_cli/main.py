@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from atlas_cli.errors import fail, one_line_errors
+from atlas_cli.options import JsonOutput
 
 app = typer.Typer(
     name="atlas",
@@ -94,7 +95,7 @@ def materialize(
 
 @app.command()
 @one_line_errors
-def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+def status(as_json: JsonOutput = False) -> None:
     """Assets with partitions materialized, last materialization and rows; schedules and sensors."""
     from atlas_cli.runtime import boot
     from atlas_cli.status import collect_status

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from atlas_cli.errors import fail, one_line_errors
+from atlas_cli.options import DatasetName, JsonOutput
 
 pii_app = typer.Typer(
     help="PII protection: classify and anonymize files, reports, audited decryption, erasure.",
@@ -72,8 +73,8 @@ def scan(
 @pii_app.command("report")
 @one_line_errors
 def report(
-    dataset: Annotated[str, typer.Argument(help="Dataset name")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    dataset: DatasetName,
+    as_json: JsonOutput = False,
 ) -> None:
     """The latest PII report of a dataset: per column entity, confidence, strategy, counts."""
     from rich.console import Console
@@ -115,7 +116,7 @@ def report(
 @pii_app.command("decrypt")
 @one_line_errors
 def decrypt(
-    dataset: Annotated[str, typer.Argument(help="Dataset name")],
+    dataset: DatasetName,
     column: Annotated[str, typer.Argument(help="An encrypted column of the dataset")],
     tokens: Annotated[
         list[str] | None, typer.Argument(help="Tokens (enc1:...); '-' or none reads stdin")
@@ -142,7 +143,7 @@ def decrypt(
 @pii_app.command("forget")
 @one_line_errors
 def forget(
-    dataset: Annotated[str, typer.Argument(help="Dataset name")],
+    dataset: DatasetName,
     key: Annotated[str, typer.Argument(help="Primary-key value of the data subject")],
     actor: Annotated[
         str | None, typer.Option(help="Who requested the erasure (default: the OS user)")

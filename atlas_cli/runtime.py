@@ -32,7 +32,11 @@ class Atlas:
 
     @cached_property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.runtime.postgres_url, batch_size=self.settings.batch_size)
+        return Warehouse(
+            self.runtime.postgres_url,
+            batch_size=self.settings.batch_size,
+            work_mem=self.settings.warehouse_work_mem,
+        )
 
     @cached_property
     def lake(self) -> Lake:

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from atlas_core.errors import InputRejected
+from atlas_core.identifiers import repeated
 
 T = TypeVar("T")
 
@@ -220,8 +221,7 @@ def _shown(column: str) -> str:
 
 
 def check_header(header: list[str], expected: list[str], name: str) -> None:
-    seen: set[str] = set()
-    duplicates = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
+    duplicates = repeated(header)
     if duplicates:
         raise InputRejected(
             f"{name}: duplicate column name(s) in header: {', '.join(map(_shown, duplicates[:5]))}"

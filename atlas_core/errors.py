@@ -23,6 +23,10 @@ class InputRejected(AtlasError):
     exit_code = 2
 
 
+class AlreadyExists(InputRejected):
+    """Something with that name (a user, an API key) exists already; the API answers 409."""
+
+
 class ContractError(InputRejected):
     """A dataset contract is invalid; the message names the file and the key path."""
 

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 
 from atlas_core.errors import InputRejected
 
 IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 RESERVED_PREFIX = "_atlas_"
+
+
+def repeated(names: Iterable[str]) -> list[str]:
+    """The names that occur more than once, sorted (a declaration's duplicates)."""
+    return sorted(n for n, count in Counter(names).items() if count > 1)
 
 
 def is_identifier(name: str) -> bool:

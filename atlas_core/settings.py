@@ -44,6 +44,11 @@ class AtlasSettings(BaseSettings):
     lineage_file: Path | None = None
 
     batch_size: int = Field(default=50_000, ge=1)
+    warehouse_work_mem: str = Field(
+        default="128MB",
+        pattern=r"^[0-9]+(kB|MB|GB)$",
+        description="PostgreSQL work_mem of Atlas's warehouse sessions (sorts and hashes of whole loads)",
+    )
 
     # -- orchestration (docs/orchestration.md) ------------------------------------------------------
     schedule_cron: str = Field(default="0 2 * * *", description="Cron (UTC) of the daily full-graph schedule")

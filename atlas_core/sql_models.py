@@ -39,7 +39,7 @@ from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from atlas_core.errors import ContractError
-from atlas_core.identifiers import check_identifier, is_identifier
+from atlas_core.identifiers import check_identifier, is_identifier, repeated
 from atlas_core.model_checks import ModelCheck
 
 _HEADER_RE = re.compile(r"^\s*/\*\s*---\s*\n(?P<yaml>.*?)\n\s*---\s*\*/", re.DOTALL)
@@ -222,8 +222,7 @@ class SqlModel(BaseModel):
                         "row_count", "row_count", (), sev, f"rows of {scope} within {bounds}", bounds=bounds
                     )
                 )
-        names = [c.name for c in checks]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated(c.name for c in checks)
         if duplicates:
             raise ContractError(f"{self.path}: tests: check {duplicates[0]!r} is declared twice")
         return checks

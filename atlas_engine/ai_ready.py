@@ -182,6 +182,12 @@ def _drop(wh: Warehouse, *tables: tuple[str, str]) -> None:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(*table)))
 
 
+def spine_column_names(conn: psycopg.Connection, spec: FeatureSetSpec) -> list[str]:
+    """The output column names of the feature set's spine query (run with ``LIMIT 0``)."""
+    cur = conn.execute(sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine)))
+    return [d.name for d in cur.description or []]
+
+
 def build_feature_set(
     wh: Warehouse, lake: Lake | None, spec: FeatureSetSpec, *, run_id: str | None = None
 ) -> FeatureSetResult:
@@ -198,13 +204,7 @@ def build_feature_set(
                 f"{layer}.{table}": _fingerprint(conn, (f"atlas_{layer}", table))
                 for layer, table in spec.refs
             }
-            spine_columns = [
-                d.name
-                for d in conn.execute(
-                    sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine))
-                ).description
-                or []
-            ]
+            spine_columns = spine_column_names(conn, spec)
             conn.execute(
                 sql.SQL("CREATE TABLE {} AS {}").format(
                     sql.Identifier(*raw), point_in_time_query(spec, spine_columns)

@@ -163,8 +163,14 @@ def ingest_file(
                 f"{name}: partition {partition_key} (from the file name) is outside the contract's range"
             )
         mapper = PartitionMapper(contract, partition_key)
-        loaded = _load(
-            wh, lake, contract, path, sha, raw, source_system, run_id, batch_rows, mapper, before_commit
+        loaded = _load_once(
+            wh,
+            dataset,
+            sha,
+            lambda conn: _copy_rows(
+                conn, lake, contract, path, sha, raw, source_system, run_id, batch_rows, mapper
+            ),
+            before_commit,
         )
     except InputRejected as exc:
         rejected = layout.rejected_key(dataset, sha, name)
@@ -217,21 +223,15 @@ def _duplicate(
     return known
 
 
-def _load(
+def _load_once(
     wh: Warehouse,
-    lake: Lake,
-    contract: Contract,
-    path: Path,
+    dataset: str,
     sha: str,
-    raw_key: str,
-    source_system: str,
-    run_id: str | None,
-    batch_rows: int,
-    mapper: PartitionMapper,
+    copy_rows: Callable[[psycopg.Connection], IngestionRecord],
     before_commit: BeforeCommit | None,
 ) -> IngestionRecord | None:
-    """Load the rows, or return None when the same content was accepted meanwhile (checked under the lock)."""
-    dataset = contract.dataset
+    """Load the rows with ``copy_rows``, or return None when the same content was accepted meanwhile
+    (checked under the lock)."""
     with wh.transaction() as conn:
         # Serialise concurrent ingestions of the same content; the loser sees a duplicate.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ingest:{dataset}:{sha}",))
@@ -240,9 +240,7 @@ def _load(
             (dataset, sha),
         ).fetchone()
         if again is None:
-            record = _copy_rows(
-                conn, lake, contract, path, sha, raw_key, source_system, run_id, batch_rows, mapper
-            )
+            record = copy_rows(conn)
             if before_commit is not None:
                 before_commit(conn, record)
             return record

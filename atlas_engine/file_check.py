@@ -138,15 +138,7 @@ def _write_quarantine(
         malformed=sql.Literal(RULE_MALFORMED),
         unmappable=sql.Literal(RULE_UNMAPPABLE),
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with wh.connect() as conn, conn.cursor() as cur, open(tmp, "wb") as fh:
-        with cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(ordered)) as copy:
-            for chunk in copy:
-                fh.write(chunk)
-        written = cur.rowcount
-    tmp.replace(out)
-    return written
+    return _copy_to_csv(wh, ordered, out)
 
 
 def _write_passing(
@@ -175,10 +167,17 @@ def _write_passing(
         rules=sql.Identifier(layout.RULE_IDS),
         ids=sql.Literal(quarantine_ids),
     )
+    return _copy_to_csv(wh, query, out, utc=True)
+
+
+def _copy_to_csv(wh: Warehouse, query: sql.Composable, out: Path, *, utc: bool = False) -> int:
+    """Write the rows of ``query`` to ``out`` as CSV with a header (replaced whole); returns the row count.
+    ``utc``: timestamps rendered in UTC."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with wh.connect() as conn, conn.cursor() as cur, open(tmp, "wb") as fh:
-        conn.execute("SET TIME ZONE 'UTC'")
+        if utc:
+            conn.execute("SET TIME ZONE 'UTC'")
         with cur.copy(sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(query)) as copy:
             for chunk in copy:
                 fh.write(chunk)

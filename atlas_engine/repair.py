@@ -100,7 +100,7 @@ def create_repairs_table(wh: Warehouse, repairs: Table) -> None:
     with wh.connect(autocommit=True) as conn:
         conn.execute(
             sql.SQL(
-                "CREATE TABLE {} ({} bigint, {} bigint, {} text, row_key jsonb, column_name text, old_value text, "
+                "CREATE UNLOGGED TABLE {} ({} bigint, {} bigint, {} text, row_key jsonb, column_name text, old_value text, "
                 "new_value text, values_hashed boolean NOT NULL DEFAULT false, rule_id text)"
             ).format(
                 sql.Identifier(*repairs),
@@ -156,6 +156,16 @@ def repair_load(
                     sql.SQL("w.{} = s.{}").format(sql.Identifier(f"k{i}"), sql.Identifier(c))
                     for i, c in enumerate(fd.determinant)
                 )
+                # The placeholders both statements (record the repairs, then apply them) share.
+                shared = {
+                    "repairs": sql.Identifier(*repairs),
+                    "stg": sql.Identifier(*staging),
+                    "iid": iid,
+                    "rno": rno,
+                    "name": sql.Literal(column),
+                    "col": col,
+                    "rule": sql.Literal(rule_id),
+                }
                 inserted = conn.execute(
                     sql.SQL(
                         "INSERT INTO {repairs} ({iid}, {rno}, {part}, row_key, column_name, old_value, new_value, rule_id) "
@@ -164,15 +174,9 @@ def repair_load(
                         "LEFT JOIN {raw} b ON b.{iid} = s.{iid} AND b.{rno} = s.{rno} "
                         "WHERE s.{col} IS DISTINCT FROM w.v"
                     ).format(
-                        repairs=sql.Identifier(*repairs),
-                        iid=iid,
-                        rno=rno,
+                        **shared,
                         part=part,
                         row_key=row_key,
-                        name=sql.Literal(column),
-                        col=col,
-                        rule=sql.Literal(rule_id),
-                        stg=sql.Identifier(*staging),
                         winners=_winners(contract, fd, column, staging, sources),
                         on=on,
                         raw=sql.Identifier(*raw),
@@ -190,17 +194,11 @@ def repair_load(
                         "FROM {repairs} x WHERE x.{iid} = s.{iid} AND x.{rno} = s.{rno} "
                         "AND x.column_name = {name} AND x.rule_id = {rule}"
                     ).format(
-                        stg=sql.Identifier(*staging),
-                        col=col,
+                        **shared,
                         pg=pg,
                         errs=sql.Identifier(CAST_ERRORS),
                         needle=needle,
                         rep=sql.Identifier(REPAIRED),
-                        rule=sql.Literal(rule_id),
-                        repairs=sql.Identifier(*repairs),
-                        iid=iid,
-                        rno=rno,
-                        name=sql.Literal(column),
                     )
                 )
     protect_values(wh, repairs, list(contract.declared_pii_columns), digest)

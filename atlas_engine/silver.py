@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_core.quality.plan import RulePlan
 from atlas_core.quality.rules import compile_rules, verdicts_query
+from atlas_core.sql_casting import MIN_SERVER_VERSION, sql_typable, typed_rows
 from atlas_core.standardize import StandardizeCounts
 from atlas_engine.quality import plan_for_load
 from atlas_engine.quarantine import insert_head, quarantine_schema
@@ -107,11 +109,10 @@ def build_silver(
     verdicts: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_v")
     repairs: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_r")
     bronze: Table = (layout.Layer.BRONZE.schema, dataset)
-    where, params = partition_filter(keys)
     with exclusive_build(wh, dataset):  # one build of a dataset at a time; sweeps orphaned staging tables
         try:
             counts = StandardizeCounts()
-            rows_in = _stage(wh, contract, bronze, staging, where, params, counts)
+            rows_in = _stage(wh, contract, bronze, staging, keys, counts)
             repaired: dict[str, int] = {}
             if repairing(contract):
                 silver_table: Table = (layout.Layer.SILVER.schema, dataset)
@@ -177,25 +178,73 @@ def _stage(
     contract: Contract,
     bronze: Table,
     staging: Table,
-    where: sql.Composable,
-    params: tuple,
+    keys: list[str],
     counts: StandardizeCounts | None = None,
+    *,
+    in_database: bool | None = None,
 ) -> int:
-    source_columns = [*contract.column_names, layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
-    source_schema = pa.schema([bronze_schema(contract).field(c) for c in source_columns])
-    query = _select(
-        source_columns, bronze, sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE))
-    )
+    """Type bronze's unmalformed rows into staging; returns the rows staged.
+
+    Inside PostgreSQL (``INSERT ... SELECT``) when the server and every column allow it
+    (:mod:`atlas_core.sql_casting`), else streamed through the Arrow caster. ``in_database`` forces
+    a path (the tests compare the two).
+    """
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
+    where, params = partition_filter(keys)
+    rows = sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE))
     with wh.connect(autocommit=True) as conn:
         ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
-        ensure_table(conn, *staging, staging_schema(contract))
+        ensure_table(conn, *staging, staging_schema(contract), unlogged=True)
+        if in_database is None:
+            in_database = types_in_database(conn, contract)
+        if in_database:
+            return _stage_in_database(wh, contract, bronze, staging, keys)
+        source_columns = [*contract.column_names, *passthrough]
+        source_schema = pa.schema([bronze_schema(contract).field(c) for c in source_columns])
+        query = _select(source_columns, bronze, rows)
         # closing(): the stream is closed before its connection (a suspended COPY holds the connection's
         # lock, so leaving it open when the load fails would hang the rollback forever).
         with wh.connect() as reader, closing(wh.stream(query, source_schema, params, conn=reader)) as batches:
             return Warehouse.copy_batches(
                 conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches)
             )
+
+
+STAGING_STATEMENTS = 2
+"""Concurrent ``INSERT ... SELECT`` statements that type a partitioned load (one per group of days)."""
+
+
+def _stage_in_database(
+    wh: Warehouse, contract: Contract, bronze: Table, staging: Table, keys: list[str]
+) -> int:
+    """Type inside PostgreSQL; the days of a partitioned load are split over a few connections, because
+    one statement runs on one core."""
+    passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
+    columns = [*contract.column_names, *passthrough, layout.CAST_ERRORS]
+    groups = [keys[i::STAGING_STATEMENTS] for i in range(min(STAGING_STATEMENTS, len(keys)))]
+
+    def insert(group: list[str]) -> int:
+        where, params = partition_filter(group)
+        rows = sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE))
+        with wh.connect(autocommit=True) as conn:
+            return conn.execute(
+                sql.SQL("INSERT INTO {} ({}) {}").format(
+                    sql.Identifier(*staging),
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    typed_rows(contract, sql.Identifier(*bronze), rows, passthrough),
+                ),
+                params,
+            ).rowcount
+
+    if len(groups) == 1:
+        return insert(groups[0])
+    with ThreadPoolExecutor(len(groups), thread_name_prefix="atlas-stage") as pool:
+        return sum(pool.map(insert, groups))
+
+
+def types_in_database(conn: psycopg.Connection, contract: Contract) -> bool:
+    """Whether silver types ``contract``'s rows inside this server (else with Arrow)."""
+    return sql_typable(contract) and conn.info.server_version >= MIN_SERVER_VERSION
 
 
 def _rule_failures(conn: psycopg.Connection, verdicts: Table) -> dict[str, int]:
@@ -251,14 +300,13 @@ def _publish(
     iid, rno = sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
     passing = sql.SQL(
         "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {ver} v WHERE v.{iid} = s.{iid} "
-        "AND v.{rno} = s.{rno} AND v.{rules} && %s::text[]) ORDER BY s.{part}, s.{iid} DESC, s.{rno}"
+        "AND v.{rno} = s.{rno} AND v.{rules} && %s::text[])"
     ).format(
         cols=sql.SQL(", ").join(sql.Identifier("s", c) for c in [*typed_columns, *meta]),
         stg=sql.Identifier(*staging),
         ver=sql.Identifier(*verdicts),
         iid=iid,
         rno=rno,
-        part=sql.Identifier(layout.PARTITION),
         rules=sql.Identifier(layout.RULE_IDS),
     )
     where, params = partition_filter(keys)
@@ -294,7 +342,7 @@ def _publish(
             + sql.SQL(
                 "SELECT {raw_cols}, b.{iid}, b.{rno}, b.{part}, b.{raw}, v.{rules}, {dim_expr}, %s, now() "
                 "FROM {ver} v JOIN {bronze} b ON b.{iid} = v.{iid} AND b.{rno} = v.{rno} "
-                "WHERE v.{rules} && %s::text[]"
+                "WHERE v.{rules} && %s::text[] AND b.{part} = ANY(%s)"  # the load's days: a partition index scan
             ).format(
                 raw_cols=raw_cols,
                 iid=iid,
@@ -306,7 +354,7 @@ def _publish(
                 ver=sql.Identifier(*verdicts),
                 bronze=sql.Identifier(*bronze),
             ),
-            (run_id, quarantine_ids),
+            (run_id, quarantine_ids, keys),
         ).rowcount
         _refresh_ingestion_counts(conn, dataset, silver, quarantine, staging)
         if repairs is not None:
@@ -395,7 +443,17 @@ def export_parquet(
     table: Table = (layout.Layer.SILVER.schema, contract.dataset)
     written = []
     for key in keys:
-        query = _select(schema.names, table, sql.SQL("{} = %s").format(sql.Identifier(layout.PARTITION)))
+        # Newest ingestion first, file order within it: the lake's row order does not depend on how
+        # PostgreSQL laid out the table.
+        query = _select(
+            schema.names,
+            table,
+            sql.SQL("{} = %s ORDER BY {} DESC, {}").format(
+                sql.Identifier(layout.PARTITION),
+                sql.Identifier(layout.INGESTION_ID),
+                sql.Identifier(layout.ROW_NUMBER),
+            ),
+        )
         object_key = layout.parquet_key(contract.dataset, key or None)
         lake.write_parquet(bucket, object_key, wh.stream(query, schema, (key,)), schema)
         written.append(lake.uri(bucket, object_key))

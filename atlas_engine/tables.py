@@ -57,8 +57,11 @@ def ensure_table(
     arrow_schema: pa.Schema,
     *,
     index_on: list[str] | None = None,
+    unlogged: bool = False,
 ) -> None:
-    """Create the table, or add columns a newer contract declares. A changed type is an error."""
+    """Create the table, or add columns a newer contract declares. A changed type is an error.
+
+    ``unlogged`` skips the write-ahead log, for scratch tables (staging) that a crash may lose."""
     _lock(conn, schema, table)
     wanted = {f.name: ("text[]" if f.name in ARRAY_COLUMNS else pg_type(f.type)) for f in arrow_schema}
     current = existing_columns(conn, schema, table)
@@ -67,7 +70,8 @@ def ensure_table(
         columns = sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pgt)) for name, pgt in wanted.items()
         )
-        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(target, columns))
+        create = sql.SQL("CREATE UNLOGGED TABLE" if unlogged else "CREATE TABLE")
+        conn.execute(sql.SQL("{} {} ({})").format(create, target, columns))
         for column in index_on or []:
             conn.execute(
                 sql.SQL("CREATE INDEX {} ON {} ({})").format(

@@ -5,6 +5,8 @@ Values are bound (with ``EnvVar``) only where Definitions are built: ``atlas_ass
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import dagster as dg
 from pydantic import Field
 
@@ -12,7 +14,7 @@ from atlas_core.anomalies import AnomalyThresholds
 from atlas_core.pii.keys import KeyRing, build_keyring
 from atlas_resources.lake import Lake, LocalLake, S3Lake
 from atlas_resources.presidio import LazyPresidioEngine
-from atlas_resources.warehouse import Warehouse
+from atlas_resources.warehouse import WORK_MEM, Warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -20,9 +22,10 @@ class WarehouseResource(dg.ConfigurableResource):
 
     postgres_url: str = Field(description="libpq URI of the warehouse database")
     batch_size: int = Field(default=50_000, description="Rows per Arrow batch when streaming")
+    work_mem: str = Field(default=WORK_MEM, description="PostgreSQL work_mem of the warehouse sessions")
 
     def client(self) -> Warehouse:
-        return Warehouse(self.postgres_url, batch_size=self.batch_size)
+        return Warehouse(self.postgres_url, batch_size=self.batch_size, work_mem=self.work_mem)
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -102,14 +105,8 @@ class AlertsResource(dg.ConfigurableResource):
 
     def thresholds(self) -> AnomalyThresholds:
         """When quality, PII and duration anomalies alert (docs/quality.md#trends-and-anomaly-alerts)."""
-        return AnomalyThresholds(
-            self.trend_loads,
-            self.min_history,
-            self.score_margin,
-            self.pii_share_jump,
-            self.duration_factor,
-            self.duration_min_extra_seconds,
-        )
+        # The resource's threshold fields are named as AnomalyThresholds' fields.
+        return AnomalyThresholds(**{f.name: getattr(self, f.name) for f in fields(AnomalyThresholds)})
 
 
 class LineageResource(dg.ConfigurableResource):

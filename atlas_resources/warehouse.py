@@ -40,13 +40,21 @@ def ident(table: Table) -> sql.Identifier:
     return sql.Identifier(*table)
 
 
+WORK_MEM = "128MB"
+"""Memory per sort or hash of a warehouse session: silver's duplicate check, the rule pass and gold's
+aggregates sort a whole load; at PostgreSQL's default (4 MB) a million rows spill to disk."""
+
+
 class Warehouse:
     """Thin client over one PostgreSQL database."""
 
-    def __init__(self, url: str, *, batch_size: int = 50_000, connect_timeout: int = 10) -> None:
+    def __init__(
+        self, url: str, *, batch_size: int = 50_000, connect_timeout: int = 10, work_mem: str = WORK_MEM
+    ) -> None:
         self.url = pgurl.for_psycopg(url)
         self.batch_size = batch_size
         self.connect_timeout = connect_timeout
+        self.work_mem = work_mem
 
     @property
     def host(self) -> str:
@@ -61,7 +69,7 @@ class Warehouse:
                 self.url,
                 autocommit=autocommit,
                 connect_timeout=self.connect_timeout,
-                options="-c TimeZone=UTC",
+                options=f"-c TimeZone=UTC -c work_mem={self.work_mem}",
             )
         except psycopg.OperationalError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

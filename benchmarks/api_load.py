@@ -42,6 +42,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.results import write_result  # noqa: E402
 from tests.support.readiness import wait_until_ready  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -296,8 +297,7 @@ def main() -> None:
             "materialization watermark, re-read every 2 s).",
         }
         out = ROOT / "benchmarks" / "results" / "api_load.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_result(out, result)
         print(
             json.dumps(
                 {

@@ -48,6 +48,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ from atlas_resources import pgurl  # noqa: E402
 from atlas_resources.lake import LocalLake  # noqa: E402
 from atlas_resources.migrations import apply_migrations  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
+from benchmarks.results import write_result  # noqa: E402
 
 CONTRACTS = ROOT / "benchmarks" / "cleaning_contracts"
 RESULTS = ROOT / "benchmarks" / "results" / "cleaning.json"
@@ -122,15 +124,19 @@ def ratio(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
+@dataclass(frozen=True)
+class Aligned:
+    """A table's header with its dirty rows and their clean versions, row by row."""
+
+    header: list[str]
+    dirty: list[list[str]]
+    clean: list[list[str]]
+
+
 def evaluate_part(
-    wh: Warehouse,
-    contract: Contract,
-    header: list[str],
-    dirty: list[list[str]],
-    clean: list[list[str]],
-    scratch: Path,
-    label: str,
+    wh: Warehouse, contract: Contract, table: Aligned, scratch: Path, label: str
 ) -> dict[str, Any]:
+    header, dirty, clean = table.header, table.dirty, table.clean
     key = contract.primary_key[0]
     path = write_csv(scratch / f"{label}.csv", header, dirty)
     out = scratch / f"{label}.silver.csv"
@@ -210,21 +216,14 @@ def _replicate(path: Path, header: list[str], rows: list[list[str]], n: int) -> 
     return path
 
 
-def cost(
-    wh: Warehouse,
-    contract: Contract,
-    header: list[str],
-    dirty: list[list[str]],
-    clean: list[list[str]],
-    rows: int,
-    scratch: Path,
-) -> dict[str, Any]:
+def cost(wh: Warehouse, contract: Contract, table: Aligned, rows: int, scratch: Path) -> dict[str, Any]:
     """The same 1M-row load with and without standardize steps (repair rules and primary key left out).
 
     ``dirty_with_steps``: the dirty beers rows, standardized; ``clean_without_steps``: the clean rows of
     the same beers, no steps - the same rows reach silver, so the ratio is what standardizing costs.
     ``clean_with_steps``: the clean rows through the steps (they change nothing): the kernels' own cost.
     """
+    header, dirty, clean = table.header, table.dirty, table.clean
     base = contract.model_dump(mode="json", by_alias=True)
     base["rules"] = {}
     base["primary_key"] = []
@@ -324,7 +323,7 @@ def main() -> None:
                 parts[label][0].append(d)
                 parts[label][1].append(c)
             out["tables"][table] = {
-                label: evaluate_part(wh, contract, header, d, c, scratch, f"{table}_{label}")
+                label: evaluate_part(wh, contract, Aligned(header, d, c), scratch, f"{table}_{label}")
                 for label, (d, c) in sorted(parts.items())
             }
             print(table, json.dumps(out["tables"][table], indent=1))
@@ -332,14 +331,13 @@ def main() -> None:
             contract = load_contract(CONTRACTS / "beers.yml")
             header, dirty = read_table(args.data_dir / "beers" / "dirty.csv")
             _, clean = read_table(args.data_dir / "beers" / "clean.csv")
-            out["cost"] = cost(wh, contract, header, dirty, clean, args.rows, scratch)
+            out["cost"] = cost(wh, contract, Aligned(header, dirty, clean), args.rows, scratch)
             print("cost", json.dumps(out["cost"], indent=1))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    write_result(RESULTS, out)
     print(f"results: {RESULTS}")
 
 

@@ -14,7 +14,6 @@ Results go to ``benchmarks/results/models.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -30,13 +29,14 @@ sys.path.insert(0, str(ROOT))
 from atlas_core.features.point_in_time import point_in_time_query  # noqa: E402
 from atlas_core.features.spec import load_feature_sets  # noqa: E402
 from atlas_core.model_rules import model_select  # noqa: E402
-from atlas_core.sql_models import load_models, render  # noqa: E402
-from atlas_engine.ai_ready import build_feature_set  # noqa: E402
+from atlas_core.sql_models import load_models  # noqa: E402
+from atlas_engine.ai_ready import build_feature_set, spine_column_names  # noqa: E402
 from atlas_engine.gold import run_model  # noqa: E402
 from atlas_engine.gold_lake import export_model  # noqa: E402
 from atlas_resources.lake import LocalLake  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
-from benchmarks.scratch_db import scratch_database  # noqa: E402
+from benchmarks.results import write_result  # noqa: E402
+from benchmarks.scratch_db import scratch_benchmark_args, scratch_database  # noqa: E402
 
 WINDOW = (date(2026, 10, 1), date(2026, 10, 31))
 SILVER = """
@@ -66,11 +66,7 @@ ANALYZE atlas_silver.customers; ANALYZE atlas_silver.products; ANALYZE atlas_sil
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--postgres-url", default=None, help="A server to use (default: an embedded one)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "models.json")
-    args = parser.parse_args()
+    args = scratch_benchmark_args(__doc__, rows=200_000, result="models.json")
 
     with scratch_database(args.postgres_url) as url:
         wh = Warehouse(url)
@@ -102,13 +98,7 @@ def main() -> None:
 
         (spec,) = load_feature_sets(ROOT / "models")
         with wh.connect(autocommit=True) as conn:
-            spine_columns = [
-                d.name
-                for d in conn.execute(
-                    sql.SQL("SELECT * FROM ({}) AS s LIMIT 0").format(render(spec.spine))
-                ).description
-                or []
-            ]
+            spine_columns = spine_column_names(conn, spec)
             t2 = time.perf_counter()
             conn.execute(
                 sql.SQL("CREATE TABLE atlas_staging.bench_raw AS {}").format(
@@ -143,8 +133,7 @@ def main() -> None:
             "features_s": round(features_s, 3),
             "features_ratio": round(features_s / baseline_features, 2),
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(args.out, result)
         print(json.dumps(result, indent=2))
 
 

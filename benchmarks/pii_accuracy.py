@@ -19,7 +19,6 @@ Writes ``benchmarks/results/pii_accuracy.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 from benchmarks.pii_data import LabeledText, labeled_columns, labeled_texts  # noqa: E402
+from benchmarks.results import write_result  # noqa: E402
 
 FOUND_COVERAGE = 0.9
 CORRECT_INSIDE = 0.5
@@ -181,8 +181,7 @@ def main() -> None:
         f"column classification: {c['correct']}/{c['columns']} = {c['accuracy']}; mistakes: "
         f"{[(m['column'], m['expected'], m['decided']) for m in c['mistakes']]}"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"-> {args.out}")
 
 

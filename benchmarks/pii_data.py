@@ -163,29 +163,27 @@ def labeled_texts(n: int, seed: int = 42) -> list[LabeledText]:
     return [_note(rng.choice(fakers), rng) for _ in range(n)]
 
 
+STRUCTURED_COLUMNS = [
+    "full_name",
+    "email",
+    "phone",
+    "ssn",
+    "date_of_birth",
+    "street_address",
+    "credit_card",
+    "iban",
+    "ip_address",
+]
+"""The throughput table's structured PII columns (one entity each)."""
+
+
 def mixed_table(rows: int, seed: int = 20261001) -> tuple[pa.Table, list[LabeledText]]:
     """The throughput table (and the labels of its notes)."""
     rng = random.Random(seed)
     fakers = _fakers(seed)
     us = fakers[0]
     data: dict[str, list[str]] = {
-        k: []
-        for k in (
-            "customer_id",
-            "full_name",
-            "email",
-            "phone",
-            "ssn",
-            "date_of_birth",
-            "street_address",
-            "city",
-            "credit_card",
-            "iban",
-            "ip_address",
-            "signup_ts",
-            "amount",
-            "notes",
-        )
+        k: [] for k in ("customer_id", *STRUCTURED_COLUMNS, "city", "signup_ts", "amount", "notes")
     }
     notes: list[LabeledText] = []
     for i in range(rows):

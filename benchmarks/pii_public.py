@@ -51,14 +51,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
+from benchmarks.results import write_result  # noqa: E402
+
 # Scored categories (the issue's list) and how each corpus' labels map to them; other labels are neutral.
 SCORED = ("person", "address", "place", "postal", "phone", "email", "card", "iban", "ssn", "ip", "licence")
 NEUTRAL = "neutral"
-PRESIDIO_RESEARCH = {
-    "PERSON": "person",
-    "STREET_ADDRESS": "address",
-    "GPE": "place",
-    "ZIP_CODE": "postal",
+# Entities Presidio's research corpus labels and the detector reports under the same names.
+_SAME_NAMED = {
     "PHONE_NUMBER": "phone",
     "EMAIL_ADDRESS": "email",
     "CREDIT_CARD": "card",
@@ -67,6 +66,13 @@ PRESIDIO_RESEARCH = {
     "IP_ADDRESS": "ip",
     "US_DRIVER_LICENSE": "licence",
 }
+PRESIDIO_RESEARCH = {
+    "PERSON": "person",
+    "STREET_ADDRESS": "address",
+    "GPE": "place",
+    "ZIP_CODE": "postal",
+    **_SAME_NAMED,
+}
 WNUT = {"person": "person", "location": "place"}
 # Detector entities -> category (for per-type precision only).
 DETECTED = {
@@ -74,13 +80,7 @@ DETECTED = {
     "LOCATION": "place",
     "STREET_ADDRESS": "address",
     "POSTAL_CODE": "postal",
-    "PHONE_NUMBER": "phone",
-    "EMAIL_ADDRESS": "email",
-    "CREDIT_CARD": "card",
-    "IBAN_CODE": "iban",
-    "US_SSN": "ssn",
-    "IP_ADDRESS": "ip",
-    "US_DRIVER_LICENSE": "licence",
+    **_SAME_NAMED,
 }
 WORD = re.compile(r"\w+")
 
@@ -347,8 +347,7 @@ def main() -> None:
             f"{sp['presidio_per_text_seconds']}s: {sp['speedup']}x; scan recall "
             f"{sp['scan_accuracy_all_parts']['recall']} precision {sp['scan_accuracy_all_parts']['precision']}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, results)
     print(f"wrote {args.out}")
 
 

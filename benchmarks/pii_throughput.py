@@ -40,7 +40,8 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 import pyarrow as pa  # noqa: E402
 
-from benchmarks.pii_data import mixed_table  # noqa: E402
+from benchmarks.pii_data import STRUCTURED_COLUMNS, mixed_table  # noqa: E402
+from benchmarks.results import write_result  # noqa: E402
 
 SAMPLE_SIZE = 500
 
@@ -53,19 +54,6 @@ class Clock:
 
     def read(self) -> tuple[float, float]:
         return time.process_time() - self.cpu0, time.perf_counter() - self.wall0
-
-
-STRUCTURED_COLUMNS = [
-    "full_name",
-    "email",
-    "phone",
-    "ssn",
-    "date_of_birth",
-    "street_address",
-    "credit_card",
-    "iban",
-    "ip_address",
-]
 
 
 def atlas_stage(engine, keys, table: pa.Table) -> tuple[tuple[float, float], dict, pa.Table]:
@@ -218,8 +206,7 @@ def main() -> None:
             "load_average": list(os.getloadavg()),
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(json.dumps(result["speedup"]), f"-> {args.out}")
 
 

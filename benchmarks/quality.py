@@ -13,8 +13,6 @@ Results go to ``benchmarks/results/quality.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,8 @@ from atlas_engine.quality import evaluate, plan_for_load  # noqa: E402
 from atlas_engine.staging import StagedLoad, staging_schema  # noqa: E402
 from atlas_engine.tables import ensure_table  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
-from benchmarks.scratch_db import scratch_database  # noqa: E402
+from benchmarks.results import write_result  # noqa: E402
+from benchmarks.scratch_db import scratch_benchmark_args, scratch_database  # noqa: E402
 
 
 def typed_batches(contract, rows: int) -> list[pa.RecordBatch]:
@@ -82,11 +81,7 @@ def reference_tables(wh: Warehouse) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--postgres-url", default=None, help="A server to use (default: an embedded one)")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quality.json")
-    args = parser.parse_args()
+    args = scratch_benchmark_args(__doc__, rows=1_000_000, result="quality.json")
 
     contract = load_contract(ROOT / "contracts" / "orders.yml")
     with scratch_database(args.postgres_url) as url:
@@ -171,8 +166,7 @@ def main() -> None:
     ):
         print(f"{label:<28}{result[key]:>10.3f}")
     print(f"{'ratio quality / COPY':<28}{result['ratio']:>10.2f}   (goal <= {result['goal_ratio']:.0f})")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.out, result)
     print(f"written to {args.out}")
 
 

@@ -3,6 +3,7 @@ dropped at the end."""
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import shutil
 import tempfile
@@ -16,6 +17,18 @@ from psycopg import sql
 
 from atlas_resources import pgurl
 from atlas_resources.migrations import apply_migrations
+
+
+def scratch_benchmark_args(doc: str, *, rows: int, result: str) -> argparse.Namespace:
+    """The command line of a benchmark on a scratch database: ``--rows``, ``--postgres-url`` and ``--out``
+    (default: ``benchmarks/results/<result>``)."""
+    from benchmarks.results import RESULTS_DIR
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--postgres-url", default=None, help="A server to use (default: an embedded one)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / result)
+    return parser.parse_args()
 
 
 def server_url(explicit: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -16,10 +17,13 @@ from atlas_api.core.problems import Problem, forbidden, unauthorized
 from atlas_api.core.services import Services
 from atlas_core.identifiers import IDENTIFIER_RE
 from atlas_core.roles import ADMIN_ONLY, EVERYONE, INGESTION_LEDGER, RAW_DATA, TRIGGER, Role
+from atlas_core.tracing import trace_tags
 
 bearer_scheme = HTTPBearer(auto_error=False, description="Access token from POST /api/v1/auth/token")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="Service-account API key")
 CHAT_USER_HEADER = "X-Atlas-Chat-User"
+TRIGGERED_BY = "atlas/triggered_by"
+REQUEST_TAG = "atlas/request_id"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,44 @@ async def audit_action(
         request_id=request.state.request_id,
         client=client_of(request),
     )
+
+
+def trigger_tags(principal: Principal, request: Request) -> dict[str, str]:
+    """Tags of a run the API launches: who asked, through which request, in which trace."""
+    return {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
+
+
+@dataclass
+class TriggerOutcome:
+    """What a successful trigger audits: its target and detail (set with :meth:`ok`)."""
+
+    target: str | None = None
+    detail: dict[str, Any] | None = None
+
+    def ok(self, target: str, detail: dict[str, Any]) -> None:
+        self.target, self.detail = target, detail
+
+
+@asynccontextmanager
+async def audited_trigger(
+    services: Services, request: Request, principal: Principal, action: str, *, target: str, metric: str
+) -> AsyncIterator[TriggerOutcome]:
+    """Audit the Dagster trigger done in the block as ``action``: ``error`` on ``target`` (exception type
+    only) and re-raise, or ``ok`` with what the block passed to ``ok()``; then count it in ``metric``."""
+    outcome = TriggerOutcome()
+    async with services.pool.connection() as conn:
+        try:
+            yield outcome
+        except Exception as exc:
+            await audit_action(
+                conn, request, principal, action, "error", target=target, detail={"error": type(exc).__name__}
+            )
+            raise
+        assert outcome.target is not None, "a trigger block ends with ok()"
+        await audit_action(
+            conn, request, principal, action, "ok", target=outcome.target, detail=outcome.detail
+        )
+    services.metrics.triggers.labels(metric).inc()
 
 
 async def record_auth_failure(
@@ -197,6 +239,19 @@ DatasetPath = Annotated[str, Path(pattern=IDENTIFIER_RE.pattern, description="Da
 TablePath = Annotated[str, Path(pattern=IDENTIFIER_RE.pattern, description="Table name")]
 RUN_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 RunIdPath = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
+
+
+def launch_route() -> dict[str, Any]:
+    """Keyword arguments of ``router.post`` for the endpoints launching Dagster work on named assets: 202,
+    counted against the ``triggers`` rate limit, 422 for unknown assets or partitions."""
+    return {
+        "status_code": 202,
+        "dependencies": [Depends(rate_limited("triggers"))],
+        "responses": {
+            422: {"description": "Unknown asset key or partition"},
+            429: {"description": "Rate limited"},
+        },
+    }
 
 
 def rate_limited(bucket: str) -> Callable[..., Coroutine[Any, Any, None]]:

@@ -168,6 +168,16 @@ class DagsterGateway:
             raise AtlasError("Dagster GraphQL answered without data")
         return data
 
+    async def _mutation(
+        self, document: str, variables: dict[str, Any], field: str, success: str, refusal: str
+    ) -> dict[str, Any]:
+        """The ``field`` result of a mutation; any result but ``success`` is InputRejected naming ``refusal``."""
+        result = (await self.query(document, variables, refusal=refusal))[field]
+        if result["__typename"] != success:
+            message = str(result.get("message") or result["__typename"]).splitlines()[0]
+            raise InputRejected(f"{refusal}: {message[:300]}")
+        return result
+
     async def ping(self) -> str:
         data = await self.query("query { version }")
         return str(data["version"])
@@ -245,21 +255,25 @@ class DagsterGateway:
             "strategy": strategy,
             "extraTags": [{"key": k, "value": v} for k, v in tags.items()],
         }
-        refusal = "Dagster refused the re-execution"
-        result = (await self.query(REEXECUTE, {"params": params}, refusal=refusal))["launchRunReexecution"]
-        if result["__typename"] != "LaunchRunSuccess":
-            message = str(result.get("message") or result["__typename"]).splitlines()[0]
-            raise InputRejected(f"{refusal}: {message[:300]}")
+        result = await self._mutation(
+            REEXECUTE,
+            {"params": params},
+            "launchRunReexecution",
+            "LaunchRunSuccess",
+            "Dagster refused the re-execution",
+        )
         return str(result["run"]["runId"])
 
     async def terminate(self, run_id: str) -> str:
         """Ask Dagster to terminate a queued or running run (its run launcher stops the process); returns
         the run's status right after the request (``CANCELING`` or ``CANCELED``)."""
-        refusal = "Dagster refused to cancel the run"
-        result = (await self.query(TERMINATE, {"runId": run_id}, refusal=refusal))["terminateRun"]
-        if result["__typename"] != "TerminateRunSuccess":
-            message = str(result.get("message") or result["__typename"]).splitlines()[0]
-            raise InputRejected(f"{refusal}: {message[:300]}")
+        result = await self._mutation(
+            TERMINATE,
+            {"runId": run_id},
+            "terminateRun",
+            "TerminateRunSuccess",
+            "Dagster refused to cancel the run",
+        )
         return str(result["run"]["status"])
 
     async def launch_backfill(

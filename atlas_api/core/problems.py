@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from atlas_core.errors import AtlasError, InputRejected, ServiceUnavailable
+from atlas_core.errors import AlreadyExists, AtlasError, InputRejected, ServiceUnavailable
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -92,6 +92,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
         return problem_response(request, 503, str(exc), {"Retry-After": "5"})
+
+    @app.exception_handler(AlreadyExists)
+    async def _exists(request: Request, exc: AlreadyExists) -> JSONResponse:
+        return problem_response(request, 409, str(exc))
 
     @app.exception_handler(InputRejected)
     async def _rejected(request: Request, exc: InputRejected) -> JSONResponse:

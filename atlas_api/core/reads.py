@@ -10,9 +10,11 @@ import base64
 import datetime as dt
 import decimal
 import uuid
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, LiteralString
 
 from psycopg import sql
+from psycopg.rows import DictRow
 
 from atlas_api.core.db import Conn, table_exists
 from atlas_core import layout
@@ -100,11 +102,21 @@ async def read_page(
     }
 
 
+async def _meta_rows(
+    conn: Conn, table: str, query: LiteralString, params: Sequence[Any] | Mapping[str, Any] | None = None
+) -> list[DictRow]:
+    """The rows of a query on ``atlas_meta.<table>``; none while that table does not exist yet."""
+    if not await table_exists(conn, layout.META_SCHEMA, table):
+        return []
+    cur = await conn.execute(query, params)
+    return list(await cur.fetchall())
+
+
 async def quality_latest(conn: Conn, dataset: str) -> list[dict[str, Any]]:
     """Per dimension: the latest result of every partition, combined (row-weighted score)."""
-    if not await table_exists(conn, layout.META_SCHEMA, "quality_results"):
-        return []
-    cur = await conn.execute(
+    return await _meta_rows(
+        conn,
+        "quality_results",
         "SELECT dimension, "
         "  CASE WHEN sum(rows_evaluated) > 0 THEN sum(score * rows_evaluated) / sum(rows_evaluated) "
         "       ELSE avg(score) END::float8 AS score, "
@@ -116,13 +128,12 @@ async def quality_latest(conn: Conn, dataset: str) -> list[dict[str, Any]]:
         "GROUP BY dimension",
         (dataset,),
     )
-    return list(await cur.fetchall())
 
 
 async def quality_history(conn: Conn, dataset: str) -> list[dict[str, Any]]:
-    if not await table_exists(conn, layout.META_SCHEMA, "quality_results"):
-        return []
-    cur = await conn.execute(
+    rows = await _meta_rows(
+        conn,
+        "quality_results",
         "WITH runs AS (SELECT run_id, max(evaluated_at) AS at FROM atlas_meta.quality_results WHERE dataset = %s "
         "              GROUP BY run_id ORDER BY at DESC LIMIT %s) "
         "SELECT q.run_id, r.at, q.dimension, avg(q.score)::float8 AS score, bool_and(q.passed) AS passed "
@@ -131,7 +142,7 @@ async def quality_history(conn: Conn, dataset: str) -> list[dict[str, Any]]:
         (dataset, HISTORY_RUNS, dataset),
     )
     history: dict[str, dict[str, Any]] = {}
-    for row in await cur.fetchall():
+    for row in rows:
         entry: Any = history.setdefault(
             row["run_id"], {"run_id": row["run_id"], "evaluated_at": row["at"], "scores": {}, "passed": True}
         )
@@ -143,11 +154,11 @@ async def quality_history(conn: Conn, dataset: str) -> list[dict[str, Any]]:
 async def quality_trend(conn: Conn, dataset: str, loads: int) -> list[dict[str, Any]]:
     """Per dimension, the scores of the last ``loads`` loads (oldest first), their trailing median and the
     latest score's distance from it (``atlas_core.anomalies``)."""
-    if not await table_exists(conn, layout.META_SCHEMA, "quality_results"):
-        return []
-    cur = await conn.execute(TREND_SQL, {"dataset": dataset, "until": None, "loads": loads})
+    rows = await _meta_rows(
+        conn, "quality_results", TREND_SQL, {"dataset": dataset, "until": None, "loads": loads}
+    )
     points: dict[str, list[TrendPoint]] = {}
-    for row in await cur.fetchall():
+    for row in rows:
         points.setdefault(row["dimension"], []).append(
             TrendPoint(row["run_id"], row["at"], float(row["score"]))
         )
@@ -156,22 +167,22 @@ async def quality_trend(conn: Conn, dataset: str, loads: int) -> list[dict[str, 
 
 async def quality_scores(conn: Conn) -> dict[str, float]:
     """Dataset → mean of its latest per-dimension scores (for the asset list)."""
-    if not await table_exists(conn, layout.META_SCHEMA, "quality_results"):
-        return {}
-    cur = await conn.execute(
+    rows = await _meta_rows(
+        conn,
+        "quality_results",
         "SELECT dataset, avg(score)::float8 AS score FROM ("
         "  SELECT DISTINCT ON (dataset, dimension, partition_key) dataset, score FROM atlas_meta.quality_results "
-        "  ORDER BY dataset, dimension, partition_key, evaluated_at DESC) latest GROUP BY dataset"
+        "  ORDER BY dataset, dimension, partition_key, evaluated_at DESC) latest GROUP BY dataset",
     )
-    return {r["dataset"]: r["score"] for r in await cur.fetchall()}
+    return {r["dataset"]: r["score"] for r in rows}
 
 
 async def pii_reports(conn: Conn, dataset: str, limit: int = 5) -> list[dict[str, Any]]:
-    if not await table_exists(conn, layout.META_SCHEMA, "pii_reports"):
-        return []
-    cur = await conn.execute(
+    rows = await _meta_rows(
+        conn,
+        "pii_reports",
         "SELECT report_id, dataset, partition_key, run_id, columns, created_at FROM atlas_meta.pii_reports "
         "WHERE dataset = %s ORDER BY created_at DESC LIMIT %s",
         (dataset, limit),
     )
-    return [{k: json_value(v) for k, v in r.items()} for r in await cur.fetchall()]
+    return [{k: json_value(v) for k, v in r.items()} for r in rows]

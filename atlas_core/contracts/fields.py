@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from atlas_core.identifiers import IDENTIFIER_RE, RESERVED_PREFIX
 
@@ -48,6 +49,10 @@ def check_name(value: str) -> str:
             f"characters, not starting with a digit or {RESERVED_PREFIX!r}"
         )
     return value
+
+
+Name = Annotated[str, AfterValidator(check_name)]
+"""A name a contract declares (dataset, column, rule): checked by :func:`check_name`."""
 
 
 class StrictModel(BaseModel):

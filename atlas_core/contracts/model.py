@@ -11,11 +11,12 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from atlas_core.contracts.expressions import ExpressionError, check_expression
-from atlas_core.contracts.fields import ColumnType, Dimension, StrictModel, check_name, parse_duration
+from atlas_core.contracts.fields import ColumnType, Dimension, Name, StrictModel, parse_duration
 from atlas_core.contracts.rule_specs import Rules
 from atlas_core.contracts.soda_checks import check_passthrough
 from atlas_core.contracts.sources import Source
 from atlas_core.contracts.standardize import STEP_EXAMPLES, STEP_TYPES, Step, check_step_shapes
+from atlas_core.identifiers import repeated
 
 
 class PiiSpec(StrictModel):
@@ -33,7 +34,7 @@ class PiiSpec(StrictModel):
 
 
 class Column(StrictModel):
-    name: str
+    name: Name
     type: ColumnType = ColumnType.STRING
     description: str | None = None
     required: bool = False
@@ -59,11 +60,6 @@ class Column(StrictModel):
     )
     freshness: str | None = None
     pii: PiiSpec | Literal[False] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        return check_name(value)
 
     @field_validator("pattern")
     @classmethod
@@ -189,7 +185,7 @@ class DatasetPii(StrictModel):
 class Contract(StrictModel):
     """The declaration of one dataset. Its ``dataset`` name is the table name in every layer."""
 
-    dataset: str
+    dataset: Name
     description: str | None = None
     owner: str | None = None
     source: Source | None = Field(
@@ -207,18 +203,12 @@ class Contract(StrictModel):
     pii: DatasetPii = Field(default_factory=DatasetPii)
     retention_days: int | None = Field(default=None, ge=1)
 
-    @field_validator("dataset")
-    @classmethod
-    def _valid_dataset(cls, value: str) -> str:
-        return check_name(value)
-
     @model_validator(mode="after")
     def _references_resolve(self) -> Contract:
-        names = [c.name for c in self.columns]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated(c.name for c in self.columns)
         if duplicates:
             raise ValueError(f"duplicate column names: {', '.join(duplicates)}")
-        known = set(names)
+        known = {c.name for c in self.columns}
 
         def need(cols: list[str], where: str) -> None:
             missing = [c for c in cols if c not in known]

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from atlas_core.contracts.expressions import ExpressionError, check_expression
-from atlas_core.contracts.fields import Dimension, StrictModel, check_name
+from atlas_core.contracts.fields import Dimension, Name, StrictModel
 
 
 class FunctionalDependency(StrictModel):
@@ -15,33 +15,23 @@ class FunctionalDependency(StrictModel):
 
     determinant: list[str] = Field(min_length=1)
     dependent: list[str] = Field(min_length=1)
-    name: str | None = None
+    name: Name | None = None
     on_fail: Literal["quarantine", "warn", "fail", "repair"] = Field(
         default="quarantine",
         description="repair: replace differing and null dependent values by the plurality of the valid values "
         "of their determinant group (ties and groups without a valid value are quarantined)",
     )
 
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str | None) -> str | None:
-        return check_name(value) if value is not None else None
-
 
 class Reference(StrictModel):
     columns: list[str] = Field(min_length=1)
-    dataset: str
+    dataset: Name
     ref_columns: list[str] = Field(min_length=1)
-    name: str | None = None
+    name: Name | None = None
     on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
     dimension: Dimension = Field(
         default=Dimension.CONSISTENCY, description="consistency (foreign keys) or accuracy (reference data)"
     )
-
-    @field_validator("name", "dataset")
-    @classmethod
-    def _valid_names(cls, value: str | None) -> str | None:
-        return check_name(value) if value is not None else None
 
     @field_validator("dimension")
     @classmethod
@@ -58,16 +48,11 @@ class Reference(StrictModel):
 
 
 class Expression(StrictModel):
-    name: str
+    name: Name
     sql: str
     dimension: Dimension = Dimension.VALIDITY
     on_fail: Literal["quarantine", "warn", "fail"] = "quarantine"
     description: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        return check_name(value)
 
     @field_validator("sql")
     @classmethod

@@ -46,11 +46,14 @@ def capture_groups(pattern: str) -> int:
 
 
 class _Step(BaseModel):
+    """A step declared as a one-key mapping (``{replace: ...}``): named by that key, its only field."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @property
     def name(self) -> str:
-        raise NotImplementedError
+        (key,) = type(self).model_fields
+        return key
 
 
 class Simple(_Step):
@@ -81,10 +84,6 @@ class ReplaceSpec(BaseModel):
 class Replace(_Step):
     replace: ReplaceSpec
 
-    @property
-    def name(self) -> str:
-        return "replace"
-
 
 class Extract(_Step):
     extract: str = Field(
@@ -96,10 +95,6 @@ class Extract(_Step):
     @classmethod
     def _re2(cls, value: str) -> str:
         return check_re2(value)
-
-    @property
-    def name(self) -> str:
-        return "extract"
 
 
 class StripUnits(_Step):
@@ -114,10 +109,6 @@ class StripUnits(_Step):
             if not str(unit).strip():
                 raise ValueError("a unit must not be empty")
         return [str(u).strip() for u in value]
-
-    @property
-    def name(self) -> str:
-        return "strip_units"
 
 
 class MapStep(_Step):
@@ -146,10 +137,6 @@ class MapStep(_Step):
         lowered: dict[str, str] = {k.lower(): _text(v) for k, v in self.map.items()}
         return list(lowered), list(lowered.values())
 
-    @property
-    def name(self) -> str:
-        return "map"
-
 
 class NumberSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -167,10 +154,6 @@ class NumberSpec(BaseModel):
 
 class NumberStep(_Step):
     number: NumberSpec
-
-    @property
-    def name(self) -> str:
-        return "number"
 
 
 class BooleanSpec(BaseModel):
@@ -193,10 +176,6 @@ class BooleanSpec(BaseModel):
 
 class BooleanStep(_Step):
     boolean: BooleanSpec
-
-    @property
-    def name(self) -> str:
-        return "boolean"
 
 
 def _text(value: object) -> str:

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from atlas_core.errors import InputRejected
+from atlas_core.identifiers import repeated
 from atlas_core.pii.entities import Strategy
 
 _ENTITY_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,49}$")
@@ -89,8 +90,7 @@ class RecognizerFile(_Strict):
 
     @model_validator(mode="after")
     def _unique(self) -> RecognizerFile:
-        names = [r.name for r in self.recognizers]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = repeated(r.name for r in self.recognizers)
         if duplicates:
             raise ValueError(f"recognizers: duplicate recognizer names: {', '.join(duplicates)}")
         return self

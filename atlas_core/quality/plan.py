@@ -26,24 +26,26 @@ FIRST_OCCURRENCE_ORDER = sql.SQL("{} DESC, {} ASC").format(
 
 
 @dataclass(frozen=True)
-class Rule:
+class RuleRef:
+    """What names a rule in reports: its id, dimension, kind and the columns it reads."""
+
     id: str
     dimension: Dimension
     kind: str
     columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Rule(RuleRef):
     failing: sql.Composable
     on_fail: OnFail = "quarantine"
     description: str = ""
 
 
 @dataclass(frozen=True)
-class SkippedRule:
+class SkippedRule(RuleRef):
     """A declared rule that could not be evaluated for this load (reported, never counted as passed)."""
 
-    id: str
-    dimension: Dimension
-    kind: str
-    columns: tuple[str, ...]
     reason: str
 
 

@@ -74,21 +74,10 @@ def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RuleP
         ),
     )
     description = f"({', '.join(dep)}) must be the most frequent value for each ({', '.join(det)})"
-    if fd.on_fail != "repair":
-        plan.add(
-            Rule(
-                rule_id,
-                Dimension.CONSISTENCY,
-                "functional_dependency",
-                (*det, *dep),
-                flag,
-                fd.on_fail,
-                description=description,
-            )
-        )
-        return
-    # Repair ran before evaluation (atlas_engine.repair): rows still differing could not be repaired (tie, or
-    # no valid value) and are quarantined; repaired rows pass to silver but still count as inconsistent input.
+    repairs = fd.on_fail == "repair"
+    # With repair, repair ran before evaluation (atlas_engine.repair): rows still differing could not be repaired
+    # (tie, or no valid value) and are quarantined; repaired rows pass to silver but still count as inconsistent
+    # input (the second rule below).
     plan.add(
         Rule(
             rule_id,
@@ -96,10 +85,12 @@ def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RuleP
             "functional_dependency",
             (*det, *dep),
             flag,
-            "quarantine",
-            description=description + " (not repairable)",
+            "quarantine" if repairs else fd.on_fail,
+            description=description + (" (not repairable)" if repairs else ""),
         )
     )
+    if not repairs:
+        return
     plan.add(
         Rule(
             repaired_rule_id(fd),

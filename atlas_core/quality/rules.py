@@ -33,52 +33,35 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
     c = evaluated(column.name)
     name = column.name
     cast_failed = cast_error(name, "r")
+
+    def rule(kind: str, dimension: Dimension, failing: sql.Composable, description: str) -> None:
+        plan.add(Rule(f"{name}.{kind}", dimension, kind, (name,), failing, description=description))
+
     if required:
         # Missing values only: a present value that did not cast is a validity failure, not a completeness one.
-        plan.add(
-            Rule(
-                f"{name}.required",
-                Dimension.COMPLETENESS,
-                "required",
-                (name,),
-                sql.SQL("{} IS NULL AND NOT {}").format(c, cast_failed),
-                description=f"{name} must not be null",
-            )
+        rule(
+            "required",
+            Dimension.COMPLETENESS,
+            sql.SQL("{} IS NULL AND NOT {}").format(c, cast_failed),
+            f"{name} must not be null",
         )
     if column.type != ColumnType.STRING:
-        plan.add(
-            Rule(
-                f"{name}.type",
-                Dimension.VALIDITY,
-                "type",
-                (name,),
-                cast_failed,
-                description=f"{name} must be a valid {column.type.value}",
-            )
-        )
+        rule("type", Dimension.VALIDITY, cast_failed, f"{name} must be a valid {column.type.value}")
     text_value = c if column.type == ColumnType.STRING else sql.SQL("{}::text").format(c)
     if column.pattern is not None:
-        plan.add(
-            Rule(
-                f"{name}.pattern",
-                Dimension.VALIDITY,
-                "pattern",
-                (name,),
-                sql.SQL("{} !~ {}").format(text_value, sql.Literal(column.pattern)),
-                description=f"{name} must match {column.pattern}",
-            )
+        rule(
+            "pattern",
+            Dimension.VALIDITY,
+            sql.SQL("{} !~ {}").format(text_value, sql.Literal(column.pattern)),
+            f"{name} must match {column.pattern}",
         )
     if column.allowed_values is not None:
         allowed = [str(v).lower() if isinstance(v, bool) else str(v) for v in column.allowed_values]
-        plan.add(
-            Rule(
-                f"{name}.allowed_values",
-                Dimension.VALIDITY,
-                "allowed_values",
-                (name,),
-                sql.SQL("NOT ({} = ANY({}::text[]))").format(text_value, sql.Literal(allowed)),
-                description=f"{name} must be one of the allowed values",
-            )
+        rule(
+            "allowed_values",
+            Dimension.VALIDITY,
+            sql.SQL("NOT ({} = ANY({}::text[]))").format(text_value, sql.Literal(allowed)),
+            f"{name} must be one of the allowed values",
         )
     if column.min is not None or column.max is not None:
         parts = []
@@ -86,15 +69,11 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
             parts.append(sql.SQL("{} < {}").format(c, _bound(column, column.min)))
         if column.max is not None:
             parts.append(sql.SQL("{} > {}").format(c, _bound(column, column.max)))
-        plan.add(
-            Rule(
-                f"{name}.range",
-                Dimension.VALIDITY,
-                "range",
-                (name,),
-                sql.SQL(" OR ").join(parts),
-                description=f"{name} must be within [{column.min}, {column.max}]",
-            )
+        rule(
+            "range",
+            Dimension.VALIDITY,
+            sql.SQL(" OR ").join(parts),
+            f"{name} must be within [{column.min}, {column.max}]",
         )
     if column.min_length is not None or column.max_length is not None:
         parts = []
@@ -102,16 +81,7 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
             parts.append(sql.SQL("char_length({}) < {}").format(text_value, sql.Literal(column.min_length)))
         if column.max_length is not None:
             parts.append(sql.SQL("char_length({}) > {}").format(text_value, sql.Literal(column.max_length)))
-        plan.add(
-            Rule(
-                f"{name}.length",
-                Dimension.VALIDITY,
-                "length",
-                (name,),
-                sql.SQL(" OR ").join(parts),
-                description=f"{name} length out of bounds",
-            )
-        )
+        rule("length", Dimension.VALIDITY, sql.SQL(" OR ").join(parts), f"{name} length out of bounds")
 
 
 def cast_error(name: str, alias: str | None) -> sql.Composable:
@@ -326,7 +296,7 @@ def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str
         else sql.SQL("false")
     )
     return sql.SQL(
-        "CREATE TABLE {verdicts} AS WITH r AS (SELECT s.*{windows} FROM {staging} s {joins}), "
+        "CREATE UNLOGGED TABLE {verdicts} AS WITH r AS (SELECT s.*{windows} FROM {staging} s {joins}), "
         "v AS (SELECT {identity}, array_remove(ARRAY[{cases}]::text[], NULL) AS {rule_ids} FROM r WHERE {any_fails}) "
         "SELECT * FROM v WHERE cardinality({rule_ids}) > 0"
     ).format(

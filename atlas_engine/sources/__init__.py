@@ -57,17 +57,21 @@ def pull_source(
 
     source = contract.source
     result = PullResult()
+
+    def landing(keys: list[str] | None) -> None:
+        result.records, result.rejected = ingest_pending(
+            wh,
+            lake,
+            contract,
+            keys,
+            run_id=run_id,
+            batch_rows=batch_rows,
+            source_system=source_system or "landing",
+        )
+
     if files is not None or (landing_keys is not None and not isinstance(source, LandingSource)):
         if landing_keys:
-            result.records, result.rejected = ingest_pending(
-                wh,
-                lake,
-                contract,
-                landing_keys,
-                run_id=run_id,
-                batch_rows=batch_rows,
-                source_system=source_system or "landing",
-            )
+            landing(landing_keys)
         for path in files or []:
             try:
                 result.records.append(
@@ -98,19 +102,9 @@ def pull_source(
                     raise
                 result.rejected.append(str(exc))
     elif isinstance(source, LandingSource):
-        result.records, result.rejected = ingest_pending(
-            wh,
-            lake,
-            contract,
-            landing_keys,
-            run_id=run_id,
-            batch_rows=batch_rows,
-            source_system=source_system or "landing",
-        )
-    elif isinstance(source, PostgresSource):
-        record = pull_postgres(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
-        result.records = [record] if record is not None else []
-    elif isinstance(source, HttpSource):
-        record = pull_http(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
+        landing(landing_keys)
+    elif isinstance(source, PostgresSource | HttpSource):
+        pull = pull_postgres if isinstance(source, PostgresSource) else pull_http
+        record = pull(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
         result.records = [record] if record is not None else []
     return result

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from atlas_api import crud
 from atlas_api.api.deps import AdminDep, ConnDep, audit_action
-from atlas_api.core.problems import Problem, not_found
+from atlas_api.core.problems import not_found
 from atlas_api.models import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
@@ -21,10 +21,8 @@ async def create_api_key(
     body: ApiKeyCreate, principal: AdminDep, conn: ConnDep, request: Request
 ) -> ApiKeyCreated:
     """Create a key; the response is the only place the secret ever appears."""
-    try:
-        record, secret = await crud.create_api_key(conn, body.name, body.role, principal.audit_name)
-    except crud.AlreadyExists as exc:
-        raise Problem(409, str(exc)) from None
+    # A taken name raises AlreadyExists, which the problem handlers answer with 409.
+    record, secret = await crud.create_api_key(conn, body.name, body.role, principal.audit_name)
     await audit_action(
         conn,
         request,

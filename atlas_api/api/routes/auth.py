@@ -23,24 +23,29 @@ me_router = APIRouter(tags=["auth"])
 async def _issue_pair(conn: Conn, services: Services, username: str, role: Role, family: str) -> TokenPair:
     s = services.settings
     secret = s.jwt_secret.get_secret_value()
-    access, _ = security.encode_token(
-        secret,
-        subject=username,
-        role=role,
-        token_type="access",
-        family=family,
-        lifetime=timedelta(minutes=s.access_token_minutes),
-    )
-    refresh, claims = security.encode_token(
-        secret,
-        subject=username,
-        role=role,
-        token_type="refresh",
-        family=family,
-        lifetime=timedelta(days=s.refresh_token_days),
-    )
+
+    def encode(token_type: security.TokenType, lifetime: timedelta) -> tuple[str, security.TokenClaims]:
+        return security.encode_token(
+            secret, subject=username, role=role, token_type=token_type, family=family, lifetime=lifetime
+        )
+
+    access, _ = encode("access", timedelta(minutes=s.access_token_minutes))
+    refresh, claims = encode("refresh", timedelta(days=s.refresh_token_days))
     await crud.store_refresh_token(conn, claims)
     return TokenPair(access_token=access, refresh_token=refresh, expires_in=s.access_token_minutes * 60)
+
+
+async def _refresh_claims(
+    body: RefreshRequest, request: Request, services: Services, action: str
+) -> security.TokenClaims:
+    """The claims of a valid refresh token; an invalid one is an audited auth failure (401)."""
+    try:
+        return security.decode_token(
+            services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh"
+        )
+    except security.InvalidToken as exc:
+        await record_auth_failure(services, f"{action}: {exc}", request)
+        raise unauthorized(str(exc)) from None
 
 
 @router.post(
@@ -64,13 +69,7 @@ async def login(body: LoginRequest, request: Request, services: ServicesDep, con
 )
 async def refresh(body: RefreshRequest, request: Request, services: ServicesDep, conn: ConnDep) -> TokenPair:
     """A new pair for a refresh token. The old one dies; presenting it again revokes the whole family."""
-    try:
-        claims = security.decode_token(
-            services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh"
-        )
-    except security.InvalidToken as exc:
-        await record_auth_failure(services, f"refresh: {exc}", request)
-        raise unauthorized(str(exc)) from None
+    claims = await _refresh_claims(body, request, services, "refresh")
     reason: str | None = None
     async with conn.transaction():
         state = await crud.claim_refresh_token(conn, claims)
@@ -97,13 +96,7 @@ async def refresh(body: RefreshRequest, request: Request, services: ServicesDep,
 )
 async def logout(body: RefreshRequest, request: Request, services: ServicesDep, conn: ConnDep) -> Response:
     """Revoke the refresh token's family (its access tokens stop working too)."""
-    try:
-        claims = security.decode_token(
-            services.settings.jwt_secret.get_secret_value(), body.refresh_token, "refresh"
-        )
-    except security.InvalidToken as exc:
-        await record_auth_failure(services, f"logout: {exc}", request)
-        raise unauthorized(str(exc)) from None
+    claims = await _refresh_claims(body, request, services, "logout")
     await crud.revoke_family(conn, claims.family, "logout")
     await crud.audit(
         conn,

@@ -5,25 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 
-from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audit_action, rate_limited
-from atlas_api.api.routes.runs import REQUEST_TAG, TRIGGERED_BY
+from atlas_api.api.deps import ReaderDep, ServicesDep, TriggerDep, audited_trigger, launch_route, trigger_tags
 from atlas_api.core.problems import not_found
 from atlas_api.models import BackfillAccepted, BackfillOut, BackfillRequest
-from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/backfills", tags=["backfills"])
 BackfillIdPath = Annotated[str, Path(pattern=r"^[a-z0-9]{1,32}$")]
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=BackfillAccepted,
-    dependencies=[Depends(rate_limited("triggers"))],
-    responses={422: {"description": "Unknown asset key or partition"}, 429: {"description": "Rate limited"}},
-)
+@router.post("", response_model=BackfillAccepted, **launch_route())
 async def launch_backfill(
     body: BackfillRequest, principal: TriggerDep, services: ServicesDep, request: Request
 ) -> BackfillAccepted:
@@ -31,39 +23,19 @@ async def launch_backfill(
     catalog = await services.catalog()
     assets = catalog.resolve(body.assets)
     partitions = catalog.partition_range(assets, body.partition_from, body.partition_to)
-    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
+    tags = trigger_tags(principal, request)
     title = f"atlas api: {', '.join(a.key for a in assets)[:80]} {partitions[0]}..{partitions[-1]}"
-    async with services.pool.connection() as conn:
-        try:
-            backfill_id = await services.dagster.launch_backfill(
-                [a.path for a in assets], partitions, tags, title
-            )
-        except Exception as exc:
-            await audit_action(
-                conn,
-                request,
-                principal,
-                "backfill.launch",
-                "error",
-                target=",".join(a.key for a in assets),
-                detail={"error": type(exc).__name__},
-            )
-            raise
-        await audit_action(
-            conn,
-            request,
-            principal,
-            "backfill.launch",
-            "ok",
-            target=f"backfill:{backfill_id}",
-            detail={
-                "assets": [a.key for a in assets],
-                "from": partitions[0],
-                "to": partitions[-1],
-                "partitions": len(partitions),
-            },
+    keys = [a.key for a in assets]
+    async with audited_trigger(
+        services, request, principal, "backfill.launch", target=",".join(keys), metric="backfill"
+    ) as audit:
+        backfill_id = await services.dagster.launch_backfill(
+            [a.path for a in assets], partitions, tags, title
         )
-    services.metrics.triggers.labels("backfill").inc()
+        audit.ok(
+            f"backfill:{backfill_id}",
+            {"assets": keys, "from": partitions[0], "to": partitions[-1], "partitions": len(partitions)},
+        )
     return BackfillAccepted(backfill_id=backfill_id, partitions=partitions)
 
 

@@ -21,15 +21,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 
-from atlas_api.api.deps import DatasetPath, ServicesDep, TriggerDep, audit_action, rate_limited
-from atlas_api.api.routes.runs import REQUEST_TAG, TRIGGERED_BY
+from atlas_api.api.deps import DatasetPath, ServicesDep, TriggerDep, audit_action, rate_limited, trigger_tags
 from atlas_api.core.problems import Problem, not_found, unprocessable
 from atlas_api.core.services import Services
 from atlas_api.models import UploadAccepted
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_core.file_scan import FileScan, scan_file
-from atlas_core.tracing import trace_tags
 from atlas_core.upload_runs import upload_run
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -113,9 +111,7 @@ async def upload_file(
         tags = {
             **plan.tags,
             **plan.partition_tags,
-            TRIGGERED_BY: principal.audit_name,
-            REQUEST_TAG: request.state.request_id,
-            **trace_tags(),
+            **trigger_tags(principal, request),
         }
         run_id = await services.dagster.submit_run(
             plan.assets, tags, bronze.location, bronze.repository, run_config=plan.run_config

@@ -12,21 +12,20 @@ from atlas_api.api.deps import (
     RunIdPath,
     ServicesDep,
     TriggerDep,
-    audit_action,
+    audited_trigger,
+    launch_route,
     rate_limited,
+    trigger_tags,
 )
 from atlas_api.core.dagster import TERMINAL_STATUSES
 from atlas_api.core.problems import conflict, not_found, unprocessable
 from atlas_api.models import RunAccepted, RunList, RunOut, RunReexecution, RunRequest
 from atlas_core import run_tags
-from atlas_core.tracing import trace_tags
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 RunStatus = Literal[
     "QUEUED", "NOT_STARTED", "STARTING", "STARTED", "SUCCESS", "FAILURE", "CANCELING", "CANCELED"
 ]
-TRIGGERED_BY = "atlas/triggered_by"
-REQUEST_TAG = "atlas/request_id"
 
 
 def _time(value: float | None) -> datetime | None:
@@ -69,20 +68,14 @@ async def get_run(run_id: RunIdPath, principal: ReaderDep, services: ServicesDep
     return run_out(run)
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=RunAccepted,
-    dependencies=[Depends(rate_limited("triggers"))],
-    responses={422: {"description": "Unknown asset key or partition"}, 429: {"description": "Rate limited"}},
-)
+@router.post("", response_model=RunAccepted, **launch_route())
 async def launch_run(
     body: RunRequest, principal: TriggerDep, services: ServicesDep, request: Request
 ) -> RunAccepted:
     """Launch a run of the given assets (one partition, when given). Keys are validated before launching."""
     catalog = await services.catalog()
     assets = catalog.resolve(body.assets)
-    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
+    tags = trigger_tags(principal, request)
     if body.partition is not None:
         catalog.validate_partition(assets, body.partition)
         tags[run_tags.PARTITION] = body.partition
@@ -96,30 +89,11 @@ async def launch_run(
     if len(locations) > 1:
         raise unprocessable("the selected assets live in different code locations; launch them separately")
     location, repository = locations.pop()
-    async with services.pool.connection() as conn:
-        try:
-            run_id = await services.dagster.submit_run([a.path for a in assets], tags, location, repository)
-        except Exception as exc:
-            await audit_action(
-                conn,
-                request,
-                principal,
-                "run.launch",
-                "error",
-                target=",".join(a.key for a in assets),
-                detail={"error": type(exc).__name__},
-            )
-            raise
-        await audit_action(
-            conn,
-            request,
-            principal,
-            "run.launch",
-            "ok",
-            target=f"run:{run_id}",
-            detail={"assets": [a.key for a in assets], "partition": body.partition},
-        )
-    services.metrics.triggers.labels("run").inc()
+    async with audited_trigger(
+        services, request, principal, "run.launch", target=",".join(a.key for a in assets), metric="run"
+    ) as audit:
+        run_id = await services.dagster.submit_run([a.path for a in assets], tags, location, repository)
+        audit.ok(f"run:{run_id}", {"assets": [a.key for a in assets], "partition": body.partition})
     return RunAccepted(run_id=run_id)
 
 
@@ -145,31 +119,12 @@ async def reexecute_run(
         raise not_found(f"unknown run {run_id}")
     if run["status"] not in TERMINAL_STATUSES:
         raise conflict(f"run {run_id} is {run['status']}; only a finished run can be re-executed")
-    tags = {TRIGGERED_BY: principal.audit_name, REQUEST_TAG: request.state.request_id, **trace_tags()}
-    async with services.pool.connection() as conn:
-        try:
-            new_run = await services.dagster.reexecute(run_id, body.strategy, tags)
-        except Exception as exc:
-            await audit_action(
-                conn,
-                request,
-                principal,
-                "run.reexecute",
-                "error",
-                target=f"run:{run_id}",
-                detail={"error": type(exc).__name__},
-            )
-            raise
-        await audit_action(
-            conn,
-            request,
-            principal,
-            "run.reexecute",
-            "ok",
-            target=f"run:{new_run}",
-            detail={"parent": run_id, "strategy": body.strategy},
-        )
-    services.metrics.triggers.labels("reexecution").inc()
+    tags = trigger_tags(principal, request)
+    async with audited_trigger(
+        services, request, principal, "run.reexecute", target=f"run:{run_id}", metric="reexecution"
+    ) as audit:
+        new_run = await services.dagster.reexecute(run_id, body.strategy, tags)
+        audit.ok(f"run:{new_run}", {"parent": run_id, "strategy": body.strategy})
     return RunAccepted(run_id=new_run)
 
 
@@ -193,21 +148,10 @@ async def cancel_run(
         raise not_found(f"unknown run {run_id}")
     if run["status"] in TERMINAL_STATUSES:
         raise conflict(f"run {run_id} is {run['status']}; only a queued or running run can be cancelled")
-    async with services.pool.connection() as conn:
-        try:
-            await services.dagster.terminate(run_id)
-        except Exception as exc:
-            await audit_action(
-                conn,
-                request,
-                principal,
-                "run.cancel",
-                "error",
-                target=f"run:{run_id}",
-                detail={"error": type(exc).__name__},
-            )
-            raise
-        await audit_action(conn, request, principal, "run.cancel", "ok", target=f"run:{run_id}", detail={})
-    services.metrics.triggers.labels("cancel").inc()
+    async with audited_trigger(
+        services, request, principal, "run.cancel", target=f"run:{run_id}", metric="cancel"
+    ) as audit:
+        await services.dagster.terminate(run_id)
+        audit.ok(f"run:{run_id}", {})
     refreshed = await services.dagster.run(run_id)
     return run_out(refreshed or run)

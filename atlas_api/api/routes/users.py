@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 
 from atlas_api import crud
 from atlas_api.api.deps import AdminDep, ConnDep, audit_action
-from atlas_api.core.problems import Problem
 from atlas_api.models import UserCreate, UserOut
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -15,10 +14,8 @@ router = APIRouter(prefix="/users", tags=["users"])
 @router.post("", status_code=201, response_model=UserOut, responses={409: {"description": "The user exists"}})
 async def create_user(body: UserCreate, principal: AdminDep, conn: ConnDep, request: Request) -> UserOut:
     """Create a user with a role (admin only)."""
-    try:
-        user = await crud.create_user(conn, body.username, body.password, body.role)
-    except crud.AlreadyExists as exc:
-        raise Problem(409, str(exc)) from None
+    # A taken name raises AlreadyExists, which the problem handlers answer with 409.
+    user = await crud.create_user(conn, body.username, body.password, body.role)
     await audit_action(
         conn,
         request,
