@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from atlas_resources import pgurl  # noqa: E402
+from benchmarks.results import RESULTS_DIR  # noqa: E402
+from benchmarks.results import write_result as write_json  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 ORDERS_SOURCE = "path: data/samples/orders.csv"
 PEAK_RSS = ROOT / "tests" / "support" / "peak_rss.py"
 _RUN_LINE = re.compile(r"run ([0-9a-f-]{36}): (SUCCESS|FAILURE)")
@@ -47,9 +48,8 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
 
 
 def write_result(name: str, result: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"pipeline_{name}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    out = RESULTS_DIR / f"pipeline_{name}.json"
+    write_json(out, result)
     print(f"written to {out}")
 
 
