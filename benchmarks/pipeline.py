@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/pipeline.py memory   [--small 500000 --large 5000000] [--select '*']
     .venv/bin/python benchmarks/pipeline.py load     [--rows 1000000 --repeat 3]
     .venv/bin/python benchmarks/pipeline.py backfill [--rows 1000000]
+    .venv/bin/python benchmarks/pipeline.py handsql  [--rows 1000000]
+    .venv/bin/python benchmarks/pipeline.py fixedcost [--rows N: default the bundled sample] [--repeat 3]
     .venv/bin/python benchmarks/pipeline.py all      (e2e, backfill on the same installation, load, memory)
 
 - ``e2e``: ``atlas materialize --select '*'`` (the real CLI: bronze -> silver -> gold -> ai_ready, all
@@ -20,6 +22,10 @@
   and the partition index, ingestion record). Goal >= 0.8.
 - ``backfill``: one daily partition of the orders chain (``atlas materialize --partition``) ÷ the
   30-partition single-run backfill of the same chain (``atlas backfill --in-process``). Goal <= 1/10.
+- ``handsql``: the whole graph ÷ a hand-written SQL medallion over the same files (``benchmarks/handsql.py``,
+  run by ``benchmarks/baselines.py``). Goal <= 1.5.
+- ``fixedcost``: one daily partition of the orders chain ÷ the same asset graph with no-op bodies
+  through the same CLI path (``benchmarks/noop_graph.py``). Goal <= 1.5.
 
 Every sub-command starts its own embedded PostgreSQL in a short /tmp directory (removed at exit) and
 writes ``benchmarks/results/pipeline_<name>.json``. The machine's load average is recorded: other
@@ -29,7 +35,6 @@ processes share the cores.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -44,13 +49,13 @@ import pyarrow.parquet as pq
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sandbox import ROOT, Scenario, Server, generate_orders, machine, make_root
+from baselines import bench_fixedcost, bench_handsql
+from sandbox import ROOT, Scenario, Server, generate_orders, machine, make_root, print_table, write_result
 
 from atlas_core.casting import arrow_schema
 from atlas_core.contracts import load_contract
 from atlas_resources.arrowpg import STREAM_BLOCK_BYTES, column_definitions
 
-RESULTS = ROOT / "benchmarks" / "results"
 CHAIN = 'key:"bronze/orders" or key:"silver/orders" or key:"gold/fact_orders" or key:"gold/daily_revenue"'
 ONE_PARTITION = "2026-10-15"
 FIRST, LAST = "2026-10-01", "2026-10-30"
@@ -110,20 +115,6 @@ def io_floor(server: Server, csv: Path, scratch: Path) -> dict[str, float]:
         "copy_s": round(copy_s, 3),
         "total_s": round(read_s + parquet_s + copy_s, 3),
     }
-
-
-def print_table(title: str, rows: list[tuple[str, str]]) -> None:
-    width = max(len(label) for label, _ in rows) + 2
-    print(f"\n{title}")
-    for label, value in rows:
-        print(f"  {label:<{width}}{value}")
-
-
-def write_result(name: str, result: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"pipeline_{name}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {out}")
 
 
 # -- 1. end to end ------------------------------------------------------------------------------------
@@ -389,8 +380,10 @@ def bench_backfill(server: Server, rows: int, scenario: Scenario | None = None) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["e2e", "memory", "load", "backfill", "all"])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "command", choices=["e2e", "memory", "load", "backfill", "handsql", "fixedcost", "all"]
+    )
+    parser.add_argument("--rows", type=int, default=None, help="default 1,000,000 (fixedcost: the sample)")
     parser.add_argument("--small", type=int, default=500_000)
     parser.add_argument("--large", type=int, default=5_000_000)
     parser.add_argument("--select", default="*", help="memory: the selection to materialize")
@@ -408,6 +401,13 @@ def main() -> None:
 
     print(f"machine: {machine()}", flush=True)
     server = Server(make_root())
+    if args.command == "fixedcost":
+        csv = orders_file(server.root, args.rows) if args.rows else ROOT / "data" / "samples" / "orders.csv"
+        bench_fixedcost(server, csv, CHAIN, ONE_PARTITION, args.repeat)
+        return
+    args.rows = args.rows or 1_000_000
+    if args.command == "handsql":
+        bench_handsql(server, orders_file(server.root, args.rows), args.rows)
     if args.command in ("e2e", "all"):
         _, scenario = bench_e2e(server, args.rows)
         if args.command == "all":

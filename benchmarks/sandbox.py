@@ -32,10 +32,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from atlas_resources import pgurl  # noqa: E402
+from benchmarks.results import RESULTS_DIR  # noqa: E402
+from benchmarks.results import write_result as write_json  # noqa: E402
 
 ORDERS_SOURCE = "path: data/samples/orders.csv"
 PEAK_RSS = ROOT / "tests" / "support" / "peak_rss.py"
 _RUN_LINE = re.compile(r"run ([0-9a-f-]{36}): (SUCCESS|FAILURE)")
+
+
+def print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows) + 2
+    print(f"\n{title}")
+    for label, value in rows:
+        print(f"  {label:<{width}}{value}")
+
+
+def write_result(name: str, result: dict[str, Any]) -> None:
+    out = RESULTS_DIR / f"pipeline_{name}.json"
+    write_json(out, result)
+    print(f"written to {out}")
 
 
 def atlas_cli() -> str:
@@ -152,7 +167,11 @@ class Scenario:
 
     def cli(self, *args: str) -> CliRun:
         """Run ``atlas <args>`` in this scenario; raise with its last error line when it fails."""
-        argv = [atlas_cli(), *args]
+        return self.run([atlas_cli(), *args])
+
+    def run(self, argv: list[str]) -> CliRun:
+        """Run a command in this scenario's environment, measured like the CLI; raise when it fails."""
+        args = argv[1:]
         out, err = (tempfile.TemporaryFile() for _ in range(2))
         usage_file = tempfile.NamedTemporaryFile(mode="r", suffix=".json")
         started = time.perf_counter()
@@ -185,7 +204,7 @@ class Scenario:
         if proc.returncode != 0:
             lines = [ln for ln in (stderr + stdout).splitlines() if ln.strip()]
             raise SystemExit(
-                f"atlas {' '.join(args)} failed ({proc.returncode}): {lines[-1] if lines else ''}"
+                f"{Path(argv[0]).name} {' '.join(args)} failed ({proc.returncode}): {lines[-1] if lines else ''}"
             )
         return run
 
