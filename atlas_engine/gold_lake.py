@@ -25,6 +25,7 @@ from atlas_core import layout
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
 from atlas_core.sql_models import SqlModel
+from atlas_engine.parallel import in_groups, run_parallel
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
 
@@ -142,9 +143,13 @@ def export_model(wh: Warehouse, lake: Lake, model: SqlModel, window: tuple[date,
             )
             for day in window_days(window)
         ]
-    written = []
-    with wh.connect() as reader:  # one connection for every partition
-        for key, part_query, params, where in parts:
-            lake.write_parquet(bucket, key, _stream(wh, reader, part_query, schema, params, where), schema)
-            written.append(lake.uri(bucket, key))
-    return written
+
+    def export(group: list[tuple[str, sql.Composable, tuple[object, ...], str]]) -> None:
+        with wh.connect() as reader:  # one connection for a group of partitions
+            for key, part_query, params, where in group:
+                lake.write_parquet(
+                    bucket, key, _stream(wh, reader, part_query, schema, params, where), schema
+                )
+
+    run_parallel(export, in_groups(parts))
+    return [lake.uri(bucket, key) for key, *_ in parts]

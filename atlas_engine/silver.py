@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ from atlas_core.quality.plan import RulePlan
 from atlas_core.quality.rules import compile_rules, verdicts_query
 from atlas_core.sql_casting import MIN_SERVER_VERSION, sql_typable, typed_rows
 from atlas_core.standardize import StandardizeCounts
+from atlas_engine.parallel import in_groups, run_parallel
 from atlas_engine.quality import plan_for_load
 from atlas_engine.quarantine import insert_head, quarantine_schema
 from atlas_engine.repair import Digest, RepairSources, protect_values, publish_repairs, repair_load, repairing
@@ -210,10 +210,6 @@ def _stage(
             )
 
 
-STAGING_STATEMENTS = 2
-"""Concurrent ``INSERT ... SELECT`` statements that type a partitioned load (one per group of days)."""
-
-
 def _stage_in_database(
     wh: Warehouse, contract: Contract, bronze: Table, staging: Table, keys: list[str]
 ) -> int:
@@ -221,7 +217,6 @@ def _stage_in_database(
     one statement runs on one core."""
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     columns = [*contract.column_names, *passthrough, layout.CAST_ERRORS]
-    groups = [keys[i::STAGING_STATEMENTS] for i in range(min(STAGING_STATEMENTS, len(keys)))]
 
     def insert(group: list[str]) -> int:
         where, params = partition_filter(group)
@@ -236,10 +231,7 @@ def _stage_in_database(
                 params,
             ).rowcount
 
-    if len(groups) == 1:
-        return insert(groups[0])
-    with ThreadPoolExecutor(len(groups), thread_name_prefix="atlas-stage") as pool:
-        return sum(pool.map(insert, groups))
+    return sum(run_parallel(insert, in_groups(keys)))
 
 
 def types_in_database(conn: psycopg.Connection, contract: Contract) -> bool:
@@ -437,24 +429,27 @@ def _refresh_ingestion_counts(
 def export_parquet(
     wh: Warehouse, lake: Lake, contract: Contract, schema: pa.Schema, keys: list[str]
 ) -> list[str]:
-    """Write each silver partition to ``atlas-silver/<dataset>/[partition=KEY/]data.parquet``."""
+    """Write each silver partition to ``atlas-silver/<dataset>/[partition=KEY/]data.parquet``.
+
+    Two partitions at a time: PostgreSQL formats one while Python parses and compresses the other."""
     bucket = layout.Layer.SILVER.bucket
     lake.ensure_buckets([bucket])
     table: Table = (layout.Layer.SILVER.schema, contract.dataset)
-    written = []
-    for key in keys:
-        # Newest ingestion first, file order within it: the lake's row order does not depend on how
-        # PostgreSQL laid out the table.
-        query = _select(
-            schema.names,
-            table,
-            sql.SQL("{} = %s ORDER BY {} DESC, {}").format(
-                sql.Identifier(layout.PARTITION),
-                sql.Identifier(layout.INGESTION_ID),
-                sql.Identifier(layout.ROW_NUMBER),
-            ),
-        )
+    # Newest ingestion first, file order within it: the lake's row order does not depend on how
+    # PostgreSQL laid out the table.
+    query = _select(
+        schema.names,
+        table,
+        sql.SQL("{} = %s ORDER BY {} DESC, {}").format(
+            sql.Identifier(layout.PARTITION),
+            sql.Identifier(layout.INGESTION_ID),
+            sql.Identifier(layout.ROW_NUMBER),
+        ),
+    )
+
+    def export(key: str) -> str:
         object_key = layout.parquet_key(contract.dataset, key or None)
         lake.write_parquet(bucket, object_key, wh.stream(query, schema, (key,)), schema)
-        written.append(lake.uri(bucket, object_key))
-    return written
+        return lake.uri(bucket, object_key)
+
+    return run_parallel(export, keys)
