@@ -32,8 +32,8 @@ _FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?$"
 _DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _TS_ZONED_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$"
 _TS_NAIVE_RE = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$"
-_TRUE = ["true", "t", "yes", "y", "1", "on"]
-_FALSE = ["false", "f", "no", "n", "0", "off"]
+TRUE_TOKENS = ["true", "t", "yes", "y", "1", "on"]
+FALSE_TOKENS = ["false", "f", "no", "n", "0", "off"]
 # 7:10, 07:10:30, 19:10:30.25, 7:10 a.m., 7:10PM, 7 pm (after lower-casing and dropping dots and spaces)
 _TIME_RE = r"^(?P<h>\d{1,2})(?::(?P<m>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,6}))?)?)?(?P<ampm>am|pm)?$"
 
@@ -203,8 +203,8 @@ def cast_column(
         ok = pc.and_(ok, pc.fill_null(pc.is_finite(typed), False))  # 1e400 overflows to inf: an error
     elif column.type == ColumnType.BOOLEAN:
         lowered = pc.utf8_lower(text)
-        is_true = pc.is_in(lowered, value_set=pa.array(_TRUE))
-        is_false = pc.is_in(lowered, value_set=pa.array(_FALSE))
+        is_true = pc.is_in(lowered, value_set=pa.array(TRUE_TOKENS))
+        is_false = pc.is_in(lowered, value_set=pa.array(FALSE_TOKENS))
         ok = pc.or_(is_true, is_false)
         typed = pc.if_else(ok, is_true, pa.scalar(None, pa.bool_()))
     elif column.type == ColumnType.DATE:

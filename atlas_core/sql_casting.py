@@ -1,6 +1,6 @@
 """Type raw text columns inside PostgreSQL, with the strict semantics of :mod:`atlas_core.casting`.
 
-Silver's rows never leave the server to be typed: one ``INSERT ... SELECT`` reads bronze's text
+Silver's rows never leave the server to be typed: ``INSERT ... SELECT`` reads bronze's text
 columns and writes typed values plus ``_atlas_cast_errors`` into staging. The checks are the Arrow
 caster's, written in SQL: the accepted characters or shape (every digit turned into ``9`` and looked
 up in the list of accepted shapes: a fraction of the cost of a regular expression), then
@@ -14,8 +14,11 @@ year ``0000`` and UTC offsets beyond ±15:59, which Arrow accepts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from psycopg import sql
 
+from atlas_core.casting import FALSE_TOKENS, TRUE_TOKENS
 from atlas_core.contracts.fields import ColumnType
 from atlas_core.contracts.model import Column, Contract
 from atlas_core.layout import CAST_ERRORS
@@ -48,9 +51,6 @@ _STAMPS = [f"{_DAY}{sep}{clock}" for sep in ("T", " ") for clock in _CLOCKS]
 ZONED_SHAPES = [f"{stamp}{zone}" for stamp in _STAMPS for zone in ("Z", "+99:99", "+9999", "-99:99", "-9999")]
 NAIVE_SHAPES = [_DAY, *_STAMPS]
 EXPONENT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
-TRUE = ("true", "t", "yes", "y", "1", "on")
-FALSE = ("false", "f", "no", "n", "0", "off")
-_PG = {ColumnType.INTEGER: "int8", ColumnType.FLOAT: "float8", ColumnType.DATE: "date"}
 
 
 def sql_typable(contract: Contract) -> bool:
@@ -129,7 +129,7 @@ def _typed(column: Column, t: sql.Composable) -> sql.Composable:
     if kind == ColumnType.BOOLEAN:
         return sql.SQL(
             "CASE WHEN lower({t}) IN ({yes}) THEN true WHEN lower({t}) IN ({no}) THEN false END"
-        ).format(t=t, yes=_literals(TRUE), no=_literals(FALSE))
+        ).format(t=t, yes=_literals(TRUE_TOKENS), no=_literals(FALSE_TOKENS))
     if kind == ColumnType.INTEGER:
         return sql.SQL(
             "CASE WHEN btrim({t}, {chars}) = '' AND length(ltrim({t}, '+-')) <= 19 "
@@ -162,5 +162,5 @@ def _typed(column: Column, t: sql.Composable) -> sql.Composable:
     ).format(shape=shape, zoned=_literals(ZONED_SHAPES), naive=_literals(NAIVE_SHAPES), clock=clock, t=t)
 
 
-def _literals(values: tuple[str, ...] | list[str]) -> sql.Composable:
+def _literals(values: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(map(sql.Literal, values))
