@@ -25,7 +25,7 @@ layers and rules as ``contracts/*.yml``, ``models/gold/*.sql`` and ``models/ai_r
 - ai_ready: the customer feature table (point-in-time aggregates, fills and transforms fitted on the
   train split, the deterministic sha256 split), exported to Parquet.
 
-The session sets ``work_mem = '64MB'`` (Atlas runs with the server default).
+The session sets ``work_mem = '64MB'`` (Atlas's warehouse sessions use ``ATLAS_WAREHOUSE_WORK_MEM``, 128 MB).
 """
 
 # SQL text here is composed from this file's own constants (table names, rules), never from input.
