@@ -26,6 +26,7 @@ from psycopg import sql
 
 from atlas_core.roles import Role
 from tests.api.conftest import PASSWORD, Stack, bearer
+from tests.support.expected import DIMENSIONS
 from tests.support.lineage_schema import validate_event
 
 pytestmark = pytest.mark.slow
@@ -444,14 +445,7 @@ def test_data_pages_mask_raw_pii_and_validate_tables(
 def test_quality_lineage_and_pii_reports(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
     viewer = accounts.headers(Role.VIEWER)
     quality = http.get("/api/v1/quality/orders", headers=viewer).json()
-    assert [d["dimension"] for d in quality["dimensions"]] == [
-        "completeness",
-        "validity",
-        "consistency",
-        "accuracy",
-        "timeliness",
-        "uniqueness",
-    ]
+    assert [d["dimension"] for d in quality["dimensions"]] == list(DIMENSIONS)
     with psycopg.connect(stack.warehouse_url) as conn:
         expected = dict(
             conn.execute(
