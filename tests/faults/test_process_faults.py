@@ -26,13 +26,12 @@ from tests.faults.support import (
     DATASET,
     accounting,
     assert_nothing_lost_nothing_duplicated,
-    preexec_new_group,
     wait_until,
     write_events,
     write_project,
 )
 from tests.support import postgres as pg
-from tests.support.processes import ATLAS, run_atlas, stack_env, stop_group, wait_http_ok
+from tests.support.processes import ATLAS, preexec_new_group, run_atlas, stack_env, stop_group, wait_http_ok
 from tests.support.seaweed import free_port
 
 pytestmark = pytest.mark.slow

@@ -61,13 +61,15 @@ def stack_env(
     )
 
 
-def restore_sigint() -> None:
-    # A child of a script may inherit an ignored SIGINT; dagster dev then cannot be stopped.
+def preexec_new_group() -> None:
+    """For child processes we stop as a group: default SIGINT (a script may inherit it ignored, and dagster
+    dev then cannot be stopped), own process group."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.setpgrp()
 
 
 def start_atlas_up(atlas: Path, env: dict[str, str], home: Path) -> subprocess.Popen[bytes]:
-    """``atlas up`` in a session of its own, run from ``home``, its output in ``home/up.log``."""
+    """``atlas up`` in a process group of its own, run from ``home``, its output in ``home/up.log``."""
     with open(home / "up.log", "wb") as out:
         return subprocess.Popen(
             [str(atlas), "up"],
@@ -75,8 +77,7 @@ def start_atlas_up(atlas: Path, env: dict[str, str], home: Path) -> subprocess.P
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=home,
-            preexec_fn=restore_sigint,
-            start_new_session=True,
+            preexec_fn=preexec_new_group,
         )
 
 
