@@ -77,7 +77,7 @@ class Sweep:
     up_output: str = ""
     demo_output: str = ""
 
-    def rows(self, url: str, query: str | sql.Composable, params: tuple = ()) -> list[tuple]:
+    def rows(self, url: str, query: str | sql.SQL | sql.Composed, params: tuple = ()) -> list[tuple]:
         return pg.rows(url, query, params)
 
 

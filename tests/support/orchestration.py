@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
-
 def landing_contract(dataset: str, key: str, timestamp: str, rest: str, *, about: str = "") -> str:
     """The contract of a dataset that arrives through the landing area: keyed by the integer ``key``,
     partitioned by day on ``timestamp`` (2026-10-01 .. 2026-10-14). ``rest``: the YAML of the columns after

@@ -71,7 +71,7 @@ def atlas_databases(server_url: str, name: str) -> Iterator[tuple[str, str]]:
             drop_database(url)
 
 
-def rows(url: str, query: str | sql.Composable, params: Sequence[object] = ()) -> list[tuple]:
+def rows(url: str, query: str | sql.SQL | sql.Composed, params: Sequence[object] = ()) -> list[tuple]:
     """Every row ``query`` returns, on a connection of its own."""
     with psycopg.connect(url) as conn:
         return conn.execute(query, params).fetchall()
