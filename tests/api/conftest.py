@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
-import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +22,16 @@ from atlas_api.core.config import ApiSettings, get_api_settings
 from atlas_api.main import create_app
 from atlas_core.roles import Role
 from tests.support import postgres as pg
-from tests.support.processes import run_atlas, stack_env, wait_http_ok
+from tests.support.processes import (
+    ATLAS,
+    AtlasStack,
+    stack_env,
+    start_atlas_up,
+    stop_atlas_up,
+    wait_http_ok,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-ATLAS = Path(sys.executable).parent / "atlas"
 PASSWORD = "correct horse battery staple"
 TEST_SECRET = "test-secret-" + "x" * 40
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -124,7 +127,7 @@ def users(api_db: str) -> dict[Role, str]:
 
 
 @dataclass
-class Stack:
+class Stack(AtlasStack):
     """``atlas demo`` then ``atlas up`` (Dagster webserver + daemon + API) in an isolated environment."""
 
     env: dict[str, str]
@@ -137,67 +140,32 @@ class Stack:
     launched: dict[str, str] = field(default_factory=dict)
 
     @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    @property
     def graphql(self) -> str:
         return f"http://127.0.0.1:{self.webserver_port}/graphql"
-
-    def atlas(
-        self, *args: str, stdin: str | None = None, timeout: float = 180
-    ) -> subprocess.CompletedProcess[str]:
-        return run_atlas(ATLAS, args, self.env, self.home, stdin, timeout)
-
-
-def _restore_sigint() -> None:
-    # A child of a script may inherit an ignored SIGINT; dagster dev then cannot be stopped.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="module")
 def stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("api-stack")
-    warehouse = pg.create_database(pg_server, "atlas_apis", migrate=False)
-    dagster_db = pg.create_database(pg_server, "dagster_apis", migrate=False)
-    webserver_port, api_port = free_port(), free_port()
-    env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, TEST_SECRET)
-    env["ATLAS_API_CACHE_CHECK_SECONDS"] = "0.5"
-    env["ATLAS_LINEAGE_FILE"] = str(
-        home / "lineage.jsonl"
-    )  # live OpenLineage of the demo and the daemon's runs
-    env["ATLAS_LINEAGE_INTERVAL_SECONDS"] = "1"
-    env["ATLAS_REDIS_URL"] = require_redis()
-    s = Stack(env, home, warehouse, dagster_db, webserver_port, api_port)
-    demo = s.atlas("demo", "--quiet", timeout=300)
-    if demo.returncode != 0:
-        pg.drop_database(warehouse)
-        pg.drop_database(dagster_db)
-        pytest.fail(f"atlas demo failed: {demo.stderr[-2000:]}")
-    log = home / "up.log"
-    with open(log, "wb") as out:
-        s.process = subprocess.Popen(
-            [str(ATLAS), "up"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=home,
-            preexec_fn=_restore_sigint,
-            start_new_session=True,
-        )
-    try:
-        wait_http_ok(
-            f"http://127.0.0.1:{webserver_port}/server_info", s.process, 240, log
-        )  # 2 shared cores: slow
-        wait_http_ok(f"{s.api}/ready", s.process, 60, log)
-        yield s
-    finally:
-        # atlas up forwards SIGTERM to the process groups of dagster dev and the API.
-        s.process.send_signal(signal.SIGTERM)
+    with pg.atlas_databases(pg_server, "apis") as (warehouse, dagster_db):
+        webserver_port, api_port = free_port(), free_port()
+        env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, TEST_SECRET)
+        env["ATLAS_API_CACHE_CHECK_SECONDS"] = "0.5"
+        env["ATLAS_LINEAGE_FILE"] = str(
+            home / "lineage.jsonl"
+        )  # live OpenLineage of the demo and the daemon's runs
+        env["ATLAS_LINEAGE_INTERVAL_SECONDS"] = "1"
+        env["ATLAS_REDIS_URL"] = require_redis()
+        s = Stack(env, home, warehouse, dagster_db, webserver_port, api_port)
+        demo = s.atlas("demo", "--quiet", timeout=300)
+        if demo.returncode != 0:
+            pytest.fail(f"atlas demo failed: {demo.stderr[-2000:]}")
+        s.process = start_atlas_up(ATLAS, env, home)
         try:
-            s.process.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(s.process.pid, signal.SIGKILL)
-            s.process.wait()
-        for url in (warehouse, dagster_db):
-            pg.drop_database(url)
+            wait_http_ok(
+                f"http://127.0.0.1:{webserver_port}/server_info", s.process, 240, home / "up.log"
+            )  # 2 shared cores: slow
+            wait_http_ok(f"{s.api}/ready", s.process, 60, home / "up.log")
+            yield s
+        finally:
+            stop_atlas_up(s.process)

@@ -26,6 +26,7 @@ from psycopg import sql
 
 from atlas_core.roles import Role
 from tests.api.conftest import PASSWORD, Stack, bearer
+from tests.support.expected import DIMENSIONS
 from tests.support.lineage_schema import validate_event
 
 pytestmark = pytest.mark.slow
@@ -225,6 +226,11 @@ def test_new_materialization_invalidates_the_asset_cache(
     assert where == "memory"
 
 
+def _backfill(asset: str, start: str, end: str) -> dict[str, object]:
+    """The body of a backfill request for one asset over ``start`` .. ``end``."""
+    return {"assets": [asset], "partition_from": start, "partition_to": end}
+
+
 def test_unknown_assets_and_partitions_are_422_and_nothing_is_launched(
     stack: Stack, http: httpx.Client, accounts: Accounts
 ) -> None:
@@ -237,26 +243,10 @@ def test_unknown_assets_and_partitions_are_422_and_nothing_is_launched(
             {"assets": ["gold/dim_product"], "partition": "2026-10-05"},
             "no selected asset is partitioned",
         ),
-        (
-            "/api/v1/backfills",
-            {"assets": ["silver/orders"], "partition_from": "2026-10-01", "partition_to": "2027-01-01"},
-            "'2027-01-01'",
-        ),
-        (
-            "/api/v1/backfills",
-            {"assets": ["bronze/ghost"], "partition_from": "2026-10-01", "partition_to": "2026-10-02"},
-            "'bronze/ghost'",
-        ),
-        (
-            "/api/v1/backfills",
-            {"assets": ["silver/orders"], "partition_from": "2026-10-09", "partition_to": "2026-10-02"},
-            "is after",
-        ),
-        (
-            "/api/v1/backfills",
-            {"assets": ["silver/customers"], "partition_from": "2026-10-01", "partition_to": "2026-10-02"},
-            "not partitioned",
-        ),
+        ("/api/v1/backfills", _backfill("silver/orders", "2026-10-01", "2027-01-01"), "'2027-01-01'"),
+        ("/api/v1/backfills", _backfill("bronze/ghost", "2026-10-01", "2026-10-02"), "'bronze/ghost'"),
+        ("/api/v1/backfills", _backfill("silver/orders", "2026-10-09", "2026-10-02"), "is after"),
+        ("/api/v1/backfills", _backfill("silver/customers", "2026-10-01", "2026-10-02"), "not partitioned"),
     ]
     request_ids = []
     for path, body, fragment in cases:
@@ -444,14 +434,7 @@ def test_data_pages_mask_raw_pii_and_validate_tables(
 def test_quality_lineage_and_pii_reports(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
     viewer = accounts.headers(Role.VIEWER)
     quality = http.get("/api/v1/quality/orders", headers=viewer).json()
-    assert [d["dimension"] for d in quality["dimensions"]] == [
-        "completeness",
-        "validity",
-        "consistency",
-        "accuracy",
-        "timeliness",
-        "uniqueness",
-    ]
+    assert [d["dimension"] for d in quality["dimensions"]] == list(DIMENSIONS)
     with psycopg.connect(stack.warehouse_url) as conn:
         expected = dict(
             conn.execute(

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import psycopg
@@ -24,31 +22,31 @@ import pytest
 from psycopg import sql
 from websockets.sync.client import ClientConnection, connect
 
-from tests.api.conftest import ATLAS, PASSWORD, TEST_SECRET, free_port, require_redis
+from tests.api.conftest import PASSWORD, TEST_SECRET, free_port, require_redis
 from tests.support import postgres as pg
-from tests.support.processes import PROJECT_DIR, run_atlas, stack_env, wait_http_ok
+from tests.support.processes import (
+    ATLAS,
+    PROJECT_DIR,
+    AtlasStack,
+    stack_env,
+    start_atlas_up,
+    stop_atlas_up,
+    wait_http_ok,
+)
 
 pytestmark = pytest.mark.slow
 RUN_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 @dataclass
-class BotStack:
+class BotStack(AtlasStack):
     env: dict[str, str]
     home: Path
     warehouse_url: str
     api_port: int
     bot_port: int
     transcript: list[str] = field(default_factory=list)
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def atlas(
-        self, *args: str, stdin: str | None = None, timeout: float = 300
-    ) -> subprocess.CompletedProcess[str]:
-        return run_atlas(ATLAS, args, self.env, self.home, stdin, timeout)
+    command_timeout: ClassVar[float] = 300
 
     def audit(self, where: str, *params: str) -> list[tuple[str, ...]]:
         with psycopg.connect(self.warehouse_url) as conn:
@@ -85,62 +83,42 @@ class Chat:
 @pytest.fixture(scope="module")
 def bot_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotStack]:
     home = tmp_path_factory.mktemp("bot-stack")
-    warehouse = pg.create_database(pg_server, "atlas_bots", migrate=False)
-    dagster_db = pg.create_database(pg_server, "dagster_bots", migrate=False)
-    api_port, bot_port = free_port(), free_port()
-    env = stack_env(home, warehouse, dagster_db, free_port(), api_port, TEST_SECRET)
-    env.update(
-        {
-            "ATLAS_REDIS_URL": require_redis(),
-            "ATLAS_BOT_ENABLED": "true",
-            "ATLAS_BOT_PORT": str(bot_port),
-            "ATLAS_BOT_POLL_SECONDS": "1",
-        }
-    )
-    stack = BotStack(env, home, warehouse, api_port, bot_port)
-    # The whole graph on the sample data: minutes on a busy 2-core machine.
-    demo = stack.atlas("demo", "--quiet", timeout=900)
-    if demo.returncode != 0:
-        pg.drop_database(warehouse)
-        pg.drop_database(dagster_db)
-        pytest.fail(f"atlas demo failed: {demo.stderr[-2000:]}")
-    log = home / "up.log"
-    with open(log, "wb") as out:
-        up = subprocess.Popen(
-            [str(ATLAS), "up"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=home,
-            start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    with pg.atlas_databases(pg_server, "bots") as (warehouse, dagster_db):
+        api_port, bot_port = free_port(), free_port()
+        env = stack_env(home, warehouse, dagster_db, free_port(), api_port, TEST_SECRET)
+        env.update(
+            {
+                "ATLAS_REDIS_URL": require_redis(),
+                "ATLAS_BOT_ENABLED": "true",
+                "ATLAS_BOT_PORT": str(bot_port),
+                "ATLAS_BOT_POLL_SECONDS": "1",
+            }
         )
-    try:
-        wait_http_ok(f"{stack.api}/ready", up, 180, log)
-        wait_http_ok(f"http://127.0.0.1:{bot_port}/", up, 60, log)
-        for name, role in (("bot_viewer", "viewer"), ("bot_engineer", "data_engineer")):
-            made = stack.atlas(
-                "users",
-                "create",
-                "--username",
-                name,
-                "--role",
-                role,
-                "--password-stdin",
-                stdin=PASSWORD + "\n",
-            )
-            assert made.returncode == 0, made.stderr
-        yield stack
-    finally:
-        (home / "transcript.txt").write_text("\n".join(stack.transcript) + "\n", encoding="utf-8")
-        up.send_signal(signal.SIGTERM)
+        stack = BotStack(env, home, warehouse, api_port, bot_port)
+        # The whole graph on the sample data: minutes on a busy 2-core machine.
+        demo = stack.atlas("demo", "--quiet", timeout=900)
+        if demo.returncode != 0:
+            pytest.fail(f"atlas demo failed: {demo.stderr[-2000:]}")
+        up = start_atlas_up(ATLAS, env, home)
         try:
-            up.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
-            up.wait()
-        for url in (warehouse, dagster_db):
-            pg.drop_database(url)
+            wait_http_ok(f"{stack.api}/ready", up, 180, home / "up.log")
+            wait_http_ok(f"http://127.0.0.1:{bot_port}/", up, 60, home / "up.log")
+            for name, role in (("bot_viewer", "viewer"), ("bot_engineer", "data_engineer")):
+                made = stack.atlas(
+                    "users",
+                    "create",
+                    "--username",
+                    name,
+                    "--role",
+                    role,
+                    "--password-stdin",
+                    stdin=PASSWORD + "\n",
+                )
+                assert made.returncode == 0, made.stderr
+            yield stack
+        finally:
+            (home / "transcript.txt").write_text("\n".join(stack.transcript) + "\n", encoding="utf-8")
+            stop_atlas_up(up)
 
 
 def test_atlas_up_starts_the_bot_on_loopback_with_a_relay_key(bot_stack: BotStack) -> None:

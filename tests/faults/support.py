@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections import Counter
@@ -187,9 +186,3 @@ def wait_until(predicate, timeout: float, interval: float = 0.2, what: str = "co
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not reached within {timeout:.0f}s")
         time.sleep(interval)
-
-
-def preexec_new_group() -> None:
-    """For child processes we stop as a group: default SIGINT (a script may inherit it ignored), own group."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.setpgrp()

@@ -24,14 +24,7 @@ from atlas_core.errors import ServiceUnavailable
 from atlas_engine.bronze import ingest_file
 from atlas_resources import breakers
 from tests.conftest import PROJECT_DIR
-from tests.faults.support import (
-    RestartablePostgres,
-    accounting,
-    assert_nothing_lost_nothing_duplicated,
-    wait_until,
-    write_events,
-    write_project,
-)
+from tests.faults import support as faults
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +36,8 @@ CIRCUIT_OPEN = re.compile(r"circuit open: PostgreSQL at \S+ failed \d+ times; re
 
 
 @pytest.fixture
-def restartable_pg() -> Iterator[RestartablePostgres]:
-    server = RestartablePostgres(Path(tempfile.mkdtemp(prefix="atlas-pgf-", dir="/tmp")))
+def restartable_pg() -> Iterator[faults.RestartablePostgres]:
+    server = faults.RestartablePostgres(Path(tempfile.mkdtemp(prefix="atlas-pgf-", dir="/tmp")))
     yield server
     server.destroy()
 
@@ -55,7 +48,7 @@ def _retries(instance: dg.DagsterInstance, run_id: str) -> int:
 
 def _silver_partitions_whole(url: str, expected: dict[str, tuple[int, int]]) -> None:
     """What a reader sees now: each silver partition complete (never partly deleted or partly loaded)."""
-    seen = accounting(url).per_partition
+    seen = faults.accounting(url).per_partition
     for key, (good, bad) in expected.items():
         assert seen[key] == (good + bad, good, bad), f"partition {key} half-loaded: {seen[key]}"
 
@@ -66,10 +59,10 @@ def _log_events(home: Path, event: str) -> list[dict]:
 
 
 def test_postgres_restart_during_a_silver_publish(
-    isolated_env: dict[str, str], restartable_pg: RestartablePostgres, tmp_path: Path
+    isolated_env: dict[str, str], restartable_pg: faults.RestartablePostgres, tmp_path: Path
 ) -> None:
-    expected = write_events(tmp_path / "events.csv", ROWS)
-    isolated_env.update(write_project(tmp_path / "project", "{kind: landing}"))
+    expected = faults.write_events(tmp_path / "events.csv", ROWS)
+    isolated_env.update(faults.write_project(tmp_path / "project", "{kind: landing}"))
     isolated_env.update(
         {
             "ATLAS_HOME": str(tmp_path / "home"),
@@ -85,7 +78,7 @@ def test_postgres_restart_during_a_silver_publish(
     assert ingest_file(atlas.warehouse, atlas.lake, contract, tmp_path / "events.csv").status == "accepted"
     clean = execute(atlas.instance, atlas.definitions, [SILVER], partition_range=RANGE, show_progress=False)
     assert clean.success, clean.failures
-    reference = assert_nothing_lost_nothing_duplicated(url, expected)
+    reference = faults.assert_nothing_lost_nothing_duplicated(url, expected)
 
     # Rebuild the same range; stop the server while the rows are being published.
     holder: dict[str, RunOutcome] = {}
@@ -98,7 +91,7 @@ def test_postgres_restart_during_a_silver_publish(
     )
     with psycopg.connect(restartable_pg.admin_url, autocommit=True) as monitor:
         run.start()
-        wait_until(
+        faults.wait_until(
             lambda: monitor.execute(
                 "SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query ~ %s", (PUBLISHING,)
             ).fetchall(),
@@ -136,7 +129,7 @@ def test_postgres_restart_during_a_silver_publish(
         except ServiceUnavailable:
             return False
 
-    wait_until(usable, timeout=atlas.settings.breaker_reset_seconds + 2, what="warehouse usable again")
+    faults.wait_until(usable, timeout=atlas.settings.breaker_reset_seconds + 2, what="warehouse usable again")
     recovered_after = time.monotonic() - restarted
 
     run.join(timeout=180)
@@ -148,7 +141,7 @@ def test_postgres_restart_during_a_silver_publish(
     # time; the retries (delays about 2, 6 and 14 s) outlast both, so the interrupted run itself succeeds.
     assert outcome.success and not outcome.failures, (retries, outcome.failures)
     # ... and leaves every partition complete, exactly as the clean build did: nothing lost, nothing twice.
-    fault_run = assert_nothing_lost_nothing_duplicated(url, expected)
+    fault_run = faults.assert_nothing_lost_nothing_duplicated(url, expected)
     assert fault_run.per_partition == reference.per_partition and fault_run.staging_tables == []
     # The interrupted attempt could not drop its staging tables (the server was down); the retry swept them.
     left = _log_events(atlas.settings.resolved_home(), "silver_staging_not_dropped")
@@ -159,7 +152,7 @@ def test_postgres_restart_during_a_silver_publish(
 
     rerun = execute(atlas.instance, atlas.definitions, [SILVER], partition_range=RANGE, show_progress=False)
     assert rerun.success, rerun.failures
-    after = assert_nothing_lost_nothing_duplicated(url, expected)
+    after = faults.assert_nothing_lost_nothing_duplicated(url, expected)
     assert after.per_partition == reference.per_partition
     assert after.staging_tables == []
     print(

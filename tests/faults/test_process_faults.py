@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,18 +26,16 @@ from tests.faults.support import (
     DATASET,
     accounting,
     assert_nothing_lost_nothing_duplicated,
-    preexec_new_group,
     wait_until,
     write_events,
     write_project,
 )
 from tests.support import postgres as pg
-from tests.support.processes import stack_env, stop_group, wait_http_ok
+from tests.support.processes import ATLAS, preexec_new_group, run_atlas, stack_env, stop_group, wait_http_ok
 from tests.support.seaweed import free_port
 
 pytestmark = pytest.mark.slow
 
-ATLAS = Path(sys.executable).parent / "atlas"
 ROWS = 100_000
 SILVER_STEP = f"silver__{DATASET}"
 PASSWORD = "fault tolerant passphrase"
@@ -98,58 +95,53 @@ class FaultStack:
 @pytest.fixture(scope="module")
 def fault_stack(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     home = tmp_path_factory.mktemp("fault-stack")
-    warehouse = pg.create_database(pg_server, "atlas_faults", migrate=False)
-    dagster_db = pg.create_database(pg_server, "dagster_faults", migrate=False)
-    webserver_port, api_port = free_port(), free_port()
-    env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, "fault-secret-" + "y" * 40)
-    env.update(write_project(home / "project", "{kind: landing}"))
-    expected = write_events(home / "events.csv", ROWS)
+    with pg.atlas_databases(pg_server, "faults") as (warehouse, dagster_db):
+        webserver_port, api_port = free_port(), free_port()
+        env = stack_env(home, warehouse, dagster_db, webserver_port, api_port, "fault-secret-" + "y" * 40)
+        env.update(write_project(home / "project", "{kind: landing}"))
+        expected = write_events(home / "events.csv", ROWS)
 
-    def atlas(*args: str, stdin: str | None = None) -> None:
-        done = subprocess.run(
-            [str(ATLAS), *args], env=env, input=stdin, capture_output=True, text=True, timeout=300, cwd=home
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
+        def atlas(*args: str, stdin: str | None = None) -> None:
+            done = run_atlas(ATLAS, args, env, home, stdin, 300)
+            assert done.returncode == 0, done.stderr[-2000:]
 
-    atlas("ingest", DATASET, str(home / "events.csv"))
-    atlas(
-        "users",
-        "create",
-        "--username",
-        "engineer",
-        "--role",
-        "data_engineer",
-        "--password-stdin",
-        stdin=PASSWORD,
-    )
-    with open(home / "up.log", "wb") as log:
-        dagster = subprocess.Popen(
-            [str(ATLAS), "up", "--no-api"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=home,
-            preexec_fn=preexec_new_group,
+        atlas("ingest", DATASET, str(home / "events.csv"))
+        atlas(
+            "users",
+            "create",
+            "--username",
+            "engineer",
+            "--role",
+            "data_engineer",
+            "--password-stdin",
+            stdin=PASSWORD,
         )
-    stack = FaultStack(
-        env,
-        home,
-        warehouse,
-        f"http://127.0.0.1:{webserver_port}/graphql",
-        f"http://127.0.0.1:{api_port}",
-        expected,
-        dagster,
-        dagster,
-    )
-    try:
-        wait_http_ok(f"http://127.0.0.1:{webserver_port}/server_info", dagster, 120, home / "up.log")
-        stack.start_api()
-        yield stack
-    finally:
-        stop_group(stack.api_process, timeout=45)
-        stop_group(dagster, timeout=45)
-        for url in (warehouse, dagster_db):
-            pg.drop_database(url)
+        with open(home / "up.log", "wb") as log:
+            dagster = subprocess.Popen(
+                [str(ATLAS), "up", "--no-api"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=home,
+                preexec_fn=preexec_new_group,
+            )
+        stack = FaultStack(
+            env,
+            home,
+            warehouse,
+            f"http://127.0.0.1:{webserver_port}/graphql",
+            f"http://127.0.0.1:{api_port}",
+            expected,
+            dagster,
+            dagster,
+        )
+        try:
+            wait_http_ok(f"http://127.0.0.1:{webserver_port}/server_info", dagster, 120, home / "up.log")
+            stack.start_api()
+            yield stack
+        finally:
+            stop_group(stack.api_process, timeout=45)
+            stop_group(dagster, timeout=45)
 
 
 def _status(http: httpx.Client, headers: dict[str, str], run_id: str) -> dict[str, Any]:

@@ -23,20 +23,14 @@ from atlas_core.layout import Layer
 from atlas_engine.bronze import ingest_file
 from atlas_resources import breakers
 from atlas_resources.lake import TMP_PREFIX, S3Lake
-from tests.faults.support import (
-    DATASET,
-    assert_nothing_lost_nothing_duplicated,
-    wait_until,
-    write_events,
-    write_project,
-)
+from tests.faults import support as faults
 from tests.support.seaweed import SeaweedS3, start_seaweed
 
 pytestmark = pytest.mark.slow
 
 ROWS = 100_000
 RANGE = ("2026-10-01", "2026-10-10")
-SILVER = dg.AssetKey(["silver", DATASET])
+SILVER = dg.AssetKey(["silver", faults.DATASET])
 
 
 @pytest.fixture
@@ -68,8 +62,8 @@ def _retried_errors(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 def test_s3_killed_while_silver_exports_parquet(
     atlas_env: dict[str, str], own_seaweed: SeaweedS3, tmp_path: Path
 ) -> None:
-    expected = write_events(tmp_path / "events.csv", ROWS)
-    atlas_env.update(write_project(tmp_path / "project", "{kind: landing}"))
+    expected = faults.write_events(tmp_path / "events.csv", ROWS)
+    atlas_env.update(faults.write_project(tmp_path / "project", "{kind: landing}"))
     atlas_env.update(
         {
             "ATLAS_S3_ENDPOINT": own_seaweed.endpoint,
@@ -82,7 +76,7 @@ def test_s3_killed_while_silver_exports_parquet(
     lake = atlas.lake
     assert isinstance(lake, S3Lake)
     url = atlas.runtime.postgres_url
-    contract = load_contract(Path(atlas_env["ATLAS_CONTRACTS_DIR"]) / f"{DATASET}.yml")
+    contract = load_contract(Path(atlas_env["ATLAS_CONTRACTS_DIR"]) / f"{faults.DATASET}.yml")
     record = ingest_file(atlas.warehouse, lake, contract, tmp_path / "events.csv")
     assert record.status == "accepted"
 
@@ -96,7 +90,7 @@ def test_s3_killed_while_silver_exports_parquet(
     )
     run.start()
     # Partitions are exported one after another: kill the server once the first object shows up.
-    wait_until(
+    faults.wait_until(
         lambda: next(iter(lake.client.list_objects(Layer.SILVER.bucket, recursive=True)), None),
         timeout=180,
         interval=0.02,
@@ -132,20 +126,22 @@ def test_s3_killed_while_silver_exports_parquet(
 
     rerun = execute(atlas.instance, atlas.definitions, [SILVER], partition_range=RANGE, show_progress=False)
     assert rerun.success, rerun.failures
-    seen = assert_nothing_lost_nothing_duplicated(url, expected)
+    seen = faults.assert_nothing_lost_nothing_duplicated(url, expected)
 
     # What readers list is complete: every partition's Parquet object holds exactly its silver rows, nothing
     # under _tmp/ is listed, and the raw file written before the kill survived it byte for byte.
-    listed = lake.list(Layer.SILVER.bucket, f"{DATASET}/")
-    assert listed == [f"{DATASET}/partition={key}/data.parquet" for key in expected]
+    listed = lake.list(Layer.SILVER.bucket, f"{faults.DATASET}/")
+    assert listed == [f"{faults.DATASET}/partition={key}/data.parquet" for key in expected]
     for key in expected:
-        table = pq.read_table(lake.open(Layer.SILVER.bucket, f"{DATASET}/partition={key}/data.parquet"))
+        table = pq.read_table(
+            lake.open(Layer.SILVER.bucket, f"{faults.DATASET}/partition={key}/data.parquet")
+        )
         assert table.num_rows == seen.per_partition[key][1]
     everything = _all_keys(lake, Layer.SILVER.bucket) + _all_keys(lake, Layer.BRONZE.bucket)
     hidden = [k for k in everything if k.startswith(TMP_PREFIX)]
     assert sorted(set(everything) - set(hidden)) == sorted(listed + lake.list(Layer.BRONZE.bucket))
-    raw = lake.list(Layer.BRONZE.bucket, f"raw/{DATASET}/")
-    assert raw == [f"raw/{DATASET}/{record.sha256}/events.csv"]
+    raw = lake.list(Layer.BRONZE.bucket, f"raw/{faults.DATASET}/")
+    assert raw == [f"raw/{faults.DATASET}/{record.sha256}/events.csv"]
     assert hashlib.sha256(lake.get_bytes(Layer.BRONZE.bucket, raw[0])).hexdigest() == record.sha256
     print(
         f"\nfault run success={outcome.success} after {len(step_errors)} retries ({step_errors[0]}); "

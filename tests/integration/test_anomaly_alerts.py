@@ -9,7 +9,6 @@ e-mails, a silver step held on a lock) or stays within every margin.
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,16 @@ import pytest
 
 from atlas_cli.ingest import ingest_now
 from atlas_cli.runtime import boot
-from tests.support.http_receiver import HttpReceiver, start_receiver
+from tests.support.http_receiver import HttpReceiver
+from tests.support.orchestration import landing_contract
 
 pytestmark = pytest.mark.slow
 
-CONTRACT = """\
-dataset: parcels
-description: Parcels handed to the carrier (anomaly alert test).
-owner: logistics
-source: {kind: landing}
-primary_key: [parcel_id]
-partitioning: {column: sent_ts, start: "2026-10-01", end: "2026-10-15"}
-columns:
-  - {name: parcel_id, type: integer, required: true, unique: true}
+CONTRACT = landing_contract(
+    "parcels",
+    "parcel_id",
+    "sent_ts",
+    """\
   - {name: sent_ts, type: timestamp, required: true}
   - {name: weight, type: float, min: 0}
   - {name: note}
@@ -40,7 +36,9 @@ columns:
     pii: {entity: EMAIL_ADDRESS, strategy: hash}
 quality:
   thresholds: {completeness: 0.5, validity: 0.5, consistency: 0.5, accuracy: 0.5, timeliness: 0.5, uniqueness: 0.5}
-"""
+""",
+    about="description: Parcels handed to the carrier (anomaly alert test).\nowner: logistics\n",
+)
 NOTES = ("standard", "express", "fragile", "gift")
 
 
@@ -57,13 +55,6 @@ def _csv(day: int, rows: int, *, bad: int = 0, emails_in_note: bool = False) -> 
         note = f"buyer{parcel}.private@example.org" if emails_in_note else NOTES[i % len(NOTES)]
         lines.append(f"{parcel},{ts},{weight},{note},customer{parcel}.secret@example.org")
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    server = start_receiver()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

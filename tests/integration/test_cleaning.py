@@ -6,7 +6,6 @@ tokens; multi-source records whose dependent values disagree; files with ragged 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import time
 from pathlib import Path
 
@@ -18,23 +17,7 @@ from atlas_engine.ingestions import list_ingestions
 from atlas_engine.silver import build_silver
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse
-from tests.integration.quality_support import (
-    contract_for,
-    load,
-    quarantined,
-    silver_rows,
-    unique_name,
-    write_csv,
-)
-from tests.support import postgres as pg
-
-
-@pytest.fixture(scope="module")
-def wh(pg_server: str) -> Iterator[Warehouse]:
-    url = pg.create_database(pg_server)
-    yield Warehouse(url)
-    pg.drop_database(url)
-
+from tests.integration import quality_support as qs
 
 CATALOG_COLUMNS = [
     {"name": "id", "type": "integer"},
@@ -58,8 +41,8 @@ CATALOG_COLUMNS = [
 
 
 def test_standardizers_turn_noisy_values_into_typed_ones(wh: Warehouse, tmp_path: Path) -> None:
-    name = unique_name("catalog")
-    path = write_csv(
+    name = qs.unique_name("catalog")
+    path = qs.write_csv(
         tmp_path / "catalog.csv",
         [c["name"] for c in CATALOG_COLUMNS],
         [
@@ -69,15 +52,15 @@ def test_standardizers_turn_noisy_values_into_typed_ones(wh: Warehouse, tmp_path
             [4, "Bad", "a pint", "0.05", "12", "1", "x", "25:00", "2011-01-01"],
         ],
     )
-    contract = contract_for(name, path, CATALOG_COLUMNS, primary_key=["id"], null_values=["", "N/A"])
-    loaded = load(wh, tmp_path, contract)
+    contract = qs.contract_for(name, path, CATALOG_COLUMNS, primary_key=["id"], null_values=["", "N/A"])
+    loaded = qs.load(wh, tmp_path, contract)
 
-    rows = silver_rows(wh, name, "id, name, ounces, abv, ibu, price, gender, opens")
+    rows = qs.silver_rows(wh, name, "id, name, ounces, abv, ibu, price, gender, opens")
     assert rows == [
         (1, "Pub Beer", 12.0, 0.05, None, 1234.5, "male", time(7, 10)),
         (2, "Devil's Cup", 12.0, 0.066, 60, 3.5, "male", time(19, 10)),
     ]
-    assert quarantined(wh, name) == {
+    assert qs.quarantined(wh, name) == {
         3: ["since.type"],
         4: ["ounces.type", "gender.allowed_values", "opens.type"],
     }
@@ -99,12 +82,12 @@ def test_standardizers_turn_noisy_values_into_typed_ones(wh: Warehouse, tmp_path
 
 
 def test_an_untypable_value_is_invalid_not_missing(wh: Warehouse, tmp_path: Path) -> None:
-    name = unique_name("amounts")
-    path = write_csv(tmp_path / "a.csv", ["id", "amount"], [[1, "12 oz"], [2, "3"], [3, ""], [4, "x"]])
-    contract = contract_for(
+    name = qs.unique_name("amounts")
+    path = qs.write_csv(tmp_path / "a.csv", ["id", "amount"], [[1, "12 oz"], [2, "3"], [3, ""], [4, "x"]])
+    contract = qs.contract_for(
         name, path, [{"name": "id", "type": "integer"}, {"name": "amount", "type": "float", "required": True}]
     )
-    loaded = load(wh, tmp_path, contract)
+    loaded = qs.load(wh, tmp_path, contract)
     assert loaded.rule_failures() == {"amount.type": 2, "amount.required": 1}
     assert loaded.score("completeness") == pytest.approx(0.75)
     assert loaded.score("validity") == pytest.approx(0.5)
@@ -121,7 +104,7 @@ FLIGHT_COLUMNS = [
 
 
 def _flights(tmp_path: Path) -> Path:
-    return write_csv(
+    return qs.write_csv(
         tmp_path / "flights.csv",
         [c["name"] for c in FLIGHT_COLUMNS],
         [
@@ -138,8 +121,8 @@ def _flights(tmp_path: Path) -> Path:
 
 
 def test_majority_repair_replaces_minority_and_missing_values(wh: Warehouse, tmp_path: Path) -> None:
-    name = unique_name("flights")
-    contract = contract_for(
+    name = qs.unique_name("flights")
+    contract = qs.contract_for(
         name,
         _flights(tmp_path),
         FLIGHT_COLUMNS,
@@ -155,15 +138,15 @@ def test_majority_repair_replaces_minority_and_missing_values(wh: Warehouse, tmp
             ],
         },
     )
-    loaded = load(wh, tmp_path, contract, run_id="repair-run")
-    assert silver_rows(wh, name, "tuple_id, dep, gate") == [
+    loaded = qs.load(wh, tmp_path, contract, run_id="repair-run")
+    assert qs.silver_rows(wh, name, "tuple_id, dep, gate") == [
         (1, time(7, 10), "A1"),
         (2, time(7, 10), "A1"),
         (3, time(7, 10), "A1"),
         (4, time(7, 10), "A1"),
         (5, time(9, 0), "B2"),
     ]
-    assert quarantined(wh, name) == {
+    assert qs.quarantined(wh, name) == {
         6: ["fd.flight_facts"],
         7: ["dep.type", "gate.pattern"],
         8: ["fd.flight_facts"],
@@ -194,7 +177,7 @@ def test_majority_repair_replaces_minority_and_missing_values(wh: Warehouse, tmp
 def test_repair_votes_include_silver_rows_the_load_keeps_and_hashes_pii(
     wh: Warehouse, tmp_path: Path
 ) -> None:
-    name = unique_name("daily")
+    name = qs.unique_name("daily")
     columns = [
         {"name": "id", "type": "integer"},
         {"name": "ts", "type": "timestamp"},
@@ -204,7 +187,7 @@ def test_repair_votes_include_silver_rows_the_load_keeps_and_hashes_pii(
     rules = {
         "functional_dependencies": [{"determinant": ["sku"], "dependent": ["owner"], "on_fail": "repair"}]
     }
-    day1 = write_csv(
+    day1 = qs.write_csv(
         tmp_path / "d1.csv",
         ["id", "ts", "sku", "owner"],
         [
@@ -212,7 +195,7 @@ def test_repair_votes_include_silver_rows_the_load_keeps_and_hashes_pii(
             [2, "2026-01-01T02:00:00Z", "s1", "Ann"],
         ],
     )
-    day2 = write_csv(
+    day2 = qs.write_csv(
         tmp_path / "d2.csv",
         ["id", "ts", "sku", "owner"],
         [
@@ -220,7 +203,7 @@ def test_repair_votes_include_silver_rows_the_load_keeps_and_hashes_pii(
         ],
     )
     extra = {"partitioning": {"column": "ts", "start": "2026-01-01"}, "rules": rules, "primary_key": ["id"]}
-    c1 = contract_for(name, day1, columns, **extra)
+    c1 = qs.contract_for(name, day1, columns, **extra)
     lake = LocalLake(tmp_path / "lake")
     ingest_file(wh, lake, c1, day1)
     build_silver(wh, None, c1, ["2026-01-01"], run_id="r1")
@@ -228,7 +211,7 @@ def test_repair_votes_include_silver_rows_the_load_keeps_and_hashes_pii(
     keyring = build_keyring(None, "k1", None, environment="development")
     result = build_silver(wh, None, c1, ["2026-01-02"], run_id="r2", digest=keyring.hmac_hex)
     assert result.repaired_cells == {"fd.sku->owner": 1}
-    assert sorted(silver_rows(wh, name, "id, owner")) == [(1, "Ann"), (2, "Ann"), (3, "Ann")]
+    assert sorted(qs.silver_rows(wh, name, "id, owner")) == [(1, "Ann"), (2, "Ann"), (3, "Ann")]
     old, new, hashed = wh.fetch_all(
         "SELECT old_value, new_value, values_hashed FROM atlas_meta.repairs WHERE dataset = %s", (name,)
     )[0]
@@ -244,7 +227,7 @@ def _ledger(wh: Warehouse, dataset: str) -> list[tuple[int, int | None, int | No
 
 @pytest.mark.parametrize("partitioned", [False, True])
 def test_ragged_rows_are_counted_in_quarantine(wh: Warehouse, tmp_path: Path, partitioned: bool) -> None:
-    name = unique_name("ragged")
+    name = qs.unique_name("ragged")
     columns = [{"name": "id", "type": "integer"}, {"name": "ts", "type": "timestamp"}, {"name": "v"}]
     good = tmp_path / "good.csv"
     good.write_text(
@@ -255,7 +238,7 @@ def test_ragged_rows_are_counted_in_quarantine(wh: Warehouse, tmp_path: Path, pa
     bad = tmp_path / "bad.csv"
     bad.write_text("id,ts,v\nx,bad,row,more\n1,2\n")
     extra = {"partitioning": {"column": "ts", "start": "2026-01-01"}} if partitioned else {}
-    contract = contract_for(name, good, columns, **extra)
+    contract = qs.contract_for(name, good, columns, **extra)
     lake = LocalLake(tmp_path / "lake")
     keys = ["2026-01-01"] if partitioned else None
     ingest_file(wh, lake, contract, good)

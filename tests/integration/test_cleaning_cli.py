@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 import yaml
 
 from tests.support import postgres as pg
+from tests.support.processes import atlas_process_env
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[2]
@@ -59,21 +59,8 @@ CATALOG_CSV = (
 
 @pytest.fixture
 def env(pg_server: str, tmp_path: Path) -> Iterator[dict[str, str]]:
-    warehouse = pg.create_database(pg_server, "atlas_cc", migrate=False)
-    dagster_db = pg.create_database(pg_server, "dagster_cc", migrate=False)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
-    environment.update(
-        {
-            "ATLAS_HOME": str(tmp_path / "home"),
-            "ATLAS_POSTGRES_URL": warehouse,
-            "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
-            "ATLAS_PROJECT_DIR": str(PROJECT),
-            "COLUMNS": "200",
-        }
-    )
-    yield environment
-    for url in (warehouse, dagster_db):
-        pg.drop_database(url)
+    with pg.atlas_databases(pg_server, "cc") as (warehouse, dagster_db):
+        yield atlas_process_env(tmp_path / "home", warehouse, dagster_db, COLUMNS="200")
 
 
 def _atlas(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import typer
 
 from atlas_cli.main import app
 from tests.support import postgres as pg
+from tests.support.processes import atlas_process_env
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 ATLAS = Path(sys.executable).parent / "atlas"
@@ -39,21 +39,8 @@ def command_paths() -> list[list[str]]:
 @pytest.fixture(scope="module")
 def cli_env(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Environment of an isolated Atlas: own home, warehouse and Dagster databases (dropped afterwards)."""
-    warehouse = pg.create_database(pg_server, "atlas_cli", migrate=False)
-    dagster_db = pg.create_database(pg_server, "dagster_cli", migrate=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
-    env.update(
-        {
-            "ATLAS_HOME": str(tmp_path_factory.mktemp("cli-home")),
-            "ATLAS_POSTGRES_URL": warehouse,
-            "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
-            "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
-            "COLUMNS": "200",
-        }
-    )
-    yield env
-    for url in (warehouse, dagster_db):
-        pg.drop_database(url)
+    with pg.atlas_databases(pg_server, "cli") as (warehouse, dagster_db):
+        yield atlas_process_env(tmp_path_factory.mktemp("cli-home"), warehouse, dagster_db, COLUMNS="200")
 
 
 def atlas(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

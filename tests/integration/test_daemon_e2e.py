@@ -5,7 +5,6 @@ daemon as a real Dagster backfill and waits for it."""
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,34 +21,25 @@ from atlas_cli.runtime import boot
 from atlas_engine.sources.landing import BUCKET
 from tests.conftest import PROJECT_DIR
 from tests.support.lineage_schema import validate_event
-from tests.support.orchestration import events_csv, write_project
-from tests.support.processes import stop_group
+from tests.support.orchestration import events_csv, landing_contract, write_project
+from tests.support.processes import preexec_new_group, stop_group
 
 pytestmark = pytest.mark.slow
 
-CONTRACT = """\
-dataset: events
-source: {kind: landing}
-primary_key: [event_id]
-partitioning: {column: event_ts, start: "2026-10-01", end: "2026-10-15"}
-columns:
-  - {name: event_id, type: integer, required: true, unique: true}
+# The columns of the test project's events, with no rule and no PII strategy.
+COLUMNS = """\
   - {name: event_ts, type: timestamp, required: true}
   - {name: kind, required: true}
   - {name: amount, type: float}
   - {name: email}
 """
+CONTRACT = landing_contract("events", "event_id", "event_ts", COLUMNS)
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _preexec() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.setpgrp()
 
 
 @pytest.fixture
@@ -67,24 +57,14 @@ def dagster_dev(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
     )
     atlas = boot()  # services up, environment exported for the child processes
     log = open(tmp_path / "dagster-dev.log", "wb")
+    workspace = str(PROJECT_DIR / "workspace.yaml")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-w",
-            str(PROJECT_DIR / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        [sys.executable, "-m", "dagster", "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
         cwd=PROJECT_DIR,
         env=os.environ.copy(),
         stdout=log,
         stderr=subprocess.STDOUT,
-        preexec_fn=_preexec,
+        preexec_fn=preexec_new_group,
     )
     try:
         deadline = time.monotonic() + 120

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,26 +22,31 @@ from atlas_core.sql_models import SqlModel
 from atlas_engine.gold import run_model
 from atlas_engine.gold_lake import exclusive_publish, export_model
 from atlas_engine.retention import run_retention
-from atlas_resources.lake import Lake, LocalLake, S3Lake
+from atlas_resources.lake import Lake, S3Lake
 from atlas_resources.warehouse import Warehouse
-from tests.integration.test_gold_models import ALL_DAYS, ORDERS, day, seed_orders, write_models
+from tests.integration.test_gold_models import (
+    ALL_DAYS,
+    FACT_FRONT,
+    ORDERS,
+    day,
+    model_text,
+    seed_orders,
+    write_models,
+)
 from tests.support.seaweed import SeaweedS3
 
 BUCKET = Layer.GOLD.bucket
 
-FACT = """/* ---
-description: orders fact
-materialization: incremental
-partition_column: order_date
-tests:
-  - unique: [order_id]
---- */
+FACT = model_text(
+    FACT_FRONT,
+    """\
 SELECT order_id, customer_id, order_ts, (order_ts AT TIME ZONE 'UTC')::date AS order_date, total,
        total::numeric AS amount, round(total::numeric, 2)::numeric(38, 2) AS amount_2dp, status,
        status = 'returned' AS returned, ARRAY[status] AS tags
 FROM atlas_silver.orders
 WHERE order_ts >= :partition_start AND order_ts < :partition_end
-"""
+""",
+)
 
 SPEND = """/* ---
 description: spend per customer
@@ -50,15 +54,6 @@ primary_key: [customer_id]
 --- */
 SELECT customer_id, count(*) AS orders, sum(amount) AS spend FROM atlas_gold.{fact} GROUP BY customer_id
 """
-
-
-@pytest.fixture(params=["local", "s3"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
-    if request.param == "local":
-        yield LocalLake(tmp_path / "lake")
-    else:
-        server: SeaweedS3 = request.getfixturevalue("seaweed")
-        yield S3Lake(server.endpoint, server.access_key, server.secret_key)
 
 
 def models(tmp_path: Path) -> tuple[SqlModel, SqlModel]:

@@ -12,6 +12,7 @@ from atlas_core.errors import AtlasError
 from atlas_core.sql_models import SqlModel, load_models
 from atlas_engine.gold import run_model
 from atlas_resources.warehouse import Warehouse
+from tests.support.postgres import replace_table
 
 ORDERS = [  # order_id, customer_id, day, total, status
     (1, 10, 1, 50.0, "placed"),
@@ -22,12 +23,24 @@ ORDERS = [  # order_id, customer_id, day, total, status
     (6, 12, 3, 99.0, "returned"),
 ]
 
-FACT = """/* ---
+# The front matter of an incremental orders fact (daily partitions of order_date), its first test included.
+FACT_FRONT = """\
 description: orders fact
 materialization: incremental
 partition_column: order_date
 tests:
   - unique: [order_id]
+"""
+
+
+def model_text(front_matter: str, query: str) -> str:
+    """The text of a SQL model file: its YAML front matter in the leading comment, then its query."""
+    return f"/* ---\n{front_matter}--- */\n{query}"
+
+
+FACT = model_text(
+    FACT_FRONT
+    + """\
   - not_null: [order_id]
   - accepted_values: {status: [placed, shipped]}
     severity: warn
@@ -35,11 +48,13 @@ tests:
 rules:
   - {name: review, kind: flag, expression: total >= 100, description: review big orders, owner: risk}
   - {name: band, expression: "CASE WHEN review THEN 'high' ELSE 'low' END", description: band, owner: sales}
---- */
+""",
+    """\
 SELECT order_id, customer_id, order_ts, (order_ts AT TIME ZONE 'UTC')::date AS order_date, total, status
 FROM atlas_silver.orders
 WHERE order_ts >= :partition_start AND order_ts < :partition_end
-"""
+""",
+)
 
 CUSTOMERS = """/* ---
 description: customers
@@ -61,15 +76,16 @@ def write_models(directory: Path, **files: str) -> dict[str, SqlModel]:
 
 
 def seed_orders(url: str, rows: list[tuple[int, int, int, float, str]]) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute("DROP TABLE IF EXISTS atlas_silver.orders")
-        conn.execute(
-            "CREATE TABLE atlas_silver.orders (order_id bigint, customer_id bigint, order_ts timestamptz, "
-            "total double precision, status text)"
-        )
-        with conn.cursor().copy("COPY atlas_silver.orders FROM STDIN") as copy:
-            for order_id, customer, day, total, status in rows:
-                copy.write_row((order_id, customer, f"2026-10-0{day} 12:00:00+00", total, status))
+    replace_table(
+        url,
+        "atlas_silver",
+        "orders",
+        "order_id bigint, customer_id bigint, order_ts timestamptz, total double precision, status text",
+        (
+            (order_id, customer, f"2026-10-0{day} 12:00:00+00", total, status)
+            for order_id, customer, day, total, status in rows
+        ),
+    )
 
 
 def day(n: int) -> tuple[date, date]:

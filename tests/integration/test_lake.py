@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,18 +12,8 @@ import pytest
 from atlas_core.errors import AtlasError
 from atlas_core.retention import RetentionPolicy
 from atlas_engine.retention import run_retention
-from atlas_resources.lake import TMP_PREFIX, Lake, LocalLake, S3Lake
+from atlas_resources.lake import TMP_PREFIX, Lake
 from atlas_resources.warehouse import Warehouse
-from tests.support.seaweed import SeaweedS3
-
-
-@pytest.fixture(params=["local", "s3"])
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
-    if request.param == "local":
-        yield LocalLake(tmp_path / "lake")
-    else:
-        server: SeaweedS3 = request.getfixturevalue("seaweed")
-        yield S3Lake(server.endpoint, server.access_key, server.secret_key)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from atlas_assets.definitions import build_definitions
 from atlas_cli.runs import execute
 from atlas_cli.runtime import boot
 from atlas_core.settings import get_settings
+from tests.support.postgres import replace_table
 from tests.support.processes import stop_group
 
 pytestmark = pytest.mark.slow
@@ -66,15 +67,8 @@ def models_dir(tmp_path: Path) -> Path:
 
 
 def seed_orders(url: str, rows: list[tuple[int, int, float, str]]) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute("DROP TABLE IF EXISTS atlas_silver.orders")
-        conn.execute(
-            "CREATE TABLE atlas_silver.orders (order_id bigint, customer_id bigint, total double precision, "
-            "status text)"
-        )
-        with conn.cursor().copy("COPY atlas_silver.orders FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    columns = "order_id bigint, customer_id bigint, total double precision, status text"
+    replace_table(url, "atlas_silver", "orders", columns, rows)
 
 
 GOOD = [(1, 10, 50.0, "placed"), (2, 10, 150.0, "shipped"), (3, 11, 20.0, "lost")]

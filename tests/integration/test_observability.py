@@ -4,8 +4,6 @@ OpenTelemetry spans (SDK in-memory exporter, and a real OTLP/HTTP receiver fed b
 import io
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,9 +26,8 @@ from atlas_core import tracing
 from atlas_core.logs import configure_logging
 from atlas_resources.resources import WarehouseResource
 from tests.support.otlp_receiver import start_otlp_receiver
+from tests.support.processes import ATLAS, PROJECT_DIR, run_atlas
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-ATLAS = Path(sys.executable).parent / "atlas"
 SECRET_VALUE = "4111-secret-cell-value"
 
 
@@ -208,14 +205,7 @@ def test_cli_materialize_exports_spans_over_otlp_http(atlas_env: dict[str, str])
             "OTEL_SERVICE_NAME": "atlas-test",
             "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
         }
-        done = subprocess.run(
-            [str(ATLAS), "materialize", "--select", "bronze/products"],
-            env=env,
-            cwd=PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = run_atlas(ATLAS, ("materialize", "--select", "bronze/products"), env, PROJECT_DIR, None, 120)
         assert done.returncode == 0, done.stderr
     finally:
         receiver.stop()

@@ -4,14 +4,13 @@ the OpenLineage events they emit (validated against the official 2-0-2 schemas).
 
 import json
 import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from atlas_assets.policies import CELERY_QUEUE_TAG, RETRY_POLICY, layer_policies
 from atlas_assets.sensors import run_failure_alerts
@@ -22,11 +21,12 @@ from atlas_cli.runtime import boot
 from atlas_core.errors import InputRejected
 from atlas_core.layout import Layer
 from atlas_core.lineage import iso
+from atlas_engine.ingestions import FIELDS as INGESTION_FIELDS
 from atlas_engine.lineage import LineageEmitter
 from atlas_engine.sources.landing import BUCKET, pending_objects
 from atlas_resources.resources import WarehouseResource
 from atlas_resources.warehouse import Warehouse
-from tests.support.http_receiver import HttpReceiver, start_receiver
+from tests.support.http_receiver import HttpReceiver
 from tests.support.lineage_schema import validate_event
 from tests.support.orchestration import email_of, events_csv, write_project
 
@@ -34,13 +34,6 @@ pytestmark = pytest.mark.slow
 
 BRONZE, SILVER = dg.AssetKey(["bronze", "events"]), dg.AssetKey(["silver", "events"])
 GOLD = dg.AssetKey(["gold", "event_daily"])
-
-
-@pytest.fixture
-def receiver() -> Iterator[HttpReceiver]:
-    server = start_receiver()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -278,17 +271,7 @@ def test_ingest_backfill_retention_and_lineage_through_the_cli(
     ingested = runner.invoke(app, ["ingest", "events", str(good)])
     assert ingested.exit_code == 0, ingested.output
     record = json.loads(ingested.stdout.strip().splitlines()[-1])
-    assert set(record) == {
-        "dataset",
-        "file",
-        "sha256",
-        "status",
-        "reason",
-        "rows_bronze",
-        "rows_silver",
-        "rows_quarantined",
-        "ingested_at",
-    }
+    assert set(record) == set(INGESTION_FIELDS)
     assert (record["status"], record["rows_bronze"], record["rows_silver"], record["rows_quarantined"]) == (
         "accepted",
         84,
@@ -318,36 +301,28 @@ def test_ingest_backfill_retention_and_lineage_through_the_cli(
 
     xmin = "SELECT _atlas_partition, min(xmin::text), count(*) FROM atlas_silver.events GROUP BY 1 ORDER BY 1"
     before = dict((k, (x, n)) for k, x, n in _rows(url, xmin))
-    unknown = runner.invoke(
-        app,
-        [
-            "backfill",
-            "--select",
-            "key:silver/events",
-            "--from",
-            "2026-10-03",
-            "--to",
-            "2026-10-20",
-            "--in-process",
-        ],
-    )
+
+    def backfill_to(last: str) -> Result:
+        return runner.invoke(
+            app,
+            [
+                "backfill",
+                "--select",
+                "key:silver/events",
+                "--from",
+                "2026-10-03",
+                "--to",
+                last,
+                "--in-process",
+            ],
+        )
+
+    unknown = backfill_to("2026-10-20")
     assert unknown.exit_code == 2
     assert unknown.stderr.strip() == (
         "error: unknown partition '2026-10-20' for --to (valid: 2026-10-01 .. 2026-10-14)"
     )
-    backfill = runner.invoke(
-        app,
-        [
-            "backfill",
-            "--select",
-            "key:silver/events",
-            "--from",
-            "2026-10-03",
-            "--to",
-            "2026-10-09",
-            "--in-process",
-        ],
-    )
+    backfill = backfill_to("2026-10-09")
     assert backfill.exit_code == 0, backfill.output
     assert "(in_process): COMPLETED_SUCCESS, 7 partitions 2026-10-03..2026-10-09" in backfill.stdout
     after = dict((k, (x, n)) for k, x, n in _rows(url, xmin))

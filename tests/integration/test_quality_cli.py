@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from tests.support import postgres as pg
+from tests.support.expected import DIMENSIONS
 
 pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[2]
@@ -69,14 +70,7 @@ def test_quality_check_writes_report_and_quarantine(env: dict[str, str], tmp_pat
     assert done.returncode == 0, done.stderr
     data = json.loads(report.read_text())
     assert (data["rows"], data["passed_rows"], data["quarantined_rows"]) == (9, 2, 7)
-    assert set(data["dimensions"]) == {
-        "completeness",
-        "validity",
-        "consistency",
-        "accuracy",
-        "timeliness",
-        "uniqueness",
-    }
+    assert set(data["dimensions"]) == set(DIMENSIONS)
     for dimension in data["dimensions"].values():
         assert {"score", "threshold", "passed"} <= set(dimension)
     assert data["dimensions"]["accuracy"]["passed"] is False

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from atlas_engine.silver import build_silver
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse
 from tests.integration.quality_support import unique_name
-from tests.support import postgres as pg
 
 DAYS = ["2026-10-01", "2026-10-02", "2026-10-03"]
 row = st.fixed_dictionaries(
@@ -40,13 +38,6 @@ row = st.fixed_dictionaries(
     }
 )
 dirty_file = st.tuples(st.lists(row, min_size=1, max_size=40), st.lists(st.integers(0, 40), max_size=3))
-
-
-@pytest.fixture(scope="module")
-def wh(pg_server: str) -> Iterator[Warehouse]:
-    url = pg.create_database(pg_server)
-    yield Warehouse(url)
-    pg.drop_database(url)
 
 
 def _write(path: Path, rows: list[dict[str, str]], malformed_at: list[int]) -> None:

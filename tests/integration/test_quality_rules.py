@@ -5,7 +5,6 @@ All on a real PostgreSQL; one database for the module, one dataset name per case
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,14 +21,6 @@ from tests.integration.quality_support import (
     unique_name,
     write_csv,
 )
-from tests.support import postgres as pg
-
-
-@pytest.fixture(scope="module")
-def wh(pg_server: str) -> Iterator[Warehouse]:
-    url = pg.create_database(pg_server)
-    yield Warehouse(url)
-    pg.drop_database(url)
 
 
 def test_completeness_with_null_values(wh: Warehouse, tmp_path: Path) -> None:
@@ -48,11 +39,7 @@ def test_completeness_with_null_values(wh: Warehouse, tmp_path: Path) -> None:
     contract = contract_for(
         name,
         path,
-        [
-            {"name": "id", "type": "integer"},
-            {"name": "name", "required": True},
-            {"name": "nickname"},
-        ],
+        [{"name": "id", "type": "integer"}, {"name": "name", "required": True}, {"name": "nickname"}],
         primary_key=["id"],
         null_values=["", "NULL", "n/a"],
     )
@@ -117,21 +104,12 @@ def test_uniqueness_keeps_the_first_occurrence(wh: Warehouse, tmp_path: Path) ->
     path = write_csv(
         tmp_path / "accounts.csv",
         ["id", "email", "label"],
-        [
-            [1, "a@x.io", "first"],
-            [2, "b@x.io", "only"],
-            [1, "c@x.io", "second"],
-            [3, "a@x.io", "dup email"],
-        ],
+        [[1, "a@x.io", "first"], [2, "b@x.io", "only"], [1, "c@x.io", "second"], [3, "a@x.io", "dup email"]],
     )
     contract = contract_for(
         name,
         path,
-        [
-            {"name": "id", "type": "integer"},
-            {"name": "email", "unique": True},
-            {"name": "label"},
-        ],
+        [{"name": "id", "type": "integer"}, {"name": "email", "unique": True}, {"name": "label"}],
         primary_key=["id"],
     )
     loaded = load(wh, tmp_path, contract)
@@ -168,12 +146,7 @@ def test_functional_dependency_majority_ties_and_nulls(wh: Warehouse, tmp_path: 
     contract = contract_for(
         name,
         path,
-        [
-            {"name": "id", "type": "integer"},
-            {"name": "zip"},
-            {"name": "city"},
-            {"name": "state"},
-        ],
+        [{"name": "id", "type": "integer"}, {"name": "zip"}, {"name": "city"}, {"name": "state"}],
         primary_key=["id"],
         rules={"functional_dependencies": [{"determinant": ["zip"], "dependent": ["city", "state"]}]},
     )
@@ -216,21 +189,12 @@ def test_references_to_another_dataset_missing_tables_and_self(wh: Warehouse, tm
     path = write_csv(
         tmp_path / "children.csv",
         ["id", "parent_id", "ghost_id"],
-        [
-            [10, 1, 1],
-            [11, 3, 1],
-            [12, 99, 1],
-            [13, "", 1],
-        ],
+        [[10, 1, 1], [11, 3, 1], [12, 99, 1], [13, "", 1]],
     )
     contract = contract_for(
         children,
         path,
-        [
-            {"name": "id", "type": "integer"},
-            {"name": "parent_id", "type": "integer"},
-            {"name": "ghost_id", "type": "integer"},
-        ],
+        [{"name": column, "type": "integer"} for column in ("id", "parent_id", "ghost_id")],
         primary_key=["id"],
         rules={
             "references": [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from atlas_core.contracts.fields import Dimension
 from atlas_engine.quality import record
 from atlas_resources.warehouse import Warehouse
 from tests.integration.quality_support import contract_for, load, unique_name, write_csv
-from tests.support import postgres as pg
 
 SENTINEL_EMAIL = "SENTINEL-7731-raw-value"
 SENTINEL_TS = "2026-10-02T07:31:13Z"
@@ -30,13 +28,6 @@ QUALITY_RESULTS_COLUMNS = [
     ("failed_rows", "bigint"),
     ("evaluated_at", "timestamp with time zone"),
 ]
-
-
-@pytest.fixture(scope="module")
-def wh(pg_server: str) -> Iterator[Warehouse]:
-    url = pg.create_database(pg_server)
-    yield Warehouse(url)
-    pg.drop_database(url)
 
 
 def _dirty_events(tmp_path: Path, name: str, **extra: object):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -15,10 +14,10 @@ import psutil
 import pytest
 
 from tests.support import postgres as pg
+from tests.support.processes import atlas_process_env
 
 pytestmark = pytest.mark.slow
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
 ATLAS = Path(sys.executable).parent / "atlas"
 
 
@@ -73,16 +72,12 @@ def test_up_serves_the_webserver_and_stops_everything_on_sigterm(pg_server: str,
     warehouse = pg.create_database(pg_server, "atlas_up", migrate=False)
     dagster_db = pg.create_database(pg_server, "dagster_up", migrate=False)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ATLAS_", "DAGSTER_"))}
-    env.update(
-        {
-            "ATLAS_HOME": str(tmp_path / "home"),
-            "ATLAS_POSTGRES_URL": warehouse,
-            "ATLAS_DAGSTER_POSTGRES_URL": dagster_db,
-            "ATLAS_PROJECT_DIR": str(PROJECT_DIR),
-            "ATLAS_WEBSERVER_PORT": str(port),
-            "ATLAS_API_PORT": str(free_port()),
-        }
+    env = atlas_process_env(
+        tmp_path / "home",
+        warehouse,
+        dagster_db,
+        ATLAS_WEBSERVER_PORT=str(port),
+        ATLAS_API_PORT=str(free_port()),
     )
     log = open(tmp_path / "up.log", "wb")
     process = subprocess.Popen(

@@ -220,6 +220,8 @@ def _odd(day: str, base: int) -> bytes:
     return text(HEADER, *(f"{base + i},{day},odd{i},{i},{quoted(v)}" for i, v in enumerate(ODD_VALUES)))
 
 
+MALFORMED_ROW = frozenset({"row.malformed"})
+UNMAPPABLE = frozenset({"partition.unmappable"})
 ACCEPTED = [
     Case("baseline", _good, bronze=3, silver=3),
     Case(
@@ -228,14 +230,7 @@ ACCEPTED = [
         bronze=3,
         silver=3,
     ),
-    Case(
-        "ragged_rows",
-        _ragged,
-        bronze=4,
-        silver=2,
-        quarantined=2,
-        quarantine_rules=frozenset({"row.malformed"}),
-    ),
+    Case("ragged_rows", _ragged, bronze=4, silver=2, quarantined=2, quarantine_rules=MALFORMED_ROW),
     Case(
         "sql_in_values",
         lambda d, b: text(
@@ -255,14 +250,7 @@ ACCEPTED = [
         quarantined=3,
         verbatim={"amount": ["9223372036854775807"]},
     ),
-    Case(
-        "unmappable_dates",
-        _unmappable,
-        bronze=5,
-        silver=1,
-        quarantined=4,
-        quarantine_rules=frozenset({"partition.unmappable"}),
-    ),
+    Case("unmappable_dates", _unmappable, bronze=5, silver=1, quarantined=4, quarantine_rules=UNMAPPABLE),
     Case(
         "quoted_newlines_and_escapes",
         _quoted_fields,

@@ -15,10 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import psycopg
 import pyarrow.parquet as pq
 import pytest
-from psycopg import sql
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -26,10 +24,10 @@ from atlas_cli.demo import run_demo
 from atlas_cli.main import app
 from atlas_core.layout import Layer
 from tests.support import postgres as pg
+from tests.support.expected import PII_COLUMNS
 
 pytestmark = pytest.mark.slow
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-PII_COLUMNS = ["first_name", "last_name", "email", "phone", "ssn", "date_of_birth", "street_address", "notes"]
 
 
 @pytest.fixture(scope="module")
@@ -72,29 +70,6 @@ def _find(data: object, key: str) -> object:
             if found is not None:
                 return found
     return None
-
-
-def _rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def _dump(url: str, schemas: list[str]) -> str:
-    """Every row of every table of ``schemas`` as CSV text (COPY)."""
-    parts = []
-    with psycopg.connect(url) as conn:
-        tables = conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = ANY(%s) "
-            "AND table_type = 'BASE TABLE'",
-            (schemas,),
-        ).fetchall()
-        for schema, table in tables:
-            copy_sql = sql.SQL("COPY (SELECT * FROM {}) TO STDOUT WITH (FORMAT csv)").format(
-                sql.Identifier(schema, table)
-            )
-            with conn.cursor().copy(copy_sql) as copy:
-                parts.append(b"".join(bytes(chunk) for chunk in copy).decode("utf-8", "replace"))
-    return "\n".join(parts)
 
 
 def _files(home: Path) -> str:
@@ -178,7 +153,7 @@ class RawPii:
 
 @pytest.fixture(scope="module")
 def raw_pii(demo) -> RawPii:
-    rows = _rows(str(demo["warehouse"]), f"SELECT {', '.join(PII_COLUMNS)} FROM atlas_bronze.customers")  # noqa: S608
+    rows = pg.rows(str(demo["warehouse"]), f"SELECT {', '.join(PII_COLUMNS)} FROM atlas_bronze.customers")  # noqa: S608
     return RawPii(rows)
 
 
@@ -197,7 +172,7 @@ def test_demo_reports_pii_per_dataset(demo) -> None:
         "city": "LOCATION",  # declared with strategy keep: listed, not anonymized
     }
     assert summary["pii"]["orders"] == {} and summary["pii"]["products"] == {}
-    reports = _rows(
+    reports = pg.rows(
         str(demo["warehouse"]), "SELECT dataset, partition_key, run_id, columns FROM atlas_meta.pii_reports"
     )
     by_dataset = {r[0]: r for r in reports}
@@ -207,7 +182,7 @@ def test_demo_reports_pii_per_dataset(demo) -> None:
     assert customers["notes"]["free_text"] and customers["notes"]["cells_changed"] > 500
     assert customers["email"]["strategy"] == "hash" and customers["signup_ts"]["entity"] is None
     # the drift check ran next to each silver asset and passed (every detected PII column is declared)
-    checks = _rows(
+    checks = pg.rows(
         str(demo["dagster"]),
         "SELECT asset_key, execution_status, evaluation_event FROM asset_check_executions "
         "WHERE check_name = 'pii_drift'",
@@ -223,12 +198,12 @@ def test_demo_reports_pii_per_dataset(demo) -> None:
 
 def test_no_raw_pii_value_crosses_the_silver_boundary(demo, raw_pii: RawPii) -> None:
     # positive control: the search does find the values where they are allowed to be (bronze)
-    bronze = raw_pii.hits(_dump(str(demo["warehouse"]), [Layer.BRONZE.schema]))
+    bronze = raw_pii.hits(pg.dump_schemas(str(demo["warehouse"]), [Layer.BRONZE.schema]))
     assert len(bronze["email"]) > 1900 and len(bronze["ssn"]) > 1900 and len(bronze["name"]) > 1900
     assert len(bronze["street"]) > 1900 and len(bronze["date_of_birth"]) > 1500 and bronze["notes"]
     places = {
-        "dagster database (event log, runs, checks, ...)": _dump(str(demo["dagster"]), ["public"]),
-        "silver/gold/ai_ready/meta tables": _dump(
+        "dagster database (event log, runs, checks, ...)": pg.dump_schemas(str(demo["dagster"]), ["public"]),
+        "silver/gold/ai_ready/meta tables": pg.dump_schemas(
             str(demo["warehouse"]),
             [Layer.SILVER.schema, Layer.GOLD.schema, Layer.AI_READY.schema, "atlas_meta"],
         ),
@@ -249,12 +224,12 @@ def test_no_raw_pii_value_crosses_the_silver_boundary(demo, raw_pii: RawPii) -> 
 def test_rows_without_consent_never_reach_gold_or_ai_ready(demo) -> None:
     url = str(demo["warehouse"])
     silver = dict(
-        _rows(url, "SELECT marketing_consent IS TRUE, count(*) FROM atlas_silver.customers GROUP BY 1")
+        pg.rows(url, "SELECT marketing_consent IS TRUE, count(*) FROM atlas_silver.customers GROUP BY 1")
     )
     assert silver[False] > 100 and silver[True] > 1000  # silver keeps everyone, flagged
-    assert _rows(url, "SELECT count(*) FROM atlas_gold.dim_customer")[0][0] == silver[True]
+    assert pg.rows(url, "SELECT count(*) FROM atlas_gold.dim_customer")[0][0] == silver[True]
     for table in ("atlas_gold.dim_customer", "atlas_ai_ready.customer_features"):
-        leaked = _rows(
+        leaked = pg.rows(
             url,
             f"SELECT count(*) FROM {table} t JOIN atlas_silver.customers s USING (customer_id) "  # noqa: S608
             "WHERE s.marketing_consent IS NOT TRUE",
@@ -287,7 +262,7 @@ def test_decryption_is_audited(demo) -> None:
     from atlas_resources.warehouse import Warehouse
 
     url = str(demo["warehouse"])
-    rows = _rows(
+    rows = pg.rows(
         url,
         "SELECT s.ssn, b.ssn FROM atlas_silver.customers s JOIN atlas_bronze.customers b "
         "ON b._atlas_ingestion_id = s._atlas_ingestion_id AND b._atlas_row_number = s._atlas_row_number "
@@ -302,7 +277,7 @@ def test_decryption_is_audited(demo) -> None:
     )
     with pytest.raises(InputRejected, match="customers.email is not an encrypted column"):
         decrypt_values(wh, get_settings(), "customers", "email", tokens, "auditor@example.com")
-    audit = _rows(url, "SELECT action, actor, dataset, detail FROM atlas_meta.pii_audit ORDER BY audit_id")
+    audit = pg.rows(url, "SELECT action, actor, dataset, detail FROM atlas_meta.pii_audit ORDER BY audit_id")
     assert [(a, b, c, d["outcome"]) for a, b, c, d in audit] == [
         ("decrypt", "auditor@example.com", "customers", "granted"),
         ("decrypt", "auditor@example.com", "customers", "refused"),
@@ -326,7 +301,7 @@ def test_decryption_is_audited(demo) -> None:
     ]
     assert [
         r[0]
-        for r in _rows(
+        for r in pg.rows(
             url,
             "SELECT detail->>'outcome' FROM atlas_meta.pii_audit WHERE actor = 'cli-auditor' "
             "ORDER BY audit_id",
@@ -363,13 +338,13 @@ def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(
 
     url = str(demo["warehouse"])
     home = Path(demo["home"])  # type: ignore[arg-type]
-    subject = _rows(
+    subject = pg.rows(
         url,
         "SELECT c.customer_id FROM atlas_gold.dim_customer c JOIN atlas_ai_ready.customer_features f "
         "USING (customer_id) JOIN atlas_bronze.customers b ON b.customer_id = c.customer_id::text "
         "WHERE b.notes LIKE 'Called from%%' ORDER BY 1 LIMIT 1",
     )[0][0]
-    raw_row = _rows(
+    raw_row = pg.rows(
         url,
         f"SELECT {', '.join(PII_COLUMNS)} FROM atlas_bronze.customers WHERE customer_id = %s",  # noqa: S608
         (str(subject),),
@@ -391,7 +366,7 @@ def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(
         ("atlas_gold.dim_customer", "customer_id"),
         ("atlas_ai_ready.customer_features", "customer_id"),
     ]:
-        assert _rows(url, f"SELECT count(*) FROM {table} WHERE {column} = %s", (subject,))[0][0] == 0, table  # noqa: S608
+        assert pg.rows(url, f"SELECT count(*) FROM {table} WHERE {column} = %s", (subject,))[0][0] == 0, table  # noqa: S608
     lake_text = raw_file.read_text()
     assert email not in lake_text and phone not in lake_text and lake_text.count("\n") > 1900  # others kept
     for parquet in [
@@ -408,14 +383,14 @@ def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(
     for parquet in gold:
         ids = pq.read_table(parquet, columns=["customer_id"]).column("customer_id").to_pylist()
         assert subject not in ids and len(ids) > 100, parquet
-    audit = _rows(url, "SELECT actor, detail FROM atlas_meta.pii_audit WHERE action = 'forget'")
+    audit = pg.rows(url, "SELECT actor, detail FROM atlas_meta.pii_audit WHERE action = 'forget'")
     assert len(audit) == 1 and audit[0][0] == "dpo@example.com" and audit[0][1]["rows"]["silver"] == 1
     assert set(audit[0][1]) == {"key_digest", "key_id", "rows", "lake_objects_rewritten"}
-    assert _rows(url, "SELECT count(*) FROM atlas_meta.pii_erasures WHERE dataset = 'customers'")[0][0] == 1
+    assert pg.rows(url, "SELECT count(*) FROM atlas_meta.pii_erasures WHERE dataset = 'customers'")[0][0] == 1
     from atlas_core.pii.keys import build_keyring
 
     dev = build_keyring(None, "k1", None, environment="development")  # the demo runs on the development key
-    assert _rows(url, "SELECT key_id, key_digest FROM atlas_meta.pii_erasures") == [
+    assert pg.rows(url, "SELECT key_id, key_digest FROM atlas_meta.pii_erasures") == [
         ("dev", dev.erasure_digest("customers", str(subject)))  # a keyed digest, never the key itself
     ]
     # The erasure is a run of the atlas_pii_forget job: digest in its tags, summary as its step's metadata,
@@ -434,7 +409,7 @@ def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(
     assert f"run {run.run_id}" in result.output
 
     # a subject whose row is quarantined (its e-mail is invalid) is erased from the quarantine too
-    quarantined = _rows(
+    quarantined = pg.rows(
         url,
         "SELECT customer_id FROM atlas_quarantine.customers WHERE email LIKE '%%\\_at\\_%%' "
         "ORDER BY 1 LIMIT 1",
@@ -442,9 +417,9 @@ def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(
     result = CliRunner().invoke(app, ["pii", "forget", "customers", quarantined])
     assert result.exit_code == 0 and "quarantine 1" in result.output, result.output
     assert (
-        _rows(url, "SELECT count(*) FROM atlas_quarantine.customers WHERE customer_id = %s", (quarantined,))[
-            0
-        ][0]
+        pg.rows(
+            url, "SELECT count(*) FROM atlas_quarantine.customers WHERE customer_id = %s", (quarantined,)
+        )[0][0]
         == 0
     )
     assert f'"{quarantined}",' not in raw_file.read_text()
@@ -471,27 +446,27 @@ def test_forget_erases_a_subject_everywhere_and_keeps_it_erased(
     )
     assert outcome.success, outcome.failures
     assert (
-        _rows(url, "SELECT count(*) FROM atlas_silver.customers WHERE customer_id = %s", (subject,))[0][0]
+        pg.rows(url, "SELECT count(*) FROM atlas_silver.customers WHERE customer_id = %s", (subject,))[0][0]
         == 0
     )
-    assert _rows(url, "SELECT count(*) FROM atlas_silver.customers WHERE customer_id = 99999")[0][0] == 1
+    assert pg.rows(url, "SELECT count(*) FROM atlas_silver.customers WHERE customer_id = 99999")[0][0] == 1
     assert (
-        _rows(url, "SELECT count(*) FROM atlas_bronze.customers WHERE customer_id = %s", (str(subject),))[0][
-            0
-        ]
-        == 0
-    )
-    assert (
-        _rows(url, "SELECT count(*) FROM atlas_quarantine.customers WHERE customer_id = %s", (str(subject),))[
+        pg.rows(url, "SELECT count(*) FROM atlas_bronze.customers WHERE customer_id = %s", (str(subject),))[
             0
         ][0]
+        == 0
+    )
+    assert (
+        pg.rows(
+            url, "SELECT count(*) FROM atlas_quarantine.customers WHERE customer_id = %s", (str(subject),)
+        )[0][0]
         == 0
     )
     new_raw = [
         p for p in (home / "lake" / "atlas-bronze" / "raw" / "customers").rglob("*.csv") if p.name == old.name
     ]
     assert len(new_raw) == 1 and email not in new_raw[0].read_text() and "99999" in new_raw[0].read_text()
-    report = _rows(
+    report = pg.rows(
         url,
         "SELECT columns FROM atlas_meta.pii_reports WHERE dataset = 'customers' "
         "ORDER BY report_id DESC LIMIT 1",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,15 +24,16 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 import jwt
-import psycopg
 import pytest
 from psycopg import sql
 
 from tests.malformed.runner import ATLAS, run_atlas
-from tests.pii.test_pii_pipeline import PII_COLUMNS, RawPii
+from tests.pii.test_pii_pipeline import RawPii
 from tests.support import postgres as pg
-from tests.support.processes import wait_http_ok
-from tests.support.seaweed import SeaweedS3
+from tests.support.expected import PII_COLUMNS
+from tests.support.processes import run_atlas as run_command
+from tests.support.processes import start_atlas_up, stop_atlas_up, wait_http_ok
+from tests.support.seaweed import SeaweedS3, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -62,14 +62,6 @@ def _with_password(url: str, password: str) -> str:
     )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Sweep:
     env: dict[str, str]
@@ -85,26 +77,8 @@ class Sweep:
     up_output: str = ""
     demo_output: str = ""
 
-    def rows(self, url: str, query: str | sql.Composable, params: tuple = ()) -> list[tuple]:
-        with psycopg.connect(url) as conn:
-            return conn.execute(query, params).fetchall()
-
-
-def _dump(url: str, schemas: list[str]) -> str:
-    parts = []
-    with psycopg.connect(url) as conn:
-        tables = conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE'",
-            (schemas,),
-        ).fetchall()
-        for schema, table in tables:
-            copy_sql = sql.SQL("COPY (SELECT * FROM {}) TO STDOUT WITH (FORMAT csv)").format(
-                sql.Identifier(schema, table)
-            )
-            with conn.cursor().copy(copy_sql) as copy:
-                parts.append(b"".join(bytes(chunk) for chunk in copy).decode("utf-8", "replace"))
-    return "\n".join(parts)
+    def rows(self, url: str, query: str | sql.SQL | sql.Composed, params: tuple = ()) -> list[tuple]:
+        return pg.rows(url, query, params)
 
 
 def _home_files(home: Path) -> str:
@@ -213,8 +187,8 @@ def sweep(pg_server: str, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathF
             "ATLAS_PII_KEYS": f"k6:{values['retired PII key']}",
             "ATLAS_ALERT_WEBHOOK": f"http://127.0.0.1:9/hooks/{values['webhook token']}",
             "ATLAS_LINEAGE_FILE": str(home / "lineage" / "events.jsonl"),
-            "ATLAS_WEBSERVER_PORT": str(_free_port()),
-            "ATLAS_API_PORT": str(_free_port()),
+            "ATLAS_WEBSERVER_PORT": str(free_port()),
+            "ATLAS_API_PORT": str(free_port()),
             "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
         }
     )
@@ -224,26 +198,17 @@ def sweep(pg_server: str, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathF
         demo = run_atlas(["demo", "--quiet"], env, home, 300)
         sweep.demo_output = demo.output
         assert demo.returncode == 0, demo.output[-3000:]
-        created = subprocess.run(
-            [str(ATLAS), "users", "create", "--username", ADMIN, "--role", "admin", "--password-stdin"],
-            input=values["admin password"] + "\n",
-            env=env,
-            cwd=home,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        created = run_command(
+            ATLAS,
+            ("users", "create", "--username", ADMIN, "--role", "admin", "--password-stdin"),
+            env,
+            home,
+            values["admin password"] + "\n",
+            120,
         )
         assert created.returncode == 0, created.stderr
         log = home / "up.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [str(ATLAS), "up"],
-                env=env,
-                cwd=home,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = start_atlas_up(ATLAS, env, home)
         sweep.api = f"http://127.0.0.1:{env['ATLAS_API_PORT']}"
         sweep.graphql = f"http://127.0.0.1:{env['ATLAS_WEBSERVER_PORT']}/graphql"
         wait_http_ok(sweep.graphql.replace("/graphql", "/server_info"), process, 180, log)
@@ -287,12 +252,7 @@ def sweep(pg_server: str, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathF
         sweep.ui = answer.json()
     finally:
         if process is not None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_atlas_up(process)
             sweep.up_output = (home / "up.log").read_text(errors="replace")
     try:
         yield sweep
@@ -307,8 +267,8 @@ def _places(sweep: Sweep) -> dict[str, str]:
         "log files (CLI, API access and errors), lineage, compute logs, home files": _home_files(sweep.home),
         "output of atlas up (webserver, daemon, API)": sweep.up_output,
         "output of atlas demo": sweep.demo_output,
-        "Dagster database (event log, runs, schedules, ...)": _dump(sweep.dagster, ["public"]),
-        "warehouse metadata (audit, ingestions, reports, users, api keys)": _dump(
+        "Dagster database (event log, runs, schedules, ...)": pg.dump_schemas(sweep.dagster, ["public"]),
+        "warehouse metadata (audit, ingestions, reports, users, api keys)": pg.dump_schemas(
             sweep.warehouse, ["atlas_meta"]
         ),
         "Dagster UI (resources, env vars, instance config)": json.dumps(sweep.ui),
@@ -342,7 +302,7 @@ def test_the_sweep_exercised_a_live_production_stack(sweep: Sweep) -> None:
 
 def test_no_raw_pii_in_api_responses_or_logs(sweep: Sweep) -> None:
     raw = RawPii(sweep.rows(sweep.warehouse, f"SELECT {', '.join(PII_COLUMNS)} FROM atlas_bronze.customers"))  # noqa: S608
-    control = raw.hits(_dump(sweep.warehouse, ["atlas_bronze"]))
+    control = raw.hits(pg.dump_schemas(sweep.warehouse, ["atlas_bronze"]))
     assert len(control["email"]) > 1900 and len(control["ssn"]) > 1900  # the search does find raw values
     silver = json.loads(sweep.responses["GET /api/v1/data/silver/customers"])
     assert len(silver["rows"]) == 1000 and "email" in [

@@ -53,6 +53,15 @@ POD_SECURITY = k8s("io.k8s.api.core.v1.PodSecurityContext")
 SECURITY = k8s("io.k8s.api.core.v1.SecurityContext")
 RESOURCES = k8s("io.k8s.api.core.v1.ResourceRequirements")
 PROBE = k8s("io.k8s.api.core.v1.Probe")
+# What the webserver's and the daemon's pods share: security contexts, resources and probes.
+POD_RUNTIME = {
+    "podSecurityContext": POD_SECURITY,
+    "securityContext": SECURITY,
+    "resources": RESOURCES,
+    "readinessProbe": PROBE,
+    "livenessProbe": PROBE,
+    "startupProbe": PROBE,
+}
 SOURCE_OR_STRING = {"anyOf": [STRING, closed({"env": STRING}, ["env"]), {"type": "null"}]}
 
 USER_DEPLOYMENT = closed(
@@ -248,12 +257,7 @@ VALUES_SCHEMA: dict[str, Any] = {
                     "labels": STRING_MAP,
                     "annotations": STRING_MAP,
                     "nodeSelector": STRING_MAP,
-                    "podSecurityContext": POD_SECURITY,
-                    "securityContext": SECURITY,
-                    "resources": RESOURCES,
-                    "readinessProbe": PROBE,
-                    "livenessProbe": PROBE,
-                    "startupProbe": PROBE,
+                    **POD_RUNTIME,
                     "enableReadOnly": BOOLEAN,
                     "logLevel": OPTIONAL_STRING,
                     "pathPrefix": OPTIONAL_STRING,
@@ -269,12 +273,7 @@ VALUES_SCHEMA: dict[str, Any] = {
                     "envSecrets": SECRETS,
                     "labels": STRING_MAP,
                     "annotations": STRING_MAP,
-                    "podSecurityContext": POD_SECURITY,
-                    "securityContext": SECURITY,
-                    "resources": RESOURCES,
-                    "readinessProbe": PROBE,
-                    "livenessProbe": PROBE,
-                    "startupProbe": PROBE,
+                    **POD_RUNTIME,
                     "runCoordinator": closed(
                         {
                             "enabled": BOOLEAN,

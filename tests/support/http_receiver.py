@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tests.support.loopback import LoopbackServer
+from tests.support.loopback import LoopbackServer, QuietHandler, start_loopback
 
 
 @dataclass
@@ -36,11 +34,11 @@ class HttpReceiver(LoopbackServer):
 
 
 def start_receiver() -> HttpReceiver:
-    state: dict[str, HttpReceiver] = {}
+    class Handler(QuietHandler):
+        owner: HttpReceiver
 
-    class Handler(BaseHTTPRequestHandler):
         def _answer(self, body: bytes) -> None:
-            receiver = state["r"]
+            receiver = self.owner
             receiver.received.append(Received(self.command, self.path, dict(self.headers), body))
             status, payload = 200, b"{}"
             if receiver.script:
@@ -63,12 +61,4 @@ def start_receiver() -> HttpReceiver:
             length = int(self.headers.get("Content-Length") or 0)
             self._answer(self.rfile.read(length))
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    receiver = HttpReceiver(server, thread)
-    state["r"] = receiver
-    thread.start()
-    return receiver
+    return start_loopback(HttpReceiver, Handler)

@@ -6,21 +6,31 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-EVENTS_CONTRACT = """\
-dataset: events
-description: Click stream events (test project).
-owner: web
-source: {kind: landing}
-primary_key: [event_id]
-partitioning: {column: event_ts, start: "2026-10-01", end: "2026-10-15"}
-columns:
-  - {name: event_id, type: integer, required: true, unique: true}
+
+def landing_contract(dataset: str, key: str, timestamp: str, rest: str, *, about: str = "") -> str:
+    """The contract of a dataset that arrives through the landing area: keyed by the integer ``key``,
+    partitioned by day on ``timestamp`` (2026-10-01 .. 2026-10-14). ``rest``: the YAML of the columns after
+    the key (the ``timestamp`` column first) and of any later section; ``about``: lines after ``dataset``."""
+    return (
+        f"dataset: {dataset}\n{about}source: {{kind: landing}}\nprimary_key: [{key}]\n"
+        f'partitioning: {{column: {timestamp}, start: "2026-10-01", end: "2026-10-15"}}\n'
+        f"columns:\n  - {{name: {key}, type: integer, required: true, unique: true}}\n{rest}"
+    )
+
+
+EVENTS_CONTRACT = landing_contract(
+    "events",
+    "event_id",
+    "event_ts",
+    """\
   - {name: event_ts, type: timestamp, required: true, freshness: 2d}
   - {name: kind, required: true, allowed_values: [view, click, buy]}
   - {name: amount, type: float, min: 0}
   - name: email
     pii: {entity: EMAIL_ADDRESS, strategy: hash}
-"""
+""",
+    about="description: Click stream events (test project).\nowner: web\n",
+)
 
 DAILY_MODEL = """\
 /* ---

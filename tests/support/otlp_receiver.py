@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -14,7 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from tests.support.loopback import LoopbackServer
+from tests.support.loopback import LoopbackServer, QuietHandler, start_loopback
 
 
 @dataclass
@@ -73,11 +72,11 @@ class OtlpReceiver(LoopbackServer):
 
 
 def start_otlp_receiver() -> OtlpReceiver:
-    state: dict[str, OtlpReceiver] = {}
+    class Handler(QuietHandler):
+        owner: OtlpReceiver
 
-    class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            receiver = state["r"]
+            receiver = self.owner
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if self.headers.get("Content-Encoding") == "gzip":
                 body = gzip.decompress(body)
@@ -94,12 +93,4 @@ def start_otlp_receiver() -> OtlpReceiver:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    receiver = OtlpReceiver(server, thread)
-    state["r"] = receiver
-    thread.start()
-    return receiver
+    return start_loopback(OtlpReceiver, Handler)

@@ -3,17 +3,9 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-from atlas_core.anomalies import (
-    AnomalyThresholds,
-    TrendPoint,
-    pii_shares,
-    pii_shifts,
-    score_drops,
-    slow_step,
-    trends,
-)
+from atlas_core import anomalies
 
-LIMITS = AnomalyThresholds(
+LIMITS = anomalies.AnomalyThresholds(
     trend_loads=5,
     min_history=3,
     score_margin=0.05,
@@ -25,8 +17,8 @@ T0 = datetime(2026, 10, 1, tzinfo=UTC)
 
 
 def _trend(scores: list[float]) -> list:
-    points = [TrendPoint(f"r{i}", T0 + timedelta(hours=i), s) for i, s in enumerate(scores)]
-    return trends({"validity": list(reversed(points))}, LIMITS.trend_loads)
+    points = [anomalies.TrendPoint(f"r{i}", T0 + timedelta(hours=i), s) for i, s in enumerate(scores)]
+    return anomalies.trends({"validity": list(reversed(points))}, LIMITS.trend_loads)
 
 
 def test_trend_is_ordered_limited_and_has_a_trailing_median() -> None:
@@ -47,7 +39,7 @@ def test_trend_is_ordered_limited_and_has_a_trailing_median() -> None:
 
 
 def test_a_score_drop_beyond_the_margin_fires_even_above_threshold() -> None:
-    (drop,) = score_drops("orders", _trend([1.0, 0.99, 1.0, 0.90]), LIMITS)
+    (drop,) = anomalies.score_drops("orders", _trend([1.0, 0.99, 1.0, 0.90]), LIMITS)
     assert (drop.kind, drop.subject, drop.item, drop.value, drop.baseline, drop.history) == (
         "quality_trend",
         "orders",
@@ -56,31 +48,35 @@ def test_a_score_drop_beyond_the_margin_fires_even_above_threshold() -> None:
         1.0,
         3,
     )
-    assert score_drops("orders", _trend([1.0, 0.99, 1.0, 0.96]), LIMITS) == []  # within the margin
-    assert score_drops("orders", _trend([1.0, 1.0, 0.5]), LIMITS) == []  # too little history
-    assert score_drops("orders", _trend([0.5, 0.5, 0.5, 1.0]), LIMITS) == []  # rising is fine
+    assert anomalies.score_drops("orders", _trend([1.0, 0.99, 1.0, 0.96]), LIMITS) == []  # within the margin
+    assert anomalies.score_drops("orders", _trend([1.0, 1.0, 0.5]), LIMITS) == []  # too little history
+    assert anomalies.score_drops("orders", _trend([0.5, 0.5, 0.5, 1.0]), LIMITS) == []  # rising is fine
 
 
 def test_a_column_starting_to_carry_emails_fires_a_pii_shift() -> None:
     earlier = [{"note": 0.0, "email": 1.0}] * 3
-    (shift,) = pii_shifts("orders", earlier, {"note": 0.96, "email": 1.0}, LIMITS)
+    (shift,) = anomalies.pii_shifts("orders", earlier, {"note": 0.96, "email": 1.0}, LIMITS)
     assert (shift.item, shift.value, shift.baseline) == ("note", 0.96, 0.0)
     assert "went up to 96%" in shift.detail
-    assert pii_shifts("orders", earlier, {"note": 0.1, "email": 1.0}, LIMITS) == []
-    assert pii_shifts("orders", earlier[:2], {"note": 0.96}, LIMITS) == []
+    assert anomalies.pii_shifts("orders", earlier, {"note": 0.1, "email": 1.0}, LIMITS) == []
+    assert anomalies.pii_shifts("orders", earlier[:2], {"note": 0.96}, LIMITS) == []
     # A new column counts from 0 in earlier loads; the report's confidence is the detected share.
-    assert pii_shares({"note": {"entity": "EMAIL_ADDRESS", "confidence": 0.96}, "x": {"entity": None}}) == {
-        "note": 0.96
-    }
+    assert anomalies.pii_shares(
+        {"note": {"entity": "EMAIL_ADDRESS", "confidence": 0.96}, "x": {"entity": None}}
+    ) == {"note": 0.96}
     payload = json.dumps(shift.payload("run-1"))
     assert "note" in payload and "@" not in payload and "run-1" in payload
 
 
 def test_a_step_k_times_slower_than_its_trailing_median_fires() -> None:
-    slow = slow_step("silver/orders", "silver__orders", 12.0, [2.0, 1.5, 2.5, 2.0], LIMITS)
+    slow = anomalies.slow_step("silver/orders", "silver__orders", 12.0, [2.0, 1.5, 2.5, 2.0], LIMITS)
     assert slow is not None and (slow.kind, slow.value, slow.baseline) == ("slow_step", 12.0, 2.0)
-    assert slow_step("silver/orders", "silver__orders", 5.5, [2.0, 1.5, 2.5], LIMITS) is None  # < 3x
-    assert slow_step("silver/orders", "silver__orders", 0.9, [0.1, 0.2, 0.2], LIMITS) is None  # < 5 s longer
     assert (
-        slow_step("silver/orders", "silver__orders", 60.0, [2.0, 2.0], LIMITS) is None
+        anomalies.slow_step("silver/orders", "silver__orders", 5.5, [2.0, 1.5, 2.5], LIMITS) is None
+    )  # < 3x
+    assert (
+        anomalies.slow_step("silver/orders", "silver__orders", 0.9, [0.1, 0.2, 0.2], LIMITS) is None
+    )  # < 5 s longer
+    assert (
+        anomalies.slow_step("silver/orders", "silver__orders", 60.0, [2.0, 2.0], LIMITS) is None
     )  # too little history

@@ -45,13 +45,7 @@ def test_integers_are_strict() -> None:
         ok(7),
         NULL,
         NULL,
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
+        *[ERROR] * 7,
     ]
 
 
@@ -84,11 +78,7 @@ def test_floats() -> None:
         ok(1000.0),
         ok(0.001),
         ok(2.5),
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
+        *[ERROR] * 5,
         NULL,
         ERROR,
     ]
@@ -128,12 +118,7 @@ def test_dates_are_calendar_checked() -> None:
     assert cast("date", raw) == [
         ok(date(2026, 2, 28)),
         ok(date(2024, 2, 29)),
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
+        *[ERROR] * 6,
         ok(date(2026, 10, 1)),
     ]
 
@@ -167,10 +152,7 @@ def test_iso_timestamps_with_z_offsets_and_naive_values() -> None:
         ok(utc(2026, 10, 1, 12)),
         ok(utc(2026, 10, 1)),
         ok(utc(2026, 10, 1, 12, 0, 0, 123456)),
-        ERROR,
-        ERROR,
-        ERROR,
-        ERROR,
+        *[ERROR] * 4,
     ]
     assert result == expected
     assert all(v is None or v.utcoffset() == timedelta(0) for v, _ in result)

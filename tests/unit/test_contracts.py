@@ -62,17 +62,26 @@ def mutated(change: Callable[[dict], None]) -> dict:
     return data
 
 
+def column(index: int, **changes: object) -> Callable[[dict], None]:
+    """A change to the ``index``-th column of the contract."""
+    return lambda d: d["columns"][index].update(changes)
+
+
+def section(key: str, **changes: object) -> Callable[[dict], None]:
+    """A change inside the mapping ``key`` of the contract."""
+    return lambda d: d[key].update(changes)
+
+
+def top(**changes: object) -> Callable[[dict], None]:
+    """A change to top-level keys of the contract."""
+    return lambda d: d.update(changes)
+
+
 BAD_CONTRACTS = {
-    "unknown_column_type": (
-        lambda d: d["columns"][1].update(type="decimal"),
-        "columns.1.type: Input should be 'string'",
-    ),
-    "pattern_not_a_regex": (
-        lambda d: d["columns"][7].update(pattern="[a-"),
-        "columns.7.pattern: invalid regular expression",
-    ),
+    "unknown_column_type": (column(1, type="decimal"), "columns.1.type: Input should be 'string'"),
+    "pattern_not_a_regex": (column(7, pattern="[a-"), "columns.7.pattern: invalid regular expression"),
     "primary_key_unknown_column": (
-        lambda d: d.update(primary_key=["order_id", "nope"]),
+        top(primary_key=["order_id", "nope"]),
         "primary_key names unknown column(s): nope",
     ),
     "duplicate_columns": (
@@ -80,40 +89,34 @@ BAD_CONTRACTS = {
         "duplicate column names: status",
     ),
     "partitioning_not_timestamp": (
-        lambda d: d["partitioning"].update(column="status"),
+        section("partitioning", column="status"),
         "partitioning.column must be a timestamp or date column",
     ),
     "partitioning_unknown_column": (
-        lambda d: d["partitioning"].update(column="shipped_ts"),
+        section("partitioning", column="shipped_ts"),
         "partitioning.column names unknown column(s): shipped_ts",
     ),
     "bad_duration": (
-        lambda d: d["columns"][3].update(freshness="1 fortnight"),
+        column(3, freshness="1 fortnight"),
         "columns.3.freshness: invalid duration '1 fortnight'",
     ),
-    "unknown_key": (lambda d: d.update(owners=["x"]), "owners: Extra inputs are not permitted"),
-    "bad_column_name": (
-        lambda d: d["columns"][0].update(name="Order-ID"),
-        "columns.0.name: 'Order-ID' is not a valid name",
-    ),
+    "unknown_key": (top(owners=["x"]), "owners: Extra inputs are not permitted"),
+    "bad_column_name": (column(0, name="Order-ID"), "columns.0.name: 'Order-ID' is not a valid name"),
     "reserved_column_name": (
-        lambda d: d["columns"][0].update(name="_atlas_row_number"),
+        column(0, name="_atlas_row_number"),
         "columns.0.name: '_atlas_row_number' is not a valid name",
     ),
-    "unknown_source_kind": (lambda d: d["source"].update(kind="ftp"), "source: Input tag 'ftp'"),
-    "min_on_string": (
-        lambda d: d["columns"][7].update(min=1),
-        "columns.7: min/max apply to integer or float",
-    ),
+    "unknown_source_kind": (section("source", kind="ftp"), "source: Input tag 'ftp'"),
+    "min_on_string": (column(7, min=1), "columns.7: min/max apply to integer or float"),
     "partition_end_before_start": (
-        lambda d: d["partitioning"].update(end="2026-09-01"),
+        section("partitioning", end="2026-09-01"),
         "partitioning: end must be after start",
     ),
     "threshold_out_of_range": (
-        lambda d: d.update(quality={"thresholds": {"validity": 1.5}}),
+        top(quality={"thresholds": {"validity": 1.5}}),
         "quality.thresholds: threshold for validity must be between 0 and 1",
     ),
-    "no_columns": (lambda d: d.update(columns=[]), "columns: List should have at least 1 item"),
+    "no_columns": (top(columns=[]), "columns: List should have at least 1 item"),
 }
 
 
