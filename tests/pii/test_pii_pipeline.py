@@ -319,7 +319,7 @@ def test_a_daily_load_of_enumerated_values_is_classified_from_the_span_cache(dem
         app, ["materialize", "--select", "silver/orders", "--partition", "2026-10-15"]
     )
     assert result.exit_code == 0, result.output
-    reports = _rows(
+    reports = pg.rows(
         str(demo["warehouse"]),
         "SELECT partition_key, columns FROM atlas_meta.pii_reports WHERE dataset = 'orders' ORDER BY report_id",
     )
