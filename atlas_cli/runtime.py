@@ -15,9 +15,6 @@ from atlas_resources.bootstrap import Runtime, prepare_runtime
 from atlas_resources.lake import Lake, lake_from_settings
 from atlas_resources.warehouse import Warehouse
 
-# Extra storage connections the CLI's threads (run, live lineage poll, progress) may hold at once.
-POOL_OVERFLOW = 8
-
 
 def quiet_warnings() -> None:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
@@ -47,11 +44,9 @@ class Atlas:
 
     @cached_property
     def instance(self) -> dg.DagsterInstance:
-        instance = dg.DagsterInstance.get()
-        # Dagster's Postgres storages open a new connection per query by default (one per event stored,
-        # ~5-10 ms each); the CLI process keeps one open like the webserver does (0: no statement timeout).
-        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=POOL_OVERFLOW)
-        return instance
+        # Dagster's storages keep no pooled connection here (a connection per query): pooled ones, as
+        # the webserver's, broke a run whose PostgreSQL restarted mid-step (tests/faults).
+        return dg.DagsterInstance.get()
 
     @cached_property
     def definitions(self) -> dg.Definitions:
