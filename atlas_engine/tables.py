@@ -70,8 +70,8 @@ def ensure_table(
         columns = sql.SQL(", ").join(
             sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pgt)) for name, pgt in wanted.items()
         )
-        create = sql.SQL("CREATE UNLOGGED TABLE" if unlogged else "CREATE TABLE")
-        conn.execute(sql.SQL("{} {} ({})").format(create, target, columns))
+        create = sql.SQL("CREATE UNLOGGED TABLE {} ({})") if unlogged else sql.SQL("CREATE TABLE {} ({})")
+        conn.execute(create.format(target, columns))
         for column in index_on or []:
             conn.execute(
                 sql.SQL("CREATE INDEX {} ON {} ({})").format(
