@@ -3,6 +3,7 @@
 ``ATLAS_EXECUTOR=celery`` through the real instance (steps pickled to the workers); steps must have run on
 both workers and the silver rows must equal those of an in-process run of the same range."""
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -52,6 +53,9 @@ def workers(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
         {"ATLAS_EXECUTOR": "celery", "ATLAS_CELERY_BROKER_URL": broker, "ATLAS_CELERY_BACKEND_URL": backend}
     )
     atlas = boot()
+    # Dagster creates its storage tables on first use: do it here, as `atlas up` does before workers join;
+    # two workers starting on an empty database race to create them (DuplicateObject, a worker dies).
+    assert atlas.instance.get_runs_count() == 0
     config = tmp_path / "celery.yaml"
     config.write_text(
         f"execution:\n  config:\n    broker: {broker}\n    backend: {backend}\n"
@@ -108,7 +112,8 @@ def workers(atlas_env: dict[str, str], tmp_path: Path) -> Iterator[dict]:
         yield {"atlas": atlas, "names": names, "tmp": tmp_path}
     finally:
         for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # a worker that died must not spare the other
+                os.killpg(process.pid, signal.SIGTERM)
         for process in processes:
             try:
                 process.wait(timeout=30)
