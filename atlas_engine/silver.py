@@ -190,8 +190,7 @@ def _stage(
     a path (the tests compare the two).
     """
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
-    where, params = partition_filter(keys)
-    rows = sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE))
+    rows, params = _well_formed(keys)
     with wh.connect(autocommit=True) as conn:
         ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
         ensure_table(conn, *staging, staging_schema(contract), unlogged=True)
@@ -210,6 +209,12 @@ def _stage(
             )
 
 
+def _well_formed(keys: list[str]) -> tuple[sql.Composable, tuple[object, ...]]:
+    """Bronze's rows of the given days that parsed (a ragged row keeps only its raw line)."""
+    where, params = partition_filter(keys)
+    return sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE)), params
+
+
 def _stage_in_database(
     wh: Warehouse, contract: Contract, bronze: Table, staging: Table, keys: list[str]
 ) -> int:
@@ -219,8 +224,7 @@ def _stage_in_database(
     columns = [*contract.column_names, *passthrough, layout.CAST_ERRORS]
 
     def insert(group: list[str]) -> int:
-        where, params = partition_filter(group)
-        rows = sql.SQL("{} AND {} IS NULL").format(where, sql.Identifier(layout.RAW_LINE))
+        rows, params = _well_formed(group)
         with wh.connect(autocommit=True) as conn:
             return conn.execute(
                 sql.SQL("INSERT INTO {} ({}) {}").format(
