@@ -96,6 +96,7 @@ class LiveLineage:
         self.emitted: dict[str, set[str]] = {run: set(keys) for run, keys in (emitted or {}).items()}
         self.stats: dict[str, EmissionStats] = defaultdict(EmissionStats)
         self._logs: dict[str, RunLog] = {}
+        self._ended: dict[str, set[str]] = {}  # per run: steps ended and emitted (not rebuilt each poll)
 
     def pending(self, run_id: str) -> list:
         """The run's events not emitted yet, in order: the run's START, its steps', the run's final event."""
@@ -103,12 +104,13 @@ class LiveLineage:
         if run is None:
             return []
         log = self._logs.setdefault(run_id, RunLog(run_id))
+        ended = self._ended.setdefault(run_id, set())
         done = self.emitted.setdefault(run_id, set())
         running_after = timedelta(seconds=self.config.running_after_seconds)
         first: list[RunEvent] = []
         steps: list[RunEvent] = []
         last: list[RunEvent] = []
-        for facts in run_step_facts(self.instance, self.graph, run, self.naming, self.catalog, log):
+        for facts in run_step_facts(self.instance, self.graph, run, self.naming, self.catalog, log, ended):
             for event in build_events(
                 facts,
                 namespace=self.config.namespace,
@@ -125,6 +127,7 @@ class LiveLineage:
                     (first if event.eventType == RunState.START else last).append(event)
                 else:
                     steps.append(event)
+        ended.update(step.key for step in log.steps.values() if step.outcome is not None)  # final outcomes
         return [*first, *sorted(steps, key=lambda e: e.eventTime), *last]
 
     def poll(self, run_id: str) -> EmissionStats:
@@ -143,6 +146,7 @@ class LiveLineage:
         total = self.stats.pop(run_id, EmissionStats())
         self.emitted.pop(run_id, None)
         self._logs.pop(run_id, None)
+        self._ended.pop(run_id, None)
         try:
             self.instance.add_run_tags(
                 run_id, {LINEAGE_TAG: f"{total.emitted} emitted, {total.failed + total.skipped} failed"}

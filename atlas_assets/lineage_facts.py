@@ -4,7 +4,7 @@ lineage from the contracts, models and feature sets (:class:`LineageCatalog`). :
 turns them into events as runs progress."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -271,9 +271,11 @@ def run_step_facts(
     naming: DatasetNaming,
     catalog: LineageCatalog,
     log: RunLog | None = None,
+    skip: Collection[str] = (),
 ) -> list[StepFacts]:
     """Everything one run did so far, as OpenLineage job runs: the run itself, one per asset step, one per
-    step that ran checks. Steps still running have no outcome (START, maybe RUNNING, only)."""
+    step that ran checks. Steps still running have no outcome (START, maybe RUNNING, only). ``skip``:
+    step keys left out (a poller's steps already ended and emitted)."""
     log = (log or RunLog(run.run_id)).read(instance)
     by_op = _op_assets(graph)
     run_ended = run.status in (
@@ -284,7 +286,7 @@ def run_step_facts(
     run_end = (log.run_end or datetime.now(UTC)) if run_ended else None
     facts: list[StepFacts] = [_run_facts(run, log, run_end)] if (log.run_start or run_end) else []
     for step in log.steps.values():
-        if step.started is None:
+        if step.started is None or step.key in skip:
             continue
         outcome, ended = step.outcome, step.ended
         if outcome is None and run_end is not None:  # cut short by a failed or cancelled run

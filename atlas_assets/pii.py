@@ -18,6 +18,8 @@ from atlas_resources.resources import LakeResource, PiiResource, WarehouseResour
 from atlas_resources.warehouse import Warehouse
 
 PII_DRIFT_CHECK = "pii_drift"
+FREE_TEXT = "atlas/pii_free_text"
+"""Metadata of a silver asset whose contract has free-text PII columns (every load runs the analyzer)."""
 
 
 def _silver_key(dataset: str) -> dg.AssetKey:
@@ -33,6 +35,20 @@ def enumerated_values(contract: Contract) -> set[str]:
         for value in column.allowed_values
         if isinstance(value, str)
     }
+
+
+def free_text_metadata(contract: Contract) -> dict[str, bool]:
+    return {FREE_TEXT: True} if any(c.pii and c.pii.free_text for c in contract.columns) else {}
+
+
+def preload_analyzer(defs: dg.Definitions, keys: Sequence[dg.AssetKey]) -> None:
+    """Start loading Presidio when a selected asset analyzes free text: the run's first steps (bronze)
+    overlap the seconds it takes."""
+    pii = (defs.resources or {}).get("pii")
+    if isinstance(pii, PiiResource) and any(
+        defs.get_assets_def(key).metadata_by_key.get(key, {}).get(FREE_TEXT) for key in keys
+    ):
+        pii.preload()
 
 
 def pii_stage(pii: PiiResource, wh: Warehouse, lake: LakeResource, contract: Contract) -> PiiStage:

@@ -6,7 +6,7 @@ from psycopg import sql
 from atlas_assets.bronze import bronze_key
 from atlas_assets.metadata import column_schema, preview
 from atlas_assets.partitions import partitions_for, selected_partition_keys
-from atlas_assets.pii import pii_hidden_columns, pii_metadata, pii_stage
+from atlas_assets.pii import free_text_metadata, pii_hidden_columns, pii_metadata, pii_stage
 from atlas_assets.policies import contract_asset_options
 from atlas_assets.quality_checks import QualityGate, quality_check_specs, referenced_datasets
 from atlas_assets.steps import atlas_step
@@ -40,7 +40,11 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
             f"Also written as Parquet to atlas-silver/{contract.dataset}/."
         ),
         **contract_asset_options(contract, partitions, layout.Layer.SILVER),
-        metadata={"dagster/table_name": f"atlas_silver.{contract.dataset}", "atlas/layer": "silver"},
+        metadata={
+            "dagster/table_name": f"atlas_silver.{contract.dataset}",
+            "atlas/layer": "silver",
+            **free_text_metadata(contract),
+        },
     )
     @atlas_step
     def _silver(

@@ -171,6 +171,7 @@ def _execute(
     tags: dict[str, str],
     run_config: dict[str, Any],
 ) -> RunOutcome:
+    from atlas_assets.pii import preload_analyzer
     from atlas_cli.lineage_hook import live_lineage
 
     job = defs.resolve_implicit_global_asset_job_def()
@@ -198,10 +199,13 @@ def _execute(
             holder["error"] = exc
 
     lineage = live_lineage(instance, defs)
+    if not uses_celery(defs):  # this process runs the steps
+        preload_analyzer(defs, keys)
     started = time.monotonic()
     thread = threading.Thread(target=target, name="atlas-run", daemon=True)
     thread.start()
     executing: str | None = None
+    steps_done: StepsDone | None = None
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -215,8 +219,8 @@ def _execute(
             thread.join(0.5)
             executing = executing or _launched_run(instance, run_id)
             if executing is not None:
-                done = _steps_done(instance, executing)
-                progress.update(task, completed=min(done, len(keys)))
+                steps_done = steps_done or StepsDone(executing)
+                progress.update(task, completed=min(steps_done.poll(instance), len(keys)))
                 if lineage is not None:
                     lineage.poll(executing)  # bounded, never raises
     if "error" in holder:
@@ -290,19 +294,31 @@ def _launched_run(instance: dg.DagsterInstance, launch_id: str) -> str | None:
     return runs[0].dagster_run.run_id if runs else None
 
 
-def _steps_done(instance: dg.DagsterInstance, run_id: str) -> int:
-    try:
-        records = instance.get_records_for_run(
-            run_id=run_id,
-            of_type={
-                dg.DagsterEventType.STEP_SUCCESS,
-                dg.DagsterEventType.STEP_FAILURE,
-                dg.DagsterEventType.STEP_SKIPPED,
-            },
-        ).records
-    except Exception:
-        return 0
-    return len(records)
+@dataclass
+class StepsDone:
+    """Steps of a run that ended, counted incrementally (each poll reads only the new events)."""
+
+    run_id: str
+    count: int = 0
+    cursor: str | None = None
+
+    def poll(self, instance: dg.DagsterInstance) -> int:
+        try:
+            page = instance.get_records_for_run(
+                run_id=self.run_id,
+                cursor=self.cursor,
+                of_type={
+                    dg.DagsterEventType.STEP_SUCCESS,
+                    dg.DagsterEventType.STEP_FAILURE,
+                    dg.DagsterEventType.STEP_SKIPPED,
+                },
+            )
+        except Exception:
+            return self.count
+        if page.records:
+            self.count += len(page.records)
+            self.cursor = page.cursor
+        return self.count
 
 
 def materialize_all(

@@ -7,8 +7,10 @@ single transaction, so ``bronze = silver + quarantine`` holds for every partitio
 
 from __future__ import annotations
 
+import contextvars
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, field
 
@@ -97,6 +99,10 @@ def build_silver(
 ) -> SilverResult:
     """Rebuild the given silver partitions (all rows when the dataset is unpartitioned).
 
+    ``on_staged`` runs once the load is classified (erased subjects removed), in a second thread while
+    the load is published (one core scores, the other publishes); the publish commits only once it has
+    returned, and not if it raised.
+
     ``digest`` (an HMAC of the PII key) replaces the values of PII columns in the repair audit trail;
     without it those values are withheld.
     """
@@ -109,7 +115,11 @@ def build_silver(
     verdicts: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_v")
     repairs: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_r")
     bronze: Table = (layout.Layer.BRONZE.schema, dataset)
-    with exclusive_build(wh, dataset):  # one build of a dataset at a time; sweeps orphaned staging tables
+    scoring: Future[None] | None = None
+    with (
+        exclusive_build(wh, dataset),  # one build of a dataset at a time; sweeps orphaned staging tables
+        ThreadPoolExecutor(1, thread_name_prefix="atlas-scoring") as beside,
+    ):
         try:
             counts = StandardizeCounts()
             rows_in = _stage(wh, contract, bronze, staging, keys, counts)
@@ -127,12 +137,6 @@ def build_silver(
                 listed = ", ".join(f"{rule} ({n} rows)" for rule, n in sorted(fatal.items()))
                 raise QualityGateFailed(f"{dataset}: blocking rule(s) failed, nothing published: {listed}")
             standardized = counts.as_dict()
-            if on_staged is not None:
-                on_staged(
-                    StagedLoad(
-                        contract, staging, verdicts, keys, run_id, rows_in, plan, standardized, repaired
-                    )
-                )
             if transform_factory is not None:  # e.g. PII: classify from the staged rows, then transform
                 transform = transform_factory(
                     StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan)
@@ -140,6 +144,11 @@ def build_silver(
                 classified = getattr(getattr(transform_factory, "policy", None), "pii_columns", None)
                 if repaired and classified:  # columns found to hold PII: their repair values are not kept raw
                     protect_values(wh, repairs, sorted(classified), digest)
+            if on_staged is not None:  # e.g. quality scoring and Soda's scans: they only read staging
+                staged = StagedLoad(
+                    contract, staging, verdicts, keys, run_id, rows_in, plan, standardized, repaired
+                )
+                scoring = beside.submit(contextvars.copy_context().run, on_staged, staged)
             quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
             rows_silver, rows_quarantined, schema = _publish(
                 wh,
@@ -153,8 +162,11 @@ def build_silver(
                 run_id,
                 repairs if repairing(contract) else None,
                 standardized,
+                before_commit=scoring.result if scoring is not None else None,
             )
         finally:
+            if scoring is not None:
+                wait([scoring])  # still reading staging
             drop_quietly(wh, (staging, verdicts, repairs))
         result = SilverResult(
             dataset,
@@ -285,7 +297,12 @@ def _publish(
     run_id: str,
     repairs: Table | None = None,
     standardized: dict[str, dict[str, int]] | None = None,
+    *,
+    before_commit: Callable[[], object] | None = None,
 ) -> tuple[int, int, pa.Schema]:
+    """Replace the load's silver and quarantine partitions and its counters in one transaction.
+
+    ``before_commit`` runs last inside it: its exception rolls the whole publish back."""
     dataset = contract.dataset
     silver: Table = (layout.Layer.SILVER.schema, dataset)
     quarantine: Table = (layout.QUARANTINE_SCHEMA, dataset)
@@ -356,6 +373,8 @@ def _publish(
         if repairs is not None:
             publish_repairs(conn, dataset, repairs, run_id)
         record_standardization(conn, dataset, keys, run_id, standardized or {})
+        if before_commit is not None:
+            before_commit()
     return rows_silver, rows_quarantined, schema
 
 

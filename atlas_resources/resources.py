@@ -14,7 +14,7 @@ from pydantic import Field
 from atlas_core.anomalies import AnomalyThresholds
 from atlas_core.pii.keys import KeyRing, build_keyring
 from atlas_resources.lake import Lake, LocalLake, S3Lake
-from atlas_resources.presidio import LazyPresidioEngine
+from atlas_resources.presidio import LazyPresidioEngine, preload
 from atlas_resources.warehouse import WORK_MEM, Warehouse
 
 
@@ -90,6 +90,10 @@ class PiiResource(dg.ConfigurableResource):
 
     def keyring(self) -> KeyRing:
         return build_keyring(self.key, self.key_id, self.retired_keys, environment=self.environment)
+
+    def preload(self) -> None:
+        """Start loading the analyzer in the background (a run that will analyze free text)."""
+        preload(self.recognizers_file, self.n_process, self.batch_size)
 
     def engine(self, public_texts: Collection[str] = ()) -> LazyPresidioEngine:
         """The analyzer; ``public_texts`` (values a contract enumerates) may be answered from the span cache."""

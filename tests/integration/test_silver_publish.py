@@ -6,10 +6,15 @@ A transform that declares ``passes_through()`` (no PII to rewrite) is published 
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
+from atlas_core.contracts import Contract
+from atlas_core.errors import ServiceUnavailable
 from atlas_core.pii.classify import ColumnDecision
 from atlas_core.pii.keys import KeyRing, PiiKey
 from atlas_core.pii.policy import PiiPolicy
@@ -18,7 +23,7 @@ from atlas_core.pii.transform import PiiTransform
 from atlas_engine.bronze import ingest_file
 from atlas_engine.pii import SafeTransform
 from atlas_engine.silver import build_silver
-from atlas_engine.staging import IdentityTransform, passes_through
+from atlas_engine.staging import IdentityTransform, StagedLoad, passes_through
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse
 from tests.integration.quality_support import contract_for, write_csv
@@ -62,7 +67,7 @@ def _snapshot(wh: Warehouse) -> tuple[list[tuple], list[tuple], list[tuple]]:
     return silver, quarantine, counts
 
 
-def test_server_side_and_streamed_publish_write_identical_silver(warehouse_url: str, tmp_path: Path) -> None:
+def _ingested(warehouse_url: str, tmp_path: Path) -> tuple[Warehouse, Contract]:
     path = write_csv(tmp_path / "pub.csv", [c["name"] for c in COLUMNS], ROWS)
     contract = contract_for(
         "pub",
@@ -73,7 +78,11 @@ def test_server_side_and_streamed_publish_write_identical_silver(warehouse_url: 
     )
     wh = Warehouse(warehouse_url)
     ingest_file(wh, LocalLake(tmp_path / "lake"), contract, path)
+    return wh, contract
 
+
+def test_server_side_and_streamed_publish_write_identical_silver(warehouse_url: str, tmp_path: Path) -> None:
+    wh, contract = _ingested(warehouse_url, tmp_path)
     first = build_silver(wh, None, contract, DAYS, run_id="server-side", transform=IdentityTransform())
     server_side = _snapshot(wh)
     second = build_silver(wh, None, contract, DAYS, run_id="streamed", transform=StreamedIdentity())
@@ -103,3 +112,49 @@ def test_only_transforms_declaring_it_pass_rows_through() -> None:
     assert passes_through(pii(None), typed)  # nothing classified as PII
     assert passes_through(pii("keep"), typed)  # PII kept as is (declared so in the contract)
     assert not passes_through(pii("hash"), typed)
+
+
+def test_scoring_runs_beside_the_publish_and_its_failure_publishes_nothing(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    wh, contract = _ingested(warehouse_url, tmp_path)
+    build_silver(wh, None, contract, DAYS, run_id="first")
+    before = _snapshot(wh)
+    seen: dict[str, object] = {}
+
+    def slow_scoring(staged: StagedLoad) -> None:
+        seen["thread"] = threading.current_thread().name
+        seen["staged_rows"] = wh.count_rows(staged.staging)
+        time.sleep(0.5)  # the publish runs meanwhile, and waits for this before committing
+        seen["published_meanwhile"] = wh.count_rows(("atlas_silver", "pub"))
+        raise ServiceUnavailable("scoring lost its connection")
+
+    with pytest.raises(ServiceUnavailable, match="scoring lost its connection"):
+        build_silver(wh, None, contract, DAYS, run_id="second", on_staged=slow_scoring)
+
+    assert seen["thread"] != threading.current_thread().name
+    assert seen["staged_rows"] == 8
+    assert seen["published_meanwhile"] == 4  # other sessions still see the first load's rows
+    assert _snapshot(wh) == before  # rolled back: silver, quarantine and counters as they were
+    leftovers = wh.fetch_all(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'atlas_staging'"
+    )
+    assert leftovers == [(0,)]  # staging dropped only after the scoring thread ended
+
+
+def test_a_successful_scoring_hook_sees_the_staged_load_and_the_publish_commits(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    wh, contract = _ingested(warehouse_url, tmp_path)
+    partitions: list[str] = []
+    result = build_silver(
+        wh,
+        None,
+        contract,
+        DAYS,
+        run_id="ok",
+        on_staged=lambda s: partitions.extend(s.partitions),
+    )
+    assert partitions == DAYS
+    assert (result.rows_silver, result.rows_quarantined) == (4, 4)
+    assert wh.count_rows(("atlas_silver", "pub")) == 4
