@@ -19,6 +19,7 @@ failed`` once its last event is out.
 """
 
 import json
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -69,6 +70,10 @@ class LineageConfig:
         )
 
 
+RUN_REFRESH_SECONDS = 5.0
+"""How stale a polled run's record may get when no event says it changed (e.g. a cancel while queued)."""
+
+
 class LiveLineage:
     """Emits each run's events as they become known, each once: poll a run while it executes, then once more
     after it ended (``finish`` tags it). Used by the CLI for in-process runs (polled every half second) and by
@@ -97,13 +102,28 @@ class LiveLineage:
         self.stats: dict[str, EmissionStats] = defaultdict(EmissionStats)
         self._logs: dict[str, RunLog] = {}
         self._ended: dict[str, set[str]] = {}  # per run: steps ended and emitted (not rebuilt each poll)
+        self._runs: dict[str, tuple[dg.DagsterRun, float]] = {}  # per run: the record and when it was read
 
-    def pending(self, run_id: str) -> list:
+    def _run(self, run_id: str, log: RunLog, fresh: bool) -> dg.DagsterRun | None:
+        """The run's record, read again only when it may have changed: its end is in the event log, a
+        few seconds passed (a status changed without an event), or ``fresh`` (the last poll)."""
+        cached = self._runs.get(run_id)
+        if cached is not None and not fresh:
+            run, read_at = cached
+            stale = log.run_end is not None or time.monotonic() - read_at > RUN_REFRESH_SECONDS
+            if run.is_finished or not stale:
+                return run
+        current = self.instance.get_run_by_id(run_id)
+        if current is not None:
+            self._runs[run_id] = (current, time.monotonic())
+        return current
+
+    def pending(self, run_id: str, *, fresh: bool = False) -> list:
         """The run's events not emitted yet, in order: the run's START, its steps', the run's final event."""
-        run = self.instance.get_run_by_id(run_id)
+        log = self._logs.setdefault(run_id, RunLog(run_id)).read(self.instance)
+        run = self._run(run_id, log, fresh)
         if run is None:
             return []
-        log = self._logs.setdefault(run_id, RunLog(run_id))
         ended = self._ended.setdefault(run_id, set())
         done = self.emitted.setdefault(run_id, set())
         running_after = timedelta(seconds=self.config.running_after_seconds)
@@ -130,10 +150,10 @@ class LiveLineage:
         ended.update(step.key for step in log.steps.values() if step.outcome is not None)  # final outcomes
         return [*first, *sorted(steps, key=lambda e: e.eventTime), *last]
 
-    def poll(self, run_id: str) -> EmissionStats:
+    def poll(self, run_id: str, *, fresh: bool = False) -> EmissionStats:
         """Emit what is new for the run; never raises (lineage never fails a pipeline)."""
         try:
-            stats = self.emitter.emit(self.pending(run_id))
+            stats = self.emitter.emit(self.pending(run_id, fresh=fresh))
         except Exception as exc:
             log.warning("lineage_poll_failed", run_id=run_id, error=one_line(exc))
             stats = EmissionStats(failed=1)
@@ -142,11 +162,12 @@ class LiveLineage:
 
     def finish(self, run_id: str) -> EmissionStats:
         """The last poll of an ended run; tags it ``atlas/lineage=<n> emitted, <m> failed`` and forgets it."""
-        self.poll(run_id)
+        self.poll(run_id, fresh=True)
         total = self.stats.pop(run_id, EmissionStats())
         self.emitted.pop(run_id, None)
         self._logs.pop(run_id, None)
         self._ended.pop(run_id, None)
+        self._runs.pop(run_id, None)
         try:
             self.instance.add_run_tags(
                 run_id, {LINEAGE_TAG: f"{total.emitted} emitted, {total.failed + total.skipped} failed"}
