@@ -12,8 +12,12 @@ import dagster as dg
 from atlas_core.logs import configure_logging
 from atlas_core.settings import AtlasSettings, get_settings
 from atlas_resources.bootstrap import Runtime, prepare_runtime
+from atlas_resources.dagster_pool import ping_pooled_connections
 from atlas_resources.lake import Lake, lake_from_settings
 from atlas_resources.warehouse import Warehouse
+
+# Extra storage connections the CLI's threads (run, live lineage poll, progress) may hold at once.
+POOL_OVERFLOW = 8
 
 
 def quiet_warnings() -> None:
@@ -44,9 +48,13 @@ class Atlas:
 
     @cached_property
     def instance(self) -> dg.DagsterInstance:
-        # Dagster's storages keep no pooled connection here (a connection per query): pooled ones, as
-        # the webserver's, broke a run whose PostgreSQL restarted mid-step (tests/faults).
-        return dg.DagsterInstance.get()
+        instance = dg.DagsterInstance.get()
+        # Dagster's Postgres storages open a new connection per query by default (one per stored event,
+        # ~10 ms each); the CLI keeps them open as the webserver does (0: no statement timeout), and
+        # pings each one as it is taken from the pool (dagster_pool).
+        ping_pooled_connections()
+        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=POOL_OVERFLOW)
+        return instance
 
     @cached_property
     def definitions(self) -> dg.Definitions:

@@ -1,0 +1,53 @@
+"""Pooled storage connections that the server dropped are replaced when taken from the pool."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+import sqlalchemy
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
+
+from atlas_resources import dagster_pool
+from atlas_resources.dagster_pool import ping_pooled_connections
+
+
+def _backend_pid(engine: sqlalchemy.engine.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(url: str, pid: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_connection_the_server_dropped_is_replaced_on_checkout(warehouse_url: str) -> None:
+    ping_pooled_connections()
+    ping_pooled_connections()  # idempotent: one listener
+    engine = sqlalchemy.create_engine(
+        warehouse_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        first = _backend_pid(engine)
+        assert _backend_pid(engine) == first  # pooled: the same session serves the next checkout
+        _terminate(warehouse_url, first)  # what a server restart does to every pooled session
+        second = _backend_pid(engine)
+        assert second != first
+        assert _backend_pid(engine) == second
+    finally:
+        engine.dispose()
+
+
+def test_without_the_ping_the_dropped_connection_fails_its_next_statement(warehouse_url: str) -> None:
+    event.remove(Pool, "checkout", dagster_pool._ping)
+    engine = sqlalchemy.create_engine(
+        warehouse_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        _terminate(warehouse_url, _backend_pid(engine))
+        with pytest.raises(sqlalchemy.exc.OperationalError):
+            _backend_pid(engine)
+    finally:
+        engine.dispose()
+        ping_pooled_connections()
