@@ -338,7 +338,6 @@ def main() -> None:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     write_result(RESULTS, out)
-    print(f"results: {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -348,7 +348,6 @@ def main() -> None:
             f"{sp['scan_accuracy_all_parts']['recall']} precision {sp['scan_accuracy_all_parts']['precision']}"
         )
     write_result(args.out, results)
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -207,7 +207,7 @@ def main() -> None:
         },
     }
     write_result(args.out, result)
-    print(json.dumps(result["speedup"]), f"-> {args.out}")
+    print(json.dumps(result["speedup"]))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
 def write_result(name: str, result: dict[str, Any]) -> None:
     out = RESULTS_DIR / f"pipeline_{name}.json"
     write_json(out, result)
-    print(f"written to {out}")
 
 
 def atlas_cli() -> str:
