@@ -500,7 +500,7 @@ def test_an_upload_is_one_run_and_the_landing_sensor_leaves_it_alone(
         atlas.lake.put_file(BUCKET, key, upload)
         assert pending_objects(atlas.lake, events) == []  # the landing sensor never sees uploads
         scan = scan_file(events, upload)
-        plan = upload_run(events, scan, trigger="api", source_system="api", landing_key=key, require_new=True)
+        plan = upload_run(events, scan, trigger="api", landing_key=key, require_new=True)
         assert plan.partition_range == ("2026-10-03", "2026-10-04")
         outcomes.append(
             execute(

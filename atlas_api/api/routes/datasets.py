@@ -105,9 +105,7 @@ async def upload_file(
         scan, landing_uri = await asyncio.to_thread(_scan_and_land, services, contract, path, key)
         landed = True
         detail["sha256"] = scan.sha256
-        plan = upload_run(
-            contract, scan, trigger="api", source_system="api", landing_key=key, require_new=True
-        )
+        plan = upload_run(contract, scan, trigger="api", landing_key=key, require_new=True)
         tags = {
             **plan.tags,
             **plan.partition_tags,
