@@ -51,9 +51,8 @@ def pull_source(
 
     ``landing_keys`` / ``files`` (uploads, ``atlas ingest``): ingest exactly these landing objects / local
     files, whatever the source kind; duplicates get their own ledger row, rejections are collected."""
-    from atlas_engine.sources.http import pull_http
     from atlas_engine.sources.landing import ingest_pending
-    from atlas_engine.sources.postgres import pull_postgres
+    from atlas_engine.sources.snapshot import pull_snapshot
 
     source = contract.source
     result = PullResult()
@@ -104,7 +103,6 @@ def pull_source(
     elif isinstance(source, LandingSource):
         landing(landing_keys)
     elif isinstance(source, PostgresSource | HttpSource):
-        pull = pull_postgres if isinstance(source, PostgresSource) else pull_http
-        record = pull(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
+        record = pull_snapshot(wh, lake, contract, run_id=run_id, batch_rows=batch_rows, env=env)
         result.records = [record] if record is not None else []
     return result
