@@ -176,7 +176,8 @@ def _rule_hits(
             }
         results.append(RuleHits(rule, hits, rows, counts))
         conn.execute(
-            "INSERT INTO atlas_meta.rule_hits (model, rule, kind, code_version, partition_start, partition_end, "
+            "INSERT INTO atlas_meta.rule_hits (model, rule, "
+            "kind, code_version, partition_start, partition_end, "
             "rows_evaluated, hits, value_counts, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 model.name,

@@ -203,7 +203,8 @@ class Scenario:
         if proc.returncode != 0:
             lines = [ln for ln in (stderr + stdout).splitlines() if ln.strip()]
             raise SystemExit(
-                f"{Path(argv[0]).name} {' '.join(args)} failed ({proc.returncode}): {lines[-1] if lines else ''}"
+                f"{Path(argv[0]).name} {' '.join(args)} failed "
+                f"({proc.returncode}): {lines[-1] if lines else ''}"
             )
         return run
 

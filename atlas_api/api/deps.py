@@ -78,7 +78,8 @@ async def audit_action(
     target: str | None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """One audit row for an action a principal asked for through this request (who, role, request id, client)."""
+    """One audit row for an action a principal asked for through this request (who, role, request id,
+    client)."""
     await crud.audit(
         conn,
         action,
@@ -161,7 +162,8 @@ async def _chat_principal(services: Services, chat_user: str | None) -> Principa
 async def authenticate(
     services: Services, token: str | None, api_key: str | None, chat_user: str | None = None
 ) -> Principal | str:
-    """The principal for a bearer token or API key (a relay key: for ``chat_user``), else the failure's reason."""
+    """The principal for a bearer token or API key (a relay key: for ``chat_user``), else the failure's
+    reason."""
     if api_key:
         async with services.pool.connection() as conn:
             found = await crud.api_key_principal(conn, api_key)

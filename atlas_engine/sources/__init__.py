@@ -2,8 +2,8 @@
 
 ``file``: paths or globs in the project; ``landing``: objects in ``atlas-bronze/landing/<dataset>/``
 (picked up by a sensor); whatever the kind, a run may name landing objects (uploads) or local files
-(``atlas ingest``) instead, and then only those are ingested; ``postgres``: a table or query in another database, incremental by a
-watermark column; ``http``: a paginated JSON API.
+(``atlas ingest``) instead, and then only those are ingested; ``postgres``: a table or query in another
+database, incremental by a watermark column; ``http``: a paginated JSON API.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class PullResult:
         return sorted({k for r in self.records if r.status == "accepted" for k in r.partition_keys})
 
     def collect(self, ingest: Callable[[], IngestionRecord], *, stop_on_rejection: bool = False) -> None:
-        """Keep the record ``ingest`` returns, or its rejection reason (re-raised with ``stop_on_rejection``)."""
+        """Keep the record ``ingest`` returns, or its rejection reason (re-raised with
+        ``stop_on_rejection``)."""
         try:
             self.records.append(ingest())
         except InputRejected as exc:

@@ -87,7 +87,8 @@ def ingest_landing_object(
     batch_rows: int = 50_000,
     source_system: str = "landing",
 ) -> IngestionRecord:
-    """Ingest one landing object and move it out of the landing prefix (raises InputRejected when rejected)."""
+    """Ingest one landing object and move it out of the landing prefix (raises InputRejected when
+    rejected)."""
     name = PurePosixPath(key).name
     dataset = contract.dataset
     with tempfile.TemporaryDirectory(prefix="atlas-landing-") as tmp:

@@ -69,7 +69,8 @@ def read_watermark(wh: Warehouse, dataset: str) -> str | None:
 def _save_watermark(conn: psycopg.Connection, dataset: str, watermark: str | None, rows: int) -> None:
     conn.execute(
         "INSERT INTO atlas_meta.source_watermarks (dataset, source_kind, watermark, rows_pulled, updated_at) "
-        "VALUES (%s, 'postgres', %s, %s, now()) ON CONFLICT (dataset) DO UPDATE SET watermark = EXCLUDED.watermark, "
+        "VALUES (%s, 'postgres', %s, %s, now()) ON CONFLICT (dataset) "
+        "DO UPDATE SET watermark = EXCLUDED.watermark, "
         "rows_pulled = atlas_meta.source_watermarks.rows_pulled + EXCLUDED.rows_pulled, updated_at = now()",
         (dataset, watermark, rows),
     )

@@ -233,8 +233,8 @@ def test_transient_failures_are_retried_data_errors_are_not(warehouse_url: str) 
 
 
 def test_transient_failures_wait_the_pinned_exponential_backoff() -> None:
-    """Three transient failures in a row, then success: Dagster waits delay * (2**n - 1) +- delay before retry n
-    (2 s base: about 2, 6 and 14 s), as the shared RetryPolicy says."""
+    """Three transient failures in a row, then success: Dagster waits delay * (2**n - 1) +- delay before retry
+    n (2 s base: about 2, 6 and 14 s), as the shared RetryPolicy says."""
     with socket.socket() as probe:  # a port nothing listens on: every connect is refused
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]

@@ -146,7 +146,8 @@ def test_postgres_source_is_pulled_incrementally_by_watermark(
                 "updated_at timestamptz)"
             )
             conn.execute(
-                "INSERT INTO shop_events SELECT i, '2026-10-01T00:00:00Z'::timestamptz + i * interval '7 hours', "
+                "INSERT INTO shop_events SELECT i, "
+                "'2026-10-01T00:00:00Z'::timestamptz + i * interval '7 hours', "
                 "'view', i * 1.5, '2026-10-20T00:00:00Z'::timestamptz + i * interval '1 second' "
                 "FROM generate_series(1, 40) AS i"
             )
@@ -167,7 +168,8 @@ def test_postgres_source_is_pulled_incrementally_by_watermark(
         assert pull_snapshot(wh, lake, events, env=env) is None  # nothing new
         with psycopg.connect(source_url, autocommit=True) as conn:
             conn.execute(
-                "INSERT INTO shop_events VALUES (41, '2026-10-12T08:00:00Z', 'buy', 3, '2026-10-21T00:00:00Z'), "
+                "INSERT INTO shop_events VALUES (41, "
+                "'2026-10-12T08:00:00Z', 'buy', 3, '2026-10-21T00:00:00Z'), "
                 "(42, '2026-10-12T09:00:00Z', 'buy', 4, '2026-10-21T00:00:01Z')"
             )
         second = pull_snapshot(wh, lake, events, env=env)
