@@ -229,6 +229,9 @@ def labeled_columns(seed: int = 7) -> list[tuple[str, str, list[str], str | None
     def one_of(*options: str) -> list[str]:
         return many(lambda: rng.choice(options))
 
+    def product_name() -> str:
+        return f"{us.color_name()} {us.word().title()} {rng.choice(['Lamp', 'Book', 'Toy', 'Hose'])}"
+
     def ids_like_phones() -> str:
         return f"{rng.randint(200, 999)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
 
@@ -298,14 +301,7 @@ def labeled_columns(seed: int = 7) -> list[tuple[str, str, list[str], str | None
         ),
         ("amount", "float", many(lambda: f"{rng.uniform(1, 999):.2f}"), None),
         ("status", "string", one_of("placed", "shipped", "delivered", "cancelled"), None),
-        (
-            "product_name",
-            "string",
-            many(
-                lambda: f"{us.color_name()} {us.word().title()} {rng.choice(['Lamp', 'Book', 'Toy', 'Hose'])}"
-            ),
-            None,
-        ),
+        ("product_name", "string", many(product_name), None),
         ("sku", "string", many(lambda: f"SKU-{rng.randint(1, 99999):05d}"), None),
         ("category", "string", one_of("books", "garden", "toys", "home"), None),
         (
