@@ -110,8 +110,8 @@ def _decrement(conn: psycopg.Connection, counter: str, per_ingestion: dict[int, 
     for ingestion_id, n in per_ingestion.items():
         conn.execute(
             sql.SQL(
-                "UPDATE atlas_meta.ingestions SET {c} = greatest(coalesce({c}, "
-                "0) - %s, 0) WHERE ingestion_id = %s"
+                "UPDATE atlas_meta.ingestions SET {c} = greatest(coalesce({c}, 0) - %s, 0) "
+                "WHERE ingestion_id = %s"
             ).format(c=sql.Identifier(counter)),
             (n, ingestion_id),
         )

@@ -100,8 +100,8 @@ def create_repairs_table(wh: Warehouse, repairs: Table) -> None:
     with wh.connect(autocommit=True) as conn:
         conn.execute(
             sql.SQL(
-                "CREATE UNLOGGED TABLE {} ({} bigint, {} bigint, {} "
-                "text, row_key jsonb, column_name text, old_value text, "
+                "CREATE UNLOGGED TABLE {} ({} bigint, {} bigint, {} text, "
+                "row_key jsonb, column_name text, old_value text, "
                 "new_value text, values_hashed boolean NOT NULL DEFAULT false, rule_id text)"
             ).format(
                 sql.Identifier(*repairs),

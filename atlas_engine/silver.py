@@ -421,8 +421,8 @@ def _refresh_ingestion_counts(
             "WHERE {iid} IN (SELECT id FROM touched) GROUP BY 1), "
             "q AS (SELECT {iid} AS id, count(*) AS n FROM {q} "
             "WHERE {iid} IN (SELECT id FROM touched) GROUP BY 1) "
-            "UPDATE atlas_meta.ingestions i SET rows_silver = coalesce(s.n, "
-            "0), rows_quarantined = coalesce(q.n, 0) "
+            "UPDATE atlas_meta.ingestions i "
+            "SET rows_silver = coalesce(s.n, 0), rows_quarantined = coalesce(q.n, 0) "
             "FROM touched t LEFT JOIN s ON s.id = t.id LEFT JOIN q ON q.id = t.id "
             "WHERE i.ingestion_id = t.id AND i.dataset = %s"
         ).format(

@@ -276,8 +276,8 @@ def silver_customers(conn: psycopg.Connection, iid: uuid.UUID, key: str) -> None
         return f"encode(sha256(convert_to(%(key)s || ':' || {col}, 'UTF8')), 'hex')"
 
     select = (
-        f"customer_id, 'person_' || left({keyed('first_name')}, "
-        f"12), 'person_' || left({keyed('last_name')}, 12), "
+        f"customer_id, 'person_' || left({keyed('first_name')}, 12), "
+        f"'person_' || left({keyed('last_name')}, 12), "
         f"{keyed('lower(email)')}, regexp_replace(left(phone, -4), '\\d', '*', 'g') || right(phone, 4), "
         f"{keyed('ssn')}, NULL::date, NULL, city, state, zip, "
         "signup_ts, updated_at, marketing_consent, NULL, "

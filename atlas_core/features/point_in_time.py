@@ -140,8 +140,8 @@ def point_in_time_query(spec: FeatureSetSpec, spine_columns: list[str]) -> sql.C
             columns = [sql.SQL("x.{} AS {}").format(Id(_value_column(i)), Id(f.name)) for i, f in latest]
             ctes.append(
                 sql.SQL(
-                    "{} AS (SELECT DISTINCT ON ({}, {}) {} AS __k, {} "
-                    "AS __ts, {} FROM spine AS sp JOIN {} AS x ON {} "
+                    "{} AS (SELECT DISTINCT ON ({}, {}) {} AS __k, {} AS __ts, {} "
+                    "FROM spine AS sp JOIN {} AS x ON {} "
                     "ORDER BY {}, {}, {} DESC, x::text DESC)"
                 ).format(
                     lat_cte,

@@ -259,8 +259,8 @@ def test_unknown_assets_and_partitions_are_422_and_nothing_is_launched(
     for request_id in request_ids:
         runs = graphql(
             stack,
-            "query($t: [ExecutionTag!]) { runsOrError(filter: "
-            "{tags: $t}) { ... on Runs { results { runId } } } }",
+            "query($t: [ExecutionTag!]) "
+            "{ runsOrError(filter: {tags: $t}) { ... on Runs { results { runId } } } }",
             {"t": [{"key": "atlas/request_id", "value": request_id}]},
         )
         assert runs["runsOrError"]["results"] == []
