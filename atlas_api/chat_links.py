@@ -1,4 +1,5 @@
-"""Chat identities linked to Atlas users, and the API keys that relay chat requests (``atlas_meta.chat_links``).
+"""Chat identities linked to Atlas users, and the API keys that relay chat requests
+(``atlas_meta.chat_links``).
 
 The bot (``atlas_bot``) holds a relay key: a key that has no rights of its own and acts only for the chat
 identity named in each request, with the role of the Atlas user that identity is linked to.
@@ -74,7 +75,8 @@ async def linked_user(conn: Conn, chat_user: str) -> tuple[str, Role] | None:
     if not valid_chat_user(chat_user):
         return None
     cur = await conn.execute(
-        "SELECT u.username, u.role FROM atlas_meta.chat_links l JOIN atlas_meta.users u ON u.user_id = l.user_id "
+        "SELECT u.username, u.role FROM atlas_meta.chat_links l "
+        "JOIN atlas_meta.users u ON u.user_id = l.user_id "
         "WHERE l.chat_user = %s AND u.disabled_at IS NULL",
         (chat_user,),
     )

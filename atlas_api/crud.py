@@ -66,7 +66,8 @@ async def create_user(conn: Conn, username: str, password: str, role: Role) -> U
 async def user_credentials(conn: Conn, username: str) -> tuple[int, str, Role] | None:
     """(user_id, password_hash, role) of an enabled user."""
     cur = await conn.execute(
-        "SELECT user_id, password_hash, role FROM atlas_meta.users WHERE username = %s AND disabled_at IS NULL",
+        "SELECT user_id, password_hash, role FROM atlas_meta.users "
+        "WHERE username = %s AND disabled_at IS NULL",
         (username,),
     )
     row: Any = await cur.fetchone()
@@ -102,7 +103,8 @@ async def access_allowed(conn: Conn, claims: security.TokenClaims) -> bool:
 async def claim_refresh_token(conn: Conn, claims: security.TokenClaims) -> RefreshState | None:
     """Lock the token's row and mark it used; the caller's transaction decides what to do with the state."""
     cur = await conn.execute(
-        "SELECT u.username, u.role, u.disabled_at IS NULL AS user_active, f.revoked_at IS NOT NULL AS family_revoked, "
+        "SELECT u.username, u.role, u.disabled_at IS NULL AS "
+        "user_active, f.revoked_at IS NOT NULL AS family_revoked, "
         "r.used_at IS NOT NULL AS used FROM atlas_meta.refresh_tokens r "
         "JOIN atlas_meta.token_families f ON f.family_id = r.family_id "
         "JOIN atlas_meta.users u ON u.user_id = f.user_id "
@@ -140,7 +142,8 @@ async def create_api_key(conn: Conn, name: str, role: Role, created_by: str | No
     key = security.new_api_key()
     cur = await _insert_named(
         conn,
-        "INSERT INTO atlas_meta.api_keys (name, prefix, key_hash, role, created_by) VALUES (%s, %s, %s, %s, %s) "
+        "INSERT INTO atlas_meta.api_keys (name, prefix, "
+        "key_hash, role, created_by) VALUES (%s, %s, %s, %s, %s) "
         "RETURNING key_id, created_at",
         (name, security.api_key_display_prefix(key), security.api_key_hash(key), role.value, created_by),
         what="API key",
@@ -162,7 +165,8 @@ async def create_api_key(conn: Conn, name: str, role: Role, created_by: str | No
 async def api_key_principal(conn: Conn, key: str) -> tuple[int, str, Role, bool] | None:
     """(key_id, name, role, chat_relay) of an active key; a chat relay key acts only for linked chat users."""
     cur = await conn.execute(
-        "SELECT key_id, name, role, chat_relay FROM atlas_meta.api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+        "SELECT key_id, name, role, chat_relay FROM atlas_meta.api_keys "
+        "WHERE key_hash = %s AND revoked_at IS NULL",
         (security.api_key_hash(key),),
     )
     row: Any = await cur.fetchone()
@@ -171,7 +175,8 @@ async def api_key_principal(conn: Conn, key: str) -> tuple[int, str, Role, bool]
 
 async def list_api_keys(conn: Conn) -> list[ApiKeyOut]:
     cur = await conn.execute(
-        "SELECT key_id, name, role, prefix, created_at, created_by, revoked_at FROM atlas_meta.api_keys ORDER BY key_id"
+        "SELECT key_id, name, role, prefix, created_at, created_by, "
+        "revoked_at FROM atlas_meta.api_keys ORDER BY key_id"
     )
     return [
         ApiKeyOut(
@@ -221,7 +226,8 @@ async def audit(
     """One row in ``atlas_meta.audit``. Callers never pass tokens, passwords or data values in ``detail``."""
     try:
         await conn.execute(
-            "INSERT INTO atlas_meta.audit (action, outcome, principal, role, target, detail, request_id, client) "
+            "INSERT INTO atlas_meta.audit (action, outcome, "
+            "principal, role, target, detail, request_id, client) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 action,

@@ -31,8 +31,10 @@ def build_feature_set_asset(spec: FeatureSetSpec, code_version: str) -> dg.Asset
         description=(
             f"{spec.description}\n\nEntity `{spec.entity_key}`, event timestamp `{spec.event_timestamp}` "
             f"(features use only source rows strictly before it). `split` by hashing {spec.entity_key} "
-            f"(seed {split.seed}, {split.fractions}); transforms fitted on train. `version` = hash of content, "
-            f"spec and upstream fingerprints, recorded in atlas_meta.dataset_versions; exported ({formats}) to "
+            f"(seed {split.seed}, {split.fractions}); transforms "
+            "fitted on train. `version` = hash of content, "
+            "spec and upstream fingerprints, recorded in "
+            f"atlas_meta.dataset_versions; exported ({formats}) to "
             f"atlas-ai-ready/{spec.name}/<version>/."
         ),
         code_version=code_version,

@@ -58,7 +58,8 @@ def with_automation(defs: dg.Definitions, contracts: list[Contract]) -> dg.Defin
 
 
 def daily_run_requests(graph: "dg.Definitions", scheduled: datetime) -> list[dg.RunRequest]:
-    """One run per partitions definition: its latest complete partition; unpartitioned assets join the first."""
+    """One run per partitions definition: its latest complete partition; unpartitioned assets join the
+    first."""
     asset_graph = graph.resolve_asset_graph()
     keys = sorted(
         (k for k in asset_graph.get_all_asset_keys() if asset_graph.get(k).is_materializable),
@@ -105,7 +106,10 @@ def build_daily_schedule(defs_without_schedules: dg.Definitions, cron: str) -> d
         execution_timezone="UTC",
         target=dg.AssetSelection.all(),
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="The whole graph once a day: sources refreshed, latest partition and unpartitioned assets rebuilt.",
+        description=(
+            "The whole graph once a day: sources refreshed, "
+            "latest partition and unpartitioned assets rebuilt."
+        ),
     )
     def _daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         scheduled = context.scheduled_execution_time or datetime.now().astimezone()

@@ -48,7 +48,8 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         group_name="bronze",
         description=(
             f"Raw, append-only copy of `{contract.dataset}` from its `{source_kind(contract)}` source: every "
-            f"source file kept in atlas-bronze, its rows as text in atlas_bronze.{contract.dataset}, one record "
+            "source file kept in atlas-bronze, its rows as text "
+            f"in atlas_bronze.{contract.dataset}, one record "
             f"per file in atlas_meta.ingestions (source, time, file, rows, sha256, schema version). A file "
             f"already ingested is a no-op. Partitions whose rows arrived are reported as materialized."
         ),
@@ -82,14 +83,16 @@ def build_bronze_asset(contract: Contract) -> dg.AssetsDefinition:
         )
         for record in pulled.records:
             context.log.info(
-                f"{contract.dataset}: {record.file} {record.status} ({record.rows_bronze} rows, sha256 {record.sha256[:12]})"
+                f"{contract.dataset}: {record.file} {record.status} "
+                f"({record.rows_bronze} rows, sha256 {record.sha256[:12]})"
             )
         for reason in pulled.rejected:
             context.log.warning(f"{contract.dataset}: rejected {reason}")
         if pulled.rejected and not pulled.records:
             raise dg.Failure(f"rejected: {'; '.join(pulled.rejected)}", allow_retries=False)
         if config.require_new and not any(r.status == "accepted" for r in pulled.records):
-            # An upload's run is about its file: a duplicate (or nothing found) ends the run, silver is skipped.
+            # An upload's run is about its file: a duplicate (or nothing found) ends the run, silver is
+            # skipped.
             if not pulled.records:
                 raise dg.Failure(
                     "nothing to ingest: the run's files are gone (already processed?)", allow_retries=False

@@ -23,7 +23,8 @@ from atlas_core.sql_models import SqlModel
 
 
 def celery_executor_for(settings: AtlasSettings) -> dg.ExecutorDefinition:
-    """``dagster_celery.celery_executor`` on Redis; steps go to the queue in their ``dagster-celery/queue`` tag."""
+    """``dagster_celery.celery_executor`` on Redis; steps go to the queue in their ``dagster-celery/queue``
+    tag."""
     from dagster_celery import celery_executor
 
     return celery_executor.configured(

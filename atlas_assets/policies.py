@@ -51,8 +51,9 @@ def layer_policies(layer: Layer) -> dict[str, Any]:
 def contract_asset_options(
     contract: Contract, partitions: dg.PartitionsDefinition | None, layer: Layer
 ) -> dict[str, Any]:
-    """Keyword arguments for ``@dg.asset`` common to a contract's bronze and silver assets: partitioned like the
-    contract, versioned by its fingerprint, stored in Postgres and Parquet, with the ``layer``'s policies."""
+    """Keyword arguments for ``@dg.asset`` common to a contract's bronze and silver assets: partitioned like
+    the contract, versioned by its fingerprint, stored in Postgres and Parquet, with the ``layer``'s
+    policies."""
     return {
         "partitions_def": partitions,
         "backfill_policy": backfill_policy_for(partitions),

@@ -33,8 +33,12 @@ log = get_logger("atlas.quality")
 
 DESCRIPTIONS = {
     Dimension.COMPLETENESS: "Share of rows with every required value present (and a non-empty load).",
-    Dimension.VALIDITY: "Share of rows whose values have the declared types, patterns, allowed values and ranges.",
-    Dimension.CONSISTENCY: "Share of rows agreeing with functional dependencies and references to other datasets.",
+    Dimension.VALIDITY: (
+        "Share of rows whose values have the declared types, patterns, allowed values and ranges."
+    ),
+    Dimension.CONSISTENCY: (
+        "Share of rows agreeing with functional dependencies and references to other datasets."
+    ),
     Dimension.ACCURACY: "Share of rows passing accuracy expressions and reference-data checks.",
     Dimension.TIMELINESS: "Share of rows whose timestamps are fresh (vs now, or vs their partition day).",
     Dimension.UNIQUENESS: "Share of rows that are not duplicates of the primary key or unique columns.",

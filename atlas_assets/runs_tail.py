@@ -17,7 +17,8 @@ FINISHED = (
 def atlas_sensor(
     name: str, interval_seconds: int, description: str, **options: Any
 ) -> Callable[[Callable[..., Any]], dg.SensorDefinition]:
-    """``dg.sensor`` as every Atlas sensor is declared: running by default, evaluated every ``interval_seconds``."""
+    """``dg.sensor`` as every Atlas sensor is declared: running by default, evaluated every
+    ``interval_seconds``."""
     return dg.sensor(
         name=name,
         minimum_interval_seconds=interval_seconds,

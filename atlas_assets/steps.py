@@ -22,7 +22,8 @@ _QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 
 
 def safe_message(exc: BaseException) -> str:
-    """One line; Atlas' own messages verbatim (they never carry data values), quoted values redacted elsewhere."""
+    """One line; Atlas' own messages verbatim (they never carry data values), quoted values redacted
+    elsewhere."""
     if isinstance(exc, AtlasError):
         return one_line(exc)
     return f"{type(exc).__name__}: {_QUOTED.sub('<redacted>', one_line(exc))}"

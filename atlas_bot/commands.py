@@ -82,7 +82,8 @@ def help_text(who: str | None = None) -> str:
 
 
 def usage_hint(text: str) -> str:
-    """A short help line for a message no command matched: the usage of the command it started with, if any."""
+    """A short help line for a message no command matched: the usage of the command it started with, if
+    any."""
     words = re.sub(r"^\s*@?atlas[:,]?\s+", "", text, flags=re.IGNORECASE).split()
     first = words[0].lower() if words else ""
     if first == "materialise":

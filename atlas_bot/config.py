@@ -61,8 +61,10 @@ def opsdroid_config(settings: AtlasSettings) -> dict[str, Any]:
     if settings.bot_websocket:
         if settings.bot_host not in LOOPBACK:
             raise InputRejected(
-                f"ATLAS_BOT_HOST={settings.bot_host}: the websocket connector trusts the user name its client "
-                "sends, so the bot listens on loopback only while it is on (ATLAS_BOT_WEBSOCKET=false to turn it off)"
+                f"ATLAS_BOT_HOST={settings.bot_host}: the websocket "
+                "connector trusts the user name its client "
+                "sends, so the bot listens on loopback only while "
+                "it is on (ATLAS_BOT_WEBSOCKET=false to turn it off)"
             )
         connectors["websocket"] = {
             "module": "atlas_bot.websocket",

@@ -13,6 +13,7 @@ LAYERS = ("bronze", "silver", "gold", "ai_ready")
 RUN_TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 BACKFILL_TERMINAL = frozenset({"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"})
 REASON_CHARS = 100
+FAILED_CHECK = ("FAILED", "EXECUTION_FAILED")
 
 
 def count(n: int, noun: str) -> str:
@@ -37,7 +38,10 @@ def not_linked(chat_user: str) -> str:
 
 
 def bot_key_refused() -> str:
-    return "The Atlas API refused my own key, so I can't do anything right now; an admin can fix it (atlas bot key)."
+    return (
+        "The Atlas API refused my own key, so I can't do anything right now; "
+        "an admin can fix it (atlas bot key)."
+    )
 
 
 def no_identity() -> str:
@@ -70,11 +74,12 @@ def status(assets: list[dict[str, Any]]) -> str:
         never = sum(1 for a in members if not a.get("last_materialization"))
         failed = [a["key"] for a in members if a.get("check_status") == "failed"]
         failing += [
-            f"{a['key']} ({', '.join(c['name'] for c in a['checks'] if c.get('status') in ('FAILED', 'EXECUTION_FAILED'))})"
+            f"{a['key']} ({', '.join(c['name'] for c in a['checks'] if c.get('status') in FAILED_CHECK)})"
             for a in members
             if a.get("check_status") == "failed"
         ]
-        line = f"  {layer}: {count(len(members), 'asset')}, last materialized {_when(max(stamps) if stamps else None)}"
+        last = _when(max(stamps) if stamps else None)
+        line = f"  {layer}: {count(len(members), 'asset')}, last materialized {last}"
         if never:
             line += f", {never} never materialized"
         line += f", {len(failed)} with failing checks" if failed else ", checks ok"
@@ -91,7 +96,8 @@ def runs(items: list[dict[str, Any]]) -> str:
         what = ", ".join(run.get("assets") or []) or run.get("job_name", "")
         part = f" [{run['partition']}]" if run.get("partition") else ""
         lines.append(
-            f"  {run['run_id']}  {run['status']:<9} {one_line(what, 80)}{part}  {_when(run.get('created_at'))}"
+            f"  {run['run_id']}  {run['status']:<9} "
+            f"{one_line(what, 80)}{part}  {_when(run.get('created_at'))}"
         )
     return "\n".join(lines)
 

@@ -17,7 +17,8 @@ def run_bot(settings: AtlasSettings) -> None:
     config = opsdroid_config(settings)
     # Opsdroid's modules call gettext's _() as a builtin; its own CLI installs it the same way.
     gettext.install("opsdroid")
-    # Opsdroid 0.31 still imports pkg_resources (hence setuptools 80.x); its deprecation notice is not ours to act on.
+    # Opsdroid 0.31 still imports pkg_resources (hence setuptools 80.x); its deprecation notice is not ours to
+    # act on.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     try:
         from opsdroid.core import OpsDroid

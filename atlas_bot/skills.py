@@ -31,7 +31,8 @@ def command(name: str) -> Callable[[Any], Any]:
 
 
 def chat_identity(message: Message) -> str | None:
-    """``<connector name>:<user id>``: the key ``atlas bot link`` stores (ids are stable, names may not be)."""
+    """``<connector name>:<user id>``: the key ``atlas bot link`` stores (ids are stable, names may not
+    be)."""
     user = message.user_id or message.user
     if not user or message.connector is None:
         return None

@@ -40,7 +40,8 @@ def parse_frame(data: str) -> tuple[str, str | None]:
 
 
 class AtlasWebsocket(stock.ConnectorWebsocket):
-    """``POST /connector/websocket`` → ``{"socket": id}``; then a websocket at ``/connector/websocket/{id}``."""
+    """``POST /connector/websocket`` → ``{"socket": id}``; then a websocket at
+    ``/connector/websocket/{id}``."""
 
     async def websocket_handler(self, request: aiohttp.web.Request) -> Any:
         socket = request.match_info.get("socket")

@@ -47,7 +47,8 @@ def migrate(
 
 
 def upgrade_dagster_storage() -> None:
-    """What ``dagster instance migrate`` does, for the instance in ``$DAGSTER_HOME`` (exported by prepare_runtime)."""
+    """What ``dagster instance migrate`` does, for the instance in ``$DAGSTER_HOME`` (exported by
+    prepare_runtime)."""
     import dagster as dg
 
     from atlas_core.errors import ServiceUnavailable

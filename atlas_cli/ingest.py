@@ -69,9 +69,7 @@ def ingest_now(atlas: Atlas, dataset: str, path: Path, contract_path: Path | Non
         raise InputRejected(f"{path}: no such file")
     contract, _ = _contract_for(atlas, dataset, contract_path)
     scan = scan_file(contract, path)
-    plan = upload_run(
-        contract, scan, trigger="cli", source_system="cli", file=str(path.resolve()), require_new=True
-    )
+    plan = upload_run(contract, scan, trigger="cli", file=str(path.resolve()), require_new=True)
     defs = _definitions_with(atlas, contract_path, contract) if contract_path else atlas.definitions
     outcome = execute(
         atlas.instance,

@@ -1,4 +1,5 @@
-"""Live OpenLineage for in-process runs (``atlas demo``, ``materialize``, ``backfill``, ``ingest``): polled while they run."""
+"""Live OpenLineage for in-process runs (``atlas demo``, ``materialize``, ``backfill``, ``ingest``): polled
+while they run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``atlas``: run the platform from a terminal. Every command prints ``error: ...`` and exits non-zero on failure."""
+"""``atlas``: run the platform from a terminal. Every command prints ``error: ...`` and exits non-zero on
+failure."""
 
 from __future__ import annotations
 

@@ -113,7 +113,8 @@ def retention_run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Delete partitions and lake objects older than their layer's retention (logged in atlas_meta.retention_log)."""
+    """Delete partitions and lake objects older than their layer's retention (logged in
+    atlas_meta.retention_log)."""
     from atlas_assets.orchestration import retention_days
     from atlas_cli.runtime import boot
     from atlas_core.contracts import load_contracts

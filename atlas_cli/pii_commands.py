@@ -160,6 +160,7 @@ def forget(
     summary = forget_in_run(boot(), contract, key, _actor(actor))
     rows = ", ".join(f"{where} {n}" for where, n in summary["rows"].items())
     print(
-        f"erased from {dataset}: rows deleted: {rows}; lake objects rewritten: {summary['lake_objects_rewritten']}; "
+        f"erased from {dataset}: rows deleted: {rows}; lake "
+        f"objects rewritten: {summary['lake_objects_rewritten']}; "
         f"audit #{summary['audit_id']}; run {summary['run_id']}; later loads drop this subject"
     )

@@ -16,7 +16,8 @@ SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def forget_in_run(atlas: Atlas, contract: Contract, key: str, actor: str) -> dict[str, Any]:
-    """Run the erasure job in-process; returns its summary (plus ``run_id``). Bad keys raise InputRejected first."""
+    """Run the erasure job in-process; returns its summary (plus ``run_id``). Bad keys raise InputRejected
+    first."""
     from atlas_assets.pii_forget import DATASET_TAG, DIGEST_TAG, FORGET_JOB, FORGET_OP
 
     subject_column(contract)

@@ -1,5 +1,5 @@
-"""``atlas up``: embedded services plus ``dagster dev`` (and the API, and the chat bot when ATLAS_BOT_ENABLED) in
-the foreground, stopped cleanly on Ctrl-C/SIGTERM."""
+"""``atlas up``: embedded services plus ``dagster dev`` (and the API, and the chat bot when ATLAS_BOT_ENABLED)
+in the foreground, stopped cleanly on Ctrl-C/SIGTERM."""
 
 from __future__ import annotations
 

@@ -179,7 +179,8 @@ def pii_shifts(
                     share,
                     median,
                     len(window),
-                    f"share of values detected as PII went {direction} to {share:.0%} from a trailing median of "
+                    f"share of values detected as PII went {direction} "
+                    f"to {share:.0%} from a trailing median of "
                     f"{median:.0%} over {len(window)} loads (jump {limits.pii_share_jump:.0%})",
                 )
             )

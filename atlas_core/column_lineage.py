@@ -117,8 +117,8 @@ def _through(source: dict[str, DerivedColumn] | str, column: str) -> DerivedColu
 
 
 def feature_set_column_lineage(spec: FeatureSetSpec, output_columns: list[str]) -> dict[str, DerivedColumn]:
-    """Each output column of a feature set (``recency_days``, ``preferred_channel_web``...) from the gold columns
-    its feature is computed from; the entity key and event timestamp from the spine."""
+    """Each output column of a feature set (``recency_days``, ``preferred_channel_web``...) from the gold
+    columns its feature is computed from; the entity key and event timestamp from the spine."""
     sources = {name: _source_lineage(source) for name, source in spec.sources.items()}
     spine = sql_column_lineage(spec.spine)
     by_feature: dict[str, DerivedColumn] = {}

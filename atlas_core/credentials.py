@@ -63,6 +63,7 @@ def refuse_default_credentials(settings: AtlasSettings) -> None:
     found = default_credentials(settings)
     if found:
         raise AtlasError(
-            f"{', '.join(found)}: a well-known default credential is refused when ATLAS_ENVIRONMENT=production; "
+            f"{', '.join(found)}: a well-known default credential "
+            "is refused when ATLAS_ENVIRONMENT=production; "
             f"set a random secret (openssl rand -hex 24)"
         )

@@ -134,7 +134,8 @@ class _BodyStream(io.RawIOBase):
         nul = data.find(b"\x00")
         if nul >= 0:
             raise InputRejected(
-                f"{self._name}: binary content (NUL byte at offset {self._offset + nul} of the text) - not a CSV file"
+                f"{self._name}: binary content (NUL byte at offset "
+                f"{self._offset + nul} of the text) - not a CSV file"
             )
         self._offset += len(data)
         return data
@@ -215,7 +216,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _shown(column: str) -> str:
-    """A column name for an error message; non-ASCII escaped so a homoglyph ("nаme", Cyrillic а) is visible."""
+    """A column name for an error message; non-ASCII escaped so a homoglyph ("nаme", Cyrillic а) is
+    visible."""
     shown = column if len(column) <= 60 else column[:57] + "..."
     return repr(shown) if shown.isascii() else ascii(shown)
 

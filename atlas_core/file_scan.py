@@ -27,7 +27,8 @@ def source_delimiter(contract: Contract) -> str:
 
 
 def filename_partition(contract: Contract, filename: str) -> str | None:
-    """The partition a file name names when the contract's landing source says ``partition_from: filename``."""
+    """The partition a file name names when the contract's landing source says ``partition_from:
+    filename``."""
     source = contract.source
     if (
         not isinstance(source, LandingSource)

@@ -129,7 +129,8 @@ def derived_column_lineage(
     derived: dict[str, DerivedColumn],
     resolve: Callable[[str], DatasetRef],
 ) -> dict[str, list[ColumnSource]]:
-    """Gold / ai_ready columns from the ``schema.table`` columns their SQL reads (``atlas_core.column_lineage``)."""
+    """Gold / ai_ready columns from the ``schema.table`` columns their SQL reads
+    (``atlas_core.column_lineage``)."""
     lineage: dict[str, list[ColumnSource]] = {}
     for name, column in derived.items():
         how = {"IDENTITY": "passed through", "AGGREGATION": "aggregated"}.get(column.kind, "computed")

@@ -15,7 +15,6 @@ from typing import Literal
 from psycopg import sql
 
 Table = tuple[str, str]
-Window = tuple[date, date]
 Kind = Literal["unique", "not_null", "accepted_values", "relationships", "row_count"]
 
 
@@ -35,24 +34,31 @@ class ModelCheck:
         return self.severity == "error"
 
 
-def _window_filter(column: str | None, window: Window | None, alias: str = "t") -> sql.Composable:
-    if window is None or column is None:
+@dataclass(frozen=True)
+class PartitionWindow:
+    """What an incremental run wrote: the rows whose partition ``column`` is in ``[start, end)``."""
+
+    column: str
+    start: date
+    end: date
+
+
+def _window_filter(written: PartitionWindow | None, alias: str = "t") -> sql.Composable:
+    if written is None:
         return sql.SQL("TRUE")
-    col = sql.Identifier(alias, column)
-    return sql.SQL("{} >= {} AND {} < {}").format(col, sql.Literal(window[0]), col, sql.Literal(window[1]))
+    col = sql.Identifier(alias, written.column)
+    return sql.SQL("{} >= {} AND {} < {}").format(
+        col, sql.Literal(written.start), col, sql.Literal(written.end)
+    )
 
 
 def check_query(
-    check: ModelCheck,
-    target: Table,
-    *,
-    model_name: str,
-    partition_column: str | None = None,
-    window: Window | None = None,
+    check: ModelCheck, target: Table, *, model_name: str, written: PartitionWindow | None = None
 ) -> sql.Composed:
-    """The query computing ``(failing, checked)`` for ``check`` on ``target``."""
+    """The query computing ``(failing, checked)`` for ``check`` on ``target``: on the ``written``
+    window only when given (incremental models), else on the whole table."""
     t = sql.Identifier(*target)
-    scope = _window_filter(partition_column, window)
+    scope = _window_filter(written)
     if check.kind == "unique":
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in check.columns)
         not_null = sql.SQL(" AND ").join(
@@ -62,7 +68,7 @@ def check_query(
         return sql.SQL(
             "SELECT coalesce(sum(n - 1), 0)::bigint, coalesce(sum(n), 0)::bigint FROM "
             "(SELECT count(*) AS n FROM {} WHERE {} AND {} GROUP BY {}) AS g"
-        ).format(t, not_null, keyed if window is not None else sql.SQL("TRUE"), cols)
+        ).format(t, not_null, keyed if written is not None else sql.SQL("TRUE"), cols)
     if check.kind == "not_null":
         return sql.SQL("SELECT count(*) FILTER (WHERE t.{} IS NULL), count(*) FROM {} AS t WHERE {}").format(
             sql.Identifier(check.columns[0]), t, scope
@@ -87,15 +93,15 @@ def check_query(
     low = sql.Literal(check.bounds.get("min", 0))
     high = sql.Literal(check.bounds.get("max"))
     outside = sql.SQL("(n < {} OR ({} IS NOT NULL AND n > {}))").format(low, high, high)
-    if window is None or partition_column is None:
+    if written is None:
         return sql.SQL("SELECT ({})::int::bigint, n FROM (SELECT count(*) AS n FROM {}) AS c").format(
             outside, t
         )
     days = sql.SQL(
         "SELECT g::date AS d FROM generate_series({}::timestamp, {}::timestamp, interval '1 day') AS g"
-    ).format(sql.Literal(window[0]), sql.Literal(window[1] - timedelta(days=1)))
+    ).format(sql.Literal(written.start), sql.Literal(written.end - timedelta(days=1)))
     return sql.SQL(
         "SELECT count(*) FILTER (WHERE {})::bigint, count(*)::bigint FROM "
         "(SELECT days.d, count(t.{}) AS n FROM ({}) AS days LEFT JOIN {} AS t ON t.{}::date = days.d "
         "GROUP BY days.d) AS c"
-    ).format(outside, sql.Identifier(partition_column), days, t, sql.Identifier(partition_column))
+    ).format(outside, sql.Identifier(written.column), days, t, sql.Identifier(written.column))

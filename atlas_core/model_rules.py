@@ -1,4 +1,5 @@
-"""Business rules over a model: each rule adds one column, computed from the model's columns and earlier rules.
+"""Business rules over a model: each rule adds one column, computed from the model's columns and earlier
+rules.
 
 A ``flag`` is a boolean (its hits are the rows where it is TRUE); a ``derivation`` is any value (its
 hits are the rows where it is not NULL, plus a count per value when there are few distinct values).
@@ -45,5 +46,6 @@ def hits_query(rule: BusinessRule, table: tuple[str, str], scope: sql.Composable
 def value_counts_query(rule: BusinessRule, table: tuple[str, str], scope: sql.Composable) -> sql.Composed:
     col = sql.Identifier("t", rule.name)
     return sql.SQL(
-        "SELECT {}::text, count(*) FROM {} AS t WHERE {} AND {} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {}"
+        "SELECT {}::text, count(*) FROM {} AS t WHERE {} "
+        "AND {} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {}"
     ).format(col, sql.Identifier(*table), scope, col, sql.Literal(MAX_VALUE_COUNTS))

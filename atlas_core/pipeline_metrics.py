@@ -34,7 +34,8 @@ QUERIES: dict[str, str] = {
     ),
     "pii": (
         "SELECT r.dataset, coalesce(c.value->>'entity', 'none') AS entity, "
-        "coalesce(c.value->>'strategy', 'none') AS strategy, sum((c.value->>'cells_changed')::bigint) AS cells "
+        "coalesce(c.value->>'strategy', 'none') AS strategy, "
+        "sum((c.value->>'cells_changed')::bigint) AS cells "
         "FROM atlas_meta.pii_reports r CROSS JOIN LATERAL jsonb_each("
         "CASE WHEN jsonb_typeof(r.columns) = 'object' THEN r.columns ELSE '{}'::jsonb END) c "
         "WHERE c.value->>'cells_changed' ~ '^[0-9]{1,18}$' GROUP BY 1, 2, 3"
@@ -48,7 +49,8 @@ QUERIES: dict[str, str] = {
         "ORDER BY dataset, dimension, evaluated_at DESC, result_id DESC"
     ),
     "checks": (
-        "SELECT dataset, engine, dimension, outcome, count(*) AS results FROM atlas_meta.quality_check_results "
+        "SELECT dataset, engine, dimension, outcome, count(*) "
+        "AS results FROM atlas_meta.quality_check_results "
         "GROUP BY dataset, engine, dimension, outcome"
     ),
 }

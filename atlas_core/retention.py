@@ -13,7 +13,8 @@ DEFAULT_DAYS = {Layer.BRONZE: 90, Layer.SILVER: 365, Layer.GOLD: 730, Layer.AI_R
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    """Days to keep per layer; a contract's ``retention_days`` overrides bronze/silver/quarantine of its dataset."""
+    """Days to keep per layer; a contract's ``retention_days`` overrides bronze/silver/quarantine of its
+    dataset."""
 
     days: Mapping[Layer, int] = field(default_factory=lambda: dict(DEFAULT_DAYS))
     dataset_days: Mapping[str, int] = field(default_factory=dict)

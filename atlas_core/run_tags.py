@@ -6,4 +6,5 @@ RANGE_END = "dagster/asset_partition_range_end"
 """A run over a partition range (single-run backfills): its first and last key."""
 LINEAGE = "atlas/lineage"
 LIVE = "live"
-"""``atlas/lineage=live``: the launching process emits the run's lineage events (the sensor leaves it alone)."""
+"""``atlas/lineage=live``: the launching process emits the run's lineage events (the sensor leaves it
+alone)."""

@@ -50,14 +50,14 @@ def upload_run(
     scan: FileScan,
     *,
     trigger: str,
-    source_system: str,
     landing_key: str | None = None,
     file: str | None = None,
     require_new: bool = False,
 ) -> UploadRun:
-    """The run for one file: ``landing_key`` (an object of atlas-bronze) or ``file`` (a local path)."""
+    """The run for one file: ``landing_key`` (an object of atlas-bronze) or ``file`` (a local path).
+    ``trigger`` (``api``, ``cli``) is both the run's trigger tag and the source system of the ingestion."""
     dataset = contract.dataset
-    config: dict[str, Any] = {"source_system": source_system, "require_new": require_new}
+    config: dict[str, Any] = {"source_system": trigger, "require_new": require_new}
     if landing_key is not None:
         config["landing_keys"] = [landing_key]
     if file is not None:

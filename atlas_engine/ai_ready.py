@@ -104,7 +104,8 @@ def _check_spine(conn: psycopg.Connection, spec: FeatureSetSpec, raw: tuple[str,
     key, ts = sql.Identifier(spec.entity_key), sql.Identifier(spec.event_timestamp)
     row = conn.execute(
         sql.SQL(
-            "SELECT count(*) FILTER (WHERE {k} IS NULL OR {t} IS NULL), count(*) - count(DISTINCT ({k}, {t})) FROM {r}"
+            "SELECT count(*) FILTER (WHERE {k} IS NULL "
+            "OR {t} IS NULL), count(*) - count(DISTINCT ({k}, {t})) FROM {r}"
         ).format(k=key, t=ts, r=sql.Identifier(*raw))
     ).fetchone()
     nulls, duplicates = (int(v or 0) for v in row) if row else (0, 0)
@@ -283,11 +284,14 @@ def build_feature_set(
                 )
             )
             conn.execute(
-                "INSERT INTO atlas_meta.dataset_versions (dataset, version, content_hash, spec_hash, upstream, spec, "
+                "INSERT INTO atlas_meta.dataset_versions (dataset, "
+                "version, content_hash, spec_hash, upstream, spec, "
                 "statistics, row_count, split_counts, lake_prefix, formats, last_run_id) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON CONFLICT (dataset, version) DO UPDATE SET materializations = dataset_versions.materializations + 1, "
-                "last_materialized_at = now(), last_run_id = EXCLUDED.last_run_id, lake_prefix = EXCLUDED.lake_prefix, "
+                "ON CONFLICT (dataset, version) DO UPDATE "
+                "SET materializations = dataset_versions.materializations + 1, "
+                "last_materialized_at = now(), last_run_id = "
+                "EXCLUDED.last_run_id, lake_prefix = EXCLUDED.lake_prefix, "
                 "formats = EXCLUDED.formats",
                 (
                     spec.name,

@@ -1,4 +1,5 @@
-"""Quality trends and anomaly alerts from what ``atlas_meta`` already records (decisions: ``atlas_core.anomalies``).
+"""Quality trends and anomaly alerts from what ``atlas_meta`` already records (decisions:
+``atlas_core.anomalies``).
 
 - ``quality_results``: one row per (run, dataset, partition, dimension); a *load* is a run, its score per
   dimension the row-weighted mean over the partitions it evaluated.
@@ -33,7 +34,8 @@ TREND_SQL = (
     "  SELECT run_id, max(evaluated_at) AS at FROM atlas_meta.quality_results WHERE dataset = %(dataset)s"
     "  GROUP BY run_id"
     "  HAVING %(until)s::text IS NULL OR max(evaluated_at) <= ("
-    "    SELECT max(evaluated_at) FROM atlas_meta.quality_results WHERE dataset = %(dataset)s AND run_id = %(until)s)"
+    "    SELECT max(evaluated_at) FROM atlas_meta.quality_results "
+    "WHERE dataset = %(dataset)s AND run_id = %(until)s)"
     "  ORDER BY at DESC LIMIT %(loads)s) "
     "SELECT q.dimension, q.run_id, r.at, "
     "  (CASE WHEN sum(q.rows_evaluated) > 0 THEN sum(q.score * q.rows_evaluated) / sum(q.rows_evaluated) "
@@ -46,7 +48,8 @@ TREND_SQL = (
 def quality_trend(
     wh: Warehouse, dataset: str, loads: int, until_run: str | None = None
 ) -> list[DimensionTrend]:
-    """Per dimension, the scores of the last ``loads`` loads of ``dataset`` (up to ``until_run`` when given)."""
+    """Per dimension, the scores of the last ``loads`` loads of ``dataset`` (up to ``until_run`` when
+    given)."""
     points: dict[str, list[TrendPoint]] = defaultdict(list)
     for dimension, run_id, at, score in wh.fetch_all(
         TREND_SQL, {"dataset": dataset, "until": until_run, "loads": loads}
@@ -56,7 +59,8 @@ def quality_trend(
 
 
 def trend_metadata(trend: list[DimensionTrend]) -> dict[str, object]:
-    """Compact form for Dagster metadata: ``{dimension: {"scores": [...oldest→newest], "median", "delta"}}``."""
+    """Compact form for Dagster metadata: ``{dimension: {"scores": [...oldest→newest], "median",
+    "delta"}}``."""
     return {
         t.dimension: {
             "scores": [round(p.score, 4) for p in t.points],
@@ -72,7 +76,8 @@ def _pii_loads(
 ) -> tuple[list[dict[str, float]], dict[str, float] | None]:
     rows = wh.fetch_all(
         "SELECT report_id, run_id, columns FROM atlas_meta.pii_reports WHERE dataset = %s "
-        "AND report_id <= (SELECT max(report_id) FROM atlas_meta.pii_reports WHERE dataset = %s AND run_id = %s) "
+        "AND report_id <= (SELECT max(report_id) "
+        "FROM atlas_meta.pii_reports WHERE dataset = %s AND run_id = %s) "
         "ORDER BY report_id DESC LIMIT %s",
         (dataset, dataset, run_id, loads + 1),
     )
@@ -94,8 +99,10 @@ def _slow_steps(wh: Warehouse, run_id: str, limits: AnomalyThresholds) -> list[A
         earlier = [
             float(r[0])
             for r in wh.fetch_all(
-                "SELECT duration_seconds FROM atlas_meta.step_metrics WHERE asset_key = %s AND partition_count = %s "
-                "AND status = 'success' AND run_id <> %s AND started_at < %s ORDER BY started_at DESC LIMIT %s",
+                "SELECT duration_seconds FROM atlas_meta.step_metrics "
+                "WHERE asset_key = %s AND partition_count = %s "
+                "AND status = 'success' AND run_id <> %s "
+                "AND started_at < %s ORDER BY started_at DESC LIMIT %s",
                 (asset, partitions, run_id, started, limits.trend_loads),
             )
         ]

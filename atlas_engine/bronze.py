@@ -70,7 +70,8 @@ def partition_key_for(day: date) -> str:
 def _lookup_accepted(wh: Warehouse, dataset: str, sha: str) -> IngestionRecord | None:
     rows = wh.fetch_all(
         "SELECT ingestion_id, source_file, rows_bronze, rows_silver, rows_quarantined, partition_keys, "
-        "lake_uri, ingested_at FROM atlas_meta.ingestions WHERE dataset = %s AND sha256 = %s AND status = 'accepted'",
+        "lake_uri, ingested_at FROM atlas_meta.ingestions "
+        "WHERE dataset = %s AND sha256 = %s AND status = 'accepted'",
         (dataset, sha),
     )
     if not rows:
@@ -236,7 +237,8 @@ def _load_once(
         # Serialise concurrent ingestions of the same content; the loser sees a duplicate.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ingest:{dataset}:{sha}",))
         again = conn.execute(
-            "SELECT ingestion_id FROM atlas_meta.ingestions WHERE dataset = %s AND sha256 = %s AND status = 'accepted'",
+            "SELECT ingestion_id FROM atlas_meta.ingestions "
+            "WHERE dataset = %s AND sha256 = %s AND status = 'accepted'",
             (dataset, sha),
         ).fetchone()
         if again is None:
@@ -267,8 +269,10 @@ def _copy_rows(
     ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
     ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
     ingestion_id, ingested_at = conn.execute(
-        "INSERT INTO atlas_meta.ingestions (dataset, source_system, source_file, sha256, schema_version, status, "
-        "lake_uri, run_id) VALUES (%s, %s, %s, %s, %s, 'accepted', %s, %s) RETURNING ingestion_id, ingested_at",
+        "INSERT INTO atlas_meta.ingestions (dataset, source_system, "
+        "source_file, sha256, schema_version, status, "
+        "lake_uri, run_id) VALUES (%s, %s, %s, %s, %s, "
+        "'accepted', %s, %s) RETURNING ingestion_id, ingested_at",
         (
             dataset,
             source_system,

@@ -86,7 +86,8 @@ def _stage(wh: Warehouse, contract: Contract, raw: Table, staging: Table, counts
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     with wh.connect(autocommit=True) as conn:
         ensure_table(conn, *staging, staging_schema(contract))
-        # closing(): a suspended COPY holds the reader's lock; left open when the load fails, it hangs the rollback.
+        # closing(): a suspended COPY holds the reader's lock; left open when the load fails, it hangs the
+        # rollback.
         with wh.connect() as reader, closing(wh.stream(query, schema, conn=reader)) as batches:
             return Warehouse.copy_batches(
                 conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches)
@@ -116,9 +117,11 @@ def _write_quarantine(
     )
     # Ordered by source row; the row number is not emitted.
     ordered = sql.SQL(
-        "SELECT {outer} FROM (SELECT {cols}, r.{rno} AS _rn, array_to_string(v.{rules}, ';') AS {reasons} FROM {raw} r "
+        "SELECT {outer} FROM (SELECT {cols}, r.{rno} AS _rn, "
+        "array_to_string(v.{rules}, ';') AS {reasons} FROM {raw} r "
         "JOIN {ver} v ON v.{iid} = r.{iid} AND v.{rno} = r.{rno} WHERE v.{rules} && {ids}::text[] "
-        "UNION ALL SELECT {cols}, r.{rno}, CASE WHEN r.{line} IS NOT NULL THEN {malformed} ELSE {unmappable} END "
+        "UNION ALL SELECT {cols}, r.{rno}, CASE WHEN r.{line} "
+        "IS NOT NULL THEN {malformed} ELSE {unmappable} END "
         "FROM {raw} r WHERE r.{part} IS NULL) AS q ORDER BY _rn"
     ).format(
         outer=sql.SQL(", ").join(  # formulas neutralised for spreadsheets (atlas_core/csvsafe.py)
@@ -144,7 +147,8 @@ def _write_quarantine(
 def _write_passing(
     wh: Warehouse, contract: Contract, staging: Table, verdicts: Table, quarantine_ids: list[str], out: Path
 ) -> int:
-    """The rows that would reach silver: standardized, repaired and typed, under the contract's column names."""
+    """The rows that would reach silver: standardized, repaired and typed, under the contract's column
+    names."""
     rno, iid = sql.Identifier(layout.ROW_NUMBER), sql.Identifier(layout.INGESTION_ID)
     columns = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(
@@ -156,7 +160,8 @@ def _write_passing(
         for c in contract.columns
     )
     query = sql.SQL(
-        "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {ver} v WHERE v.{iid} = s.{iid} AND v.{rno} = s.{rno} "
+        "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 "
+        "FROM {ver} v WHERE v.{iid} = s.{iid} AND v.{rno} = s.{rno} "
         "AND v.{rules} && {ids}::text[]) ORDER BY s.{rno}"
     ).format(
         cols=columns,

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
-from atlas_core.model_checks import ModelCheck, check_query
+from atlas_core.model_checks import ModelCheck, PartitionWindow, check_query
 from atlas_core.model_rules import MAX_VALUE_COUNTS, hits_query, model_select, value_counts_query
 from atlas_core.sql_models import BusinessRule, SqlModel
 from atlas_resources.warehouse import Warehouse
@@ -153,14 +153,12 @@ def _run_checks(
     conn: psycopg.Connection, model: SqlModel, table: tuple[str, str], window: Window | None
 ) -> list[CheckOutcome]:
     outcomes = []
+    column = model.header.partition_column
+    written = (
+        PartitionWindow(column, *window) if model.incremental and window is not None and column else None
+    )
     for check in model.checks():
-        query = check_query(
-            check,
-            table,
-            model_name=model.name,
-            partition_column=model.header.partition_column,
-            window=window if model.incremental else None,
-        )
+        query = check_query(check, table, model_name=model.name, written=written)
         row = conn.execute(query).fetchone()
         failing, checked = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
         outcomes.append(CheckOutcome(check, failing, checked))
@@ -186,7 +184,8 @@ def _rule_hits(
             }
         results.append(RuleHits(rule, hits, rows, counts))
         conn.execute(
-            "INSERT INTO atlas_meta.rule_hits (model, rule, kind, code_version, partition_start, partition_end, "
+            "INSERT INTO atlas_meta.rule_hits (model, rule, "
+            "kind, code_version, partition_start, partition_end, "
             "rows_evaluated, hits, value_counts, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 model.name,

@@ -35,7 +35,8 @@ def ingestion_json(row: tuple) -> dict[str, object]:
 
 
 _SELECT = sql.SQL(
-    "SELECT dataset, source_file, sha256, status, reason, rows_bronze, rows_silver, rows_quarantined, ingested_at "
+    "SELECT dataset, source_file, sha256, status, reason, "
+    "rows_bronze, rows_silver, rows_quarantined, ingested_at "
     "FROM atlas_meta.ingestions"
 )
 

@@ -1,4 +1,5 @@
-"""Send OpenLineage events: HTTP (Marquez, ``OPENLINEAGE_URL``), JSON lines (``ATLAS_LINEAGE_FILE``), or console.
+"""Send OpenLineage events: HTTP (Marquez, ``OPENLINEAGE_URL``), JSON lines (``ATLAS_LINEAGE_FILE``), or
+console.
 
 Emission is bounded (per-event timeout, a total time budget per batch) and never raises: failures
 are counted and logged, the pipeline goes on.
@@ -68,7 +69,8 @@ class JsonLinesTransport:
 
 
 class ConsoleEventTransport:
-    """openlineage-python's console transport: each event logged at INFO on ``openlineage.client.transport.console``."""
+    """openlineage-python's console transport: each event logged at INFO on
+    ``openlineage.client.transport.console``."""
 
     name = "console"
 

@@ -46,7 +46,8 @@ class PiiStageError(AtlasError):
 
 
 def sample_columns(wh: Warehouse, contract: Contract, table: Table, sample_size: int) -> list[ColumnInput]:
-    """Up to ``sample_size`` distinct non-null values per column, from a deterministic pseudo-random sample."""
+    """Up to ``sample_size`` distinct non-null values per column, from a deterministic pseudo-random
+    sample."""
     names = contract.column_names
     order = sql.SQL("md5({}::text || ':' || {}::text)").format(
         sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
@@ -159,7 +160,8 @@ def record_report(
 ) -> int:
     with wh.transaction() as conn:
         row = conn.execute(
-            "INSERT INTO atlas_meta.pii_reports (dataset, partition_key, run_id, columns) VALUES (%s, %s, %s, %s) "
+            "INSERT INTO atlas_meta.pii_reports (dataset, "
+            "partition_key, run_id, columns) VALUES (%s, %s, %s, %s) "
             "RETURNING report_id",
             (dataset, partition_label(partition_keys), run_id, json.dumps(columns)),
         ).fetchone()

@@ -26,7 +26,8 @@ def latest_report(wh: Warehouse, dataset: str, run_id: str | None = None) -> dic
     """The newest report of ``dataset`` (of ``run_id`` when given)."""
     query = sql.SQL(
         "SELECT report_id, partition_key, run_id, columns, created_at FROM atlas_meta.pii_reports "
-        "WHERE dataset = %s AND (%s::text IS NULL OR run_id = %s) ORDER BY created_at DESC, report_id DESC LIMIT 1"
+        "WHERE dataset = %s AND (%s::text IS NULL OR run_id = %s) "
+        "ORDER BY created_at DESC, report_id DESC LIMIT 1"
     )
     rows = wh.fetch_all(query, (dataset, run_id, run_id))
     if not rows:
@@ -46,7 +47,8 @@ def latest_report(wh: Warehouse, dataset: str, run_id: str | None = None) -> dic
 def _audit(wh: Warehouse, action: str, actor: str, dataset: str | None, detail: dict[str, object]) -> int:
     with wh.transaction() as conn:
         row = conn.execute(
-            "INSERT INTO atlas_meta.pii_audit (action, actor, dataset, detail) VALUES (%s, %s, %s, %s) RETURNING audit_id",
+            "INSERT INTO atlas_meta.pii_audit (action, actor, dataset, detail) "
+            "VALUES (%s, %s, %s, %s) RETURNING audit_id",
             (action, actor, dataset, json.dumps(detail)),
         ).fetchone()
     assert row is not None

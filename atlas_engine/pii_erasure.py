@@ -110,7 +110,8 @@ def _decrement(conn: psycopg.Connection, counter: str, per_ingestion: dict[int, 
     for ingestion_id, n in per_ingestion.items():
         conn.execute(
             sql.SQL(
-                "UPDATE atlas_meta.ingestions SET {c} = greatest(coalesce({c}, 0) - %s, 0) WHERE ingestion_id = %s"
+                "UPDATE atlas_meta.ingestions SET {c} = greatest(coalesce({c}, 0) - %s, 0) "
+                "WHERE ingestion_id = %s"
             ).format(c=sql.Identifier(counter)),
             (n, ingestion_id),
         )
@@ -208,7 +209,8 @@ def scrub_lake(
 
 def _raw_prefixes(contract: Contract) -> list[str]:
     dataset = contract.dataset
-    # processed/: raw copies of landing objects and uploads; landing/<dataset>/: uploads waiting for their run.
+    # processed/: raw copies of landing objects and uploads; landing/<dataset>/: uploads waiting for their
+    # run.
     prefixes = [f"raw/{dataset}/", f"rejected/{dataset}/", f"processed/{dataset}/", f"landing/{dataset}/"]
     source = contract.source
     if isinstance(source, LandingSource) and source.prefix and source.prefix not in prefixes:
@@ -229,7 +231,8 @@ def _key_matches(value: str, keys: set[str], integer: bool) -> bool:
 def rewrite_raw_file(
     lake: Lake, bucket: str, object_key: str, contract: Contract, column: str, keys: set[str]
 ) -> bool:
-    """Drop the subject's records from one raw CSV object (plain or gzip), keeping its key; True if changed."""
+    """Drop the subject's records from one raw CSV object (plain or gzip), keeping its key; True if
+    changed."""
     delimiter = contract.source.delimiter if isinstance(contract.source, FileSource | LandingSource) else ","
     integer = contract.column(column).type == ColumnType.INTEGER
     with tempfile.TemporaryDirectory(prefix="atlas-forget-") as tmp:

@@ -120,7 +120,8 @@ def scan_csv(
         if contract and isinstance(contract.source, FileSource | LandingSource)
         else ","
     )
-    # The first pass finds the read block the file needs (small unless a row does not fit); the second reuses it.
+    # The first pass finds the read block the file needs (small unless a row does not fit); the second reuses
+    # it.
     block_size, (sample, _) = with_block_fallback(
         lambda block: (block, _reservoir(source, delimiter, size * RESERVOIR_FACTOR, block))
     )

@@ -117,7 +117,8 @@ def validate_expressions(wh: Warehouse, contract: Contract) -> None:
             if result is None or result[0] != "boolean":
                 got = result[0] if result else "nothing"
                 raise ContractError(
-                    f"{contract.dataset}: rules.expressions.{index} ({expr.name}): must be a boolean expression, got {got}"
+                    f"{contract.dataset}: rules.expressions.{index} "
+                    f"({expr.name}): must be a boolean expression, got {got}"
                 )
 
 
@@ -132,7 +133,8 @@ def plan_for_load(wh: Warehouse, contract: Contract, partition_keys: list[str]) 
 
 
 def soda_references(wh: Warehouse, contract: Contract, plan: RulePlan) -> list[ReferenceData]:
-    """Single-column references to other datasets' tables, also verified by Soda's ``valid_reference_data``."""
+    """Single-column references to other datasets' tables, also verified by Soda's
+    ``valid_reference_data``."""
     evaluated = {r.id for r in plan.rules}
     out = []
     for ref in contract.rules.references:
@@ -427,8 +429,10 @@ def record(wh: Warehouse, report: QualityReport) -> None:
     with wh.transaction() as conn:
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO atlas_meta.quality_results (run_id, dataset, partition_key, dimension, score, threshold, "
-                "passed, blocking, rows_evaluated, failed_rows) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO atlas_meta.quality_results (run_id, "
+                "dataset, partition_key, dimension, score, threshold, "
+                "passed, blocking, rows_evaluated, failed_rows) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         report.run_id,
@@ -483,7 +487,8 @@ def record(wh: Warehouse, report: QualityReport) -> None:
                 for s in report.soda
             ]
             cur.executemany(
-                "INSERT INTO atlas_meta.quality_check_results (run_id, dataset, partition_keys, engine, check_id, "
+                "INSERT INTO atlas_meta.quality_check_results "
+                "(run_id, dataset, partition_keys, engine, check_id, "
                 "check_type, dimension, columns, on_fail, outcome, failed_rows, metrics) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
                 check_rows,

@@ -35,7 +35,8 @@ def quarantine_schema(contract: Contract) -> pa.Schema:
 
 
 def insert_head(table: tuple[str, str], columns: list[str]) -> sql.Composed:
-    """``INSERT INTO table (columns, bookkeeping columns) ``: the caller's SELECT yields them in this order."""
+    """``INSERT INTO table (columns, bookkeeping columns) ``: the caller's SELECT yields them in this
+    order."""
     names = [*columns, *(f.name for f in BOOKKEEPING)]
     return sql.SQL("INSERT INTO {} ({}) ").format(
         sql.Identifier(*table), sql.SQL(", ").join(sql.Identifier(n) for n in names)

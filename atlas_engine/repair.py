@@ -100,7 +100,8 @@ def create_repairs_table(wh: Warehouse, repairs: Table) -> None:
     with wh.connect(autocommit=True) as conn:
         conn.execute(
             sql.SQL(
-                "CREATE UNLOGGED TABLE {} ({} bigint, {} bigint, {} text, row_key jsonb, column_name text, old_value text, "
+                "CREATE UNLOGGED TABLE {} ({} bigint, {} bigint, {} text, "
+                "row_key jsonb, column_name text, old_value text, "
                 "new_value text, values_hashed boolean NOT NULL DEFAULT false, rule_id text)"
             ).format(
                 sql.Identifier(*repairs),
@@ -168,8 +169,10 @@ def repair_load(
                 }
                 inserted = conn.execute(
                     sql.SQL(
-                        "INSERT INTO {repairs} ({iid}, {rno}, {part}, row_key, column_name, old_value, new_value, rule_id) "
-                        "SELECT s.{iid}, s.{rno}, s.{part}, {row_key}, {name}, coalesce(s.{col}::text, b.{col}), "
+                        "INSERT INTO {repairs} ({iid}, {rno}, {part}, "
+                        "row_key, column_name, old_value, new_value, rule_id) "
+                        "SELECT s.{iid}, s.{rno}, s.{part}, {row_key}, "
+                        "{name}, coalesce(s.{col}::text, b.{col}), "
                         "w.v::text, {rule} FROM {stg} s JOIN ({winners}) AS w ON {on} "
                         "LEFT JOIN {raw} b ON b.{iid} = s.{iid} AND b.{rno} = s.{rno} "
                         "WHERE s.{col} IS DISTINCT FROM w.v"
@@ -189,8 +192,10 @@ def repair_load(
                 conn.execute(
                     sql.SQL(
                         "UPDATE {stg} s SET {col} = x.new_value::{pg}, "
-                        "{errs} = nullif(trim(both ';' from replace(';' || coalesce(s.{errs}, '') || ';', {needle}, ';')), ''), "
-                        "{rep} = CASE WHEN {rule} = ANY(s.{rep}) THEN s.{rep} ELSE array_append(s.{rep}, {rule}) END "
+                        "{errs} = nullif(trim(both ';' from replace(';' || "
+                        "coalesce(s.{errs}, '') || ';', {needle}, ';')), ''), "
+                        "{rep} = CASE WHEN {rule} = ANY(s.{rep}) "
+                        "THEN s.{rep} ELSE array_append(s.{rep}, {rule}) END "
                         "FROM {repairs} x WHERE x.{iid} = s.{iid} AND x.{rno} = s.{rno} "
                         "AND x.column_name = {name} AND x.rule_id = {rule}"
                     ).format(
@@ -246,9 +251,11 @@ def publish_repairs(conn, dataset: str, repairs: Table, run_id: str) -> int:
     """Append the load's repaired cells to ``atlas_meta.repairs`` (inside the publishing transaction)."""
     return conn.execute(
         sql.SQL(
-            "INSERT INTO atlas_meta.repairs (dataset, ingestion_id, row_number, partition_key, row_key, column_name, "
+            "INSERT INTO atlas_meta.repairs (dataset, ingestion_id, "
+            "row_number, partition_key, row_key, column_name, "
             "old_value, new_value, values_hashed, rule_id, run_id) "
-            "SELECT %s, {iid}, {rno}, {part}, row_key, column_name, old_value, new_value, values_hashed, rule_id, %s "
+            "SELECT %s, {iid}, {rno}, {part}, row_key, column_name, "
+            "old_value, new_value, values_hashed, rule_id, %s "
             "FROM {repairs}"
         ).format(
             iid=sql.Identifier(layout.INGESTION_ID),

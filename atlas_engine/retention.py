@@ -176,7 +176,8 @@ def run_retention(
         _orphaned_temporaries(run, now)
         for action in report.actions:
             conn.execute(
-                "INSERT INTO atlas_meta.retention_log (dry_run, layer, target, partition_key, cutoff, rows_deleted, "
+                "INSERT INTO atlas_meta.retention_log (dry_run, "
+                "layer, target, partition_key, cutoff, rows_deleted, "
                 "objects_deleted) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (
                     dry_run,
@@ -203,7 +204,8 @@ def _raw_files(conn: psycopg.Connection, run: _Run, contract: Contract, cutoff: 
     if run.lake is None:
         return
     rows = conn.execute(
-        "SELECT DISTINCT sha256, source_file FROM atlas_meta.ingestions WHERE dataset = %s AND ingested_at < %s",
+        "SELECT DISTINCT sha256, source_file FROM atlas_meta.ingestions "
+        "WHERE dataset = %s AND ingested_at < %s",
         (contract.dataset, cutoff),
     ).fetchall()
     bucket = Layer.BRONZE.bucket

@@ -355,7 +355,8 @@ def _publish(
             + sql.SQL(
                 "SELECT {raw_cols}, b.{iid}, b.{rno}, b.{part}, b.{raw}, v.{rules}, {dim_expr}, %s, now() "
                 "FROM {ver} v JOIN {bronze} b ON b.{iid} = v.{iid} AND b.{rno} = v.{rno} "
-                "WHERE v.{rules} && %s::text[] AND b.{part} = ANY(%s)"  # the load's days: a partition index scan
+                # the load's days: a partition index scan
+                "WHERE v.{rules} && %s::text[] AND b.{part} = ANY(%s)"
             ).format(
                 raw_cols=raw_cols,
                 iid=iid,
@@ -394,7 +395,8 @@ def record_standardization(
     if rows:
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO atlas_meta.standardizations (run_id, dataset, partition_keys, column_name, step, "
+                "INSERT INTO atlas_meta.standardizations (run_id, "
+                "dataset, partition_keys, column_name, step, "
                 "changed_cells) VALUES (%s, %s, %s, %s, %s, %s)",
                 rows,
             )
@@ -434,9 +436,12 @@ def _refresh_ingestion_counts(
     conn.execute(
         sql.SQL(
             "WITH touched AS (SELECT DISTINCT {iid} AS id FROM {stg}), "
-            "s AS (SELECT {iid} AS id, count(*) AS n FROM {silver} WHERE {iid} IN (SELECT id FROM touched) GROUP BY 1), "
-            "q AS (SELECT {iid} AS id, count(*) AS n FROM {q} WHERE {iid} IN (SELECT id FROM touched) GROUP BY 1) "
-            "UPDATE atlas_meta.ingestions i SET rows_silver = coalesce(s.n, 0), rows_quarantined = coalesce(q.n, 0) "
+            "s AS (SELECT {iid} AS id, count(*) AS n FROM {silver} "
+            "WHERE {iid} IN (SELECT id FROM touched) GROUP BY 1), "
+            "q AS (SELECT {iid} AS id, count(*) AS n FROM {q} "
+            "WHERE {iid} IN (SELECT id FROM touched) GROUP BY 1) "
+            "UPDATE atlas_meta.ingestions i "
+            "SET rows_silver = coalesce(s.n, 0), rows_quarantined = coalesce(q.n, 0) "
             "FROM touched t LEFT JOIN s ON s.id = t.id LEFT JOIN q ON q.id = t.id "
             "WHERE i.ingestion_id = t.id AND i.dataset = %s"
         ).format(

@@ -23,7 +23,8 @@ log = get_logger("atlas.silver")
 
 
 def staging_prefix(dataset: str) -> str:
-    """Staging, verdict and repair tables of a build are ``<prefix><8 hex>``, ``<prefix><8 hex>_v`` and ``_r``."""
+    """Staging, verdict and repair tables of a build are ``<prefix><8 hex>``, ``<prefix><8 hex>_v`` and
+    ``_r``."""
     return f"{dataset[:40]}__"
 
 

@@ -11,11 +11,11 @@
 ==================  =================================================================================
 
 "Raw" columns: in bronze every PII column and ``_atlas_raw_line``; in silver the PII columns the
-PII stage kept as they were (see :func:`raw_columns`) - the same columns the API withholds. Roles are NOLOGIN groups:
-give people or tools a login role that is a member (``CREATE ROLE bi LOGIN PASSWORD '..' IN ROLE
-atlas_analyst``). Whole-schema grants cover future tables through default privileges for the role
-running this (the one the pipeline creates tables with); column grants on bronze/silver are
-per table, so run ``atlas db grants`` again after adding a dataset.
+PII stage kept as they were (see :func:`raw_columns`) - the same columns the API withholds. Roles are NOLOGIN
+groups: give people or tools a login role that is a member (``CREATE ROLE bi LOGIN PASSWORD '..' IN ROLE
+atlas_analyst``). Whole-schema grants cover future tables through default privileges for the role running this
+(the one the pipeline creates tables with); column grants on bronze/silver are per table, so run
+``atlas db grants`` again after adding a dataset.
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ def apply_grants(postgres_url: str, contracts: Iterable[Contract]) -> list[str]:
             tables = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_type = 'BASE TABLE' "
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = %s AND table_type = 'BASE TABLE' "
                     "ORDER BY table_name",
                     (layer.schema,),
                 )

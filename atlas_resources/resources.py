@@ -96,7 +96,8 @@ class PiiResource(dg.ConfigurableResource):
         preload(self.recognizers_file, self.n_process, self.batch_size)
 
     def engine(self, public_texts: Collection[str] = ()) -> LazyPresidioEngine:
-        """The analyzer; ``public_texts`` (values a contract enumerates) may be answered from the span cache."""
+        """The analyzer; ``public_texts`` (values a contract enumerates) may be answered from the span
+        cache."""
         return LazyPresidioEngine(
             self.recognizers_file,
             self.n_process,
@@ -125,7 +126,8 @@ class AlertsResource(dg.ConfigurableResource):
 
 
 class LineageResource(dg.ConfigurableResource):
-    """OpenLineage emission: HTTP (Marquez) when ``url`` is set, JSON lines to ``file``, else the console log."""
+    """OpenLineage emission: HTTP (Marquez) when ``url`` is set, JSON lines to ``file``, else the console
+    log."""
 
     url: str = Field(default="", description="OpenLineage endpoint base URL (OPENLINEAGE_URL)")
     file: str = Field(default="", description="JSON-lines file (ATLAS_LINEAGE_FILE)")

@@ -292,9 +292,12 @@ def main() -> None:
                     combined("api", "throughput_per_s") / combined("direct", "throughput_per_s"), 3
                 ),
             },
-            "notes": "Loopback only; 2 shared cores; dagster-webserver without daemon (launched runs stay queued). "
-            "GET /assets served from the in-process cache after the first request (keyed on the "
-            "materialization watermark, re-read every 2 s).",
+            "notes": (
+                "Loopback only; 2 shared cores; "
+                "dagster-webserver without daemon (launched runs stay queued). "
+                "GET /assets served from the in-process cache after the first request (keyed on the "
+                "materialization watermark, re-read every 2 s)."
+            ),
         }
         out = ROOT / "benchmarks" / "results" / "api_load.json"
         write_result(out, result)

@@ -97,7 +97,9 @@ def bench_handsql(server: Server, orders_csv: Path, rows: int) -> dict[str, Any]
         "ratio_run_only": round(run_s / hand_s, 2) if run_s else None,
         "goal_ratio": 1.5,
         "per_stage_s": per_stage,
-        "silver_customers_note": "Atlas: Presidio (detection, pseudonyms, encryption); hand-written: SQL hashing",
+        "silver_customers_note": (
+            "Atlas: Presidio (detection, pseudonyms, encryption); hand-written: SQL hashing"
+        ),
         "handsql_counts": counted,
         "atlas_counts": atlas_rows,
         "machine": machine(),

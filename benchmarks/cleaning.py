@@ -31,7 +31,8 @@ Metrics per part:
   changes = cells repair changed, right = changed to the clean value (precision).
 Cost: a 1M-row load (bronze ingestion + silver build) of the dirty beers rows with the standardize
 steps, as a ratio to the load of the same beers' clean rows without them (the same rows reach silver;
-goal <= 1.3x); also the clean rows through the steps (the kernels' own cost). Results go to ``benchmarks/results/cleaning.json``.
+goal <= 1.3x); also the clean rows through the steps (the kernels' own cost). Results go to
+``benchmarks/results/cleaning.json``.
 """
 
 from __future__ import annotations
@@ -338,7 +339,6 @@ def main() -> None:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     write_result(RESULTS, out)
-    print(f"results: {RESULTS}")
 
 
 if __name__ == "__main__":

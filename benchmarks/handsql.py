@@ -131,14 +131,17 @@ def _lit(text: str) -> str:
 
 # -- silver ----------------------------------------------------------------------------------------------
 def _typed(column: str, kind: str) -> str:
-    """The typed value of ``v_<column>`` (trimmed, null tokens removed), NULL when it does not type strictly."""
+    """The typed value of ``v_<column>`` (trimmed, null tokens removed), NULL when it does not type
+    strictly."""
     v = f"v_{column}"
     guard = {
         "int": f"pg_input_is_valid({v}, 'bigint') AND {v} !~ '{INT}'",
         "float": f"pg_input_is_valid({v}, 'float8') AND {v} !~ '{FLOAT}'",
         "date": f"pg_input_is_valid({v}, 'date') AND {v} ~ '{DATE}'",
-        "ts": f"pg_input_is_valid({v}, 'timestamptz') AND substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' "
-        f"AND {v} !~ '{TS}'",
+        "ts": (
+            f"pg_input_is_valid({v}, 'timestamptz') AND substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' "
+            f"AND {v} !~ '{TS}'"
+        ),
     }
     sql_type = {"int": "bigint", "float": "float8", "date": "date", "ts": "timestamptz"}
     if kind == "bool":
@@ -184,7 +187,8 @@ WITH t AS MATERIALIZED (SELECT _ingestion_id, _row_number, {typed}, {missing}
            FROM hb_bronze.{dataset} WHERE _ingestion_id = %(iid)s) AS v),
 f AS (SELECT DISTINCT ON ({key}) {key} AS first_key, _ingestion_id AS first_iid, _row_number AS first_rno
       FROM t WHERE {key} IS NOT NULL ORDER BY {key}, _ingestion_id DESC, _row_number),
-r AS (SELECT t.*, first_key IS NOT NULL AND (first_iid, first_rno) IS DISTINCT FROM (t._ingestion_id, t._row_number) AS is_dup
+r AS (SELECT t.*, first_key IS NOT NULL
+             AND (first_iid, first_rno) IS DISTINCT FROM (t._ingestion_id, t._row_number) AS is_dup
       FROM t LEFT JOIN f ON first_key = t.{key}),
 c AS (SELECT r.*, array_remove(ARRAY[{cases}]::text[], NULL) AS rule_ids FROM r {joins}),
 published AS (INSERT INTO {target} SELECT {select} FROM c WHERE NOT (rule_ids && {blocking}) RETURNING 1),
@@ -262,7 +266,8 @@ def silver_customers(conn: psycopg.Connection, iid: uuid.UUID, key: str) -> None
         ("expr.adult_at_signup", "(date_of_birth <= (signup_ts - interval '18 years')::date) IS FALSE"),
     ]
     # The plurality (city, state) of each zip, ties broken by first occurrence (as Atlas does).
-    joins = """LEFT JOIN (SELECT DISTINCT ON (zip) zip AS fd_zip, city AS fd_city, state AS fd_state FROM (SELECT btrim(zip) AS zip,
+    joins = """LEFT JOIN (SELECT DISTINCT ON (zip) zip AS fd_zip, city AS fd_city, state AS fd_state
+        FROM (SELECT btrim(zip) AS zip,
         btrim(city) AS city, btrim(state) AS state, _ingestion_id, _row_number FROM hb_bronze.customers
         WHERE _ingestion_id = %(iid)s AND btrim(zip) NOT IN ('', 'NULL')) AS z
         GROUP BY zip, city, state ORDER BY zip, count(*) DESC, min(_row_number)) AS fd ON fd_zip = r.zip"""
@@ -271,9 +276,11 @@ def silver_customers(conn: psycopg.Connection, iid: uuid.UUID, key: str) -> None
         return f"encode(sha256(convert_to(%(key)s || ':' || {col}, 'UTF8')), 'hex')"
 
     select = (
-        f"customer_id, 'person_' || left({keyed('first_name')}, 12), 'person_' || left({keyed('last_name')}, 12), "
+        f"customer_id, 'person_' || left({keyed('first_name')}, 12), "
+        f"'person_' || left({keyed('last_name')}, 12), "
         f"{keyed('lower(email)')}, regexp_replace(left(phone, -4), '\\d', '*', 'g') || right(phone, 4), "
-        f"{keyed('ssn')}, NULL::date, NULL, city, state, zip, signup_ts, updated_at, marketing_consent, NULL, "
+        f"{keyed('ssn')}, NULL::date, NULL, city, state, zip, "
+        "signup_ts, updated_at, marketing_consent, NULL, "
         "_ingestion_id, _row_number"
     )
     types = {
@@ -430,7 +437,8 @@ seg AS (
     FROM base)
 SELECT seg.*,
        segment IN ('platinum', 'gold') AND last_order_date < max(last_order_date) OVER () - 7 AS at_risk,
-       CASE segment WHEN 'platinum' THEN 15 WHEN 'gold' THEN 10 WHEN 'silver' THEN 5 ELSE 0 END AS discount_pct
+       CASE segment WHEN 'platinum' THEN 15 WHEN 'gold' THEN 10 WHEN 'silver' THEN 5 ELSE 0 END
+           AS discount_pct
 FROM seg""",
 }
 # The models' tests (unique, not_null, relationships, accepted_values, row_count): each query counts failures.
@@ -489,7 +497,8 @@ SPLIT_BUCKET = (
 FEATURES_RAW = f"""
 CREATE TABLE ha_ai.customer_features_raw AS
 WITH ref AS (SELECT ((max(order_date) + 1)::timestamp AT TIME ZONE 'UTC') AS as_of FROM hg_gold.fact_orders),
-o AS (SELECT c.customer_id, f.order_ts, f.order_date, f.total, f.product_sk, f.is_cancelled, f.channel, p.category
+o AS (SELECT c.customer_id, f.order_ts, f.order_date, f.total, f.product_sk, f.is_cancelled, f.channel,
+             p.category
       FROM hg_gold.fact_orders AS f JOIN hg_gold.dim_customer AS c ON c.customer_sk = f.customer_sk
       JOIN hg_gold.dim_product AS p ON p.product_sk = f.product_sk),
 agg AS (SELECT o.customer_id, max(o.order_date) AS last_order_date,
@@ -509,7 +518,8 @@ SELECT a.customer_id, ref.as_of AS event_timestamp,
        a.distinct_products,
        CASE WHEN d.signup_date::timestamp AT TIME ZONE 'UTC' < ref.as_of
             THEN ((ref.as_of AT TIME ZONE 'UTC')::date - d.signup_date)::bigint END AS tenure_days,
-       coalesce(a.cancel_rate, 0)::float8 AS cancel_rate, a.orders_last_7d, a.preferred_channel, a.top_category,
+       coalesce(a.cancel_rate, 0)::float8 AS cancel_rate, a.orders_last_7d, a.preferred_channel,
+       a.top_category,
        CASE WHEN {SPLIT_BUCKET} < 50440315826549555 THEN 'train'
             WHEN {SPLIT_BUCKET} < 61248954932238745 THEN 'validation' ELSE 'test' END AS split
 FROM agg AS a CROSS JOIN ref JOIN hg_gold.dim_customer AS d ON d.customer_id = a.customer_id

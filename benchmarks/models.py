@@ -42,13 +42,16 @@ WINDOW = (date(2026, 10, 1), date(2026, 10, 31))
 SILVER = """
 SELECT setseed(0.42);
 CREATE TABLE atlas_silver.customers AS
-SELECT g::bigint AS customer_id, 'first' || g AS first_name, 'last' || g AS last_name, 'h' || md5(g::text) AS email,
+SELECT g::bigint AS customer_id, 'first' || g AS first_name, 'last' || g AS last_name,
+       'h' || md5(g::text) AS email,
        'city' || (g % 300) AS city, 'st' || (g % 50) AS state, lpad((g % 99999)::text, 5, '0') AS zip,
-       timestamptz '2024-01-01' + (g % 900) * interval '1 day' AS signup_ts, (g % 10) <> 0 AS marketing_consent
+       timestamptz '2024-01-01' + (g % 900) * interval '1 day' AS signup_ts,
+       (g % 10) <> 0 AS marketing_consent
 FROM generate_series(1, {customers}) AS g;
 CREATE TABLE atlas_silver.products AS
 SELECT g::bigint AS product_id, 'SKU-' || g AS sku, 'product ' || g AS name,
-       (ARRAY['toys','garden','beauty','home','sports','books','grocery','electronics'])[1 + g % 8] AS category,
+       (ARRAY['toys','garden','beauty','home','sports','books','grocery','electronics'])[1 + g % 8]
+           AS category,
        round((5 + (g * 37) % 400)::numeric, 2)::double precision AS unit_price, true AS active
 FROM generate_series(1, {products}) AS g;
 CREATE TABLE atlas_silver.orders AS
@@ -59,7 +62,8 @@ SELECT g::bigint AS order_id, 1 + floor(random() * {customers})::bigint AS custo
        (ARRAY['placed','shipped','delivered','cancelled','returned'])[1 + floor(random() * 5)::int] AS status,
        (ARRAY['web','mobile','store'])[1 + floor(random() * 3)::int] AS channel
 FROM generate_series(1, {orders}) AS g,
-     LATERAL (SELECT 1 + floor(random() * 5)::int AS q, round((5 + random() * 400)::numeric, 2)::double precision AS p
+     LATERAL (SELECT 1 + floor(random() * 5)::int AS q,
+                     round((5 + random() * 400)::numeric, 2)::double precision AS p
               WHERE g IS NOT NULL) AS v;
 ANALYZE atlas_silver.customers; ANALYZE atlas_silver.products; ANALYZE atlas_silver.orders;
 """

@@ -182,7 +182,6 @@ def main() -> None:
         f"{[(m['column'], m['expected'], m['decided']) for m in c['mistakes']]}"
     )
     write_result(args.out, result)
-    print(f"-> {args.out}")
 
 
 if __name__ == "__main__":

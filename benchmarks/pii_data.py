@@ -226,6 +226,12 @@ def labeled_columns(seed: int = 7) -> list[tuple[str, str, list[str], str | None
     def pick() -> Faker:
         return rng.choice(fakers)
 
+    def one_of(*options: str) -> list[str]:
+        return many(lambda: rng.choice(options))
+
+    def product_name() -> str:
+        return f"{us.color_name()} {us.word().title()} {rng.choice(['Lamp', 'Book', 'Toy', 'Hose'])}"
+
     def ids_like_phones() -> str:
         return f"{rng.randint(200, 999)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
 
@@ -254,14 +260,10 @@ def labeled_columns(seed: int = 7) -> list[tuple[str, str, list[str], str | None
         (
             "wallet",
             "string",
-            many(
-                lambda: rng.choice(
-                    [
-                        "1BoatSLRHtKNngkdXEeobR76b53LETtpyT",
-                        "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
-                        "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
-                    ]
-                )
+            one_of(
+                "1BoatSLRHtKNngkdXEeobR76b53LETtpyT",
+                "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+                "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
             ),
             "CRYPTO",
         ),
@@ -298,34 +300,23 @@ def labeled_columns(seed: int = 7) -> list[tuple[str, str, list[str], str | None
             None,
         ),
         ("amount", "float", many(lambda: f"{rng.uniform(1, 999):.2f}"), None),
-        ("status", "string", many(lambda: rng.choice(["placed", "shipped", "delivered", "cancelled"])), None),
-        (
-            "product_name",
-            "string",
-            many(
-                lambda: f"{us.color_name()} {us.word().title()} {rng.choice(['Lamp', 'Book', 'Toy', 'Hose'])}"
-            ),
-            None,
-        ),
+        ("status", "string", one_of("placed", "shipped", "delivered", "cancelled"), None),
+        ("product_name", "string", many(product_name), None),
         ("sku", "string", many(lambda: f"SKU-{rng.randint(1, 99999):05d}"), None),
-        ("category", "string", many(lambda: rng.choice(["books", "garden", "toys", "home"])), None),
+        ("category", "string", one_of("books", "garden", "toys", "home"), None),
         (
             "comment",
             "string",
-            many(
-                lambda: rng.choice(
-                    [
-                        "Great product, would buy again.",
-                        "Arrived late but works fine.",
-                        "The colour is slightly different from the photo.",
-                        "Packaging was damaged, contents fine.",
-                    ]
-                )
+            one_of(
+                "Great product, would buy again.",
+                "Arrived late but works fine.",
+                "The colour is slightly different from the photo.",
+                "Packaging was damaged, contents fine.",
             ),
             None,
         ),
         ("empty_column", "string", [], None),
-        ("active", "boolean", many(lambda: rng.choice(["true", "false"])), None),
+        ("active", "boolean", one_of("true", "false"), None),
         ("zip", "string", many(us.zipcode), None),
     ]
     return columns

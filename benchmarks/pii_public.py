@@ -24,7 +24,8 @@ on the same spaCy model, every default recognizer, per text, then ``AnonymizerEn
 whole ``scan_csv`` (``atlas pii scan``, columns classified from the file itself) of the presidio-research
 notes against per-text default Presidio + AnonymizerEngine on the same notes.
 
-    .venv/bin/python benchmarks/pii_public.py --presidio-research /work/data-public/presidio-research/synth_dataset_v2.json \
+    .venv/bin/python benchmarks/pii_public.py \
+        --presidio-research /work/data-public/presidio-research/synth_dataset_v2.json \
         --usaddress /work/data-public/usaddress/labeled.xml --wnut /work/data-public/wnut17
 
 Writes ``benchmarks/results/pii_public.json``.
@@ -345,10 +346,10 @@ def main() -> None:
         print(
             f"speed: atlas pii scan {sp['atlas_pii_scan_seconds']}s, per-text Presidio "
             f"{sp['presidio_per_text_seconds']}s: {sp['speedup']}x; scan recall "
-            f"{sp['scan_accuracy_all_parts']['recall']} precision {sp['scan_accuracy_all_parts']['precision']}"
+            f"{sp['scan_accuracy_all_parts']['recall']} precision "
+            f"{sp['scan_accuracy_all_parts']['precision']}"
         )
     write_result(args.out, results)
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

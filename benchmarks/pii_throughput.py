@@ -118,6 +118,10 @@ def residual(original: pa.Table, anonymized: pa.Table) -> dict[str, int]:
     return out
 
 
+def _report(label: str, cpu: float, wall: float, rows_per_s: float, detail: str = "") -> None:
+    print(f"{label}: {cpu:.2f} CPU s ({wall:.2f} wall){detail}, {rows_per_s:,.1f} rows/s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=5000)
@@ -148,25 +152,15 @@ def main() -> None:
 
     (naive_cpu, naive_wall), naive_cells = naive(engine, subset)
     naive_rps = subset.num_rows / naive_cpu
-    print(
-        f"naive per-cell Presidio: {naive_cpu:.2f} CPU s ({naive_wall:.2f} wall) for {naive_cells} cells, "
-        f"{naive_rps:,.1f} rows/s",
-        flush=True,
-    )
+    _report("naive per-cell Presidio", naive_cpu, naive_wall, naive_rps, f" for {naive_cells} cells")
 
     (ps_cpu, ps_wall), ps_columns, _ = presidio_structured(engine, subset, None)
     ps_rps = subset.num_rows / ps_cpu
-    print(
-        f"presidio-structured (analyze all rows): {ps_cpu:.2f} CPU s ({ps_wall:.2f} wall), {ps_rps:,.1f} rows/s",
-        flush=True,
-    )
+    _report("presidio-structured (analyze all rows)", ps_cpu, ps_wall, ps_rps)
 
     (pss_cpu, pss_wall), pss_columns, pss_out = presidio_structured(engine, table, SAMPLE_SIZE)
     pss_rps = table.num_rows / pss_cpu
-    print(
-        f"presidio-structured (500-row sample): {pss_cpu:.2f} CPU s ({pss_wall:.2f} wall), {pss_rps:,.1f} rows/s",
-        flush=True,
-    )
+    _report("presidio-structured (500-row sample)", pss_cpu, pss_wall, pss_rps)
 
     def timing(cpu: float, wall: float, rps: float) -> dict[str, float]:
         return {
@@ -207,7 +201,7 @@ def main() -> None:
         },
     }
     write_result(args.out, result)
-    print(json.dumps(result["speedup"]), f"-> {args.out}")
+    print(json.dumps(result["speedup"]))
 
 
 if __name__ == "__main__":

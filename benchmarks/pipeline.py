@@ -1,4 +1,5 @@
-"""Pipeline benchmarks at 1M-5M generated order rows, each a ratio against a baseline measured in the same run.
+"""Pipeline benchmarks at 1M-5M generated order rows, each a ratio against a baseline measured in the same
+run.
 
     .venv/bin/python benchmarks/pipeline.py e2e      [--rows 1000000]
     .venv/bin/python benchmarks/pipeline.py memory   [--small 500000 --large 5000000] [--select '*']

@@ -167,7 +167,6 @@ def main() -> None:
         print(f"{label:<28}{result[key]:>10.3f}")
     print(f"{'ratio quality / COPY':<28}{result['ratio']:>10.2f}   (goal <= {result['goal_ratio']:.0f})")
     write_result(args.out, result)
-    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
 def write_result(name: str, result: dict[str, Any]) -> None:
     out = RESULTS_DIR / f"pipeline_{name}.json"
     write_json(out, result)
-    print(f"written to {out}")
 
 
 def atlas_cli() -> str:
@@ -204,7 +203,8 @@ class Scenario:
         if proc.returncode != 0:
             lines = [ln for ln in (stderr + stdout).splitlines() if ln.strip()]
             raise SystemExit(
-                f"{Path(argv[0]).name} {' '.join(args)} failed ({proc.returncode}): {lines[-1] if lines else ''}"
+                f"{Path(argv[0]).name} {' '.join(args)} failed "
+                f"({proc.returncode}): {lines[-1] if lines else ''}"
             )
         return run
 

@@ -69,7 +69,8 @@ def warehouse_url(pg_server: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def machine_pg() -> str:
-    """The machine's own PostgreSQL (127.0.0.1:5432, or ATLAS_TEST_MACHINE_PG_URL): a required test service."""
+    """The machine's own PostgreSQL (127.0.0.1:5432, or ATLAS_TEST_MACHINE_PG_URL): a required test
+    service."""
     url = pg.machine_server_url()
     if url is None:
         pytest.fail(

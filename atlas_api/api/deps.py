@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Path, Request, WebSocket
@@ -77,7 +78,8 @@ async def audit_action(
     target: str | None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """One audit row for an action a principal asked for through this request (who, role, request id, client)."""
+    """One audit row for an action a principal asked for through this request (who, role, request id,
+    client)."""
     await crud.audit(
         conn,
         action,
@@ -160,7 +162,8 @@ async def _chat_principal(services: Services, chat_user: str | None) -> Principa
 async def authenticate(
     services: Services, token: str | None, api_key: str | None, chat_user: str | None = None
 ) -> Principal | str:
-    """The principal for a bearer token or API key (a relay key: for ``chat_user``), else the failure's reason."""
+    """The principal for a bearer token or API key (a relay key: for ``chat_user``), else the failure's
+    reason."""
     if api_key:
         async with services.pool.connection() as conn:
             found = await crud.api_key_principal(conn, api_key)
@@ -241,16 +244,18 @@ RUN_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 RunIdPath = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
 
 
-def launch_route() -> dict[str, Any]:
-    """Keyword arguments of ``router.post`` for the endpoints launching Dagster work on named assets: 202,
-    counted against the ``triggers`` rate limit, 422 for unknown assets or partitions."""
+UNKNOWN_ASSETS = MappingProxyType({422: "Unknown asset key or partition"})
+
+
+def launch_route(responses: Mapping[int, str] = UNKNOWN_ASSETS) -> dict[str, Any]:
+    """Keyword arguments of ``router.post`` for the endpoints launching Dagster work: 202, counted against
+    the ``triggers`` rate limit (429), and the other ``responses`` (status -> description; by default 422
+    for unknown assets or partitions)."""
+    described = {**responses, 429: "Rate limited"}
     return {
         "status_code": 202,
         "dependencies": [Depends(rate_limited("triggers"))],
-        "responses": {
-            422: {"description": "Unknown asset key or partition"},
-            429: {"description": "Rate limited"},
-        },
+        "responses": {status: {"description": described[status]} for status in sorted(described)},
     }
 
 

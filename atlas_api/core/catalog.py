@@ -118,7 +118,8 @@ class Catalog:
         keys = self.partition_keys_of(partitioned)
         if partition not in keys:
             raise unprocessable(
-                f"unknown partition {partition[:40]!r} for {partitioned[0].key} (valid: {keys[0]} .. {keys[-1]})",
+                f"unknown partition {partition[:40]!r} for "
+                f"{partitioned[0].key} (valid: {keys[0]} .. {keys[-1]})",
                 unknown_partitions=[partition[:100]],
             )
 
@@ -153,7 +154,8 @@ class Catalog:
         return {a.dataset for a in self.assets.values()}
 
     def lineage(self, dataset: str) -> dict[str, Any] | None:
-        """Every asset of ``dataset`` with its transitive upstream and downstream assets, as nodes and edges."""
+        """Every asset of ``dataset`` with its transitive upstream and downstream assets, as nodes and
+        edges."""
         seeds = [a.key for a in self.assets.values() if a.dataset == dataset]
         if not seeds:
             return None

@@ -171,7 +171,8 @@ class DagsterGateway:
     async def _mutation(
         self, document: str, variables: dict[str, Any], field: str, success: str, refusal: str
     ) -> dict[str, Any]:
-        """The ``field`` result of a mutation; any result but ``success`` is InputRejected naming ``refusal``."""
+        """The ``field`` result of a mutation; any result but ``success`` is InputRejected naming
+        ``refusal``."""
         result = (await self.query(document, variables, refusal=refusal))[field]
         if result["__typename"] != success:
             message = str(result.get("message") or result["__typename"]).splitlines()[0]
@@ -249,7 +250,8 @@ class DagsterGateway:
             raise InputRejected(f"Dagster refused the run: {text.splitlines()[0][:300]}") from None
 
     async def reexecute(self, run_id: str, strategy: str, tags: dict[str, str]) -> str:
-        """Launch a re-execution of a finished run (``FROM_FAILURE`` or ``ALL_STEPS``); returns the new run id."""
+        """Launch a re-execution of a finished run (``FROM_FAILURE`` or ``ALL_STEPS``); returns the new run
+        id."""
         params = {
             "parentRunId": run_id,
             "strategy": strategy,

@@ -1,4 +1,5 @@
-"""Request ids, JSON access logs, request metrics and one OpenTelemetry span per request, as one pure ASGI middleware.
+"""Request ids, JSON access logs, request metrics and one OpenTelemetry span per request, as one pure ASGI
+middleware.
 
 The access log names the route template, never the query string (it can carry a WebSocket token),
 and identifies the caller by kind and id only (no usernames, tokens or data values).

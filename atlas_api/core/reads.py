@@ -134,7 +134,8 @@ async def quality_history(conn: Conn, dataset: str) -> list[dict[str, Any]]:
     rows = await _meta_rows(
         conn,
         "quality_results",
-        "WITH runs AS (SELECT run_id, max(evaluated_at) AS at FROM atlas_meta.quality_results WHERE dataset = %s "
+        "WITH runs AS (SELECT run_id, max(evaluated_at) AS at "
+        "FROM atlas_meta.quality_results WHERE dataset = %s "
         "              GROUP BY run_id ORDER BY at DESC LIMIT %s) "
         "SELECT q.run_id, r.at, q.dimension, avg(q.score)::float8 AS score, bool_and(q.passed) AS passed "
         "FROM atlas_meta.quality_results q JOIN runs r ON r.run_id = q.run_id WHERE q.dataset = %s "
@@ -171,7 +172,8 @@ async def quality_scores(conn: Conn) -> dict[str, float]:
         conn,
         "quality_results",
         "SELECT dataset, avg(score)::float8 AS score FROM ("
-        "  SELECT DISTINCT ON (dataset, dimension, partition_key) dataset, score FROM atlas_meta.quality_results "
+        "  SELECT DISTINCT ON (dataset, dimension, partition_key) "
+        "dataset, score FROM atlas_meta.quality_results "
         "  ORDER BY dataset, dimension, partition_key, evaluated_at DESC) latest GROUP BY dataset",
     )
     return {r["dataset"]: r["score"] for r in rows}

@@ -58,11 +58,10 @@ def encode_token(
     token_type: TokenType,
     family: str,
     lifetime: timedelta,
-    jti: str | None = None,
     now: datetime | None = None,
 ) -> tuple[str, TokenClaims]:
     issued = now or datetime.now(UTC)
-    claims = TokenClaims(subject, role, token_type, jti or str(uuid.uuid4()), family, issued + lifetime)
+    claims = TokenClaims(subject, role, token_type, str(uuid.uuid4()), family, issued + lifetime)
     payload = {
         "iss": ISSUER,
         "sub": subject,

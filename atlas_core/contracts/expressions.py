@@ -159,7 +159,8 @@ def check_expression(text: str, columns: set[str] | None = None) -> None:
 
 
 def _check_from_usage(tokens: list[tuple[str, str]]) -> None:
-    """``FROM`` only in ``IS [NOT] DISTINCT FROM`` or ``EXTRACT(field FROM ...)`` / ``SUBSTRING(x FROM n)``."""
+    """``FROM`` only in ``IS [NOT] DISTINCT FROM`` or ``EXTRACT(field FROM ...)`` / ``SUBSTRING(x FROM
+    n)``."""
     for index, (_, value) in enumerate(tokens):
         if value.lower() != "from":
             continue

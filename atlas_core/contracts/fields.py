@@ -1,4 +1,5 @@
-"""What every part of a contract shares: column types, quality dimensions, durations, names, the strict base."""
+"""What every part of a contract shares: column types, quality dimensions, durations, names, the strict
+base."""
 
 from __future__ import annotations
 

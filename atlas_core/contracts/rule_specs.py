@@ -18,8 +18,10 @@ class FunctionalDependency(StrictModel):
     name: Name | None = None
     on_fail: Literal["quarantine", "warn", "fail", "repair"] = Field(
         default="quarantine",
-        description="repair: replace differing and null dependent values by the plurality of the valid values "
-        "of their determinant group (ties and groups without a valid value are quarantined)",
+        description=(
+            "repair: replace differing and null dependent values by the plurality of the valid values "
+            "of their determinant group (ties and groups without a valid value are quarantined)"
+        ),
     )
 
 

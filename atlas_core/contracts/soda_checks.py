@@ -23,7 +23,8 @@ def check_passthrough(item: Any, index: int, dimensions: Collection[str]) -> Non
     ((check_type, body),) = item.items()
     if check_type not in DATASET_CHECK_TYPES:
         raise ValueError(
-            f"{where}: unknown Soda dataset check {check_type!r}; use one of {', '.join(sorted(DATASET_CHECK_TYPES))}"
+            f"{where}: unknown Soda dataset check {check_type!r}; "
+            f"use one of {', '.join(sorted(DATASET_CHECK_TYPES))}"
         )
     if body is not None and not isinstance(body, dict):
         raise ValueError(f"{where}.{check_type}: the check's configuration must be a mapping")

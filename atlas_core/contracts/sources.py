@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from atlas_core.contracts.fields import StrictModel
+from atlas_core.one_of import exactly_one_of
 
 
 class FileSource(StrictModel):
@@ -53,11 +54,7 @@ class PostgresSource(StrictModel):
     query: str | None = None
     watermark_column: str | None = None
 
-    @model_validator(mode="after")
-    def _table_or_query(self) -> PostgresSource:
-        if (self.table is None) == (self.query is None):
-            raise ValueError("give exactly one of table or query")
-        return self
+    _table_or_query = exactly_one_of("table", "query", message="give exactly one of table or query")
 
 
 class HttpSource(StrictModel):

@@ -28,7 +28,8 @@ def _filter_column(index: int) -> str:
 
 
 def _source_cte(spec: FeatureSetSpec, source_name: str, features: list[tuple[int, Feature]]) -> sql.Composed:
-    """The source's rows plus one computed column per feature value/filter (evaluated on source columns only)."""
+    """The source's rows plus one computed column per feature value/filter (evaluated on source columns
+    only)."""
     extra: list[sql.Composable] = []
     for index, feature in features:
         ref: Aggregate | Latest = feature.aggregate or feature.latest  # type: ignore[assignment]
@@ -119,7 +120,8 @@ def point_in_time_query(spec: FeatureSetSpec, spine_columns: list[str]) -> sql.C
             ]
             ctes.append(
                 sql.SQL(
-                    "{} AS (SELECT {} AS __k, {} AS __ts, {} FROM spine AS sp JOIN {} AS x ON {} GROUP BY {}, {})"
+                    "{} AS (SELECT {} AS __k, {} AS __ts, {} "
+                    "FROM spine AS sp JOIN {} AS x ON {} GROUP BY {}, {})"
                 ).format(agg_cte, sp_key, sp_ts, sql.SQL(", ").join(columns), src_cte, before, sp_key, sp_ts)
             )
             joins.append(
@@ -138,7 +140,8 @@ def point_in_time_query(spec: FeatureSetSpec, spine_columns: list[str]) -> sql.C
             columns = [sql.SQL("x.{} AS {}").format(Id(_value_column(i)), Id(f.name)) for i, f in latest]
             ctes.append(
                 sql.SQL(
-                    "{} AS (SELECT DISTINCT ON ({}, {}) {} AS __k, {} AS __ts, {} FROM spine AS sp JOIN {} AS x ON {} "
+                    "{} AS (SELECT DISTINCT ON ({}, {}) {} AS __k, {} AS __ts, {} "
+                    "FROM spine AS sp JOIN {} AS x ON {} "
                     "ORDER BY {}, {}, {} DESC, x::text DESC)"
                 ).format(
                     lat_cte,

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from atlas_core.errors import ContractError
 from atlas_core.features.splits import ordered_fractions, spec_hash
 from atlas_core.identifiers import check_identifier, is_identifier
+from atlas_core.one_of import exactly_one_of
 from atlas_core.sql_models import Ref, parse_refs
 
 RESERVED_COLUMNS = ("split", "version")
@@ -61,10 +62,10 @@ class Source(_Strict):
     )
     entity_key: str | None = Field(default=None, description="defaults to the feature set's entity_key")
 
+    _one = exactly_one_of("sql", "model", message="a source has exactly one of sql, model")
+
     @model_validator(mode="after")
-    def _one(self) -> Source:
-        if (self.sql is None) == (self.model is None):
-            raise ValueError("a source has exactly one of sql, model")
+    def _names(self) -> Source:
         if self.model is not None:
             parts = self.model.split(".")
             if len(parts) != 2 or parts[0] != "gold" or not is_identifier(parts[1]):
@@ -101,10 +102,10 @@ class Latest(_Strict):
     column: str | None = None
     expression: str | None = None
 
+    _one = exactly_one_of("column", "expression", message="latest needs exactly one of column, expression")
+
     @model_validator(mode="after")
-    def _value(self) -> Latest:
-        if (self.column is None) == (self.expression is None):
-            raise ValueError("latest needs exactly one of column, expression")
+    def _column(self) -> Latest:
         if self.column is not None:
             _ident(self.column, "column")
         return self
@@ -182,10 +183,15 @@ class Feature(_Strict):
             raise ValueError(f"feature name {value!r} is reserved")
         return value
 
+    _one_kind = exactly_one_of(
+        "aggregate",
+        "latest",
+        "expression",
+        message="a feature has exactly one of aggregate, latest, expression",
+    )
+
     @model_validator(mode="after")
-    def _one_kind(self) -> Feature:
-        if sum(x is not None for x in (self.aggregate, self.latest, self.expression)) != 1:
-            raise ValueError("a feature has exactly one of aggregate, latest, expression")
+    def _transformed_output(self) -> Feature:
         if not self.output and self.transforms:
             raise ValueError("a feature with output: false cannot have transforms")
         return self

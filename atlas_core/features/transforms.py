@@ -98,7 +98,8 @@ def categories_query(
 ) -> sql.Composed:
     value = sql.SQL("({})::text").format(filled(feature, stats))
     return sql.SQL(
-        "SELECT {v} FROM {t} WHERE split = 'train' AND {v} IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {k}"
+        "SELECT {v} FROM {t} WHERE split = 'train' AND {v} IS NOT NULL "
+        "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT {k}"
     ).format(v=value, t=sql.Identifier(*raw), k=sql.Literal(transform.top_k))
 
 

@@ -136,7 +136,8 @@ _CAP_RUN = re.compile(rf"{_CAP}(?:[ -](?:{_CAP}|de|del|la|le|di|da|do|du|nad|van
 _ANY_RUN = re.compile(
     r"[^\W\d_][\w'’-]*(?: [^\W\d_][\w'’-]*){0,2}(?=\s*(?:,|\n|$|[A-Za-z]{2}\.?\s+\d{5}|\d{5}\b))"
 )
-# Pieces that continue an address but would be too loose alone: "# 228", "16th Floor", "Unit B", "lockbox 9351".
+# Pieces that continue an address but would be too loose alone: "# 228", "16th Floor", "Unit B", "lockbox
+# 9351".
 _MORE_UNIT = re.compile(
     r"#\s?\d{1,6}[A-Za-z]?\b|(?:\d{1,3}(?:st|nd|rd|th)|first|second|third|fourth|fifth|ground|lower|upper)\s+(?:floor|level)\b|"
     r"(?:unit|apt|suite|ste)\.?\s+[A-Z]\b|(?:lock\s?box|box)\s*#?\s*\d{1,7}\b|\(?(?:mc|ms|mail\s+stop)\s+\d{1,6}\)?|"

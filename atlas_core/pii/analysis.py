@@ -1,4 +1,5 @@
-"""What the PII logic needs from a text analyzer (Presidio in production, see ``atlas_resources.presidio``)."""
+"""What the PII logic needs from a text analyzer (Presidio in production, see
+``atlas_resources.presidio``)."""
 
 from __future__ import annotations
 

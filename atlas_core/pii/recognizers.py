@@ -1,4 +1,5 @@
-"""Custom recognizers declared in YAML (``pii/recognizers.yml``): validated here, built by the Presidio resource.
+"""Custom recognizers declared in YAML (``pii/recognizers.yml``): validated here, built by the Presidio
+resource.
 
 Format::
 
@@ -9,7 +10,8 @@ Format::
         patterns:
           - {name: badge, regex: '\\bEMP-\\d{6}\\b', score: 0.6}
         context: [employee, badge]   # words near a match raise its score
-        checksum: luhn               # optional: luhn (card numbers) or iban (mod 97); failing matches are dropped
+        checksum: luhn               # optional: luhn (card numbers) or iban (mod 97);
+                                     # failing matches are dropped
 
 Any mistake is one line naming the file and the key path, e.g.
 ``pii/recognizers.yml: recognizers.1.patterns.0.regex: invalid regular expression: ...``.

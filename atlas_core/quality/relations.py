@@ -42,7 +42,8 @@ def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RuleP
         det_cols = sql.SQL(", ").join(sql.Identifier(c) for c in det)
         return sql.SQL(
             "LEFT JOIN (SELECT DISTINCT ON ({det}) {det_as}, {dep_as} FROM {stg} WHERE {not_null} "
-            "GROUP BY {det}, {dep} ORDER BY {det}, count(*) DESC, min(ARRAY[-{iid}, {rno}])) AS {alias} ON {on}"
+            "GROUP BY {det}, {dep} ORDER BY {det}, count(*) "
+            "DESC, min(ARRAY[-{iid}, {rno}])) AS {alias} ON {on}"
         ).format(
             det=det_cols,
             det_as=sql.SQL(", ").join(
@@ -75,9 +76,9 @@ def functional_dependency_rule(fd: FunctionalDependency, index: int, plan: RuleP
     )
     description = f"({', '.join(dep)}) must be the most frequent value for each ({', '.join(det)})"
     repairs = fd.on_fail == "repair"
-    # With repair, repair ran before evaluation (atlas_engine.repair): rows still differing could not be repaired
-    # (tie, or no valid value) and are quarantined; repaired rows pass to silver but still count as inconsistent
-    # input (the second rule below).
+    # With repair, repair ran before evaluation (atlas_engine.repair): rows still differing could not be
+    # repaired (tie, or no valid value) and are quarantined; repaired rows pass to silver but still count as
+    # inconsistent input (the second rule below).
     plan.add(
         Rule(
             rule_id,
@@ -216,6 +217,8 @@ def reference_rule(ref: Reference, index: int, target: ReferenceTarget, plan: Ru
             tuple(ref.columns),
             flag,
             ref.on_fail,
-            description=f"({', '.join(ref.columns)}) must exist in {ref.dataset} ({', '.join(ref.ref_columns)})",
+            description=(
+                f"({', '.join(ref.columns)}) must exist in {ref.dataset} ({', '.join(ref.ref_columns)})"
+            ),
         )
     )

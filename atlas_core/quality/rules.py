@@ -38,7 +38,8 @@ def column_rules(column: Column, plan: RulePlan, *, required: bool) -> None:
         plan.add(Rule(f"{name}.{kind}", dimension, kind, (name,), failing, description=description))
 
     if required:
-        # Missing values only: a present value that did not cast is a validity failure, not a completeness one.
+        # Missing values only: a present value that did not cast is a validity failure, not a completeness
+        # one.
         rule(
             "required",
             Dimension.COMPLETENESS,
@@ -273,7 +274,8 @@ def compile_rules(
 
 
 def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str, str]) -> sql.Composed:
-    """``CREATE TABLE verdicts AS`` the failing rows: row identity, partition, row key, and the ids of failed rules."""
+    """``CREATE TABLE verdicts AS`` the failing rows: row identity, partition, row key, and the ids of failed
+    rules."""
     cases = (
         sql.SQL(", ").join(
             sql.SQL("CASE WHEN ({}) THEN {} END").format(rule.failing, sql.Literal(rule.id))
@@ -297,7 +299,8 @@ def verdicts_query(plan: RulePlan, staging: tuple[str, str], verdicts: tuple[str
     )
     return sql.SQL(
         "CREATE UNLOGGED TABLE {verdicts} AS WITH r AS (SELECT s.*{windows} FROM {staging} s {joins}), "
-        "v AS (SELECT {identity}, array_remove(ARRAY[{cases}]::text[], NULL) AS {rule_ids} FROM r WHERE {any_fails}) "
+        "v AS (SELECT {identity}, array_remove(ARRAY[{cases}]::text[], "
+        "NULL) AS {rule_ids} FROM r WHERE {any_fails}) "
         "SELECT * FROM v WHERE cardinality({rule_ids}) > 0"
     ).format(
         any_fails=any_fails,

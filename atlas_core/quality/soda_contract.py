@@ -95,7 +95,8 @@ def column_checks(
         if column.type != ColumnType.STRING:
             # A present value that did not cast is null in staging: a validity failure, not a missing value.
             body["filter"] = (
-                f"\"{layout.CAST_ERRORS}\" IS NULL OR strpos(';' || \"{layout.CAST_ERRORS}\" || ';', ';{name};') = 0"
+                f"\"{layout.CAST_ERRORS}\" IS NULL OR strpos(';' || "
+                f"\"{layout.CAST_ERRORS}\" || ';', ';{name};') = 0"
             )
         checks.append({"missing": _tag(Dimension.COMPLETENESS, f"{name}.missing", body)})
     valid = _validity(column)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
@@ -28,9 +26,6 @@ from atlas_core.contracts.sources import HttpSource
 from atlas_core.errors import AtlasError, InputRejected, ServiceUnavailable
 from atlas_core.logs import get_logger
 from atlas_core.transient import TRANSIENT_HTTP_STATUS
-from atlas_engine.bronze import IngestionRecord, ingest_file
-from atlas_resources.lake import Lake
-from atlas_resources.warehouse import Warehouse
 
 log = get_logger("atlas.sources.http")
 
@@ -156,35 +151,19 @@ class HttpPuller:
             log.warning("http_source_max_pages", url=source.url, max_pages=source.max_pages)
 
 
-def pull_http(
-    wh: Warehouse,
-    lake: Lake,
-    contract: Contract,
-    *,
-    run_id: str | None = None,
-    batch_rows: int = 50_000,
-    env: Mapping[str, str] | None = None,
-    max_wait: float = 10.0,
-) -> IngestionRecord | None:
-    """Pull every page into one CSV snapshot and ingest it; ``None`` when the API returned no records."""
-    source = contract.source
-    assert isinstance(source, HttpSource)
+def write_snapshot(
+    contract: Contract, source: HttpSource, path: Path, env: Mapping[str, str] | None, max_wait: float
+) -> int:
+    """Write every page's records to ``path`` as CSV with a header; returns the number of records."""
     puller = HttpPuller(source, env, max_wait=max_wait)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     columns = contract.column_names
-    with tempfile.TemporaryDirectory(prefix="atlas-http-source-") as tmp:
-        path = Path(tmp) / f"{contract.dataset}-{stamp}.csv"
-        rows = 0
-        with open(path, "w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out, lineterminator="\n")
-            writer.writerow(columns)
-            for records in puller.pages():
-                for record in records:
-                    writer.writerow([_cell(record.get(c)) for c in columns])
-                rows += len(records)
-        log.info("http_source_pulled", dataset=contract.dataset, rows=rows, requests=puller.requests)
-        if rows == 0:
-            return None
-        return ingest_file(
-            wh, lake, contract, path, source_system="http", run_id=run_id, batch_rows=batch_rows
-        )
+    rows = 0
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for records in puller.pages():
+            for record in records:
+                writer.writerow([_cell(record.get(c)) for c in columns])
+            rows += len(records)
+    log.info("http_source_pulled", dataset=contract.dataset, rows=rows, requests=puller.requests)
+    return rows

@@ -87,7 +87,8 @@ def ingest_landing_object(
     batch_rows: int = 50_000,
     source_system: str = "landing",
 ) -> IngestionRecord:
-    """Ingest one landing object and move it out of the landing prefix (raises InputRejected when rejected)."""
+    """Ingest one landing object and move it out of the landing prefix (raises InputRejected when
+    rejected)."""
     name = PurePosixPath(key).name
     dataset = contract.dataset
     with tempfile.TemporaryDirectory(prefix="atlas-landing-") as tmp:
@@ -152,31 +153,3 @@ def _reject(
         lake.uri(BUCKET, rejected),
         run_id,
     )
-
-
-def ingest_pending(
-    wh: Warehouse,
-    lake: Lake,
-    contract: Contract,
-    keys: list[str] | None = None,
-    *,
-    run_id: str | None = None,
-    batch_rows: int = 50_000,
-    source_system: str = "landing",
-) -> tuple[list[IngestionRecord], list[str]]:
-    """Ingest the given landing objects (default: every pending one; named ones work for any source kind,
-    e.g. uploads). Returns records and rejection reasons."""
-    records: list[IngestionRecord] = []
-    rejected: list[str] = []
-    for key in keys if keys is not None else pending_objects(lake, contract):
-        if not lake.exists(BUCKET, key):
-            continue  # already processed by an earlier attempt of this run
-        try:
-            records.append(
-                ingest_landing_object(
-                    wh, lake, contract, key, run_id=run_id, batch_rows=batch_rows, source_system=source_system
-                )
-            )
-        except InputRejected as exc:
-            rejected.append(str(exc))
-    return records, rejected

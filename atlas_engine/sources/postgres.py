@@ -11,9 +11,7 @@ idempotency, partition mapping, quarantine).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -23,9 +21,8 @@ from atlas_core.contracts import Contract
 from atlas_core.contracts.sources import PostgresSource
 from atlas_core.errors import AtlasError, ServiceUnavailable
 from atlas_core.identifiers import check_identifier
-from atlas_engine.bronze import IngestionRecord, ingest_file
+from atlas_engine.bronze import BeforeCommit, IngestionRecord
 from atlas_resources import breakers, pgurl
-from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Warehouse
 
 TIMESTAMPTZ_OID, TIMESTAMP_OID = 1184, 1114
@@ -72,24 +69,18 @@ def read_watermark(wh: Warehouse, dataset: str) -> str | None:
 def _save_watermark(conn: psycopg.Connection, dataset: str, watermark: str | None, rows: int) -> None:
     conn.execute(
         "INSERT INTO atlas_meta.source_watermarks (dataset, source_kind, watermark, rows_pulled, updated_at) "
-        "VALUES (%s, 'postgres', %s, %s, now()) ON CONFLICT (dataset) DO UPDATE SET watermark = EXCLUDED.watermark, "
+        "VALUES (%s, 'postgres', %s, %s, now()) ON CONFLICT (dataset) "
+        "DO UPDATE SET watermark = EXCLUDED.watermark, "
         "rows_pulled = atlas_meta.source_watermarks.rows_pulled + EXCLUDED.rows_pulled, updated_at = now()",
         (dataset, watermark, rows),
     )
 
 
-def pull_postgres(
-    wh: Warehouse,
-    lake: Lake,
-    contract: Contract,
-    *,
-    run_id: str | None = None,
-    batch_rows: int = 50_000,
-    env: Mapping[str, str] | None = None,
-) -> IngestionRecord | None:
-    """Pull new rows into bronze; ``None`` when the source has nothing new."""
-    source = contract.source
-    assert isinstance(source, PostgresSource)
+def write_snapshot(
+    wh: Warehouse, contract: Contract, source: PostgresSource, path: Path, env: Mapping[str, str] | None
+) -> tuple[int, BeforeCommit]:
+    """Write the new rows to ``path`` as CSV with a header; returns their number and the hook that
+    stores the new watermark in the transaction publishing them to bronze."""
     environ = os.environ if env is None else env
     url = environ.get(source.url_env)
     if not url:
@@ -99,28 +90,13 @@ def pull_postgres(
     url = pgurl.for_psycopg(url)
     relation = _relation(source)
     last = read_watermark(wh, contract.dataset) if source.watermark_column else None
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    with tempfile.TemporaryDirectory(prefix="atlas-pg-source-") as tmp:
-        path = Path(tmp) / f"{contract.dataset}-{stamp}.csv"
-        high, rows = _extract(url, relation, contract, source, last, path)
-        if rows == 0:
-            return None
+    high, rows = _extract(url, relation, contract, source, last, path)
 
-        def advance(conn: psycopg.Connection, record: IngestionRecord) -> None:
-            if source.watermark_column:
-                _save_watermark(conn, contract.dataset, high, record.rows_bronze)
+    def advance(conn: psycopg.Connection, record: IngestionRecord) -> None:
+        if source.watermark_column:
+            _save_watermark(conn, contract.dataset, high, record.rows_bronze)
 
-        record = ingest_file(
-            wh,
-            lake,
-            contract,
-            path,
-            source_system="postgres",
-            run_id=run_id,
-            batch_rows=batch_rows,
-            before_commit=advance,
-        )
-    return record
+    return rows, advance
 
 
 def _extract(

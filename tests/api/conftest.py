@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -57,7 +58,8 @@ def require_redis() -> str:
 def make_settings(postgres_url: str, **overrides: object) -> ApiSettings:
     values: dict[str, object] = {
         "postgres_url": postgres_url,
-        "dagster_graphql_url": "http://127.0.0.1:9/graphql",  # nothing listens: Dagster-free tests never call it
+        # nothing listens: Dagster-free tests never call it
+        "dagster_graphql_url": "http://127.0.0.1:9/graphql",
         "jwt_secret": TEST_SECRET,
         "project_dir": PROJECT_DIR,
         "redis_url": None,
@@ -88,6 +90,14 @@ def login(client: TestClient | httpx.Client, username: str, password: str = PASS
     response = client.post("/api/v1/auth/token", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+def audit_rows(url: str, action: str) -> list[dict[str, Any]]:
+    """The audit rows of ``action``, oldest first, as dicts of ``atlas_meta.audit``'s columns."""
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT * FROM atlas_meta.audit WHERE action = %s ORDER BY audit_id", (action,)
+        ).fetchall()
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -24,17 +24,9 @@ from atlas_api.core.config import DEVELOPMENT_JWT_SECRET, get_api_settings
 from atlas_api.core.ratelimit import RateLimiter
 from atlas_core.errors import AtlasError
 from atlas_core.roles import Role
-from tests.api.conftest import PASSWORD, REDIS_URL, TEST_SECRET, bearer, login, require_redis
+from tests.api.conftest import PASSWORD, REDIS_URL, TEST_SECRET, audit_rows, bearer, login, require_redis
 
 PROBLEM = "application/problem+json"
-
-
-def audit_rows(url: str, action: str) -> list[tuple[str, str, dict]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT outcome, coalesce(target, ''), detail FROM atlas_meta.audit WHERE action = %s ORDER BY audit_id",
-            (action,),
-        ).fetchall()
 
 
 def away_from_window_edge() -> None:
@@ -102,7 +94,8 @@ def test_login_returns_a_bearer_pair_and_wrong_passwords_are_401_and_audited(
     failures = audit_rows(api_db, "auth.failure")
     assert len(failures) == before + 2
     assert all(
-        PASSWORD not in json.dumps(d) and "wrong password" not in json.dumps(d) for _, _, d in failures
+        PASSWORD not in json.dumps(r["detail"]) and "wrong password" not in json.dumps(r["detail"])
+        for r in failures
     )
 
 
@@ -130,7 +123,7 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_family(
             (users[Role.DATA_ANALYST],),
         ).fetchall()
     assert reason == [("refresh token reuse",)]
-    assert any("reused" in d["reason"] for _, _, d in audit_rows(api_db, "auth.failure"))
+    assert any("reused" in r["detail"]["reason"] for r in audit_rows(api_db, "auth.failure"))
 
     # A fresh login starts a new, healthy family.
     again = login(app_client, users[Role.DATA_ANALYST])
@@ -286,7 +279,7 @@ def test_api_keys_are_created_once_listed_without_secret_and_revoked(
     assert app_client.delete(f"/api/v1/api-keys/{key_id}", headers=admin).status_code == 204
     assert_401(app_client.get("/api/v1/me", headers={"X-API-Key": key}))
     assert app_client.delete(f"/api/v1/api-keys/{key_id}", headers=admin).status_code == 404
-    assert [o for o, _, _ in audit_rows(api_db, "api_key.revoke")] == ["ok"]
+    assert [r["outcome"] for r in audit_rows(api_db, "api_key.revoke")] == ["ok"]
 
 
 # -- cross-cutting -------------------------------------------------------------------------------------
@@ -359,7 +352,7 @@ def test_websocket_needs_credentials(app_client: TestClient, users: dict[Role, s
             with pytest.raises(WebSocketDisconnect) as closed:
                 ws.receive_json()
             assert closed.value.code == 4401
-    assert any(t == "websocket:run_events" for _, t, _ in audit_rows(api_db, "auth.failure"))
+    assert any(r["target"] == "websocket:run_events" for r in audit_rows(api_db, "auth.failure"))
 
 
 def test_access_logs_are_json_without_tokens_or_passwords(

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from atlas_api import chat_links
 from atlas_core.errors import InputRejected
 from atlas_core.roles import Role
-from tests.api.conftest import bearer, login
+from tests.api.conftest import audit_rows, bearer, login
 
 CHAT = "X-Atlas-Chat-User"
 
@@ -36,12 +36,7 @@ def link(url: str, chat_user: str, username: str) -> chat_links.ChatLink:
 
 
 def audit(url: str, action: str) -> list[tuple[str, str, str, str]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT outcome, principal, coalesce(role, ''), target FROM atlas_meta.audit "
-            "WHERE action = %s ORDER BY audit_id",
-            (action,),
-        ).fetchall()
+    return [(r["outcome"], r["principal"], r["role"] or "", r["target"]) for r in audit_rows(url, action)]
 
 
 def test_relay_key_acts_only_for_linked_identities_with_their_role(
@@ -165,7 +160,8 @@ def test_ingestions_are_listed_newest_first_and_filtered_by_dataset(
             ]
         ):
             conn.execute(
-                "INSERT INTO atlas_meta.ingestions (dataset, source_system, source_file, sha256, schema_version, "
+                "INSERT INTO atlas_meta.ingestions (dataset, "
+                "source_system, source_file, sha256, schema_version, "
                 "status, reason, rows_bronze, ingested_at) VALUES (%s, 'test', %s, %s, '1', %s, %s, %s, "
                 "now() + %s * interval '1 second')",
                 (dataset, f"f{i}.csv", f"{i:064d}", status, reason, 10 * i, i),

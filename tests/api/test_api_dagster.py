@@ -156,7 +156,8 @@ def test_run_and_backfill_are_launched_and_assets_are_cached(
     stack.launched["backfill_id"] = backfill.json()["backfill_id"]
     with psycopg.connect(stack.warehouse_url) as conn:
         audited = conn.execute(
-            "SELECT action, principal, target FROM atlas_meta.audit WHERE action IN ('run.launch', 'backfill.launch') "
+            "SELECT action, principal, target FROM atlas_meta.audit "
+            "WHERE action IN ('run.launch', 'backfill.launch') "
             "AND outcome = 'ok' ORDER BY audit_id"
         ).fetchall()
     assert audited == [
@@ -258,13 +259,15 @@ def test_unknown_assets_and_partitions_are_422_and_nothing_is_launched(
     for request_id in request_ids:
         runs = graphql(
             stack,
-            "query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) { ... on Runs { results { runId } } } }",
+            "query($t: [ExecutionTag!]) "
+            "{ runsOrError(filter: {tags: $t}) { ... on Runs { results { runId } } } }",
             {"t": [{"key": "atlas/request_id", "value": request_id}]},
         )
         assert runs["runsOrError"]["results"] == []
     backfills = graphql(
         stack,
-        "{ partitionBackfillsOrError(limit: 50) { ... on PartitionBackfills { results { id tags { key value } } } } }",
+        "{ partitionBackfillsOrError(limit: 50) { ... on "
+        "PartitionBackfills { results { id tags { key value } } } } }",
     )
     tagged = {t["value"] for b in backfills["partitionBackfillsOrError"]["results"] for t in b["tags"]}
     assert not tagged & set(request_ids)
@@ -438,7 +441,8 @@ def test_quality_lineage_and_pii_reports(stack: Stack, http: httpx.Client, accou
     with psycopg.connect(stack.warehouse_url) as conn:
         expected = dict(
             conn.execute(
-                "SELECT dimension, count(*) FROM atlas_meta.quality_results WHERE dataset = 'orders' GROUP BY 1"
+                "SELECT dimension, count(*) FROM atlas_meta.quality_results "
+                "WHERE dataset = 'orders' GROUP BY 1"
             ).fetchall()
         )
     scored = {d["dimension"] for d in quality["dimensions"] if d["score"] is not None}
@@ -448,7 +452,8 @@ def test_quality_lineage_and_pii_reports(stack: Stack, http: httpx.Client, accou
     with psycopg.connect(stack.warehouse_url) as conn:
         loads = dict(
             conn.execute(
-                "SELECT dimension, count(DISTINCT run_id) FROM atlas_meta.quality_results WHERE dataset = 'orders' "
+                "SELECT dimension, count(DISTINCT run_id) "
+                "FROM atlas_meta.quality_results WHERE dataset = 'orders' "
                 "GROUP BY 1"
             ).fetchall()
         )
@@ -533,7 +538,7 @@ def test_silver_serves_anonymized_values_and_admins_decrypt_with_audit(
     assert not any(v in audit_text for v in raw.values() if v) and rows[0]["ssn"] not in audit_text
 
 
-# -- dashboard in a real browser --------------------------------------------------------------------------------
+# -- dashboard in a real browser -----------------------------------------------------------------------------
 
 
 def test_dashboard_login_layers_and_quality_in_chromium(
@@ -616,7 +621,7 @@ def test_dashboard_login_layers_and_quality_in_chromium(
             browser.close()
 
 
-# -- database roles ---------------------------------------------------------------------------------------------
+# -- database roles ------------------------------------------------------------------------------------------
 
 
 def _can(conn: psycopg.Connection, role: str, query: str) -> bool:
@@ -641,7 +646,8 @@ def test_db_grants_mirror_the_api_roles(stack: Stack) -> None:
         "ai_ready": "SELECT count(*) FROM atlas_ai_ready.customer_features",
         "silver_safe": "SELECT customer_id, state FROM atlas_silver.customers LIMIT 1",
         "silver_anonymized": "SELECT ssn, email FROM atlas_silver.customers LIMIT 1",  # ciphertext, hash
-        "silver_kept_pii": "SELECT city FROM atlas_silver.customers LIMIT 1",  # PII kept as is (strategy keep)
+        # PII kept as is (strategy keep)
+        "silver_kept_pii": "SELECT city FROM atlas_silver.customers LIMIT 1",
         "silver_star": "SELECT * FROM atlas_silver.customers LIMIT 1",
         "bronze_safe": "SELECT order_id FROM atlas_bronze.orders LIMIT 1",
         "bronze_pii": "SELECT ssn FROM atlas_bronze.customers LIMIT 1",
@@ -666,7 +672,7 @@ def test_db_grants_mirror_the_api_roles(stack: Stack) -> None:
             assert granted == allowed, role
 
 
-# -- the backfill, uploads, logs ----------------------------------------------------------------------------------
+# -- the backfill, uploads, logs -----------------------------------------------------------------------------
 
 
 def test_backfill_is_visible_through_the_api(stack: Stack, http: httpx.Client, accounts: Accounts) -> None:
@@ -674,7 +680,8 @@ def test_backfill_is_visible_through_the_api(stack: Stack, http: httpx.Client, a
     deadline = time.monotonic() + 180
     while True:
         body = http.get(f"/api/v1/backfills/{backfill_id}", headers=accounts.headers(Role.VIEWER)).json()
-        # The daemon marks the backfill completed on its next iteration after the run succeeded: wait for both.
+        # The daemon marks the backfill completed on its next iteration after the run succeeded: wait for
+        # both.
         done = (
             body["runs"]
             and all(r["status"] == "SUCCESS" for r in body["runs"])
@@ -908,7 +915,8 @@ def test_upload_lands_and_ingests_into_bronze(stack: Stack, http: httpx.Client, 
         api_queries = [
             q
             for (q,) in conn.execute(
-                "SELECT query FROM pg_stat_activity WHERE application_name = 'atlas-api' AND datname = current_database()"
+                "SELECT query FROM pg_stat_activity WHERE "
+                "application_name = 'atlas-api' AND datname = current_database()"
             )
         ]
     assert audited[-3:] == [
@@ -962,7 +970,7 @@ def test_cli_ingest_and_forget_are_runs_in_the_webserver(stack: Stack, tmp_path:
     assert len(tags["atlas/subject_digest"]) == 64 and str(subject) not in tags.values()
 
 
-# -- contract fuzzing (last: it creates users and keys, and may revoke keys) -----------------------------------------------------------------------------------------
+# -- contract fuzzing (last: it creates users and keys, and may revoke keys) ---------------------------------
 
 
 def test_schemathesis_finds_no_server_errors(stack: Stack, accounts: Accounts, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""The chat bot end to end: ``atlas demo``, then ``atlas up`` with ATLAS_BOT_ENABLED (Dagster webserver + daemon,
-the API, the bot), conversations through the real websocket connector, and the API's audit trail.
+"""The chat bot end to end: ``atlas demo``, then ``atlas up`` with ATLAS_BOT_ENABLED (Dagster webserver +
+daemon, the API, the bot), conversations through the real websocket connector, and the API's audit trail.
 
 Tests run in file order and share the stack; every conversation is kept as the transcript that
 docs/bot.md shows (written to ``<stack home>/transcript.txt``).
@@ -256,8 +256,8 @@ def test_cancel_stops_a_running_run(bot_stack: BotStack) -> None:
         assert chat.hear(timeout=180) == f"Run {run_id} ended: CANCELED"
         again = chat.say(f"cancel {run_id}")
         assert (
-            again
-            == f"Atlas refused that (409): run {run_id} is CANCELED; only a queued or running run can be cancelled"
+            again == f"Atlas refused that (409): run {run_id} is CANCELED; "
+            "only a queued or running run can be cancelled"
         )
     finally:
         chat.close()

@@ -44,7 +44,8 @@ def write_events(path: Path, rows: int, days: int = 10) -> dict[str, tuple[int, 
 
 
 def events_contract(source: str) -> str:
-    """The contract, with ``source`` given as a YAML flow mapping (``{kind: landing}``, ``{kind: file, path: ...}``)."""
+    """The contract, with ``source`` given as a YAML flow mapping (``{kind: landing}``, ``{kind: file, path:
+    ...}``)."""
     return f"""\
 dataset: {DATASET}
 description: Generated click stream for fault tests.
@@ -100,7 +101,8 @@ def accounting(url: str) -> Accounting:
         staging = [
             r[0]
             for r in conn.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'atlas_staging' ORDER BY 1"
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'atlas_staging' ORDER BY 1"
             )
         ]
         ledger = conn.execute(
@@ -119,7 +121,8 @@ def accounting(url: str) -> Accounting:
 
 
 def assert_nothing_lost_nothing_duplicated(url: str, expected: dict[str, tuple[int, int]]) -> Accounting:
-    """bronze = silver + quarantine per partition, with exactly the generated counts; one accepted ingestion."""
+    """bronze = silver + quarantine per partition, with exactly the generated counts; one accepted
+    ingestion."""
     seen = accounting(url)
     want = {key: (good + bad, good, bad) for key, (good, bad) in expected.items()}
     assert seen.per_partition == want

@@ -79,7 +79,8 @@ def test_the_same_file_ingested_twice_concurrently(atlas_env: dict[str, str], tm
     assert accepted["rows_bronze"] == ROWS
     assert duplicate["reason"].startswith("same content as ingestion ")
 
-    # One accepted ingestion (plus the duplicate's own ledger row), one bronze copy, silver built once from it.
+    # One accepted ingestion (plus the duplicate's own ledger row), one bronze copy, silver built once from
+    # it.
     assert_nothing_lost_nothing_duplicated(url, expected)
     with psycopg.connect(url) as conn:
         ledger = conn.execute(

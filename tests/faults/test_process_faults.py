@@ -188,7 +188,8 @@ def test_run_worker_killed_mid_step_fails_the_run_and_a_rerun_from_failure_compl
         assert launched.status_code == 202, launched.text
         run_id = launched.json()["run_id"]
 
-        # The run worker announces its pid; kill it (and the step process it runs) once the silver step started.
+        # The run worker announces its pid; kill it (and the step process it runs) once the silver step
+        # started.
         def started() -> int | None:
             events = fault_stack.events(run_id)
             pids = [

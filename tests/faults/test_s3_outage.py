@@ -145,5 +145,6 @@ def test_s3_killed_while_silver_exports_parquet(
     assert hashlib.sha256(lake.get_bytes(Layer.BRONZE.bucket, raw[0])).hexdigest() == record.sha256
     print(
         f"\nfault run success={outcome.success} after {len(step_errors)} retries ({step_errors[0]}); "
-        f"breaker opened after {len(messages) - 1} failed calls; {len(hidden)} orphaned _tmp/ objects (never listed; retention removes them after a day)"
+        f"breaker opened after {len(messages) - 1} failed calls; {len(hidden)} "
+        "orphaned _tmp/ objects (never listed; retention removes them after a day)"
     )

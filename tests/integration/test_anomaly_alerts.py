@@ -35,7 +35,8 @@ CONTRACT = landing_contract(
   - name: email
     pii: {entity: EMAIL_ADDRESS, strategy: hash}
 quality:
-  thresholds: {completeness: 0.5, validity: 0.5, consistency: 0.5, accuracy: 0.5, timeliness: 0.5, uniqueness: 0.5}
+  thresholds:
+    {completeness: 0.5, validity: 0.5, consistency: 0.5, accuracy: 0.5, timeliness: 0.5, uniqueness: 0.5}
 """,
     about="description: Parcels handed to the carrier (anomaly alert test).\nowner: logistics\n",
 )
@@ -87,13 +88,15 @@ def _load(atlas: object, tmp_path: Path, day: int, text: str) -> str:
 
 
 def _release_after_wait(url: str, blocker: psycopg.Connection, hold_seconds: float) -> None:
-    """Roll back ``blocker`` (releasing its lock) ``hold_seconds`` after another session starts waiting on it."""
+    """Roll back ``blocker`` (releasing its lock) ``hold_seconds`` after another session starts waiting on
+    it."""
     deadline = time.monotonic() + 120
     with psycopg.connect(url, autocommit=True) as watcher:
         while (
             time.monotonic() < deadline
             and not watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
             ).fetchone()[0]
         ):  # type: ignore[index]
             time.sleep(0.2)

@@ -157,7 +157,8 @@ def test_majority_repair_replaces_minority_and_missing_values(wh: Warehouse, tmp
     assert loaded.rule_failures()["fd.flight_facts.repaired"] == 2
     assert loaded.score("consistency") == pytest.approx(1 - 4 / 8)  # rows 3, 4 (repaired), 6, 8
     repairs = wh.fetch_all(
-        "SELECT row_key->>'tuple_id', column_name, old_value, new_value, values_hashed, rule_id, run_id, ingestion_id "
+        "SELECT row_key->>'tuple_id', column_name, old_value, "
+        "new_value, values_hashed, rule_id, run_id, ingestion_id "
         "FROM atlas_meta.repairs WHERE dataset = %s ORDER BY 1, 2",
         (name,),
     )

@@ -85,7 +85,8 @@ def test_atlas_starts_its_own_embedded_postgres_and_a_later_command_reuses_it(ho
     assert (pgdata / "PG_VERSION").read_text().strip() == "18"
     assert _running(pgdata) is None  # the last process using it exited: the server stopped with it
 
-    # Start it again on the same data directory, as a second user of the server, and look inside over the socket.
+    # Start it again on the same data directory, as a second user of the server, and look inside over the
+    # socket.
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
     pid = _running(pgdata)
     assert pid is not None and server.get_uri(database="atlas").endswith(f"?host={pgdata}")

@@ -168,7 +168,8 @@ def test_s3_partition_is_replaced_atomically(seaweed: SeaweedS3, warehouse_url: 
     wh = Warehouse(warehouse_url, batch_size=500)
 
     def version(n: int) -> list[tuple[int, int, int, float, str]]:
-        """Day 2 holds 2,000 + 500·(n % 2) orders, every total equal to n: a read tells which export it saw."""
+        """Day 2 holds 2,000 + 500·(n % 2) orders, every total equal to n: a read tells which export it
+        saw."""
         return [(i, i % 50, 2, float(n), "placed") for i in range(2000 + 500 * (n % 2))]
 
     seed_orders(warehouse_url, version(0))

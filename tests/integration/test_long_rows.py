@@ -45,7 +45,8 @@ def events() -> Contract:
 
 @pytest.fixture
 def long_row_csv(tmp_path: Path) -> Path:
-    """30,000 small rows, then one of 3.2 MB once CSV-quoted (each field under the 1 MiB cap), then one more."""
+    """30,000 small rows, then one of 3.2 MB once CSV-quoted (each field under the 1 MiB cap), then one
+    more."""
     path = tmp_path / "events.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")

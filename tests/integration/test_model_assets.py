@@ -43,7 +43,8 @@ description: spend per customer
 tests:
   - not_null: [customer_id]
 --- */
-SELECT customer_id, sum(total) AS spend, count(*) FILTER (WHERE review) AS reviewed FROM atlas_gold.base_orders GROUP BY 1
+SELECT customer_id, sum(total) AS spend, count(*) FILTER (WHERE review) AS reviewed
+FROM atlas_gold.base_orders GROUP BY 1
 """
 FEATURES = """description: spend features
 entity_key: customer_id
@@ -232,7 +233,8 @@ def test_editing_a_rule_makes_the_model_and_its_dependents_stale(
         stop_group(server)
         log.close()
 
-    # The same fact through the public Python API: the recorded code version differs from the new definitions'.
+    # The same fact through the public Python API: the recorded code version differs from the new
+    # definitions'.
     materialization = atlas.instance.get_latest_materialization_event(KEYS[0])
     assert materialization is not None
     recorded = materialization.asset_materialization.tags["dagster/code_version"]  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ from datetime import date
 
 import psycopg
 
-from atlas_core.model_checks import ModelCheck, check_query
+from atlas_core.model_checks import ModelCheck, PartitionWindow, check_query
 
 
 def _check(column: str, parent: tuple[str, str, str]) -> ModelCheck:
@@ -29,7 +29,8 @@ def test_relationships_count_orphans_once_each(warehouse_url: str) -> None:
         target = ("atlas_gold", "child")
 
         def run(check: ModelCheck, window: tuple[date, date] | None = None) -> tuple[int, int]:
-            query = check_query(check, target, model_name="child", partition_column="day", window=window)
+            written = PartitionWindow("day", *window) if window is not None else None
+            query = check_query(check, target, model_name="child", written=written)
             failing, checked = conn.execute(query).fetchone()  # type: ignore[misc]
             return failing, checked
 

@@ -233,8 +233,8 @@ def test_transient_failures_are_retried_data_errors_are_not(warehouse_url: str) 
 
 
 def test_transient_failures_wait_the_pinned_exponential_backoff() -> None:
-    """Three transient failures in a row, then success: Dagster waits delay * (2**n - 1) +- delay before retry n
-    (2 s base: about 2, 6 and 14 s), as the shared RetryPolicy says."""
+    """Three transient failures in a row, then success: Dagster waits delay * (2**n - 1) +- delay before retry
+    n (2 s base: about 2, 6 and 14 s), as the shared RetryPolicy says."""
     with socket.socket() as probe:  # a port nothing listens on: every connect is refused
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
@@ -500,7 +500,7 @@ def test_an_upload_is_one_run_and_the_landing_sensor_leaves_it_alone(
         atlas.lake.put_file(BUCKET, key, upload)
         assert pending_objects(atlas.lake, events) == []  # the landing sensor never sees uploads
         scan = scan_file(events, upload)
-        plan = upload_run(events, scan, trigger="api", source_system="api", landing_key=key, require_new=True)
+        plan = upload_run(events, scan, trigger="api", landing_key=key, require_new=True)
         assert plan.partition_range == ("2026-10-03", "2026-10-04")
         outcomes.append(
             execute(

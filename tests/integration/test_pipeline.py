@@ -34,7 +34,8 @@ def _count(url: str, table: str) -> int:
 def _columns(url: str, schema: str, table: str) -> dict[str, str]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema=%s AND table_name=%s",
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema=%s AND table_name=%s",
             (schema, table),
         ).fetchall()
     return dict(rows)

@@ -70,7 +70,8 @@ def _assert_accounted(wh: Warehouse, dataset: str) -> None:
         assert bronze.get(partition, 0) == silver.get(partition, 0) + quarantine.get(partition, 0), partition
     duplicates = (
         wh.fetch_all(
-            f'SELECT _atlas_row_number FROM (SELECT _atlas_row_number FROM atlas_silver."{dataset}" UNION ALL '  # noqa: S608
+            "SELECT _atlas_row_number FROM (SELECT _atlas_row_number "  # noqa: S608
+            f'FROM atlas_silver."{dataset}" UNION ALL '
             f'SELECT _atlas_row_number FROM atlas_quarantine."{dataset}") AS u GROUP BY 1 HAVING count(*) > 1'
         )
         if silver
@@ -116,7 +117,8 @@ def test_bronze_rows_equal_silver_plus_quarantine(
     keys = [
         r[0]
         for r in wh.fetch_all(
-            f'SELECT DISTINCT _atlas_partition FROM atlas_bronze."{dataset}" WHERE _atlas_partition IS NOT NULL'  # noqa: S608
+            f'SELECT DISTINCT _atlas_partition FROM atlas_bronze."{dataset}" '  # noqa: S608
+            "WHERE _atlas_partition IS NOT NULL"
         )
     ]
     if keys:

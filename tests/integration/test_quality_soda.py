@@ -1,4 +1,5 @@
-"""Soda Core v4 on the staging table: dimension-tagged results, recorded history, and no raw values in logs."""
+"""Soda Core v4 on the staging table: dimension-tagged results, recorded history, and no raw values in
+logs."""
 
 from __future__ import annotations
 
@@ -184,7 +185,8 @@ def test_without_the_redaction_soda_would_log_values(
         data_source_yaml_sources=[DataSourceYamlSource.from_str(data_source_yaml(wh.url))],
         variables={"ATLAS_WINDOW_END": "2026-10-03T00:00:00+00:00"},
     )
-    # rows 9 and 10 failed the email pattern, so silver's newest seen_ts is a clean row's value - printed by Soda
+    # rows 9 and 10 failed the email pattern, so silver's newest seen_ts is a clean row's value - printed by
+    # Soda
     assert "Calculating freshness using '2026-10-01 10:00:00" in caplog.text
 
 

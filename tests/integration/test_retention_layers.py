@@ -43,7 +43,8 @@ GROUP BY 1, 2
 GOLD = dg.AssetKey(["gold", "event_daily"])
 DAYS = [f"2026-10-{d:02d}" for d in range(1, 15)]
 AS_OF = "2026-10-20"
-# Windows: silver 10 days -> cutoff 2026-10-10; gold 14 -> 2026-10-06; ai_ready 7 -> 2026-10-13; bronze 90 (nothing).
+# Windows: silver 10 days -> cutoff 2026-10-10; gold 14 -> 2026-10-06; ai_ready 7 -> 2026-10-13; bronze 90
+# (nothing).
 WINDOWS = {
     "ATLAS_RETENTION_SILVER_DAYS": "10",
     "ATLAS_RETENTION_GOLD_DAYS": "14",

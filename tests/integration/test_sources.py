@@ -14,7 +14,6 @@ import pytest
 
 from atlas_core.contracts.model import Contract
 from atlas_core.errors import AtlasError, InputRejected, ServiceUnavailable
-from atlas_engine.sources.http import pull_http
 from atlas_engine.sources.landing import (
     BUCKET,
     ingest_landing_object,
@@ -22,7 +21,8 @@ from atlas_engine.sources.landing import (
     processed_key,
     scan_object,
 )
-from atlas_engine.sources.postgres import pull_postgres, read_watermark
+from atlas_engine.sources.postgres import read_watermark
+from atlas_engine.sources.snapshot import pull_snapshot
 from atlas_resources import breakers
 from atlas_resources.lake import LocalLake, S3Lake
 from atlas_resources.warehouse import Warehouse
@@ -146,7 +146,8 @@ def test_postgres_source_is_pulled_incrementally_by_watermark(
                 "updated_at timestamptz)"
             )
             conn.execute(
-                "INSERT INTO shop_events SELECT i, '2026-10-01T00:00:00Z'::timestamptz + i * interval '7 hours', "
+                "INSERT INTO shop_events SELECT i, "
+                "'2026-10-01T00:00:00Z'::timestamptz + i * interval '7 hours', "
                 "'view', i * 1.5, '2026-10-20T00:00:00Z'::timestamptz + i * interval '1 second' "
                 "FROM generate_series(1, 40) AS i"
             )
@@ -160,24 +161,25 @@ def test_postgres_source_is_pulled_incrementally_by_watermark(
             }
         )
         env = {"SHOP_DB_URL": source_url}
-        first = pull_postgres(wh, lake, events, env=env)
+        first = pull_snapshot(wh, lake, events, env=env)
         assert first is not None and first.status == "accepted" and first.rows_bronze == 40
         assert first.partition_keys[0] == "2026-10-01" and first.rows_quarantined == 0
         assert read_watermark(wh, "events") == "2026-10-20 00:00:40+00"
-        assert pull_postgres(wh, lake, events, env=env) is None  # nothing new
+        assert pull_snapshot(wh, lake, events, env=env) is None  # nothing new
         with psycopg.connect(source_url, autocommit=True) as conn:
             conn.execute(
-                "INSERT INTO shop_events VALUES (41, '2026-10-12T08:00:00Z', 'buy', 3, '2026-10-21T00:00:00Z'), "
+                "INSERT INTO shop_events VALUES (41, "
+                "'2026-10-12T08:00:00Z', 'buy', 3, '2026-10-21T00:00:00Z'), "
                 "(42, '2026-10-12T09:00:00Z', 'buy', 4, '2026-10-21T00:00:01Z')"
             )
-        second = pull_postgres(wh, lake, events, env=env)
+        second = pull_snapshot(wh, lake, events, env=env)
         assert second is not None and second.rows_bronze == 2 and second.partition_keys == ["2026-10-12"]
         assert read_watermark(wh, "events") == "2026-10-21 00:00:01+00"
         with psycopg.connect(warehouse_url) as conn:
             stamps = conn.execute("SELECT event_ts FROM atlas_bronze.events WHERE event_id = '41'").fetchone()
         assert stamps == ("2026-10-12T08:00:00.000000Z",)
         with pytest.raises(AtlasError, match="environment variable SHOP_DB_URL"):
-            pull_postgres(wh, lake, events, env={})
+            pull_snapshot(wh, lake, events, env={})
     finally:
         pg.drop_database(source_url)
 
@@ -216,7 +218,7 @@ def test_http_source_pages_and_retries_transient_statuses(warehouse_url: str, tm
                 "timeout_seconds": 5,
             }
         )
-        record = pull_http(wh, lake, events, max_wait=0.3)
+        record = pull_snapshot(wh, lake, events, max_wait=0.3)
         assert (
             record is not None
             and record.rows_bronze == 3
@@ -225,13 +227,13 @@ def test_http_source_pages_and_retries_transient_statuses(warehouse_url: str, tm
         assert [r.path for r in receiver.received] == ["/api/events?page=1&per_page=2"] * 3 + [
             "/api/events?page=2&per_page=2"
         ]
-        again = pull_http(wh, lake, events, max_wait=0.3)
+        again = pull_snapshot(wh, lake, events, max_wait=0.3)
         assert again is not None and again.status == "duplicate"  # same content, same sha256
 
         receiver.received.clear()
         missing = contract({"kind": "http", "url": f"{receiver.url}/api/nothing", "records_path": "data"})
         with pytest.raises(AtlasError, match="answered 404"):
-            pull_http(wh, lake, missing, max_wait=0.3)
+            pull_snapshot(wh, lake, missing, max_wait=0.3)
         assert len(receiver.received) == 1  # a 404 is not retried
     finally:
         receiver.stop()

@@ -142,7 +142,8 @@ def test_copy_round_trip_keeps_every_value_of_every_type(wh: Warehouse) -> None:
     ) == [(-2,), (1,)]
     types = dict(
         wh.fetch_all(
-            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
             TABLE,
         )
     )

@@ -1,4 +1,5 @@
-"""The malformed-input corpus: hostile and broken CSV files, generated at test time (nothing big is committed).
+"""The malformed-input corpus: hostile and broken CSV files, generated at test time (nothing big is
+committed).
 
 Each case builds its bytes from ``(day, base)``: the partition day it writes into and the first id it
 uses, so accepted cases never share a silver partition or an id. A case either expects a rejection
@@ -159,7 +160,8 @@ REJECTED = [
         error="missing column(s) 'amount'",
     ),
     Case(
-        "homoglyph_column_name",  # Cyrillic "а" (U+0430) in "name": shown escaped, so the difference is visible
+        # Cyrillic "а" (U+0430) in "name": shown escaped, so the difference is visible
+        "homoglyph_column_name",
         lambda d, b: text(HEADER.replace("name", "n\u0430me"), *rows(d, b, 2)),
         error="missing column(s) 'name'; unexpected: 'n\\u0430me'",
     ),

@@ -37,7 +37,8 @@ class CliRun:
 
 def run_atlas(args: list[str], env: dict[str, str], cwd: Path, limit: float) -> CliRun:
     """``atlas *args``; killed (process group) after ``limit`` seconds. Peak RSS is the CLI's own, measured
-    by ``tests/support/peak_rss.py`` (a ``wait4`` from a tiny parent, so this process's size does not leak in)."""
+    by ``tests/support/peak_rss.py`` (a ``wait4`` from a tiny parent, so this process's size does not leak
+    in)."""
     with (
         tempfile.TemporaryFile() as out,
         tempfile.TemporaryFile() as err,

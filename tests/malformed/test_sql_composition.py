@@ -104,14 +104,21 @@ def test_no_query_text_is_built_by_string_formatting() -> None:
 
 
 def test_the_guard_finds_what_it_looks_for(tmp_path: Path) -> None:
-    code = 'conn.execute(f"SELECT * FROM {t}")\ncur.execute("DELETE FROM x WHERE id = %s" % v)\nsql.SQL(f"DROP {x}")\n'
+    code = (
+        'conn.execute(f"SELECT * FROM {t}")\n'
+        'cur.execute("DELETE FROM x WHERE id = %s" % v)\n'
+        'sql.SQL(f"DROP {x}")\n'
+    )
     calls = [
         n
         for n in ast.walk(ast.parse(code))
         if isinstance(n, ast.Call) and _name(n.func) in ("execute", "SQL")
     ]
     assert all(_is_formatted_text(c.args[0]) for c in calls) and len(calls) == 3
-    safe = 'conn.execute(sql.SQL("SELECT {} FROM t").format(sql.Identifier(c)), (v,))\nwh.fetch_all(Q + sql.SQL(" x"))\n'
+    safe = (
+        'conn.execute(sql.SQL("SELECT {} FROM t").format(sql.Identifier(c)), (v,))\n'
+        'wh.fetch_all(Q + sql.SQL(" x"))\n'
+    )
     calls = [
         n
         for n in ast.walk(ast.parse(safe))

@@ -66,7 +66,8 @@ def test_free_text_is_anonymized_in_place(presidio_engine, keys) -> None:
             "first_name": ["Colton", "Casey", "Maria", "Ann", None],
             "email": ["colton.clark7@hotmail.com", "casey.stokes2@gmail.com", "m@x.io", "ann@x.io", None],
             "notes": [
-                "Called from (580) 255-0650 about a late delivery; asked to be emailed at colton.clark7@hotmail.com.",
+                "Called from (580) 255-0650 about a late delivery; "
+                "asked to be emailed at colton.clark7@hotmail.com.",
                 "Casey Stokes requested a copy of the last invoice.",
                 "VIP customer, handle with care.",
                 "Spoke with Ann on the phone; follow up next week.",

@@ -68,7 +68,8 @@ def test_a_column_that_starts_carrying_emails_fails_the_drift_check(
         published = [
             r[0]
             for r in conn.execute(
-                "SELECT reply_to FROM atlas_silver.events WHERE _atlas_partition = '2026-10-02' ORDER BY event_id"
+                "SELECT reply_to FROM atlas_silver.events "
+                "WHERE _atlas_partition = '2026-10-02' ORDER BY event_id"
             )
         ]
     assert set(failed.metadata) == {"undeclared_pii", "report_id", "columns_checked"}

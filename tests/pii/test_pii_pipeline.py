@@ -73,7 +73,8 @@ def _find(data: object, key: str) -> object:
 
 
 def _files(home: Path) -> str:
-    """Every file of the home outside the boundary's inside (Postgres data files, raw bronze), Parquet decoded."""
+    """Every file of the home outside the boundary's inside (Postgres data files, raw bronze), Parquet
+    decoded."""
     parts = []
     for path in sorted(home.rglob("*")):
         rel = path.relative_to(home).as_posix()
@@ -321,7 +322,8 @@ def test_a_daily_load_of_enumerated_values_is_classified_from_the_span_cache(dem
     assert result.exit_code == 0, result.output
     reports = pg.rows(
         str(demo["warehouse"]),
-        "SELECT partition_key, columns FROM atlas_meta.pii_reports WHERE dataset = 'orders' ORDER BY report_id",
+        "SELECT partition_key, columns FROM atlas_meta.pii_reports "
+        "WHERE dataset = 'orders' ORDER BY report_id",
     )
     (_, whole), (partition, daily) = reports[0], reports[-1]
     assert partition == "2026-10-15" and len(reports) == 2

@@ -24,7 +24,8 @@ VALID = {
     [
         (
             {"recognizers": [{**VALID, "patterns": [{"name": "p", "regex": "EMP-(\\d{6}", "score": 0.6}]}]},
-            "x.yml: recognizers.0.patterns.0.regex: invalid regular expression: missing ), unterminated subpattern",
+            "x.yml: recognizers.0.patterns.0.regex: invalid "
+            "regular expression: missing ), unterminated subpattern",
         ),
         (
             {"recognizers": [{**VALID, "patterns": []}]},

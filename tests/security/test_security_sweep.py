@@ -158,7 +158,8 @@ def sweep(pg_server: str, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathF
     home = tmp_path_factory.mktemp("security-home")
     warehouse = pg.create_database(pg_server, "atlas_sec", migrate=False)
     dagster_db = pg.create_database(pg_server, "dagster_sec", migrate=False)
-    # The server's own password when it has one; else one it ignores (trust auth) but Atlas must still keep secret.
+    # The server's own password when it has one; else one it ignores (trust auth) but Atlas must still keep
+    # secret.
     pg_password = urlsplit(pg_server).password or "pgpw" + secrets.token_hex(12)
     with_password = {u: _with_password(u, pg_password) for u in (warehouse, dagster_db)}
     values = {

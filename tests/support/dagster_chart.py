@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-K8S = "https://kubernetes.io/api/_definitions.json#/$defs/"  # $id of the definitions kubernetes-validate bundles
+# $id of the definitions kubernetes-validate bundles
+K8S = "https://kubernetes.io/api/_definitions.json#/$defs/"
 
 
 def k8s(name: str) -> dict[str, str]:
@@ -113,7 +114,8 @@ K8S_RUN_LAUNCHER = closed(
         "securityContext": {"anyOf": [SECURITY, {"type": "null"}]},
         "runK8sConfig": closed(
             {
-                # Free-form in the chart (dicts handed to dagster-k8s); checked as Kubernetes types by the test.
+                # Free-form in the chart (dicts handed to dagster-k8s); checked as Kubernetes types by the
+                # test.
                 "containerConfig": {"type": "object"},
                 "podSpecConfig": {"type": "object"},
                 "podTemplateSpecMetadata": {"type": "object"},

@@ -1,4 +1,5 @@
-"""Expectations that several test modules share, written out here once (never read from the code under test)."""
+"""Expectations that several test modules share, written out here once (never read from the code under
+test)."""
 
 # The PII columns of the shipped ``customers`` sample, in the order of its contract.
 PII_COLUMNS = ["first_name", "last_name", "email", "phone", "ssn", "date_of_birth", "street_address", "notes"]

@@ -38,7 +38,8 @@ description: Events per day and kind.
 primary_key: [event_date, kind]
 materialization: table
 --- */
-SELECT (e.event_ts AT TIME ZONE 'UTC')::date AS event_date, e.kind, count(*) AS events, sum(e.amount) AS amount
+SELECT (e.event_ts AT TIME ZONE 'UTC')::date AS event_date, e.kind, count(*) AS events,
+       sum(e.amount) AS amount
 FROM atlas_silver.events AS e
 GROUP BY 1, 2
 """

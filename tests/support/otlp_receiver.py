@@ -1,4 +1,5 @@
-"""An in-process OTLP/HTTP trace receiver on 127.0.0.1: ``POST /v1/traces`` decoded with opentelemetry-proto."""
+"""An in-process OTLP/HTTP trace receiver on 127.0.0.1: ``POST /v1/traces`` decoded with
+opentelemetry-proto."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Child processes that tests start in their own process group (``dagster dev``, ``atlas up``, ``atlas api``)."""
+"""Child processes that tests start in their own process group (``dagster dev``, ``atlas up``, ``atlas
+api``)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,8 @@ def stop_atlas_up(process: subprocess.Popen[bytes], timeout: float = 45) -> None
 
 
 def wait_http_ok(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
-    """Poll ``url`` until it answers 200; fail with the tail of ``log`` if ``process`` exits or time runs out."""
+    """Poll ``url`` until it answers 200; fail with the tail of ``log`` if ``process`` exits or time runs
+    out."""
     problem = wait_until_ready(url, process, timeout)
     if problem is not None:
         pytest.fail(f"{problem}: {log.read_text(errors='replace')[-3000:]}")

@@ -1,4 +1,5 @@
-"""Anomaly decisions (atlas_core.anomalies): trailing medians, margins, minimum history; payloads without values."""
+"""Anomaly decisions (atlas_core.anomalies): trailing medians, margins, minimum history; payloads without
+values."""
 
 import json
 from datetime import UTC, datetime, timedelta

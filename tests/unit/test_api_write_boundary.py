@@ -41,12 +41,7 @@ def test_upload_run_covers_the_files_partitions_or_runs_bronze_alone(tmp_path: P
     scan = scan_file(orders, two_days)
     assert scan.rejected is None and scan.partition_keys == ["2026-10-20", "2026-10-22"]
     plan = upload_run(
-        orders,
-        scan,
-        trigger="api",
-        source_system="api",
-        landing_key="landing/orders/.uploads/x/a.csv",
-        require_new=True,
+        orders, scan, trigger="api", landing_key="landing/orders/.uploads/x/a.csv", require_new=True
     )
     assert plan.assets == [["bronze", "orders"], ["silver", "orders"]]
     assert plan.partition_tags == {
@@ -65,7 +60,7 @@ def test_upload_run_covers_the_files_partitions_or_runs_bronze_alone(tmp_path: P
     broken.write_text("order_id\n1\n")
     rejected = scan_file(orders, broken)
     assert rejected.rejected is not None and rejected.rejected.startswith("broken.csv: missing column")
-    alone = upload_run(orders, rejected, trigger="cli", source_system="cli", file=str(broken))
+    alone = upload_run(orders, rejected, trigger="cli", file=str(broken))
     assert alone.assets == [["bronze", "orders"]]
     assert orders.partitioning is not None and alone.partition == orders.partitioning.start.isoformat()
     assert date.fromisoformat(alone.partition) == orders.partitioning.start

@@ -121,7 +121,8 @@ def test_status_groups_layers_and_names_failing_checks() -> None:
     assert replies.status(assets).splitlines() == [
         "Atlas status:",
         "  bronze: 1 asset, last materialized 2026-10-21 10:00 UTC, checks ok",
-        "  silver: 2 assets, last materialized 2026-10-21 11:30 UTC, 1 never materialized, 1 with failing checks",
+        "  silver: 2 assets, last materialized 2026-10-21 11:30 UTC, "
+        "1 never materialized, 1 with failing checks",
         "Failing checks: silver/orders (soda_orders)",
     ]
 

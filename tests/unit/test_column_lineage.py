@@ -1,4 +1,5 @@
-"""Column lineage of the shipped gold models and feature set, from their SQL (sqlglot), as OpenLineage facets."""
+"""Column lineage of the shipped gold models and feature set, from their SQL (sqlglot), as OpenLineage
+facets."""
 
 import json
 from datetime import UTC, datetime, timedelta

@@ -1,4 +1,5 @@
-"""Streaming CSV reading: encodings, quoting, gzip, malformed rows and the caps that keep hostile files out."""
+"""Streaming CSV reading: encodings, quoting, gzip, malformed rows and the caps that keep hostile files
+out."""
 
 from __future__ import annotations
 

@@ -15,6 +15,21 @@ from atlas_core.features.transforms import apply_transforms, output_columns
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 
+# The output features of the shipped customer_features and the kinds of their transforms, in order:
+# every numeric one is standardized, the categorical ones are one-hot encoded.
+SHIPPED_TRANSFORMS = {
+    "recency_days": ["standardize"],
+    "frequency": ["standardize"],
+    "monetary": ["standardize", "log"],
+    "avg_order_value": ["standardize"],
+    "distinct_products": ["standardize", "min_max"],
+    "tenure_days": ["standardize", "bucketize"],
+    "cancel_rate": ["standardize"],
+    "orders_last_7d": ["standardize"],
+    "preferred_channel": ["one_hot"],
+    "top_category": ["one_hot"],
+}
+
 MINIMAL = """description: test
 entity_key: customer_id
 spine: SELECT customer_id, as_of AS event_timestamp FROM atlas_gold.labels
@@ -38,21 +53,7 @@ def test_shipped_customer_features() -> None:
     (spec,) = load_feature_sets(MODELS_DIR)
     assert spec.name == "customer_features" and spec.entity_key == "customer_id"
     assert spec.refs == [("gold", "dim_customer"), ("gold", "dim_product"), ("gold", "fact_orders")]
-    outputs = {f.name for f in spec.features if f.output}
-    assert {
-        "recency_days",
-        "frequency",
-        "monetary",
-        "avg_order_value",
-        "distinct_products",
-        "tenure_days",
-        "cancel_rate",
-    } <= outputs
-    assert all(
-        any(t.kind == "standardize" for t in f.transforms)
-        for f in spec.features
-        if f.name in outputs and f.name not in ("preferred_channel", "top_category")
-    )
+    assert {f.name: [t.kind for t in f.transforms] for f in spec.features if f.output} == SHIPPED_TRANSFORMS
     assert spec.split.seed == 42 and spec.split.fractions == {"train": 0.7, "validation": 0.15, "test": 0.15}
     assert spec.spec_hash == load_feature_set(Path(spec.path)).spec_hash
 

@@ -1,4 +1,5 @@
-"""Sample data: deterministic (same seed, same bytes), the promised sizes, and the shipped files reproducible."""
+"""Sample data: deterministic (same seed, same bytes), the promised sizes, and the shipped files
+reproducible."""
 
 from __future__ import annotations
 

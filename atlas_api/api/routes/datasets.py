@@ -19,9 +19,9 @@ import uuid
 from pathlib import Path as FsPath
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, File, Request, UploadFile
 
-from atlas_api.api.deps import DatasetPath, ServicesDep, TriggerDep, audit_action, rate_limited, trigger_tags
+from atlas_api.api.deps import DatasetPath, ServicesDep, TriggerDep, audit_action, launch_route, trigger_tags
 from atlas_api.core.problems import Problem, not_found, unprocessable
 from atlas_api.core.services import Services
 from atlas_api.models import UploadAccepted
@@ -65,15 +65,10 @@ async def _spool(upload: UploadFile, target: FsPath, max_bytes: int) -> int:
 
 @router.post(
     "/{dataset}/files",
-    status_code=202,
     response_model=UploadAccepted,
-    dependencies=[Depends(rate_limited("triggers"))],
-    responses={
-        404: {"description": "Unknown dataset"},
-        413: {"description": "Too large"},
-        422: {"description": "Unusable file name"},
-        503: {"description": "Dagster unreachable"},
-    },
+    **launch_route(
+        {404: "Unknown dataset", 413: "Too large", 422: "Unusable file name", 503: "Dagster unreachable"}
+    ),
 )
 async def upload_file(
     dataset: DatasetPath,
@@ -105,9 +100,7 @@ async def upload_file(
         scan, landing_uri = await asyncio.to_thread(_scan_and_land, services, contract, path, key)
         landed = True
         detail["sha256"] = scan.sha256
-        plan = upload_run(
-            contract, scan, trigger="api", source_system="api", landing_key=key, require_new=True
-        )
+        plan = upload_run(contract, scan, trigger="api", landing_key=key, require_new=True)
         tags = {
             **plan.tags,
             **plan.partition_tags,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
 from atlas_api.api.deps import (
     ReaderDep,
@@ -14,7 +14,6 @@ from atlas_api.api.deps import (
     TriggerDep,
     audited_trigger,
     launch_route,
-    rate_limited,
     trigger_tags,
 )
 from atlas_api.core.dagster import TERMINAL_STATUSES
@@ -99,15 +98,10 @@ async def launch_run(
 
 @router.post(
     "/{run_id}/reexecute",
-    status_code=202,
     response_model=RunAccepted,
-    dependencies=[Depends(rate_limited("triggers"))],
-    responses={
-        404: {"description": "Unknown run"},
-        409: {"description": "The run has not finished"},
-        422: {"description": "Dagster refused the re-execution"},
-        429: {"description": "Rate limited"},
-    },
+    **launch_route(
+        {404: "Unknown run", 409: "The run has not finished", 422: "Dagster refused the re-execution"}
+    ),
 )
 async def reexecute_run(
     run_id: RunIdPath, body: RunReexecution, principal: TriggerDep, services: ServicesDep, request: Request
