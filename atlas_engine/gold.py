@@ -110,16 +110,6 @@ def _write_incremental(
             target_id, select
         )
     )
-    # A run replaces, tests and exports its window day by day: without an index each day scans the table.
-    partition_column = model.header.partition_column
-    assert partition_column is not None  # required for incremental models
-    conn.execute(
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-            sql.Identifier(f"{model.name}_{partition_column}_idx"[:63]),
-            target_id,
-            sql.Identifier(partition_column),
-        )
-    )
     conn.execute(sql.SQL("DELETE FROM {} AS t WHERE {}").format(target_id, _scope(model, window)))
     names = sql.SQL(", ").join(sql.Identifier(n) for n, _ in new_columns)
     rows = conn.execute(
