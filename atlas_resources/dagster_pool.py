@@ -23,6 +23,8 @@ def _ping(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
             cursor.execute("SELECT 1")
         finally:
             cursor.close()
+        if not getattr(dbapi_connection, "autocommit", True):
+            dbapi_connection.rollback()  # the ping must not leave the caller inside a transaction
     except Exception as exc:  # any failure: the pool discards the connection and opens a new one
         raise sqlalchemy.exc.DisconnectionError(f"stale pooled connection ({type(exc).__name__})") from exc
 

@@ -51,3 +51,16 @@ def test_without_the_ping_the_dropped_connection_fails_its_next_statement(wareho
     finally:
         engine.dispose()
         ping_pooled_connections()
+
+
+def test_the_ping_leaves_a_transactional_connection_outside_any_transaction(warehouse_url: str) -> None:
+    ping_pooled_connections()
+    engine = sqlalchemy.create_engine(warehouse_url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            # the first statement of the checkout may still set the transaction's isolation level
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            level = conn.exec_driver_sql("SHOW transaction_isolation").scalar_one()
+        assert level == "repeatable read"
+    finally:
+        engine.dispose()
