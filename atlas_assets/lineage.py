@@ -27,12 +27,8 @@ from datetime import timedelta
 import dagster as dg
 from openlineage.client.event_v2 import RunEvent, RunState
 
-from atlas_assets.lineage_facts import (
-    DatasetNaming,
-    LineageCatalog,
-    RunLog,
-    run_step_facts,
-)
+from atlas_assets.lineage_facts import DatasetNaming, LineageCatalog, run_step_facts
+from atlas_assets.run_log import RunLog
 from atlas_assets.runs_tail import FINISHED, atlas_sensor, finished_runs
 from atlas_core.contracts import Contract
 from atlas_core.errors import one_line

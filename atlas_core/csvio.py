@@ -9,11 +9,8 @@ decompressed size so a hostile file cannot exhaust memory or disk. It refuses NU
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
 import re
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,23 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from atlas_core.errors import InputRejected
+from atlas_core.file_open import MAX_FIELD_BYTES, open_source
 from atlas_core.identifiers import repeated
 
 T = TypeVar("T")
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZIP_MAGIC = b"PK\x03\x04"
-OTHER_COMPRESSION_MAGIC = {
-    b"BZh": "bzip2",
-    b"\xfd7zXZ\x00": "xz",
-    b"\x28\xb5\x2f\xfd": "zstd",
-    b"7z\xbc\xaf\x27\x1c": "7z",
-    b"\x04\x22\x4d\x18": "lz4",
-}
 MAX_COLUMNS = 1024
-MAX_FIELD_BYTES = 1 << 20
-MAX_DECOMPRESSED_BYTES = 8 << 30
-MAX_DECOMPRESSION_RATIO = 200
 READ_BLOCK_BYTES = 4 << 20  # the largest read block: a longer row is rejected
 SMALL_READ_BLOCK_BYTES = 1 << 20  # fewer bytes held per block; a reader using it retries longer rows
 ROW_NUMBER = "_atlas_row_number"
@@ -49,63 +35,6 @@ _QUOTED = re.compile(rb'"(?:[^"]|"")*"')
 # Appended after the last byte of the body as a record of its own: if the parser does not see it as
 # a lone (invalid) record, it was inside a quoted field that the file never closed.
 _END_MARK = "\u2063atlas-end-of-input\u2063"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-class _CappedStream(io.RawIOBase):
-    """Decompress gzip lazily, refusing to inflate past a size or ratio cap (decompression bombs)."""
-
-    def __init__(self, path: Path, compressed_size: int) -> None:
-        self._gz = gzip.open(path, "rb")
-        self._limit = min(MAX_DECOMPRESSED_BYTES, max(64 << 20, compressed_size * MAX_DECOMPRESSION_RATIO))
-        self._read = 0
-        self._name = path.name
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        try:
-            data = self._gz.read(len(buffer))
-        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
-            raise InputRejected(f"{self._name}: corrupt gzip stream ({exc})") from None
-        self._read += len(data)
-        if self._read > self._limit:
-            raise InputRejected(
-                f"{self._name}: decompressed size exceeds the {self._limit // (1 << 20)} MiB cap "
-                f"(possible decompression bomb)"
-            )
-        n = len(data)
-        buffer[:n] = data
-        return n
-
-    def close(self) -> None:
-        self._gz.close()
-        super().close()
-
-
-def open_source(path: Path) -> io.BufferedReader:
-    """Open a CSV file, transparently decompressing gzip (detected by content, not by name)."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head.startswith(GZIP_MAGIC):
-        return io.BufferedReader(_CappedStream(path, path.stat().st_size), buffer_size=1 << 20)
-    if head.startswith(ZIP_MAGIC):
-        raise InputRejected(f"{path.name}: zip archives are not supported; upload the CSV or a .gz")
-    for magic, kind in OTHER_COMPRESSION_MAGIC.items():
-        if head.startswith(magic):
-            raise InputRejected(
-                f"{path.name}: {kind}-compressed files are not supported; upload the CSV or a .gz"
-            )
-    # A buffer as large as the header cap, so read_header's peek sees the whole header row.
-    return io.BufferedReader(io.FileIO(path, "rb"), buffer_size=MAX_FIELD_BYTES)
 
 
 class _BodyStream(io.RawIOBase):

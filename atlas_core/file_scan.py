@@ -18,8 +18,9 @@ from atlas_core import layout
 from atlas_core.casting import parse_partition_dates
 from atlas_core.contracts import Contract
 from atlas_core.contracts.sources import FileSource, LandingSource
-from atlas_core.csvio import iter_csv_batches, sha256_file, with_block_fallback
+from atlas_core.csvio import iter_csv_batches, with_block_fallback
 from atlas_core.errors import InputRejected
+from atlas_core.file_open import sha256_file
 
 
 def source_delimiter(contract: Contract) -> str:

@@ -21,8 +21,9 @@ from psycopg import sql
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_core.contracts.sources import FileSource
-from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file, with_block_fallback
+from atlas_core.csvio import CsvReadStats, iter_csv_batches, with_block_fallback
 from atlas_core.errors import InputRejected
+from atlas_core.file_open import sha256_file
 from atlas_core.file_scan import PartitionMapper, source_delimiter
 from atlas_engine.quarantine import insert_head, quarantine_schema, quarantine_table
 from atlas_engine.tables import bronze_schema, ensure_table

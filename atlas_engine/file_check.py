@@ -38,7 +38,8 @@ from atlas_core.quality.relations import ReferenceTarget
 from atlas_core.quality.rules import compile_rules, verdicts_query
 from atlas_core.standardize import StandardizeCounts
 from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE
-from atlas_engine.quality import QualityReport, evaluate, reference_resolver, validate_expressions
+from atlas_engine.quality import QualityReport, evaluate
+from atlas_engine.quality_plan import reference_resolver, validate_expressions
 from atlas_engine.repair import RepairSources, repair_load, repairing
 from atlas_engine.staging import StagedLoad, staging_schema
 from atlas_engine.tables import bronze_schema, ensure_table

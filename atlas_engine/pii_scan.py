@@ -22,12 +22,12 @@ from atlas_core.csvio import (
     RAW_LINE,
     CsvReadStats,
     iter_csv_batches,
-    open_source,
     read_header,
     with_block_fallback,
 )
 from atlas_core.csvsafe import neutralise_array
 from atlas_core.errors import InputRejected
+from atlas_core.file_open import open_source
 from atlas_core.pii.analysis import TextAnalyzer
 from atlas_core.pii.classify import ColumnInput, infer_kind
 from atlas_core.pii.keys import KeyRing

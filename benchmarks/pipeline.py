@@ -209,7 +209,8 @@ def bench_memory(server: Server, small: int, large: int, select: str) -> dict[st
 
 # -- 3. warehouse load --------------------------------------------------------------------------------
 def bench_load(server: Server, rows: int, repeat: int) -> dict[str, Any]:
-    from atlas_core.csvio import READ_BLOCK_BYTES, sha256_file
+    from atlas_core.csvio import READ_BLOCK_BYTES
+    from atlas_core.file_open import sha256_file
     from atlas_engine.bronze import ingest_file
     from atlas_resources.lake import LocalLake
     from atlas_resources.migrations import apply_migrations

@@ -30,7 +30,8 @@ from atlas_core.contracts import load_contract  # noqa: E402
 from atlas_core.contracts.fields import Dimension  # noqa: E402
 from atlas_core.quality.rules import verdicts_query  # noqa: E402
 from atlas_core.samples import DEFAULT_ROWS, iter_orders  # noqa: E402
-from atlas_engine.quality import evaluate, plan_for_load  # noqa: E402
+from atlas_engine.quality import evaluate  # noqa: E402
+from atlas_engine.quality_plan import plan_for_load  # noqa: E402
 from atlas_engine.staging import StagedLoad, staging_schema  # noqa: E402
 from atlas_engine.tables import ensure_table  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
@@ -122,7 +123,8 @@ def main() -> None:
             wh, StagedLoad(contract, staging, verdicts, keys, "bench", staged_rows, plan), run_soda=False
         )
         t4 = time.perf_counter()
-        from atlas_engine.quality import soda_references, window_end
+        from atlas_engine.quality import window_end
+        from atlas_engine.quality_plan import soda_references
         from atlas_engine.soda import verify_table
 
         soda = verify_table(

@@ -6,7 +6,7 @@ trying to recognise every dangerous construct, the expression is tokenised and o
 passes: literals, operators, the row's own columns, a fixed set of keywords, type names (after
 ``::``) and pure scalar functions. Whatever PostgreSQL would still reject (types, arity) is caught
 before the load by evaluating the predicate against an empty row in a read-only transaction
-(``atlas_engine.quality.validate_expressions``).
+(``atlas_engine.quality_plan.validate_expressions``).
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ from pathlib import Path, PurePosixPath
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_core.contracts.sources import LandingSource
-from atlas_core.csvio import sha256_file
 from atlas_core.errors import AtlasError, InputRejected
+from atlas_core.file_open import sha256_file
 from atlas_core.file_scan import filename_partition, scan_file
 from atlas_engine.bronze import IngestionRecord, ingest_file, record_outcome
 from atlas_resources.lake import Lake

@@ -11,8 +11,9 @@ import pyarrow as pa
 import pytest
 
 from atlas_core import csvio
-from atlas_core.csvio import CsvReadStats, iter_csv_batches, sha256_file
+from atlas_core.csvio import CsvReadStats, iter_csv_batches
 from atlas_core.errors import InputRejected
+from atlas_core.file_open import sha256_file
 
 COLUMNS = ["id", "name"]
 
