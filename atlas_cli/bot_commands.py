@@ -62,8 +62,9 @@ def bot_link(
     ],
     username: Annotated[str, typer.Option(help="The existing Atlas user whose role the chat identity gets")],
 ) -> None:
-    """Link a chat identity to an Atlas user: the API applies that user's role to everything the bot does for
-    it."""
+    """Link a chat identity to an Atlas user.
+
+    The API applies that user's role to everything the bot does for it."""
     from atlas_api import chat_links
 
     url = _db_url()

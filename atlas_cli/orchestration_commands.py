@@ -27,8 +27,10 @@ def ingest_command(
         Path | None, typer.Option("--contract", help="Contract file to use for this dataset")
     ] = None,
 ) -> None:
-    """Ingest one file now as one Dagster run: raw copy kept in the lake, rows to bronze, then silver for
-    the touched partitions.
+    """Ingest one file now as one Dagster run.
+
+    The raw copy is kept in the lake, the rows go to bronze, then silver is built for the touched
+    partitions.
 
     Prints the ingestion record as JSON. A file that cannot be read is rejected: one line
     'error: <file>: <reason>', exit code 2, the file kept under rejected/ and recorded.
@@ -85,8 +87,9 @@ def backfill_command(
         bool, typer.Option("--in-process", help="Never hand over to a running daemon")
     ] = False,
 ) -> None:
-    """Re-materialize a partition range (validated first). Runs in-process, or as a Dagster backfill when
-    'atlas up' is running."""
+    """Re-materialize a partition range (validated first).
+
+    Runs in-process, or as a Dagster backfill when 'atlas up' is running."""
     from atlas_cli.backfill import plan_backfill, run_backfill
     from atlas_cli.runtime import boot
 
@@ -113,8 +116,9 @@ def retention_run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Delete partitions and lake objects older than their layer's retention (logged in
-    atlas_meta.retention_log)."""
+    """Delete partitions and lake objects older than their layer's retention.
+
+    Every deletion is logged in atlas_meta.retention_log."""
     from atlas_assets.orchestration import retention_days
     from atlas_cli.runtime import boot
     from atlas_core.contracts import load_contracts
