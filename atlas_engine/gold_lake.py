@@ -13,10 +13,13 @@ last is the one of the build that committed last.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from datetime import date, timedelta
+from operator import itemgetter
 
+import numpy as np
 import psycopg
 import pyarrow as pa
 from psycopg import sql
@@ -25,7 +28,7 @@ from atlas_core import layout
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
 from atlas_core.sql_models import SqlModel
-from atlas_engine.parallel import in_groups, run_parallel
+from atlas_engine.parallel import in_ranges, run_parallel
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
 
@@ -124,32 +127,72 @@ def export_model(wh: Warehouse, lake: Lake, model: SqlModel, window: tuple[date,
     lake.ensure_buckets([bucket])
     table: Table = (Layer.GOLD.schema, model.name)
     schema, expressions = export_columns(wh, table)
-    select = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(expressions), sql.Identifier(*table))
     if not model.incremental:
-        parts: list[tuple[str, sql.Composable, tuple[object, ...], str]] = [
-            (layout.parquet_key(model.name, None), select, (), f"gold.{model.name}")
-        ]
-    elif window is None:
+        key = layout.parquet_key(model.name, None)
+        select = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(expressions), sql.Identifier(*table))
+        with wh.connect() as reader:
+            batches = _stream(wh, reader, select, schema, (), f"gold.{model.name}")
+            lake.write_parquet(bucket, key, batches, schema)
+        return [lake.uri(bucket, key)]
+    if window is None:
         raise AtlasError(f"model {model.name} is incremental: a partition window is required")
-    else:
-        column = sql.Identifier(model.header.partition_column)  # type: ignore[arg-type]  # required for incremental models
-        query = sql.SQL("{} WHERE {} >= %s AND {} < %s").format(select, column, column)
-        parts = [
-            (
-                layout.parquet_key(model.name, day.isoformat()),
-                query,
-                (day, day + timedelta(days=1)),
-                f"gold.{model.name} partition {day}",
+    days = window_days(window)
+    column = sql.Identifier(model.header.partition_column)  # type: ignore[arg-type]  # required for incremental models
+    # A few runs of consecutive days at once, each on one connection from one scan of the table.
+    run_parallel(
+        lambda run: _export_days(wh, lake, model.name, schema, expressions, column, run), in_ranges(days)
+    )
+    return [lake.uri(bucket, layout.parquet_key(model.name, day.isoformat())) for day in days]
+
+
+def _export_days(
+    wh: Warehouse,
+    lake: Lake,
+    name: str,
+    schema: pa.Schema,
+    expressions: list[sql.Composable],
+    column: sql.Identifier,
+    days: list[date],
+) -> None:
+    """One object per day of a run of consecutive days, from one scan of the table.
+
+    The rows come ordered by their day (``column::date``, the same day as ``column >= day AND column <
+    day + 1`` in this session) and are cut where the day changes; a day without rows gets an empty
+    object with the schema."""
+    width = len(schema)
+    query = sql.SQL("SELECT {}, {}::date FROM {} WHERE {} >= %s AND {} < %s ORDER BY {}").format(
+        sql.SQL(", ").join(expressions),
+        column,
+        sql.Identifier(Layer.GOLD.schema, name),
+        column,
+        column,
+        sql.Literal(width + 1),
+    )
+    with_day = schema.append(pa.field("_atlas_day", pa.date32()))
+    span = f"partition {days[0]}" if len(days) == 1 else f"days {days[0]}..{days[-1]}"
+    where = f"gold.{name} {span}"
+    written: set[date] = set()
+    with wh.connect() as reader:
+        batches = _stream(wh, reader, query, with_day, (days[0], days[-1] + timedelta(days=1)), where)
+        for day, slices in itertools.groupby(_by_day(batches, schema), key=itemgetter(0)):
+            lake.write_parquet(
+                Layer.GOLD.bucket,
+                layout.parquet_key(name, day.isoformat()),
+                (batch for _, batch in slices),
+                schema,
             )
-            for day in window_days(window)
-        ]
+            written.add(day)
+    for day in days:
+        if day not in written:
+            lake.write_parquet(Layer.GOLD.bucket, layout.parquet_key(name, day.isoformat()), iter(()), schema)
 
-    def export(group: list[tuple[str, sql.Composable, tuple[object, ...], str]]) -> None:
-        with wh.connect() as reader:  # one connection for a group of partitions
-            for key, part_query, params, where in group:
-                lake.write_parquet(
-                    bucket, key, _stream(wh, reader, part_query, schema, params, where), schema
-                )
 
-    run_parallel(export, in_groups(parts))
-    return [lake.uri(bucket, key) for key, *_ in parts]
+def _by_day(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[tuple[date, pa.RecordBatch]]:
+    """Batches whose last column is their rows' day (ascending), cut into (day, rows of that day)."""
+    width = len(schema)
+    for batch in batches:
+        days = batch.column(width).to_numpy(zero_copy_only=False)
+        cuts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1).tolist(), batch.num_rows]
+        rows = pa.RecordBatch.from_arrays(batch.columns[:width], schema=schema)
+        for start, end in itertools.pairwise(cuts):
+            yield days[start].item(), rows.slice(start, end - start)

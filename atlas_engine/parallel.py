@@ -21,6 +21,12 @@ def in_groups(items: Sequence[T], workers: int = WORKERS) -> list[list[T]]:
     return [list(items[i::workers]) for i in range(min(workers, len(items)))]
 
 
+def in_ranges(items: Sequence[T], workers: int = WORKERS) -> list[list[T]]:
+    """``items`` cut into at most ``workers`` non-empty runs of consecutive items, in order."""
+    size = -(-len(items) // workers) if items else 0
+    return [list(items[i : i + size]) for i in range(0, len(items), size)] if size else []
+
+
 def run_parallel(func: Callable[[T], R], items: Sequence[T], workers: int = WORKERS) -> list[R]:
     """``[func(x) for x in items]``, up to ``workers`` at a time (in this thread when there is one item).
 

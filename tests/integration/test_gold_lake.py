@@ -158,6 +158,27 @@ def test_a_partition_without_rows_is_an_empty_object_with_the_schema(
     assert parquet(lake, f"{fact.name}/partition=2026-10-03/data.parquet").num_rows == 2
 
 
+def test_a_run_of_days_is_cut_by_day_from_one_scan_with_its_empty_days(
+    lake: Lake, warehouse_url: str, tmp_path: Path
+) -> None:
+    seed_orders(warehouse_url, ORDERS)
+    fact, _ = models(tmp_path)
+    wh = Warehouse(warehouse_url, batch_size=1)  # a batch per row: cuts fall between and inside batches
+    window = (date(2026, 10, 1), date(2026, 10, 7))  # days 4 to 6 have no orders
+    assert run_model(wh, fact, window, rebuild=True).published
+    written = export_model(wh, lake, fact, window)
+    days = [f"2026-10-0{d}" for d in range(1, 7)]
+    assert written == [lake.uri(BUCKET, f"{fact.name}/partition={d}/data.parquet") for d in days]
+    counts = {d: parquet(lake, f"{fact.name}/partition={d}/data.parquet").num_rows for d in days}
+    per_day = warehouse_rows(warehouse_url, fact.name, "order_id")
+    expected = {d: sum(1 for r in per_day if str(r[3]) == d) for d in days}
+    assert counts == expected and sum(counts.values()) == len(ORDERS)
+    for d in days:  # every row sits in its own day's object
+        assert {
+            str(r[3]) for r in as_rows(parquet(lake, f"{fact.name}/partition={d}/data.parquet"), "order_id")
+        } <= {d}
+
+
 def test_s3_partition_is_replaced_atomically(seaweed: SeaweedS3, warehouse_url: str, tmp_path: Path) -> None:
     """Readers polling a gold partition on S3 while it is re-exported over and over see either the
     previous or the new object, complete, never a part; an export that fails midway leaves the previous

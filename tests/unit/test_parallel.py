@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from atlas_engine.parallel import in_groups, run_parallel
+from atlas_engine.parallel import in_groups, in_ranges, run_parallel
 
 
 def test_groups_deal_items_round_robin_and_never_leave_a_group_empty() -> None:
@@ -14,6 +14,14 @@ def test_groups_deal_items_round_robin_and_never_leave_a_group_empty() -> None:
     assert in_groups(["a"]) == [["a"]]
     assert in_groups([]) == []
     assert in_groups(list(range(7)), workers=3) == [[0, 3, 6], [1, 4], [2, 5]]
+
+
+def test_ranges_cut_items_into_consecutive_runs_in_order() -> None:
+    assert in_ranges(["a", "b", "c", "d", "e"]) == [["a", "b", "c"], ["d", "e"]]
+    assert in_ranges(["a"]) == [["a"]]
+    assert in_ranges([]) == []
+    assert in_ranges(list(range(7)), workers=3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert in_ranges(list(range(2)), workers=3) == [[0], [1]]
 
 
 def test_results_keep_the_input_order_and_use_several_threads() -> None:
