@@ -14,7 +14,7 @@ last is the one of the build that committed last.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from datetime import date, timedelta
 from operator import itemgetter
@@ -106,7 +106,7 @@ def _stream(
     schema: pa.Schema,
     params: tuple[object, ...],
     where: str,
-) -> Iterator[pa.RecordBatch]:
+) -> Generator[pa.RecordBatch, None, None]:
     try:
         with closing(wh.stream(query, schema, params, conn=conn)) as batches:
             yield from batches
@@ -130,9 +130,11 @@ def export_model(wh: Warehouse, lake: Lake, model: SqlModel, window: tuple[date,
     if not model.incremental:
         key = layout.parquet_key(model.name, None)
         select = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(expressions), sql.Identifier(*table))
-        with wh.connect() as reader:
-            batches = _stream(wh, reader, select, schema, (), f"gold.{model.name}")
-            lake.write_parquet(bucket, key, batches, schema)
+        with (
+            wh.connect() as reader,
+            closing(_stream(wh, reader, select, schema, (), f"gold.{model.name}")) as rows,
+        ):
+            lake.write_parquet(bucket, key, rows, schema)
         return [lake.uri(bucket, key)]
     if window is None:
         raise AtlasError(f"model {model.name} is incremental: a partition window is required")
@@ -172,8 +174,9 @@ def _export_days(
     span = f"partition {days[0]}" if len(days) == 1 else f"days {days[0]}..{days[-1]}"
     where = f"gold.{name} {span}"
     written: set[date] = set()
-    with wh.connect() as reader:
-        batches = _stream(wh, reader, query, with_day, (days[0], days[-1] + timedelta(days=1)), where)
+    bounds = (days[0], days[-1] + timedelta(days=1))
+    # closing(): the stream ends before its connection, also when a write fails midway.
+    with wh.connect() as reader, closing(_stream(wh, reader, query, with_day, bounds, where)) as batches:
         for day, slices in itertools.groupby(_by_day(batches, schema), key=itemgetter(0)):
             lake.write_parquet(
                 Layer.GOLD.bucket,
