@@ -42,7 +42,10 @@ TRUSTED_SQL_TEXT = {
         "expr.sql",
     ): "contract expression, allow-listed tokens only (check_expression)",
     ("atlas_engine/quality_plan.py", "expr.sql"): "the same validated expression, type-checked read-only",
-    ("atlas_engine/quality_plan.py", "pg_type(ARROW_TYPES[c.type])"): "a PostgreSQL type name from a fixed map",
+    (
+        "atlas_engine/quality_plan.py",
+        "pg_type(ARROW_TYPES[c.type])",
+    ): "a PostgreSQL type name from a fixed map",
     (
         "atlas_engine/repair.py",
         "pg_type(ARROW_TYPES[contract.column(column).type])",
