@@ -116,7 +116,7 @@ class LiveLineage:
 
     def pending(self, run_id: str, *, fresh: bool = False) -> list:
         """The run's events not emitted yet, in order: the run's START, its steps', the run's final event."""
-        log = self._logs.setdefault(run_id, RunLog(run_id)).read(self.instance)
+        log = self._logs.setdefault(run_id, RunLog(run_id)).read(self.instance)  # only the new events
         run = self._run(run_id, log, fresh)
         if run is None:
             return []
@@ -126,7 +126,7 @@ class LiveLineage:
         first: list[RunEvent] = []
         steps: list[RunEvent] = []
         last: list[RunEvent] = []
-        for facts in run_step_facts(self.instance, self.graph, run, self.naming, self.catalog, log, ended):
+        for facts in run_step_facts(self.graph, run, self.naming, self.catalog, log, ended):
             for event in build_events(
                 facts,
                 namespace=self.config.namespace,

@@ -177,18 +177,16 @@ class LineageCatalog:
 
 
 def run_step_facts(
-    instance: dg.DagsterInstance,
     graph: object,
     run: dg.DagsterRun,
     naming: DatasetNaming,
     catalog: LineageCatalog,
-    log: RunLog | None = None,
+    log: RunLog,
     skip: Collection[str] = (),
 ) -> list[StepFacts]:
-    """Everything one run did so far, as OpenLineage job runs: the run itself, one per asset step, one per
-    step that ran checks. Steps still running have no outcome (START, maybe RUNNING, only). ``skip``:
-    step keys left out (a poller's steps already ended and emitted)."""
-    log = (log or RunLog(run.run_id)).read(instance)
+    """Everything one run did so far (``log``, as last read), as OpenLineage job runs: the run itself, one
+    per asset step, one per step that ran checks. Steps still running have no outcome (START, maybe
+    RUNNING, only). ``skip``: step keys left out (a poller's steps already ended and emitted)."""
     by_op = _op_assets(graph)
     run_ended = run.status in (
         dg.DagsterRunStatus.SUCCESS,
