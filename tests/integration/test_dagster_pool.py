@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 import sqlalchemy
@@ -19,7 +21,15 @@ def _backend_pid(engine: sqlalchemy.engine.Engine) -> int:
 
 def _terminate(url: str, pid: int) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # waits (up to 5 s) until the session is gone, as it is long before a restarted server is back
+        conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+
+def _last_statement(url: str, pid: int) -> str:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+    assert row is not None
+    return str(row[0])
 
 
 def test_a_connection_the_server_dropped_is_replaced_on_checkout(warehouse_url: str) -> None:
@@ -62,5 +72,39 @@ def test_the_ping_leaves_a_transactional_connection_outside_any_transaction(ware
             conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             level = conn.exec_driver_sql("SHOW transaction_isolation").scalar_one()
         assert level == "repeatable read"
+    finally:
+        engine.dispose()
+
+
+def test_a_silent_idle_connection_is_taken_without_a_round_trip(warehouse_url: str) -> None:
+    ping_pooled_connections()
+    engine = sqlalchemy.create_engine(
+        warehouse_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        pid = _backend_pid(engine)
+        with engine.connect():
+            pass
+        assert _last_statement(warehouse_url, pid) == "SELECT pg_backend_pid()"  # no ping was sent
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_with_unread_input_is_pinged_and_kept(warehouse_url: str) -> None:
+    ping_pooled_connections()
+    engine = sqlalchemy.create_engine(
+        warehouse_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as conn:
+            pid = int(conn.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar_one())
+            conn.execute(sqlalchemy.text("LISTEN atlas_pool_test"))
+        with psycopg.connect(warehouse_url, autocommit=True) as other:
+            other.execute("NOTIFY atlas_pool_test")  # arrives on the idle pooled session's socket
+        time.sleep(0.5)  # the listening backend forwards it asynchronously
+        with engine.connect():
+            pass
+        assert _last_statement(warehouse_url, pid) == "SELECT 1"  # pinged, and healthy
+        assert _backend_pid(engine) == pid  # so kept
     finally:
         engine.dispose()
