@@ -13,13 +13,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 import pyarrow as pa
 from psycopg import sql
 
 from atlas_core import layout
-from atlas_core.casting import cast_batch
+from atlas_core.casting import arrow_schema, cast_batch
 from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_core.quality.plan import RulePlan
@@ -30,12 +31,13 @@ from atlas_engine.parallel import in_groups, run_parallel
 from atlas_engine.quality_plan import plan_for_load
 from atlas_engine.repair import Digest, RepairSources, protect_values, repair_load, repairing
 from atlas_engine.silver_guard import drop_quietly, exclusive_build
-from atlas_engine.silver_lake import export_parquet
-from atlas_engine.silver_publish import partition_filter, publish, select_where
+from atlas_engine.silver_lake import export_parquet, export_staged
+from atlas_engine.silver_publish import partition_filter, passing_rows, publish, select_where, silver_schema
 from atlas_engine.staging import (
     BatchTransform,
     IdentityTransform,
     StagedLoad,
+    passes_through,
     staging_schema,
 )
 from atlas_engine.tables import bronze_schema, ensure_table
@@ -86,7 +88,10 @@ def build_silver(
 
     ``on_staged`` runs once the load is classified (erased subjects removed), in a second thread while
     the load is published (one core scores, the other publishes); the publish commits only once it has
-    returned, and not if it raised.
+    returned, and not if it raised. When the transform passes rows through unchanged, the lake export
+    also runs beside the publish, from the staged rows, and the commit waits for it too: a failed export
+    publishes nothing (a commit that fails after it leaves the lake with the load the warehouse lacks,
+    until the run is retried); otherwise the export reads silver after the commit.
 
     ``digest`` (an HMAC of the PII key) replaces the values of PII columns in the repair audit trail;
     without it those values are withheld.
@@ -101,9 +106,10 @@ def build_silver(
     repairs: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_r")
     bronze: Table = (layout.Layer.BRONZE.schema, dataset)
     scoring: Future[None] | None = None
+    exporting: Future[list[str]] | None = None
     with (
         exclusive_build(wh, dataset),  # one build of a dataset at a time; sweeps orphaned staging tables
-        ThreadPoolExecutor(1, thread_name_prefix="atlas-scoring") as beside,
+        ThreadPoolExecutor(2, thread_name_prefix="atlas-beside") as beside,
     ):
         try:
             counts = StandardizeCounts()
@@ -135,6 +141,20 @@ def build_silver(
                 )
                 scoring = beside.submit(contextvars.copy_context().run, on_staged, staged)
             quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
+            if lake is not None and passes_through(transform, arrow_schema(contract)):
+                columns = silver_schema(contract, transform)
+                rows = passing_rows(columns.names, staging, verdicts)
+                exporting = beside.submit(
+                    contextvars.copy_context().run,
+                    export_staged,
+                    wh,
+                    lake,
+                    contract,
+                    columns,
+                    keys,
+                    rows,
+                    (quarantine_ids,),
+                )
             rows_silver, rows_quarantined, schema = publish(
                 wh,
                 contract,
@@ -147,11 +167,11 @@ def build_silver(
                 run_id,
                 repairs if repairing(contract) else None,
                 standardized,
-                before_commit=scoring.result if scoring is not None else None,
+                before_commit=lambda: [f.result() for f in (scoring, exporting) if f is not None],
             )
         finally:
-            if scoring is not None:
-                wait([scoring])  # still reading staging
+            running: list[Future[Any]] = [f for f in (scoring, exporting) if f is not None]
+            wait(running)  # they may still read staging
             drop_quietly(wh, (staging, verdicts, repairs))
         result = SilverResult(
             dataset,
@@ -165,7 +185,9 @@ def build_silver(
             standardized=standardized,
             repaired_cells=repaired,
         )
-        if lake is not None:
+        if exporting is not None:
+            result.lake_objects = exporting.result()
+        elif lake is not None:
             result.lake_objects = export_parquet(wh, lake, contract, schema, keys)
     return result
 

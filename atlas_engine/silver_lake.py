@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from contextlib import closing
+
+import numpy as np
 import pyarrow as pa
 from psycopg import sql
 
@@ -11,6 +16,12 @@ from atlas_engine.parallel import run_parallel
 from atlas_engine.silver_publish import select_where
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
+
+# Newest ingestion first, file order within it: the lake's row order does not depend on how PostgreSQL
+# laid out the table.
+_ROW_ORDER = sql.SQL("{} DESC, {}").format(
+    sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
+)
 
 
 def export_parquet(
@@ -22,16 +33,10 @@ def export_parquet(
     bucket = layout.Layer.SILVER.bucket
     lake.ensure_buckets([bucket])
     table: Table = (layout.Layer.SILVER.schema, contract.dataset)
-    # Newest ingestion first, file order within it: the lake's row order does not depend on how
-    # PostgreSQL laid out the table.
     query = select_where(
         schema.names,
         table,
-        sql.SQL("{} = %s ORDER BY {} DESC, {}").format(
-            sql.Identifier(layout.PARTITION),
-            sql.Identifier(layout.INGESTION_ID),
-            sql.Identifier(layout.ROW_NUMBER),
-        ),
+        sql.SQL("{} = %s ORDER BY {}").format(sql.Identifier(layout.PARTITION), _ROW_ORDER),
     )
 
     def export(key: str) -> str:
@@ -40,3 +45,48 @@ def export_parquet(
         return lake.uri(bucket, object_key)
 
     return run_parallel(export, keys)
+
+
+def export_staged(
+    wh: Warehouse,
+    lake: Lake,
+    contract: Contract,
+    schema: pa.Schema,
+    keys: list[str],
+    rows: sql.Composable,
+    params: tuple[object, ...],
+) -> list[str]:
+    """Write the objects of :func:`export_parquet` from the load's rows before they are published.
+
+    ``rows`` (a query with ``params``) yields exactly what the publish writes to silver, whose
+    partitions it replaces. One scan ordered by partition is cut where the partition changes (the
+    staging table has no index to read one partition at a time); a partition without rows gets an
+    empty object with the schema, as :func:`export_parquet` writes it."""
+    bucket = layout.Layer.SILVER.bucket
+    lake.ensure_buckets([bucket])
+    part = sql.Identifier(layout.PARTITION)
+    query = sql.SQL("SELECT {} FROM ({}) AS p ORDER BY {}, {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, schema.names)), rows, part, _ROW_ORDER
+    )
+    column = schema.get_field_index(layout.PARTITION)
+    written: set[str] = set()
+    # closing(): the stream ends before its connection, also when a write fails midway.
+    with wh.connect() as reader, closing(wh.stream(query, schema, params, conn=reader)) as batches:
+        for key, slices in itertools.groupby(_by_partition(batches, column), key=lambda kb: kb[0]):
+            lake.write_parquet(
+                bucket, layout.parquet_key(contract.dataset, key or None), (b for _, b in slices), schema
+            )
+            written.add(key)
+    for key in keys:
+        if key not in written:
+            lake.write_parquet(bucket, layout.parquet_key(contract.dataset, key or None), iter(()), schema)
+    return [lake.uri(bucket, layout.parquet_key(contract.dataset, key or None)) for key in keys]
+
+
+def _by_partition(batches: Iterator[pa.RecordBatch], column: int) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Batches ordered by their partition column, cut into (partition, its rows)."""
+    for batch in batches:
+        keys = batch.column(column).to_numpy(zero_copy_only=False)
+        cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), batch.num_rows]
+        for start, end in itertools.pairwise(cuts):
+            yield str(keys[start]), batch.slice(start, end - start)

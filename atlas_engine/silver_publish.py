@@ -35,6 +35,22 @@ def select_where(columns: list[str], table: Table, where: sql.Composable) -> sql
     )
 
 
+def passing_rows(columns: list[str], staging: Table, verdicts: Table) -> sql.Composed:
+    """The staged rows that no rule of ``%s`` (the quarantining rule ids) caught."""
+    iid, rno = sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
+    return sql.SQL(
+        "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {ver} v WHERE v.{iid} = s.{iid} "
+        "AND v.{rno} = s.{rno} AND v.{rules} && %s::text[])"
+    ).format(
+        cols=sql.SQL(", ").join(sql.Identifier("s", c) for c in columns),
+        stg=sql.Identifier(*staging),
+        ver=sql.Identifier(*verdicts),
+        iid=iid,
+        rno=rno,
+        rules=sql.Identifier(layout.RULE_IDS),
+    )
+
+
 def publish(
     wh: Warehouse,
     contract: Contract,
@@ -61,17 +77,7 @@ def publish(
     meta = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     stg_schema = pa.schema([staging_schema(contract).field(c) for c in [*typed_columns, *meta]])
     iid, rno = sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
-    passing = sql.SQL(
-        "SELECT {cols} FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {ver} v WHERE v.{iid} = s.{iid} "
-        "AND v.{rno} = s.{rno} AND v.{rules} && %s::text[])"
-    ).format(
-        cols=sql.SQL(", ").join(sql.Identifier("s", c) for c in [*typed_columns, *meta]),
-        stg=sql.Identifier(*staging),
-        ver=sql.Identifier(*verdicts),
-        iid=iid,
-        rno=rno,
-        rules=sql.Identifier(layout.RULE_IDS),
-    )
+    passing = passing_rows([*typed_columns, *meta], staging, verdicts)
     where, params = partition_filter(keys)
     with wh.transaction() as conn:
         # Publishes of one dataset never interleave (two DELETE + load pairs would both commit their rows).

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from atlas_core.contracts import Contract
@@ -23,6 +24,7 @@ from atlas_core.pii.transform import PiiTransform
 from atlas_engine.bronze import ingest_file
 from atlas_engine.pii import SafeTransform
 from atlas_engine.silver import build_silver
+from atlas_engine.silver_lake import export_parquet
 from atlas_engine.staging import IdentityTransform, StagedLoad, passes_through
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse
@@ -158,3 +160,44 @@ def test_a_successful_scoring_hook_sees_the_staged_load_and_the_publish_commits(
     assert partitions == DAYS
     assert (result.rows_silver, result.rows_quarantined) == (4, 4)
     assert wh.count_rows(("atlas_silver", "pub")) == 4
+
+
+def _lake_tables(lake: LocalLake, days: list[str]) -> dict[str, pa.Table]:
+    return {
+        day: pq.read_table(lake.root / "atlas-silver" / "pub" / f"partition={day}" / "data.parquet")
+        for day in days
+    }
+
+
+def test_the_export_beside_the_publish_writes_what_silver_then_holds(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    wh, contract = _ingested(warehouse_url, tmp_path)
+    days = [*DAYS, "2026-10-04"]  # a day without rows gets an empty object
+    beside, after = LocalLake(tmp_path / "beside"), LocalLake(tmp_path / "after")
+    result = build_silver(wh, beside, contract, days, run_id="beside", transform=IdentityTransform())
+    # the same objects exported from silver after the commit (the path of transforms that change rows)
+    assert result.schema is not None
+    export_parquet(wh, after, contract, result.schema, days)
+
+    assert result.lake_objects == [
+        beside.uri("atlas-silver", f"pub/partition={d}/data.parquet") for d in days
+    ]
+    exported, expected = _lake_tables(beside, days), _lake_tables(after, days)
+    assert [exported[d].num_rows for d in days] == [2, 0, 2, 0]
+    for day in days:
+        assert exported[day].equals(expected[day]), day
+        assert exported[day].schema == result.schema
+
+
+def test_a_failed_export_beside_the_publish_publishes_nothing(warehouse_url: str, tmp_path: Path) -> None:
+    wh, contract = _ingested(warehouse_url, tmp_path)
+    build_silver(wh, None, contract, DAYS, run_id="first")
+    before = _snapshot(wh)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the lake's root should be", encoding="utf-8")
+
+    with pytest.raises(OSError):
+        build_silver(wh, LocalLake(blocked), contract, DAYS, run_id="second", transform=IdentityTransform())
+
+    assert _snapshot(wh) == before  # the publish waited for the export and rolled back
