@@ -35,11 +35,11 @@ from atlas_core.csvsafe import neutralised_sql
 from atlas_core.errors import InputRejected
 from atlas_core.file_scan import PartitionMapper
 from atlas_core.quality.relations import ReferenceTarget
-from atlas_core.quality.rules import compile_rules, verdicts_query
+from atlas_core.quality.rules import compile_rules
 from atlas_core.standardize import StandardizeCounts
 from atlas_engine.bronze import RULE_MALFORMED, RULE_UNMAPPABLE
 from atlas_engine.quality import QualityReport, evaluate
-from atlas_engine.quality_plan import reference_resolver, validate_expressions
+from atlas_engine.quality_plan import reference_resolver, validate_expressions, write_verdicts
 from atlas_engine.repair import RepairSources, repair_load, repairing
 from atlas_engine.staging import StagedLoad, staging_schema
 from atlas_engine.tables import bronze_schema, ensure_table
@@ -309,7 +309,7 @@ def check_file(
             contract, resolve_reference=_self_or_warehouse(wh, contract), partition_keys=keys
         )
         with wh.connect(autocommit=True) as conn:
-            conn.execute(verdicts_query(plan, staging, verdicts))
+            write_verdicts(conn, plan, staging, verdicts)
         staged = StagedLoad(
             contract,
             staging,

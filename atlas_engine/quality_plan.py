@@ -13,7 +13,7 @@ from atlas_core.contracts.rule_specs import Reference
 from atlas_core.errors import ContractError
 from atlas_core.quality.plan import RulePlan
 from atlas_core.quality.relations import ReferenceTarget, reference_rule_id
-from atlas_core.quality.rules import compile_rules
+from atlas_core.quality.rules import compile_rules, verdicts_query
 from atlas_core.quality.soda_contract import ReferenceData
 from atlas_engine.soda import qualified_name
 from atlas_resources.arrowpg import pg_type
@@ -131,3 +131,16 @@ def soda_references(wh: Warehouse, contract: Contract, plan: RulePlan) -> list[R
             )
         )
     return out
+
+
+def write_verdicts(conn: psycopg.Connection, plan: RulePlan, staging: Table, verdicts: Table) -> None:
+    """Evaluate every rule of ``plan`` over ``staging`` into the ``verdicts`` table (autocommit ``conn``).
+
+    Merge joins are off for the statement. Each of its joins has one small side (the later occurrences
+    of a key, the referenced keys, the partition starts), but PostgreSQL expects a third of the rows to
+    be duplicates, and with a merge join it sorts every staged row by row identity (1M rows: 2.1 s with
+    it, 1.6 s with hash joins).
+    """
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_mergejoin = off")
+        conn.execute(verdicts_query(plan, staging, verdicts))

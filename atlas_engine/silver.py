@@ -24,11 +24,10 @@ from atlas_core.casting import arrow_schema, cast_batch
 from atlas_core.contracts import Contract
 from atlas_core.errors import AtlasError
 from atlas_core.quality.plan import RulePlan
-from atlas_core.quality.rules import verdicts_query
 from atlas_core.sql_casting import MIN_SERVER_VERSION, sql_typable, typed_rows
 from atlas_core.standardize import StandardizeCounts
 from atlas_engine.parallel import in_groups, run_parallel
-from atlas_engine.quality_plan import plan_for_load
+from atlas_engine.quality_plan import plan_for_load, write_verdicts
 from atlas_engine.repair import Digest, RepairSources, protect_values, repair_load, repairing
 from atlas_engine.silver_guard import drop_quietly, exclusive_build
 from atlas_engine.silver_lake import export_parquet, export_staged
@@ -120,7 +119,7 @@ def build_silver(
                 sources = RepairSources(silver_table if wh.table_exists(silver_table) else None, keys)
                 repaired = repair_load(wh, contract, staging, bronze, repairs, sources, digest)
             with wh.connect(autocommit=True) as conn:
-                conn.execute(verdicts_query(plan, staging, verdicts))
+                write_verdicts(conn, plan, staging, verdicts)
                 failures = _rule_failures(conn, verdicts)
             dims = _dimension_failures(wh, plan, verdicts)
             fatal = {r.id: failures[r.id] for r in plan.rules if r.on_fail == "fail" and failures.get(r.id)}

@@ -28,10 +28,9 @@ from atlas_core import layout  # noqa: E402
 from atlas_core.casting import cast_batch  # noqa: E402
 from atlas_core.contracts import load_contract  # noqa: E402
 from atlas_core.contracts.fields import Dimension  # noqa: E402
-from atlas_core.quality.rules import verdicts_query  # noqa: E402
 from atlas_core.samples import DEFAULT_ROWS, iter_orders  # noqa: E402
 from atlas_engine.quality import evaluate  # noqa: E402
-from atlas_engine.quality_plan import plan_for_load  # noqa: E402
+from atlas_engine.quality_plan import plan_for_load, write_verdicts  # noqa: E402
 from atlas_engine.staging import StagedLoad, staging_schema  # noqa: E402
 from atlas_engine.tables import ensure_table  # noqa: E402
 from atlas_resources.warehouse import Warehouse  # noqa: E402
@@ -117,7 +116,7 @@ def main() -> None:
         plan = plan_for_load(wh, contract, keys)
         t2 = time.perf_counter()
         with wh.connect(autocommit=True) as conn:
-            conn.execute(verdicts_query(plan, staging, verdicts))
+            write_verdicts(conn, plan, staging, verdicts)
         t3 = time.perf_counter()
         report = evaluate(
             wh, StagedLoad(contract, staging, verdicts, keys, "bench", staged_rows, plan), run_soda=False
