@@ -30,7 +30,7 @@ from atlas_engine.parallel import in_groups, run_parallel
 from atlas_engine.quality_plan import plan_for_load, write_verdicts
 from atlas_engine.repair import Digest, RepairSources, protect_values, repair_load, repairing
 from atlas_engine.silver_guard import drop_quietly, exclusive_build
-from atlas_engine.silver_lake import export_parquet, export_staged
+from atlas_engine.silver_lake import PendingObjects, export_parquet, export_staged
 from atlas_engine.silver_publish import partition_filter, passing_rows, publish, select_where, silver_schema
 from atlas_engine.staging import (
     BatchTransform,
@@ -88,9 +88,9 @@ def build_silver(
     ``on_staged`` runs once the load is classified (erased subjects removed), in a second thread while
     the load is published (one core scores, the other publishes); the publish commits only once it has
     returned, and not if it raised. When the transform passes rows through unchanged, the lake export
-    also runs beside the publish, from the staged rows, and the commit waits for it too: a failed export
-    publishes nothing (a commit that fails after it leaves the lake with the load the warehouse lacks,
-    until the run is retried); otherwise the export reads silver after the commit.
+    also runs beside the publish, from the staged rows, into hidden ``_tmp/`` objects that are moved to
+    their keys once the publish committed (deleted if it did not); the commit waits for the export, so
+    a failed export publishes nothing. Otherwise the export reads silver after the commit.
 
     ``digest`` (an HMAC of the PII key) replaces the values of PII columns in the repair audit trail;
     without it those values are withheld.
@@ -105,7 +105,9 @@ def build_silver(
     repairs: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_r")
     bronze: Table = (layout.Layer.BRONZE.schema, dataset)
     scoring: Future[None] | None = None
-    exporting: Future[list[str]] | None = None
+    exporting: Future[None] | None = None
+    pending = PendingObjects(lake) if lake is not None else None
+    committed = False
     with (
         exclusive_build(wh, dataset),  # one build of a dataset at a time; sweeps orphaned staging tables
         ThreadPoolExecutor(2, thread_name_prefix="atlas-beside") as beside,
@@ -140,19 +142,19 @@ def build_silver(
                 )
                 scoring = beside.submit(contextvars.copy_context().run, on_staged, staged)
             quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
-            if lake is not None and passes_through(transform, arrow_schema(contract)):
+            if pending is not None and passes_through(transform, arrow_schema(contract)):
                 columns = silver_schema(contract, transform)
                 rows = passing_rows(columns.names, staging, verdicts)
                 exporting = beside.submit(
                     contextvars.copy_context().run,
                     export_staged,
                     wh,
-                    lake,
                     contract,
                     columns,
                     keys,
                     rows,
                     (quarantine_ids,),
+                    pending,
                 )
             rows_silver, rows_quarantined, schema = publish(
                 wh,
@@ -168,10 +170,13 @@ def build_silver(
                 standardized,
                 before_commit=lambda: [f.result() for f in (scoring, exporting) if f is not None],
             )
+            committed = True
         finally:
             running: list[Future[Any]] = [f for f in (scoring, exporting) if f is not None]
             wait(running)  # they may still read staging
             drop_quietly(wh, (staging, verdicts, repairs))
+            if pending is not None and not committed:
+                pending.discard()
         result = SilverResult(
             dataset,
             keys,
@@ -184,8 +189,8 @@ def build_silver(
             standardized=standardized,
             repaired_cells=repaired,
         )
-        if exporting is not None:
-            result.lake_objects = exporting.result()
+        if exporting is not None and pending is not None:
+            result.lake_objects = pending.publish()
         elif lake is not None:
             result.lake_objects = export_parquet(wh, lake, contract, schema, keys)
     return result

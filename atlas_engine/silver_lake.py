@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import closing
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import closing, suppress
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +16,7 @@ from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_engine.parallel import run_parallel
 from atlas_engine.silver_publish import select_where
-from atlas_resources.lake import Lake
+from atlas_resources.lake import TMP_PREFIX, Lake
 from atlas_resources.warehouse import Table, Warehouse
 
 # Newest ingestion first, file order within it: the lake's row order does not depend on how PostgreSQL
@@ -47,23 +49,52 @@ def export_parquet(
     return run_parallel(export, keys)
 
 
+@dataclass
+class PendingObjects:
+    """Parquet objects written under the lake's hidden ``_tmp/`` prefix, each moved to its final key
+    only once the load they hold is committed (or deleted if it is not)."""
+
+    lake: Lake
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    moves: list[tuple[str, str]] = field(default_factory=list)
+    """(pending key, final key) of each object written so far."""
+
+    def write(self, key: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> None:
+        pending = f"{TMP_PREFIX}{self.token}/{key}"
+        self.lake.write_parquet(layout.Layer.SILVER.bucket, pending, batches, schema)
+        self.moves.append((pending, key))
+
+    def publish(self) -> list[str]:
+        """Move every object to its final key; returns their URIs."""
+        bucket = layout.Layer.SILVER.bucket
+        for pending, final in self.moves:
+            self.lake.move(bucket, pending, final)
+        return [self.lake.uri(bucket, final) for _, final in self.moves]
+
+    def discard(self) -> None:
+        """Delete what was written (best effort: retention removes old ``_tmp/`` orphans)."""
+        for pending, _ in self.moves:
+            with suppress(Exception):
+                self.lake.delete(layout.Layer.SILVER.bucket, pending)
+
+
 def export_staged(
     wh: Warehouse,
-    lake: Lake,
     contract: Contract,
     schema: pa.Schema,
     keys: list[str],
     rows: sql.Composable,
     params: tuple[object, ...],
-) -> list[str]:
-    """Write the objects of :func:`export_parquet` from the load's rows before they are published.
+    pending: PendingObjects,
+) -> None:
+    """Write the objects of :func:`export_parquet` into ``pending`` from the load's rows before they are
+    published.
 
     ``rows`` (a query with ``params``) yields exactly what the publish writes to silver, whose
     partitions it replaces. One scan ordered by partition is cut where the partition changes (the
     staging table has no index to read one partition at a time); a partition without rows gets an
     empty object with the schema, as :func:`export_parquet` writes it."""
-    bucket = layout.Layer.SILVER.bucket
-    lake.ensure_buckets([bucket])
+    pending.lake.ensure_buckets([layout.Layer.SILVER.bucket])
     part = sql.Identifier(layout.PARTITION)
     query = sql.SQL("SELECT {} FROM ({}) AS p ORDER BY {}, {}").format(
         sql.SQL(", ").join(map(sql.Identifier, schema.names)), rows, part, _ROW_ORDER
@@ -73,14 +104,13 @@ def export_staged(
     # closing(): the stream ends before its connection, also when a write fails midway.
     with wh.connect() as reader, closing(wh.stream(query, schema, params, conn=reader)) as batches:
         for key, slices in itertools.groupby(_by_partition(batches, column), key=lambda kb: kb[0]):
-            lake.write_parquet(
-                bucket, layout.parquet_key(contract.dataset, key or None), (b for _, b in slices), schema
-            )
+            pending.write(layout.parquet_key(contract.dataset, key or None), (b for _, b in slices), schema)
             written.add(key)
     for key in keys:
         if key not in written:
-            lake.write_parquet(bucket, layout.parquet_key(contract.dataset, key or None), iter(()), schema)
-    return [lake.uri(bucket, layout.parquet_key(contract.dataset, key or None)) for key in keys]
+            pending.write(layout.parquet_key(contract.dataset, key or None), iter(()), schema)
+    order = {layout.parquet_key(contract.dataset, key or None): i for i, key in enumerate(keys)}
+    pending.moves.sort(key=lambda move: order[move[1]])
 
 
 def _by_partition(batches: Iterator[pa.RecordBatch], column: int) -> Iterator[tuple[str, pa.RecordBatch]]:

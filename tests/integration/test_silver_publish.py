@@ -188,6 +188,27 @@ def test_the_export_beside_the_publish_writes_what_silver_then_holds(
     for day in days:
         assert exported[day].equals(expected[day]), day
         assert exported[day].schema == result.schema
+    assert beside.list_temporary("atlas-silver") == []  # every pending object was moved to its key
+
+
+def test_objects_exported_beside_a_publish_that_rolls_back_are_discarded(
+    warehouse_url: str, tmp_path: Path
+) -> None:
+    wh, contract = _ingested(warehouse_url, tmp_path)
+    lake = LocalLake(tmp_path / "lake-beside")
+
+    def failing_scoring(staged: StagedLoad) -> None:
+        time.sleep(0.5)  # the export finishes meanwhile
+        raise ServiceUnavailable("scoring lost its connection")
+
+    with pytest.raises(ServiceUnavailable):
+        build_silver(
+            wh, lake, contract, DAYS, run_id="x", transform=IdentityTransform(), on_staged=failing_scoring
+        )
+
+    assert wh.count_rows(("atlas_silver", "pub")) == 0
+    assert lake.list("atlas-silver") == []  # nothing of the rolled-back load reached the lake
+    assert lake.list_temporary("atlas-silver") == []
 
 
 def test_a_failed_export_beside_the_publish_publishes_nothing(warehouse_url: str, tmp_path: Path) -> None:
