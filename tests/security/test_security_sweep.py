@@ -353,6 +353,5 @@ def test_the_dagster_ui_shows_env_var_names_for_secret_resource_fields(sweep: Sw
         )
     used = {r["envVarName"] for r in data["utilizedEnvVarsOrError"]["results"]}
     assert set(expected.values()) <= used
-    assert (
-        "run_storage: PostgresRunStorage" in data["instance"]["info"]
-    )  # the UI's instance config was searched
+    info = data["instance"]["info"]  # the UI's instance config was searched; it names the URL's variable
+    assert "class: AtlasEventLogStorage" in info and "env: DAGSTER_PG_URL" in info
