@@ -13,13 +13,10 @@ last is the one of the build that committed last.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
 from datetime import date, timedelta
-from operator import itemgetter
 
-import numpy as np
 import psycopg
 import pyarrow as pa
 from psycopg import sql
@@ -28,6 +25,7 @@ from atlas_core import layout
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
 from atlas_core.sql_models import SqlModel
+from atlas_engine.key_runs import key_runs
 from atlas_engine.parallel import in_ranges, run_parallel
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
@@ -177,25 +175,15 @@ def _export_days(
     bounds = (days[0], days[-1] + timedelta(days=1))
     # closing(): the stream ends before its connection, also when a write fails midway.
     with wh.connect() as reader, closing(_stream(wh, reader, query, with_day, bounds, where)) as batches:
-        for day, slices in itertools.groupby(_by_day(batches, schema), key=itemgetter(0)):
+        for day, run in key_runs(batches, width):  # the last column: the rows' day
+            assert isinstance(day, date)
             lake.write_parquet(
                 Layer.GOLD.bucket,
                 layout.parquet_key(name, day.isoformat()),
-                (batch for _, batch in slices),
+                (pa.RecordBatch.from_arrays(b.columns[:width], schema=schema) for b in run),
                 schema,
             )
             written.add(day)
     for day in days:
         if day not in written:
             lake.write_parquet(Layer.GOLD.bucket, layout.parquet_key(name, day.isoformat()), iter(()), schema)
-
-
-def _by_day(batches: Iterator[pa.RecordBatch], schema: pa.Schema) -> Iterator[tuple[date, pa.RecordBatch]]:
-    """Batches whose last column is their rows' day (ascending), cut into (day, rows of that day)."""
-    width = len(schema)
-    for batch in batches:
-        days = batch.column(width).to_numpy(zero_copy_only=False)
-        cuts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1).tolist(), batch.num_rows]
-        rows = pa.RecordBatch.from_arrays(batch.columns[:width], schema=schema)
-        for start, end in itertools.pairwise(cuts):
-            yield days[start].item(), rows.slice(start, end - start)

@@ -106,7 +106,7 @@ def build_silver(
     bronze: Table = (layout.Layer.BRONZE.schema, dataset)
     scoring: Future[None] | None = None
     exporting: Future[None] | None = None
-    pending = PendingObjects(lake) if lake is not None else None
+    pending: PendingObjects | None = None  # the lake objects exported beside the publish
     committed = False
     with (
         exclusive_build(wh, dataset),  # one build of a dataset at a time; sweeps orphaned staging tables
@@ -142,9 +142,10 @@ def build_silver(
                 )
                 scoring = beside.submit(contextvars.copy_context().run, on_staged, staged)
             quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
-            if pending is not None and passes_through(transform, arrow_schema(contract)):
+            if lake is not None and passes_through(transform, arrow_schema(contract)):
                 columns = silver_schema(contract, transform)
                 rows = passing_rows(columns.names, staging, verdicts)
+                pending = PendingObjects(lake)
                 exporting = beside.submit(
                     contextvars.copy_context().run,
                     export_staged,
@@ -189,7 +190,7 @@ def build_silver(
             standardized=standardized,
             repaired_cells=repaired,
         )
-        if exporting is not None and pending is not None:
+        if pending is not None:
             result.lake_objects = pending.publish()
         elif lake is not None:
             result.lake_objects = export_parquet(wh, lake, contract, schema, keys)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 
-import numpy as np
 import pyarrow as pa
 from psycopg import sql
 
 from atlas_core import layout
 from atlas_core.contracts import Contract
+from atlas_engine.key_runs import key_runs
 from atlas_engine.parallel import run_parallel
 from atlas_engine.silver_publish import select_where
 from atlas_resources.lake import TMP_PREFIX, Lake
@@ -103,20 +102,12 @@ def export_staged(
     written: set[str] = set()
     # closing(): the stream ends before its connection, also when a write fails midway.
     with wh.connect() as reader, closing(wh.stream(query, schema, params, conn=reader)) as batches:
-        for key, slices in itertools.groupby(_by_partition(batches, column), key=lambda kb: kb[0]):
-            pending.write(layout.parquet_key(contract.dataset, key or None), (b for _, b in slices), schema)
+        for key, run in key_runs(batches, column):
+            assert isinstance(key, str)
+            pending.write(layout.parquet_key(contract.dataset, key or None), run, schema)
             written.add(key)
     for key in keys:
         if key not in written:
             pending.write(layout.parquet_key(contract.dataset, key or None), iter(()), schema)
     order = {layout.parquet_key(contract.dataset, key or None): i for i, key in enumerate(keys)}
     pending.moves.sort(key=lambda move: order[move[1]])
-
-
-def _by_partition(batches: Iterator[pa.RecordBatch], column: int) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """Batches ordered by their partition column, cut into (partition, its rows)."""
-    for batch in batches:
-        keys = batch.column(column).to_numpy(zero_copy_only=False)
-        cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), batch.num_rows]
-        for start, end in itertools.pairwise(cuts):
-            yield str(keys[start]), batch.slice(start, end - start)

@@ -14,6 +14,11 @@ from atlas_resources import dagster_pool
 from atlas_resources.dagster_pool import ping_pooled_connections
 
 
+def _one_connection_pool(url: str) -> sqlalchemy.engine.Engine:
+    """An autocommit engine whose pool holds one session, so each checkout takes the same one."""
+    return sqlalchemy.create_engine(url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
+
+
 def _backend_pid(engine: sqlalchemy.engine.Engine) -> int:
     with engine.connect() as conn:
         return int(conn.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar_one())
@@ -35,9 +40,7 @@ def _last_statement(url: str, pid: int) -> str:
 def test_a_connection_the_server_dropped_is_replaced_on_checkout(warehouse_url: str) -> None:
     ping_pooled_connections()
     ping_pooled_connections()  # idempotent: one listener
-    engine = sqlalchemy.create_engine(
-        warehouse_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
-    )
+    engine = _one_connection_pool(warehouse_url)
     try:
         first = _backend_pid(engine)
         assert _backend_pid(engine) == first  # pooled: the same session serves the next checkout
@@ -51,9 +54,7 @@ def test_a_connection_the_server_dropped_is_replaced_on_checkout(warehouse_url: 
 
 def test_without_the_ping_the_dropped_connection_fails_its_next_statement(warehouse_url: str) -> None:
     event.remove(Pool, "checkout", dagster_pool._ping)
-    engine = sqlalchemy.create_engine(
-        warehouse_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
-    )
+    engine = _one_connection_pool(warehouse_url)
     try:
         _terminate(warehouse_url, _backend_pid(engine))
         with pytest.raises(sqlalchemy.exc.OperationalError):
@@ -78,9 +79,7 @@ def test_the_ping_leaves_a_transactional_connection_outside_any_transaction(ware
 
 def test_a_silent_idle_connection_is_taken_without_a_round_trip(warehouse_url: str) -> None:
     ping_pooled_connections()
-    engine = sqlalchemy.create_engine(
-        warehouse_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
-    )
+    engine = _one_connection_pool(warehouse_url)
     try:
         pid = _backend_pid(engine)
         with engine.connect():
@@ -92,9 +91,7 @@ def test_a_silent_idle_connection_is_taken_without_a_round_trip(warehouse_url: s
 
 def test_a_connection_with_unread_input_is_pinged_and_kept(warehouse_url: str) -> None:
     ping_pooled_connections()
-    engine = sqlalchemy.create_engine(
-        warehouse_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT"
-    )
+    engine = _one_connection_pool(warehouse_url)
     try:
         with engine.connect() as conn:
             pid = int(conn.execute(sqlalchemy.text("SELECT pg_backend_pid()")).scalar_one())
