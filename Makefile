@@ -7,7 +7,9 @@ MYPY_TARGETS := atlas_core atlas_engine atlas_resources atlas_assets atlas_cli a
 
 .PHONY: install chromium demo test lint up lock samples clean audit audit-offline
 
-install: $(STAMP)
+GAZETTEERS := $(VENV)/share/atlas/gazetteers.json
+
+install: $(STAMP) $(GAZETTEERS)
 
 # Headless Chromium for the dashboard browser test (Debian package; Playwright drives it, never downloads one).
 chromium:
@@ -18,6 +20,10 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==25.3"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev]"
 	@touch $(STAMP)
+
+# The free-text detectors' place and name lists, built once per environment (atlas_resources/gazetteer_cache.py).
+$(GAZETTEERS): $(STAMP) atlas_core/pii/gazetteers.py
+	$(BIN)/python -m atlas_resources.gazetteer_cache
 
 demo: install
 	$(BIN)/atlas demo

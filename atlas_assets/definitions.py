@@ -34,6 +34,7 @@ from atlas_resources.resources import (
 )
 
 PII_SPAN_CACHE = "pii-spans.json"  # under $ATLAS_HOME/cache (atlas_resources.span_cache)
+GAZETTEER_CACHE = "gazetteers.json"  # under $ATLAS_HOME/cache (atlas_resources.gazetteer_cache)
 
 
 def lake_resource(use_s3: bool, secure: bool = False) -> LakeResource:
@@ -95,6 +96,7 @@ def pii_resource(settings: AtlasSettings) -> PiiResource:
         n_process=settings.pii_n_process,
         batch_size=settings.pii_batch_size,
         span_cache_file=str(settings.resolved_home() / "cache" / PII_SPAN_CACHE),
+        gazetteer_cache_file=str(settings.resolved_home() / "cache" / GAZETTEER_CACHE),
     )
 
 

@@ -52,10 +52,15 @@ def sample_columns(wh: Warehouse, contract: Contract, table: Table, sample_size:
     order = sql.SQL("md5({}::text || ':' || {}::text)").format(
         sql.Identifier(layout.INGESTION_ID), sql.Identifier(layout.ROW_NUMBER)
     )
-    query = sql.SQL("SELECT {} FROM {} ORDER BY {} LIMIT %s").format(
+    # Cast after the LIMIT: in one query level PostgreSQL formats every row's values before it sorts.
+    query = sql.SQL(
+        "SELECT {} FROM (SELECT {}, {} AS _atlas_order FROM {} ORDER BY _atlas_order LIMIT %s) AS sample "
+        "ORDER BY _atlas_order"
+    ).format(
         sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(n)) for n in names),
-        sql.Identifier(*table),
+        sql.SQL(", ").join(map(sql.Identifier, names)),
         order,
+        sql.Identifier(*table),
     )
     rows = wh.fetch_all(query, (sample_size * SAMPLE_ROWS_FACTOR,))
     columns = []

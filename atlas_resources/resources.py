@@ -87,13 +87,18 @@ class PiiResource(dg.ConfigurableResource):
     span_cache_file: str | None = Field(
         default=None, description="Analyzer spans of contract-enumerated values, kept across runs"
     )
+    gazetteer_cache_file: str | None = Field(
+        default=None, description="The free-text detectors' place and name lists, kept across runs"
+    )
 
     def keyring(self) -> KeyRing:
         return build_keyring(self.key, self.key_id, self.retired_keys, environment=self.environment)
 
     def preload(self) -> None:
         """Start loading the analyzer in the background (a run that will analyze free text)."""
-        preload(self.recognizers_file, self.n_process, self.batch_size)
+        preload(
+            self.recognizers_file, self.n_process, self.batch_size, gazetteer_cache=self.gazetteer_cache_file
+        )
 
     def engine(self, public_texts: Collection[str] = ()) -> LazyPresidioEngine:
         """The analyzer; ``public_texts`` (values a contract enumerates) may be answered from the span
@@ -104,6 +109,7 @@ class PiiResource(dg.ConfigurableResource):
             self.batch_size,
             cache_file=self.span_cache_file,
             public_texts=public_texts,
+            gazetteer_cache=self.gazetteer_cache_file,
         )
 
 
