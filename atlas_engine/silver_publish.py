@@ -17,7 +17,7 @@ from atlas_core.quality.rules import compile_rules
 from atlas_engine.quarantine import insert_head, quarantine_schema
 from atlas_engine.repair import publish_repairs
 from atlas_engine.staging import META_FIELDS, BatchTransform, passes_through, staging_schema
-from atlas_engine.tables import ensure_table
+from atlas_engine.tables import create_indexes, ensure_table
 from atlas_resources.warehouse import Table, Warehouse
 
 
@@ -84,7 +84,8 @@ def publish(
         # exclusive_build already serialises builds, but through a separate session that can be cut on its
         # own (idle timeout, pg_terminate_backend); this lock lives in the publishing transaction itself.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"atlas-silver-publish:{dataset}",))
-        ensure_table(conn, *silver, schema, index_on=[layout.PARTITION])
+        # A first build creates silver in this transaction: its index is built once, after the rows.
+        new_silver = ensure_table(conn, *silver, schema, index_on=[layout.PARTITION], defer_index=True)
         ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
         conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*silver), where), params)
         if passes_through(transform, arrow_schema(contract)):
@@ -104,6 +105,8 @@ def publish(
                 rows_silver = Warehouse.copy_batches(
                     conn, silver, _apply(transform, batches, typed_columns, meta)
                 )
+        if new_silver:
+            create_indexes(conn, *silver, [layout.PARTITION])
         conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(*quarantine), where), params)
         raw_cols = sql.SQL(", ").join(sql.Identifier("b", c) for c in typed_columns)
         rows_quarantined = conn.execute(

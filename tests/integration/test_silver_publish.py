@@ -222,3 +222,40 @@ def test_a_failed_export_beside_the_publish_publishes_nothing(warehouse_url: str
         build_silver(wh, LocalLake(blocked), contract, DAYS, run_id="second", transform=IdentityTransform())
 
     assert _snapshot(wh) == before  # the publish waited for the export and rolled back
+
+
+def _partition_indexes(wh: Warehouse) -> list[tuple]:
+    """(schema, table, valid) of each index on ``_atlas_partition`` of a ``pub`` table."""
+    return wh.fetch_all(
+        "SELECT n.nspname, t.relname, x.indisvalid FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid "
+        "JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_attribute a ON a.attrelid = t.oid "
+        "AND a.attnum = x.indkey[0] WHERE t.relname = 'pub' AND a.attname = '_atlas_partition' ORDER BY 1"
+    )
+
+
+def test_first_loads_build_the_partition_index_after_their_rows(warehouse_url: str, tmp_path: Path) -> None:
+    """Bronze and silver created by their first load get their partition index in that load's transaction
+    (built once after the rows); later loads find it and keep it."""
+    wh, contract = _ingested(warehouse_url, tmp_path)
+    build_silver(wh, None, contract, DAYS, run_id="first", transform=IdentityTransform())
+    expected = [
+        ("atlas_bronze", "pub", True),
+        ("atlas_quarantine", "pub", True),
+        ("atlas_silver", "pub", True),
+    ]
+    assert _partition_indexes(wh) == expected
+    build_silver(wh, None, contract, DAYS[:1], run_id="second", transform=IdentityTransform())
+    assert _partition_indexes(wh) == expected
+
+
+def test_a_failed_first_publish_leaves_no_silver_table(warehouse_url: str, tmp_path: Path) -> None:
+    """The new table, its rows and its deferred index commit together or not at all."""
+    wh, contract = _ingested(warehouse_url, tmp_path)
+
+    def fail(_: StagedLoad) -> None:
+        raise ServiceUnavailable("scoring is down")
+
+    with pytest.raises(ServiceUnavailable):
+        build_silver(wh, None, contract, DAYS, run_id="failed", transform=IdentityTransform(), on_staged=fail)
+    assert not wh.table_exists(("atlas_silver", "pub"))
+    assert [r[0] for r in _partition_indexes(wh)] == ["atlas_bronze", "atlas_quarantine"]
