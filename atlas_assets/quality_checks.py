@@ -24,7 +24,8 @@ from atlas_core.contracts import Contract
 from atlas_core.contracts.fields import Dimension
 from atlas_core.errors import ContractError
 from atlas_core.logs import get_logger
-from atlas_engine.quality import DimensionScore, QualityReport, evaluate, record
+from atlas_engine.quality import DimensionScore, QualityReport, evaluate, record, soda_checks
+from atlas_engine.soda import SodaOutcome
 from atlas_engine.staging import StagedLoad
 from atlas_resources.warehouse import Warehouse
 
@@ -133,9 +134,14 @@ class QualityGate:
         self.asset_key = asset_key
         self.run_soda = run_soda
         self.report: QualityReport | None = None
+        self.soda: list[SodaOutcome] | None = None
+
+    def scan(self, staged: StagedLoad) -> None:
+        """Soda's checks of the staged rows: the ``scan_staged`` hook, which may start before the verdicts."""
+        self.soda = soda_checks(self.wh, staged) if self.run_soda else []
 
     def __call__(self, staged: StagedLoad) -> None:
-        self.report = evaluate(self.wh, staged, run_soda=self.run_soda)
+        self.report = evaluate(self.wh, staged, run_soda=self.run_soda, soda=self.soda)
 
     def check_results(self, context: dg.AssetExecutionContext) -> list[dg.AssetCheckResult]:
         """Record the scores, log failures, and return one result per selected dimension check."""

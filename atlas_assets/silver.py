@@ -62,6 +62,7 @@ def build_silver_asset(contract: Contract, trend_loads: int = 10) -> dg.AssetsDe
                 keys,
                 run_id=context.run_id,
                 on_staged=quality,
+                scan_staged=quality.scan,
                 transform_factory=stage,
                 digest=pii.keyring().hmac_hex,
             )

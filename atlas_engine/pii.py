@@ -29,7 +29,7 @@ from atlas_core.pii.strategies import Anonymizer
 from atlas_core.pii.transform import PiiTransform
 from atlas_core.transient import is_transient
 from atlas_engine.pii_decrypt import latest_report as latest_report  # re-exported
-from atlas_engine.pii_erasure import enforce_erasures
+from atlas_engine.pii_erasure import enforce_erasures, has_erasures
 from atlas_engine.staging import StagedLoad
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
@@ -121,6 +121,10 @@ class PiiStage:
     transform: PiiTransform | None = None
     erased_rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+
+    def removes_rows(self, staged: StagedLoad) -> bool:
+        """Whether :meth:`__call__` may delete staged rows: only when this dataset has recorded erasures."""
+        return len(self.contract.primary_key) == 1 and has_erasures(self.wh, self.contract.dataset)
 
     def __call__(self, staged: StagedLoad) -> SafeTransform:
         dataset = self.contract.dataset

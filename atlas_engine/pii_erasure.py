@@ -303,6 +303,13 @@ def _parquet_schema(lake: Lake, bucket: str, object_key: str) -> pa.Schema | Non
 
 
 # -- later loads ------------------------------------------------------------------------------------------
+def has_erasures(wh: Warehouse, dataset: str) -> bool:
+    """Whether any subject of ``dataset`` was erased (its loads then drop rows while they are classified)."""
+    return bool(
+        wh.scalar("SELECT EXISTS (SELECT 1 FROM atlas_meta.pii_erasures WHERE dataset = %s)", (dataset,))
+    )
+
+
 def erased_digests(wh: Warehouse, dataset: str) -> dict[str, set[str]]:
     rows = wh.fetch_all(
         "SELECT key_id, key_digest FROM atlas_meta.pii_erasures WHERE dataset = %s", (dataset,)

@@ -202,23 +202,31 @@ def window_end(contract: Contract, keys: list[str]) -> datetime | None:
     return datetime(newest.year, newest.month, newest.day, tzinfo=UTC) + timedelta(days=1)
 
 
-def evaluate(wh: Warehouse, staged: StagedLoad, *, run_soda: bool = True) -> QualityReport:
-    """Score the six dimensions of a staged load per partition, with Soda's dataset-level checks."""
+def soda_checks(wh: Warehouse, staged: StagedLoad) -> list[SodaOutcome]:
+    """Soda's dataset-level checks of the staged rows (they read staging only, never the verdicts)."""
+    contract = staged.contract
+    return verify_table(
+        wh,
+        contract,
+        staged.staging,
+        references=soda_references(wh, contract, staged.plan),
+        window_end=window_end(contract, staged.partitions),
+    )
+
+
+def evaluate(
+    wh: Warehouse, staged: StagedLoad, *, run_soda: bool = True, soda: list[SodaOutcome] | None = None
+) -> QualityReport:
+    """Score the six dimensions of a staged load per partition, with Soda's dataset-level checks (``soda``:
+    their outcomes when :func:`soda_checks` already ran on this load)."""
     contract, plan = staged.contract, staged.plan
     with wh.connect(autocommit=True) as conn:
         rows = _rows_by_partition(conn, staged.staging, staged.partitions)
         dim_counts = _dimension_counts(conn, plan, staged.verdicts)
         rule_counts = _rule_counts(conn, staged.verdicts)
         samples = _samples(conn, plan, staged.verdicts)
-    soda: list[SodaOutcome] = []
-    if run_soda:
-        soda = verify_table(
-            wh,
-            contract,
-            staged.staging,
-            references=soda_references(wh, contract, plan),
-            window_end=window_end(contract, staged.partitions),
-        )
+    if soda is None:
+        soda = soda_checks(wh, staged) if run_soda else []
     soda_failed = {
         dim: sorted(s.check_id for s in soda if s.failed and s.dimension == dim) for dim in DIMENSIONS
     }

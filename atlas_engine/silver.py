@@ -37,6 +37,7 @@ from atlas_engine.staging import (
     IdentityTransform,
     StagedLoad,
     passes_through,
+    removes_staged_rows,
     staging_schema,
 )
 from atlas_engine.tables import bronze_schema, ensure_table
@@ -82,6 +83,7 @@ def build_silver(
     on_staged: Callable[[StagedLoad], None] | None = None,
     transform_factory: Callable[[StagedLoad], BatchTransform] | None = None,
     digest: Digest | None = None,
+    scan_staged: Callable[[StagedLoad], None] | None = None,
 ) -> SilverResult:
     """Rebuild the given silver partitions (all rows when the dataset is unpartitioned).
 
@@ -94,6 +96,12 @@ def build_silver(
 
     ``digest`` (an HMAC of the PII key) replaces the values of PII columns in the repair audit trail;
     without it those values are withheld.
+
+    ``scan_staged`` (e.g. Soda's checks) only reads the staged rows: it starts in a third thread as soon
+    as they are final, so it overlaps the rule statement (one core) and the classification, and
+    ``on_staged`` starts once it has returned. The rows are final after the repairs, unless
+    ``transform_factory`` may still remove some (:func:`removes_staged_rows`): then the scan starts after
+    it.
     """
     transform = transform or IdentityTransform()
     keys = partition_keys if partition_keys is not None else [layout.UNPARTITIONED]
@@ -104,13 +112,14 @@ def build_silver(
     verdicts: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_v")
     repairs: Table = (layout.STAGING_SCHEMA, f"{dataset[:40]}__{suffix}_r")
     bronze: Table = (layout.Layer.BRONZE.schema, dataset)
+    scanning: Future[None] | None = None
     scoring: Future[None] | None = None
     exporting: Future[None] | None = None
     pending: PendingObjects | None = None  # the lake objects exported beside the publish
     committed = False
     with (
         exclusive_build(wh, dataset),  # one build of a dataset at a time; sweeps orphaned staging tables
-        ThreadPoolExecutor(2, thread_name_prefix="atlas-beside") as beside,
+        ThreadPoolExecutor(3, thread_name_prefix="atlas-beside") as beside,
     ):
         try:
             counts = StandardizeCounts()
@@ -120,6 +129,11 @@ def build_silver(
                 silver_table: Table = (layout.Layer.SILVER.schema, dataset)
                 sources = RepairSources(silver_table if wh.table_exists(silver_table) else None, keys)
                 repaired = repair_load(wh, contract, staging, bronze, repairs, sources, digest)
+            early = StagedLoad(contract, staging, verdicts, keys, run_id, rows_in, plan)
+            if scan_staged is not None and not (
+                transform_factory is not None and removes_staged_rows(transform_factory, early)
+            ):
+                scanning = beside.submit(contextvars.copy_context().run, scan_staged, early)
             with wh.connect(autocommit=True) as conn:
                 write_verdicts(conn, plan, staging, verdicts)
                 failures = _rule_failures(conn, verdicts)
@@ -136,11 +150,13 @@ def build_silver(
                 classified = getattr(getattr(transform_factory, "policy", None), "pii_columns", None)
                 if repaired and classified:  # columns found to hold PII: their repair values are not kept raw
                     protect_values(wh, repairs, sorted(classified), digest)
-            if on_staged is not None:  # e.g. quality scoring and Soda's scans: they only read staging
-                staged = StagedLoad(
-                    contract, staging, verdicts, keys, run_id, rows_in, plan, standardized, repaired
-                )
-                scoring = beside.submit(contextvars.copy_context().run, on_staged, staged)
+            staged = StagedLoad(
+                contract, staging, verdicts, keys, run_id, rows_in, plan, standardized, repaired
+            )
+            if scan_staged is not None and scanning is None:
+                scanning = beside.submit(contextvars.copy_context().run, scan_staged, staged)
+            if on_staged is not None:  # e.g. quality scoring: it only reads staging
+                scoring = beside.submit(contextvars.copy_context().run, _after, scanning, on_staged, staged)
             quarantine_ids = [r.id for r in plan.rules if r.on_fail == "quarantine"]
             if lake is not None and passes_through(transform, arrow_schema(contract)):
                 columns = silver_schema(contract, transform)
@@ -169,11 +185,11 @@ def build_silver(
                 run_id,
                 repairs if repairing(contract) else None,
                 standardized,
-                before_commit=lambda: [f.result() for f in (scoring, exporting) if f is not None],
+                before_commit=lambda: [f.result() for f in (scanning, scoring, exporting) if f is not None],
             )
             committed = True
         finally:
-            running: list[Future[Any]] = [f for f in (scoring, exporting) if f is not None]
+            running: list[Future[Any]] = [f for f in (scanning, scoring, exporting) if f is not None]
             wait(running)  # they may still read staging
             drop_quietly(wh, (staging, verdicts, repairs))
             if pending is not None and not committed:
@@ -195,6 +211,13 @@ def build_silver(
         elif lake is not None:
             result.lake_objects = export_parquet(wh, lake, contract, schema, keys)
     return result
+
+
+def _after(first: Future[None] | None, hook: Callable[[StagedLoad], None], staged: StagedLoad) -> None:
+    """Run ``hook`` once ``first`` has returned (its exception is raised instead)."""
+    if first is not None:
+        first.result()
+    hook(staged)
 
 
 def _stage(

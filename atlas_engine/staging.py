@@ -40,6 +40,13 @@ class IdentityTransform:
         return True
 
 
+def removes_staged_rows(factory: object, staged: StagedLoad) -> bool:
+    """Whether a transform factory may delete staged rows before it returns (PII erasures do); one that
+    does not say (an optional ``removes_rows(staged)``) is assumed to."""
+    declared = getattr(factory, "removes_rows", None)
+    return not callable(declared) or bool(declared(staged))
+
+
 def passes_through(transform: BatchTransform, typed: pa.Schema) -> bool:
     """Whether ``transform`` returns every batch unchanged (an optional ``passes_through()`` says so).
 

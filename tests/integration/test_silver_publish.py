@@ -259,3 +259,65 @@ def test_a_failed_first_publish_leaves_no_silver_table(warehouse_url: str, tmp_p
         build_silver(wh, None, contract, DAYS, run_id="failed", transform=IdentityTransform(), on_staged=fail)
     assert not wh.table_exists(("atlas_silver", "pub"))
     assert [r[0] for r in _partition_indexes(wh)] == ["atlas_bronze", "atlas_quarantine"]
+
+
+class _Removing:
+    """A transform factory that says it may delete staged rows (as PII erasures do)."""
+
+    def __init__(self, removes: bool) -> None:
+        self.removes = removes
+
+    def removes_rows(self, staged: StagedLoad) -> bool:
+        return self.removes
+
+    def __call__(self, staged: StagedLoad) -> IdentityTransform:
+        return IdentityTransform()
+
+
+@pytest.mark.parametrize("removes", [False, True])
+def test_the_staged_scan_starts_when_the_rows_are_final_and_scoring_follows_it(
+    warehouse_url: str, tmp_path: Path, removes: bool
+) -> None:
+    """The scan (Soda's checks) overlaps the rule statement unless the transform factory may still delete
+    staged rows; scoring always starts after the scan returned."""
+    wh, contract = _ingested(warehouse_url, tmp_path)
+    events: list[str] = []
+
+    def scan(staged: StagedLoad) -> None:
+        events.append("scan: verdicts " + ("written" if wh.table_exists(staged.verdicts) else "not yet"))
+        time.sleep(0.3)
+        events.append(f"scan done: {wh.count_rows(staged.staging)} staged rows")
+
+    result = build_silver(
+        wh,
+        None,
+        contract,
+        DAYS,
+        run_id="scan",
+        scan_staged=scan,
+        on_staged=lambda s: events.append("scoring"),
+        transform_factory=_Removing(removes),
+    )
+    assert (result.rows_silver, result.rows_quarantined) == (4, 4)
+    first = "scan: verdicts written" if removes else "scan: verdicts not yet"
+    assert events == [first, "scan done: 8 staged rows", "scoring"]
+
+
+def test_a_failed_staged_scan_publishes_nothing(warehouse_url: str, tmp_path: Path) -> None:
+    wh, contract = _ingested(warehouse_url, tmp_path)
+    build_silver(wh, None, contract, DAYS, run_id="first")
+    before = _snapshot(wh)
+    scored: list[str] = []
+
+    def failing_scan(staged: StagedLoad) -> None:
+        raise ServiceUnavailable("soda lost its connection")
+
+    with pytest.raises(ServiceUnavailable, match="soda lost its connection"):
+        build_silver(
+            wh, None, contract, DAYS, run_id="second", scan_staged=failing_scan, on_staged=scored.append
+        )
+    assert scored == []  # scoring never ran on a load whose scan failed
+    assert _snapshot(wh) == before
+    assert wh.fetch_all(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'atlas_staging'"
+    ) == [(0,)]
