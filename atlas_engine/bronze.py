@@ -342,15 +342,19 @@ def _copy_rows(
 def _bronze_batch(
     batch: pa.RecordBatch, contract: Contract, keys: pa.Array, ingestion_id: int, ingested_at: datetime
 ) -> pa.RecordBatch:
-    n = batch.num_rows
     arrays = [batch.column(c) for c in contract.column_names] + [
-        pa.array([ingestion_id] * n, pa.int64()),
+        _constant(batch.num_rows, pa.scalar(ingestion_id, pa.int64())),
         batch.column(layout.ROW_NUMBER),
         keys,
         batch.column(layout.RAW_LINE),
-        pa.array([ingested_at.astimezone(UTC)] * n, pa.timestamp("us", tz="UTC")),
+        _constant(batch.num_rows, pa.scalar(ingested_at.astimezone(UTC), pa.timestamp("us", tz="UTC"))),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=bronze_schema(contract))
+
+
+def _constant(n: int, value: pa.Scalar) -> pa.Array:
+    """``n`` copies of ``value``, filled by Arrow (a Python list of a million datetimes takes 0.3 s)."""
+    return pc.fill_null(pa.nulls(n, value.type), value)
 
 
 def _quarantine_unmapped(

@@ -10,6 +10,7 @@ import queue
 import threading
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 import psycopg
 import pyarrow as pa
@@ -20,6 +21,7 @@ from atlas_resources import breakers, pgurl
 from atlas_resources.arrowpg import ChunkReader, column_definitions, column_list, csv_reader_for, encode_csv
 
 Table = tuple[str, str]
+T = TypeVar("T")
 ENCODE_AHEAD = 2  # encoded batches waiting for COPY: bounds the memory the overlap costs
 _END = object()
 
@@ -165,7 +167,7 @@ class Warehouse:
             ident(table), column_list(first.schema.names)
         )
         rows = 0
-        encoded = EncodeAhead(_chain(first, iterator))
+        encoded = EncodeAhead(ReadAhead(_chain(first, iterator)))
         try:
             with conn.cursor() as cur, cur.copy(copy_sql) as copy:
                 for data, n in encoded:
@@ -221,23 +223,25 @@ def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa
     yield from rest  # closing this generator closes ``rest`` too
 
 
-class EncodeAhead:
-    """Produce the batches and their COPY encoding on a worker thread, at most ``ENCODE_AHEAD`` ahead.
+class _Ahead(Generic[T]):
+    """Produce items from batches on a worker thread, at most ``ENCODE_AHEAD`` ahead of the consumer.
 
-    Arrow releases the GIL while it parses, casts and encodes, and libpq while it waits for the
-    server: the next batches are prepared while PostgreSQL loads the current one, instead of the two
-    taking turns. The producer runs in a copy of the caller's context (log correlation ids); its
-    exceptions are raised in the consumer; closing stops it and closes the source iterator.
-    """
+    The worker runs in a copy of the caller's context (log correlation ids); its exceptions are raised
+    in the consumer; closing stops it and closes the source iterator."""
 
-    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+    thread_name = "atlas-ahead"
+
+    def __init__(self, batches: Iterable[pa.RecordBatch]) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=ENCODE_AHEAD)
         self._stop = threading.Event()
         context = contextvars.copy_context()
         self._thread = threading.Thread(
-            target=context.run, args=(self._produce, batches), name="atlas-copy-encode", daemon=True
+            target=context.run, args=(self._produce, batches), name=self.thread_name, daemon=True
         )
         self._thread.start()
+
+    def _work(self, batch: pa.RecordBatch) -> T:
+        raise NotImplementedError
 
     def _put(self, item: object) -> bool:
         while not self._stop.is_set():
@@ -248,10 +252,10 @@ class EncodeAhead:
                 continue
         return False
 
-    def _produce(self, batches: Iterator[pa.RecordBatch]) -> None:
+    def _produce(self, batches: Iterable[pa.RecordBatch]) -> None:
         try:
             for batch in batches:
-                if batch.num_rows and not self._put((encode_csv(batch), batch.num_rows)):
+                if batch.num_rows and not self._put(self._work(batch)):
                     return
             self._put(_END)
         except BaseException as exc:  # handed to the consumer, raised there
@@ -261,7 +265,7 @@ class EncodeAhead:
             if close is not None:
                 close()
 
-    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+    def __iter__(self) -> Iterator[T]:
         while (item := self._queue.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
@@ -270,3 +274,26 @@ class EncodeAhead:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
+
+
+class ReadAhead(_Ahead[pa.RecordBatch]):
+    """Read the next batches (parse, cast, derive columns) on a worker thread while the current ones are
+    encoded: each stage of a COPY load gets its own thread, so the slowest alone sets the pace."""
+
+    thread_name = "atlas-read-ahead"
+
+    def _work(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        return batch
+
+
+class EncodeAhead(_Ahead[tuple[bytes, int]]):
+    """Produce the COPY encoding of the batches on a worker thread.
+
+    Arrow releases the GIL while it parses, casts and encodes, and libpq while it waits for the
+    server: the next batches are prepared while PostgreSQL loads the current one, instead of the two
+    taking turns."""
+
+    thread_name = "atlas-copy-encode"
+
+    def _work(self, batch: pa.RecordBatch) -> tuple[bytes, int]:
+        return encode_csv(batch), batch.num_rows
