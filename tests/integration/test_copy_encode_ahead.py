@@ -1,4 +1,4 @@
-"""COPY loads prepare the next batches on a worker thread while PostgreSQL loads the current one.
+"""COPY loads read the next batches and encode them on worker threads while PostgreSQL loads the current one.
 
 What must not change: every row arrives in order, errors from either side surface in the caller,
 the source is closed (and stops being read) when the load fails, and the worker sees the caller's
@@ -14,7 +14,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from atlas_resources.warehouse import ENCODE_AHEAD, EncodeAhead, Warehouse
+from atlas_resources.warehouse import ENCODE_AHEAD, EncodeAhead, ReadAhead, Warehouse
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("label", pa.string())])
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="none")
@@ -102,3 +102,26 @@ def test_a_source_error_reaches_the_caller_and_nothing_is_committed(warehouse_ur
         with pytest.raises(Broken, match="source broke"), conn.transaction():
             Warehouse.copy_batches(conn, ("atlas_staging", "t"), source())
         assert conn.execute("SELECT count(*) FROM atlas_staging.t").fetchone() == (0,)
+
+
+def test_closing_the_encoder_stops_the_reader_and_closes_the_source() -> None:
+    produced: list[int] = []
+    closed: list[bool] = []
+
+    def source() -> Iterator[pa.RecordBatch]:
+        try:
+            for i in range(1000):
+                produced.append(i)
+                yield batch(i * 10, 10)
+        finally:
+            closed.append(True)
+
+    reader = ReadAhead(source())
+    encoded = EncodeAhead(reader)
+    taken = [n for _, (_, n) in zip(range(3), encoded, strict=False)]
+    encoded.close()
+    assert taken == [10, 10, 10]
+    assert closed == [True]
+    assert not reader._thread.is_alive()
+    # each stage holds at most its lookahead, plus one batch in its hands
+    assert len(produced) <= 3 + 2 * (ENCODE_AHEAD + 1) + 1
