@@ -13,7 +13,8 @@ planned events in one transaction.
   then the asset and check index rows that Dagster's own ``store_event`` would write, through the
   storage's own helpers on that transaction's connection. What is stored is the same (tested against
   the one-at-a-time path); a batch that fails writes nothing, and Dagster then stores its events one
-  at a time.
+  at a time. Those helpers are the parent class's underscore methods: a Dagster upgrade that changes
+  them fails that test (Dagster is pinned).
 """
 
 from __future__ import annotations
