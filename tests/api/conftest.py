@@ -31,6 +31,7 @@ from tests.support.processes import (
     stop_atlas_up,
     wait_http_ok,
 )
+from tests.support.seaweed import free_port as seaweed_free_port
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
@@ -39,9 +40,8 @@ REDIS_URL = "redis://127.0.0.1:6379/5"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range (``tests.support.seaweed.free_port``)."""
+    return seaweed_free_port()
 
 
 def require_redis() -> str:

@@ -26,10 +26,21 @@ def _is_free(port: int) -> bool:
     return True
 
 
+def _ephemeral_low() -> int:
+    """The first port the kernel hands out as the source of outgoing connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A free port P whose gRPC twin P+10000 is free too (SeaweedFS uses both)."""
+    """A free port P whose gRPC twin P+10000 is free too (SeaweedFS uses both), both below the ephemeral
+    range: a port from that range can be taken by any outgoing connection between this check and the
+    server's bind (a server of the security sweep once failed to start that way)."""
+    high = min(45000, _ephemeral_low() - 10001)
     while True:
-        port = random.randint(20000, 45000)
+        port = random.randint(10000, high) if high > 10000 else random.randint(20000, 45000)
         if _is_free(port) and _is_free(port + 10000):
             return port
 
