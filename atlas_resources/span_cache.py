@@ -40,16 +40,21 @@ _ATLAS_ROOT = Path(__file__).resolve().parent.parent
 _SOURCES = (_ATLAS_ROOT / "atlas_core" / "pii", _ATLAS_ROOT / "atlas_resources" / "presidio.py")
 
 
-@lru_cache(maxsize=8)
-def analyzer_fingerprint(recognizers_file: str | None) -> str:
-    """A digest of everything that decides the spans of a text (entities are part of each entry's key)."""
-    digest = hashlib.sha256()
-    for name in ANALYZER_DISTRIBUTIONS:
+def digest_versions(digest: Any, distributions: Sequence[str]) -> None:
+    """Feed ``name==version`` of each installed distribution (``-`` when missing) into ``digest``."""
+    for name in distributions:
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
             version = "-"
         digest.update(f"{name}=={version}\n".encode())
+
+
+@lru_cache(maxsize=8)
+def analyzer_fingerprint(recognizers_file: str | None) -> str:
+    """A digest of everything that decides the spans of a text (entities are part of each entry's key)."""
+    digest = hashlib.sha256()
+    digest_versions(digest, ANALYZER_DISTRIBUTIONS)
     files = [p for src in _SOURCES for p in (sorted(src.rglob("*.py")) if src.is_dir() else [src])]
     if recognizers_file:
         files.append(Path(recognizers_file))

@@ -69,19 +69,20 @@ def test_a_server_error_reaches_the_caller_and_the_source_is_closed(warehouse_ur
     assert closed == [True]
 
 
+def counted(produced: list[int], closed: list[bool]) -> Iterator[pa.RecordBatch]:
+    """1,000 batches of 10 rows; records each one produced, and that it was closed."""
+    try:
+        for i in range(1000):
+            produced.append(i)
+            yield batch(i * 10, 10)
+    finally:
+        closed.append(True)
+
+
 def test_closing_stops_the_worker_within_its_lookahead() -> None:
     produced: list[int] = []
     closed: list[bool] = []
-
-    def source() -> Iterator[pa.RecordBatch]:
-        try:
-            for i in range(1000):
-                produced.append(i)
-                yield batch(i * 10, 10)
-        finally:
-            closed.append(True)
-
-    encoded = EncodeAhead(source())
+    encoded = EncodeAhead(counted(produced, closed))
     taken = [n for _, (_, n) in zip(range(3), encoded, strict=False)]
     encoded.close()
     assert taken == [10, 10, 10]
@@ -107,16 +108,7 @@ def test_a_source_error_reaches_the_caller_and_nothing_is_committed(warehouse_ur
 def test_closing_the_encoder_stops_the_reader_and_closes_the_source() -> None:
     produced: list[int] = []
     closed: list[bool] = []
-
-    def source() -> Iterator[pa.RecordBatch]:
-        try:
-            for i in range(1000):
-                produced.append(i)
-                yield batch(i * 10, 10)
-        finally:
-            closed.append(True)
-
-    reader = ReadAhead(source())
+    reader = ReadAhead(counted(produced, closed))
     encoded = EncodeAhead(reader)
     taken = [n for _, (_, n) in zip(range(3), encoded, strict=False)]
     encoded.close()
