@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Iterable, Iterator
 
@@ -50,10 +51,28 @@ def encode_csv(batch: pa.RecordBatch | pa.Table) -> bytes:
 
 
 STREAM_BLOCK_BYTES = 1 << 20
+GATHER_BYTES = 1 << 17
+
+
+def gather_rows(rows: Iterable[bytes | memoryview], limit: int = GATHER_BYTES) -> Iterator[bytes]:
+    """COPY TO STDOUT output (one row per chunk) as runs of whole rows: as many rows as fit in
+    ``limit`` bytes, or one longer row alone. Handing rows on one at a time cost more than PostgreSQL
+    took to send them."""
+    parts: list[bytes | memoryview] = []
+    size = 0
+    for row in rows:
+        if parts and size + len(row) > limit:
+            yield b"".join(parts)
+            parts, size = [], 0
+        parts.append(row)
+        size += len(row)
+    if parts:
+        yield b"".join(parts)
 
 
 class ChunkReader:
-    """A readable stream over COPY TO STDOUT output, which arrives one row per chunk.
+    """A readable stream over COPY TO STDOUT output, which arrives as runs of whole rows (one row per
+    chunk from psycopg, or :func:`gather_rows`' runs of at most ``GATHER_BYTES``).
 
     The stream is read in *segments*, each parsed by its own CSV reader with its own block size.
     pyarrow's streaming CSV reader needs every row to fit in one block, but large blocks (8 MiB)
@@ -67,7 +86,12 @@ class ChunkReader:
         self._chunks = chunks
         self._pending = memoryview(b"")
         self._segment_ended = False
+        self._closed = False
         self.block_size = STREAM_BLOCK_BYTES
+
+    def close(self) -> None:
+        """Read as ended from now on."""
+        self._closed = True
 
     def _next_chunk(self) -> bool:
         try:
@@ -93,7 +117,7 @@ class ChunkReader:
     def readinto(self, buffer: memoryview) -> int:
         view = memoryview(buffer).cast("B")
         filled = 0
-        while filled < len(view) and not self._segment_ended:
+        while filled < len(view) and not self._segment_ended and not self._closed:
             if not len(self._pending) and not self._next_chunk():
                 break
             if len(self._pending) > self.block_size:  # end this segment; the row starts the next one
@@ -104,6 +128,14 @@ class ChunkReader:
             self._pending = self._pending[n:]
             filled += n
         return filled
+
+
+def drain(reader: pa.RecordBatchReader) -> None:
+    """Read a reader left early to its end, its source closed (it reads as ended): Arrow's read-ahead
+    thread is then out of the source's Python code. Errors of the cut-off rows are of no interest."""
+    with contextlib.suppress(Exception):
+        for _ in reader:
+            pass
 
 
 class _Segment(io.RawIOBase):

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -140,15 +141,33 @@ class LocalLake(Lake):
         for bucket in buckets:
             (self.root / bucket).mkdir(parents=True, exist_ok=True)
 
-    def put_file(self, bucket: str, key: str, path: Path) -> None:
+    @contextmanager
+    def _publishing(self, bucket: str, key: str) -> Iterator[Path]:
+        """A temporary path under ``_tmp/`` to write; renamed to the key when the block ends (removed
+        when it fails)."""
         final = self._path(bucket, key)
         tmp = self.root / bucket / TMP_PREFIX / uuid.uuid4().hex
         tmp.parent.mkdir(parents=True, exist_ok=True)
         final.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        try:
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_file(self, bucket: str, key: str, path: Path) -> None:
+        with self._publishing(bucket, key) as tmp:
+            shutil.copyfile(path, tmp)
+
+    def write_parquet(
+        self, bucket: str, key: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema
+    ) -> int:
+        """Stream batches into a Parquet file under ``_tmp/`` of the bucket, then rename it to the key (one
+        write, where spooling elsewhere first cost a copy of every object)."""
+        with self._publishing(bucket, key) as tmp:
+            return write_parquet_file(tmp, batches, schema)
 
     def get_file(self, bucket: str, key: str, path: Path) -> None:
         shutil.copyfile(self._existing(bucket, key), path)

@@ -18,11 +18,21 @@ from psycopg import sql
 
 from atlas_core.errors import ServiceUnavailable
 from atlas_resources import breakers, pgurl
-from atlas_resources.arrowpg import ChunkReader, column_definitions, column_list, csv_reader_for, encode_csv
+from atlas_resources.arrowpg import (
+    ChunkReader,
+    column_definitions,
+    column_list,
+    csv_reader_for,
+    drain,
+    encode_csv,
+    gather_rows,
+)
 
 Table = tuple[str, str]
+S = TypeVar("S")
 T = TypeVar("T")
 ENCODE_AHEAD = 2  # encoded batches waiting for COPY: bounds the memory the overlap costs
+RECEIVE_AHEAD = 8  # runs of received rows (GATHER_BYTES each) waiting to be parsed
 _END = object()
 
 
@@ -145,12 +155,10 @@ class Warehouse:
             )
             with connection.cursor() as cur:
                 with cur.copy(copy_sql) as copy:
-                    stream = ChunkReader(iter(copy))  # type: ignore[arg-type]
-                    while stream.has_data():
-                        for batch in csv_reader_for(stream.segment(), schema, block_size=stream.block_size):
-                            # Blocks are sized in bytes; consumers are promised at most batch_size rows.
-                            for offset in range(0, batch.num_rows, self.batch_size):
-                                yield batch.slice(offset, self.batch_size)
+                    for batch in _received_batches(connection, copy, schema):
+                        # Blocks are sized in bytes; consumers are promised at most batch_size rows.
+                        for offset in range(0, batch.num_rows, self.batch_size):
+                            yield batch.slice(offset, self.batch_size)
         finally:
             if owned:
                 connection.close()
@@ -218,29 +226,56 @@ class Warehouse:
             return rows
 
 
+def _received_batches(
+    connection: psycopg.Connection, copy: psycopg.Copy, schema: pa.Schema
+) -> Generator[pa.RecordBatch, None, None]:
+    """The rows of a ``COPY ... TO STDOUT`` as Arrow batches: received on a worker thread, parsed here.
+
+    Left early, the query is cancelled (the worker is not left waiting for rows), the worker stopped and
+    the open CSV reader read to its end: Arrow reads ahead from the stream on a thread of its own, which
+    must not still be in this code when the process exits."""
+    received = ReceiveAhead(gather_rows(copy))  # type: ignore[arg-type]
+    chunks = ChunkReader(iter(received))
+    reader: pa.RecordBatchReader | None = None
+    try:
+        while chunks.has_data():
+            reader = csv_reader_for(chunks.segment(), schema, block_size=chunks.block_size)
+            yield from reader
+            reader = None
+    finally:
+        if received.running:
+            connection.cancel_safe()
+        received.close()
+        chunks.close()
+        if reader is not None:
+            drain(reader)
+
+
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     yield first
     yield from rest  # closing this generator closes ``rest`` too
 
 
-class _Ahead(Generic[T]):
-    """Produce items from batches on a worker thread, at most ``ENCODE_AHEAD`` ahead of the consumer.
+class _Ahead(Generic[S, T]):
+    """Produce items from a source iterator on a worker thread, at most ``depth`` ahead of the consumer.
 
     The worker runs in a copy of the caller's context (log correlation ids); its exceptions are raised
     in the consumer; closing stops it and closes the source iterator."""
 
     thread_name = "atlas-ahead"
+    depth = ENCODE_AHEAD
 
-    def __init__(self, batches: Iterable[pa.RecordBatch]) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=ENCODE_AHEAD)
+    def __init__(self, source: Iterable[S]) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=self.depth)
         self._stop = threading.Event()
         context = contextvars.copy_context()
         self._thread = threading.Thread(
-            target=context.run, args=(self._produce, batches), name=self.thread_name, daemon=True
+            target=context.run, args=(self._produce, source), name=self.thread_name, daemon=True
         )
         self._thread.start()
 
-    def _work(self, batch: pa.RecordBatch) -> T:
+    def _work(self, item: S) -> T | None:
+        """The item handed to the consumer (None: nothing to hand on)."""
         raise NotImplementedError
 
     def _put(self, item: object) -> bool:
@@ -252,41 +287,65 @@ class _Ahead(Generic[T]):
                 continue
         return False
 
-    def _produce(self, batches: Iterable[pa.RecordBatch]) -> None:
+    def _produce(self, source: Iterable[S]) -> None:
         try:
-            for batch in batches:
-                if batch.num_rows and not self._put(self._work(batch)):
+            for item in source:
+                out = self._work(item)
+                if out is not None and not self._put(out):
                     return
             self._put(_END)
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
         finally:
-            close = getattr(batches, "close", None)
+            close = getattr(source, "close", None)
             if close is not None:
                 close()
 
     def __iter__(self) -> Iterator[T]:
-        while (item := self._queue.get()) is not _END:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set() and not self._thread.is_alive():
+                    return  # closed: ends here (Arrow may still read ahead from an abandoned stream)
+                continue
+            if item is _END:
+                return
             if isinstance(item, BaseException):
                 raise item
             yield item  # type: ignore[misc]
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=60)
 
 
-class ReadAhead(_Ahead[pa.RecordBatch]):
+class ReadAhead(_Ahead[pa.RecordBatch, pa.RecordBatch]):
     """Read the next batches (parse, cast, derive columns) on a worker thread while the current ones are
     encoded: each stage of a COPY load gets its own thread, so the slowest alone sets the pace."""
 
     thread_name = "atlas-read-ahead"
 
-    def _work(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        return batch
+    def _work(self, item: pa.RecordBatch) -> pa.RecordBatch | None:
+        return item if item.num_rows else None
 
 
-class EncodeAhead(_Ahead[tuple[bytes, int]]):
+class ReceiveAhead(_Ahead[bytes, bytes]):
+    """Receive the rows of a ``COPY ... TO STDOUT`` on a worker thread (gathered into runs of rows) while
+    the consumer parses the previous ones: libpq waits and Arrow parses without the GIL, side by side."""
+
+    thread_name = "atlas-copy-receive"
+    depth = RECEIVE_AHEAD
+
+    def _work(self, item: bytes) -> bytes:
+        return item
+
+
+class EncodeAhead(_Ahead[pa.RecordBatch, tuple[bytes, int]]):
     """Produce the COPY encoding of the batches on a worker thread.
 
     Arrow releases the GIL while it parses, casts and encodes, and libpq while it waits for the
@@ -295,5 +354,5 @@ class EncodeAhead(_Ahead[tuple[bytes, int]]):
 
     thread_name = "atlas-copy-encode"
 
-    def _work(self, batch: pa.RecordBatch) -> tuple[bytes, int]:
-        return encode_csv(batch), batch.num_rows
+    def _work(self, item: pa.RecordBatch) -> tuple[bytes, int] | None:
+        return (encode_csv(item), item.num_rows) if item.num_rows else None

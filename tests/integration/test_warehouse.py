@@ -5,7 +5,11 @@ Every test runs on both servers; the machine variant fails when no server answer
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime
 
 import psycopg
@@ -15,7 +19,7 @@ from psycopg import sql
 
 from atlas_core.errors import AtlasError
 from atlas_engine.tables import ensure_table
-from atlas_resources.arrowpg import STREAM_BLOCK_BYTES
+from atlas_resources.arrowpg import STREAM_BLOCK_BYTES, gather_rows
 from atlas_resources.migrations import apply_migrations, migration_files
 from atlas_resources.warehouse import Warehouse
 from tests.support import postgres as pg
@@ -193,6 +197,63 @@ def test_stream_carries_rows_larger_than_its_read_block(wh: Warehouse) -> None:
     bodies = table.column("body").to_pylist()
     assert [bodies[n - 1] for n in sorted(huge)] == [huge[n] for n in sorted(huge)]
     assert bodies[0] == "a" * 300 + "1" and bodies[-1] == "a" * 300 + "9000"
+
+
+def test_received_rows_are_gathered_into_runs_of_whole_rows() -> None:
+    rows = [f"{n},{'v' * (n % 7)}\n".encode() for n in range(5000)] + [b"9," + b"w" * 3000 + b"\n"]
+    runs = list(gather_rows(iter(rows), limit=1024))
+    assert b"".join(runs) == b"".join(rows)
+    assert all(run.endswith(b"\n") for run in runs)  # no row is cut
+    assert all(len(run) <= 1024 for run in runs[:-1])
+    assert runs[-1] == rows[-1]  # a row longer than the limit travels alone
+
+
+def test_a_stream_left_early_cancels_its_query_and_leaves_the_connection_usable(wh: Warehouse) -> None:
+    """The rows are received on a worker thread: leaving the stream cancels the query (the worker is not
+    left waiting for a server still producing rows) and the connection serves the next transaction."""
+    schema = pa.schema([pa.field("n", pa.int64())])
+    query = sql.SQL("SELECT n FROM generate_series(1, 50000000) AS n")
+    with wh.connect() as conn:
+        with closing(wh.stream(query, schema, conn=conn)) as batches:
+            first = next(batches)
+        assert first.column(0)[0].as_py() == 1
+        assert not [t for t in threading.enumerate() if t.name == "atlas-copy-receive" and t.is_alive()]
+        conn.rollback()  # the cancelled query ended its transaction
+        assert conn.execute("SELECT 41 + 1").fetchone() == (42,)
+
+
+ABANDON_AND_EXIT = """
+import sys
+from contextlib import closing
+import pyarrow as pa
+from psycopg import sql
+from atlas_resources.warehouse import Warehouse
+
+wh = Warehouse(sys.argv[1], batch_size=1000)
+query = sql.SQL("SELECT n, repeat('x', 200) FROM generate_series(1, 5000000) AS n")
+schema = pa.schema([pa.field("n", pa.int64()), pa.field("s", pa.string())])
+with wh.connect() as conn, closing(wh.stream(query, schema, conn=conn)) as batches:
+    next(batches)
+print("left")
+"""
+
+
+def test_a_process_that_left_a_stream_early_exits(wh: Warehouse) -> None:
+    """Arrow's reader reads ahead from the stream on its own thread; once the stream is left, that read
+    ends instead of waiting for rows that never come (which once held the process at exit)."""
+    done = subprocess.run(
+        [sys.executable, "-c", ABANDON_AND_EXIT, wh.url], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "left"
+
+
+def test_a_server_error_mid_stream_reaches_the_consumer(wh: Warehouse) -> None:
+    schema = pa.schema([pa.field("n", pa.int64())])
+    query = sql.SQL("SELECT 1000000 / (200000 - n) FROM generate_series(1, 300000) AS n")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        for _ in wh.stream(query, schema):
+            pass
 
 
 def test_stream_binds_parameters_safely(wh: Warehouse) -> None:
