@@ -52,6 +52,32 @@ def _window_filter(written: PartitionWindow | None, alias: str = "t") -> sql.Com
     )
 
 
+ROW_PREDICATES = ("not_null", "accepted_values")
+"""Kinds whose failing rows a predicate on the row alone decides: several share one scan."""
+
+
+def _failing(check: ModelCheck) -> sql.Composable:
+    col = sql.Identifier("t", check.columns[0])
+    if check.kind == "not_null":
+        return sql.SQL("{} IS NULL").format(col)
+    return sql.SQL("{} IS NOT NULL AND NOT ({}::text = ANY({}::text[]))").format(
+        col, col, sql.Literal(list(check.values))
+    )
+
+
+def row_checks_query(
+    checks: list[ModelCheck], target: Table, *, written: PartitionWindow | None = None
+) -> sql.Composed:
+    """One scan of ``target`` (its ``written`` window when given) for row-predicate checks: returns one
+    row, the failing rows of each check in order, then the rows looked at."""
+    if not checks or any(c.kind not in ROW_PREDICATES for c in checks):
+        raise ValueError("row_checks_query takes one or more not_null / accepted_values checks")
+    failing = sql.SQL(", ").join(sql.SQL("count(*) FILTER (WHERE {})").format(_failing(c)) for c in checks)
+    return sql.SQL("SELECT {}, count(*) FROM {} AS t WHERE {}").format(
+        failing, sql.Identifier(*target), _window_filter(written)
+    )
+
+
 def check_query(
     check: ModelCheck, target: Table, *, model_name: str, written: PartitionWindow | None = None
 ) -> sql.Composed:
@@ -69,16 +95,8 @@ def check_query(
             "SELECT coalesce(sum(n - 1), 0)::bigint, coalesce(sum(n), 0)::bigint FROM "
             "(SELECT count(*) AS n FROM {} WHERE {} AND {} GROUP BY {}) AS g"
         ).format(t, not_null, keyed if written is not None else sql.SQL("TRUE"), cols)
-    if check.kind == "not_null":
-        return sql.SQL("SELECT count(*) FILTER (WHERE t.{} IS NULL), count(*) FROM {} AS t WHERE {}").format(
-            sql.Identifier(check.columns[0]), t, scope
-        )
-    if check.kind == "accepted_values":
-        col = sql.Identifier("t", check.columns[0])
-        return sql.SQL(
-            "SELECT count(*) FILTER (WHERE {} IS NOT NULL AND NOT ({}::text = ANY({}::text[]))), count(*) "
-            "FROM {} AS t WHERE {}"
-        ).format(col, col, sql.Literal(list(check.values)), t, scope)
+    if check.kind in ROW_PREDICATES:
+        return row_checks_query([check], target, written=written)
     if check.kind == "relationships":
         assert check.parent is not None
         layer, table, parent_col = check.parent

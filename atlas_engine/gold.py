@@ -16,7 +16,7 @@ from psycopg import sql
 
 from atlas_core.errors import AtlasError
 from atlas_core.layout import Layer
-from atlas_core.model_checks import ModelCheck, PartitionWindow, check_query
+from atlas_core.model_checks import ROW_PREDICATES, ModelCheck, PartitionWindow, check_query, row_checks_query
 from atlas_core.model_rules import MAX_VALUE_COUNTS, hits_query, model_select, value_counts_query
 from atlas_core.sql_models import BusinessRule, SqlModel
 from atlas_resources.warehouse import Warehouse
@@ -142,17 +142,22 @@ def _publish_table(conn: psycopg.Connection, model: SqlModel, staging: tuple[str
 def _run_checks(
     conn: psycopg.Connection, model: SqlModel, table: tuple[str, str], window: Window | None
 ) -> list[CheckOutcome]:
-    outcomes = []
     column = model.header.partition_column
     written = (
         PartitionWindow(column, *window) if model.incremental and window is not None and column else None
     )
-    for check in model.checks():
-        query = check_query(check, table, model_name=model.name, written=written)
-        row = conn.execute(query).fetchone()
-        failing, checked = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
-        outcomes.append(CheckOutcome(check, failing, checked))
-    return outcomes
+    checks = model.checks()
+    counts: dict[int, tuple[int, int]] = {}
+    shared = [i for i, c in enumerate(checks) if c.kind in ROW_PREDICATES]
+    if shared:  # not_null and accepted_values tests share one scan of the table
+        row = conn.execute(row_checks_query([checks[i] for i in shared], table, written=written)).fetchone()
+        values = [int(v or 0) for v in row] if row else [0] * (len(shared) + 1)
+        counts.update((i, (failing, values[-1])) for i, failing in zip(shared, values[:-1], strict=True))
+    for i, check in enumerate(checks):
+        if i not in counts:
+            row = conn.execute(check_query(check, table, model_name=model.name, written=written)).fetchone()
+            counts[i] = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+    return [CheckOutcome(check, *counts[i]) for i, check in enumerate(checks)]
 
 
 def _rule_hits(
