@@ -78,6 +78,37 @@ def row_checks_query(
     )
 
 
+def _unique_query(check: ModelCheck, t: sql.Identifier, written: PartitionWindow | None) -> sql.Composed:
+    """Rows sharing a key: ``(rows - distinct keys, rows)`` over the non-null keys of the window, plus
+    the rows outside it that share one of those keys. Two scans (a distinct count of the window, then the
+    rows outside it semi-joined to its keys) rather than grouping every row the semi-join keeps, which
+    cost three times as much on a whole-table window (docs/BENCHMARKS.md §5g)."""
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in check.columns)
+    not_null = sql.SQL(" AND ").join(
+        sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in check.columns
+    )
+    scope = _window_filter(written)
+    if len(check.columns) == 1:  # a sort of one column; a row-valued DISTINCT compares records (slow)
+        window = sql.SQL("SELECT count(*) AS n, count(DISTINCT {}) AS d FROM {} AS t WHERE {} AND {}").format(
+            cols, t, not_null, scope
+        )
+    else:
+        window = sql.SQL(
+            "SELECT coalesce(sum(c), 0) AS n, count(*) AS d FROM "
+            "(SELECT count(*) AS c FROM {} AS t WHERE {} AND {} GROUP BY {}) AS k"
+        ).format(t, not_null, scope, cols)
+    if written is None:
+        return sql.SQL("SELECT (w.n - w.d)::bigint, w.n::bigint FROM ({}) AS w").format(window)
+    # (...) IS NOT TRUE: a row whose partition column is NULL is outside the window too.
+    outside = sql.SQL(
+        "SELECT count(*) AS n FROM {} AS t WHERE {} AND ({}) IS NOT TRUE "
+        "AND ({}) IN (SELECT {} FROM {} AS t WHERE {})"
+    ).format(t, not_null, scope, cols, cols, t, scope)
+    return sql.SQL("SELECT (w.n + o.n - w.d)::bigint, (w.n + o.n)::bigint FROM ({}) AS w, ({}) AS o").format(
+        window, outside
+    )
+
+
 def check_query(
     check: ModelCheck, target: Table, *, model_name: str, written: PartitionWindow | None = None
 ) -> sql.Composed:
@@ -86,15 +117,7 @@ def check_query(
     t = sql.Identifier(*target)
     scope = _window_filter(written)
     if check.kind == "unique":
-        cols = sql.SQL(", ").join(sql.Identifier(c) for c in check.columns)
-        not_null = sql.SQL(" AND ").join(
-            sql.SQL("{} IS NOT NULL").format(sql.Identifier(c)) for c in check.columns
-        )
-        keyed = sql.SQL("({}) IN (SELECT {} FROM {} AS t WHERE {})").format(cols, cols, t, scope)
-        return sql.SQL(
-            "SELECT coalesce(sum(n - 1), 0)::bigint, coalesce(sum(n), 0)::bigint FROM "
-            "(SELECT count(*) AS n FROM {} WHERE {} AND {} GROUP BY {}) AS g"
-        ).format(t, not_null, keyed if written is not None else sql.SQL("TRUE"), cols)
+        return _unique_query(check, t, written)
     if check.kind in ROW_PREDICATES:
         return row_checks_query([check], target, written=written)
     if check.kind == "relationships":

@@ -26,7 +26,7 @@ from atlas_core.errors import InputRejected
 from atlas_core.file_open import sha256_file
 from atlas_core.file_scan import PartitionMapper, source_delimiter
 from atlas_engine.quarantine import insert_head, quarantine_schema, quarantine_table
-from atlas_engine.tables import bronze_schema, create_indexes, ensure_table
+from atlas_engine.tables import bronze_schema, create_bronze_indexes, ensure_bronze_table, ensure_table
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Warehouse
 
@@ -268,9 +268,7 @@ def _copy_rows(
     bucket = layout.Layer.BRONZE.bucket
     delimiter = source_delimiter(contract)
     # A first load creates bronze in this transaction: its index is built once, after the rows.
-    new_bronze = ensure_table(
-        conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION], defer_index=True
-    )
+    new_bronze = ensure_bronze_table(conn, contract, defer_index=True)
     ensure_table(conn, *quarantine, quarantine_schema(contract), index_on=[layout.PARTITION])
     ingestion_id, ingested_at = conn.execute(
         "INSERT INTO atlas_meta.ingestions (dataset, source_system, "
@@ -312,7 +310,7 @@ def _copy_rows(
 
     rows = with_block_fallback(load)
     if new_bronze:
-        create_indexes(conn, *bronze, [layout.PARTITION])
+        create_bronze_indexes(conn, contract)
     if stats.rows == 0:
         raise InputRejected(f"{path.name}: header only, no data rows")
     quarantined = _quarantine_unmapped(conn, contract, ingestion_id, run_id)

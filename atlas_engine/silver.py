@@ -40,7 +40,7 @@ from atlas_engine.staging import (
     removes_staged_rows,
     staging_schema,
 )
-from atlas_engine.tables import bronze_schema, ensure_table
+from atlas_engine.tables import bronze_schema, ensure_bronze_table, ensure_table
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
 
@@ -239,7 +239,7 @@ def _stage(
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     rows, params = _well_formed(keys)
     with wh.connect(autocommit=True) as conn:
-        ensure_table(conn, *bronze, bronze_schema(contract), index_on=[layout.PARTITION])
+        ensure_bronze_table(conn, contract)
         ensure_table(conn, *staging, staging_schema(contract), unlogged=True)
         if in_database is None:
             in_database = types_in_database(conn, contract)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import psycopg
 import pyarrow as pa
 from psycopg import sql
@@ -94,13 +96,40 @@ def ensure_table(
     return False
 
 
-def create_indexes(conn: psycopg.Connection, schema: str, table: str, columns: list[str]) -> None:
-    """The single-column indexes that :func:`ensure_table` gives a new table (``index_on``)."""
+IndexMethod = Literal["btree", "brin"]
+
+
+def create_indexes(
+    conn: psycopg.Connection, schema: str, table: str, columns: list[str], method: IndexMethod = "btree"
+) -> None:
+    """The single-column indexes that :func:`ensure_table` gives a new table (``index_on``). An index
+    that already exists is kept whatever its method (a bronze table created before BRIN keeps its
+    B-tree)."""
     for column in columns:
         conn.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} ({})").format(
                 sql.Identifier(f"{table}_{column.strip('_')}_idx"[:63]),
                 sql.Identifier(schema, table),
+                sql.SQL(method),
                 sql.Identifier(column),
             )
         )
+
+
+def ensure_bronze_table(conn: psycopg.Connection, contract: Contract, *, defer_index: bool = False) -> bool:
+    """:func:`ensure_table` for the contract's bronze table, whose partition column gets a BRIN index.
+
+    Bronze is append-only and mostly arrives a day at a time, so block ranges follow the partitions and
+    a BRIN index prunes a daily read as well as a B-tree would. When a file mixes days on every page, a
+    B-tree does not help either: its bitmap scan reads nearly every page. A BRIN index is built in one
+    pass without sorting, and appends barely update it (docs/BENCHMARKS.md §5g)."""
+    created = ensure_table(
+        conn, layout.Layer.BRONZE.schema, contract.dataset, bronze_schema(contract), defer_index=True
+    )
+    if created and not defer_index:
+        create_bronze_indexes(conn, contract)
+    return created
+
+
+def create_bronze_indexes(conn: psycopg.Connection, contract: Contract) -> None:
+    create_indexes(conn, layout.Layer.BRONZE.schema, contract.dataset, [layout.PARTITION], "brin")

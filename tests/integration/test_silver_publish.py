@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_core.errors import ServiceUnavailable
 from atlas_core.pii.classify import ColumnDecision
@@ -26,6 +27,7 @@ from atlas_engine.pii import SafeTransform
 from atlas_engine.silver import build_silver
 from atlas_engine.silver_lake import export_parquet
 from atlas_engine.staging import IdentityTransform, StagedLoad, passes_through
+from atlas_engine.tables import bronze_schema, ensure_table
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse
 from tests.integration.quality_support import contract_for, write_csv
@@ -225,27 +227,49 @@ def test_a_failed_export_beside_the_publish_publishes_nothing(warehouse_url: str
 
 
 def _partition_indexes(wh: Warehouse) -> list[tuple]:
-    """(schema, table, valid) of each index on ``_atlas_partition`` of a ``pub`` table."""
+    """(schema, table, valid, method) of each index on ``_atlas_partition`` of a ``pub`` table."""
     return wh.fetch_all(
-        "SELECT n.nspname, t.relname, x.indisvalid FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid "
-        "JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_attribute a ON a.attrelid = t.oid "
-        "AND a.attnum = x.indkey[0] WHERE t.relname = 'pub' AND a.attname = '_atlas_partition' ORDER BY 1"
+        "SELECT n.nspname, t.relname, x.indisvalid, am.amname FROM pg_index x "
+        "JOIN pg_class t ON t.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid "
+        "JOIN pg_am am ON am.oid = i.relam JOIN pg_namespace n ON n.oid = t.relnamespace "
+        "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0] "
+        "WHERE t.relname = 'pub' AND a.attname = '_atlas_partition' ORDER BY 1"
     )
 
 
 def test_first_loads_build_the_partition_index_after_their_rows(warehouse_url: str, tmp_path: Path) -> None:
     """Bronze and silver created by their first load get their partition index in that load's transaction
-    (built once after the rows); later loads find it and keep it."""
+    (built once after the rows); later loads find it and keep it. Bronze's, append-only, is BRIN."""
     wh, contract = _ingested(warehouse_url, tmp_path)
     build_silver(wh, None, contract, DAYS, run_id="first", transform=IdentityTransform())
     expected = [
-        ("atlas_bronze", "pub", True),
-        ("atlas_quarantine", "pub", True),
-        ("atlas_silver", "pub", True),
+        ("atlas_bronze", "pub", True, "brin"),
+        ("atlas_quarantine", "pub", True, "btree"),
+        ("atlas_silver", "pub", True, "btree"),
     ]
     assert _partition_indexes(wh) == expected
     build_silver(wh, None, contract, DAYS[:1], run_id="second", transform=IdentityTransform())
     assert _partition_indexes(wh) == expected
+
+
+def test_a_bronze_table_indexed_before_brin_keeps_its_b_tree(warehouse_url: str, tmp_path: Path) -> None:
+    """A bronze table created by an older Atlas (B-tree on the partition) is loaded and read as before."""
+    path = write_csv(tmp_path / "pub.csv", [c["name"] for c in COLUMNS], ROWS)
+    contract = contract_for(
+        "pub",
+        path,
+        COLUMNS,
+        primary_key=["id"],
+        partitioning={"column": "day", "start": "2026-10-01", "end": "2026-10-31"},
+    )
+    wh = Warehouse(warehouse_url)
+    with wh.transaction() as conn:
+        ensure_table(conn, "atlas_bronze", "pub", bronze_schema(contract), index_on=[layout.PARTITION])
+    ingest_file(wh, LocalLake(tmp_path / "lake"), contract, path)
+    result = build_silver(wh, None, contract, DAYS, run_id="first", transform=IdentityTransform())
+
+    assert (result.rows_silver, result.rows_quarantined) == (4, 4)
+    assert _partition_indexes(wh)[0] == ("atlas_bronze", "pub", True, "btree")
 
 
 def test_a_failed_first_publish_leaves_no_silver_table(warehouse_url: str, tmp_path: Path) -> None:
