@@ -40,7 +40,7 @@ from atlas_engine.staging import (
     removes_staged_rows,
     staging_schema,
 )
-from atlas_engine.tables import bronze_schema, ensure_bronze_table, ensure_table
+from atlas_engine.tables import analyze_table, bronze_schema, ensure_bronze_table, ensure_table
 from atlas_resources.lake import Lake
 from atlas_resources.warehouse import Table, Warehouse
 
@@ -136,6 +136,7 @@ def build_silver(
                 scanning = beside.submit(contextvars.copy_context().run, scan_staged, early)
             with wh.connect(autocommit=True) as conn:
                 write_verdicts(conn, plan, staging, verdicts)
+                analyze_table(conn, verdicts)
                 failures = _rule_failures(conn, verdicts)
             dims = _dimension_failures(wh, plan, verdicts)
             fatal = {r.id: failures[r.id] for r in plan.rules if r.on_fail == "fail" and failures.get(r.id)}
@@ -244,16 +245,22 @@ def _stage(
         if in_database is None:
             in_database = types_in_database(conn, contract)
         if in_database:
-            return _stage_in_database(wh, contract, bronze, staging, keys)
-        source_columns = [*contract.column_names, *passthrough]
-        source_schema = pa.schema([bronze_schema(contract).field(c) for c in source_columns])
-        query = select_where(source_columns, bronze, rows)
-        # closing(): the stream is closed before its connection (a suspended COPY holds the connection's
-        # lock, so leaving it open when the load fails would hang the rollback forever).
-        with wh.connect() as reader, closing(wh.stream(query, source_schema, params, conn=reader)) as batches:
-            return Warehouse.copy_batches(
-                conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches)
-            )
+            staged = _stage_in_database(wh, contract, bronze, staging, keys)
+        else:
+            source_columns = [*contract.column_names, *passthrough]
+            source_schema = pa.schema([bronze_schema(contract).field(c) for c in source_columns])
+            query = select_where(source_columns, bronze, rows)
+            # closing(): the stream is closed before its connection (a suspended COPY holds the
+            # connection's lock, so leaving it open when the load fails would hang the rollback forever).
+            with (
+                wh.connect() as reader,
+                closing(wh.stream(query, source_schema, params, conn=reader)) as batches,
+            ):
+                staged = Warehouse.copy_batches(
+                    conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches)
+                )
+        analyze_table(conn, staging)
+        return staged
 
 
 def _well_formed(keys: list[str]) -> tuple[sql.Composable, tuple[object, ...]]:

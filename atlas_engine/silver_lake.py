@@ -13,7 +13,7 @@ from psycopg import sql
 from atlas_core import layout
 from atlas_core.contracts import Contract
 from atlas_engine.key_runs import key_runs
-from atlas_engine.parallel import run_parallel
+from atlas_engine.parallel import in_ranges, run_parallel
 from atlas_engine.silver_publish import select_where
 from atlas_resources.lake import TMP_PREFIX, Lake
 from atlas_resources.warehouse import Table, Warehouse
@@ -90,22 +90,32 @@ def export_staged(
     published.
 
     ``rows`` (a query with ``params``) yields exactly what the publish writes to silver, whose
-    partitions it replaces. One scan ordered by partition is cut where the partition changes (the
-    staging table has no index to read one partition at a time); a partition without rows gets an
-    empty object with the schema, as :func:`export_parquet` writes it."""
+    partitions it replaces. The partitions are cut into two runs of consecutive keys, read at once (one
+    sorts and formats while the other is parsed and compressed); each run is one scan ordered by
+    partition, cut where the partition changes (the staging table has no index to read one partition at
+    a time). A partition without rows gets an empty object with the schema, as :func:`export_parquet`
+    writes it."""
     pending.lake.ensure_buckets([layout.Layer.SILVER.bucket])
     part = sql.Identifier(layout.PARTITION)
-    query = sql.SQL("SELECT {} FROM ({}) AS p ORDER BY {}, {}").format(
-        sql.SQL(", ").join(map(sql.Identifier, schema.names)), rows, part, _ROW_ORDER
+    query = sql.SQL("SELECT {} FROM ({}) AS p WHERE {} = ANY(%s) ORDER BY {}, {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, schema.names)), rows, part, part, _ROW_ORDER
     )
     column = schema.get_field_index(layout.PARTITION)
-    written: set[str] = set()
-    # closing(): the stream ends before its connection, also when a write fails midway.
-    with wh.connect() as reader, closing(wh.stream(query, schema, params, conn=reader)) as batches:
-        for key, run in key_runs(batches, column):
-            assert isinstance(key, str)
-            pending.write(layout.parquet_key(contract.dataset, key or None), run, schema)
-            written.add(key)
+
+    def export(run: list[str]) -> set[str]:
+        written: set[str] = set()
+        # closing(): the stream ends before its connection, also when a write fails midway.
+        with (
+            wh.connect() as reader,
+            closing(wh.stream(query, schema, (*params, run), conn=reader)) as batches,
+        ):
+            for key, rows_of_key in key_runs(batches, column):
+                assert isinstance(key, str)
+                pending.write(layout.parquet_key(contract.dataset, key or None), rows_of_key, schema)
+                written.add(key)
+        return written
+
+    written = set().union(*run_parallel(export, in_ranges(keys)))
     for key in keys:
         if key not in written:
             pending.write(layout.parquet_key(contract.dataset, key or None), iter(()), schema)

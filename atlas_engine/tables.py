@@ -96,6 +96,13 @@ def ensure_table(
     return False
 
 
+def analyze_table(conn: psycopg.Connection, table: tuple[str, str]) -> None:
+    """Give the planner statistics for a table just filled in bulk and read again at once (staging,
+    verdicts). Autovacuum comes too late; without statistics PostgreSQL sorts a million staged rows on
+    disk for an anti-join that a hash join does in memory (docs/BENCHMARKS.md §5g)."""
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*table)))
+
+
 IndexMethod = Literal["btree", "brin"]
 
 
