@@ -1,8 +1,8 @@
 """Build a feature set version: point-in-time features, split, train-fitted transforms, export, record.
 
-1. One REPEATABLE READ transaction: fingerprint the upstream tables, compute raw features as of each
-   spine row into a staging table, fit statistics on the train split, build the final table
-   (staging), fingerprint its content.
+1. One REPEATABLE READ transaction: fingerprint the upstream tables (on a second connection sharing
+   its snapshot, while it works), compute raw features as of each spine row into a staging table, fit
+   statistics on the train split, build the final table (staging), fingerprint its content.
 2. version = hash(content, spec hash, upstream fingerprints); Parquet (and Arrow IPC on request) plus
    ``spec.json`` are streamed to ``atlas-ai-ready/<name>/<version>/`` unless that version is there.
 3. One transaction: the final table becomes ``atlas_ai_ready.<name>`` (with a ``version`` column)
@@ -15,6 +15,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,16 @@ def _fingerprint(conn: psycopg.Connection, table: tuple[str, str]) -> str:
         "SELECT atlas_meta.table_fingerprint(%s::regclass)", (f'"{table[0]}"."{table[1]}"',)
     ).fetchone()
     return str(row[0]) if row else ""
+
+
+def fingerprints_in_snapshot(wh: Warehouse, snapshot: str, tables: list[tuple[str, str]]) -> list[str]:
+    """The fingerprints of ``tables`` as seen by the transaction that exported ``snapshot``, on a
+    connection of their own: they scan whole upstream tables while that transaction computes the
+    features."""
+    with wh.transaction() as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        return [_fingerprint(conn, table) for table in tables]
 
 
 def _fit(conn: psycopg.Connection, spec: FeatureSetSpec, raw: tuple[str, str]) -> Stats:
@@ -199,12 +210,16 @@ def build_feature_set(
     lock = wh.connect(autocommit=True)
     try:
         lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"feature_set:{spec.name}",))
-        with wh.transaction() as conn:
+        with (
+            wh.transaction() as conn,
+            ThreadPoolExecutor(1, thread_name_prefix="atlas-fingerprint") as beside,
+        ):
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            upstream = {
-                f"{layer}.{table}": _fingerprint(conn, (f"atlas_{layer}", table))
-                for layer, table in spec.refs
-            }
+            snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
+            upstream_tables = {f"{layer}.{table}": (f"atlas_{layer}", table) for layer, table in spec.refs}
+            fingerprinting = beside.submit(
+                fingerprints_in_snapshot, wh, snapshot, list(upstream_tables.values())
+            )
             spine_columns = spine_column_names(conn, spec)
             conn.execute(
                 sql.SQL("CREATE TABLE {} AS {}").format(
@@ -221,6 +236,7 @@ def build_feature_set(
                 )
             )
             content = _fingerprint(conn, final)
+            upstream = dict(zip(upstream_tables, fingerprinting.result(), strict=True))
             counts = {
                 str(s): int(n)
                 for s, n in conn.execute(

@@ -16,7 +16,7 @@ from atlas_core.errors import AtlasError
 from atlas_core.features.spec import FeatureSetSpec, load_feature_set
 from atlas_core.features.splits import assign_splits
 from atlas_core.features.transforms import apply_transforms
-from atlas_engine.ai_ready import build_feature_set, dataset_versions
+from atlas_engine.ai_ready import build_feature_set, dataset_versions, fingerprints_in_snapshot
 from atlas_resources.lake import LocalLake
 from atlas_resources.warehouse import Warehouse
 
@@ -311,3 +311,27 @@ def test_cli_lists_versions(atlas_env: dict[str, str], tmp_path: Path) -> None:
     assert built.version in table.stdout
     unknown = runner.invoke(app, ["datasets", "versions", "nope"])
     assert unknown.exit_code == 2 and "unknown feature set 'nope'; defined: trap" in unknown.stderr
+
+
+def test_upstream_fingerprints_come_from_the_builds_snapshot(warehouse_url: str) -> None:
+    """The fingerprints taken beside the build see the tables as its transaction does, not as they are
+    once another session has written to them."""
+    wh = Warehouse(warehouse_url)
+    table = ("atlas_gold", "fingerprinted")
+    with wh.transaction() as conn:
+        conn.execute("CREATE TABLE atlas_gold.fingerprinted (id bigint, amount double precision)")
+        conn.execute("INSERT INTO atlas_gold.fingerprinted VALUES (1, 2.5), (2, 4.0)")
+    try:
+        with wh.transaction() as build:
+            build.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            snapshot = build.execute("SELECT pg_export_snapshot()").fetchone()[0]  # type: ignore[index]
+            seen = build.execute("SELECT atlas_meta.table_fingerprint('atlas_gold.fingerprinted')").fetchone()
+            with wh.transaction() as writer:
+                writer.execute("INSERT INTO atlas_gold.fingerprinted VALUES (3, 1.0)")
+            assert fingerprints_in_snapshot(wh, snapshot, [table]) == [seen[0]]  # type: ignore[index]
+        with wh.transaction() as after:
+            now = after.execute("SELECT atlas_meta.table_fingerprint('atlas_gold.fingerprinted')").fetchone()
+        assert now != seen
+    finally:
+        with wh.transaction() as conn:
+            conn.execute("DROP TABLE atlas_gold.fingerprinted")
