@@ -104,6 +104,7 @@ def analyze_table(conn: psycopg.Connection, table: tuple[str, str]) -> None:
 
 
 IndexMethod = Literal["btree", "brin"]
+_INDEX_METHODS: dict[IndexMethod, sql.SQL] = {"btree": sql.SQL("btree"), "brin": sql.SQL("brin")}
 
 
 def create_indexes(
@@ -117,7 +118,7 @@ def create_indexes(
             sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING {} ({})").format(
                 sql.Identifier(f"{table}_{column.strip('_')}_idx"[:63]),
                 sql.Identifier(schema, table),
-                sql.SQL(method),
+                _INDEX_METHODS[method],
                 sql.Identifier(column),
             )
         )

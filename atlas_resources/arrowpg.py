@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
+import time
+import weakref
 from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
@@ -52,6 +55,7 @@ def encode_csv(batch: pa.RecordBatch | pa.Table) -> bytes:
 
 STREAM_BLOCK_BYTES = 1 << 20
 GATHER_BYTES = 1 << 17
+RELEASE_TIMEOUT = 5.0  # seconds a finished stream waits for Arrow to let go of its blocks
 
 
 def gather_rows(rows: Iterable[bytes | memoryview], limit: int = GATHER_BYTES) -> Iterator[bytes]:
@@ -88,6 +92,8 @@ class ChunkReader:
         self._segment_ended = False
         self._closed = False
         self.block_size = STREAM_BLOCK_BYTES
+        self._held = 0  # blocks handed to Arrow that it has not let go of yet
+        self._held_lock = threading.Lock()
 
     def close(self) -> None:
         """Read as ended from now on."""
@@ -112,7 +118,30 @@ class ChunkReader:
 
     def segment(self) -> io.BufferedReader:
         """The next segment as a file for one CSV reader (which closes it; the stream stays open)."""
-        return io.BufferedReader(_Segment(self), buffer_size=1 << 20)
+        return _HeldReader(_Segment(self), self)
+
+    def hold(self, block: _Held) -> None:
+        with self._held_lock:
+            self._held += 1
+        weakref.finalize(block, self._let_go).atexit = False
+
+    def _let_go(self) -> None:
+        with self._held_lock:
+            self._held -= 1
+
+    def wait_released(self, timeout: float = RELEASE_TIMEOUT) -> bool:
+        """Wait until Arrow has let go of every block read from this stream; whether it has.
+
+        Arrow keeps each block it read (a Python object) until its read-ahead is done with it, and may
+        drop the last one on its own thread after the reader has ended. Dropping it takes the GIL: if
+        the interpreter is finalizing by then, that thread is ended mid-call and the process aborts
+        ("terminate called without an active exception"). Waiting here keeps that before any exit."""
+        deadline = time.monotonic() + timeout
+        while self._held > 0:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
+        return True
 
     def readinto(self, buffer: memoryview) -> int:
         view = memoryview(buffer).cast("B")
@@ -136,6 +165,25 @@ def drain(reader: pa.RecordBatchReader) -> None:
     with contextlib.suppress(Exception):
         for _ in reader:
             pass
+
+
+class _Held(bytearray):
+    """A block read by Arrow, tracked (by weak reference) until Arrow lets go of it."""
+
+    __slots__ = ("__weakref__",)
+
+
+class _HeldReader(io.BufferedReader):
+    """A segment's buffered file whose blocks are counted by their :class:`ChunkReader` until released."""
+
+    def __init__(self, raw: _Segment, stream: ChunkReader) -> None:
+        super().__init__(raw, buffer_size=1 << 20)
+        self._stream = stream
+
+    def read(self, size: int | None = -1) -> bytes:
+        block = _Held(super().read(size))
+        self._stream.hold(block)
+        return block  # type: ignore[return-value]  # a bytes-like object is what Arrow needs
 
 
 class _Segment(io.RawIOBase):

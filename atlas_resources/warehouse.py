@@ -249,6 +249,8 @@ def _received_batches(
         chunks.close()
         if reader is not None:
             drain(reader)
+            reader = None
+        chunks.wait_released()
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
