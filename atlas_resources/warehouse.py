@@ -249,7 +249,7 @@ def _received_batches(
         chunks.close()
         if reader is not None:
             drain(reader)
-            reader = None
+            reader = None  # a reader stopped by an error still holds blocks: dropped before the wait
         chunks.wait_released()
 
 

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from atlas_core.model_checks import ModelCheck, PartitionWindow, check_query, row_checks_query
+from tests.support.scratch_table import scratch_table
 
 ROWS = [
     # id, status, channel, day
@@ -31,12 +32,8 @@ TARGET = ("atlas_gold", "row_checked")
 
 @pytest.fixture
 def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE atlas_gold.row_checked (id bigint, status text, channel text, day date)")
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO atlas_gold.row_checked VALUES (%s, %s, %s, %s)", ROWS)
+    with scratch_table(warehouse_url, TARGET, "id bigint, status text, channel text, day date", ROWS) as conn:
         yield conn
-        conn.execute("DROP TABLE atlas_gold.row_checked")
 
 
 def test_one_scan_counts_each_check_as_its_own_query_does(conn: psycopg.Connection) -> None:

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from atlas_core.model_checks import ModelCheck, PartitionWindow, check_query
+from tests.support.scratch_table import scratch_table
 
 ROWS = [
     # id, line, day
@@ -55,12 +56,8 @@ def expected(columns: tuple[int, ...], written: PartitionWindow | None) -> tuple
 
 @pytest.fixture
 def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE atlas_gold.unique_checked (id bigint, line bigint, day date)")
-        with conn.cursor() as cur:
-            cur.executemany("INSERT INTO atlas_gold.unique_checked VALUES (%s, %s, %s)", ROWS)
+    with scratch_table(warehouse_url, TARGET, "id bigint, line bigint, day date", ROWS) as conn:
         yield conn
-        conn.execute("DROP TABLE atlas_gold.unique_checked")
 
 
 @pytest.mark.parametrize("written", WINDOWS, ids=lambda w: "table" if w is None else f"{w.start}..{w.end}")

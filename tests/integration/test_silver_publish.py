@@ -71,7 +71,8 @@ def _snapshot(wh: Warehouse) -> tuple[list[tuple], list[tuple], list[tuple]]:
     return silver, quarantine, counts
 
 
-def _ingested(warehouse_url: str, tmp_path: Path) -> tuple[Warehouse, Contract]:
+def _pub(tmp_path: Path) -> tuple[Path, Contract]:
+    """The ``pub`` file and its contract."""
     path = write_csv(tmp_path / "pub.csv", [c["name"] for c in COLUMNS], ROWS)
     contract = contract_for(
         "pub",
@@ -80,6 +81,11 @@ def _ingested(warehouse_url: str, tmp_path: Path) -> tuple[Warehouse, Contract]:
         primary_key=["id"],
         partitioning={"column": "day", "start": "2026-10-01", "end": "2026-10-31"},
     )
+    return path, contract
+
+
+def _ingested(warehouse_url: str, tmp_path: Path) -> tuple[Warehouse, Contract]:
+    path, contract = _pub(tmp_path)
     wh = Warehouse(warehouse_url)
     ingest_file(wh, LocalLake(tmp_path / "lake"), contract, path)
     return wh, contract
@@ -254,14 +260,7 @@ def test_first_loads_build_the_partition_index_after_their_rows(warehouse_url: s
 
 def test_a_bronze_table_indexed_before_brin_keeps_its_b_tree(warehouse_url: str, tmp_path: Path) -> None:
     """A bronze table created by an older Atlas (B-tree on the partition) is loaded and read as before."""
-    path = write_csv(tmp_path / "pub.csv", [c["name"] for c in COLUMNS], ROWS)
-    contract = contract_for(
-        "pub",
-        path,
-        COLUMNS,
-        primary_key=["id"],
-        partitioning={"column": "day", "start": "2026-10-01", "end": "2026-10-31"},
-    )
+    path, contract = _pub(tmp_path)
     wh = Warehouse(warehouse_url)
     with wh.transaction() as conn:
         ensure_table(conn, "atlas_bronze", "pub", bronze_schema(contract), index_on=[layout.PARTITION])
