@@ -87,9 +87,7 @@ def _stage(wh: Warehouse, contract: Contract, raw: Table, staging: Table, counts
     passthrough = [layout.INGESTION_ID, layout.ROW_NUMBER, layout.PARTITION]
     with wh.connect(autocommit=True) as conn:
         ensure_table(conn, *staging, staging_schema(contract))
-        # closing(): a suspended COPY holds the reader's lock; left open when the load fails, it hangs the
-        # rollback.
-        with wh.connect() as reader, closing(wh.stream(query, schema, conn=reader)) as batches:
+        with closing(wh.stream(query, schema)) as batches:
             return Warehouse.copy_batches(
                 conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches)
             )

@@ -98,15 +98,10 @@ def window_days(window: tuple[date, date]) -> list[date]:
 
 
 def _stream(
-    wh: Warehouse,
-    conn: psycopg.Connection,
-    query: sql.Composable,
-    schema: pa.Schema,
-    params: tuple[object, ...],
-    where: str,
+    wh: Warehouse, query: sql.Composable, schema: pa.Schema, params: tuple[object, ...], where: str
 ) -> Generator[pa.RecordBatch, None, None]:
     try:
-        with closing(wh.stream(query, schema, params, conn=conn)) as batches:
+        with closing(wh.stream(query, schema, params)) as batches:
             yield from batches
     except psycopg.errors.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -128,10 +123,7 @@ def export_model(wh: Warehouse, lake: Lake, model: SqlModel, window: tuple[date,
     if not model.incremental:
         key = layout.parquet_key(model.name, None)
         select = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(expressions), sql.Identifier(*table))
-        with (
-            wh.connect() as reader,
-            closing(_stream(wh, reader, select, schema, (), f"gold.{model.name}")) as rows,
-        ):
+        with closing(_stream(wh, select, schema, (), f"gold.{model.name}")) as rows:
             lake.write_parquet(bucket, key, rows, schema)
         return [lake.uri(bucket, key)]
     if window is None:
@@ -173,8 +165,7 @@ def _export_days(
     where = f"gold.{name} {span}"
     written: set[date] = set()
     bounds = (days[0], days[-1] + timedelta(days=1))
-    # closing(): the stream ends before its connection, also when a write fails midway.
-    with wh.connect() as reader, closing(_stream(wh, reader, query, with_day, bounds, where)) as batches:
+    with closing(_stream(wh, query, with_day, bounds, where)) as batches:
         for day, run in key_runs(batches, width):  # the last column: the rows' day
             assert isinstance(day, date)
             lake.write_parquet(

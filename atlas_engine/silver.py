@@ -250,12 +250,7 @@ def _stage(
             source_columns = [*contract.column_names, *passthrough]
             source_schema = pa.schema([bronze_schema(contract).field(c) for c in source_columns])
             query = select_where(source_columns, bronze, rows)
-            # closing(): the stream is closed before its connection (a suspended COPY holds the
-            # connection's lock, so leaving it open when the load fails would hang the rollback forever).
-            with (
-                wh.connect() as reader,
-                closing(wh.stream(query, source_schema, params, conn=reader)) as batches,
-            ):
+            with closing(wh.stream(query, source_schema, params)) as batches:
                 staged = Warehouse.copy_batches(
                     conn, staging, (cast_batch(b, contract, passthrough, counts) for b in batches)
                 )

@@ -104,11 +104,7 @@ def export_staged(
 
     def export(run: list[str]) -> set[str]:
         written: set[str] = set()
-        # closing(): the stream ends before its connection, also when a write fails midway.
-        with (
-            wh.connect() as reader,
-            closing(wh.stream(query, schema, (*params, run), conn=reader)) as batches,
-        ):
+        with closing(wh.stream(query, schema, (*params, run))) as batches:
             for key, rows_of_key in key_runs(batches, column):
                 assert isinstance(key, str)
                 pending.write(layout.parquet_key(contract.dataset, key or None), rows_of_key, schema)

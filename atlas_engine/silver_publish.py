@@ -98,10 +98,7 @@ def publish(
                 (quarantine_ids,),
             ).rowcount
         else:
-            with (
-                wh.connect() as reader,
-                closing(wh.stream(passing, stg_schema, (quarantine_ids,), conn=reader)) as batches,
-            ):
+            with closing(wh.stream(passing, stg_schema, (quarantine_ids,))) as batches:
                 rows_silver = Warehouse.copy_batches(
                     conn, silver, _apply(transform, batches, typed_columns, meta)
                 )

@@ -18,21 +18,13 @@ from psycopg import sql
 
 from atlas_core.errors import ServiceUnavailable
 from atlas_resources import breakers, pgurl
-from atlas_resources.arrowpg import (
-    ChunkReader,
-    column_definitions,
-    column_list,
-    csv_reader_for,
-    drain,
-    encode_csv,
-    gather_rows,
-)
+from atlas_resources.arrow_reader import read_batches
+from atlas_resources.arrowpg import column_definitions, column_list, encode_csv
 
 Table = tuple[str, str]
 S = TypeVar("S")
 T = TypeVar("T")
 ENCODE_AHEAD = 2  # encoded batches waiting for COPY: bounds the memory the overlap costs
-RECEIVE_AHEAD = 8  # runs of received rows (GATHER_BYTES each) waiting to be parsed
 _END = object()
 
 
@@ -81,7 +73,7 @@ class Warehouse:
                 self.url,
                 autocommit=autocommit,
                 connect_timeout=self.connect_timeout,
-                options=f"-c TimeZone=UTC -c work_mem={self.work_mem}",
+                options=self._session_options,
             )
         except psycopg.OperationalError as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -137,31 +129,31 @@ class Warehouse:
         query: sql.Composable,
         schema: pa.Schema,
         params: Sequence[object] | None = None,
-        *,
-        conn: psycopg.Connection | None = None,
     ) -> Generator[pa.RecordBatch, None, None]:
-        """Stream the rows of ``query`` as Arrow batches (COPY TO STDOUT, parsed by pyarrow's CSV reader).
+        """Stream the rows of ``query`` as Arrow batches of ``schema``, at most ``batch_size`` rows each.
 
-        With ``conn``, close the iterator before the connection (``contextlib.closing``): a suspended COPY
-        holds the connection's lock, so a rollback on it with the iterator still open waits forever.
-        """
-        owned = conn is None
-        connection = conn or self.connect()
-        try:
-            # COPY cannot take server-side parameters: bind them client-side (properly quoted).
-            bound = psycopg.ClientCursor(connection).mogrify(query, params) if params else query  # type: ignore[arg-type]
-            copy_sql = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv)").format(
-                sql.SQL(bound) if isinstance(bound, str) else bound
-            )
-            with connection.cursor() as cur:
-                with cur.copy(copy_sql) as copy:
-                    for batch in _received_batches(connection, copy, schema):
-                        # Blocks are sized in bytes; consumers are promised at most batch_size rows.
-                        for offset in range(0, batch.num_rows, self.batch_size):
-                            yield batch.slice(offset, self.batch_size)
-        finally:
-            if owned:
-                connection.close()
+        Read on a connection of its own by the ADBC driver (:mod:`atlas_resources.arrow_reader`): it sees
+        what is committed, not an open transaction's writes. Parameters are bound client-side by psycopg
+        (properly quoted). A failed read raises psycopg's error for its SQLSTATE."""
+        if params:
+            with self.connect(autocommit=True) as conn:
+                text = psycopg.ClientCursor(conn).mogrify(query, params)  # type: ignore[arg-type]
+        else:
+            text = query.as_string(None)
+        for batch in read_batches(self._reader_conninfo, text, schema, target=self.host):
+            # Batches come sized in bytes; consumers are promised at most batch_size rows.
+            for offset in range(0, batch.num_rows, self.batch_size):
+                yield batch.slice(offset, self.batch_size)
+
+    @property
+    def _reader_conninfo(self) -> str:
+        return psycopg.conninfo.make_conninfo(
+            self.url, connect_timeout=self.connect_timeout, options=self._session_options
+        )
+
+    @property
+    def _session_options(self) -> str:
+        return f"-c TimeZone=UTC -c work_mem={self.work_mem}"
 
     # -- writes --------------------------------------------------------------------------------------
     @staticmethod
@@ -224,33 +216,6 @@ class Warehouse:
                 sql.SQL("ALTER TABLE {} RENAME TO {}").format(ident(staging), sql.Identifier(table[1]))
             )
             return rows
-
-
-def _received_batches(
-    connection: psycopg.Connection, copy: psycopg.Copy, schema: pa.Schema
-) -> Generator[pa.RecordBatch, None, None]:
-    """The rows of a ``COPY ... TO STDOUT`` as Arrow batches: received on a worker thread, parsed here.
-
-    Left early, the query is cancelled (the worker is not left waiting for rows), the worker stopped and
-    the open CSV reader read to its end: Arrow reads ahead from the stream on a thread of its own, which
-    must not still be in this code when the process exits."""
-    received = ReceiveAhead(gather_rows(copy))  # type: ignore[arg-type]
-    chunks = ChunkReader(iter(received))
-    reader: pa.RecordBatchReader | None = None
-    try:
-        while chunks.has_data():
-            reader = csv_reader_for(chunks.segment(), schema, block_size=chunks.block_size)
-            yield from reader
-            reader = None
-    finally:
-        if received.running:
-            connection.cancel_safe()
-        received.close()
-        chunks.close()
-        if reader is not None:
-            drain(reader)
-            reader = None  # a reader stopped by an error still holds blocks: dropped before the wait
-        chunks.wait_released()
 
 
 def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -334,17 +299,6 @@ class ReadAhead(_Ahead[pa.RecordBatch, pa.RecordBatch]):
 
     def _work(self, item: pa.RecordBatch) -> pa.RecordBatch | None:
         return item if item.num_rows else None
-
-
-class ReceiveAhead(_Ahead[bytes, bytes]):
-    """Receive the rows of a ``COPY ... TO STDOUT`` on a worker thread (gathered into runs of rows) while
-    the consumer parses the previous ones: libpq waits and Arrow parses without the GIL, side by side."""
-
-    thread_name = "atlas-copy-receive"
-    depth = RECEIVE_AHEAD
-
-    def _work(self, item: bytes) -> bytes:
-        return item
 
 
 class EncodeAhead(_Ahead[pa.RecordBatch, tuple[bytes, int]]):

@@ -40,7 +40,9 @@ STEP = {
 }
 
 
-def hand_written(server: Server, orders_csv: Path, label: str) -> tuple[float, dict[str, float], dict]:
+def hand_written(
+    server: Server, orders_csv: Path, label: str, *, adbc: bool = False
+) -> tuple[float, dict[str, float], dict]:
     """One run of the hand-written medallion in a fresh database: wall seconds, per stage, row counts."""
     url = server.database(f"handsql_{label}")
     lake = server.root / f"handsql_lake_{label}"
@@ -51,7 +53,7 @@ def hand_written(server: Server, orders_csv: Path, label: str) -> tuple[float, d
     }
     try:
         started = time.perf_counter()
-        stages = handsql.run(url, files, lake)
+        stages = handsql.run(url, files, lake, adbc=adbc)
         wall = time.perf_counter() - started
         counted = handsql.counts(url)
     finally:
@@ -64,12 +66,15 @@ def hand_written(server: Server, orders_csv: Path, label: str) -> tuple[float, d
 
 def bench_handsql(server: Server, orders_csv: Path, rows: int) -> dict[str, Any]:
     before_s, before, counted = hand_written(server, orders_csv, "before")
+    adbc_before_s, _, _ = hand_written(server, orders_csv, "adbc_before", adbc=True)
     scenario = Scenario(server, "handsql", orders_csv)
     run = scenario.cli("materialize", "--select", "*")
     steps = scenario.step_seconds(run.run_ids[0]) if run.run_ids else {}
     run_s = steps.pop("(run)", None)
+    adbc_after_s, _, _ = hand_written(server, orders_csv, "adbc_after", adbc=True)
     after_s, after, _ = hand_written(server, orders_csv, "after")
     hand_s = (before_s + after_s) / 2
+    adbc_s = (adbc_before_s + adbc_after_s) / 2
     stages = {k: round((before[k] + after[k]) / 2, 3) for k in before}
     with psycopg.connect(scenario.warehouse_url) as conn:
         atlas_rows = {
@@ -96,6 +101,10 @@ def bench_handsql(server: Server, orders_csv: Path, rows: int) -> dict[str, Any]
         "ratio": round(run.wall_s / hand_s, 2),
         "ratio_run_only": round(run_s / hand_s, 2) if run_s else None,
         "goal_ratio": 1.5,
+        # The same medallion whose Parquet exports read with the ADBC driver, as Atlas's do.
+        "handsql_adbc_wall_s": round(adbc_s, 3),
+        "handsql_adbc_wall_before_after_s": [round(adbc_before_s, 3), round(adbc_after_s, 3)],
+        "ratio_vs_adbc_exports": round(run.wall_s / adbc_s, 2),
         "per_stage_s": per_stage,
         "silver_customers_note": (
             "Atlas: Presidio (detection, pseudonyms, encryption); hand-written: SQL hashing"
@@ -110,6 +119,11 @@ def bench_handsql(server: Server, orders_csv: Path, rows: int) -> dict[str, Any]
             ("hand-written SQL (mean of before/after)", f"{hand_s:8.2f} s  ({before_s:.2f}, {after_s:.2f})"),
             ("atlas materialize --select '*' (CLI)", f"{run.wall_s:8.2f} s  (run {run_s or 0:.2f} s)"),
             ("ratio (goal <= 1.5)", f"{result['ratio']:8.2f}   (run only {result['ratio_run_only']})"),
+            (
+                "hand-written, ADBC exports (mean)",
+                f"{adbc_s:8.2f} s  ({adbc_before_s:.2f}, {adbc_after_s:.2f})",
+            ),
+            ("ratio against it", f"{result['ratio_vs_adbc_exports']:8.2f}"),
             *[
                 (
                     f"  {stage}",

@@ -41,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -341,28 +342,26 @@ def silver_orders(conn: psycopg.Connection, iid: uuid.UUID) -> None:
 
 
 # -- Parquet ---------------------------------------------------------------------------------------------
-def export(conn: psycopg.Connection, query: str, path: Path, *, by_day: str | None = None) -> int:
-    """COPY ``query`` TO STDOUT as CSV, parse it with Arrow (types from the result's columns), write Parquet:
-    one file, or one ``partition=<day>/data.parquet`` per value of the date column ``by_day``."""
-    buf = io.BytesIO()
+def export(
+    conn: psycopg.Connection,
+    query: str,
+    path: Path,
+    *,
+    by_day: str | None = None,
+    adbc_url: str | None = None,
+) -> int:
+    """Read ``query`` into an Arrow table, write Parquet: one file, or one ``partition=<day>/data.parquet``
+    per value of the date column ``by_day``.
+
+    The rows come as CSV (COPY TO STDOUT through psycopg, parsed by Arrow with the types of the result's
+    columns), or with ``adbc_url`` from the ADBC PostgreSQL driver's binary COPY on a connection of its
+    own, after a commit (what Atlas's ``Warehouse.stream`` uses)."""
     with conn.cursor() as cur:
         cur.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")  # the result's column names and types
         names = [d.name for d in cur.description or []]
         types = {d.name: _ARROW.get(d.type_code, pa.string()) for d in cur.description or []}
-        with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
-            for block in copy:
-                buf.write(block)
-    buf.seek(0)
-    table = pacsv.read_csv(
-        buf,
-        convert_options=pacsv.ConvertOptions(
-            column_types=types,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            true_values=["t"],
-            false_values=["f"],
-        ),
-    ).select(names)
+    schema = pa.schema([(name, types[name]) for name in names])
+    table = _read_adbc(conn, adbc_url, query, schema) if adbc_url else _read_csv(conn, query, schema)
     if by_day is None:
         path.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path / "data.parquet")
@@ -377,6 +376,31 @@ def export(conn: psycopg.Connection, query: str, path: Path, *, by_day: str | No
         pq.write_table(table.filter(pc.equal(days, pa.scalar(day, days.type))), part / "data.parquet")
         written += 1
     return written
+
+
+def _read_csv(conn: psycopg.Connection, query: str, schema: pa.Schema) -> pa.Table:
+    buf = io.BytesIO()
+    with conn.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+        for block in copy:
+            buf.write(block)
+    buf.seek(0)
+    return pacsv.read_csv(
+        buf,
+        convert_options=pacsv.ConvertOptions(
+            column_types={f.name: f.type for f in schema},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],
+            false_values=["f"],
+        ),
+    ).select(schema.names)
+
+
+def _read_adbc(conn: psycopg.Connection, url: str, query: str, schema: pa.Schema) -> pa.Table:
+    conn.commit()  # the reading connection sees committed rows only
+    with adbc.connect(url, autocommit=True) as reader, reader.cursor() as cur:
+        cur.execute(query)
+        return cur.fetch_arrow_table().cast(schema)
 
 
 # PostgreSQL type oids -> Arrow types of the exported columns
@@ -481,11 +505,17 @@ GOLD_TESTS = {
 GOLD_BY_DAY = {"fact_orders": "order_date", "daily_revenue": "order_date"}
 
 
-def gold_model(conn: psycopg.Connection, name: str, lake: Path) -> int:
+def gold_model(conn: psycopg.Connection, name: str, lake: Path, adbc_url: str | None) -> int:
     """Build the model, run its tests (returns the failing rows), export it to Parquet."""
     conn.execute(GOLD[name])
     failing = sum(conn.execute(q).fetchone()[0] for q in GOLD_TESTS[name])  # type: ignore[index]
-    export(conn, f"SELECT * FROM hg_gold.{name}", lake / "gold" / name, by_day=GOLD_BY_DAY.get(name))
+    export(
+        conn,
+        f"SELECT * FROM hg_gold.{name}",
+        lake / "gold" / name,
+        by_day=GOLD_BY_DAY.get(name),
+        adbc_url=adbc_url,
+    )
     return int(failing)
 
 
@@ -536,7 +566,7 @@ NUMERIC = [
 ]
 
 
-def customer_features(conn: psycopg.Connection, lake: Path) -> int:
+def customer_features(conn: psycopg.Connection, lake: Path, adbc_url: str | None = None) -> int:
     """Raw features, fills and statistics fitted on the train split, the transformed table, Parquet."""
     conn.execute(FEATURES_RAW)
     raw = "ha_ai.customer_features_raw"
@@ -592,12 +622,15 @@ def customer_features(conn: psycopg.Connection, lake: Path) -> int:
         columns.append(f"(NOT coalesce({expr} = ANY({listed}), FALSE))::int::bigint AS {feature}__other")
     columns.append("split")
     conn.execute(f"CREATE TABLE ha_ai.customer_features AS SELECT {', '.join(columns)} FROM {raw}")
-    return export(conn, "SELECT * FROM ha_ai.customer_features", lake / "ai_ready" / "customer_features")
+    features = "SELECT * FROM ha_ai.customer_features"
+    return export(conn, features, lake / "ai_ready" / "customer_features", adbc_url=adbc_url)
 
 
 # -- the whole pipeline ----------------------------------------------------------------------------------
-def run(url: str, files: dict[str, Path], lake: Path) -> dict[str, float]:
-    """Run every stage in order on ``url`` (a fresh database); returns seconds per stage."""
+def run(url: str, files: dict[str, Path], lake: Path, *, adbc: bool = False) -> dict[str, float]:
+    """Run every stage in order on ``url`` (a fresh database); returns seconds per stage. ``adbc``: the
+    Parquet exports read their rows with the ADBC driver (see :func:`export`)."""
+    adbc_url = url if adbc else None
     seconds: dict[str, float] = {}
     key = secrets.token_hex(16)
     silver = lake / "silver"
@@ -621,20 +654,21 @@ def run(url: str, files: dict[str, Path], lake: Path) -> dict[str, float]:
                 ids[dataset], _ = ingest(conn, dataset, files[dataset], lake)
         with stage("silver/products"):
             silver_products(conn, ids["products"])
-            export(conn, "SELECT * FROM hs_silver.products", silver / "products")
+            export(conn, "SELECT * FROM hs_silver.products", silver / "products", adbc_url=adbc_url)
         with stage("silver/customers"):
             silver_customers(conn, ids["customers"], key)
-            export(conn, "SELECT * FROM hs_silver.customers", silver / "customers")
+            export(conn, "SELECT * FROM hs_silver.customers", silver / "customers", adbc_url=adbc_url)
         with stage("silver/orders"):
             silver_orders(conn, ids["orders"])
         with stage("silver/orders parquet"):
-            export(conn, "SELECT * FROM hs_silver.orders", silver / "orders", by_day="order_date")
+            orders = "SELECT * FROM hs_silver.orders"
+            export(conn, orders, silver / "orders", by_day="order_date", adbc_url=adbc_url)
         for model in GOLD:
             with stage(f"gold/{model}"):
-                failing = gold_model(conn, model, lake)
+                failing = gold_model(conn, model, lake, adbc_url)
             assert failing == 0, (model, failing)
         with stage("ai_ready/customer_features"):
-            customer_features(conn, lake)
+            customer_features(conn, lake, adbc_url)
     return seconds
 
 

@@ -5,9 +5,10 @@ Every test runs on both servers; the machine variant fails when no server answer
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, date, datetime
@@ -17,9 +18,8 @@ import pyarrow as pa
 import pytest
 from psycopg import sql
 
-from atlas_core.errors import AtlasError
+from atlas_core.errors import AtlasError, ServiceUnavailable
 from atlas_engine.tables import ensure_table
-from atlas_resources.arrowpg import STREAM_BLOCK_BYTES, ChunkReader, csv_reader_for, gather_rows
 from atlas_resources.migrations import apply_migrations, migration_files
 from atlas_resources.warehouse import Warehouse
 from tests.support import postgres as pg
@@ -179,13 +179,12 @@ def test_stream_of_many_batches_is_bounded_by_batch_size_and_complete(wh: Wareho
     assert table.column("label")[5499].as_py() == "row 5500"
 
 
-def test_stream_carries_rows_larger_than_its_read_block(wh: Warehouse) -> None:
-    """Rows are read in 1 MiB blocks (bounded memory); a longer row (a 1 MiB field CSV-quoted, quotes
-    doubled) starts a segment with a larger block instead of failing, and nothing is lost or reordered."""
+def test_stream_carries_rows_of_several_mebibytes_between_short_ones(wh: Warehouse) -> None:
     schema = pa.schema([pa.field("n", pa.int64()), pa.field("body", pa.string())])
+    mib = 1 << 20
     huge = {
-        3000: 'x"' * (STREAM_BLOCK_BYTES // 2 + 7),
-        3001: "y" * (3 * STREAM_BLOCK_BYTES),
+        3000: 'x"' * (mib // 2 + 7),
+        3001: "y" * (3 * mib),
         4000: "z" * 900_000,
     }
     query = sql.SQL(
@@ -199,47 +198,25 @@ def test_stream_carries_rows_larger_than_its_read_block(wh: Warehouse) -> None:
     assert bodies[0] == "a" * 300 + "1" and bodies[-1] == "a" * 300 + "9000"
 
 
-def test_received_rows_are_gathered_into_runs_of_whole_rows() -> None:
-    rows = [f"{n},{'v' * (n % 7)}\n".encode() for n in range(5000)] + [b"9," + b"w" * 3000 + b"\n"]
-    runs = list(gather_rows(iter(rows), limit=1024))
-    assert b"".join(runs) == b"".join(rows)
-    assert all(run.endswith(b"\n") for run in runs)  # no row is cut
-    assert all(len(run) <= 1024 for run in runs[:-1])
-    assert runs[-1] == rows[-1]  # a row longer than the limit travels alone
-
-
-def test_a_stream_counts_the_blocks_arrow_holds_until_it_lets_go() -> None:
-    """Arrow may drop the last blocks it read on its own thread after the reader ended; the stream
-    waits for that, so no Arrow thread needs the GIL once the interpreter is finalizing."""
-    chunks = ChunkReader(iter([b"1,a\n", b"2,b\n"]))
-    assert chunks.has_data()
-    segment = chunks.segment()
-    block = segment.read(1 << 20)
-    assert bytes(block) == b"1,a\n2,b\n"
-    assert not chunks.wait_released(timeout=0.05)  # still held
-    del block
-    assert chunks.wait_released(timeout=0.05)
-    parsed = ChunkReader(iter([b"1,a\n", b"2,b\n"]))
-    assert parsed.has_data()
-    schema = pa.schema([pa.field("n", pa.int64()), pa.field("s", pa.string())])
-    reader = csv_reader_for(parsed.segment(), schema, block_size=parsed.block_size)
-    assert reader.read_all().num_rows == 2
-    del reader
-    assert parsed.wait_released(timeout=5.0)  # Arrow's read-ahead let go of what it read
-
-
-def test_a_stream_left_early_cancels_its_query_and_leaves_the_connection_usable(wh: Warehouse) -> None:
-    """The rows are received on a worker thread: leaving the stream cancels the query (the worker is not
-    left waiting for a server still producing rows) and the connection serves the next transaction."""
+def test_a_stream_left_early_ends_its_query_on_the_server(wh: Warehouse) -> None:
+    """Leaving a stream closes its connection: the server stops producing rows nobody reads."""
     schema = pa.schema([pa.field("n", pa.int64())])
-    query = sql.SQL("SELECT n FROM generate_series(1, 50000000) AS n")
-    with wh.connect() as conn:
-        with closing(wh.stream(query, schema, conn=conn)) as batches:
-            first = next(batches)
-        assert first.column(0)[0].as_py() == 1
-        assert not [t for t in threading.enumerate() if t.name == "atlas-copy-receive" and t.is_alive()]
-        conn.rollback()  # the cancelled query ended its transaction
-        assert conn.execute("SELECT 41 + 1").fetchone() == (42,)
+    marker = "left-early-" + str(time.time_ns())
+    query = sql.SQL("SELECT n FROM generate_series(1, 50000000) AS n WHERE %s <> ''")
+    with closing(wh.stream(query, schema, (marker,))) as batches:
+        first = next(batches)
+        assert wh.scalar(ACTIVE, (f"%{marker}%",)) == 1
+    assert first.column(0)[0].as_py() == 1
+    deadline = time.monotonic() + 10
+    while wh.scalar(ACTIVE, (f"%{marker}%",)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert wh.scalar(ACTIVE, (f"%{marker}%",)) == 0
+
+
+ACTIVE = (
+    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()"
+    " AND query NOT LIKE '%%pg_stat_activity%%'"
+)
 
 
 ABANDON_AND_EXIT = """
@@ -252,17 +229,15 @@ from atlas_resources.warehouse import Warehouse
 wh = Warehouse(sys.argv[1], batch_size=1000)
 query = sql.SQL("SELECT n, repeat('x', 200) FROM generate_series(1, 5000000) AS n")
 schema = pa.schema([pa.field("n", pa.int64()), pa.field("s", pa.string())])
-with wh.connect() as conn, closing(wh.stream(query, schema, conn=conn)) as batches:
+with closing(wh.stream(query, schema)) as batches:
     next(batches)
 print("left")
 """
 
 
 def test_a_process_that_left_a_stream_early_exits(wh: Warehouse) -> None:
-    """Arrow's reader reads ahead from the stream on its own thread; once the stream is left, that read
-    ends instead of waiting for rows that never come (which once held the process at exit), and Arrow
-    has let go of the blocks it read before the process exits (a block dropped on Arrow's thread during
-    finalization once aborted the process, about one run in sixty on a busy machine)."""
+    """A process that leaves a stream mid-query and exits ends cleanly (an earlier reader once held the
+    process at exit, and once aborted it while the interpreter was finalizing)."""
     for _ in range(3):
         done = subprocess.run(
             [sys.executable, "-c", ABANDON_AND_EXIT, wh.url], capture_output=True, text=True, timeout=120
@@ -285,6 +260,58 @@ def test_stream_binds_parameters_safely(wh: Warehouse) -> None:
     batches = list(wh.stream(sql.SQL("SELECT %s::text AS v"), schema, (hostile,)))
     assert batches[0].column(0).to_pylist() == [hostile]
     assert wh.scalar("SELECT to_regnamespace('atlas_meta') IS NOT NULL") is True
+
+
+PID = pa.schema([pa.field("pid", pa.int64())])
+
+
+def backend_pid(wh: Warehouse) -> int:
+    """The server process of the connection a stream read on."""
+    (batch,) = list(wh.stream(sql.SQL("SELECT pg_backend_pid()::bigint"), PID))
+    return int(batch.column(0)[0].as_py())
+
+
+def test_a_finished_read_leaves_its_connection_to_the_next(wh: Warehouse) -> None:
+    first = backend_pid(wh)
+    assert backend_pid(wh) == first
+    assert wh.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (first,)) == 1
+
+
+def test_a_kept_connection_the_server_ended_is_replaced(wh: Warehouse) -> None:
+    first = backend_pid(wh)
+    assert wh.scalar("SELECT pg_terminate_backend(%s)", (first,)) is True
+    deadline = time.monotonic() + 10
+    while wh.scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (first,)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = backend_pid(wh)
+    assert second != first
+    assert backend_pid(wh) == second
+
+
+def test_a_forked_child_reads_on_its_own_connection(wh: Warehouse) -> None:
+    """A child shares its parent's sockets: it neither reads on nor closes the parent's kept connection."""
+    parent = backend_pid(wh)
+    child_pid = os.fork()
+    if child_pid == 0:  # the child: its read must get a server process of its own
+        code = 0
+        try:
+            code = 0 if backend_pid(wh) != parent else 3
+        except BaseException:
+            code = 4
+        os._exit(code)
+    _, status = os.waitpid(child_pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert backend_pid(wh) == parent  # still alive and kept
+
+
+def test_an_unreachable_server_is_one_line_without_the_password() -> None:
+    wh = Warehouse("postgresql://atlas:s3cret-pw@127.0.0.1:9/atlas", connect_timeout=2)
+    with pytest.raises(ServiceUnavailable) as caught:
+        list(wh.stream(sql.SQL("SELECT 1::bigint"), pa.schema([pa.field("n", pa.int64())])))
+    message = str(caught.value)
+    assert "127.0.0.1" in message
+    assert "s3cret-pw" not in message and "\n" not in message
 
 
 def partitioned(days: list[str], per_day: int, tag: str) -> pa.Table:
