@@ -22,16 +22,18 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import adbc_driver_manager
-import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pyarrow as pa
 from adbc_driver_manager._reader import AdbcRecordBatchReader
 
 from atlas_core.errors import ServiceUnavailable
 from atlas_resources import breakers
+
+if TYPE_CHECKING:
+    import adbc_driver_manager.dbapi as adbc
 
 T = TypeVar("T")
 KEPT_SECONDS = 30.0
@@ -198,9 +200,14 @@ def _next(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
 
 
 def _connect(conninfo: str, target: str) -> adbc.Connection:
+    # Imported on the first read: the driver's DB-API module imports pandas (~0.2 s), which commands
+    # that never read rows need not pay for.
+    import adbc_driver_postgresql.dbapi
+
+    connect = adbc_driver_postgresql.dbapi.connect
     try:
         return breakers.guarded(
-            "PostgreSQL", target, lambda: _translated(lambda: adbc.connect(conninfo, autocommit=True))
+            "PostgreSQL", target, lambda: _translated(lambda: connect(conninfo, autocommit=True))
         )
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable(f"PostgreSQL at {target} is unreachable: {exc}") from None

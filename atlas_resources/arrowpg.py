@@ -6,6 +6,7 @@ import io
 from collections.abc import Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import sql
 
@@ -45,5 +46,24 @@ def column_list(names: Iterable[str]) -> sql.Composed:
 def encode_csv(batch: pa.RecordBatch | pa.Table) -> bytes:
     """CSV for ``COPY ... (FORMAT csv)``: strings are always quoted, so an unquoted empty field is NULL."""
     buf = io.BytesIO()
-    pacsv.write_csv(batch, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    pacsv.write_csv(
+        _instants_as_utc_text(batch), buf, pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    )
     return buf.getvalue()
+
+
+def _instants_as_utc_text(batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch | pa.Table:
+    """Timestamps with a time zone as their UTC wall time plus ``Z`` (the instant PostgreSQL reads back).
+
+    Arrow's CSV writer formats a zoned timestamp through the time zone database value by value: 1.2 s per
+    million values, 10 times the rest of a bronze row. A zoned value is stored as UTC, so dropping the
+    zone is free and the naive text takes 0.1 s."""
+    if not any(pa.types.is_timestamp(f.type) and f.type.tz for f in batch.schema):
+        return batch
+    columns = [
+        pc.binary_join_element_wise(column.cast(pa.timestamp(field.type.unit)).cast(pa.string()), "Z", "")
+        if pa.types.is_timestamp(field.type) and field.type.tz
+        else column
+        for column, field in zip(batch.columns, batch.schema, strict=True)
+    ]
+    return type(batch).from_arrays(columns, names=batch.schema.names)

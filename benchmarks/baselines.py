@@ -53,7 +53,7 @@ def hand_written(
     }
     try:
         started = time.perf_counter()
-        stages = handsql.run(url, files, lake, adbc=adbc)
+        stages = handsql.run(url, files, lake, with_adbc=adbc)
         wall = time.perf_counter() - started
         counted = handsql.counts(url)
     finally:

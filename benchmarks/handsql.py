@@ -32,6 +32,7 @@ The session sets ``work_mem = '64MB'`` (Atlas's warehouse sessions use ``ATLAS_W
 # ruff: noqa: S608
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import secrets
@@ -348,20 +349,20 @@ def export(
     path: Path,
     *,
     by_day: str | None = None,
-    adbc_url: str | None = None,
+    reader: adbc.Connection | None = None,
 ) -> int:
     """Read ``query`` into an Arrow table, write Parquet: one file, or one ``partition=<day>/data.parquet``
     per value of the date column ``by_day``.
 
     The rows come as CSV (COPY TO STDOUT through psycopg, parsed by Arrow with the types of the result's
-    columns), or with ``adbc_url`` from the ADBC PostgreSQL driver's binary COPY on a connection of its
+    columns), or with ``reader`` from the ADBC PostgreSQL driver's binary COPY on that connection of its
     own, after a commit (what Atlas's ``Warehouse.stream`` uses)."""
     with conn.cursor() as cur:
         cur.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")  # the result's column names and types
         names = [d.name for d in cur.description or []]
         types = {d.name: _ARROW.get(d.type_code, pa.string()) for d in cur.description or []}
     schema = pa.schema([(name, types[name]) for name in names])
-    table = _read_adbc(conn, adbc_url, query, schema) if adbc_url else _read_csv(conn, query, schema)
+    table = _read_adbc(conn, reader, query, schema) if reader else _read_csv(conn, query, schema)
     if by_day is None:
         path.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, path / "data.parquet")
@@ -396,11 +397,22 @@ def _read_csv(conn: psycopg.Connection, query: str, schema: pa.Schema) -> pa.Tab
     ).select(schema.names)
 
 
-def _read_adbc(conn: psycopg.Connection, url: str, query: str, schema: pa.Schema) -> pa.Table:
+def _read_adbc(conn: psycopg.Connection, reader: adbc.Connection, query: str, schema: pa.Schema) -> pa.Table:
     conn.commit()  # the reading connection sees committed rows only
-    with adbc.connect(url, autocommit=True) as reader, reader.cursor() as cur:
+    with reader.cursor() as cur:
         cur.execute(query)
-        return cur.fetch_arrow_table().cast(schema)
+        table = cur.fetch_arrow_table()
+    columns = zip(table.columns, schema, strict=True)
+    return pa.table([_arrow_typed(column, field.type) for column, field in columns], schema.names)
+
+
+def _arrow_typed(column: pa.ChunkedArray, wanted: pa.DataType) -> pa.ChunkedArray:
+    """A uuid stays Arrow's uuid (Parquet's UUID); numeric arrives as text in an extension type."""
+    if isinstance(column.type, pa.UuidType):
+        return column
+    if isinstance(column.type, pa.BaseExtensionType):
+        column = column.cast(column.type.storage_type)
+    return column.cast(wanted)
 
 
 # PostgreSQL type oids -> Arrow types of the exported columns
@@ -505,7 +517,7 @@ GOLD_TESTS = {
 GOLD_BY_DAY = {"fact_orders": "order_date", "daily_revenue": "order_date"}
 
 
-def gold_model(conn: psycopg.Connection, name: str, lake: Path, adbc_url: str | None) -> int:
+def gold_model(conn: psycopg.Connection, name: str, lake: Path, reader: adbc.Connection | None) -> int:
     """Build the model, run its tests (returns the failing rows), export it to Parquet."""
     conn.execute(GOLD[name])
     failing = sum(conn.execute(q).fetchone()[0] for q in GOLD_TESTS[name])  # type: ignore[index]
@@ -514,7 +526,7 @@ def gold_model(conn: psycopg.Connection, name: str, lake: Path, adbc_url: str | 
         f"SELECT * FROM hg_gold.{name}",
         lake / "gold" / name,
         by_day=GOLD_BY_DAY.get(name),
-        adbc_url=adbc_url,
+        reader=reader,
     )
     return int(failing)
 
@@ -566,7 +578,7 @@ NUMERIC = [
 ]
 
 
-def customer_features(conn: psycopg.Connection, lake: Path, adbc_url: str | None = None) -> int:
+def customer_features(conn: psycopg.Connection, lake: Path, reader: adbc.Connection | None = None) -> int:
     """Raw features, fills and statistics fitted on the train split, the transformed table, Parquet."""
     conn.execute(FEATURES_RAW)
     raw = "ha_ai.customer_features_raw"
@@ -623,18 +635,21 @@ def customer_features(conn: psycopg.Connection, lake: Path, adbc_url: str | None
     columns.append("split")
     conn.execute(f"CREATE TABLE ha_ai.customer_features AS SELECT {', '.join(columns)} FROM {raw}")
     features = "SELECT * FROM ha_ai.customer_features"
-    return export(conn, features, lake / "ai_ready" / "customer_features", adbc_url=adbc_url)
+    return export(conn, features, lake / "ai_ready" / "customer_features", reader=reader)
 
 
 # -- the whole pipeline ----------------------------------------------------------------------------------
-def run(url: str, files: dict[str, Path], lake: Path, *, adbc: bool = False) -> dict[str, float]:
-    """Run every stage in order on ``url`` (a fresh database); returns seconds per stage. ``adbc``: the
-    Parquet exports read their rows with the ADBC driver (see :func:`export`)."""
-    adbc_url = url if adbc else None
+def run(url: str, files: dict[str, Path], lake: Path, *, with_adbc: bool = False) -> dict[str, float]:
+    """Run every stage in order on ``url`` (a fresh database); returns seconds per stage. ``with_adbc``: the
+    Parquet exports read their rows with the ADBC driver, on one connection for the run (see
+    :func:`export`)."""
     seconds: dict[str, float] = {}
     key = secrets.token_hex(16)
     silver = lake / "silver"
-    with psycopg.connect(url) as conn:
+    with (
+        psycopg.connect(url) as conn,
+        adbc.connect(url, autocommit=True) if with_adbc else contextlib.nullcontext() as reader,
+    ):
 
         @contextmanager
         def stage(name: str) -> Iterator[None]:
@@ -654,21 +669,21 @@ def run(url: str, files: dict[str, Path], lake: Path, *, adbc: bool = False) -> 
                 ids[dataset], _ = ingest(conn, dataset, files[dataset], lake)
         with stage("silver/products"):
             silver_products(conn, ids["products"])
-            export(conn, "SELECT * FROM hs_silver.products", silver / "products", adbc_url=adbc_url)
+            export(conn, "SELECT * FROM hs_silver.products", silver / "products", reader=reader)
         with stage("silver/customers"):
             silver_customers(conn, ids["customers"], key)
-            export(conn, "SELECT * FROM hs_silver.customers", silver / "customers", adbc_url=adbc_url)
+            export(conn, "SELECT * FROM hs_silver.customers", silver / "customers", reader=reader)
         with stage("silver/orders"):
             silver_orders(conn, ids["orders"])
         with stage("silver/orders parquet"):
             orders = "SELECT * FROM hs_silver.orders"
-            export(conn, orders, silver / "orders", by_day="order_date", adbc_url=adbc_url)
+            export(conn, orders, silver / "orders", by_day="order_date", reader=reader)
         for model in GOLD:
             with stage(f"gold/{model}"):
-                failing = gold_model(conn, model, lake, adbc_url)
+                failing = gold_model(conn, model, lake, reader)
             assert failing == 0, (model, failing)
         with stage("ai_ready/customer_features"):
-            customer_features(conn, lake, adbc_url)
+            customer_features(conn, lake, reader)
     return seconds
 
 

@@ -101,3 +101,30 @@ def test_rows_longer_than_the_small_read_block_are_loaded_by_a_second_pass(
         (category,),
     ) == [(1_000_000, 900_000, True)]
     assert [(status, count) for status, _, count, _ in ingestions(wh)] == [("accepted", 30_002)]
+
+
+def test_each_bronze_row_carries_its_ingestion_time(wh: Warehouse, tmp_path: Path) -> None:
+    """Loads leave ``_atlas_ingested_at`` to the table's default, the loading transaction's time: every
+    row gets the instant its ingestion records, also in a bronze table created before that default."""
+    lake = LocalLake(tmp_path / "lake")
+    with wh.transaction() as conn:  # bronze as an earlier release created it: no default
+        conn.execute("CREATE SCHEMA IF NOT EXISTS atlas_bronze")
+        conn.execute(
+            "CREATE TABLE atlas_bronze.products (product_id text, sku text, name text, category text, "
+            "unit_price text, active text, _atlas_ingestion_id bigint, _atlas_row_number bigint, "
+            "_atlas_partition text, _atlas_raw_line text, _atlas_ingested_at timestamptz)"
+        )
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_bytes(
+        HEADER + b"1,SKU-00001,Red Lamp,home,12.50,true\n2,SKU-00002,Blue Cup,home,3.00,false\n"
+    )
+    second.write_bytes(HEADER + b"3,SKU-00003,Green Pen,office,1.25,true\n")
+    records = [ingest_file(wh, lake, PRODUCTS, path) for path in (first, second)]
+    stamped = wh.fetch_all(
+        "SELECT b._atlas_ingestion_id, count(*), "
+        "count(*) FILTER (WHERE b._atlas_ingested_at = i.ingested_at) FROM atlas_bronze.products b "
+        "JOIN atlas_meta.ingestions i ON i.ingestion_id = b._atlas_ingestion_id GROUP BY 1 ORDER BY 1"
+    )
+    assert stamped == [(records[0].ingestion_id, 2, 2), (records[1].ingestion_id, 1, 1)]
+    times = wh.fetch_all("SELECT DISTINCT _atlas_ingested_at FROM atlas_bronze.products")
+    assert len(times) == 2 and all(t is not None for (t,) in times)

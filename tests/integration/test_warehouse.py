@@ -161,6 +161,30 @@ def test_copy_round_trip_keeps_every_value_of_every_type(wh: Warehouse) -> None:
     }
 
 
+def test_zoned_timestamps_load_as_the_same_instants(wh: Warehouse) -> None:
+    """COPY sends a zoned timestamp as its UTC wall time with ``Z``, whatever its zone or unit."""
+    instants = [
+        datetime(2026, 3, 29, 0, 59, 59, 999999, tzinfo=UTC),  # Paris changes to summer time after it
+        datetime(1969, 12, 31, 23, 0, 0, tzinfo=UTC),
+        None,
+        datetime(2026, 12, 6, 3, 0, 0, 123456, tzinfo=UTC),
+    ]
+    batch = pa.record_batch(
+        {
+            "id": pa.array(range(4), pa.int64()),
+            "paris": pa.array(instants, pa.timestamp("us", tz="Europe/Paris")),
+            "tokyo_s": pa.array(
+                [i.replace(microsecond=0) if i else None for i in instants],
+                pa.timestamp("s", tz="Asia/Tokyo"),
+            ),
+        }
+    )
+    wh.replace_table(TABLE, batch.schema, [batch])
+    stored = wh.fetch_all(sql.SQL("SELECT paris, tokyo_s FROM {} ORDER BY id").format(sql.Identifier(*TABLE)))
+    assert [row[0] for row in stored] == instants
+    assert [row[1] for row in stored] == [i.replace(microsecond=0) if i else None for i in instants]
+
+
 def test_stream_of_an_empty_result_yields_nothing(wh: Warehouse) -> None:
     schema = pa.schema([pa.field("n", pa.int64())])
     assert list(wh.stream(sql.SQL("SELECT 1::bigint AS n WHERE false"), schema)) == []
