@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from atlas_core import yaml_text
 from atlas_core.errors import InputRejected
 from atlas_core.settings import AtlasSettings
 
@@ -38,7 +39,7 @@ def _expand(value: Any) -> Any:
 def extra_connectors(path: Path) -> dict[str, Any]:
     """The ``connectors:`` mapping of a YAML file (values ``$NAME`` come from the environment)."""
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml_text.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InputRejected(f"{path}: cannot read the bot connectors file ({exc.strerror})") from None
     except yaml.YAMLError as exc:

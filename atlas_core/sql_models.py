@@ -38,6 +38,7 @@ import yaml
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from atlas_core import yaml_text
 from atlas_core.errors import ContractError
 from atlas_core.identifiers import check_identifier, is_identifier, repeated
 from atlas_core.model_checks import ModelCheck
@@ -284,7 +285,7 @@ def _load_sidecar_rules(path: Path) -> list[Any]:
     if not sidecar.exists():
         return []
     try:
-        data = yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {}
+        data = yaml_text.safe_load(sidecar.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise _validation_error(str(sidecar), exc) from None
     if not isinstance(data, dict) or set(data) - {"rules"} or not isinstance(data.get("rules", []), list):
@@ -298,7 +299,7 @@ def load_model(path: Path) -> SqlModel:
     if not match:
         raise ContractError(f"{path}: a model starts with a /* --- YAML header --- */ block")
     try:
-        raw = yaml.safe_load(match.group("yaml")) or {}
+        raw = yaml_text.safe_load(match.group("yaml")) or {}
     except yaml.YAMLError as exc:
         raise _validation_error(str(path), exc) from None
     if not isinstance(raw, dict):

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from atlas_core import yaml_text
 from atlas_core.contracts.model import Contract
 from atlas_core.contracts.standardize import STEP_NAMES
 from atlas_core.errors import ContractError
@@ -67,7 +68,7 @@ def load_contract(path: Path | str) -> Contract:
     except UnicodeDecodeError:
         raise ContractError(f"{path}: contract is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml_text.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from atlas_core import yaml_text
 from atlas_core.errors import ContractError
 from atlas_core.features.splits import ordered_fractions, spec_hash
 from atlas_core.identifiers import check_identifier, is_identifier
@@ -281,7 +282,7 @@ class FeatureSetSpec(_Strict):
 def load_feature_set(path: Path) -> FeatureSetSpec:
     name = check_identifier(path.stem, "feature set name")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml_text.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ContractError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):

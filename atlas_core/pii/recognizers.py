@@ -26,6 +26,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from atlas_core import yaml_text
 from atlas_core.errors import InputRejected
 from atlas_core.identifiers import repeated
 from atlas_core.pii.entities import Strategy
@@ -120,7 +121,7 @@ def load_recognizers(path: Path) -> list[RecognizerSpec]:
     if path.stat().st_size > MAX_BYTES:
         raise RecognizerConfigError(f"{path}: larger than {MAX_BYTES} bytes")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml_text.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise RecognizerConfigError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
