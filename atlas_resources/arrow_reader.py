@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import adbc_driver_manager
+import adbc_driver_postgresql
 import psycopg
 import pyarrow as pa
 from adbc_driver_manager._reader import AdbcRecordBatchReader
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     import adbc_driver_manager.dbapi as adbc
 
 T = TypeVar("T")
+BATCH_BYTES = 4 << 20
+"""The driver's batch size (its default is 16 MiB: 110k silver order rows a batch, 11 MB; reading 985k
+rows took 0.95-1.0 s in 4 MiB batches and 1.0-1.2 s in 16 MiB ones)."""
+BATCH_SIZE_HINT = adbc_driver_postgresql.StatementOptions.BATCH_SIZE_HINT_BYTES.value
 KEPT_SECONDS = 30.0
 MAX_KEPT = 4
 _PG_MESSAGE = re.compile(r"ERROR:\s+(.*)")
@@ -118,6 +123,7 @@ def _open_read(conninfo: str, query: str, target: str) -> _Read:
 def _start(conn: adbc.Connection, query: str) -> _Read:
     cursor = conn.cursor()
     try:
+        cursor.adbc_statement.set_options(**{BATCH_SIZE_HINT: str(BATCH_BYTES)})
         _translated(lambda: cursor.execute(query))
         # The driver's own reader: unlike the plain pyarrow reader of fetch_record_batch(), an error while
         # reading carries its SQLSTATE (a connection lost mid-read must count as transient, not as bad
