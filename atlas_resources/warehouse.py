@@ -274,7 +274,7 @@ class _Ahead(Generic[S, T]):
                 item = self._queue.get(timeout=0.1)
             except queue.Empty:
                 if self._stop.is_set() and not self._thread.is_alive():
-                    return  # closed: ends here (Arrow may still read ahead from an abandoned stream)
+                    return  # closed: ends here
                 continue
             if item is _END:
                 return
