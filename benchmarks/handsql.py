@@ -25,6 +25,9 @@ layers and rules as ``contracts/*.yml``, ``models/gold/*.sql`` and ``models/ai_r
 - ai_ready: the customer feature table (point-in-time aggregates, fills and transforms fitted on the
   train split, the deterministic sha256 split), exported to Parquet.
 
+``run(..., with_adbc=True)`` reads the rows of every Parquet export with the ADBC driver, as Atlas does,
+instead of psycopg's CSV COPY (``handsql`` reports the ratio against both).
+
 The session sets ``work_mem = '64MB'`` (Atlas's warehouse sessions use ``ATLAS_WAREHOUSE_WORK_MEM``, 128 MB).
 """
 
@@ -355,8 +358,8 @@ def export(
     per value of the date column ``by_day``.
 
     The rows come as CSV (COPY TO STDOUT through psycopg, parsed by Arrow with the types of the result's
-    columns), or with ``reader`` from the ADBC PostgreSQL driver's binary COPY on that connection of its
-    own, after a commit (what Atlas's ``Warehouse.stream`` uses)."""
+    columns), or, given ``reader`` (an ADBC connection of its own), as the ADBC PostgreSQL driver's binary
+    COPY after a commit: how Atlas's ``Warehouse.stream`` reads."""
     with conn.cursor() as cur:
         cur.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")  # the result's column names and types
         names = [d.name for d in cur.description or []]
