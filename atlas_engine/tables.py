@@ -146,21 +146,26 @@ def ensure_bronze_table(conn: psycopg.Connection, contract: Contract, *, defer_i
     created = ensure_table(
         conn, layout.Layer.BRONZE.schema, contract.dataset, bronze_schema(contract), defer_index=True
     )
-    table = sql.Identifier(layout.Layer.BRONZE.schema, contract.dataset)
-    default = conn.execute(
-        "SELECT column_default FROM information_schema.columns "
-        "WHERE table_schema = %s AND table_name = %s AND column_name = %s",
-        (layout.Layer.BRONZE.schema, contract.dataset, layout.INGESTED_AT),
-    ).fetchone()
-    if default is None or default[0] is None:  # a table created before the default existed
+    if created or not _has_default(conn, layout.Layer.BRONZE.schema, contract.dataset, layout.INGESTED_AT):
+        # a new table, or one created before the default existed
         conn.execute(
             sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT now()").format(
-                table, sql.Identifier(layout.INGESTED_AT)
+                sql.Identifier(layout.Layer.BRONZE.schema, contract.dataset),
+                sql.Identifier(layout.INGESTED_AT),
             )
         )
     if created and not defer_index:
         create_bronze_indexes(conn, contract)
     return created
+
+
+def _has_default(conn: psycopg.Connection, schema: str, table: str, column: str) -> bool:
+    found = conn.execute(
+        "SELECT column_default IS NOT NULL FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        (schema, table, column),
+    ).fetchone()
+    return bool(found and found[0])
 
 
 def create_bronze_indexes(conn: psycopg.Connection, contract: Contract) -> None:
