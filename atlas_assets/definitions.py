@@ -95,6 +95,7 @@ def pii_resource(settings: AtlasSettings) -> PiiResource:
         sample_size=settings.pii_sample_size if "pii_sample_size" in settings.model_fields_set else None,
         n_process=settings.pii_n_process,
         batch_size=settings.pii_batch_size,
+        analyzer_processes=settings.pii_analyzer_processes,
         span_cache_file=str(settings.resolved_home() / "cache" / PII_SPAN_CACHE),
         gazetteer_cache_file=str(settings.resolved_home() / "cache" / GAZETTEER_CACHE),
     )

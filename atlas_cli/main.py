@@ -66,11 +66,19 @@ def materialize(
     partition: Annotated[str | None, typer.Option(help="One partition key, e.g. 2026-10-05")] = None,
 ) -> None:
     """Materialize selected assets (all partitions, or one with --partition) through the Dagster instance."""
-    from atlas_cli.runs import execute, materialize_all, partitions_of, resolve_selection, validate_partition
+    from atlas_cli.runs import (
+        execute,
+        materialize_all,
+        partitions_of,
+        resolve_selection,
+        start_analyzer,
+        validate_partition,
+    )
     from atlas_cli.runtime import boot
 
     atlas = boot()
     keys = resolve_selection(atlas.definitions, select)
+    start_analyzer(atlas.definitions, keys)  # its seconds of loading overlap the instance and the run's start
     if partition is not None:
         validate_partition(partitions_of(atlas.definitions, keys), partition)
         outcomes = [

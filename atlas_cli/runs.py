@@ -158,6 +158,14 @@ def execute(
         return outcome
 
 
+def start_analyzer(defs: dg.Definitions, keys: Sequence[dg.AssetKey]) -> None:
+    """Start the PII analyzer processes when this process will run a step that analyzes free text."""
+    from atlas_assets.pii import preload_analyzer
+
+    if not uses_celery(defs):  # this process runs the steps
+        preload_analyzer(defs, keys)
+
+
 def _execute(
     instance: dg.DagsterInstance,
     defs: dg.Definitions,
@@ -171,7 +179,6 @@ def _execute(
     tags: dict[str, str],
     run_config: dict[str, Any],
 ) -> RunOutcome:
-    from atlas_assets.pii import preload_analyzer
     from atlas_cli.lineage_hook import live_lineage
 
     job = defs.resolve_implicit_global_asset_job_def()
@@ -199,8 +206,7 @@ def _execute(
             holder["error"] = exc
 
     lineage = live_lineage(instance, defs)
-    if not uses_celery(defs):  # this process runs the steps
-        preload_analyzer(defs, keys)
+    start_analyzer(defs, keys)
     started = time.monotonic()
     thread = threading.Thread(target=target, name="atlas-run", daemon=True)
     thread.start()

@@ -27,6 +27,8 @@ from atlas_core.logs import get_logger
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
 from atlas_core.pii.recognizers import CHECKSUMS, RecognizerSpec, load_recognizers
+from atlas_resources import analyzer_process
+from atlas_resources.analyzer_process import AnalyzerPool, EngineConfig
 from atlas_resources.gazetteer_cache import warm_gazetteers
 from atlas_resources.span_cache import SpanCache, analyzer_fingerprint
 
@@ -224,6 +226,7 @@ class LazyPresidioEngine(_EntityCatalog):
     ) -> None:
         self._args = (recognizers_file, n_process, batch_size)
         self._gazetteer_cache = gazetteer_cache
+        self._config = EngineConfig(recognizers_file, n_process, batch_size, gazetteer_cache)
         self._catalog(load_recognizers(Path(recognizers_file)) if recognizers_file else [])
         self._cache_file = cache_file
         self._public_texts = public_texts
@@ -237,13 +240,23 @@ class LazyPresidioEngine(_EntityCatalog):
     def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
         cache = self._span_cache
         if cache is None or not any(t in cache.public for t in texts):
-            return self.loaded.analyze_texts(texts, entities)
+            return self._analyze(texts, entities)
         cached = cache.lookup(texts, entities)
         if cached is not None:
             return cached
-        spans = self.loaded.analyze_texts(texts, entities)
+        spans = self._analyze(texts, entities)
         cache.store(texts, entities, spans)
         return spans
+
+    def _analyze(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
+        """In the analyzer process :func:`preload` started, if there is one that answers; else here."""
+        child = analyzer_process.started(self._config)
+        if child is not None:
+            try:
+                return child.analyze_texts(texts, entities)
+            except analyzer_process.AnalyzerUnavailable:
+                log.warning("analyzer_process_unavailable", fallback="in_process")
+        return self.loaded.analyze_texts(texts, entities)
 
     @cached_property
     def _span_cache(self) -> SpanCache | None:
@@ -257,8 +270,8 @@ _engine_lock = threading.Lock()
 
 
 def shared_engine(recognizers_file: str | None, n_process: int = 1, batch_size: int = 256) -> PresidioEngine:
-    """One engine per process and configuration (loading spaCy + Presidio takes seconds); a caller
-    arriving while :func:`preload` loads it waits for that load instead of starting its own."""
+    """One engine per process and configuration (loading spaCy + Presidio takes seconds); a thread
+    arriving while another loads it waits for that load instead of starting its own."""
     with _engine_lock:
         return _engine(recognizers_file, n_process, batch_size)
 
@@ -280,17 +293,10 @@ def preload(
     batch_size: int = 256,
     *,
     gazetteer_cache: str | None = None,
-) -> threading.Thread:
-    """Load the shared engine and the free-text gazetteers in a daemon thread, so that a run whose
-    first steps do not need them (bronze) pays for them while those steps run."""
-
-    def load() -> None:
-        try:
-            shared_engine(recognizers_file, n_process, batch_size)
-            warm_gazetteers(gazetteer_cache)
-        except Exception as exc:  # the step that needs the engine loads it again and reports the error
-            log.warning("presidio_preload_failed", error=type(exc).__name__)
-
-    thread = threading.Thread(target=load, name="atlas-presidio-preload", daemon=True)
-    thread.start()
-    return thread
+    processes: int = 1,
+) -> AnalyzerPool:
+    """Start ``processes`` analyzer processes for this configuration (``atlas_resources.analyzer_process``):
+    a run whose first steps do not need the engine (bronze) has it loaded on other cores meanwhile, and
+    the engines this process creates with the same configuration analyze there."""
+    config = EngineConfig(recognizers_file, n_process, batch_size, gazetteer_cache)
+    return analyzer_process.start(config, processes)

@@ -90,14 +90,21 @@ class PiiResource(dg.ConfigurableResource):
     gazetteer_cache_file: str | None = Field(
         default=None, description="The free-text detectors' place and name lists, kept across runs"
     )
+    analyzer_processes: int = Field(
+        default=2, ge=1, description="Processes a CLI run analyzes free text in (each holds its own spaCy)"
+    )
 
     def keyring(self) -> KeyRing:
         return build_keyring(self.key, self.key_id, self.retired_keys, environment=self.environment)
 
     def preload(self) -> None:
-        """Start loading the analyzer in the background (a run that will analyze free text)."""
+        """Start the analyzer processes (a run that will analyze free text)."""
         preload(
-            self.recognizers_file, self.n_process, self.batch_size, gazetteer_cache=self.gazetteer_cache_file
+            self.recognizers_file,
+            self.n_process,
+            self.batch_size,
+            gazetteer_cache=self.gazetteer_cache_file,
+            processes=self.analyzer_processes,
         )
 
     def engine(self, public_texts: Collection[str] = ()) -> LazyPresidioEngine:
