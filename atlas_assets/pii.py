@@ -42,8 +42,8 @@ def free_text_metadata(contract: Contract) -> dict[str, bool]:
 
 
 def preload_analyzer(defs: dg.Definitions, keys: Sequence[dg.AssetKey]) -> None:
-    """Start loading Presidio when a selected asset analyzes free text: the run's first steps (bronze)
-    overlap the seconds it takes."""
+    """Start the PII analyzer processes when a selected asset analyzes free text: they load Presidio
+    while the run starts and its first steps (bronze) execute (``atlas_resources.analyzer_process``)."""
     pii = (defs.resources or {}).get("pii")
     if isinstance(pii, PiiResource) and any(
         defs.get_assets_def(key).metadata_by_key.get(key, {}).get(FREE_TEXT) for key in keys

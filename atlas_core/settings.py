@@ -144,7 +144,7 @@ class AtlasSettings(BaseSettings):
     pii_n_process: int = Field(default=1, ge=1, description="spaCy processes for free-text analysis")
     pii_batch_size: int = Field(default=256, ge=1, description="Texts per spaCy nlp.pipe batch")
     pii_analyzer_processes: int = Field(
-        default=2, ge=1, description="Processes a CLI run analyzes free text in (each loads spaCy)"
+        default=2, ge=1, description="Processes a CLI run analyzes free text in (forked after one spaCy load)"
     )
     pii_recognizers: Path | None = Field(
         default=None, description="Custom recognizers; pii/recognizers.yml by default"

@@ -212,7 +212,8 @@ class LazyPresidioEngine(_EntityCatalog):
     """The shared engine, loaded on the first analysis: a load whose columns are all decided without
     looking at values (declared in the contract, typed, opted out) never pays for spaCy (~2 s, ~230 MB),
     and neither does one whose analyzed values are all contract-enumerated ones already in ``cache_file``
-    (``atlas_resources.span_cache``)."""
+    (``atlas_resources.span_cache``). When this process started analyzer processes for the same
+    configuration (:func:`preload`), the texts are analyzed there and nothing is loaded here."""
 
     def __init__(
         self,
@@ -249,11 +250,11 @@ class LazyPresidioEngine(_EntityCatalog):
         return spans
 
     def _analyze(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
-        """In the analyzer process :func:`preload` started, if there is one that answers; else here."""
-        child = analyzer_process.started(self._config)
-        if child is not None:
+        """In the analyzer processes :func:`preload` started, if they answer; else in this process."""
+        pool = analyzer_process.started(self._config)
+        if pool is not None:
             try:
-                return child.analyze_texts(texts, entities)
+                return pool.analyze_texts(texts, entities)
             except analyzer_process.AnalyzerUnavailable:
                 log.warning("analyzer_process_unavailable", fallback="in_process")
         return self.loaded.analyze_texts(texts, entities)

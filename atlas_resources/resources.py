@@ -91,7 +91,7 @@ class PiiResource(dg.ConfigurableResource):
         default=None, description="The free-text detectors' place and name lists, kept across runs"
     )
     analyzer_processes: int = Field(
-        default=2, ge=1, description="Processes a CLI run analyzes free text in (each holds its own spaCy)"
+        default=2, ge=1, description="Processes a CLI run analyzes free text in (forked after one spaCy load)"
     )
 
     def keyring(self) -> KeyRing:

@@ -42,6 +42,10 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[16])
+
+
 def _wait_gone(pids: list[int], seconds: float = 10.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -67,6 +71,7 @@ def test_the_analyzer_processes_answer_what_this_process_would_without_loading_h
     # One process loaded the engine and forked the second analyzer: both answered.
     twins = _children_of(pool.pid)
     assert len(twins) == 1
+    assert _nice(pool.pid) == _nice(twins[0]) == min(19, _nice(os.getpid()) + 10)  # below the run
     assert preload(RECOGNIZERS, 1, 5, processes=2) is pool  # one pool per configuration
     pool.stop()
     assert _wait_gone([pool.pid, *twins])
