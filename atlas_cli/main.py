@@ -78,9 +78,10 @@ def materialize(
 
     atlas = boot()
     keys = resolve_selection(atlas.definitions, select)
-    start_analyzer(atlas.definitions, keys)  # its seconds of loading overlap the instance and the run's start
     if partition is not None:
         validate_partition(partitions_of(atlas.definitions, keys), partition)
+    start_analyzer(atlas.definitions, keys)  # its seconds of loading overlap the instance and the run's start
+    if partition is not None:
         outcomes = [
             execute(
                 atlas.instance,

@@ -114,6 +114,7 @@ class AnalyzerPool:
     def __init__(self, config: EngineConfig, processes: int) -> None:
         self.config = config
         self.owner = os.getpid()
+        self.calls = 0  # analyze_texts calls answered
         self._broken = False
         pairs = [socket.socketpair() for _ in range(max(1, processes))]
         theirs = [child.fileno() for _, child in pairs]
@@ -155,6 +156,7 @@ class AnalyzerPool:
         except (OSError, EOFError, ValueError, KeyError) as exc:
             self.stop()
             raise AnalyzerUnavailable(f"the analyzer processes failed ({type(exc).__name__})") from None
+        self.calls += 1
         by_text = dict(zip(distinct, found, strict=True))
         return [list(by_text[t]) for t in texts]
 

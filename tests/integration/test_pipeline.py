@@ -13,6 +13,9 @@ from atlas_cli.demo import run_demo
 from atlas_cli.runs import execute, resolve_selection
 from atlas_cli.runtime import boot
 from atlas_core.layout import Layer
+from atlas_core.settings import AtlasSettings
+from atlas_resources import analyzer_process
+from atlas_resources.analyzer_process import EngineConfig
 from atlas_resources.lake import Lake, LocalLake
 from tests.support.expected import DIMENSIONS
 
@@ -79,6 +82,13 @@ def test_demo_builds_every_layer_idempotently(atlas_env: dict[str, str]) -> None
     assert summary_file["layers"] == first["layers"]
 
     assert_gold_in_lake(LocalLake(Path(atlas_env["ATLAS_HOME"]) / "lake"), first)
+    # The customers' notes were analyzed in the analyzer processes the run started (docs/pii.md).
+    settings = AtlasSettings()
+    recognizers = str(settings.resolved_pii_recognizers())
+    analyzers = analyzer_process.started(
+        EngineConfig(recognizers, settings.pii_n_process, settings.pii_batch_size)
+    )
+    assert analyzers is not None and analyzers.calls > 0
 
     second = run_demo(show_progress=False, console=Console(quiet=True))
     assert second["layers"] == first["layers"]
