@@ -13,17 +13,10 @@ import sys
 from io import BufferedIOBase
 
 from atlas_resources.analyzer_process import EngineConfig, refuse, serve
-from atlas_resources.gazetteer_cache import warm_gazetteers
-from atlas_resources.presidio import PresidioEngine, shared_engine
+from atlas_resources.presidio import load_engine
 
 # Below the run's own processes: loading takes the CPU they leave.
 NICENESS = 10
-
-
-def _load(config: EngineConfig) -> PresidioEngine:
-    engine = shared_engine(config.recognizers_file, config.n_process, config.batch_size)
-    warm_gazetteers(config.gazetteer_cache)
-    return engine
 
 
 def _stream(fd: int) -> BufferedIOBase:
@@ -42,7 +35,7 @@ def main() -> None:
     config = EngineConfig(**json.loads(sys.argv[1]))
     fds = [int(fd) for fd in sys.argv[2:]]
     try:
-        engine = _load(config)
+        engine = load_engine(config)
     except Exception as exc:
         for fd in fds:
             refuse(_stream(fd), exc)

@@ -27,8 +27,7 @@ from atlas_core.logs import get_logger
 from atlas_core.pii.analysis import Span
 from atlas_core.pii.entities import DEFAULT_ENTITIES
 from atlas_core.pii.recognizers import CHECKSUMS, RecognizerSpec, load_recognizers
-from atlas_resources import analyzer_process
-from atlas_resources.analyzer_process import AnalyzerPool, EngineConfig
+from atlas_resources.analyzer_process import AnalyzerPool, AnalyzerUnavailable, EngineConfig, start, started
 from atlas_resources.gazetteer_cache import warm_gazetteers
 from atlas_resources.span_cache import SpanCache, analyzer_fingerprint
 
@@ -225,8 +224,6 @@ class LazyPresidioEngine(_EntityCatalog):
         public_texts: Collection[str] = (),
         gazetteer_cache: str | None = None,
     ) -> None:
-        self._args = (recognizers_file, n_process, batch_size)
-        self._gazetteer_cache = gazetteer_cache
         self._config = EngineConfig(recognizers_file, n_process, batch_size, gazetteer_cache)
         self._catalog(load_recognizers(Path(recognizers_file)) if recognizers_file else [])
         self._cache_file = cache_file
@@ -234,9 +231,7 @@ class LazyPresidioEngine(_EntityCatalog):
 
     @property
     def loaded(self) -> PresidioEngine:
-        engine = shared_engine(*self._args)
-        warm_gazetteers(self._gazetteer_cache)  # the free-text detectors' lists, from the cache if it matches
-        return engine
+        return load_engine(self._config)
 
     def analyze_texts(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
         cache = self._span_cache
@@ -251,11 +246,11 @@ class LazyPresidioEngine(_EntityCatalog):
 
     def _analyze(self, texts: Sequence[str], entities: Sequence[str]) -> list[list[Span]]:
         """In the analyzer processes :func:`preload` started, if they answer; else in this process."""
-        pool = analyzer_process.started(self._config)
+        pool = started(self._config)
         if pool is not None:
             try:
                 return pool.analyze_texts(texts, entities)
-            except analyzer_process.AnalyzerUnavailable:
+            except AnalyzerUnavailable:
                 log.warning("analyzer_process_unavailable", fallback="in_process")
         return self.loaded.analyze_texts(texts, entities)
 
@@ -263,7 +258,7 @@ class LazyPresidioEngine(_EntityCatalog):
     def _span_cache(self) -> SpanCache | None:
         if not self._cache_file or not self._public_texts:
             return None
-        fingerprint = analyzer_fingerprint(self._args[0])
+        fingerprint = analyzer_fingerprint(self._config.recognizers_file)
         return SpanCache(Path(self._cache_file), fingerprint, self._public_texts)
 
 
@@ -275,6 +270,14 @@ def shared_engine(recognizers_file: str | None, n_process: int = 1, batch_size: 
     arriving while another loads it waits for that load instead of starting its own."""
     with _engine_lock:
         return _engine(recognizers_file, n_process, batch_size)
+
+
+def load_engine(config: EngineConfig) -> PresidioEngine:
+    """The shared engine for ``config``, with the free-text detectors' lists loaded (from the gazetteer
+    cache when it matches)."""
+    engine = shared_engine(*config.engine_key)
+    warm_gazetteers(config.gazetteer_cache)
+    return engine
 
 
 def engines_loaded() -> int:
@@ -300,4 +303,4 @@ def preload(
     a run whose first steps do not need the engine (bronze) has it loaded on other cores meanwhile, and
     the engines this process creates with the same configuration analyze there."""
     config = EngineConfig(recognizers_file, n_process, batch_size, gazetteer_cache)
-    return analyzer_process.start(config, processes)
+    return start(config, processes)
