@@ -3,8 +3,9 @@
 Loading spaCy and Presidio costs ~2.5 s of CPU, nearly all of it holding the GIL: loaded by a thread of
 the run's own process, it slowed the steps running meanwhile (bronze) by about as much as it saved
 later. One child process loads it instead, at a lower priority, then forks into as many analyzers as
-asked (copy-on-write: the engine is loaded once). The run's process splits each call's distinct texts
-between them and reads back the spans, over one socket per analyzer (length-prefixed JSON).
+asked (copy-on-write: the engine is loaded once). The run's process cuts each call's distinct texts into
+chunks that the analyzers take in turn, and reads back the spans, over one socket per analyzer
+(length-prefixed JSON).
 
 The texts stay on the machine and inside the silver boundary: the children log nothing, their output
 is discarded, and a failure comes back as the exception's type name only. Every failure (a child died,
@@ -35,6 +36,8 @@ log = get_logger("atlas.analyzer_process")
 _HEADER = struct.Struct(">I")
 STOP_SECONDS = 5.0
 CHILD_MODULE = "atlas_resources.analyzer_child"
+CHUNKS_PER_ANALYZER = 8
+MIN_CHUNK_TEXTS = 32
 
 
 @dataclass(frozen=True)
@@ -141,15 +144,12 @@ class AnalyzerPool:
         if not self.usable():
             raise AnalyzerUnavailable("the analyzer processes are not usable")
         distinct = list(dict.fromkeys(texts))
-        parts = _split(distinct, len(self._channels))
+        chunks = _split(distinct, _chunk_count(len(distinct), len(self._channels)))
         try:
-            if len(parts) <= 1:
+            if len(chunks) <= 1:
                 found = self._channels[0].analyze(distinct, entities)
             else:
-                jobs = zip(self._channels, parts, strict=False)
-                with ThreadPoolExecutor(len(parts), thread_name_prefix="atlas-analyzer") as pool:
-                    answers = list(pool.map(lambda job: job[0].analyze(job[1], entities), jobs))
-                found = [spans for answer in answers for spans in answer]
+                found = _pull_chunks(self._channels, chunks, entities)
         except AnalyzerUnavailable:  # an analyzer said why (an exception's type)
             self.stop()
             raise
@@ -174,6 +174,44 @@ class AnalyzerPool:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+
+
+def _chunk_count(texts: int, analyzers: int) -> int:
+    """How many pieces a call's distinct texts are cut into: several per analyzer, so that one that
+    drew slower texts (digits to check as phone numbers, say) does not finish long after the others,
+    but none smaller than ``MIN_CHUNK_TEXTS``."""
+    if analyzers <= 1:
+        return 1
+    return max(1, min(analyzers * CHUNKS_PER_ANALYZER, texts // MIN_CHUNK_TEXTS))
+
+
+def _pull_chunks(
+    channels: Sequence[_Channel], chunks: list[list[str]], entities: Sequence[str]
+) -> list[list[Span]]:
+    """Every analyzer takes the next chunk nobody has taken until none is left (or one failed: the caller
+    analyzes everything itself then); spans in text order."""
+    answers: list[list[list[Span]]] = [[] for _ in chunks]
+    pending = iter(range(len(chunks)))
+    taking = threading.Lock()
+    failed = threading.Event()
+
+    def work(channel: _Channel) -> None:
+        while not failed.is_set():
+            with taking:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                answers[index] = channel.analyze(chunks[index], entities)
+            except BaseException:
+                failed.set()
+                raise
+
+    used = channels[: len(chunks)]
+    with ThreadPoolExecutor(len(used), thread_name_prefix="atlas-analyzer") as pool:
+        for done in [pool.submit(work, channel) for channel in used]:
+            done.result()  # the first failure, if any, reaches the caller
+    return [spans for answer in answers for spans in answer]
 
 
 def _split(texts: list[str], parts: int) -> list[list[str]]:

@@ -68,6 +68,10 @@ def test_the_analyzer_processes_answer_what_this_process_would_without_loading_h
         s.entity for row in spans for s in row
     }
     assert spans[2] == [] and spans[0] == spans[4]
+    # A larger call is cut into chunks that the two analyzers take in turn: same spans, same order.
+    many = [f"{text} (ticket {i})" for i in range(40) for text in TEXTS if text]
+    assert analyzer_process._chunk_count(len(set(many)), 2) > 2
+    assert engine.analyze_texts(many, engine.entities) == presidio_engine.analyze_texts(many, engine.entities)
     # One process loaded the engine and forked the second analyzer: both answered.
     twins = _children_of(pool.pid)
     assert len(twins) == 1
@@ -128,6 +132,13 @@ def test_a_call_split_between_analyzers_keeps_every_text_in_its_place() -> None:
     assert len(parts) == 3 and [t for part in parts for t in part] == list(dict.fromkeys(texts))
     assert analyzer_process._split(["only one"], 2) == [["only one"]]
     assert analyzer_process._split([], 2) == []
+
+
+def test_a_call_is_cut_into_several_chunks_per_analyzer_but_not_into_tiny_ones() -> None:
+    assert analyzer_process._chunk_count(875, 1) == 1
+    assert analyzer_process._chunk_count(875, 2) == 2 * analyzer_process.CHUNKS_PER_ANALYZER
+    assert analyzer_process._chunk_count(100, 2) == 100 // analyzer_process.MIN_CHUNK_TEXTS
+    assert analyzer_process._chunk_count(10, 2) == 1
 
 
 def test_only_silver_assets_with_free_text_pii_columns_ask_for_the_preload(
