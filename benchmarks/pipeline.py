@@ -5,7 +5,7 @@ run.
     .venv/bin/python benchmarks/pipeline.py memory   [--small 500000 --large 5000000] [--select '*']
     .venv/bin/python benchmarks/pipeline.py load     [--rows 1000000 --repeat 3]
     .venv/bin/python benchmarks/pipeline.py backfill [--rows 1000000]
-    .venv/bin/python benchmarks/pipeline.py handsql  [--rows 1000000]
+    .venv/bin/python benchmarks/pipeline.py handsql  [--rows 1000000 --repeat 3]
     .venv/bin/python benchmarks/pipeline.py fixedcost [--rows N: default the bundled sample] [--repeat 3]
     .venv/bin/python benchmarks/pipeline.py all      (e2e, backfill on the same installation, load, memory)
 
@@ -409,7 +409,7 @@ def main() -> None:
         return
     args.rows = args.rows or 1_000_000
     if args.command == "handsql":
-        bench_handsql(server, orders_file(server.root, args.rows), args.rows)
+        bench_handsql(server, orders_file(server.root, args.rows), args.rows, args.repeat)
     if args.command in ("e2e", "all"):
         _, scenario = bench_e2e(server, args.rows)
         if args.command == "all":
