@@ -227,33 +227,35 @@ def _split(texts: list[str], parts: int) -> list[list[str]]:
     return [part for part in out if part]
 
 
-_started: dict[tuple[str | None, int, int], AnalyzerPool] = {}
-_started_lock = threading.Lock()
+_running: AnalyzerPool | None = None  # a process keeps one pool
+_running_lock = threading.Lock()
 
 
 def start(config: EngineConfig, processes: int = 1) -> AnalyzerPool:
     """The analyzers for ``config``, started on the first call of this process. A process keeps one pool:
     starting one for another configuration stops the previous one."""
-    with _started_lock:
-        running = _started.get(config.engine_key)
-        if running is None or not running.usable():
-            for other in _started.values():
-                other.stop()
-            _started.clear()
-            running = _started[config.engine_key] = AnalyzerPool(config, processes)
+    global _running
+    with _running_lock:
+        running = started(config)
+        if running is None:
+            if _running is not None:
+                _running.stop()
+            running = _running = AnalyzerPool(config, processes)
         return running
 
 
 def started(config: EngineConfig) -> AnalyzerPool | None:
     """The usable analyzers for ``config`` that this process started, if any."""
-    running = _started.get(config.engine_key)
-    return running if running is not None and running.usable() else None
+    running = _running
+    if running is None or running.config.engine_key != config.engine_key or not running.usable():
+        return None
+    return running
 
 
 @atexit.register
 def _stop_all() -> None:
-    for running in list(_started.values()):
-        running.stop()
+    if _running is not None:
+        _running.stop()
 
 
 # -- the children's side (their entry point is CHILD_MODULE) ------------------------------------------
